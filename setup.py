@@ -1,0 +1,43 @@
+"""Builds the Cython kernels. Templates (kernels/*.pyx.tp) are expanded with Tempita first, so
+each loop order is generated from one source instead of copied by hand."""
+import glob
+import os
+
+import numpy
+from Cython.Build import cythonize
+from Cython.Tempita import sub as tempita_sub
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def expand_templates():
+    for template in glob.glob(os.path.join(HERE, "kernels", "*.tp")):
+        target = template[: -len(".tp")]
+        with open(template, encoding="utf-8") as f:
+            text = tempita_sub(f.read())
+        old = open(target, encoding="utf-8").read() if os.path.exists(target) else None
+        if text != old:  # keep mtimes stable so unchanged kernels are not recompiled
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(text)
+
+
+def extensions():
+    expand_templates()
+    mods = []
+    for pyx in sorted(glob.glob(os.path.join("kernels", "*.pyx"))):
+        stem = os.path.splitext(os.path.basename(pyx))[0]
+        mods.append(Extension(
+            f"sqnxt_engine.kernels.{stem}", [pyx],
+            include_dirs=[numpy.get_include(), "kernels"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=["-O3"],
+        ))
+    if not mods:
+        return []
+    return cythonize(mods, language_level=3, include_path=["kernels"],
+                     compiler_directives={"boundscheck": False, "wraparound": False,
+                                          "cdivision": True, "initializedcheck": False})
+
+
+setup(ext_modules=extensions())

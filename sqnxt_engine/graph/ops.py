@@ -1,0 +1,352 @@
+"""The operators of the graph IR: one class per operator.
+
+Each operator is a small immutable spec that knows its output shape, the shapes of the
+parameters it owns, its parameter and MAC counts, and how to run on NumPy arrays.
+Shapes are per sample, without the batch axis: (C, H, W) for feature maps, (F,) for vectors.
+
+Counting conventions (MODELS.md): parameters are weights + biases + batch-norm scale and
+shift (running statistics are not parameters); MACs are the multiply-accumulates of
+convolutions and fully connected layers, plus one per output element for a bias or a batch
+norm (a batch norm right after a biased conv folds into that bias and adds nothing).
+Pooling, activations, additions and concatenations count no MACs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import GraphError
+from ..runtime import functional as F
+
+Shape = tuple[int, ...]
+
+
+def pair(v) -> tuple[int, int]:
+    """An int or a pair of ints, as a pair."""
+    if isinstance(v, int):
+        return (v, v)
+    a, b = v
+    return (int(a), int(b))
+
+
+def quad(v) -> tuple[int, int, int, int]:
+    """Padding as (top, bottom, left, right) from an int, a (vertical, horizontal) pair or a quad."""
+    if isinstance(v, int):
+        return (v, v, v, v)
+    v = tuple(int(p) for p in v)
+    if len(v) == 2:
+        return (v[0], v[0], v[1], v[1])
+    if len(v) == 4:
+        return v
+    raise ValueError(f"padding must be an int, a pair or (top, bottom, left, right), got {v}")
+
+
+def _need_map(op: "Op", shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise GraphError(f"{op.kind} needs a (C, H, W) input, got {shape}")
+    return shape
+
+
+@dataclass(frozen=True)
+class Op:
+    """Base operator. Subclasses set `kind`, and override what differs from 'one input, same shape'."""
+
+    kind: ClassVar[str] = "op"
+    arity: ClassVar[int | None] = 1  # None: one or more inputs
+    trainable: ClassVar[tuple[str, ...]] = ()  # parameter names that count as parameters
+
+    def output_shape(self, shapes: list[Shape]) -> Shape:
+        return shapes[0]
+
+    def param_shapes(self, shapes: list[Shape]) -> dict[str, Shape]:
+        return {}
+
+    def params(self, shapes: list[Shape]) -> int:
+        ps = self.param_shapes(shapes)
+        return sum(prod(ps[name]) for name in self.trainable if name in ps)
+
+    def macs(self, shapes: list[Shape], out: Shape) -> int:
+        return 0
+
+    def forward(self, xs: list[np.ndarray], p: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Conv2d(Op):
+    out_channels: int
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, bottom, left, right
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    bias: bool = False
+
+    kind: ClassVar[str] = "conv"
+    trainable: ClassVar[tuple[str, ...]] = ("weight", "bias")
+
+    def __post_init__(self):
+        object.__setattr__(self, "kernel", pair(self.kernel))
+        object.__setattr__(self, "stride", pair(self.stride))
+        object.__setattr__(self, "padding", quad(self.padding))
+        object.__setattr__(self, "dilation", pair(self.dilation))
+        if self.out_channels <= 0 or self.groups <= 0 or min(self.kernel + self.stride + self.dilation) <= 0:
+            raise GraphError(f"conv: channels, groups, kernel, stride and dilation must be positive ({self})")
+        if min(self.padding) < 0:
+            raise GraphError(f"conv: padding must be non-negative, got {self.padding}")
+        if self.out_channels % self.groups:
+            raise GraphError(f"conv: {self.out_channels} output channels do not split into {self.groups} groups")
+
+    def output_shape(self, shapes):
+        c, h, w = _need_map(self, shapes[0])
+        if c % self.groups:
+            raise GraphError(f"conv: {c} input channels do not split into {self.groups} groups")
+        t, b, l, r = self.padding
+        ho = F.out_size(h, self.kernel[0], self.stride[0], t, b, self.dilation[0])
+        wo = F.out_size(w, self.kernel[1], self.stride[1], l, r, self.dilation[1])
+        if ho <= 0 or wo <= 0:
+            raise GraphError(f"conv: kernel {self.kernel} does not fit the {h}x{w} input")
+        return (self.out_channels, ho, wo)
+
+    def param_shapes(self, shapes):
+        cin = shapes[0][0]
+        ps = {"weight": (self.out_channels, cin // self.groups) + self.kernel}
+        if self.bias:
+            ps["bias"] = (self.out_channels,)
+        return ps
+
+    def dense_macs(self, shapes, out) -> int:
+        cin = shapes[0][0]
+        return prod(out) * (cin // self.groups) * self.kernel[0] * self.kernel[1]
+
+    def macs(self, shapes, out):
+        return self.dense_macs(shapes, out) + (prod(out) if self.bias else 0)
+
+    def forward(self, xs, p):
+        return F.conv2d(xs[0], p["weight"], p.get("bias"), self.stride, self.padding,
+                        self.dilation, self.groups)
+
+    def describe(self):
+        kh, kw = self.kernel
+        s = f"conv {kh}x{kw}"
+        if self.stride != (1, 1):
+            s += f"/{self.stride[0]}" if self.stride[0] == self.stride[1] else f"/{self.stride}"
+        if self.groups > 1:
+            s += f" g{self.groups}"
+        return s
+
+
+@dataclass(frozen=True)
+class BatchNorm(Op):
+    eps: float = 1e-5
+
+    kind: ClassVar[str] = "bn"
+    trainable: ClassVar[tuple[str, ...]] = ("gamma", "beta")
+
+    def param_shapes(self, shapes):
+        c = (shapes[0][0],)
+        return {"gamma": c, "beta": c, "mean": c, "var": c}
+
+    def macs(self, shapes, out):
+        return prod(out)
+
+    def forward(self, xs, p):
+        return F.batch_norm(xs[0], p["gamma"], p["beta"], p["mean"], p["var"], self.eps)
+
+
+@dataclass(frozen=True)
+class ReLU(Op):
+    kind: ClassVar[str] = "relu"
+
+    def forward(self, xs, p):
+        return np.maximum(xs[0], 0)
+
+    def apply_(self, y: np.ndarray) -> None:
+        """In place, for an activation fused into the producing layer."""
+        np.maximum(y, 0, out=y)
+
+
+@dataclass(frozen=True)
+class ReLU6(Op):
+    kind: ClassVar[str] = "relu6"
+
+    def forward(self, xs, p):
+        return np.clip(xs[0], 0, 6)
+
+    def apply_(self, y):
+        np.clip(y, 0, 6, out=y)
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Op):
+    slope: float = 0.1
+    kind: ClassVar[str] = "leaky_relu"
+
+    def forward(self, xs, p):
+        x = xs[0]
+        return np.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def apply_(self, y):
+        np.multiply(y, np.where(y > 0, 1, self.slope).astype(y.dtype), out=y)
+
+
+@dataclass(frozen=True)
+class Add(Op):
+    kind: ClassVar[str] = "add"
+    arity: ClassVar[int | None] = None
+
+    def output_shape(self, shapes):
+        if any(s != shapes[0] for s in shapes):
+            raise GraphError(f"add: input shapes differ: {shapes}")
+        return shapes[0]
+
+    def forward(self, xs, p):
+        out = xs[0] + xs[1]
+        for x in xs[2:]:
+            out += x
+        return out
+
+
+@dataclass(frozen=True)
+class Concat(Op):
+    kind: ClassVar[str] = "concat"
+    arity: ClassVar[int | None] = None
+
+    def output_shape(self, shapes):
+        if any(s[1:] != shapes[0][1:] for s in shapes):
+            raise GraphError(f"concat: inputs differ beyond the channel axis: {shapes}")
+        return (sum(s[0] for s in shapes),) + shapes[0][1:]
+
+    def forward(self, xs, p):
+        return np.concatenate(xs, axis=1)
+
+
+@dataclass(frozen=True)
+class _Pool2d(Op):
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ceil_mode: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "kernel", pair(self.kernel))
+        object.__setattr__(self, "stride", pair(self.stride))
+        object.__setattr__(self, "padding", quad(self.padding))
+
+    def output_shape(self, shapes):
+        c, h, w = _need_map(self, shapes[0])
+        t, b, l, r = self.padding
+        ho = F.out_size(h, self.kernel[0], self.stride[0], t, b, 1, self.ceil_mode)
+        wo = F.out_size(w, self.kernel[1], self.stride[1], l, r, 1, self.ceil_mode)
+        if ho <= 0 or wo <= 0:
+            raise GraphError(f"{self.kind}: window {self.kernel} does not fit the {h}x{w} input")
+        return (c, ho, wo)
+
+    def describe(self):
+        return f"{self.kind} {self.kernel[0]}x{self.kernel[1]}/{self.stride[0]}" + (" ceil" if self.ceil_mode else "")
+
+
+@dataclass(frozen=True)
+class MaxPool(_Pool2d):
+    kind: ClassVar[str] = "maxpool"
+
+    def forward(self, xs, p):
+        return F.max_pool2d(xs[0], self.kernel, self.stride, self.padding, self.ceil_mode)
+
+
+@dataclass(frozen=True)
+class AvgPool(_Pool2d):
+    count_include_pad: bool = True
+    kind: ClassVar[str] = "avgpool"
+
+    def forward(self, xs, p):
+        return F.avg_pool2d(xs[0], self.kernel, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Op):
+    kind: ClassVar[str] = "gap"
+
+    def output_shape(self, shapes):
+        c, _, _ = _need_map(self, shapes[0])
+        return (c, 1, 1)
+
+    def forward(self, xs, p):
+        return xs[0].mean(axis=(2, 3), keepdims=True, dtype=xs[0].dtype)
+
+
+@dataclass(frozen=True)
+class LRN(Op):
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+    kind: ClassVar[str] = "lrn"
+
+    def output_shape(self, shapes):
+        return _need_map(self, shapes[0])
+
+    def forward(self, xs, p):
+        return F.lrn(xs[0], self.size, self.alpha, self.beta, self.k)
+
+
+@dataclass(frozen=True)
+class Flatten(Op):
+    kind: ClassVar[str] = "flatten"
+
+    def output_shape(self, shapes):
+        return (prod(shapes[0]),)
+
+    def forward(self, xs, p):
+        return xs[0].reshape(xs[0].shape[0], -1)
+
+
+@dataclass(frozen=True)
+class Linear(Op):
+    out_features: int
+    bias: bool = True
+    kind: ClassVar[str] = "fc"
+    trainable: ClassVar[tuple[str, ...]] = ("weight", "bias")
+
+    def output_shape(self, shapes):
+        if len(shapes[0]) != 1:
+            raise GraphError(f"fc needs a flat (F,) input, got {shapes[0]}: insert a flatten")
+        return (self.out_features,)
+
+    def param_shapes(self, shapes):
+        ps = {"weight": (self.out_features, shapes[0][0])}
+        if self.bias:
+            ps["bias"] = (self.out_features,)
+        return ps
+
+    def macs(self, shapes, out):
+        return shapes[0][0] * self.out_features + (self.out_features if self.bias else 0)
+
+    def forward(self, xs, p):
+        x = xs[0]
+        y = x @ p["weight"].astype(x.dtype, copy=False).T
+        if "bias" in p:
+            y += p["bias"].astype(x.dtype, copy=False)
+        return y
+
+
+@dataclass(frozen=True)
+class Dropout(Op):
+    """Identity at inference; kept so that imported graphs keep their layer names."""
+    rate: float = 0.5
+    kind: ClassVar[str] = "dropout"
+
+    def forward(self, xs, p):
+        return xs[0]
+
+
+ACTIVATIONS = (ReLU, ReLU6, LeakyReLU)
+OPS = {cls.kind: cls for cls in (Conv2d, BatchNorm, ReLU, ReLU6, LeakyReLU, Add, Concat, MaxPool,
+                                 AvgPool, GlobalAvgPool, LRN, Flatten, Linear, Dropout)}
