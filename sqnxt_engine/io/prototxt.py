@@ -164,7 +164,14 @@ class _Importer:
                 continue
             if t not in handlers:
                 raise self._error(f"layer type {t!r} is not supported")
-            handlers[t]()
+            try:
+                handlers[t]()
+            except GraphError as e:  # from an operator or the builder: say which layer
+                raise GraphError(f"{m.where()}: layer {self._name()!r} ({t}): {e}") from None
+            except UserError as e:  # a bad field value: its position, and which layer
+                if f"layer {self._name()!r} ({t})" in str(e):
+                    raise
+                raise UserError(f"{e} (in layer {self._name()!r}, {t})") from None
         self.layer = None
         outputs = [n.name for n in self.b.nodes if n.name not in self.consumed]
         if not outputs:
@@ -291,7 +298,7 @@ class _Importer:
         return out
 
     def _param(self, field: str) -> Message:
-        return self.layer.msg(field) or Message(self.source, self.layer.line, self.layer.col)
+        return self.layer.msg(field) or Message(self.source, self.layer.line, self.layer.col, name=field)
 
     def _emit(self, op: O.Op, inputs: list[str], node: str | None = None) -> str:
         """Add a node (named after the layer) reading `inputs`; its top blob now names it."""
@@ -301,10 +308,7 @@ class _Importer:
         node = node or self._name()
         if node == INPUT or node in self.b.shapes:
             raise self._error(f"node name {node!r} is used twice (or is the graph input's name)")
-        try:
-            self.b.add(node, op, *inputs)
-        except GraphError as e:
-            raise GraphError(f"{self.layer.where()}: layer {self._name()!r} ({self.ltype}): {e}") from None
+        self.b.add(node, op, *inputs)
         self.consumed.update(inputs)
         if node == self._name():
             self.blobs[tops[0]] = node
