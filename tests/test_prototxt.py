@@ -249,6 +249,14 @@ def test_input_forms():
     assert read_prototxt(DEPLOY + body, input_shape=(3, 4, 5)).shapes["c"] == (4, 4, 5)
     with pytest.raises(UserError, match="no input"):
         read_prototxt(body)
+    for data in ('type: "MemoryData" memory_data_param { channels: 1 height: 6 width: 7 }',
+                 'type: "DummyData" dummy_data_param { shape { dim: 2 dim: 1 dim: 6 dim: 7 } }',
+                 'type: "DummyData" dummy_data_param { num: 2 channels: 1 height: 6 width: 7 }',
+                 'type: "ImageData" image_data_param { new_height: 6 new_width: 7 }'):
+        g = read_prototxt(f'layer {{ name: "d" {data} top: "data" top: "label" }}\n' + body)
+        assert g.input_shape == ((3,) if "Image" in data else (1,)) + (6, 7)
+    with pytest.raises(UserError, match=r"layer 'py' \(Python\): layer type 'Python' is not supported"):
+        read_prototxt(DEPLOY + layer("py", "Python", ["data"], ["py"]))
 
 
 def test_legacy_v1_layers():
