@@ -36,7 +36,17 @@ def test_round_trip_with_graph(tmp_path):
     for k in arrays:
         np.testing.assert_array_equal(got[k], arrays[k])
         assert got[k].dtype == np.float32
-    assert meta == {**META, "architecture": "tiny", "input_size": [3, 8, 8]}
+    assert meta == {**META, "architecture": "tiny"}
+
+
+def test_graph_meta_is_the_default_meta(tmp_path):
+    b = GraphBuilder("tiny", (3, 8, 8), {"color": "BGR", "mean": (104.0, 117.0, 123.0), "input_size": 8})
+    b.add("fc", Linear(2), b.add("flat", Flatten(), b.input))
+    g = b.build()
+    save_weights(tmp_path / "w.npz", g, tiny_arrays(g), {"color": "RGB", "source": "here"})
+    _, meta = load_weights(tmp_path / "w.npz")
+    assert meta == {"architecture": "tiny", "color": "RGB", "mean": [104.0, 117.0, 123.0],
+                    "input_size": 8, "source": "here"}
 
 
 def test_file_is_plain_npz_with_json_meta(tmp_path):

@@ -1,12 +1,12 @@
 """The project's weight files: `.npz` archives of `<node>.<param>` arrays plus JSON metadata.
 
 Metadata is one JSON string under `__meta__`, so the file loads with `allow_pickle=False`
-and any tool that reads `.npz` can inspect it. Keys this package writes and reads:
+and any tool that reads `.npz` can inspect it. The keys are the zoo graphs' `meta` keys:
   architecture  zoo name of the graph the arrays belong to (always written)
-  input_size    [C, H, W] the network takes (taken from the graph when one is given)
-  resize, crop, channels, mean, std   preprocessing, see images.Preprocess.from_meta
+  input_size    side of the square input (the crop)
+  resize, color, mean, std   preprocessing, see images.Preprocess.from_meta
   labels        list of class names, or the name of a known label set ("imagenet")
-  source, licence, sha256             where the weights came from and the source file's hash
+  source, licence, sha256    where the weights came from and the source file's hash
   stored_dtype  "float16" when the file was written at half precision
 Anything else the caller passes is kept as is.
 """
@@ -32,19 +32,17 @@ def save_weights(path, graph_or_arch, arrays: Mapping[str, np.ndarray], meta: Ma
     """Write `arrays` and `meta` to `path` atomically; returns the path.
 
     With a Graph, the arrays are checked against it first (nothing is written on a
-    mismatch) and its name and input shape go into the metadata. Floating arrays are stored
+    mismatch) and its `meta` (preprocessing, labels...) is the default for `meta`. Floating arrays are stored
     as float32, or float16 with `float16=True` (loaded back as float32). An existing file is
     only replaced with `force=True`."""
     path = Path(path)
     if path.exists() and not force:
         raise UserError(f"{path}: exists (use --force to overwrite)")
-    meta = dict(meta or {})
     if isinstance(graph_or_arch, str):
-        meta["architecture"] = graph_or_arch
+        meta = {**(meta or {}), "architecture": graph_or_arch}
     else:
         check_weights(graph_or_arch, arrays)
-        meta["architecture"] = graph_or_arch.name
-        meta.setdefault("input_size", list(graph_or_arch.input_shape))
+        meta = {**graph_or_arch.meta, **(meta or {}), "architecture": graph_or_arch.name}
     if META_KEY in arrays:
         raise UserError(f"an array may not be named {META_KEY!r}")
     if float16:
