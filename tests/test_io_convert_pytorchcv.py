@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 
 from sqnxt_engine.errors import UserError
-from sqnxt_engine.io.convert_pytorchcv import (convert_pytorchcv, convert_pytorchcv_file, pytorchcv_meta,
-                                                recognise_pytorchcv)
+from sqnxt_engine.io.convert_pytorchcv import convert_pytorchcv, pytorchcv_meta, recognise_pytorchcv
 from sqnxt_engine.io.pth import read_pth
-from sqnxt_engine.io.weights import check_weights, load_weights, save_weights, sha256_file
+from sqnxt_engine.io.weights import check_weights, load_weights, save_weights
 
 # pytorchcv's own trainable-parameter counts (MODELS.md)
 PARAMS = {"sqnxt23_w1": 724_056, "sqnxt23_w3d2": 1_511_824, "sqnxt23_w2": 2_583_752,
@@ -130,23 +129,3 @@ def test_converted_weights_compute_what_pytorchcv_computes(tmp_path, squeezenext
     with torch.no_grad():
         want = model.double()(x.double()).numpy()
     np.testing.assert_allclose(runner(x.numpy().astype(np.float64)), want, rtol=1e-9, atol=1e-9)
-
-
-def test_convert_file_end_to_end(tmp_path, squeezenext):
-    import torch
-    torch.manual_seed(0)
-    torch.save(squeezenext.sqnxt23_w1(num_classes=10).state_dict(), tmp_path / "m.pth")
-    assert convert_pytorchcv_file(tmp_path / "m.pth", tmp_path / "m.npz") == "sqnxt23_w1"
-    arrays, meta = load_weights(tmp_path / "m.npz")
-    assert arrays["output.weight"].shape == (10, 128)
-    assert meta["sha256"] == sha256_file(tmp_path / "m.pth") and meta["architecture"] == "sqnxt23_w1"
-    with pytest.raises(UserError, match="m.npz: exists"):
-        convert_pytorchcv_file(tmp_path / "m.pth", tmp_path / "m.npz")
-    # the wrong architecture named by hand: the first mismatch, with the source file
-    with pytest.raises(UserError, match=r"m.pth: .*features.init_block.conv.weight has shape 64x3x7x7, "
-                                        r"'sqnxt23_w2' needs 128x3x7x7"):
-        convert_pytorchcv_file(tmp_path / "m.pth", tmp_path / "w2.npz", arch="sqnxt23_w2")
-    assert not (tmp_path / "w2.npz").exists()
-    torch.save({"a.weight": torch.ones(1)}, tmp_path / "other.pth")
-    with pytest.raises(UserError, match="other.pth: not a recognised pytorchcv SqueezeNext"):
-        convert_pytorchcv_file(tmp_path / "other.pth", tmp_path / "o.npz")

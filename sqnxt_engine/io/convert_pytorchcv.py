@@ -15,7 +15,6 @@ so a module that merely happens to be called `conv` or `bn` is left alone.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -82,28 +81,3 @@ def pytorchcv_meta(arch: str, source, sha256: str) -> dict:
     """Provenance metadata of a converted pytorchcv file; preprocessing and labels come from
     the zoo graph's own meta (see io.weights.save_weights)."""
     return {"source": f"pytorchcv {arch}: {source}", "licence": "MIT (pytorchcv)", "sha256": sha256}
-
-
-def convert_pytorchcv_file(src, dst, arch: str | None = None, force: bool = False,
-                           float16: bool = False) -> str:
-    """A pytorchcv SqueezeNext `.pth` -> this project's `.npz`; returns the architecture.
-
-    `arch` is needed only when the state dict is not recognised (see recognise_pytorchcv);
-    a given arch that the arrays do not fit is refused with the first mismatch named."""
-    from ..zoo import build  # here, not at the top: reading and mapping keys need no zoo
-    from .pth import read_pth
-    from .weights import save_weights, sha256_file
-
-    state = read_pth(src)
-    arch = arch or recognise_pytorchcv(state)
-    if arch is None:
-        raise UserError(f"{src}: not a recognised pytorchcv SqueezeNext; name its architecture (--arch)")
-    arrays = convert_pytorchcv(state)
-    classes = arrays["output.weight"].shape[0] if "output.weight" in arrays else 1000
-    graph = build(arch, num_classes=classes)  # pytorchcv models fine-tuned to other label sets
-    try:
-        save_weights(dst, graph, arrays, pytorchcv_meta(arch, Path(src).name, sha256_file(src)),
-                     force=force, float16=float16)
-    except UserError as e:
-        raise UserError(f"{src}: {e}") from None
-    return arch
