@@ -17,13 +17,20 @@ def convert_pth(src: Path, arch: str | None):
     from ..io.pth import read_pth
 
     state = read_pth(src)
-    recognised = recognise_pytorchcv(state)
-    name = arch or recognised
+    name = arch or recognise_pytorchcv(state)
     if name is None:
         raise UserError(f"{src}: cannot tell the architecture from its keys; name it with --arch")
-    graph = zoo.build(name)
-    arrays = convert_pytorchcv(state) if recognised else state
-    return graph, arrays, dict(graph.meta)
+    arrays = convert_pytorchcv(state)  # keys already in this project's naming pass unchanged
+    options = {}
+    classifier = zoo.build(name).param_shapes()
+    last_fc = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2][-1]
+    if last_fc in arrays and arrays[last_fc].shape[0] != classifier[last_fc][0]:
+        options["num_classes"] = int(arrays[last_fc].shape[0])  # fine-tuned to other classes
+    graph = zoo.build(name, **options)
+    meta = dict(graph.meta)
+    if options:
+        meta["zoo_options"] = options
+    return graph, arrays, meta
 
 
 def convert_onnx(src: Path, arch: str | None):
