@@ -28,7 +28,7 @@ from ..graph import ops as O
 from ..graph.graph import INPUT, Graph, GraphBuilder, Node
 
 NEED_ONNX = "reading ONNX files needs the onnx package: pip install 'sqnxt-engine[onnx]'"
-_DETERMINISTIC_SKIP = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+_RANDOM_OPS = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                        "Bernoulli", "Multinomial")
 
 
@@ -120,7 +120,7 @@ class _Importer:
                 raise UserError(f"ONNX node {name!r}: operator {node.domain}.{node.op_type} is not supported")
             ins = [v for v in node.input if v]
             if node.op_type == "Constant" or (ins and all(v in self.consts for v in ins)
-                                              and node.op_type not in _DETERMINISTIC_SKIP):
+                                              and node.op_type not in _RANDOM_OPS):
                 self._fold(node, name)
                 continue
             handler = HANDLERS.get(node.op_type)
