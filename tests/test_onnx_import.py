@@ -204,6 +204,21 @@ def test_matmul_add_becomes_linear_with_bias_and_reshape_flattens(tmp_path):
     np.testing.assert_array_equal(w["fc.bias"], inits["b"])
 
 
+def test_dynamic_batch_flatten_through_shape_arithmetic(tmp_path):
+    """What torch exports for x.view(x.size(0), -1) with a dynamic batch."""
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"], "gap"),
+             helper.make_node("Shape", ["g"], ["s"], "shape"),
+             helper.make_node("Gather", ["s", "zero"], ["n"], "batch"),
+             helper.make_node("Unsqueeze", ["n", "zero_axis"], ["n1"], "n1"),
+             helper.make_node("Concat", ["n1", "minus1"], ["t"], "target", axis=0),
+             helper.make_node("Reshape", ["g", "t"], ["y"], "flat")]
+    inits = {"zero": np.array(0, np.int64), "zero_axis": np.array([0], np.int64),
+             "minus1": np.array([-1], np.int64)}
+    path = _model(nodes, ["N", 3, 9, 9], 2, inits, path=tmp_path / "m.onnx")
+    g, _ = _run_both(path)
+    assert [n.op.kind for n in g.nodes] == ["gap", "flatten"]
+
+
 def test_conv_bias_add_squeeze_and_scaled_gemm(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], "conv", pads=[1, 0, 0, 1]),
              helper.make_node("Add", ["cb", "c"], ["a"], "conv_bias"),

@@ -8,7 +8,9 @@ non-empty, else `<OpType>_<index>`), except where ONNX spells one IR operator wi
   - Identity and Dropout are aliases: their output is their input's node;
   - a Pad with constant 0 folds into the padding of the Conv (or non-ceil AveragePool) reading it;
   - an Add of a constant to a bias-less Conv, Gemm or MatMul becomes that node's bias;
-  - nodes whose inputs are all constants are evaluated at import and produce constants.
+  - nodes whose inputs are all constants are evaluated at import and produce constants;
+  - Shape is a constant: the per-sample shape, after the file's static batch size or else 0, which
+    a Reshape target reads as "keep the batch" (the (N, -1) flatten of dynamic-batch exports).
 
 Weights are keyed `<IR node>.<param>` (conv/fc: weight, bias; batch norm: gamma, beta, mean, var).
 Anything that does not map exactly raises UserError naming the ONNX node and its op type.
@@ -165,7 +167,7 @@ class _Importer:
             source, pads, pad_node = self.pads[v]
             if not fold_pad:
                 raise UserError(f"ONNX node {pad_node!r} (Pad): zero padding folds only into a following "
-                                f"Conv or AveragePool, not into {node.op_type} node {name!r}")
+                                f"Conv or AveragePool without ceil_mode, not into {node.op_type} node {name!r}")
             return source, pads
         if v in self.consts:
             raise UserError(f"ONNX node {name!r} ({node.op_type}): input {i} ({v!r}) is a constant, "
@@ -312,6 +314,8 @@ def _clip(im, node, name):
 
 def _add(im, node, name):
     ins = [v for v in node.input if v]
+    if len(ins) == 1:  # a Sum of one tensor
+        return _identity(im, node, name)
     if any(v in im.consts for v in ins):
         return _add_bias(im, node, name, ins)
     im.add(name, O.Add(), [im.src(node, name, i) for i in range(len(ins))], onnx_node=node)
@@ -443,6 +447,12 @@ def _identity(im, node, name):
         im.values[node.output[0]] = im.src(node, name)
 
 
+def _shape(im, node, name):
+    a = im.attrs(node)
+    full = np.array([im.batch or 0, *im.shape(im.src(node, name))], np.int64)
+    im.consts[node.output[0]] = full[a.get("start", 0):a.get("end", len(full))]
+
+
 def _pad(im, node, name):
     a = im.attrs(node)
     if a.get("mode", "constant") != "constant":
@@ -491,6 +501,6 @@ HANDLERS: dict[str, Callable] = {
     "Add": _add, "Sum": _add, "Concat": _concat, "MaxPool": _pool, "AveragePool": _pool,
     "GlobalAveragePool": _gap, "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze,
     "Gemm": _gemm, "MatMul": _matmul, "Dropout": _identity, "Identity": _identity, "Pad": _pad,
-    "LRN": _lrn,
+    "LRN": _lrn, "Shape": _shape,
 }
 SUPPORTED_OPS = tuple(sorted(HANDLERS))
