@@ -232,6 +232,7 @@ def test_conv_bias_add_squeeze_and_scaled_gemm(tmp_path):
     assert [n.op.kind for n in g.nodes] == ["conv", "gap", "flatten", "fc"]
     assert g["conv"].op.bias and g["conv"].op.padding == (1, 0, 0, 1)
     np.testing.assert_allclose(w["fc.weight"], 0.5 * inits["fw"].T)
+    assert all(v.dtype == np.float32 for v in w.values())
 
 
 def test_clip_attributes_lrn_and_generated_names(tmp_path):

@@ -416,16 +416,21 @@ def _gemm(im, node, name):
     if a.get("transA", 0):
         raise UserError(f"ONNX node {name!r} (Gemm): transA=1 is not supported")
     x = im.src(node, name)
-    b = np.asarray(im.const(node, name, 1, "B"), np.float64)
-    w = (b if a.get("transB", 0) else b.T) * float(a.get("alpha", 1.0))
+    b = np.asarray(im.const(node, name, 1, "B"))
+    w = _scaled(b if a.get("transB", 0) else b.T, a.get("alpha", 1.0))
     c = im.const(node, name, 2, "C", required=False)
     if c is not None:
-        c = np.asarray(c, np.float64) * float(a.get("beta", 1.0))
+        c = _scaled(np.asarray(c), a.get("beta", 1.0))
         try:
             c = np.broadcast_to(c.reshape(c.shape[1:]) if c.ndim == 2 and c.shape[0] == 1 else c, (w.shape[0],))
         except ValueError:
             raise UserError(f"ONNX node {name!r} (Gemm): C of shape {c.shape} is not a per-output bias") from None
     _linear(im, node, name, x, w, c)
+
+
+def _scaled(arr, factor):
+    """arr * factor in arr's own precision (float64 for the product, then back)."""
+    return arr if factor == 1 else (arr.astype(np.float64) * factor).astype(_float(arr).dtype)
 
 
 def _matmul(im, node, name):
