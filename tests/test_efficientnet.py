@@ -19,7 +19,8 @@ from sqnxt_engine.graph.ops import Conv2d
 from sqnxt_engine.io import fetch
 from sqnxt_engine.io.weights import load_weights
 from sqnxt_engine.runtime.runner import Runner
-from sqnxt_engine.zoo.efficientnet import efficientnet_lite0, efficientnet_lite0_weights
+from sqnxt_engine.zoo.efficientnet import (efficientnet_lite0, efficientnet_lite0_weights,
+                                          recognise_efficientnet_lite)
 
 SRC = fetch.source("efficientnet-lite0")
 
@@ -69,7 +70,7 @@ def test_zoo_builds_it_by_name():
     g = zoo.build("EfficientNet-Lite0")
     assert g.name == "efficientnet-lite0" and "efficientnet-lite0" in zoo.names()
     assert g.input_shape == (3, 224, 224) and g.output_shape() == (1000,)
-    assert g.meta["mean"] == (127.5,) * 3 and g.meta["std"] == (128.0,) * 3
+    assert g.meta["mean"] == (127.0,) * 3 and g.meta["std"] == (128.0,) * 3
     assert g.meta["color"] == "RGB" and g.meta["resize"] == 256 and g.meta["labels"] == "imagenet"
 
 
@@ -171,6 +172,9 @@ def test_state_dict_maps_one_to_one_onto_the_graph(state_dict):
     assert len(mapped) + len(dropped) == 296 and len(dropped) == 49
     g = efficientnet_lite0()
     assert {k: tuple(v.shape) for k, v in mapped.items()} == g.param_shapes()
+    assert recognise_efficientnet_lite(state_dict) == "efficientnet-lite0"
+    assert recognise_efficientnet_lite({k: v for k, v in state_dict.items() if "_blocks.15." not in k}) is None
+    assert recognise_efficientnet_lite({"features.init_block.conv.conv.weight": np.zeros((64, 3, 7, 7))}) is None
 
 
 def test_param_count_equals_the_torch_model(torch_model):
@@ -181,7 +185,7 @@ def test_converted_file_carries_provenance_and_preprocessing(files):
     arrays, meta = load_weights(files[1], zoo.build("efficientnet-lite0"))
     assert len(arrays) == 247
     assert meta["sha256"] == SRC.sha256 and meta["licence"].startswith("Apache-2.0")
-    assert meta["mean"] == [127.5] * 3 and meta["std"] == [128.0] * 3 and meta["resize"] == 256
+    assert meta["mean"] == [127.0] * 3 and meta["std"] == [128.0] * 3 and meta["resize"] == 256
 
 
 def test_layer_by_layer_float64(files, torch_model):

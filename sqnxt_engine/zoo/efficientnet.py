@@ -29,9 +29,11 @@ BN_EPS = 1e-3
 LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
 
-# Preprocessing of the TensorFlow reference: RGB, (pixel - 127.5) / 128; evaluation crops the
-# centre 224/(224+32) of the shorter side, i.e. shorter side to 256, then a 224 centre crop.
-META = {"architecture": NAME, "family": "efficientnet-lite", "color": "RGB", "mean": (127.5,) * 3,
+# Preprocessing of the TensorFlow reference the weights were trained with (efficientnet_lite_builder:
+# MEAN_RGB 127.0, STDDEV_RGB 128.0, "inception-style" for quantization): RGB, (pixel - 127) / 128;
+# evaluation crops the centre 224/(224+32) of the shorter side (crop_padding 32), i.e. shorter
+# side to 256, then a 224 centre crop. (The PyTorch port documents no preprocessing of its own.)
+META = {"architecture": NAME, "family": "efficientnet-lite", "color": "RGB", "mean": (127.0,) * 3,
         "std": (128.0,) * 3, "input_size": 224, "resize": 256, "labels": "imagenet"}
 
 
@@ -99,3 +101,13 @@ def efficientnet_lite0_weights(state_dict: Mapping[str, np.ndarray]) -> dict[str
             raise UserError(f"{key} and another entry both map to {name}")
         out[name] = np.asarray(value)
     return out
+
+
+def recognise_efficientnet_lite(state_dict: Mapping[str, np.ndarray]) -> str | None:
+    """The zoo name for a state dict of EfficientNet-Lite0 in the reference's names (16 blocks,
+    a 32-channel stem, a 1280-channel head); None for anything else."""
+    blocks = {k.split(".")[1] for k in state_dict if k.startswith("_blocks.")}
+    stem, head = state_dict.get("_conv_stem.weight"), state_dict.get("_conv_head.weight")
+    if stem is None or head is None or len(blocks) != sum(s[0] for s in LITE0_STAGES):
+        return None
+    return NAME if (np.shape(stem)[0], np.shape(head)[0]) == (32, 1280) else None
