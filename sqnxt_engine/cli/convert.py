@@ -16,12 +16,16 @@ def convert_pth(src: Path, arch: str | None):
     keys already in this project's naming (our training export) need --arch."""
     from ..io.convert_pytorchcv import convert_pytorchcv, recognise_pytorchcv
     from ..io.pth import read_pth
+    from ..zoo.efficientnet import efficientnet_lite0_weights, recognise_efficientnet_lite
 
     state = read_pth(src)
-    name = arch or recognise_pytorchcv(state)
+    if recognise_efficientnet_lite(state):
+        name, arrays = arch or recognise_efficientnet_lite(state), efficientnet_lite0_weights(state)
+    else:
+        name = arch or recognise_pytorchcv(state)
+        arrays = convert_pytorchcv(state)  # keys already in this project's naming pass unchanged
     if name is None:
         raise UserError(f"{src}: cannot tell the architecture from its keys; name it with --arch")
-    arrays = convert_pytorchcv(state)  # keys already in this project's naming pass unchanged
     options = {}
     classifier = zoo.build(name).param_shapes()
     last_fc = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2][-1]

