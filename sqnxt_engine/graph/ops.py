@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import GraphError
-from ..runtime import functional as F
+from .. import functional as F
 
 Shape = tuple[int, ...]
 

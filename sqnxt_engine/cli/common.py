@@ -1,0 +1,97 @@
+"""What every command shares: one-line errors with exit code 2, tables, JSON/CSV output."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from typing import Callable, Sequence
+
+from ..errors import UserError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit code 2 like every other user error."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message}")
+
+
+def parser(prog: str, description: str) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description=description)
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    return p
+
+
+def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
+    """Run a command's main; a UserError (or a bad file) becomes one line on stderr and exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return main(argv) or 0
+    except (UserError, OSError) as e:
+        if "--debug" in argv:
+            raise
+        msg = str(e) if isinstance(e, UserError) else f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}"
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+
+
+def format_table(rows: list[dict], columns: Sequence[str] | None = None) -> str:
+    """A plain text table; numbers right-aligned with thousands separators."""
+    if not rows:
+        return ""
+    columns = list(columns or rows[0].keys())
+
+    def cell(v):
+        if isinstance(v, bool) or v is None:
+            return "" if v is None else str(v)
+        if isinstance(v, int):
+            return f"{v:,}"
+        if isinstance(v, float):
+            return f"{v:,.3f}" if abs(v) < 1e6 else f"{v:.3e}"
+        return str(v)
+
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)
+                   for r in rows if r.get(c) is not None) for c in columns]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def to_csv(rows: list[dict], columns: Sequence[str] | None = None) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns or rows[0].keys()), extrasaction="ignore",
+                       lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def emit(rows: list[dict], fmt: str, columns: Sequence[str] | None = None, footer: str = "") -> None:
+    """Print rows as a table (default), JSON or CSV."""
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        sys.stdout.write(to_csv(rows, columns))
+    else:
+        print(format_table(rows, columns))
+        if footer:
+            print(footer)
+
+
+def add_format_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON output")
+    g.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV output")
+    p.set_defaults(fmt="table")

@@ -1,0 +1,134 @@
+"""The float runner: executes a graph on an NCHW batch.
+
+Binding weights compiles the graph into a plan of steps: a batch norm that is the only consumer of
+a conv or fc is folded into its weights and bias (in float64, then cast), an activation that is the
+only consumer of a conv, fc, batch norm or add runs in place on its producer's fresh output, and
+each intermediate buffer is released as soon as its last consumer has run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import UserError
+from ..graph import ops as O
+from ..graph.graph import INPUT, Graph
+from ..io.weights import check_weights
+from ..functional import bn_scale_shift
+
+FOLDS_BN = (O.Conv2d, O.Linear)
+FUSES_ACT = (O.Conv2d, O.Linear, O.BatchNorm, O.Add)
+
+
+@dataclass
+class Step:
+    name: str  # the name of the last node the step computes (its output's name)
+    op: O.Op
+    inputs: tuple[str, ...]
+    params: dict
+    activation: O.Op | None
+    release: tuple[str, ...]  # buffers whose last consumer is this step
+    covers: tuple[str, ...]  # every node the step computes (the op's, a folded BN's, the act's)
+
+
+class Runner:
+    """Runs `graph` with `weights` ({'<node>.<param>': array}) in float32 or float64.
+
+    fuse=False keeps every node separate (every node's output can then be captured), which is
+    what layer-by-layer comparisons with a reference need.
+    """
+
+    def __init__(self, graph: Graph, weights: dict, dtype=np.float32, fuse: bool = True):
+        self.graph = graph
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise UserError(f"the float runner takes float32 or float64, not {self.dtype}")
+        check_weights(graph, weights)
+        self.steps = self._compile(weights, fuse)
+
+    def _compile(self, weights, fuse):
+        g = self.graph
+        consumers = g.consumers()
+        sole = {n: c[0] for n, c in consumers.items() if len(c) == 1 and n not in g.outputs}
+        absorbed: dict[str, str] = {}  # node absorbed into an earlier step -> that step's head
+        steps: list[Step] = []
+        for node in g.nodes:
+            if node.name in absorbed:
+                continue
+            params = {k.split(".")[-1]: v for k, v in self._params_of(node.name, weights).items()}
+            covers = [node.name]
+            nxt = sole.get(node.name)
+            if fuse and isinstance(node.op, FOLDS_BN) and nxt and isinstance(g[nxt].op, O.BatchNorm):
+                params = _fold_bn(node.op, params, g[nxt].op, self._params_of(nxt, weights))
+                covers.append(nxt)
+                nxt = sole.get(nxt)
+            act = None
+            if fuse and isinstance(node.op, FUSES_ACT) and nxt and isinstance(g[nxt].op, O.ACTIVATIONS):
+                act = g[nxt].op
+                covers.append(nxt)
+            op = node.op
+            if isinstance(op, FOLDS_BN) and "bias" in params and not op.bias:
+                op = replace(op, bias=True)  # a folded batch norm became its bias
+            for c in covers[1:]:
+                absorbed[c] = node.name
+            params = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
+            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers)))
+        return _with_releases(steps, g.outputs)
+
+    @staticmethod
+    def _params_of(name, weights):
+        prefix = name + "."
+        return {k[len(prefix):]: v for k, v in weights.items()
+                if k.startswith(prefix) and "." not in k[len(prefix):]}
+
+    def run(self, x: np.ndarray, capture: bool = False) -> dict[str, np.ndarray]:
+        """Run on a batch; returns the graph outputs by name, and with capture=True every
+        step's output (keyed by the name of the last node the step covers)."""
+        x = np.asarray(x)
+        expected = self.graph.input_shape
+        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            raise UserError(f"{self.graph.name} takes input (N, {', '.join(map(str, expected))}), "
+                            f"got {tuple(x.shape)}")
+        env = {INPUT: x.astype(self.dtype, copy=False)}
+        captured = {}
+        for step in self.steps:
+            y = step.op.forward([env[i] for i in step.inputs], step.params)
+            if step.activation is not None:
+                step.activation.apply_(y)
+            env[step.name] = y
+            if capture:
+                captured[step.name] = y
+            for name in step.release:
+                del env[name]
+        outs = {name: env[name] for name in self.graph.outputs}
+        return {**captured, **outs} if capture else outs
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The first output of the graph for a batch."""
+        return self.run(x)[self.graph.outputs[0]]
+
+
+def _fold_bn(op, params, bn: O.BatchNorm, bn_params):
+    scale, shift = bn_scale_shift(bn_params["gamma"], bn_params["beta"], bn_params["mean"],
+                                  bn_params["var"], bn.eps)
+    w = np.asarray(params["weight"], np.float64)
+    w = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+    b = np.asarray(params.get("bias", 0.0), np.float64) * scale + shift
+    return {"weight": w, "bias": b}
+
+
+def _with_releases(steps: list[Step], outputs) -> list[Step]:
+    """Mark, on each step, the buffers it is the last to read."""
+    last_use: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        for name in s.inputs:
+            last_use[name] = i
+    for name in outputs:
+        last_use.pop(name, None)
+    releases: dict[int, list[str]] = {}
+    for name, i in last_use.items():
+        releases.setdefault(i, []).append(name)
+    for i, s in enumerate(steps):
+        s.release = tuple(releases.get(i, ()))
+    return steps
