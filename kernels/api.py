@@ -359,10 +359,13 @@ class ZeroProfile:
         return cls(shape, np.ascontiguousarray(t.ravel()), int(per_kc.sum()))
 
 
-def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None) -> Counters:
+def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool = False
+          ) -> Counters:
     """Count-only mode: the counters execute() would give for this mapping, no arithmetic.
     Only SOC-MOP's skipped zero weights depend on the data: pass the weights, a boolean mask
-    (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None."""
+    (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None.
+    The tile tallies come in closed form (cost independent of the number of tiles);
+    walk=True walks the tiles like execute() instead (a cross-check, slower)."""
     if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
         raise ValueError("count(shape, mapping, w): shape must be a ConvShape and mapping a "
                          "Mapping")
@@ -380,7 +383,7 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None) -> Counters:
             zp = ZeroProfile.of(shape, w_or_zero_mask).table
     elif w_or_zero_mask is not None and not isinstance(w_or_zero_mask, ZeroProfile):
         ZeroProfile.of(shape, w_or_zero_mask)  # validates the shape only
-    return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp))
+    return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp, walk))
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqnxt_engine.kernels import (DATAFLOWS, ORDERS, AccumulatorOverflowWarning, ConvShape,
-                                  Counters, Mapping, ZeroProfile, count, divisors, execute)
+from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, AccumulatorOverflowWarning,
+                                  ConvShape, Counters, Mapping, ZeroProfile, count, count_array,
+                                  count_many, divisors, execute)
 
 
 def reference(shape: ConvShape, x, w, acc=np.int64):
@@ -131,8 +132,9 @@ def test_count_only_equals_execute_and_count(data):
     m = data.draw(mappings(shape))
     x = int16_data(data.draw, (shape.C, shape.H, shape.W))
     w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S), zeros=0.5)
-    _, c = execute(shape, m, x, w)
-    assert count(shape, m, w) == c
+    _, c = execute(shape, m, x, w)          # tallies from the tile walk (visit per tile)
+    assert count(shape, m, w) == c          # tallies in closed form
+    assert count(shape, m, w, walk=True) == c
     assert count(shape, m, w == 0) == c                  # a boolean zero mask
     assert count(shape, m, ZeroProfile.of(shape, w)) == c
 
@@ -333,3 +335,42 @@ def test_bad_calls_raise_value_error():
               ZeroProfile.of(ConvShape(C=4, H=5, W=5, K=4, R=3, S=3), w))
     with pytest.raises(ValueError, match="does not divide"):
         count(s, Mapping("ws", 2, 2, "kcyx", (2, 3, 2, 2)), w)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_closed_form_tallies_equal_the_tile_walk(data):
+    """Many more cases of the closed form against the walk (count-only is cheap)."""
+    shape = data.draw(layers(max_hw=12))
+    m = data.draw(mappings(shape))
+    w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S), zeros=0.5)
+    assert count(shape, m, w) == count(shape, m, w, walk=True)
+
+
+@SETTINGS
+@given(st.data())
+def test_batch_counting_equals_count(data):
+    shape = data.draw(layers())
+    maps = [data.draw(mappings(shape)) for _ in range(5)]
+    w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S), zeros=0.5)
+    one = [count(shape, m, w) for m in maps]
+    assert count_many(shape, maps, w) == one
+    arr = count_array(shape, np.array([m._tup for m in maps]), ZeroProfile.of(shape, w))
+    assert [dict(zip(COUNTER_FIELDS, r)) for r in arr.tolist()] == \
+        [{f: getattr(c, f) for f in COUNTER_FIELDS} for c in one]
+
+
+def test_batch_counting_validates():
+    s = ConvShape(C=4, H=6, W=6, K=4, R=3, S=3)
+    with pytest.raises(ValueError, match="does not divide"):
+        count_array(s, [[0, 2, 2, 0, 3, 1, 1, 1]])
+    with pytest.raises(ValueError, match=r"\(n, 8\)"):
+        count_array(s, [[0, 2, 2, 0]])
+    with pytest.raises(ValueError, match="DATAFLOWS"):
+        count_array(s, [[7, 2, 2, 0, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="ORDERS"):
+        count_array(s, [[0, 2, 2, 24, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="needs the weights"):
+        count_array(s, [[1, 2, 2, 0, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="not a Mapping"):
+        count_many(s, ["ws"])
