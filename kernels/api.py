@@ -387,6 +387,7 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+KINNER_BELOW_PIXELS = 64  # tiles with fewer output pixels use the k-innermost layout
 
 
 def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None):
@@ -415,6 +416,10 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     if not integer and x.dtype not in _FLOATS:
         raise ValueError(f"dtype must be int16, float32 or float64, got {x.dtype}")
     acc_dtype = np.int64 if integer else x.dtype
+    # k-innermost layout for tiles with few output pixels (late layers, fc): the same MACs
+    # in the same per-output order, vectorised over output channels instead of pixels
+    tk, tc, ty, tx = mapping.tiles
+    kinner = shape.groups == 1 and ty * tx < KINNER_BELOW_PIXELS
     out = np.zeros((shape.K, shape.Ho, shape.Wo), acc_dtype)
     peak0 = 0
     if bias is not None:
@@ -437,8 +442,15 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     xp = np.ascontiguousarray(np.pad(x, ((0, 0), (pt, pb), (pl, pr))))  # padding in the GB
     w = np.ascontiguousarray(w)
     zp = ZeroProfile.of(shape, w).table if mapping.dataflow == "os_socmop" else None
-    res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w, out,
-                                            acc_bits is not None)
+    if kinner:
+        out_k = np.ascontiguousarray(out.transpose(1, 2, 0))
+        w_k = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
+        res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w_k, out_k,
+                                                acc_bits is not None, True)
+        out = np.ascontiguousarray(out_k.transpose(2, 0, 1))
+    else:
+        res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w, out,
+                                                acc_bits is not None, False)
     counters = Counters._from_array(res)
     if done != counters.macs:  # the arithmetic and the counting model must agree
         raise RuntimeError(f"internal error: executed {done} MACs, counted {counters.macs}")

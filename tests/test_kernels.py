@@ -1,6 +1,7 @@
 """Property tests of the loop-nest kernels (sqnxt_engine.kernels): outputs of every dataflow
 and loop order against a NumPy int64 reference, count-only == execute-and-count, invariants
 of the counters, and clear ValueErrors for bad arguments."""
+import contextlib
 import warnings
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sqnxt_engine.kernels import api as kernels_api
 from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, AccumulatorOverflowWarning,
                                   ConvShape, Counters, Mapping, ZeroProfile, count, count_array,
                                   count_many, divisors, execute)
@@ -29,6 +31,17 @@ def reference(shape: ConvShape, x, w, acc=np.int64):
                              i:i + sx * (shape.Wo - 1) + 1:sx]
                     out[k] += acc(w[k, c, j, i]) * win
     return out
+
+
+@contextlib.contextmanager
+def layout(kinner: bool):
+    """Force execute()'s arithmetic layout: k-innermost (kinner) or pixels-innermost."""
+    old = kernels_api.KINNER_BELOW_PIXELS
+    kernels_api.KINNER_BELOW_PIXELS = 10 ** 9 if kinner else 0
+    try:
+        yield
+    finally:
+        kernels_api.KINNER_BELOW_PIXELS = old
 
 
 @st.composite
@@ -85,10 +98,15 @@ def test_every_dataflow_and_order_is_bit_identical_to_reference(data):
         m0 = data.draw(mappings(shape, df))
         for order in ORDERS:  # every loop order with the same tiles and array
             m = Mapping(df, m0.pe_rows, m0.pe_cols, order, m0.tiles)
-            y, c = execute(shape, m, x, w)
-            assert y.dtype == np.int64
-            np.testing.assert_array_equal(y, ref, err_msg=f"{m}")
-            assert c.macs + c.skipped_macs == shape.macs
+            counts = []
+            for kinner in (False, True):  # both arithmetic layouts of execute()
+                with layout(kinner):
+                    y, c = execute(shape, m, x, w)
+                assert y.dtype == np.int64
+                np.testing.assert_array_equal(y, ref, err_msg=f"{m}")
+                assert c.macs + c.skipped_macs == shape.macs
+                counts.append(c)
+            assert counts[0] == counts[1]
 
 
 @SETTINGS
@@ -99,8 +117,10 @@ def test_bias_adds_into_the_accumulator(data):
     x = int16_data(data.draw, (shape.C, shape.H, shape.W))
     w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S))
     b = np.arange(shape.K, dtype=np.int64) * 1000 - 7
-    y, _ = execute(shape, m, x, w, bias=b)
-    np.testing.assert_array_equal(y, reference(shape, x, w) + b[:, None, None])
+    for kinner in (False, True):
+        with layout(kinner):
+            y, _ = execute(shape, m, x, w, bias=b)
+        np.testing.assert_array_equal(y, reference(shape, x, w) + b[:, None, None])
 
 
 @SETTINGS
@@ -117,7 +137,8 @@ def test_float_mode_agrees_to_rounding(data, dtype):
     outs = []
     for df in DATAFLOWS:
         m = data.draw(mappings(shape, df))
-        y, c = execute(shape, m, x, w)
+        with layout(data.draw(st.booleans())):
+            y, c = execute(shape, m, x, w)
         assert y.dtype == dtype
         np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * 4)
         outs.append(y)
@@ -242,6 +263,8 @@ def test_accumulator_overflow_is_reported():
     x = np.full((8, 2, 2), 32767, np.int16)
     w = np.full((1, 8, 1, 1), 32767, np.int16)
     m = Mapping.untiled(s, "ws", 2, 2)
+    with layout(False), pytest.warns(AccumulatorOverflowWarning):
+        execute(s, m, x, w, acc_bits=32)
     with pytest.warns(AccumulatorOverflowWarning) as rec:
         y, _ = execute(s, m, x, w, acc_bits=32)
     assert rec[0].message.peak == 8 * 32767 ** 2 and rec[0].message.bits_needed == 34
@@ -253,10 +276,11 @@ def test_accumulator_overflow_is_reported():
     x2 = np.full((2, 1, 1), 32767, np.int16)
     w2 = np.array([1, -1], np.int16).reshape(1, 2, 1, 1) * 32767
     s2 = ConvShape(C=2, H=1, W=1, K=1)
-    with pytest.warns(AccumulatorOverflowWarning):
-        y2, _ = execute(s2, Mapping.untiled(s2, "os_mocsop", 1, 1), x2, w2, bias=[2 ** 30],
-                        acc_bits=31)
-    assert int(y2[0, 0, 0]) == 2 ** 30
+    for kinner in (False, True):
+        with layout(kinner), pytest.warns(AccumulatorOverflowWarning):
+            y2, _ = execute(s2, Mapping.untiled(s2, "os_mocsop", 1, 1), x2, w2,
+                            bias=[2 ** 30], acc_bits=31)
+        assert int(y2[0, 0, 0]) == 2 ** 30
 
 
 def test_counters_add_and_compare():
