@@ -36,12 +36,13 @@ def reference(shape: ConvShape, x, w, acc=np.int64):
 @contextlib.contextmanager
 def layout(kinner: bool):
     """Force execute()'s arithmetic layout: k-innermost (kinner) or pixels-innermost."""
-    old = kernels_api.KINNER_BELOW_PIXELS
-    kernels_api.KINNER_BELOW_PIXELS = 10 ** 9 if kinner else 0
+    old = kernels_api.KINNER_BELOW_PIXELS, kernels_api.KINNER_BELOW_PIXELS_SOCMOP
+    v = 10 ** 9 if kinner else 0
+    kernels_api.KINNER_BELOW_PIXELS = kernels_api.KINNER_BELOW_PIXELS_SOCMOP = v
     try:
         yield
     finally:
-        kernels_api.KINNER_BELOW_PIXELS = old
+        kernels_api.KINNER_BELOW_PIXELS, kernels_api.KINNER_BELOW_PIXELS_SOCMOP = old
 
 
 @st.composite
@@ -263,7 +264,7 @@ def test_accumulator_overflow_is_reported():
     x = np.full((8, 2, 2), 32767, np.int16)
     w = np.full((1, 8, 1, 1), 32767, np.int16)
     m = Mapping.untiled(s, "ws", 2, 2)
-    with layout(False), pytest.warns(AccumulatorOverflowWarning):
+    with layout(False), pytest.warns(AccumulatorOverflowWarning):  # pixels innermost
         execute(s, m, x, w, acc_bits=32)
     with pytest.warns(AccumulatorOverflowWarning) as rec:
         y, _ = execute(s, m, x, w, acc_bits=32)
@@ -295,6 +296,9 @@ def test_counters_add_and_compare():
     assert set(a.operand("psum")) == {"rf_reads", "rf_writes", "pe_transfers", "gb_reads",
                                        "gb_writes", "dram_reads", "dram_writes"}
     assert "rf_reads" in Counters.__doc__ and "pe_slots" in Counters.__doc__
+    assert a != tuple(a) and a + Counters() == a
+    with pytest.raises(TypeError):
+        a + (1, 2)
 
 
 def test_footprint_and_legal_tiles():
