@@ -398,7 +398,10 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
         else:
             zp = ZeroProfile.of(shape, w_or_zero_mask).table
     elif w_or_zero_mask is not None and not isinstance(w_or_zero_mask, ZeroProfile):
-        ZeroProfile.of(shape, w_or_zero_mask)  # validates the shape only
+        want = (shape.K, shape.Cg, shape.R, shape.S)
+        if np.shape(w_or_zero_mask) != want:  # not needed by this dataflow: shape check only
+            raise ValueError(f"weights / zero mask must have shape {want} (K, C/groups, R, S), "
+                             f"got {np.shape(w_or_zero_mask)}")
     return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp, walk))
 
 
