@@ -145,6 +145,12 @@ def test_float_mode_agrees_to_rounding(data, dtype):
         outs.append(y)
         # float and integer modes count alike: counts depend on shapes and the zero pattern
         assert c == count(shape, m, w)
+        # the loop order and the arithmetic layout never change a float result: each output
+        # accumulates its c-tiles in order, and within a tile in the dataflow's order
+        other = Mapping(df, m.pe_rows, m.pe_cols, data.draw(st.sampled_from(ORDERS)), m.tiles)
+        with layout(data.draw(st.booleans())):
+            y2, _ = execute(shape, other, x, w)
+        np.testing.assert_array_equal(y2, y)
 
 
 @SETTINGS
