@@ -368,10 +368,9 @@ class ZeroProfile:
             z = a == 0
         else:
             raise ValueError(f"weights must be numeric or a boolean zero mask, got {a.dtype}")
-        per_kc = z.reshape(shape.K, shape.Cg, -1).sum(axis=2, dtype=np.int64)
-        t = np.zeros((shape.K + 1, shape.Cg + 1), np.int64)
-        t[1:, 1:] = per_kc.cumsum(0).cumsum(1)
-        return cls(shape, np.ascontiguousarray(t.ravel()), int(per_kc.sum()))
+        z = np.ascontiguousarray(z).reshape(shape.K * shape.Cg, shape.R * shape.S)
+        t = _ln.zero_table(z.view(np.uint8), shape.K, shape.Cg)
+        return cls(shape, t, int(t[-1]))
 
 
 def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool = False

@@ -227,6 +227,19 @@ def test_counts_depend_on_data_only_through_skipped_zero_weights(data):
     assert dense.skipped_macs == 0 and dense.macs == shape.macs
 
 
+def test_zero_profile_table():
+    s = ConvShape(C=6, H=3, W=3, K=4, R=1, S=2, groups=2)
+    rng = np.random.default_rng(3)
+    w = rng.integers(-1, 2, (4, 3, 1, 2)).astype(np.int16)
+    zp = ZeroProfile.of(s, w)
+    per = (w == 0).reshape(4, 3, -1).sum(2)
+    want = np.zeros((5, 4), np.int64)
+    want[1:, 1:] = per.cumsum(0).cumsum(1)
+    np.testing.assert_array_equal(zp.table.reshape(5, 4), want)
+    assert zp.zeros == int((w == 0).sum())
+    assert ZeroProfile.of(s, w == 0).zeros == zp.zeros
+
+
 def test_os_socmop_really_skips_zero_weights():
     shape = ConvShape(C=4, H=6, W=6, K=3, R=3, S=3, padding=1)
     rng = np.random.default_rng(0)
