@@ -43,82 +43,105 @@ def _windows(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: in
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
            stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups: int = 1) -> np.ndarray:
-    """2-D convolution (cross-correlation), NCHW input, OIHW weight, padding (top, bottom, left, right).
+    """2-D convolution (cross-correlation), NCHW input, OIHW weight, padding (top, bottom, left, right)."""
+    return ConvPlan(weight, bias, stride, padding, dilation, groups, x.dtype)(x)
 
-    Three schemes, each chosen where it moves the least memory: 1x1 kernels are one matrix
-    product; depthwise kernels accumulate shifted slices; other stride-1 kernels are one matrix
-    product per tap over shifted views of the padded input (no im2col copy); strided kernels
-    gather the taps once (im2col) and do one matrix product per group.
+
+class ConvPlan:
+    """A convolution prepared once for its weights: the scheme that moves the least memory is
+    chosen, and the weights are laid out for it, so a forward pass does only the arithmetic.
+
+    Schemes: 1x1 kernels are one matrix product; depthwise kernels accumulate one scaled shifted
+    view per tap; other stride-1 kernels (SqueezeNext's 1x3 and 3x1) gather their taps from the
+    input flattened with its padded row length `wp` (tap (i, j) is then the contiguous run starting
+    at i*dh*wp + j*dw, so the gather is kh*kw block copies) and do one matrix product, computing
+    wp - wo spare columns per row that are cropped; strided kernels gather the taps through one
+    strided view (im2col) and do one matrix product per group.
     """
-    n, c, h, w = x.shape
-    o, cg, kh, kw = weight.shape
-    sh, sw = stride
-    dh, dw = dilation
-    top, bottom, left, right = padding
-    ho = out_size(h, kh, sh, top, bottom, dh)
-    wo = out_size(w, kw, sw, left, right, dw)
-    og = o // groups
-    weight = weight.astype(x.dtype, copy=False)
 
-    if kh == kw == 1:
-        xs = _pad(x, top, bottom, left, right, 0.0)[:, :, : (ho - 1) * sh + 1: sh, : (wo - 1) * sw + 1: sw]
+    def __init__(self, weight, bias, stride, padding, dilation, groups, dtype):
+        self.dtype = np.dtype(dtype)
+        self.o, self.cg, self.kh, self.kw = weight.shape
+        self.stride, self.padding, self.dilation, self.groups = tuple(stride), tuple(padding), tuple(dilation), groups
+        og = self.o // groups
+        w = np.asarray(weight, dtype=self.dtype)
+        if self.kh == self.kw == 1:
+            self.scheme = "pointwise"
+        elif self.cg == 1 and og == 1:
+            self.scheme = "depthwise"
+            self.taps = np.ascontiguousarray(w.reshape(self.o, self.kh * self.kw).T)[:, None, :, None, None]
+        elif self.stride == (1, 1):
+            self.scheme = "flat"
+        else:
+            self.scheme = "im2col"
+        self.wmat = np.ascontiguousarray(w.reshape(groups, og, self.cg * self.kh * self.kw))
         if groups == 1:
-            y = np.matmul(weight.reshape(o, c), xs.reshape(n, c, ho * wo))
-        else:
-            xg = xs.reshape(n, groups, cg, ho * wo)
-            y = np.matmul(weight.reshape(groups, og, cg), xg).reshape(n, o, ho * wo)
-        y = y.reshape(n, o, ho, wo)
-    elif cg == 1 and og == 1:  # depthwise: im2col would waste a matrix product per channel
-        xp = _pad(x, top, bottom, left, right, 0.0)
-        y = np.zeros((n, o, ho, wo), dtype=x.dtype)
-        wflat = weight.reshape(o, kh, kw)
-        for i, j, view in _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo):
-            y += view * wflat[:, i, j][None, :, None, None]
-    elif sh == sw == 1:
-        y = _conv_shifted(x, weight, padding, dilation, groups, ho, wo)
-    else:
-        xp = _pad(x, top, bottom, left, right, 0.0)
+            self.wmat = self.wmat[0]
+        self.bias = None if bias is None else np.asarray(bias, dtype=self.dtype).reshape(1, self.o, 1, 1)
+
+    def out_hw(self, h, w):
+        t, b, l, r = self.padding
+        return (out_size(h, self.kh, self.stride[0], t, b, self.dilation[0]),
+                out_size(w, self.kw, self.stride[1], l, r, self.dilation[1]))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(self.dtype, copy=False)
+        n, c, h, w = x.shape
+        ho, wo = self.out_hw(h, w)
+        y = getattr(self, "_" + self.scheme)(x, n, c, ho, wo)
+        if self.bias is not None:
+            y += self.bias
+        return y
+
+    def _matmul(self, cols, n, ho, wo):
+        """The weight matrix times gathered columns (n, groups, K, ho*wo) or (n, K, ho*wo)."""
+        return np.matmul(self.wmat, cols).reshape(n, self.o, ho, wo)
+
+    def _pointwise(self, x, n, c, ho, wo):
+        t, b, l, r = self.padding
+        sh, sw = self.stride
+        if (t, b, l, r) != (0, 0, 0, 0):
+            x = _pad(x, t, b, l, r, 0.0)
+        if (sh, sw) != (1, 1):
+            x = x[:, :, : (ho - 1) * sh + 1: sh, : (wo - 1) * sw + 1: sw]
+        cols = x.reshape(n, c, ho * wo) if self.groups == 1 else x.reshape(n, self.groups, self.cg, ho * wo)
+        return self._matmul(cols, n, ho, wo)
+
+    def _depthwise(self, x, n, c, ho, wo):
+        xp = _pad(x, *self.padding, 0.0)
+        y = np.zeros((n, self.o, ho, wo), dtype=self.dtype)
+        tmp = np.empty_like(y)
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        for i, j, view in _windows(xp, self.kh, self.kw, sh, sw, dh, dw, ho, wo):
+            y += np.multiply(view, self.taps[i * self.kw + j], out=tmp)
+        return y
+
+    def _flat(self, x, n, c, ho, wo):
+        t, b, l, r = self.padding
+        dh, dw = self.dilation
+        spare = 1 if self.kw > 1 else 0  # the last tap's run overhangs the last row by (kw-1)*dw
+        xp = _pad(x, t, b + spare, l, r, 0.0)
+        wp = xp.shape[3]
+        run = ho * wp
+        flat = xp.reshape(n, c, -1)
+        cols = np.empty((n, c, self.kh * self.kw, run), dtype=self.dtype)
+        for i in range(self.kh):
+            for j in range(self.kw):
+                start = i * dh * wp + j * dw
+                cols[:, :, i * self.kw + j] = flat[:, :, start:start + run]
+        cols = cols.reshape((n, -1, run) if self.groups == 1 else (n, self.groups, -1, run))
+        y = self._matmul(cols, n, ho, wp)
+        return y if wp == wo else np.ascontiguousarray(y[:, :, :, :wo])
+
+    def _im2col(self, x, n, c, ho, wo):
+        xp = _pad(x, *self.padding, 0.0)
         s = xp.strides
+        (sh, sw), (dh, dw) = self.stride, self.dilation
         taps = np.lib.stride_tricks.as_strided(
-            xp, (n, c, kh, kw, ho, wo), (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw),
+            xp, (n, c, self.kh, self.kw, ho, wo), (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw),
             writeable=False)
-        cols = taps.reshape(n, groups, cg * kh * kw, ho * wo)  # the one copy
-        y = np.matmul(weight.reshape(groups, og, cg * kh * kw), cols).reshape(n, o, ho, wo)
-    if bias is not None:
-        y += bias.astype(x.dtype, copy=False)[None, :, None, None]
-    return y
-
-
-def _conv_shifted(x, weight, padding, dilation, groups, ho, wo):
-    """Stride-1 convolution as a sum over taps of W[:, :, i, j] @ (input shifted by the tap).
-
-    The padded input is flattened per channel with its padded row length `wp`; the tap (i, j) is
-    then the contiguous run starting at i*dh*wp + j*dw, and every output row is computed over the
-    full padded width (wp - wo wasted columns per row, cropped at the end). No im2col copy is
-    made: each product reads a strided view of the padded input directly.
-    """
-    n, c, _, _ = x.shape
-    o, cg, kh, kw = weight.shape
-    og = o // groups
-    top, bottom, left, right = padding
-    dh, dw = dilation
-    xp = _pad(x, top, bottom + 1, left, right, 0.0)  # one spare row: the last tap's run may overhang
-    wp = xp.shape[3]
-    flat = xp.reshape(n, groups, cg, -1)
-    run = ho * wp
-    y = np.empty((n, groups, og, run), dtype=x.dtype)
-    tmp = np.empty_like(y) if kh * kw > 1 else None
-    wg = weight.reshape(groups, og, cg, kh, kw)
-    for t, (i, j) in enumerate((i, j) for i in range(kh) for j in range(kw)):
-        start = i * dh * wp + j * dw
-        view = flat[:, :, :, start:start + run]
-        wt = np.ascontiguousarray(wg[:, :, :, i, j])
-        if t == 0:
-            np.matmul(wt, view, out=y)
-        else:
-            np.matmul(wt, view, out=tmp)
-            y += tmp
-    return y.reshape(n, o, ho, wp)[:, :, :, :wo]
+        shape = (n, -1, ho * wo) if self.groups == 1 else (n, self.groups, self.cg * self.kh * self.kw, ho * wo)
+        return self._matmul(taps.reshape(shape), n, ho, wo)  # the reshape is the one copy
 
 
 def _pool_geometry(x, kernel, stride, padding, ceil_mode):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -74,6 +74,11 @@ class Op:
     def forward(self, xs: list[np.ndarray], p: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def prepare(self, p: dict[str, np.ndarray], dtype) -> "Callable[[list[np.ndarray]], np.ndarray]":
+        """The forward pass specialised to fixed parameters, for a runner that calls it many times.
+        Operators with costly per-call set-up (convolution) override it."""
+        return lambda xs: self.forward(xs, p)
+
     def describe(self) -> str:
         return self.kind
 
@@ -129,8 +134,12 @@ class Conv2d(Op):
         return self.dense_macs(shapes, out) + (prod(out) if self.bias else 0)
 
     def forward(self, xs, p):
-        return F.conv2d(xs[0], p["weight"], p.get("bias"), self.stride, self.padding,
-                        self.dilation, self.groups)
+        return self.prepare(p, xs[0].dtype)(xs)
+
+    def prepare(self, p, dtype):
+        plan = F.ConvPlan(p["weight"], p.get("bias"), self.stride, self.padding, self.dilation,
+                          self.groups, dtype)
+        return lambda xs: plan(xs[0])
 
     def describe(self):
         kh, kw = self.kernel
@@ -169,7 +178,7 @@ class ReLU(Op):
 
     def apply_(self, y: np.ndarray) -> None:
         """In place, for an activation fused into the producing layer."""
-        np.maximum(y, 0, out=y)
+        np.maximum(y, y.dtype.type(0), out=y)  # a typed zero: an int scalar costs a cast per call
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class Step:
     activation: O.Op | None
     release: tuple[str, ...]  # buffers whose last consumer is this step
     covers: tuple[str, ...]  # every node the step computes (the op's, a folded BN's, the act's)
+    run: object = None  # op.prepare(params, dtype): the forward pass specialised to its weights
     in_place: bool = False  # an add that may accumulate into its first input's dying buffer
 
 
@@ -74,7 +75,8 @@ class Runner:
             for c in covers[1:]:
                 absorbed[c] = node.name
             params = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
-            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers)))
+            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers),
+                              op.prepare(params, self.dtype)))
         return _with_releases(steps, g.outputs)
 
     @staticmethod
@@ -100,7 +102,7 @@ class Runner:
                 for other in xs[1:]:
                     y += other
             else:
-                y = step.op.forward(xs, step.params)
+                y = step.run(xs)
             if step.activation is not None:
                 step.activation.apply_(y)
             env[step.name] = y
