@@ -159,19 +159,34 @@ def _pool_geometry(x, kernel, stride, padding, ceil_mode):
 
 def max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0), ceil_mode=False):
     """Max pool, separably: the max over a window is the max over its rows of the max over its
-    columns, so a kh x kw window costs kw + kh comparisons per output instead of kh * kw."""
-    ho, wo, eb, er = _pool_geometry(x, kernel, stride, padding, ceil_mode)
-    top, bottom, left, right = padding
-    xp = _pad(x, top, bottom + eb, left, right + er, -np.inf)
+    columns, so a kh x kw window costs kw + kh comparisons per output instead of kh * kw.
+    A ceil-mode window overhanging the input is clipped to it (no padded copy is made)."""
+    ho, wo, _, _ = _pool_geometry(x, kernel, stride, padding, ceil_mode)
+    if any(padding):
+        top, bottom, left, right = padding
+        x = _pad(x, top, bottom, left, right, -np.inf)
     (kh, kw), (sh, sw) = kernel, stride
-    cols = None
-    for j in range(kw):
-        view = xp[:, :, :, j:j + (wo - 1) * sw + 1:sw]
-        cols = view.copy() if cols is None else np.maximum(cols, view, out=cols)
-    out = None
-    for i in range(kh):
-        view = cols[:, :, i:i + (ho - 1) * sh + 1:sh]
-        out = view.copy() if out is None else np.maximum(out, view, out=out)
+    cols = _strided_max(x, kw, sw, wo, axis=3)
+    return _strided_max(cols, kh, sh, ho, axis=2)
+
+
+def _strided_max(x, k, s, n, axis):
+    """out[..., o, ...] = max over t < k of x[..., o*s + t, ...] along `axis`, for o < n; taps past
+    the end of the axis are left out (the first tap always exists)."""
+    def taps(t):
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(t, t + (n - 1) * s + 1, s)
+        return x[tuple(index)]
+    out = taps(0).copy()
+    for t in range(1, k):
+        view = taps(t)
+        m = view.shape[axis]
+        if m == n:
+            np.maximum(out, view, out=out)
+        elif m > 0:
+            head = [slice(None)] * x.ndim
+            head[axis] = slice(0, m)
+            np.maximum(out[tuple(head)], view, out=out[tuple(head)])
     return out
 
 
