@@ -37,3 +37,22 @@ def test_unknown_model_is_one_line_exit_2(capsys):
 def test_console_script_runs():
     r = subprocess.run(["sqnxt-models", "--bad-flag"], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_prototxt_file_prints_its_layers(caffe_dir, capsys):
+    assert main([str(caffe_dir / "SqueezeNet_v1.1.deploy.prototxt"), "--input-size", "224"]) == 0
+    assert "1,235,496 params" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text,message", [
+    ("layer { name: 'a' type: 'Convolution' bottom: 'data' top: 'a' convolution_param { num_output: 4 ",
+     "expected"),
+    ("input: 'data' input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n"
+     "layer { name: 'w' type: 'Warp' bottom: 'data' top: 'w' }", "Warp"),
+])
+def test_malformed_or_unsupported_prototxt_is_one_line_exit_2(tmp_path, capsys, text, message):
+    f = tmp_path / "net.prototxt"
+    f.write_text(text)
+    assert main([str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
