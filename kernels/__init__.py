@@ -1,0 +1,11 @@
+"""Cython loop-nest kernels of the accelerator: Algorithm 1 of the SqueezeNext paper in every
+dataflow (WS, OS SOC-MOP / MOC-SOP / MOC-MOP) and every order of the tiled loops, computing
+real outputs while counting every access (execute), or counting only (count).
+See kernels/README.md."""
+from .api import (DATAFLOWS, LOOPS, ORDERS, OPERANDS, KINDS, COUNTER_FIELDS,
+                  AccumulatorOverflowWarning, ConvShape, Counters, Mapping, ZeroProfile,
+                  count, divisors, execute)
+
+__all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "COUNTER_FIELDS",
+           "AccumulatorOverflowWarning", "ConvShape", "Counters", "Mapping", "ZeroProfile",
+           "count", "divisors", "execute"]

@@ -44,12 +44,12 @@ def test_wrong_input_shape_and_weights_are_user_errors():
         Runner(g, w)(np.zeros((1, 3, 224, 224), np.float32))
     bad = dict(w)
     del bad["stem.weight"]
-    with pytest.raises(UserError, match="missing array 'stem.weight'"):
+    with pytest.raises(UserError, match="lack stem.weight"):
         Runner(g, bad)
     bad = dict(w, **{"stem.weight": np.zeros((64, 3, 7, 7))})
-    with pytest.raises(UserError, match="'stem.weight' has shape"):
+    with pytest.raises(UserError, match="stem.weight has shape"):
         Runner(g, bad)
-    with pytest.raises(UserError, match="unexpected array"):
+    with pytest.raises(UserError, match="extra is not a parameter"):
         Runner(g, dict(w, extra=np.zeros(1)))
 
 

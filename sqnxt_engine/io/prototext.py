@@ -61,6 +61,7 @@ class Message:
     line: int = 1
     col: int = 1
     fields: list = field(default_factory=list)
+    name: str = ""  # the field name it was given under ("" for the top level)
 
     def where(self, at=None) -> str:
         at = at or self
@@ -99,7 +100,7 @@ class Message:
         v = self._last(name, False)
         if v is None:
             if default is _MISSING:
-                raise UserError(f"{self.where()}: missing field {name!r}")
+                raise UserError(f"{self.where()}: {self.name or 'the file'} has no field {name!r}")
             return default
         return convert(self, name, v)
 
@@ -320,14 +321,15 @@ class _Parser:
             if close and self.at(close[0]):
                 self.take()
                 return
+            if close and (self.tok.kind == "eof" or self.at("}", ">")):
+                ch, opened, name = close
+                raise self.error(f"{ch!r} to close {name!r} opened at {opened.line}:{opened.col}")
             if self.tok.kind == "eof":
-                if close:
-                    ch, opened, name = close
-                    raise self.error(f"{ch!r} to close {name!r} opened at {opened.line}:{opened.col}")
                 return
             if self.tok.kind != "ident":
-                if not close and self.at("}", ">"):
-                    raise self.error("a field name (this bracket closes nothing)")
+                if self.at("}", ">"):
+                    raise UserError(f"{self.source}:{self.tok.line}:{self.tok.col}: "
+                                    f"{self.tok.text!r} closes no open bracket")
                 raise self.error("a field name" + (f" or {close[0]!r}" if close else ""))
             name_tok = self.take()
             self.field(msg, name_tok)
@@ -341,7 +343,7 @@ class _Parser:
             self.take()
         if self.at("{", "<"):
             opened = self.take()
-            sub = Message(self.source, name_tok.line, name_tok.col)
+            sub = Message(self.source, name_tok.line, name_tok.col, name=name)
             self.body(sub, ("}" if opened.text == "{" else ">", opened, name))
             msg.fields.append((name, sub))
             return

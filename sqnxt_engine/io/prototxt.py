@@ -56,8 +56,7 @@ _V1_TYPES = {
     "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split", "SLICE": "Slice",
     "TANH": "TanH", "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold",
 }
-_DATA_TYPES = {"Input", "Data", "ImageData", "WindowData", "MemoryData", "DummyData", "HDF5Data",
-               "Python"}
+_DATA_TYPES = {"Input", "Data", "ImageData", "WindowData", "MemoryData", "DummyData", "HDF5Data"}
 _DROPPED_TYPES = {"Softmax", "SoftmaxWithLoss", "Accuracy", "Silence"}
 _POOL_METHODS = {0: "MAX", 1: "AVE", 2: "STOCHASTIC"}
 _SUFFIXES = (".train_val", "_train_val", ".deploy", "_deploy", ".trainval", "_trainval")
@@ -164,7 +163,14 @@ class _Importer:
                 continue
             if t not in handlers:
                 raise self._error(f"layer type {t!r} is not supported")
-            handlers[t]()
+            try:
+                handlers[t]()
+            except GraphError as e:  # from an operator or the builder: say which layer
+                raise GraphError(f"{m.where()}: layer {self._name()!r} ({t}): {e}") from None
+            except UserError as e:  # a bad field value: its position, and which layer
+                if f"layer {self._name()!r} ({t})" in str(e):
+                    raise
+                raise UserError(f"{e} (in layer {self._name()!r}, {t})") from None
         self.layer = None
         outputs = [n.name for n in self.b.nodes if n.name not in self.consumed]
         if not outputs:
@@ -208,6 +214,8 @@ class _Importer:
                 continue
             self.layer, self.ltype = m, t
             tops = self._tops()
+            if not tops:
+                raise self._error("a data layer with no top")
             if blob is None:
                 blob, loc = tops[0], m
                 shape = self._data_shape(m, t)
@@ -232,14 +240,16 @@ class _Importer:
         return shape
 
     def _data_shape(self, m: Message, t: str) -> tuple[int, ...] | None:
-        tp = m.msg("transform_param")
-        if tp is not None:
-            for key in ("mean_value", "scale", "crop_size", "mean_file"):
-                if tp.has(key):
-                    self.meta["mean" if key == "mean_value" else key] = (
-                        tp.floats(key) if key == "mean_value" else
-                        tp.str(key) if key == "mean_file" else tp.float(key))
-        crop = tp.int("crop_size", 0) if tp is not None else 0
+        tp = m.msg("transform_param") or Message(self.source, name="transform_param")
+        if tp.has("mean_value"):
+            self.meta["mean"] = tp.floats("mean_value")
+        if tp.has("mean_file"):
+            self.meta["mean_file"] = tp.str("mean_file")
+        if tp.has("scale"):
+            self.meta["scale"] = tp.float("scale")
+        crop = tp.int("crop_size", 0)
+        if crop:
+            self.meta["crop_size"] = crop
         if t == "Input":
             p = m.msg("input_param")
             dims = p.msgs("shape")[0].ints("dim") if p is not None and p.has("shape") else []
@@ -252,7 +262,8 @@ class _Importer:
             p = m.msg("dummy_data_param")
             if p.has("shape"):
                 return tuple(p.msgs("shape")[0].ints("dim")[1:]) or None
-            return (p.ints("channels")[0], p.ints("height")[0], p.ints("width")[0]) if p.has("width") else None
+            dims = [p.ints(k)[:1] for k in ("channels", "height", "width")]
+            return tuple(d[0] for d in dims) if all(dims) else None
         if crop:
             return (3, crop, crop)
         p = m.msg("image_data_param")
@@ -291,7 +302,7 @@ class _Importer:
         return out
 
     def _param(self, field: str) -> Message:
-        return self.layer.msg(field) or Message(self.source, self.layer.line, self.layer.col)
+        return self.layer.msg(field) or Message(self.source, self.layer.line, self.layer.col, name=field)
 
     def _emit(self, op: O.Op, inputs: list[str], node: str | None = None) -> str:
         """Add a node (named after the layer) reading `inputs`; its top blob now names it."""
@@ -301,10 +312,7 @@ class _Importer:
         node = node or self._name()
         if node == INPUT or node in self.b.shapes:
             raise self._error(f"node name {node!r} is used twice (or is the graph input's name)")
-        try:
-            self.b.add(node, op, *inputs)
-        except GraphError as e:
-            raise GraphError(f"{self.layer.where()}: layer {self._name()!r} ({self.ltype}): {e}") from None
+        self.b.add(node, op, *inputs)
         self.consumed.update(inputs)
         if node == self._name():
             self.blobs[tops[0]] = node

@@ -1,5 +1,5 @@
 """Runners: execute graphs on NumPy arrays."""
 from .init import random_weights
-from .runner import Runner, check_params
+from .runner import Runner
 
-__all__ = ["Runner", "check_params", "random_weights"]
+__all__ = ["Runner", "random_weights"]

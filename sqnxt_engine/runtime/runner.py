@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
+from ..io.weights import check_weights
 from ..functional import bn_scale_shift
 
 FOLDS_BN = (O.Conv2d, O.Linear)
@@ -31,20 +32,6 @@ class Step:
     covers: tuple[str, ...]  # every node the step computes (the op's, a folded BN's, the act's)
 
 
-def check_params(graph: Graph, arrays: dict) -> None:
-    """Raise UserError naming the first array (in graph order) that is missing, extra or misshapen."""
-    expected = graph.param_shapes()
-    for key, shape in expected.items():
-        if key not in arrays:
-            raise UserError(f"weights for {graph.name}: missing array {key!r} {shape}")
-        if tuple(arrays[key].shape) != shape:
-            raise UserError(f"weights for {graph.name}: {key!r} has shape {tuple(arrays[key].shape)}, "
-                            f"expected {shape}")
-    extra = sorted(set(arrays) - set(expected))
-    if extra:
-        raise UserError(f"weights for {graph.name}: unexpected array {extra[0]!r}")
-
-
 class Runner:
     """Runs `graph` with `weights` ({'<node>.<param>': array}) in float32 or float64.
 
@@ -57,7 +44,7 @@ class Runner:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise UserError(f"the float runner takes float32 or float64, not {self.dtype}")
-        check_params(graph, weights)
+        check_weights(graph, weights)
         self.steps = self._compile(weights, fuse)
 
     def _compile(self, weights, fuse):

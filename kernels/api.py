@@ -1,0 +1,443 @@
+"""Thin validated Python wrappers of the loop-nest kernels.
+
+ConvShape (one layer), Mapping (how it runs on the PE array), Counters (what it costs),
+execute() (real outputs and counters) and count() (the same counters without arithmetic).
+Every user error is a ValueError raised here, before any C code runs.
+Definitions of the dataflows and of every counter: kernels/README.md.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, fields
+from itertools import permutations
+from typing import ClassVar
+
+import numpy as np
+
+from . import _loopnest as _ln
+
+DATAFLOWS = ("ws", "os_socmop", "os_mocsop", "os_mocmop")
+LOOPS = ("k", "c", "y", "x")
+ORDERS = tuple(tuple(o) for o in _ln.ORDERS)       # the 24 loop orders, as generated
+_ORDER_INDEX = {o: i for i, o in enumerate(ORDERS)}
+_DF_INDEX = {d: i for i, d in enumerate(DATAFLOWS)}
+OPERANDS = ("input", "weight", "psum")
+KINDS = ("rf_reads", "rf_writes", "pe_transfers", "gb_reads", "gb_writes", "dram_reads",
+         "dram_writes")
+# slot order of the C counter vector (kernels/_loopnest_defs.pxd)
+COUNTER_FIELDS = tuple(f"{op}_{k}" for op in OPERANDS for k in KINDS) + (
+    "macs", "skipped_macs", "cycles", "pe_slots")
+assert len(COUNTER_FIELDS) == 25
+
+
+def _int(name, v, lo=1):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {v!r}")
+    v = int(v)
+    if v < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {v}")
+    return v
+
+
+def _pair(name, v):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (v, v)
+    try:
+        a, b = v
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an int or a pair, got {v!r}") from None
+    return (_int(name, a), _int(name, b))
+
+
+def divisors(n: int) -> list[int]:
+    """The positive divisors of n, ascending."""
+    n = _int("n", n)
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One convolution layer, batch 1: input C x H x W, K output channels, R x S kernel
+    (R rows, S columns), stride (sy, sx), padding (top, bottom, left, right), groups.
+    Weights are (K, C/groups, R, S); output channel k reads input channels of group
+    k // (K/groups). A fully connected layer is a 1x1 convolution on a 1x1 map (ConvShape.fc)."""
+
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int = 1
+    S: int = 1
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    groups: int = 1
+
+    def __post_init__(self):
+        for name in ("C", "H", "W", "K", "R", "S", "groups"):
+            object.__setattr__(self, name, _int(name, getattr(self, name)))
+        object.__setattr__(self, "stride", _pair("stride", self.stride))
+        p = self.padding
+        if isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+            p = (p,) * 4
+        try:
+            p = tuple(p)
+        except TypeError:
+            raise ValueError(f"padding must be an int or (top, bottom, left, right), got {p!r}") from None
+        if len(p) == 2:
+            p = (p[0], p[0], p[1], p[1])
+        if len(p) != 4:
+            raise ValueError(f"padding must be an int, a pair or 4 values, got {p!r}")
+        object.__setattr__(self, "padding", tuple(_int("padding", v, 0) for v in p))
+        if self.C % self.groups or self.K % self.groups:
+            raise ValueError(f"groups={self.groups} must divide C={self.C} and K={self.K}")
+        if self.H + self.padding[0] + self.padding[1] < self.R or \
+                self.W + self.padding[2] + self.padding[3] < self.S:
+            raise ValueError(f"kernel {self.R}x{self.S} larger than the padded input "
+                             f"{self.H}x{self.W} with padding {self.padding}")
+
+    @classmethod
+    def fc(cls, in_features: int, out_features: int) -> "ConvShape":
+        """A fully connected layer as a 1x1 convolution on a 1x1 map."""
+        return cls(C=in_features, H=1, W=1, K=out_features)
+
+    @property
+    def Cg(self) -> int:
+        """Input channels per group (the c loop's extent)."""
+        return self.C // self.groups
+
+    @property
+    def Ho(self) -> int:
+        return (self.H + self.padding[0] + self.padding[1] - self.R) // self.stride[0] + 1
+
+    @property
+    def Wo(self) -> int:
+        return (self.W + self.padding[2] + self.padding[3] - self.S) // self.stride[1] + 1
+
+    @property
+    def macs(self) -> int:
+        """Dense MACs: K * Ho * Wo * (C/groups) * R * S (padding taps included)."""
+        return self.K * self.Ho * self.Wo * self.Cg * self.R * self.S
+
+    @property
+    def input_size(self) -> int:
+        return self.C * self.H * self.W
+
+    @property
+    def weight_size(self) -> int:
+        return self.K * self.Cg * self.R * self.S
+
+    @property
+    def output_size(self) -> int:
+        return self.K * self.Ho * self.Wo
+
+    @property
+    def input_used(self) -> int:
+        """Input words any output depends on (= input_size unless a stride larger than the
+        kernel, or a window that stops short of the last rows/columns, leaves some unread)."""
+        def used(n_out, s, r, pad, size):
+            hit = np.zeros(size + pad + r + n_out * s, bool)
+            for o in range(n_out):
+                hit[o * s:o * s + r] = True
+            return int(hit[pad:pad + size].sum())
+        return self.C * used(self.Ho, self.stride[0], self.R, self.padding[0], self.H) * \
+            used(self.Wo, self.stride[1], self.S, self.padding[2], self.W)
+
+    def loop_extents(self) -> dict[str, int]:
+        """Extents of the tiled loops: k over K, c over C/groups, y over Ho, x over Wo."""
+        return {"k": self.K, "c": self.Cg, "y": self.Ho, "x": self.Wo}
+
+    def legal_tiles(self) -> dict[str, list[int]]:
+        """Legal tile sizes per loop: the divisors of its extent (tiles must divide the loop)."""
+        return {d: divisors(n) for d, n in self.loop_extents().items()}
+
+    def _tuple(self):
+        return (self.C, self.H, self.W, self.K, self.R, self.S, *self.stride, *self.padding,
+                self.groups)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How a layer runs: dataflow, PE array pe_rows x pe_cols, the order of the tiled
+    (global-buffer level) loops outermost first, and tile sizes tiles = (tk, tc, ty, tx).
+    Tiles must divide their loop (ConvShape.legal_tiles lists them); check(shape) validates.
+    tc counts input channels per group; ty, tx count output rows / columns."""
+
+    dataflow: str
+    pe_rows: int
+    pe_cols: int
+    order: tuple[str, str, str, str] = ("k", "c", "y", "x")
+    tiles: tuple[int, int, int, int] = (1, 1, 1, 1)
+
+    def __post_init__(self):
+        if self.dataflow not in _DF_INDEX:
+            raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}")
+        object.__setattr__(self, "pe_rows", _int("pe_rows", self.pe_rows))
+        object.__setattr__(self, "pe_cols", _int("pe_cols", self.pe_cols))
+        order = tuple(self.order) if not isinstance(self.order, str) else tuple(self.order)
+        if order not in _ORDER_INDEX:
+            raise ValueError(f"order must be a permutation of {LOOPS}, got {self.order!r}")
+        object.__setattr__(self, "order", order)
+        try:
+            t = tuple(self.tiles)
+        except TypeError:
+            raise ValueError(f"tiles must be (tk, tc, ty, tx), got {self.tiles!r}") from None
+        if len(t) != 4:
+            raise ValueError(f"tiles must be (tk, tc, ty, tx), got {self.tiles!r}")
+        object.__setattr__(self, "tiles", tuple(_int(f"tile t{d}", v) for d, v in zip(LOOPS, t)))
+
+    @classmethod
+    def untiled(cls, shape: ConvShape, dataflow: str, pe_rows: int, pe_cols: int,
+                order=("k", "c", "y", "x")) -> "Mapping":
+        """One tile holding the whole layer."""
+        return cls(dataflow, pe_rows, pe_cols, order, (shape.K, shape.Cg, shape.Ho, shape.Wo))
+
+    def check(self, shape: ConvShape) -> None:
+        """ValueError unless every tile size divides (hence does not exceed) its loop."""
+        for d, t in zip(LOOPS, self.tiles):
+            n = shape.loop_extents()[d]
+            if t > n:
+                raise ValueError(f"tile t{d}={t} exceeds the {d} loop ({n})")
+            if n % t:
+                raise ValueError(f"tile t{d}={t} does not divide the {d} loop ({n}); "
+                                 f"legal: {divisors(n)}")
+
+    def footprint(self, shape: ConvShape) -> dict[str, int]:
+        """Global-buffer words one tile of each operand occupies (the largest tile, padding
+        materialised for the input; the input of a grouped layer covers every group its
+        k-tile needs). The emulator compares their sum with the buffer size."""
+        self.check(shape)
+        tk, tc, ty, tx = self.tiles
+        sy, sx = shape.stride
+        rows = (ty - 1) * sy + shape.R if sy <= shape.R else ty * shape.R
+        cols = (tx - 1) * sx + shape.S if sx <= shape.S else tx * shape.S
+        kg = shape.K // shape.groups
+        ng = max((k0 + tk - 1) // kg - k0 // kg + 1 for k0 in range(0, shape.K, tk))
+        return {"input": ng * tc * rows * cols, "weight": tk * tc * shape.R * shape.S,
+                "psum": tk * ty * tx}
+
+    def _tuple(self):
+        return (_DF_INDEX[self.dataflow], self.pe_rows, self.pe_cols,
+                *(LOOPS.index(d) for d in self.order), *self.tiles)
+
+
+_DOC_COUNTERS = """
+Per operand (input, weight, psum: partial sums and, at the end, the outputs):
+  rf_reads      words read from a PE register file: one per performed MAC (its input, its
+                weight, its partial sum), plus each psum word leaving a PE (to the PE below or
+                to the global buffer)
+  rf_writes     words written into a PE register file: each operand word delivered to a PE
+                (a broadcast to n PEs is n writes), plus one psum write per performed MAC
+  pe_transfers  words moved from one PE to its neighbour (WS: psums down a column)
+  gb_reads      global-buffer words read: by the array (operand fetches, psum reloads) and by
+                the DMA (psum/output write-back to DRAM)
+  gb_writes     global-buffer words written: by the array (psums) and by the DMA (tiles
+                fetched from DRAM; input padding zeros are written by the DMA too)
+  dram_reads    DRAM words read (tile fetches; spilled psums read back)
+  dram_writes   DRAM words written (psum/output tiles written back)
+macs          MACs performed (a zero weight's MAC in WS and the MOC dataflows is performed)
+skipped_macs  MACs not performed because SOC-MOP skipped a zero weight
+cycles        PE-array cycles: steps in which every active PE performs at most one MAC;
+              no DRAM stalls, no fill/drain (double-buffered); DRAM timing is the emulator's
+pe_slots      cycles * pe_rows * pe_cols (PE-cycles available); utilisation = macs / pe_slots
+"""
+
+
+@dataclass(frozen=True)
+class Counters:
+    __doc__ = "Access and work counters of one layer (or, summed, of several)." + _DOC_COUNTERS
+
+    input_rf_reads: int = 0
+    input_rf_writes: int = 0
+    input_pe_transfers: int = 0
+    input_gb_reads: int = 0
+    input_gb_writes: int = 0
+    input_dram_reads: int = 0
+    input_dram_writes: int = 0
+    weight_rf_reads: int = 0
+    weight_rf_writes: int = 0
+    weight_pe_transfers: int = 0
+    weight_gb_reads: int = 0
+    weight_gb_writes: int = 0
+    weight_dram_reads: int = 0
+    weight_dram_writes: int = 0
+    psum_rf_reads: int = 0
+    psum_rf_writes: int = 0
+    psum_pe_transfers: int = 0
+    psum_gb_reads: int = 0
+    psum_gb_writes: int = 0
+    psum_dram_reads: int = 0
+    psum_dram_writes: int = 0
+    macs: int = 0
+    skipped_macs: int = 0
+    cycles: int = 0
+    pe_slots: int = 0
+
+    DEFINITIONS: ClassVar[str] = _DOC_COUNTERS
+
+    @classmethod
+    def _from_array(cls, a) -> "Counters":
+        return cls(*(int(v) for v in a))
+
+    @property
+    def utilisation(self) -> float:
+        """macs / (cycles * pe_rows * pe_cols); 0 for no cycles."""
+        return self.macs / self.pe_slots if self.pe_slots else 0.0
+
+    def operand(self, op: str) -> dict[str, int]:
+        if op not in OPERANDS:
+            raise ValueError(f"operand must be one of {OPERANDS}, got {op!r}")
+        return {k: getattr(self, f"{op}_{k}") for k in KINDS}
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["utilisation"] = self.utilisation
+        return d
+
+    def __add__(self, other):
+        if not isinstance(other, Counters):
+            return NotImplemented
+        return Counters(*(getattr(self, f) + getattr(other, f) for f in COUNTER_FIELDS))
+
+    def __radd__(self, other):  # so sum() works
+        if other == 0:
+            return self
+        return self.__add__(other)
+
+
+class AccumulatorOverflowWarning(UserWarning):
+    """A partial sum left the range of a signed acc_bits accumulator (execute(acc_bits=...)).
+    Attributes: acc_bits, peak (largest |partial sum|), bits_needed."""
+
+    def __init__(self, acc_bits: int, peak: int):
+        self.acc_bits = acc_bits
+        self.peak = peak
+        self.bits_needed = _bits_needed(peak)
+        super().__init__(f"partial sums reach {peak} in magnitude: a {acc_bits}-bit signed "
+                         f"accumulator overflows ({self.bits_needed} bits needed)")
+
+
+def _bits_needed(v: int) -> int:
+    """Signed bits holding every value in [-v, v]... conservatively, [-v-1, v] both ways."""
+    return int(v).bit_length() + 1
+
+
+@dataclass(frozen=True)
+class ZeroProfile:
+    """The zero pattern of a layer's weights as count() needs it: 2-D prefix sums over (k, c)
+    of the zero weights (all R x S taps). Make it once per layer for a mapping search."""
+
+    shape: ConvShape
+    table: np.ndarray = field(repr=False, compare=False)
+    zeros: int = 0
+
+    @classmethod
+    def of(cls, shape: ConvShape, w_or_mask) -> "ZeroProfile":
+        a = np.asarray(w_or_mask)
+        want = (shape.K, shape.Cg, shape.R, shape.S)
+        if a.shape != want:
+            raise ValueError(f"weights / zero mask must have shape {want} (K, C/groups, R, S), "
+                             f"got {a.shape}")
+        if a.dtype == bool:
+            z = a  # a mask: True where the weight is zero
+        elif a.dtype.kind in "iuf":
+            z = a == 0
+        else:
+            raise ValueError(f"weights must be numeric or a boolean zero mask, got {a.dtype}")
+        per_kc = z.reshape(shape.K, shape.Cg, -1).sum(axis=2, dtype=np.int64)
+        t = np.zeros((shape.K + 1, shape.Cg + 1), np.int64)
+        t[1:, 1:] = per_kc.cumsum(0).cumsum(1)
+        return cls(shape, np.ascontiguousarray(t.ravel()), int(per_kc.sum()))
+
+
+def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None) -> Counters:
+    """Count-only mode: the counters execute() would give for this mapping, no arithmetic.
+    Only SOC-MOP's skipped zero weights depend on the data: pass the weights, a boolean mask
+    (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None."""
+    if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
+        raise ValueError("count(shape, mapping, w): shape must be a ConvShape and mapping a "
+                         "Mapping")
+    mapping.check(shape)
+    zp = None
+    if mapping.dataflow == "os_socmop":
+        if w_or_zero_mask is None:
+            raise ValueError("os_socmop skips zero weights: count() needs the weights, a zero "
+                             "mask or a ZeroProfile")
+        if isinstance(w_or_zero_mask, ZeroProfile):
+            if w_or_zero_mask.shape != shape:
+                raise ValueError("the ZeroProfile was made for another layer shape")
+            zp = w_or_zero_mask.table
+        else:
+            zp = ZeroProfile.of(shape, w_or_zero_mask).table
+    elif w_or_zero_mask is not None and not isinstance(w_or_zero_mask, ZeroProfile):
+        ZeroProfile.of(shape, w_or_zero_mask)  # validates the shape only
+    return Counters._from_array(
+        _ln.count_raw(shape._tuple(), mapping._tuple(), _ORDER_INDEX[mapping.order], zp))
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None):
+    """Execute-and-count mode. x: (C, H, W), w: (K, C/groups, R, S), both int16 (integer
+    mode: int64 accumulators, int64 outputs, bias int64 added into the accumulator first) or
+    both float32 / both float64 (float mode: accumulate and return in that dtype).
+    acc_bits: in integer mode, warn (AccumulatorOverflowWarning) if any partial sum, in the
+    order the dataflow accumulates, leaves the signed acc_bits range. Returns (y, Counters),
+    y of shape (K, Ho, Wo)."""
+    if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
+        raise ValueError("execute(shape, mapping, x, w): shape must be a ConvShape and mapping "
+                         "a Mapping")
+    mapping.check(shape)
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.shape != (shape.C, shape.H, shape.W):
+        raise ValueError(f"input must have shape {(shape.C, shape.H, shape.W)} (C, H, W), "
+                         f"got {x.shape}")
+    want = (shape.K, shape.Cg, shape.R, shape.S)
+    if w.shape != want:
+        raise ValueError(f"weights must have shape {want} (K, C/groups, R, S), got {w.shape}")
+    if x.dtype != w.dtype:
+        raise ValueError(f"input and weights must have the same dtype, got {x.dtype} and "
+                         f"{w.dtype}")
+    integer = x.dtype == np.int16
+    if not integer and x.dtype not in _FLOATS:
+        raise ValueError(f"dtype must be int16, float32 or float64, got {x.dtype}")
+    acc_dtype = np.int64 if integer else x.dtype
+    out = np.zeros((shape.K, shape.Ho, shape.Wo), acc_dtype)
+    peak0 = 0
+    if bias is not None:
+        b = np.asarray(bias)
+        if b.shape != (shape.K,):
+            raise ValueError(f"bias must have shape ({shape.K},), got {b.shape}")
+        if integer and b.dtype.kind not in "iu":
+            raise ValueError(f"integer mode needs an integer bias, got {b.dtype}")
+        if not integer and b.dtype.kind not in "iuf":
+            raise ValueError(f"bias must be numeric, got {b.dtype}")
+        if integer and b.dtype == np.uint64 and b.size and b.max() > np.iinfo(np.int64).max:
+            raise ValueError("bias does not fit int64")
+        out += b.astype(acc_dtype)[:, None, None]
+        peak0 = int(np.abs(b.astype(np.int64)).max()) if integer and b.size else 0
+    if acc_bits is not None:
+        acc_bits = _int("acc_bits", acc_bits, 2)
+        if not integer:
+            raise ValueError("acc_bits applies to integer (int16) mode only")
+    pt, pb, pl, pr = shape.padding
+    xp = np.ascontiguousarray(np.pad(x, ((0, 0), (pt, pb), (pl, pr))))  # padding in the GB
+    w = np.ascontiguousarray(w)
+    zp = ZeroProfile.of(shape, w).table if mapping.dataflow == "os_socmop" else None
+    res, done, vmax, vmin = _ln.execute_raw(shape._tuple(), mapping._tuple(),
+                                            _ORDER_INDEX[mapping.order], zp, xp, w, out,
+                                            acc_bits is not None)
+    counters = Counters._from_array(res)
+    if done != counters.macs:  # the arithmetic and the counting model must agree
+        raise RuntimeError(f"internal error: executed {done} MACs, counted {counters.macs}")
+    if acc_bits is not None:
+        peak = peak0
+        if counters.macs:
+            peak = max(peak, abs(int(vmax)), abs(int(vmin)))
+        lim = 1 << (acc_bits - 1)
+        over = peak0 > lim - 1 or (counters.macs and (vmax > lim - 1 or vmin < -lim))
+        if over:
+            warnings.warn(AccumulatorOverflowWarning(acc_bits, peak), stacklevel=2)
+    return out, counters

@@ -1,0 +1,66 @@
+"""sqnxt-convert: published weights (PyTorch .pth, ONNX) into this project's .npz weight files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import zoo
+from ..errors import UserError
+from ..io.model import save_model
+from ..io.weights import sha256_file
+from .common import parser, run
+
+
+def convert_pth(src: Path, arch: str | None):
+    """(graph, arrays, meta) from a state dict: pytorchcv's SqueezeNext keys are recognised,
+    keys already in this project's naming (our training export) need --arch."""
+    from ..io.convert_pytorchcv import convert_pytorchcv, recognise_pytorchcv
+    from ..io.pth import read_pth
+
+    state = read_pth(src)
+    recognised = recognise_pytorchcv(state)
+    name = arch or recognised
+    if name is None:
+        raise UserError(f"{src}: cannot tell the architecture from its keys; name it with --arch")
+    graph = zoo.build(name)
+    arrays = convert_pytorchcv(state) if recognised else state
+    return graph, arrays, dict(graph.meta)
+
+
+def convert_onnx(src: Path, arch: str | None):
+    from ..io.onnx_import import read_onnx
+
+    graph, arrays = read_onnx(src)
+    meta = {"architecture": arch or graph.name}
+    return graph, arrays, meta
+
+
+def _main(argv: list[str]) -> int:
+    p = parser("sqnxt-convert", "Convert a PyTorch .pth state dict or an ONNX model into an .npz weight file.")
+    p.add_argument("src", type=Path, help="a .pth / .pt state dict or an .onnx model")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .npz file to write")
+    p.add_argument("--arch", help="the zoo model the weights belong to, when the keys do not say")
+    p.add_argument("--float16", action="store_true", help="store arrays at half precision")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    args = p.parse_args(argv)
+
+    if not args.src.is_file():
+        raise UserError(f"{args.src}: no such file")
+    if args.output.exists() and not args.force:
+        raise UserError(f"{args.output}: exists (use --force to overwrite)")
+    if args.arch:
+        args.arch = zoo.canonical(args.arch)
+    is_onnx = args.src.suffix.lower() == ".onnx"
+    graph, arrays, meta = (convert_onnx if is_onnx else convert_pth)(args.src, args.arch)
+    meta.update(source=args.src.name, sha256=sha256_file(args.src))
+    out = save_model(args.output, graph, arrays, meta, force=args.force, float16=args.float16,
+                     in_zoo=not is_onnx)
+    print(f"{out}: {graph.name}, {len(arrays)} arrays, {graph.params:,} parameters")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
