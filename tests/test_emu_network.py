@@ -83,3 +83,14 @@ def test_trace_errors_are_one_line(tmp_path, capsys):
     assert main(["trace", "--model", "NoSuchNet"]) == 2
     assert main(["trace", "--sparsity", "1.5"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
+def test_trace_plot_is_written_once(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "t.png"
+    assert main(["trace", "--hw", "8x8", "--dataflow", "ws", "--csv", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = capsys.readouterr().out.splitlines()
+    assert csv[0].startswith("layer,shape,dataflow,mapping,macs,cycles") and csv[-1].startswith("total,")
+    assert main(["trace", "--hw", "8x8", "--plot", str(out)]) == 2  # no overwrite without --force
+    assert "exists" in capsys.readouterr().err
