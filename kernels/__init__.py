@@ -4,8 +4,8 @@ real outputs while counting every access (execute), or counting only (count).
 See kernels/README.md."""
 from .api import (DATAFLOWS, LOOPS, ORDERS, OPERANDS, KINDS, COUNTER_FIELDS,
                   AccumulatorOverflowWarning, ConvShape, Counters, Mapping, ZeroProfile,
-                  count, divisors, execute)
+                  count, count_array, count_many, divisors, execute)
 
 __all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "COUNTER_FIELDS",
            "AccumulatorOverflowWarning", "ConvShape", "Counters", "Mapping", "ZeroProfile",
-           "count", "divisors", "execute"]
+           "count", "count_array", "count_many", "divisors", "execute"]

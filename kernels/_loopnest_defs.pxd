@@ -38,7 +38,7 @@ cdef struct Map:
     i64 df, Pr, Pc                    # dataflow, PE array rows x cols
     i64 tk, tc, ty, tx                # tile sizes (k over K, c over C/groups, y over Ho, x over Wo)
     i64 nk, nc, ny, nx                # number of tiles per loop
-    i64 order[4]                      # tiled loops outermost first: 0=k 1=c 2=y 3=x
+    i64 order                         # index of the loop order in ORDERS (24 walks)
 
 cdef struct Tally:
     # what the tile walk accumulates; every counter is a linear function of these (finalize)

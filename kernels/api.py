@@ -72,6 +72,8 @@ class ConvShape:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     groups: int = 1
+    _tup: tuple = field(init=False, repr=False, compare=False)
+    _out: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("C", "H", "W", "K", "R", "S", "groups"):
@@ -95,6 +97,11 @@ class ConvShape:
                 self.W + self.padding[2] + self.padding[3] < self.S:
             raise ValueError(f"kernel {self.R}x{self.S} larger than the padded input "
                              f"{self.H}x{self.W} with padding {self.padding}")
+        ho = (self.H + self.padding[0] + self.padding[1] - self.R) // self.stride[0] + 1
+        wo = (self.W + self.padding[2] + self.padding[3] - self.S) // self.stride[1] + 1
+        object.__setattr__(self, "_out", (self.K, self.C // self.groups, ho, wo))
+        object.__setattr__(self, "_tup", (self.C, self.H, self.W, self.K, self.R, self.S,
+                                          *self.stride, *self.padding, self.groups))
 
     @classmethod
     def fc(cls, in_features: int, out_features: int) -> "ConvShape":
@@ -108,11 +115,11 @@ class ConvShape:
 
     @property
     def Ho(self) -> int:
-        return (self.H + self.padding[0] + self.padding[1] - self.R) // self.stride[0] + 1
+        return self._out[2]
 
     @property
     def Wo(self) -> int:
-        return (self.W + self.padding[2] + self.padding[3] - self.S) // self.stride[1] + 1
+        return self._out[3]
 
     @property
     def macs(self) -> int:
@@ -145,15 +152,12 @@ class ConvShape:
 
     def loop_extents(self) -> dict[str, int]:
         """Extents of the tiled loops: k over K, c over C/groups, y over Ho, x over Wo."""
-        return {"k": self.K, "c": self.Cg, "y": self.Ho, "x": self.Wo}
+        return dict(zip(LOOPS, self._out))
 
     def legal_tiles(self) -> dict[str, list[int]]:
         """Legal tile sizes per loop: the divisors of its extent (tiles must divide the loop)."""
         return {d: divisors(n) for d, n in self.loop_extents().items()}
 
-    def _tuple(self):
-        return (self.C, self.H, self.W, self.K, self.R, self.S, *self.stride, *self.padding,
-                self.groups)
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,7 @@ class Mapping:
     pe_cols: int
     order: tuple[str, str, str, str] = ("k", "c", "y", "x")
     tiles: tuple[int, int, int, int] = (1, 1, 1, 1)
+    _tup: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.dataflow not in _DF_INDEX:
@@ -185,6 +190,9 @@ class Mapping:
         if len(t) != 4:
             raise ValueError(f"tiles must be (tk, tc, ty, tx), got {self.tiles!r}")
         object.__setattr__(self, "tiles", tuple(_int(f"tile t{d}", v) for d, v in zip(LOOPS, t)))
+        # the kernel's view: (dataflow, Pr, Pc, order index, tk, tc, ty, tx)
+        object.__setattr__(self, "_tup", (_DF_INDEX[self.dataflow], self.pe_rows, self.pe_cols,
+                                          _ORDER_INDEX[order], *self.tiles))
 
     @classmethod
     def untiled(cls, shape: ConvShape, dataflow: str, pe_rows: int, pe_cols: int,
@@ -194,8 +202,9 @@ class Mapping:
 
     def check(self, shape: ConvShape) -> None:
         """ValueError unless every tile size divides (hence does not exceed) its loop."""
-        for d, t in zip(LOOPS, self.tiles):
-            n = shape.loop_extents()[d]
+        if not isinstance(shape, ConvShape):
+            raise ValueError(f"shape must be a ConvShape, got {type(shape).__name__}")
+        for d, t, n in zip(LOOPS, self.tiles, shape._out):
             if t > n:
                 raise ValueError(f"tile t{d}={t} exceeds the {d} loop ({n})")
             if n % t:
@@ -216,9 +225,6 @@ class Mapping:
         return {"input": ng * tc * rows * cols, "weight": tk * tc * shape.R * shape.S,
                 "psum": tk * ty * tx}
 
-    def _tuple(self):
-        return (_DF_INDEX[self.dataflow], self.pe_rows, self.pe_cols,
-                *(LOOPS.index(d) for d in self.order), *self.tiles)
 
 
 _DOC_COUNTERS = """
@@ -277,7 +283,10 @@ class Counters:
 
     @classmethod
     def _from_array(cls, a) -> "Counters":
-        return cls(*(int(v) for v in a))
+        # fast path (count() must be cheap): the values come from the kernel, already ints
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "__dict__", dict(zip(COUNTER_FIELDS, a)))
+        return obj
 
     @property
     def utilisation(self) -> float:
@@ -350,10 +359,13 @@ class ZeroProfile:
         return cls(shape, np.ascontiguousarray(t.ravel()), int(per_kc.sum()))
 
 
-def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None) -> Counters:
+def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool = False
+          ) -> Counters:
     """Count-only mode: the counters execute() would give for this mapping, no arithmetic.
     Only SOC-MOP's skipped zero weights depend on the data: pass the weights, a boolean mask
-    (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None."""
+    (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None.
+    The tile tallies come in closed form (cost independent of the number of tiles);
+    walk=True walks the tiles like execute() instead (a cross-check, slower)."""
     if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
         raise ValueError("count(shape, mapping, w): shape must be a ConvShape and mapping a "
                          "Mapping")
@@ -364,18 +376,18 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None) -> Counters:
             raise ValueError("os_socmop skips zero weights: count() needs the weights, a zero "
                              "mask or a ZeroProfile")
         if isinstance(w_or_zero_mask, ZeroProfile):
-            if w_or_zero_mask.shape != shape:
+            if w_or_zero_mask.shape is not shape and w_or_zero_mask.shape != shape:
                 raise ValueError("the ZeroProfile was made for another layer shape")
             zp = w_or_zero_mask.table
         else:
             zp = ZeroProfile.of(shape, w_or_zero_mask).table
     elif w_or_zero_mask is not None and not isinstance(w_or_zero_mask, ZeroProfile):
         ZeroProfile.of(shape, w_or_zero_mask)  # validates the shape only
-    return Counters._from_array(
-        _ln.count_raw(shape._tuple(), mapping._tuple(), _ORDER_INDEX[mapping.order], zp))
+    return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp, walk))
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+KINNER_BELOW_PIXELS = 64  # tiles with fewer output pixels use the k-innermost layout
 
 
 def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None):
@@ -404,6 +416,10 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     if not integer and x.dtype not in _FLOATS:
         raise ValueError(f"dtype must be int16, float32 or float64, got {x.dtype}")
     acc_dtype = np.int64 if integer else x.dtype
+    # k-innermost layout for tiles with few output pixels (late layers, fc): the same MACs
+    # in the same per-output order, vectorised over output channels instead of pixels
+    tk, tc, ty, tx = mapping.tiles
+    kinner = shape.groups == 1 and ty * tx < KINNER_BELOW_PIXELS
     out = np.zeros((shape.K, shape.Ho, shape.Wo), acc_dtype)
     peak0 = 0
     if bias is not None:
@@ -426,9 +442,15 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     xp = np.ascontiguousarray(np.pad(x, ((0, 0), (pt, pb), (pl, pr))))  # padding in the GB
     w = np.ascontiguousarray(w)
     zp = ZeroProfile.of(shape, w).table if mapping.dataflow == "os_socmop" else None
-    res, done, vmax, vmin = _ln.execute_raw(shape._tuple(), mapping._tuple(),
-                                            _ORDER_INDEX[mapping.order], zp, xp, w, out,
-                                            acc_bits is not None)
+    if kinner:
+        out_k = np.ascontiguousarray(out.transpose(1, 2, 0))
+        w_k = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
+        res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w_k, out_k,
+                                                acc_bits is not None, True)
+        out = np.ascontiguousarray(out_k.transpose(2, 0, 1))
+    else:
+        res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w, out,
+                                                acc_bits is not None, False)
     counters = Counters._from_array(res)
     if done != counters.macs:  # the arithmetic and the counting model must agree
         raise RuntimeError(f"internal error: executed {done} MACs, counted {counters.macs}")
@@ -441,3 +463,54 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
         if over:
             warnings.warn(AccumulatorOverflowWarning(acc_bits, peak), stacklevel=2)
     return out, counters
+
+
+def count_many(shape: ConvShape, mappings, w_or_zero_mask=None) -> list[Counters]:
+    """count() for many mappings of one layer in one call (the mapping search's inner loop):
+    the mappings are validated here, then one C loop counts them all."""
+    if not isinstance(shape, ConvShape):
+        raise ValueError("count_many(shape, mappings, w): shape must be a ConvShape")
+    mappings = list(mappings)
+    rows = np.empty((len(mappings), 8), np.int64)
+    for r, m in enumerate(mappings):
+        if not isinstance(m, Mapping):
+            raise ValueError(f"mappings[{r}] is not a Mapping")
+        m.check(shape)
+        rows[r] = m._tup
+    return [Counters._from_array(v) for v in count_array(shape, rows, w_or_zero_mask).tolist()]
+
+
+def count_array(shape: ConvShape, rows, w_or_zero_mask=None) -> np.ndarray:
+    """Count-only mode, fully vectorised: rows is an (n, 8) integer array of mappings
+    (dataflow index in DATAFLOWS, pe_rows, pe_cols, order index in ORDERS, tk, tc, ty, tx);
+    returns an (n, 25) int64 array of counters in COUNTER_FIELDS order. Validated in NumPy."""
+    if not isinstance(shape, ConvShape):
+        raise ValueError("count_array(shape, rows, w): shape must be a ConvShape")
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if rows.ndim != 2 or rows.shape[1] != 8:
+        raise ValueError(f"rows must be an (n, 8) array, got shape {rows.shape}")
+    if ((rows[:, 0] < 0) | (rows[:, 0] >= len(DATAFLOWS))).any():
+        raise ValueError("rows[:, 0] must index DATAFLOWS")
+    if ((rows[:, 3] < 0) | (rows[:, 3] >= len(ORDERS))).any():
+        raise ValueError("rows[:, 3] must index ORDERS")
+    if (rows[:, 1:3] < 1).any() or (rows[:, 4:] < 1).any():
+        raise ValueError("PE array sizes and tile sizes must be >= 1")
+    ext = np.array(shape._out, np.int64)
+    bad = (rows[:, 4:] > ext) | (ext % rows[:, 4:] != 0)
+    if bad.any():
+        r, d = np.argwhere(bad)[0]
+        raise ValueError(f"rows[{r}]: tile t{LOOPS[d]}={rows[r, 4 + d]} does not divide the "
+                         f"{LOOPS[d]} loop ({ext[d]}); legal: {divisors(int(ext[d]))}")
+    zp = None
+    if isinstance(w_or_zero_mask, ZeroProfile):
+        if w_or_zero_mask.shape != shape:
+            raise ValueError("the ZeroProfile was made for another layer shape")
+        zp = w_or_zero_mask.table
+    elif w_or_zero_mask is not None:
+        zp = ZeroProfile.of(shape, w_or_zero_mask).table
+    elif (rows[:, 0] == _DF_INDEX["os_socmop"]).any():
+        raise ValueError("os_socmop skips zero weights: counting needs the weights, a zero "
+                         "mask or a ZeroProfile")
+    out = np.empty((len(rows), len(COUNTER_FIELDS)), np.int64)
+    _ln.count_batch(shape._tup, rows, zp, out)
+    return out

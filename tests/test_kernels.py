@@ -1,6 +1,7 @@
 """Property tests of the loop-nest kernels (sqnxt_engine.kernels): outputs of every dataflow
 and loop order against a NumPy int64 reference, count-only == execute-and-count, invariants
 of the counters, and clear ValueErrors for bad arguments."""
+import contextlib
 import warnings
 
 import numpy as np
@@ -8,8 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqnxt_engine.kernels import (DATAFLOWS, ORDERS, AccumulatorOverflowWarning, ConvShape,
-                                  Counters, Mapping, ZeroProfile, count, divisors, execute)
+from sqnxt_engine.kernels import api as kernels_api
+from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, AccumulatorOverflowWarning,
+                                  ConvShape, Counters, Mapping, ZeroProfile, count, count_array,
+                                  count_many, divisors, execute)
 
 
 def reference(shape: ConvShape, x, w, acc=np.int64):
@@ -28,6 +31,17 @@ def reference(shape: ConvShape, x, w, acc=np.int64):
                              i:i + sx * (shape.Wo - 1) + 1:sx]
                     out[k] += acc(w[k, c, j, i]) * win
     return out
+
+
+@contextlib.contextmanager
+def layout(kinner: bool):
+    """Force execute()'s arithmetic layout: k-innermost (kinner) or pixels-innermost."""
+    old = kernels_api.KINNER_BELOW_PIXELS
+    kernels_api.KINNER_BELOW_PIXELS = 10 ** 9 if kinner else 0
+    try:
+        yield
+    finally:
+        kernels_api.KINNER_BELOW_PIXELS = old
 
 
 @st.composite
@@ -84,10 +98,15 @@ def test_every_dataflow_and_order_is_bit_identical_to_reference(data):
         m0 = data.draw(mappings(shape, df))
         for order in ORDERS:  # every loop order with the same tiles and array
             m = Mapping(df, m0.pe_rows, m0.pe_cols, order, m0.tiles)
-            y, c = execute(shape, m, x, w)
-            assert y.dtype == np.int64
-            np.testing.assert_array_equal(y, ref, err_msg=f"{m}")
-            assert c.macs + c.skipped_macs == shape.macs
+            counts = []
+            for kinner in (False, True):  # both arithmetic layouts of execute()
+                with layout(kinner):
+                    y, c = execute(shape, m, x, w)
+                assert y.dtype == np.int64
+                np.testing.assert_array_equal(y, ref, err_msg=f"{m}")
+                assert c.macs + c.skipped_macs == shape.macs
+                counts.append(c)
+            assert counts[0] == counts[1]
 
 
 @SETTINGS
@@ -98,8 +117,10 @@ def test_bias_adds_into_the_accumulator(data):
     x = int16_data(data.draw, (shape.C, shape.H, shape.W))
     w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S))
     b = np.arange(shape.K, dtype=np.int64) * 1000 - 7
-    y, _ = execute(shape, m, x, w, bias=b)
-    np.testing.assert_array_equal(y, reference(shape, x, w) + b[:, None, None])
+    for kinner in (False, True):
+        with layout(kinner):
+            y, _ = execute(shape, m, x, w, bias=b)
+        np.testing.assert_array_equal(y, reference(shape, x, w) + b[:, None, None])
 
 
 @SETTINGS
@@ -116,7 +137,8 @@ def test_float_mode_agrees_to_rounding(data, dtype):
     outs = []
     for df in DATAFLOWS:
         m = data.draw(mappings(shape, df))
-        y, c = execute(shape, m, x, w)
+        with layout(data.draw(st.booleans())):
+            y, c = execute(shape, m, x, w)
         assert y.dtype == dtype
         np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * 4)
         outs.append(y)
@@ -131,8 +153,9 @@ def test_count_only_equals_execute_and_count(data):
     m = data.draw(mappings(shape))
     x = int16_data(data.draw, (shape.C, shape.H, shape.W))
     w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S), zeros=0.5)
-    _, c = execute(shape, m, x, w)
-    assert count(shape, m, w) == c
+    _, c = execute(shape, m, x, w)          # tallies from the tile walk (visit per tile)
+    assert count(shape, m, w) == c          # tallies in closed form
+    assert count(shape, m, w, walk=True) == c
     assert count(shape, m, w == 0) == c                  # a boolean zero mask
     assert count(shape, m, ZeroProfile.of(shape, w)) == c
 
@@ -240,6 +263,8 @@ def test_accumulator_overflow_is_reported():
     x = np.full((8, 2, 2), 32767, np.int16)
     w = np.full((1, 8, 1, 1), 32767, np.int16)
     m = Mapping.untiled(s, "ws", 2, 2)
+    with layout(False), pytest.warns(AccumulatorOverflowWarning):
+        execute(s, m, x, w, acc_bits=32)
     with pytest.warns(AccumulatorOverflowWarning) as rec:
         y, _ = execute(s, m, x, w, acc_bits=32)
     assert rec[0].message.peak == 8 * 32767 ** 2 and rec[0].message.bits_needed == 34
@@ -251,10 +276,11 @@ def test_accumulator_overflow_is_reported():
     x2 = np.full((2, 1, 1), 32767, np.int16)
     w2 = np.array([1, -1], np.int16).reshape(1, 2, 1, 1) * 32767
     s2 = ConvShape(C=2, H=1, W=1, K=1)
-    with pytest.warns(AccumulatorOverflowWarning):
-        y2, _ = execute(s2, Mapping.untiled(s2, "os_mocsop", 1, 1), x2, w2, bias=[2 ** 30],
-                        acc_bits=31)
-    assert int(y2[0, 0, 0]) == 2 ** 30
+    for kinner in (False, True):
+        with layout(kinner), pytest.warns(AccumulatorOverflowWarning):
+            y2, _ = execute(s2, Mapping.untiled(s2, "os_mocsop", 1, 1), x2, w2,
+                            bias=[2 ** 30], acc_bits=31)
+        assert int(y2[0, 0, 0]) == 2 ** 30
 
 
 def test_counters_add_and_compare():
@@ -333,3 +359,42 @@ def test_bad_calls_raise_value_error():
               ZeroProfile.of(ConvShape(C=4, H=5, W=5, K=4, R=3, S=3), w))
     with pytest.raises(ValueError, match="does not divide"):
         count(s, Mapping("ws", 2, 2, "kcyx", (2, 3, 2, 2)), w)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_closed_form_tallies_equal_the_tile_walk(data):
+    """Many more cases of the closed form against the walk (count-only is cheap)."""
+    shape = data.draw(layers(max_hw=12))
+    m = data.draw(mappings(shape))
+    w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S), zeros=0.5)
+    assert count(shape, m, w) == count(shape, m, w, walk=True)
+
+
+@SETTINGS
+@given(st.data())
+def test_batch_counting_equals_count(data):
+    shape = data.draw(layers())
+    maps = [data.draw(mappings(shape)) for _ in range(5)]
+    w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S), zeros=0.5)
+    one = [count(shape, m, w) for m in maps]
+    assert count_many(shape, maps, w) == one
+    arr = count_array(shape, np.array([m._tup for m in maps]), ZeroProfile.of(shape, w))
+    assert [dict(zip(COUNTER_FIELDS, r)) for r in arr.tolist()] == \
+        [{f: getattr(c, f) for f in COUNTER_FIELDS} for c in one]
+
+
+def test_batch_counting_validates():
+    s = ConvShape(C=4, H=6, W=6, K=4, R=3, S=3)
+    with pytest.raises(ValueError, match="does not divide"):
+        count_array(s, [[0, 2, 2, 0, 3, 1, 1, 1]])
+    with pytest.raises(ValueError, match=r"\(n, 8\)"):
+        count_array(s, [[0, 2, 2, 0]])
+    with pytest.raises(ValueError, match="DATAFLOWS"):
+        count_array(s, [[7, 2, 2, 0, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="ORDERS"):
+        count_array(s, [[0, 2, 2, 24, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="needs the weights"):
+        count_array(s, [[1, 2, 2, 0, 1, 1, 1, 1]])
+    with pytest.raises(ValueError, match="not a Mapping"):
+        count_many(s, ["ws"])
