@@ -25,3 +25,13 @@ def test_prune_by_magnitude():
     assert np.array_equal(prune(w, 0.0), w)
     with pytest.raises(ValueError):
         prune(w, 1.0)
+
+
+def test_prune_matches_a_stable_sort_with_ties():
+    rng = np.random.default_rng(3)
+    w = rng.integers(-4, 5, size=(7, 5, 3)).astype(np.float32)  # many ties
+    for s in (0.1, 0.33, 0.5, 0.9):
+        k = int(round(s * w.size))
+        want = w.copy()
+        want.flat[np.argsort(np.abs(w), axis=None, kind="stable")[:k]] = 0
+        assert np.array_equal(prune(w, s), want)
