@@ -8,9 +8,9 @@ Definitions of the dataflows and of every counter: kernels/README.md.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from itertools import permutations
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -249,10 +249,7 @@ pe_slots      cycles * pe_rows * pe_cols (PE-cycles available); utilisation = ma
 """
 
 
-@dataclass(frozen=True)
-class Counters:
-    __doc__ = "Access and work counters of one layer (or, summed, of several)." + _DOC_COUNTERS
-
+class _CounterFields(NamedTuple):
     input_rf_reads: int = 0
     input_rf_writes: int = 0
     input_pe_transfers: int = 0
@@ -279,14 +276,16 @@ class Counters:
     cycles: int = 0
     pe_slots: int = 0
 
+
+class Counters(_CounterFields):
+    __doc__ = ("Access and work counters of one layer (or, summed, of several). Immutable; "
+               "+ sums field by field (sum() works), == compares every field." + _DOC_COUNTERS)
+    __slots__ = ()
     DEFINITIONS: ClassVar[str] = _DOC_COUNTERS
 
     @classmethod
     def _from_array(cls, a) -> "Counters":
-        # fast path (count() must be cheap): the values come from the kernel, already ints
-        obj = object.__new__(cls)
-        object.__setattr__(obj, "__dict__", dict(zip(COUNTER_FIELDS, a)))
-        return obj
+        return tuple.__new__(cls, a)
 
     @property
     def utilisation(self) -> float:
@@ -299,19 +298,35 @@ class Counters:
         return {k: getattr(self, f"{op}_{k}") for k in KINDS}
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = dict(zip(COUNTER_FIELDS, self))
         d["utilisation"] = self.utilisation
         return d
 
     def __add__(self, other):
         if not isinstance(other, Counters):
             return NotImplemented
-        return Counters(*(getattr(self, f) + getattr(other, f) for f in COUNTER_FIELDS))
+        return tuple.__new__(Counters, [a + b for a, b in zip(self, other)])
 
     def __radd__(self, other):  # so sum() works
-        if other == 0:
+        if isinstance(other, int) and other == 0:
             return self
-        return self.__add__(other)
+        return NotImplemented
+
+    def __eq__(self, other):
+        return isinstance(other, Counters) and tuple.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+    def __mul__(self, other):
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+
+assert Counters._fields == COUNTER_FIELDS
 
 
 class AccumulatorOverflowWarning(UserWarning):
@@ -353,10 +368,9 @@ class ZeroProfile:
             z = a == 0
         else:
             raise ValueError(f"weights must be numeric or a boolean zero mask, got {a.dtype}")
-        per_kc = z.reshape(shape.K, shape.Cg, -1).sum(axis=2, dtype=np.int64)
-        t = np.zeros((shape.K + 1, shape.Cg + 1), np.int64)
-        t[1:, 1:] = per_kc.cumsum(0).cumsum(1)
-        return cls(shape, np.ascontiguousarray(t.ravel()), int(per_kc.sum()))
+        z = np.ascontiguousarray(z).reshape(shape.K * shape.Cg, shape.R * shape.S)
+        t = _ln.zero_table(z.view(np.uint8), shape.K, shape.Cg)
+        return cls(shape, t, int(t[-1]))
 
 
 def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool = False
@@ -366,12 +380,13 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
     (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None.
     The tile tallies come in closed form (cost independent of the number of tiles);
     walk=True walks the tiles like execute() instead (a cross-check, slower)."""
-    if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
-        raise ValueError("count(shape, mapping, w): shape must be a ConvShape and mapping a "
-                         "Mapping")
+    if type(shape) is not ConvShape or type(mapping) is not Mapping:
+        if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
+            raise ValueError("count(shape, mapping, w): shape must be a ConvShape and mapping "
+                             "a Mapping")
     mapping.check(shape)
     zp = None
-    if mapping.dataflow == "os_socmop":
+    if mapping._tup[0] == 1:  # os_socmop
         if w_or_zero_mask is None:
             raise ValueError("os_socmop skips zero weights: count() needs the weights, a zero "
                              "mask or a ZeroProfile")
@@ -382,12 +397,16 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
         else:
             zp = ZeroProfile.of(shape, w_or_zero_mask).table
     elif w_or_zero_mask is not None and not isinstance(w_or_zero_mask, ZeroProfile):
-        ZeroProfile.of(shape, w_or_zero_mask)  # validates the shape only
+        want = (shape.K, shape.Cg, shape.R, shape.S)
+        if np.shape(w_or_zero_mask) != want:  # not needed by this dataflow: shape check only
+            raise ValueError(f"weights / zero mask must have shape {want} (K, C/groups, R, S), "
+                             f"got {np.shape(w_or_zero_mask)}")
     return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp, walk))
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 KINNER_BELOW_PIXELS = 64  # tiles with fewer output pixels use the k-innermost layout
+KINNER_BELOW_PIXELS_SOCMOP = 8  # its zero skip is a branch per weight there: rarely worth it
 
 
 def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None):
@@ -419,7 +438,8 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     # k-innermost layout for tiles with few output pixels (late layers, fc): the same MACs
     # in the same per-output order, vectorised over output channels instead of pixels
     tk, tc, ty, tx = mapping.tiles
-    kinner = shape.groups == 1 and ty * tx < KINNER_BELOW_PIXELS
+    kinner = shape.groups == 1 and ty * tx < (
+        KINNER_BELOW_PIXELS_SOCMOP if mapping.dataflow == "os_socmop" else KINNER_BELOW_PIXELS)
     out = np.zeros((shape.K, shape.Ho, shape.Wo), acc_dtype)
     peak0 = 0
     if bias is not None:

@@ -45,8 +45,10 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
            stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups: int = 1) -> np.ndarray:
     """2-D convolution (cross-correlation), NCHW input, OIHW weight, padding (top, bottom, left, right).
 
-    1x1 kernels are one matrix product; depthwise kernels accumulate shifted slices; every other
-    case gathers the taps (im2col) and does one matrix product per group.
+    Three schemes, each chosen where it moves the least memory: 1x1 kernels are one matrix
+    product; depthwise kernels accumulate shifted slices; other stride-1 kernels are one matrix
+    product per tap over shifted views of the padded input (no im2col copy); strided kernels
+    gather the taps once (im2col) and do one matrix product per group.
     """
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
@@ -57,10 +59,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
     wo = out_size(w, kw, sw, left, right, dw)
     og = o // groups
     weight = weight.astype(x.dtype, copy=False)
-    xp = _pad(x, top, bottom, left, right, 0.0)
 
     if kh == kw == 1:
-        xs = xp[:, :, : (ho - 1) * sh + 1: sh, : (wo - 1) * sw + 1: sw]
+        xs = _pad(x, top, bottom, left, right, 0.0)[:, :, : (ho - 1) * sh + 1: sh, : (wo - 1) * sw + 1: sw]
         if groups == 1:
             y = np.matmul(weight.reshape(o, c), xs.reshape(n, c, ho * wo))
         else:
@@ -68,19 +69,56 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
             y = np.matmul(weight.reshape(groups, og, cg), xg).reshape(n, o, ho * wo)
         y = y.reshape(n, o, ho, wo)
     elif cg == 1 and og == 1:  # depthwise: im2col would waste a matrix product per channel
+        xp = _pad(x, top, bottom, left, right, 0.0)
         y = np.zeros((n, o, ho, wo), dtype=x.dtype)
         wflat = weight.reshape(o, kh, kw)
         for i, j, view in _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo):
             y += view * wflat[:, i, j][None, :, None, None]
+    elif sh == sw == 1:
+        y = _conv_shifted(x, weight, padding, dilation, groups, ho, wo)
     else:
-        cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
-        for i, j, view in _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo):
-            cols[:, :, i, j] = view
-        cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
+        xp = _pad(x, top, bottom, left, right, 0.0)
+        s = xp.strides
+        taps = np.lib.stride_tricks.as_strided(
+            xp, (n, c, kh, kw, ho, wo), (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw),
+            writeable=False)
+        cols = taps.reshape(n, groups, cg * kh * kw, ho * wo)  # the one copy
         y = np.matmul(weight.reshape(groups, og, cg * kh * kw), cols).reshape(n, o, ho, wo)
     if bias is not None:
         y += bias.astype(x.dtype, copy=False)[None, :, None, None]
     return y
+
+
+def _conv_shifted(x, weight, padding, dilation, groups, ho, wo):
+    """Stride-1 convolution as a sum over taps of W[:, :, i, j] @ (input shifted by the tap).
+
+    The padded input is flattened per channel with its padded row length `wp`; the tap (i, j) is
+    then the contiguous run starting at i*dh*wp + j*dw, and every output row is computed over the
+    full padded width (wp - wo wasted columns per row, cropped at the end). No im2col copy is
+    made: each product reads a strided view of the padded input directly.
+    """
+    n, c, _, _ = x.shape
+    o, cg, kh, kw = weight.shape
+    og = o // groups
+    top, bottom, left, right = padding
+    dh, dw = dilation
+    xp = _pad(x, top, bottom + 1, left, right, 0.0)  # one spare row: the last tap's run may overhang
+    wp = xp.shape[3]
+    flat = xp.reshape(n, groups, cg, -1)
+    run = ho * wp
+    y = np.empty((n, groups, og, run), dtype=x.dtype)
+    tmp = np.empty_like(y) if kh * kw > 1 else None
+    wg = weight.reshape(groups, og, cg, kh, kw)
+    for t, (i, j) in enumerate((i, j) for i in range(kh) for j in range(kw)):
+        start = i * dh * wp + j * dw
+        view = flat[:, :, :, start:start + run]
+        wt = np.ascontiguousarray(wg[:, :, :, i, j])
+        if t == 0:
+            np.matmul(wt, view, out=y)
+        else:
+            np.matmul(wt, view, out=tmp)
+            y += tmp
+    return y.reshape(n, o, ho, wp)[:, :, :, :wo]
 
 
 def _pool_geometry(x, kernel, stride, padding, ceil_mode):
@@ -97,11 +135,19 @@ def _pool_geometry(x, kernel, stride, padding, ceil_mode):
 
 
 def max_pool2d(x, kernel, stride, padding=(0, 0, 0, 0), ceil_mode=False):
+    """Max pool, separably: the max over a window is the max over its rows of the max over its
+    columns, so a kh x kw window costs kw + kh comparisons per output instead of kh * kw."""
     ho, wo, eb, er = _pool_geometry(x, kernel, stride, padding, ceil_mode)
     top, bottom, left, right = padding
     xp = _pad(x, top, bottom + eb, left, right + er, -np.inf)
+    (kh, kw), (sh, sw) = kernel, stride
+    cols = None
+    for j in range(kw):
+        view = xp[:, :, :, j:j + (wo - 1) * sw + 1:sw]
+        cols = view.copy() if cols is None else np.maximum(cols, view, out=cols)
     out = None
-    for _, _, view in _windows(xp, kernel[0], kernel[1], stride[0], stride[1], 1, 1, ho, wo):
+    for i in range(kh):
+        view = cols[:, :, i:i + (ho - 1) * sh + 1:sh]
         out = view.copy() if out is None else np.maximum(out, view, out=out)
     return out
 

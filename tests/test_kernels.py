@@ -36,12 +36,13 @@ def reference(shape: ConvShape, x, w, acc=np.int64):
 @contextlib.contextmanager
 def layout(kinner: bool):
     """Force execute()'s arithmetic layout: k-innermost (kinner) or pixels-innermost."""
-    old = kernels_api.KINNER_BELOW_PIXELS
-    kernels_api.KINNER_BELOW_PIXELS = 10 ** 9 if kinner else 0
+    old = kernels_api.KINNER_BELOW_PIXELS, kernels_api.KINNER_BELOW_PIXELS_SOCMOP
+    v = 10 ** 9 if kinner else 0
+    kernels_api.KINNER_BELOW_PIXELS = kernels_api.KINNER_BELOW_PIXELS_SOCMOP = v
     try:
         yield
     finally:
-        kernels_api.KINNER_BELOW_PIXELS = old
+        kernels_api.KINNER_BELOW_PIXELS, kernels_api.KINNER_BELOW_PIXELS_SOCMOP = old
 
 
 @st.composite
@@ -144,6 +145,12 @@ def test_float_mode_agrees_to_rounding(data, dtype):
         outs.append(y)
         # float and integer modes count alike: counts depend on shapes and the zero pattern
         assert c == count(shape, m, w)
+        # the loop order and the arithmetic layout never change a float result: each output
+        # accumulates its c-tiles in order, and within a tile in the dataflow's order
+        other = Mapping(df, m.pe_rows, m.pe_cols, data.draw(st.sampled_from(ORDERS)), m.tiles)
+        with layout(data.draw(st.booleans())):
+            y2, _ = execute(shape, other, x, w)
+        np.testing.assert_array_equal(y2, y)
 
 
 @SETTINGS
@@ -220,6 +227,19 @@ def test_counts_depend_on_data_only_through_skipped_zero_weights(data):
     assert dense.skipped_macs == 0 and dense.macs == shape.macs
 
 
+def test_zero_profile_table():
+    s = ConvShape(C=6, H=3, W=3, K=4, R=1, S=2, groups=2)
+    rng = np.random.default_rng(3)
+    w = rng.integers(-1, 2, (4, 3, 1, 2)).astype(np.int16)
+    zp = ZeroProfile.of(s, w)
+    per = (w == 0).reshape(4, 3, -1).sum(2)
+    want = np.zeros((5, 4), np.int64)
+    want[1:, 1:] = per.cumsum(0).cumsum(1)
+    np.testing.assert_array_equal(zp.table.reshape(5, 4), want)
+    assert zp.zeros == int((w == 0).sum())
+    assert ZeroProfile.of(s, w == 0).zeros == zp.zeros
+
+
 def test_os_socmop_really_skips_zero_weights():
     shape = ConvShape(C=4, H=6, W=6, K=3, R=3, S=3, padding=1)
     rng = np.random.default_rng(0)
@@ -263,7 +283,7 @@ def test_accumulator_overflow_is_reported():
     x = np.full((8, 2, 2), 32767, np.int16)
     w = np.full((1, 8, 1, 1), 32767, np.int16)
     m = Mapping.untiled(s, "ws", 2, 2)
-    with layout(False), pytest.warns(AccumulatorOverflowWarning):
+    with layout(False), pytest.warns(AccumulatorOverflowWarning):  # pixels innermost
         execute(s, m, x, w, acc_bits=32)
     with pytest.warns(AccumulatorOverflowWarning) as rec:
         y, _ = execute(s, m, x, w, acc_bits=32)
@@ -295,6 +315,9 @@ def test_counters_add_and_compare():
     assert set(a.operand("psum")) == {"rf_reads", "rf_writes", "pe_transfers", "gb_reads",
                                        "gb_writes", "dram_reads", "dram_writes"}
     assert "rf_reads" in Counters.__doc__ and "pe_slots" in Counters.__doc__
+    assert a != tuple(a) and a + Counters() == a
+    with pytest.raises(TypeError):
+        a + (1, 2)
 
 
 def test_footprint_and_legal_tiles():

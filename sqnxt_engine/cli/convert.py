@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .. import zoo
 from ..errors import UserError
+from ..io.images import PRESETS
 from ..io.model import save_model
 from ..io.weights import sha256_file
 from .common import parser, run
@@ -15,15 +16,26 @@ def convert_pth(src: Path, arch: str | None):
     keys already in this project's naming (our training export) need --arch."""
     from ..io.convert_pytorchcv import convert_pytorchcv, recognise_pytorchcv
     from ..io.pth import read_pth
+    from ..zoo.efficientnet import efficientnet_lite0_weights, recognise_efficientnet_lite
 
     state = read_pth(src)
-    recognised = recognise_pytorchcv(state)
-    name = arch or recognised
+    if recognise_efficientnet_lite(state):
+        name, arrays = arch or recognise_efficientnet_lite(state), efficientnet_lite0_weights(state)
+    else:
+        name = arch or recognise_pytorchcv(state)
+        arrays = convert_pytorchcv(state)  # keys already in this project's naming pass unchanged
     if name is None:
         raise UserError(f"{src}: cannot tell the architecture from its keys; name it with --arch")
-    graph = zoo.build(name)
-    arrays = convert_pytorchcv(state) if recognised else state
-    return graph, arrays, dict(graph.meta)
+    options = {}
+    classifier = zoo.build(name).param_shapes()
+    last_fc = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2][-1]
+    if last_fc in arrays and arrays[last_fc].shape[0] != classifier[last_fc][0]:
+        options["num_classes"] = int(arrays[last_fc].shape[0])  # fine-tuned to other classes
+    graph = zoo.build(name, **options)
+    meta = dict(graph.meta)
+    if options:
+        meta["zoo_options"] = options
+    return graph, arrays, meta
 
 
 def convert_onnx(src: Path, arch: str | None):
@@ -39,6 +51,9 @@ def _main(argv: list[str]) -> int:
     p.add_argument("src", type=Path, help="a .pth / .pt state dict or an .onnx model")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .npz file to write")
     p.add_argument("--arch", help="the zoo model the weights belong to, when the keys do not say")
+    p.add_argument("--preprocess", choices=sorted(PRESETS),
+                   help="record this preprocessing preset (for files that do not say, like ONNX)")
+    p.add_argument("--labels", help="record a label set name (imagenet, fashion-mnist)")
     p.add_argument("--float16", action="store_true", help="store arrays at half precision")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args(argv)
@@ -51,6 +66,12 @@ def _main(argv: list[str]) -> int:
         args.arch = zoo.canonical(args.arch)
     is_onnx = args.src.suffix.lower() == ".onnx"
     graph, arrays, meta = (convert_onnx if is_onnx else convert_pth)(args.src, args.arch)
+    if args.preprocess:
+        pre = PRESETS[args.preprocess]
+        meta.update(input_size=pre.crop, resize=pre.resize, color=pre.color, mean=list(pre.mean),
+                    std=list(pre.std))
+    if args.labels:
+        meta["labels"] = args.labels
     meta.update(source=args.src.name, sha256=sha256_file(args.src))
     out = save_model(args.output, graph, arrays, meta, force=args.force, float16=args.float16,
                      in_zoo=not is_onnx)

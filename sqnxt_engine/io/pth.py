@@ -55,7 +55,8 @@ class _DType:
 class _Storage:
     key: str
     dtype: str
-    offset: int = 0  # in elements; legacy storage views only
+    offset: int = 0  # legacy storage views only: where the view starts in its root and
+    size: int | None = None  # how many elements it spans
     data: np.ndarray | None = None  # filled in once the raw bytes are read
 
 
@@ -124,10 +125,17 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         try:
-            return _GLOBALS[(module, name)]
+            target = _GLOBALS[(module, name)]
         except KeyError:
             raise UserError(f"refuses to load global {module}.{name} "
                             "(only plain tensors are read; no pickled code is run)") from None
+        # A fresh object per use: pickle's BUILD opcode can set attributes on what a global
+        # resolves to, and must not change the stand-ins that later loads share.
+        if isinstance(target, _DType):
+            return _DType(target.name)
+        if isinstance(target, type):
+            return target  # OrderedDict, tuple: built-in types refuse new attributes
+        return lambda *args: target(*args)
 
     def persistent_load(self, pid):
         # ("storage", storage type or dtype, key, location, numel[, legacy view info])
@@ -137,9 +145,9 @@ class _Unpickler(pickle.Unpickler):
         key, dtype = str(pid[2]), pid[1].name
         view = pid[5] if len(pid) > 5 else None
         if view is not None:  # pre-1.0 legacy files: a storage that views another one
-            view_key, offset, _size = view
+            view_key, offset, size = view
             self.storages.setdefault(key, _Storage(key, dtype))
-            return self.storages.setdefault(view_key, _Storage(key, dtype, int(offset)))
+            return self.storages.setdefault(view_key, _Storage(key, dtype, int(offset), int(size)))
         return self.storages.setdefault(key, _Storage(key, dtype))
 
 
@@ -215,11 +223,11 @@ def _read_legacy(f):
 
 
 def _share_views(storages):
-    """Legacy storage views get their root's data, starting at their offset."""
+    """Legacy storage views get their slice of their root's data."""
     for s in storages.values():
         root = storages[s.key]
         if s is not root:
-            s.data = root.data[s.offset:]
+            s.data = root.data[s.offset:s.offset + s.size]
 
 
 def _storage_array(raw: bytes, dtype: str, order: str) -> np.ndarray:

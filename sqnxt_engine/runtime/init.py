@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import ops as O
 from ..graph.graph import Graph
 
 

@@ -30,6 +30,7 @@ class Step:
     activation: O.Op | None
     release: tuple[str, ...]  # buffers whose last consumer is this step
     covers: tuple[str, ...]  # every node the step computes (the op's, a folded BN's, the act's)
+    in_place: bool = False  # an add that may accumulate into its first input's dying buffer
 
 
 class Runner:
@@ -93,7 +94,13 @@ class Runner:
         env = {INPUT: x.astype(self.dtype, copy=False)}
         captured = {}
         for step in self.steps:
-            y = step.op.forward([env[i] for i in step.inputs], step.params)
+            xs = [env[i] for i in step.inputs]
+            if step.in_place and not capture:  # captured buffers must stay as they were
+                y = xs[0]
+                for other in xs[1:]:
+                    y += other
+            else:
+                y = step.op.forward(xs, step.params)
             if step.activation is not None:
                 step.activation.apply_(y)
             env[step.name] = y
@@ -131,4 +138,7 @@ def _with_releases(steps: list[Step], outputs) -> list[Step]:
         releases.setdefault(i, []).append(name)
     for i, s in enumerate(steps):
         s.release = tuple(releases.get(i, ()))
+        first = s.inputs[0]
+        s.in_place = (isinstance(s.op, O.Add) and first in s.release and first != INPUT
+                      and s.inputs.count(first) == 1)
     return steps

@@ -7,6 +7,7 @@ from typing import Callable
 from ..errors import UserError
 from ..graph.graph import Graph
 from . import baselines
+from .efficientnet import efficientnet_lite0
 from .squeezenext import (SqueezeNextSpec, build_squeezenext, paper_names, pytorchcv_names,
                           spec_from_name, with_options)
 
@@ -16,6 +17,7 @@ BASELINES: dict[str, Callable[[], Graph]] = {
     "SqueezeNet-v1.1": partial(baselines.squeezenet, "1.1"),
     "TinyDarknet": baselines.tiny_darknet,
     "MobileNet-v1": baselines.mobilenet_v1,
+    "efficientnet-lite0": efficientnet_lite0,
 }
 
 

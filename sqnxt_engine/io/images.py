@@ -1,0 +1,139 @@
+"""Image files -> network input: Pillow decoding, 8-bit RGB, resize, centre crop, normalise.
+
+Conventions (one for every model, so weight files and presets read alike):
+- `mean` and `std` are in 8-bit pixel units (0-255) and listed in the *output* channel order:
+  x = (pixel - mean) / std. Caffe's SqueezeNext: BGR, mean (104, 117, 123), std 1;
+  ImageNet torch models: RGB, mean 255 * (0.485, 0.456, 0.406), std 255 * (0.229, 0.224, 0.225);
+  EfficientNet-Lite: RGB, mean 127.5, std 128.
+- Resizing follows torchvision's PIL path, which the torch-trained weights were evaluated
+  with: shorter side to `resize` (bilinear, the longer side truncated), then a centre crop of
+  `crop` x `crop` with the offsets rounded.
+- Transparent images are composited on white: a viewer shows them so, whereas dropping the
+  alpha channel exposes whatever colour happens to sit under transparent pixels (often black).
+- 16-bit images (Pillow modes I;16*, and I, which is how Pillow opens 16-bit PNG and TIFF)
+  are scaled by 1/257 to 8 bits (65535 -> 255), not clipped.
+Output: float32, CHW for one image and NCHW for a batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import UserError
+
+_COLORS = {"RGB": 3, "BGR": 3, "L": 1}
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    crop: int = 224                 # side of the square the network takes
+    resize: int | None = 256        # shorter side before cropping; None: shorter side to `crop`
+    color: str = "RGB"              # output channels: RGB, BGR, or L (one grey channel)
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # pixel units, output channel order
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self):
+        n = _COLORS.get(self.color)
+        if n is None:
+            raise UserError(f"unknown colour order {self.color!r} (RGB, BGR, L)")
+        mean, std = _per_channel(self.mean, n, "mean"), _per_channel(self.std, n, "std")
+        if min(std) <= 0:
+            raise UserError(f"std must be positive, got {std}")
+        if self.crop <= 0 or (self.resize is not None and self.resize < self.crop):
+            raise UserError(f"cannot crop {self.crop} from an image resized to {self.resize}")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+
+    @property
+    def channels(self) -> int:
+        return _COLORS[self.color]
+
+    @classmethod
+    def from_meta(cls, meta: Mapping) -> "Preprocess":
+        """From a weight file's or a zoo graph's metadata: input_size (the crop; an int or a
+        [C, H, W] list), resize, color, mean, std."""
+        size = meta.get("input_size", 224)
+        crop = int(size[-1] if isinstance(size, (list, tuple)) else size)
+        return cls(crop=crop, resize=meta.get("resize", crop), color=meta.get("color", "RGB"),
+                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))))
+
+
+def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
+    values = tuple(float(v) for v in np.atleast_1d(values))
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise UserError(f"{what} needs 1 or {n} values, got {len(values)}")
+    return values
+
+
+PRESETS = {
+    "caffe-squeezenext": Preprocess(227, 256, "BGR", (104.0, 117.0, 123.0), (1.0,)),
+    "imagenet-torch": Preprocess(224, 256, "RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
+    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.5,), (128.0,)),
+}
+
+
+def load_image(path, pre: Preprocess) -> np.ndarray:
+    """One image file as a float32 (C, crop, crop) array. UserError names a bad file."""
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: a truncated or corrupt file fails here, with its name
+            rgb = to_rgb8(ImageOps.exif_transpose(img))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise UserError(f"{path}: not a readable image ({e})") from None
+    return preprocess(rgb, pre)
+
+
+def load_batch(paths: Iterable, pre: Preprocess) -> np.ndarray:
+    """Image files as one float32 (N, C, crop, crop) batch."""
+    images = [load_image(p, pre) for p in paths]
+    if not images:
+        return np.empty((0, pre.channels, pre.crop, pre.crop), np.float32)
+    return np.stack(images)
+
+
+def to_rgb8(img: Image.Image) -> Image.Image:
+    """Any Pillow image as 8-bit RGB (see the module notes on alpha and 16-bit)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        wide = np.asarray(img, dtype=np.float64)
+        grey = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif img.mode in ("LA", "La", "PA", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, img).convert("RGB")
+    if img.mode == "F":  # float samples: taken as 0-255, clipped (there is no common range)
+        img = img.convert("L")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def preprocess(rgb: Image.Image, pre: Preprocess) -> np.ndarray:
+    """An 8-bit RGB image resized, centre-cropped and normalised to float32 (C, H, W)."""
+    w, h = rgb.size
+    short = pre.resize or pre.crop
+    size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
+    if size != rgb.size:
+        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+        w, h = size
+    top, left = int(round((h - pre.crop) / 2.0)), int(round((w - pre.crop) / 2.0))
+    rgb = rgb.crop((left, top, left + pre.crop, top + pre.crop))
+    if pre.color == "L":
+        x = np.asarray(rgb.convert("L"), dtype=np.float32)[None]
+    else:
+        x = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1)
+        if pre.color == "BGR":
+            x = x[::-1]
+    mean = np.asarray(pre.mean, np.float32)[:, None, None]
+    std = np.asarray(pre.std, np.float32)[:, None, None]
+    return np.ascontiguousarray((x - mean) / std, dtype=np.float32)

@@ -1,0 +1,165 @@
+"""An independent, cycle-by-cycle Python simulator of the array and of the tile residencies,
+written from the definitions in kernels/README.md, against the kernels' closed-form counts.
+Slow and literal on purpose: it enumerates every tile, every cycle and every active PE."""
+import itertools
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sqnxt_engine.kernels import DATAFLOWS, ORDERS, ConvShape, Counters, Mapping, count
+
+
+
+def weights(draw, shp, zeros=0.4):
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    w = rng.integers(-5, 6, size=shp).astype(np.int16)
+    w[rng.random(shp) < zeros] = 0
+    return w
+
+
+def blocks(lo, hi, size):
+    return [range(b, min(b + size, hi)) for b in range(lo, hi, size)]
+
+
+def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
+    K, Cg, R, S = shape.K, shape.Cg, shape.R, shape.S
+    Kg, G = K // shape.groups, shape.groups
+    sy, sx = shape.stride
+    pt, pb, pl, pr = shape.padding
+    tk, tc, ty, tx = m.tiles
+    Pr, Pc = m.pe_rows, m.pe_cols
+    n = {"k": K // tk, "c": Cg // tc, "y": shape.Ho // ty, "x": shape.Wo // tx}
+    z = {f: 0 for f in Counters._fields}
+
+    def add(op, kind, v):
+        z[f"{op}_{kind}"] += v
+
+    prev_w = prev_i = prev_o = None
+    for idx in itertools.product(*(range(n[d]) for d in m.order)):
+        t = dict(zip(m.order, idx))
+        kt, ct, yt, xt = t["k"], t["c"], t["y"], t["x"]
+        ks = range(kt * tk, kt * tk + tk)
+        cs = range(ct * tc, ct * tc + tc)
+        ys = range(yt * ty, yt * ty + ty)
+        xs = range(xt * tx, xt * tx + tx)
+        # --- residencies (GB <-> DRAM) ---
+        if (kt, ct) != prev_w:
+            add("weight", "dram_reads", tk * tc * R * S)
+            add("weight", "gb_writes", tk * tc * R * S)
+            prev_w = (kt, ct)
+        iid = (ct, yt, xt, kt if G > 1 else None)
+        if iid != prev_i:
+            chans = {(k // Kg) * Cg + c for k in ks for c in cs}
+            rows = {y * sy + j for y in ys for j in range(R)}      # padded coordinates
+            cols = {x * sx + i for x in xs for i in range(S)}
+            add("input", "gb_writes", len(chans) * len(rows) * len(cols))
+            real_r = [r for r in rows if pt <= r < pt + shape.H]
+            real_c = [q for q in cols if pl <= q < pl + shape.W]
+            add("input", "dram_reads", len(chans) * len(real_r) * len(real_c))
+            prev_i = iid
+        if (kt, yt, xt) != prev_o:
+            if prev_o is not None:  # the tile left is written back
+                add("psum", "dram_writes", tk * ty * tx)
+                add("psum", "gb_reads", tk * ty * tx)
+            if ct > 0:
+                add("psum", "dram_reads", tk * ty * tx)
+                add("psum", "gb_writes", tk * ty * tx)
+            prev_o = (kt, yt, xt)
+        # --- the array, cycle by cycle ---
+        taps = [(c, j, i) for c in cs for j in range(R) for i in range(S)]
+        if m.dataflow == "ws":
+            for kb in blocks(ks.start, ks.stop, Pc):
+                for cb in blocks(cs.start, cs.stop, Pr):
+                    for j in range(R):
+                        for i in range(S):
+                            add("weight", "gb_reads", len(kb) * len(cb))
+                            add("weight", "rf_writes", len(kb) * len(cb))
+                            first = ct == 0 and cb.start == cs.start and j == 0 and i == 0
+                            for _y in ys:
+                                for _x in xs:
+                                    z["cycles"] += 1
+                                    z["macs"] += len(kb) * len(cb)
+                                    # one GB read per (row, group), broadcast to the row's PEs
+                                    groups = {k // Kg for k in kb}
+                                    add("input", "gb_reads", len(cb) * len(groups))
+                                    add("input", "rf_writes", len(kb) * len(cb))
+                                    for _k in kb:   # each column: the psum chain
+                                        hops = len(cb) - 1
+                                        add("psum", "pe_transfers", hops)
+                                        add("psum", "gb_writes", 1)
+                                        add("psum", "rf_writes", len(cb) + hops + (0 if first else 1))
+                                        add("psum", "rf_reads", len(cb) + hops + 1)
+                                        if not first:
+                                            add("psum", "gb_reads", 1)
+        else:
+            if m.dataflow == "os_socmop":   # (k, pixel block) owns the array
+                groups_of_pes = [([k], [(y, x) for y in yb for x in xb]) for k in ks
+                                 for yb in blocks(ys.start, ys.stop, Pr)
+                                 for xb in blocks(xs.start, xs.stop, Pc)]
+            elif m.dataflow == "os_mocsop":
+                groups_of_pes = [(list(kb), [(y, x)]) for y in ys for x in xs
+                                 for kb in blocks(ks.start, ks.stop, Pr * Pc)]
+            else:
+                groups_of_pes = [(list(kb), [(y, x) for x in xb]) for kb in blocks(ks.start, ks.stop, Pr)
+                                 for y in ys for xb in blocks(xs.start, xs.stop, Pc)]
+            for kk, pix in groups_of_pes:
+                npe = len(kk) * len(pix)
+                if ct > 0:
+                    add("psum", "gb_reads", npe)
+                    add("psum", "rf_writes", npe)
+                for c, j, i in taps:
+                    if m.dataflow == "os_socmop":
+                        add("weight", "gb_reads", 1)    # read, then tested for zero
+                        if w[kk[0], c, j, i] == 0:
+                            z["skipped_macs"] += npe
+                            continue
+                        add("input", "gb_reads", npe)   # each PE its own input
+                    elif m.dataflow == "os_mocsop":
+                        add("weight", "gb_reads", npe)  # each PE its own weight
+                        add("input", "gb_reads", len({k // Kg for k in kk}))
+                    else:
+                        add("weight", "gb_reads", len(kk))  # one per row
+                        add("input", "gb_reads", len(pix) * len({k // Kg for k in kk}))
+                    z["cycles"] += 1
+                    z["macs"] += npe
+                    add("weight", "rf_writes", npe)
+                    add("psum", "rf_reads", npe)
+                    add("psum", "rf_writes", npe)
+                add("psum", "gb_writes", npe)
+                add("psum", "rf_reads", npe)
+    add("psum", "dram_writes", tk * ty * tx)   # the last resident tile
+    add("psum", "gb_reads", tk * ty * tx)
+    macs = z["macs"]
+    z["input_rf_writes"] = macs
+    z["input_rf_reads"] = macs
+    z["weight_rf_reads"] = macs
+    z["pe_slots"] = z["cycles"] * Pr * Pc
+    return Counters(**z)
+
+
+@st.composite
+def small_case(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, kg = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    R, S = draw(st.sampled_from([(1, 1), (1, 3), (3, 1), (3, 3), (2, 2)]))
+    H, W = draw(st.integers(R, 6)), draw(st.integers(S, 6))
+    shape = ConvShape(C=cg * groups, H=H, W=W, K=kg * groups, R=R, S=S,
+                      stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                      padding=tuple(draw(st.integers(0, 2)) for _ in range(4)), groups=groups)
+    tiles = tuple(draw(st.sampled_from(v)) for v in shape.legal_tiles().values())
+    m = Mapping(draw(st.sampled_from(DATAFLOWS)), draw(st.integers(1, 3)),
+                draw(st.integers(1, 3)), draw(st.sampled_from(ORDERS)), tiles)
+    return shape, m
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_case(), st.data())
+def test_closed_forms_match_a_cycle_by_cycle_simulation(case, data):
+    shape, m = case
+    w = weights(data.draw, (shape.K, shape.Cg, shape.R, shape.S))
+    got = count(shape, m, w)
+    want = simulate(shape, m, w)
+    diff = {f: (getattr(got, f), getattr(want, f)) for f in Counters._fields
+            if getattr(got, f) != getattr(want, f)}
+    assert not diff, f"{shape} {m}: kernel vs simulation {diff}"
