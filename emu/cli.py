@@ -1,21 +1,26 @@
 """sqnxt-emu: the accelerator emulator's command line.
 
-  sqnxt-emu trace [--model NAME | --weights FILE] [--hw 16x16|8x8|FILE] [--dataflow os|ws|best|...]
-                  [--sparsity 0.4] [--seed 0] [--json | --csv] [--plot out.png] [--force]
+  sqnxt-emu trace [--model NAME | --weights FILE] [--image PATH] [--hw 16x16|8x8|FILE]
+                  [--dataflow os|ws|best|...] [--sparsity 0.4] [--seed 0] [--json | --csv]
+                  [--plot out.png] [--force]
+  sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
+  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force]
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from .. import zoo
 from ..cli.common import add_format_options, emit, parser, run
 from ..errors import UserError
 from ..runtime import random_weights
+from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
+from .output import check_out, pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
@@ -35,15 +40,18 @@ def _sparsity(v: str) -> float:
 
 def _trace(args) -> int:
     hw = load_hardware(args.hw)
+    meta = {}
     if args.weights:
         from ..io.model import load_model
-        graph, weights, _ = load_model(args.weights)
+        graph, weights, meta = load_model(args.weights)
     else:
         graph = zoo.build(args.model)
         weights = random_weights(graph, args.seed)
     if args.plot:
-        _check_out(args.plot, args.force)
-    res = emulate(graph, weights, hw, args.dataflow, args.sparsity, seed=args.seed,
+        check_out(args.plot, args.force)
+        pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    x = _input(args.image, graph, meta) if args.image else None
+    res = emulate(graph, weights, hw, args.dataflow, args.sparsity, x=x, seed=args.seed,
                   progress=True)
     rows = [r.row() for r in res.layers]
     total = res.total_row()
@@ -75,21 +83,19 @@ def _trace(args) -> int:
     return 0
 
 
-def _check_out(path: str, force: bool) -> None:
-    p = Path(path)
-    if p.exists() and not force:
-        raise UserError(f"{path}: exists (use --force to overwrite)")
-    if not p.parent.exists():
-        raise UserError(f"{path}: folder {p.parent} does not exist")
+def _input(path: str, graph, meta: dict) -> np.ndarray:
+    """One image preprocessed as the weights (or the zoo graph) ask, as the network's input."""
+    from ..io.images import Preprocess, load_batch
+    pre = Preprocess.from_meta({**graph.meta, **meta})
+    x = load_batch([path], pre)
+    if x.shape[1:] != tuple(graph.input_shape):
+        raise UserError(f"{path}: preprocessed to {x.shape[1:]}, but {graph.name} takes "
+                        f"{tuple(graph.input_shape)}")
+    return x
 
 
 def _plot_trace(res, path: str) -> None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UserError("--plot needs matplotlib (pip install matplotlib)") from None
+    plt = pyplot()
     names = [r.name for r in res.layers]
     cycles = [r.cycles for r in res.layers]
     eff = [r.dense_macs / r.cycles if r.cycles else 0 for r in res.layers]
@@ -102,23 +108,97 @@ def _plot_trace(res, path: str) -> None:
     ax2.set_ylabel("MACs / cycle")
     ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
     fig.tight_layout()
-    _save_atomic(fig, path)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
-def _save_atomic(fig, path: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=d)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _names(text: str, known, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"--{what} needs at least one name")
+    for n in names:
+        if n not in known:
+            raise UserError(f"unknown {what[:-1] if what.endswith('s') else what} {n!r} "
+                            f"(choose from {', '.join(known)})")
+    return names
+
+
+def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | None:
+    """(csv, png) paths in --out DIR, checked before the work starts."""
+    if out is None:
+        return None
+    d = Path(out)
+    if not d.is_dir():
+        raise UserError(f"{out}: no such folder")
+    pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.png", force)
+
+
+def _runs(args) -> R.Runs:
+    return R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True)
+
+
+def _table3(args) -> int:
+    models = _names(args.models, zoo.names(), "models")
+    configs = _names(args.hw, R.CONFIGS, "hw")
+    files = _outputs(args.out, "table3", args.force)
+    ref = R.find_reference(args.reference)
+    paper = R.read_paper_table3(ref) if ref else None
+    note = (f"paper columns from {ref}" if ref else
+            f"{R.REFERENCE_FILE} not found (looked in "
+            f"{', '.join(str(p.parent) for p in R.reference_candidates())}; --reference PATH): "
+            "printing without the paper's columns")
+    rows = R.table3(models, configs, _runs(args), paper)
+    cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
+            "paper_energy", "energy_ratio", "macs"]
+    if args.fmt == "json":
+        import json
+        print(json.dumps(rows, indent=2))
+    elif args.fmt == "csv":
+        emit(rows, "csv", cols)
+    else:
+        print(f"Table 3 on the emulator: dataflow best per layer, weight sparsity {args.sparsity:g}, "
+              f"seed {args.seed}; time normalised to the fastest network of each configuration "
+              "(the paper's too, among the same networks); energy in units of one MAC")
+        wide, wcols = R.table3_wide(rows, configs)
+        if not paper:
+            wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]
+        emit(wide, "table", wcols)
+    print(note, file=sys.stderr if args.fmt != "table" else sys.stdout)
+    if files:
+        write_csv(files[0], rows, cols)
+        R.plot_table3(rows, configs, files[1])
+    return 0
+
+
+def _figure6(args) -> int:
+    models = _names(args.models, zoo.names(), "models")
+    configs = _names(args.hw, R.CONFIGS, "hw")
+    files = _outputs(args.out, "figure6", args.force)
+    rows = R.figure6(models, configs, _runs(args))
+    cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
+    if args.fmt == "json":
+        import json
+        print(json.dumps(rows, indent=2))
+    else:
+        emit(rows, args.fmt, cols)
+    if files:
+        write_csv(files[0], rows, cols)
+        R.plot_figure6(rows, models, configs, files[1])
+    return 0
+
+
+def _report_options(p, models) -> None:
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p.add_argument("--models", default=",".join(models),
+                   help="comma-separated zoo models (default: the paper's)")
+    p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
+    p.add_argument("--sparsity", type=_sparsity, default=0.4,
+                   help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--out", help="write <command>.csv and <command>.png into this folder")
+    p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
+    add_format_options(p)
 
 
 def _main(argv: list[str]) -> int:
@@ -127,7 +207,10 @@ def _main(argv: list[str]) -> int:
     t = sub.add_parser("trace", help="per-layer cycles, efficiency and energy of one network")
     t.add_argument("--debug", action="store_true", help="show the traceback of an error")
     t.add_argument("--model", default=DEFAULT_MODEL, help=f"a zoo model (default {DEFAULT_MODEL})")
-    t.add_argument("--weights", help="a .npz weight file (its model); default: seeded random weights")
+    t.add_argument("--weights", help="a .npz weight file (its model, or the graph it carries, e.g. "
+                   "from sqnxt-convert model.onnx); default: seeded random weights")
+    t.add_argument("--image", help="an image file, preprocessed as the weights say (default: a "
+                   "seeded random input)")
     t.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
     t.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
@@ -137,11 +220,15 @@ def _main(argv: list[str]) -> int:
     t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
     t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     add_format_options(t)
+    t3 = sub.add_parser("table3", help="the paper's Table 3 (time, energy) on the emulator, beside the paper's")
+    _report_options(t3, R.TABLE3_MODELS)
+    t3.add_argument("--reference", help=f"the paper's {R.REFERENCE_FILE} (default: shared/reference "
+                    "beside the repository)")
+    f6 = sub.add_parser("figure6", help="the paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5")
+    _report_options(f6, R.FIGURE6_MODELS)
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
-    if args.command == "trace":
-        return _trace(args)
-    return 2
+    return {"trace": _trace, "table3": _table3, "figure6": _figure6}[args.command](args)
 
 
 def main(argv=None) -> int:

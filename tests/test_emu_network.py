@@ -94,3 +94,21 @@ def test_trace_plot_is_written_once(tmp_path, capsys):
     assert csv[0].startswith("layer,shape,dataflow,mapping,macs,cycles") and csv[-1].startswith("total,")
     assert main(["trace", "--hw", "8x8", "--plot", str(out)]) == 2  # no overwrite without --force
     assert "exists" in capsys.readouterr().err
+
+
+def test_no_zero_skipping_counts_every_mac(tmp_path):
+    text = tmp_path / "hw.toml"
+    preset = load_hardware("8x8")
+    text.write_text("name = \"noskip\"\n[pe]\nrows = 8\ncols = 8\n[buffer]\nbytes = 32768\n"
+                    "[dataflow]\nzero_skip_os = false\n")
+    noskip = load_hardware(text)
+    g = tiny_graph()
+    w = random_weights(g, 1)
+    skip = emulate(g, w, preset, "os", sparsity=0.4)
+    full = emulate(g, w, noskip, "os", sparsity=0.4)
+    assert full.max_abs_diff == skip.max_abs_diff  # the same arithmetic
+    for a, b in zip(skip.layers, full.layers):
+        assert b.counters.skipped_macs == 0 and b.counters.macs == b.dense_macs
+        assert a.counters.skipped_macs > 0 and a.counters.macs < b.counters.macs
+        assert b.cycles >= a.cycles
+    assert full.energy.total > skip.energy.total
