@@ -1,0 +1,239 @@
+"""sqnxt-emu: the accelerator emulator's command line.
+
+  sqnxt-emu trace [--model NAME | --weights FILE] [--image PATH] [--hw 16x16|8x8|FILE]
+                  [--dataflow os|ws|best|...] [--sparsity 0.4] [--seed 0] [--json | --csv]
+                  [--plot out.png] [--force]
+  sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
+  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import zoo
+from ..cli.common import add_format_options, emit, parser, run
+from ..errors import UserError
+from ..runtime import random_weights
+from . import reports as R
+from .hardware import load_hardware
+from .network import emulate
+from .output import check_out, pyplot, save_figure, write_csv
+from .search import DATAFLOW_CHOICES
+
+DEFAULT_MODEL = "1.0-SqNxt-23"
+COLUMNS = ["layer", "shape", "dataflow", "mapping", "macs", "cycles", "macs_per_cycle",
+           "utilisation", "dram_bytes", "e_mac", "e_rf", "e_pe", "e_gb", "e_dram", "energy"]
+
+
+def _sparsity(v: str) -> float:
+    try:
+        f = float(v)
+    except ValueError:
+        raise UserError(f"--sparsity must be a number in [0, 1), got {v!r}") from None
+    if not 0 <= f < 1:
+        raise UserError(f"--sparsity must be in [0, 1), got {v}")
+    return f
+
+
+def _trace(args) -> int:
+    hw = load_hardware(args.hw)
+    meta = {}
+    if args.weights:
+        from ..io.model import load_model
+        graph, weights, meta = load_model(args.weights)
+    else:
+        graph = zoo.build(args.model)
+        weights = random_weights(graph, args.seed)
+    if args.plot:
+        check_out(args.plot, args.force)
+        pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    x = _input(args.image, graph, meta) if args.image else None
+    res = emulate(graph, weights, hw, args.dataflow, args.sparsity, x=x, seed=args.seed,
+                  progress=True)
+    rows = [r.row() for r in res.layers]
+    total = res.total_row()
+    rel = res.max_abs_diff / res.max_abs_ref if res.max_abs_ref else 0.0
+    compare = (f"emulated vs float output: max |diff| {res.max_abs_diff:.4g} "
+               f"({rel:.2e} of max |float| {res.max_abs_ref:.4g}), top-1 "
+               f"{'agrees' if res.top1_match else 'DIFFERS'}")
+    overflow = [r.name for r in res.layers if r.overflow_bits is not None]
+    if args.fmt == "json":
+        import json
+        print(json.dumps({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
+                          "sparsity": args.sparsity, "layers": rows, "total": total,
+                          "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
+                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}, indent=2))
+    elif args.fmt == "csv":
+        emit(rows + [total], "csv", COLUMNS)
+    else:
+        header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
+                  f"{args.sparsity:g}, energy in units of one MAC")
+        print(header)
+        emit(rows + [total], "table", COLUMNS, footer=compare)
+        if overflow:
+            print(f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
+                  f"{', '.join(overflow[:5])}")
+    if args.fmt != "table":
+        print(compare, file=sys.stderr)
+    if args.plot:
+        _plot_trace(res, args.plot)
+    return 0
+
+
+def _input(path: str, graph, meta: dict) -> np.ndarray:
+    """One image preprocessed as the weights (or the zoo graph) ask, as the network's input."""
+    from ..io.images import Preprocess, load_batch
+    pre = Preprocess.from_meta({**graph.meta, **meta})
+    x = load_batch([path], pre)
+    if x.shape[1:] != tuple(graph.input_shape):
+        raise UserError(f"{path}: preprocessed to {x.shape[1:]}, but {graph.name} takes "
+                        f"{tuple(graph.input_shape)}")
+    return x
+
+
+def _plot_trace(res, path: str) -> None:
+    plt = pyplot()
+    names = [r.name for r in res.layers]
+    cycles = [r.cycles for r in res.layers]
+    eff = [r.dense_macs / r.cycles if r.cycles else 0 for r in res.layers]
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.12), 4))
+    ax.bar(range(len(names)), cycles, color="tab:blue")
+    ax.set_ylabel("cycles")
+    ax.set_xlabel("layer")
+    ax2 = ax.twinx()
+    ax2.plot(range(len(names)), eff, "k--", lw=1)
+    ax2.set_ylabel("MACs / cycle")
+    ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=120)
+    plt.close(fig)
+
+
+def _names(text: str, known, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"--{what} needs at least one name")
+    for n in names:
+        if n not in known:
+            raise UserError(f"unknown {what[:-1] if what.endswith('s') else what} {n!r} "
+                            f"(choose from {', '.join(known)})")
+    return names
+
+
+def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | None:
+    """(csv, png) paths in --out DIR, checked before the work starts."""
+    if out is None:
+        return None
+    d = Path(out)
+    if not d.is_dir():
+        raise UserError(f"{out}: no such folder")
+    pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.png", force)
+
+
+def _runs(args) -> R.Runs:
+    return R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True)
+
+
+def _table3(args) -> int:
+    models = _names(args.models, zoo.names(), "models")
+    configs = _names(args.hw, R.CONFIGS, "hw")
+    files = _outputs(args.out, "table3", args.force)
+    ref = R.find_reference(args.reference)
+    paper = R.read_paper_table3(ref) if ref else None
+    note = (f"paper columns from {ref}" if ref else
+            f"{R.REFERENCE_FILE} not found (looked in "
+            f"{', '.join(str(p.parent) for p in R.reference_candidates())}; --reference PATH): "
+            "printing without the paper's columns")
+    rows = R.table3(models, configs, _runs(args), paper)
+    cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
+            "paper_energy", "energy_ratio", "macs"]
+    if args.fmt == "json":
+        import json
+        print(json.dumps(rows, indent=2))
+    elif args.fmt == "csv":
+        emit(rows, "csv", cols)
+    else:
+        print(f"Table 3 on the emulator: dataflow best per layer, weight sparsity {args.sparsity:g}, "
+              f"seed {args.seed}; time normalised to the fastest network of each configuration "
+              "(the paper's too, among the same networks); energy in units of one MAC")
+        wide, wcols = R.table3_wide(rows, configs)
+        if not paper:
+            wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]
+        emit(wide, "table", wcols)
+    print(note, file=sys.stderr if args.fmt != "table" else sys.stdout)
+    if files:
+        write_csv(files[0], rows, cols)
+        R.plot_table3(rows, configs, files[1])
+    return 0
+
+
+def _figure6(args) -> int:
+    models = _names(args.models, zoo.names(), "models")
+    configs = _names(args.hw, R.CONFIGS, "hw")
+    files = _outputs(args.out, "figure6", args.force)
+    rows = R.figure6(models, configs, _runs(args))
+    cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
+    if args.fmt == "json":
+        import json
+        print(json.dumps(rows, indent=2))
+    else:
+        emit(rows, args.fmt, cols)
+    if files:
+        write_csv(files[0], rows, cols)
+        R.plot_figure6(rows, models, configs, files[1])
+    return 0
+
+
+def _report_options(p, models) -> None:
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p.add_argument("--models", default=",".join(models),
+                   help="comma-separated zoo models (default: the paper's)")
+    p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
+    p.add_argument("--sparsity", type=_sparsity, default=0.4,
+                   help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--out", help="write <command>.csv and <command>.png into this folder")
+    p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
+    add_format_options(p)
+
+
+def _main(argv: list[str]) -> int:
+    p = parser("sqnxt-emu", "Emulate networks on the SqueezeNext paper's accelerator.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("trace", help="per-layer cycles, efficiency and energy of one network")
+    t.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    t.add_argument("--model", default=DEFAULT_MODEL, help=f"a zoo model (default {DEFAULT_MODEL})")
+    t.add_argument("--weights", help="a .npz weight file (its model, or the graph it carries, e.g. "
+                   "from sqnxt-convert model.onnx); default: seeded random weights")
+    t.add_argument("--image", help="an image file, preprocessed as the weights say (default: a "
+                   "seeded random input)")
+    t.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
+    t.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
+                   help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
+    t.add_argument("--sparsity", type=_sparsity, default=0.4,
+                   help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
+    t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    add_format_options(t)
+    t3 = sub.add_parser("table3", help="the paper's Table 3 (time, energy) on the emulator, beside the paper's")
+    _report_options(t3, R.TABLE3_MODELS)
+    t3.add_argument("--reference", help=f"the paper's {R.REFERENCE_FILE} (default: shared/reference "
+                    "beside the repository)")
+    f6 = sub.add_parser("figure6", help="the paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5")
+    _report_options(f6, R.FIGURE6_MODELS)
+    # subparsers of an ArgumentParser subclass keep its one-line error()
+    args = p.parse_args(argv)
+    return {"trace": _trace, "table3": _table3, "figure6": _figure6}[args.command](args)
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

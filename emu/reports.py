@@ -1,0 +1,235 @@
+"""The paper's hardware results, re-run on the emulator: Table 3 and Figure 6.
+
+Table 3: each network on each configuration (`emulate` with the per-layer faster dataflow and
+the paper's 40% weight sparsity, seeded random weights and input), its cycles and energy; time
+normalised as the paper does, to the fastest network of each configuration *among those run*.
+The paper's columns (shared/reference/paper_table3.csv) are renormalised the same way, to the
+fastest of the same networks in the paper, so a subset (--models) compares like with like; for
+all 13 networks that leaves the published figures unchanged.
+
+Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5 on each array, layers of the same
+configuration summed into one item as in the paper, with the efficiency line (dense MACs per
+cycle divided by the number of PEs) of the first network. A configuration: the stage (the
+layer name's first part) and the layer's input and output channels, kernel, stride and groups.
+The feature-map size is left out so that the same layer lines up across the variants: the
+authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import zoo
+from ..errors import UserError
+from ..runtime import random_weights
+from .hardware import load_hardware
+from .network import NetworkResult, emulate
+
+TABLE3_MODELS = ("AlexNet", "SqueezeNet-v1.0", "SqueezeNet-v1.1", "TinyDarknet", "1.0-SqNxt-23",
+                 "1.0-SqNxt-23v2", "1.0-SqNxt-23v3", "1.0-SqNxt-23v4", "1.0-SqNxt-23v5",
+                 "MobileNet-v1", "2.0-SqNxt-23", "2.0-SqNxt-23v4", "2.0-SqNxt-23v5")
+FIGURE6_MODELS = ("1.0-SqNxt-23", "1.0-SqNxt-23v2", "1.0-SqNxt-23v3", "1.0-SqNxt-23v4",
+                  "1.0-SqNxt-23v5")
+CONFIGS = ("8x8", "16x16")
+# the paper's spelling of a zoo name, where they differ
+PAPER_NAMES = {"SqueezeNet-v1.0": "SqueezeNet v1.0", "SqueezeNet-v1.1": "SqueezeNet v1.1",
+               "TinyDarknet": "Tiny Darknet", "MobileNet-v1": "MobileNet"}
+# paper_table3.csv columns of each configuration
+PAPER_COLUMNS = {"8x8": ("time_8x8_32kb", "energy_8x8_32kb"),
+                 "16x16": ("time_16x16_128kb", "energy_16x16_128kb")}
+REFERENCE_FILE = "paper_table3.csv"
+
+
+def reference_candidates() -> list[Path]:
+    """Where paper_table3.csv is looked for: shared/reference beside the repository (the
+    package's source tree), then beside the current folder."""
+    repo = Path(__file__).resolve().parents[1]
+    return [repo.parent / "shared" / "reference" / REFERENCE_FILE,
+            Path.cwd().parent / "shared" / "reference" / REFERENCE_FILE,
+            Path.cwd() / "shared" / "reference" / REFERENCE_FILE]
+
+
+def find_reference(path: str | None) -> Path | None:
+    """The reference file: `path` if given (an error if missing), else the first candidate."""
+    if path:
+        p = Path(path)
+        if p.is_dir():
+            p = p / REFERENCE_FILE
+        if not p.is_file():
+            raise UserError(f"{path}: no such file")
+        return p
+    return next((p for p in reference_candidates() if p.is_file()), None)
+
+
+def read_paper_table3(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(zoo name, config): (time, energy)} from paper_table3.csv."""
+    by_paper = {PAPER_NAMES.get(m, m): m for m in TABLE3_MODELS}
+    out = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                model = by_paper.get(row.get("model", ""))
+                if model is None:
+                    continue
+                for cfg, (tc, ec) in PAPER_COLUMNS.items():
+                    out[(model, cfg)] = (float(row[tc]), float(row[ec]))
+    except (KeyError, ValueError) as e:
+        raise UserError(f"{path}: not the paper's Table 3 ({e})") from None
+    return out
+
+
+@dataclass
+class Runs:
+    """Emulates networks, sharing one search cache between them (identical layer shapes with
+    the same number of zero weights on the same hardware are searched once per run)."""
+    sparsity: float = 0.4
+    seed: int = 0
+    dataflow: str = "best"
+    progress: bool = False
+    cache: dict = field(default_factory=dict)
+
+    def run(self, model: str, config: str) -> NetworkResult:
+        graph = zoo.build(model)
+        weights = random_weights(graph, self.seed)
+        return emulate(graph, weights, load_hardware(config), self.dataflow, self.sparsity,
+                       seed=self.seed, progress=self.progress, cache=self.cache)
+
+
+def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
+    """One row per (model, config), configs outermost: cycles, normalised time, energy, and the
+    paper's figures (renormalised to the same networks) with our/paper ratios."""
+    rows = []
+    for cfg in configs:
+        part = []
+        for m in models:
+            res = runs.run(m, cfg)
+            part.append({"model": m, "config": cfg, "cycles": round(res.cycles),
+                         "macs": res.macs, "energy": res.energy.total})
+        fastest = min(r["cycles"] for r in part)
+        have = [paper[(r["model"], cfg)] for r in part if (r["model"], cfg) in paper] if paper else []
+        paper_fastest = min((t for t, _ in have), default=None)
+        for r in part:
+            r["time"] = r["cycles"] / fastest
+            pt, pe = (paper or {}).get((r["model"], cfg), (None, None))
+            r["paper_time"] = None if pt is None else pt / paper_fastest
+            r["paper_energy"] = pe
+            r["time_ratio"] = None if pt is None else r["time"] / r["paper_time"]
+            r["energy_ratio"] = None if pe is None else r["energy"] / pe
+        rows += part
+    return rows
+
+
+def table3_wide(rows: list[dict], configs) -> tuple[list[dict], list[str]]:
+    """The long rows as one line per model (as the paper prints it) and its columns."""
+    by_model: dict[str, dict] = {}
+    for r in rows:
+        w = by_model.setdefault(r["model"], {"model": r["model"]})
+        c = r["config"]
+        w.update({f"{c} time": r["time"], f"{c} paper": r["paper_time"], f"{c} t/p": r["time_ratio"],
+                  f"{c} energy": r["energy"], f"{c} paper E": r["paper_energy"],
+                  f"{c} E/p": r["energy_ratio"]})
+    cols = ["model"] + [f"{c} {k}" for c in configs
+                        for k in ("time", "paper", "t/p", "energy", "paper E", "E/p")]
+    return list(by_model.values()), cols
+
+
+def plot_table3(rows: list[dict], configs, path) -> None:
+    from .output import pyplot, save_figure
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(configs), figsize=(6.5 * len(configs), 7.5), squeeze=False)
+    for j, cfg in enumerate(configs):
+        part = [r for r in rows if r["config"] == cfg]
+        x = range(len(part))
+        for i, (key, pkey, label) in enumerate((("time", "paper_time", "normalised time"),
+                                                ("energy", "paper_energy", "energy (MAC units)"))):
+            ax = axes[i][j]
+            ax.bar([k - 0.2 for k in x], [r[key] for r in part], 0.4, label="emulator",
+                   color="tab:blue")
+            if any(r[pkey] is not None for r in part):
+                ax.bar([k + 0.2 for k in x], [r[pkey] or 0 for r in part], 0.4, label="paper",
+                       color="tab:orange")
+            ax.set_xticks(list(x))
+            ax.set_xticklabels([r["model"] for r in part], rotation=60, ha="right", fontsize=7)
+            ax.set_ylabel(label)
+            ax.set_title(f"{cfg}: {label}")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+# ---- Figure 6 -------------------------------------------------------------------------------
+
+def figure6(models, configs, runs: Runs) -> list[dict]:
+    """One row per (config, layer group, model): the summed cycles and MACs of the model's layers
+    of that configuration, and the group's efficiency (MACs / cycles / PEs). Groups are ordered
+    by where they first occur in a network (relative depth), so v2's 5x5 stem comes first."""
+    rows = []
+    for cfg in configs:
+        pes = load_hardware(cfg).pes
+        groups: dict[str, dict] = {}  # shape -> {label, pos, seen, per model sums}
+        for mi, m in enumerate(models):
+            res = runs.run(m, cfg)
+            n = len(res.layers)
+            for li, rec in enumerate(res.layers):
+                key = layer_config(rec.name, rec.shape)
+                g = groups.setdefault(key, {"label": rec.name, "pos": li / n,
+                                            "seen": (mi, li), "sums": {}})
+                g["pos"] = min(g["pos"], li / n)
+                s = g["sums"].setdefault(m, [0, 0.0, 0])
+                s[0] += rec.dense_macs
+                s[1] += rec.cycles
+                s[2] += 1
+        order = sorted(groups.items(), key=lambda kv: (kv[1]["pos"], kv[1]["seen"]))
+        for gi, (key, g) in enumerate(order):
+            for m in models:
+                macs, cycles, nl = g["sums"].get(m, (0, 0.0, 0))
+                rows.append({"config": cfg, "group": gi, "label": g["label"], "layer_config": key,
+                             "model": m, "layers": nl, "macs": macs, "cycles": round(cycles),
+                             "efficiency": macs / cycles / pes if cycles else None})
+    return rows
+
+
+def layer_config(name: str, s) -> str:
+    """The configuration a Figure 6 item sums over (see the module doc)."""
+    g = f" g{s.groups}" if s.groups > 1 else ""
+    st = f"/{s.stride[0]}" if s.stride != (1, 1) else ""
+    return f"{name.split('.')[0]}: {s.C} -> {s.K} {s.R}x{s.S}{st}{g}"
+
+
+def plot_figure6(rows: list[dict], models, configs, path) -> None:
+    from .output import pyplot, save_figure
+    plt = pyplot()
+    ngroups = max((r["group"] for r in rows), default=0) + 1
+    fig, axes = plt.subplots(len(configs), 1, figsize=(max(10, ngroups * 0.33), 4.2 * len(configs)),
+                             squeeze=False)
+    width = 0.8 / len(models)
+    for ax, cfg in zip(axes[:, 0], configs):
+        part = [r for r in rows if r["config"] == cfg]
+        n = max(r["group"] for r in part) + 1
+        labels = [""] * n
+        for r in part:
+            labels[r["group"]] = r["label"]
+        for i, m in enumerate(models):
+            mine = sorted((r for r in part if r["model"] == m), key=lambda r: r["group"])
+            ax.bar([r["group"] - 0.4 + (i + 0.5) * width for r in mine], [r["cycles"] for r in mine],
+                   width, label=m)
+        ax.set_ylabel("cycles (layers of one configuration summed)")
+        ax.set_xticks(range(n))
+        ax.set_xticklabels(labels, rotation=90, fontsize=6)
+        ax.set_xlim(-0.6, n - 0.4)
+        ax2 = ax.twinx()
+        first = sorted((r for r in part if r["model"] == models[0] and r["efficiency"] is not None),
+                       key=lambda r: r["group"])
+        ax2.plot([r["group"] for r in first], [r["efficiency"] for r in first], "k:", marker=".",
+                 lw=1.2, label=f"{models[0]} efficiency")
+        ax2.set_ylabel("efficiency (MACs / cycle / PEs)")
+        ax2.set_ylim(bottom=0)
+        ax.set_title(f"{cfg} PE array")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, ncol=3)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

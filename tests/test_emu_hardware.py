@@ -1,0 +1,85 @@
+"""Hardware files: presets load, every field is validated, errors name the file and the field."""
+import subprocess
+import sys
+
+import pytest
+
+from sqnxt_engine.emu.hardware import (PRESETS, EnergyTable, Hardware, HardwareError,
+                                       hardware_from_dict, load_hardware)
+
+MINIMAL = "[pe]\nrows = 4\ncols = 4\n[buffer]\nbytes = 4096\n"
+
+
+def test_presets_are_the_papers_two_configurations():
+    a, b = load_hardware("8x8"), load_hardware("16x16")
+    assert (a.pe_rows, a.pe_cols, a.gb_bytes) == (8, 8, 32 * 1024)
+    assert (b.pe_rows, b.pe_cols, b.gb_bytes) == (16, 16, 128 * 1024)
+    for hw in (a, b):
+        assert hw.dram_latency_cycles == 100 and hw.dram_bandwidth_gbps == 16
+        assert hw.energy == EnergyTable(mac=1, rf=1, pe=2, gb=6, dram=200)
+        assert hw.word_bits == 16 and hw.zero_skip_os
+
+
+def test_presets_agree_with_the_documented_defaults():
+    # a preset file spells out the defaults; it must not silently differ from them
+    for name in PRESETS:
+        hw = load_hardware(name)
+        d = Hardware(name, hw.pe_rows, hw.pe_cols, hw.gb_bytes)
+        assert hw == d
+
+
+def test_minimal_file_gets_defaults(tmp_path):
+    f = tmp_path / "tiny.toml"
+    f.write_text(MINIMAL)
+    hw = load_hardware(f)
+    assert hw.name == "tiny" and hw.pes == 16 and hw.clock_mhz == 500 and hw.double_buffering
+    assert hw.dram_bytes_per_cycle == 32.0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[pe]\nrows = 0\ncols = 4\n[buffer]\nbytes = 4096\n", "hw.toml: pe.rows must be a positive integer, got 0"),
+    ("[pe]\nrows = 4\ncols = 4.5\n[buffer]\nbytes = 4096\n", "hw.toml: pe.cols must be a positive integer, got 4.5"),
+    ("[pe]\nrows = 4\n[buffer]\nbytes = 4096\n", "hw.toml: pe.cols is missing"),
+    (MINIMAL + "[clock]\nmhz = -1\n", "hw.toml: clock.mhz must be a positive number, got -1"),
+    (MINIMAL + "[energy]\ndram = 'a lot'\n", "hw.toml: energy.dram must be a number"),
+    (MINIMAL + "[energy]\nsram = 3\n", "hw.toml: unknown field 'energy.sram'"),
+    (MINIMAL + "[pe2]\nx = 1\n", "hw.toml: unknown field 'pe2'"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\ndouble_buffering = 1"), "buffer.double_buffering must be true or false"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nsplit = {input = 0.5, weight = 0.5, psum = 0.5}"), "buffer.split fractions sum to 1.5"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nsplit = {input = 0.5, weight = 0.5}"), "buffer.split.psum is missing"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 7"), "hw.toml: buffer.bytes (7) is smaller than one tile"),
+    (MINIMAL + "[arith]\nacc_bits = 24\n", "arith.acc_bits (24) must hold a product"),
+    (MINIMAL + "[pe]\n", "not valid TOML"),
+    ("[pe\n", "hw.toml: not valid TOML"),
+])
+def test_bad_files_name_the_field(tmp_path, text, message):
+    f = tmp_path / "hw.toml"
+    f.write_text(text)
+    with pytest.raises(HardwareError) as e:
+        load_hardware(f)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_file_and_unknown_preset():
+    with pytest.raises(HardwareError, match="no such hardware file"):
+        load_hardware("32x32")
+
+
+def test_split_budget_and_double_buffering():
+    hw = hardware_from_dict({"pe": {"rows": 2, "cols": 2},
+                             "buffer": {"bytes": 1000, "split": {"input": 0.5, "weight": 0.25, "psum": 0.25}}})
+    assert hw.buffer_budget() == {"input": 250.0, "weight": 125.0, "psum": 125.0}
+    assert hw.fits({"input": 125, "weight": 62, "psum": 31})      # bytes 250, 124, 124
+    assert not hw.fits({"input": 126, "weight": 1, "psum": 1})
+    single = hardware_from_dict({"pe": {"rows": 2, "cols": 2},
+                                 "buffer": {"bytes": 1000, "double_buffering": False}})
+    assert single.buffer_budget() == 1000
+    assert single.fits({"input": 200, "weight": 200, "psum": 50})  # 400 + 400 + 200 bytes
+    assert not single.fits({"input": 200, "weight": 200, "psum": 51})
+
+
+def test_frozen():
+    hw = load_hardware("8x8")
+    with pytest.raises(AttributeError):
+        hw.pe_rows = 4

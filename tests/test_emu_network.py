@@ -1,0 +1,114 @@
+"""Whole-network emulation and the sqnxt-emu command."""
+import json
+
+import numpy as np
+import pytest
+
+from sqnxt_engine.graph import GraphBuilder
+from sqnxt_engine.graph import ops as O
+from sqnxt_engine.runtime import random_weights
+from sqnxt_engine.emu.cli import main
+from sqnxt_engine.emu.energy import energy
+from sqnxt_engine.emu.hardware import load_hardware
+from sqnxt_engine.emu.network import emulate
+
+
+def tiny_graph():
+    b = GraphBuilder("tiny", (3, 12, 12))
+    x = b.conv("c1", b.input, 8, 3, padding=1)
+    x = b.bn("c1.bn", x)
+    x = b.relu("c1.act", x)
+    y = b.conv("c2", x, 8, (3, 1), padding=(1, 0))
+    y = b.relu("c2.act", y)
+    x = b.add("sum", O.Add(), x, y)
+    x = b.conv("dw", x, 8, 3, padding=1, groups=8)
+    x = b.add("gap", O.GlobalAvgPool(), x)
+    x = b.add("flat", O.Flatten(), x)
+    b.add("fc", O.Linear(5), x)
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return tiny_graph()
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os", "best"])
+def test_emulation_matches_float_and_energy_is_counts_times_table(graph, dataflow):
+    hw = load_hardware("8x8")
+    w = random_weights(graph, 1)
+    res = emulate(graph, w, hw, dataflow, sparsity=0.4)
+    assert [r.name for r in res.layers] == ["c1", "c2", "dw", "fc"]
+    assert res.max_abs_diff <= 1e-3 * res.max_abs_ref and res.top1_match
+    for r in res.layers:
+        assert r.energy == energy(r.counters, hw.energy)
+        assert r.cycles >= r.counters.cycles
+        skipped = r.counters.skipped_macs
+        if r.mapping.dataflow == "os_socmop":
+            assert skipped > 0 and r.counters.macs + skipped == r.dense_macs
+        else:
+            assert skipped == 0 and r.counters.macs == r.dense_macs
+    if dataflow == "ws":
+        assert {r.mapping.dataflow for r in res.layers} == {"ws"}
+    assert res.energy.total == pytest.approx(sum(r.energy.total for r in res.layers))
+
+
+def test_zero_skipping_needs_zeros(graph):
+    hw = load_hardware("8x8")
+    w = random_weights(graph, 1)
+    dense = emulate(graph, w, hw, "os", sparsity=0.0)
+    sparse = emulate(graph, w, hw, "os", sparsity=0.4)
+    assert sum(r.counters.skipped_macs for r in dense.layers) == 0
+    assert sparse.layers[0].counters.macs < dense.layers[0].counters.macs
+
+
+def test_trace_json_default_model(capsys):
+    assert main(["trace", "--dataflow", "os", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "1.0-SqNxt-23" and out["hardware"] == "16x16"
+    assert len(out["layers"]) > 100
+    assert {r["dataflow"] for r in out["layers"]} == {"os_socmop"}
+    t = out["total"]
+    assert t["cycles"] == pytest.approx(sum(r["cycles"] for r in out["layers"]), abs=len(out["layers"]))
+    assert t["energy"] == pytest.approx(sum(t[f"e_{lv}"] for lv in ("mac", "rf", "pe", "gb", "dram")))
+    assert out["top1_match"]
+
+
+def test_trace_errors_are_one_line(tmp_path, capsys):
+    hw = tmp_path / "hw.toml"
+    hw.write_text("[pe]\nrows = 0\ncols = 4\n[buffer]\nbytes = 4096\n")
+    assert main(["trace", "--hw", str(hw)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: hw.toml: pe.rows must be a positive integer, got 0"
+    assert main(["trace", "--model", "NoSuchNet"]) == 2
+    assert main(["trace", "--sparsity", "1.5"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
+def test_trace_plot_is_written_once(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "t.png"
+    assert main(["trace", "--hw", "8x8", "--dataflow", "ws", "--csv", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = capsys.readouterr().out.splitlines()
+    assert csv[0].startswith("layer,shape,dataflow,mapping,macs,cycles") and csv[-1].startswith("total,")
+    assert main(["trace", "--hw", "8x8", "--plot", str(out)]) == 2  # no overwrite without --force
+    assert "exists" in capsys.readouterr().err
+
+
+def test_no_zero_skipping_counts_every_mac(tmp_path):
+    text = tmp_path / "hw.toml"
+    preset = load_hardware("8x8")
+    text.write_text("name = \"noskip\"\n[pe]\nrows = 8\ncols = 8\n[buffer]\nbytes = 32768\n"
+                    "[dataflow]\nzero_skip_os = false\n")
+    noskip = load_hardware(text)
+    g = tiny_graph()
+    w = random_weights(g, 1)
+    skip = emulate(g, w, preset, "os", sparsity=0.4)
+    full = emulate(g, w, noskip, "os", sparsity=0.4)
+    assert full.max_abs_diff == skip.max_abs_diff  # the same arithmetic
+    for a, b in zip(skip.layers, full.layers):
+        assert b.counters.skipped_macs == 0 and b.counters.macs == b.dense_macs
+        assert a.counters.skipped_macs > 0 and a.counters.macs < b.counters.macs
+        assert b.cycles >= a.cycles
+    assert full.energy.total > skip.energy.total
