@@ -209,8 +209,8 @@ def plot_figure6(rows: list[dict], models, configs, path) -> None:
         part = [r for r in rows if r["config"] == cfg]
         n = max(r["group"] for r in part) + 1
         labels = [""] * n
-        for r in part:
-            labels[r["group"]] = r["label"]
+        for r in part:  # the first layer's name and the kernel (v1's 7x7 stem beside v2's 5x5)
+            labels[r["group"]] = f"{r['label']} {r['layer_config'].split()[-1]}"
         for i, m in enumerate(models):
             mine = sorted((r for r in part if r["model"] == m), key=lambda r: r["group"])
             ax.bar([r["group"] - 0.4 + (i + 0.5) * width for r in mine], [r["cycles"] for r in mine],
@@ -229,7 +229,7 @@ def plot_figure6(rows: list[dict], models, configs, path) -> None:
         ax.set_title(f"{cfg} PE array")
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, ncol=3)
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, ncol=3, loc="upper center")
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
