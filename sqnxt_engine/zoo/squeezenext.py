@@ -36,7 +36,9 @@ class SqueezeNextSpec:
 
     wiring: "parallel" (v1: the first block's branch reads the block input beside the shortcut
     conv) or "projection" (v2-v5: project first, then p + branch(p)).
-    small_input: a stride-1 3x3 stem without max pool, for 28x28 / 32x32 images (CIFAR-style).
+    small_input: a 3x3 stem without max pool, for 28x28 / 32x32 images (CIFAR-style), of stride
+    `stem_stride` (default 1; 2 quarters the work of every later layer).
+    stem_stride: the stem's stride; None keeps the form's own (2 normally, 1 with small_input).
     """
     width: float = 1.0
     depths: tuple[int, ...] = DEPTHS["23"]
@@ -48,6 +50,7 @@ class SqueezeNextSpec:
     in_channels: int = 3
     num_classes: int = 1000
     small_input: bool = False
+    stem_stride: int | None = None
 
     def __post_init__(self):
         if self.family not in ("paper", "pytorchcv"):
@@ -58,6 +61,8 @@ class SqueezeNextSpec:
             raise UserError(f"depths must be four positive block counts, got {self.depths}")
         if self.width <= 0:
             raise UserError(f"width must be positive, got {self.width}")
+        if self.stem_stride is not None and self.stem_stride < 1:
+            raise UserError(f"stem_stride must be positive, got {self.stem_stride}")
 
     def stage_channels(self) -> tuple[int, ...]:
         return tuple(int(c * self.width) for c in STAGE_CHANNELS)
@@ -85,9 +90,9 @@ def _stem(b: GraphBuilder, spec: SqueezeNextSpec, prefix: str) -> str:
     name = f"{prefix}init_block.conv" if pytorchcv else "stem"
     channels = int(64 * spec.width) if pytorchcv else 64
     if spec.small_input:
-        return b.conv_bn_act(name, b.input, channels, 3, 1, 1, bias=pytorchcv)
+        return b.conv_bn_act(name, b.input, channels, 3, spec.stem_stride or 1, 1, bias=pytorchcv)
     pad = 1 if pytorchcv else 0
-    x = b.conv_bn_act(name, b.input, channels, spec.stem_kernel, 2, pad, bias=pytorchcv)
+    x = b.conv_bn_act(name, b.input, channels, spec.stem_kernel, spec.stem_stride or 2, pad, bias=pytorchcv)
     return b.add(f"{prefix}init_block.pool" if pytorchcv else "pool1", O.MaxPool(3, 2, 0, True), x)
 
 
