@@ -74,6 +74,8 @@ PRESETS = {
     "caffe-squeezenext": Preprocess(227, 256, "BGR", (104.0, 117.0, 123.0), (1.0,)),
     "imagenet-torch": Preprocess(224, 256, "RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
     "efficientnet-lite": Preprocess(224, 256, "RGB", (127.5,), (128.0,)),
+    # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std
+    "fashion-mnist": Preprocess(28, 28, "L", (72.94,), (90.02,)),
 }
 
 
