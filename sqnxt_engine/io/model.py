@@ -23,12 +23,18 @@ def graph_for(meta: dict) -> Graph:
 
 
 def load_model(weights: str | Path) -> tuple[Graph, dict, dict]:
-    """(graph, arrays, meta) from a .npz path, or from a name the fetcher knows
+    """(graph, arrays, meta) from a .npz path, the name of a shipped file (e.g.
+    '1.0-SqNxt-23v5-fmnist', checked against its manifest's sha256), or a name the fetcher knows
     (e.g. 'efficientnet-lite0', converted into the per-user cache on first use)."""
     path = Path(weights)
-    if not path.exists() and path.suffix == "":
-        from .fetch import weights_by_name  # only when a name is asked for
-        path = weights_by_name(str(weights))
+    if not path.exists():
+        from .shipped import shipped_weights
+        shipped = shipped_weights(str(weights))
+        if shipped is not None:
+            path = shipped
+        elif path.suffix == "":
+            from .fetch import weights_by_name  # only when a name is asked for
+            path = weights_by_name(str(weights))
     arrays, meta = load_weights(path)
     graph = graph_for(meta)
     try:
