@@ -95,3 +95,30 @@ def add_format_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON output")
     g.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV output")
     p.set_defaults(fmt="table")
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal (quiet when piped).
+    Use as `with Progress(total, "eval") as bar: bar.update(n)`."""
+
+    def __init__(self, total: int, label: str = "", stream=None, width: int = 30):
+        self.total, self.label, self.width, self.done = max(int(total), 1), label, width, 0
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, n: int = 1, note: str = "") -> None:
+        self.done = min(self.done + n, self.total)
+        if self.enabled:
+            filled = self.width * self.done // self.total
+            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+                              f"{self.done}/{self.total} {note}")
+            self.stream.flush()
+
+    def __enter__(self):
+        self.update(0)
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..io.images import Preprocess, load_batch
 from ..io.labels import labels_for
 from ..io.model import load_model
+from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime import Runner
 from .common import parser, run
 
@@ -20,14 +21,20 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def classify(paths: list[str], weights: str, top: int = 5, batch_size: int = 16) -> list[dict]:
-    """Per image: its path and the top `top` classes as {class_id, label, probability}."""
+def load_runner(weights: str):
+    """(runner, preprocessing, meta) for a weight file or name, checked to fit each other."""
     graph, arrays, meta = load_model(weights)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     if pre.channels != graph.input_shape[0]:
         raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                         f"{graph.name} takes {graph.input_shape[0]}")
-    runner = Runner(graph, arrays)
+    return Runner(graph, arrays), pre, meta
+
+
+def classify(paths: list[str], weights: str, top: int = 5, batch_size: int = 16) -> list[dict]:
+    """Per image: its path and the top `top` classes as {class_id, label, probability}."""
+    runner, pre, meta = load_runner(weights)
+    graph = runner.graph
     labels = labels_for(meta, graph.output_shape()[0])
     results = []
     for start in range(0, len(paths), batch_size):
@@ -43,7 +50,9 @@ def classify(paths: list[str], weights: str, top: int = 5, batch_size: int = 16)
 def _main(argv: list[str]) -> int:
     p = parser("sqnxt-infer", "Classify images with a network's weights.")
     p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ... anything Pillow reads)")
-    p.add_argument("--weights", required=True, help="an .npz weight file, or a known name (efficientnet-lite0)")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                   help="an .npz weight file, a shipped name, or a name to fetch (efficientnet-lite0); "
+                        f"default: the shipped {DEFAULT_WEIGHTS} (Fashion-MNIST)")
     p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default 5)")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     p.add_argument("--json", action="store_true", help="JSON output")
