@@ -151,16 +151,18 @@ class GraphModule(nn.Module):
             if isinstance(inner, (nn.Conv2d, nn.BatchNorm2d, nn.Linear)):
                 yield name, inner
 
-    def export_arrays(self) -> dict[str, np.ndarray]:
-        """Every parameter (and BN running statistic) as float32 arrays under the project's names."""
-        out = {}
+    def named_arrays(self):
+        """(project name, tensor) of every parameter and BN running statistic."""
         for name, m in self.param_modules():
             names = _BN_NAMES if isinstance(m, nn.BatchNorm2d) else {"weight": "weight", "bias": "bias"}
             tensors = dict(m.named_parameters(recurse=False)) | dict(m.named_buffers(recurse=False))
             for tname, pname in names.items():
                 if tensors.get(tname) is not None:
-                    out[f"{name}.{pname}"] = tensors[tname].detach().cpu().numpy().astype(np.float32)
-        return out
+                    yield f"{name}.{pname}", tensors[tname]
+
+    def export_arrays(self) -> dict[str, np.ndarray]:
+        """Every parameter (and BN running statistic) as float32 arrays under the project's names."""
+        return {k: t.detach().cpu().numpy().astype(np.float32) for k, t in self.named_arrays()}
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
         """export_arrays() as tensors: a .pth state dict already in this project's naming, which
@@ -172,9 +174,5 @@ class GraphModule(nn.Module):
         """Set every parameter from `<node>.<param>` arrays (exactly the graph's set)."""
         from ..io.weights import check_weights
         check_weights(self.graph, arrays)
-        for name, m in self.param_modules():
-            names = _BN_NAMES if isinstance(m, nn.BatchNorm2d) else {"weight": "weight", "bias": "bias"}
-            tensors = dict(m.named_parameters(recurse=False)) | dict(m.named_buffers(recurse=False))
-            for tname, pname in names.items():
-                if tensors.get(tname) is not None:
-                    tensors[tname].copy_(torch.from_numpy(np.asarray(arrays[f"{name}.{pname}"])))
+        for key, tensor in self.named_arrays():
+            tensor.copy_(torch.from_numpy(np.asarray(arrays[key])))
