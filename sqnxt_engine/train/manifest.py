@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..io.model import load_model
 from ..io.shipped import MANIFEST
 from ..io.weights import sha256_file
 from .torch_graph import GraphModule
-from .train import sparsity_of, torch_accuracy
+from .train import convert_args, sparsity_of, torch_accuracy
 
 
 def measure(path: Path) -> dict:
@@ -47,6 +48,9 @@ def measure(path: Path) -> dict:
         "torch_top1_float32_before_export": record.get("torch_top1_float32"),
         "seed": record.get("recipe", {}).get("seed"), "recipe": record.get("recipe"),
         "init": record.get("init"), "train_command": record.get("command"),
+        "convert_command": "sqnxt-convert " + shlex.join(convert_args(
+            f"{path.stem}.pth", path.name, graph.name, meta.get("zoo_options", {}),
+            meta.get("stored_dtype") == "float16")),
         "training_seconds": record.get("training_seconds"), "training_threads": record.get("threads"),
         "torch_version": record.get("torch"),
         "preprocess": {k: meta.get(k) for k in ("input_size", "resize", "color", "mean", "std")},

@@ -184,6 +184,12 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
     return model
 
 
+def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[str]:
+    """The sqnxt-convert arguments that turn a training export into a shipped-style .npz."""
+    return ([str(pth), "-o", str(output), "--arch", arch, "--zoo-options", json.dumps(options),
+             "--preprocess", "fashion-mnist", "--labels", "fashion-mnist"] + ["--float16"] * float16)
+
+
 def _main(argv: list[str]) -> int:
     p = parser("sqnxt-train", "Train a zoo SqueezeNext on Fashion-MNIST (PyTorch) and export an .npz.")
     p.add_argument("arch", help="a zoo model name, e.g. 1.0-SqNxt-23v5")
@@ -248,9 +254,7 @@ def _main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         pth = Path(tmp) / (args.output.stem + ".pth")
         torch.save(model.export_state_dict(), pth)
-        conv_args = [str(pth), "-o", str(args.output), "--arch", arch, "--zoo-options", json.dumps(options),
-                     "--preprocess", "fashion-mnist", "--labels", "fashion-mnist"]
-        conv_args += ["--float16"] * args.float16 + ["--force"] * args.force
+        conv_args = convert_args(pth, args.output, arch, options, args.float16) + ["--force"] * args.force
         log("sqnxt-convert " + shlex.join(conv_args))
         if convert.main(conv_args):
             raise UserError(f"{args.output}: conversion failed")
