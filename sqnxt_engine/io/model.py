@@ -28,12 +28,16 @@ def load_model(weights: str | Path) -> tuple[Graph, dict, dict]:
     (e.g. 'efficientnet-lite0', converted into the per-user cache on first use)."""
     path = Path(weights)
     if not path.exists():
-        from .shipped import shipped_weights
+        from .shipped import manifest, shipped_weights
         shipped = shipped_weights(str(weights))
         if shipped is not None:
             path = shipped
         elif path.suffix == "":
-            from .fetch import weights_by_name  # only when a name is asked for
+            from .fetch import source, weights_by_name  # only when a name is asked for
+            try:
+                source(str(weights))
+            except UserError as e:
+                raise UserError(f"{e}; shipped: {', '.join(manifest())}") from None
             path = weights_by_name(str(weights))
     arrays, meta = load_weights(path)
     graph = graph_for(meta)
