@@ -20,7 +20,8 @@ from ..runtime import random_weights
 from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
-from .output import check_out, pyplot, save_figure, write_csv
+from ..io.files import check_out
+from .output import pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"

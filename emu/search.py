@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import permutations, product
 from math import ceil, prod
 
 from ..errors import UserError
-from ..kernels import ConvShape, Counters, Mapping, ZeroProfile, count, divisors
+from ..kernels import ConvShape, Counters, Mapping, count, divisors
 from . import timing as T
 from .hardware import Hardware
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from itertools import permutations
 from typing import ClassVar, NamedTuple
 
 import numpy as np

@@ -1,6 +1,4 @@
 """Hardware files: presets load, every field is validated, errors name the file and the field."""
-import subprocess
-import sys
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Whole-network emulation and the sqnxt-emu command."""
 import json
 
-import numpy as np
 import pytest
 
 from sqnxt_engine.graph import GraphBuilder

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -23,6 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import UserError
+from .files import write_atomic
 
 META_KEY = "__meta__"
 
@@ -54,23 +53,8 @@ def save_weights(path, graph_or_arch, arrays: Mapping[str, np.ndarray], meta: Ma
         meta_json = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise UserError(f"{path}: metadata is not plain JSON ({e})") from None
-    _write_atomic(path, lambda f: np.savez(f, **out, **{META_KEY: np.array(meta_json)}))
+    write_atomic(path, lambda f: np.savez(f, **out, **{META_KEY: np.array(meta_json)}))
     return path
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`: a reader
-    never sees a half-written file, and a crash leaves the old file (or none) in place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_weights(path, graph=None) -> tuple[dict[str, np.ndarray], dict]:
