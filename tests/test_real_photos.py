@@ -8,9 +8,7 @@ the reason when missing. CI installs them.
 """
 from __future__ import annotations
 
-import io
-import re
-import zipfile
+import json
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from PIL import Image
 
 from sqnxt_engine import zoo
 from sqnxt_engine.io import fetch
+from sqnxt_engine.io.datasets import load_dataset
 from sqnxt_engine.io.images import Preprocess, preprocess, to_rgb8
 from sqnxt_engine.io.labels import label_set
 from sqnxt_engine.io.weights import load_weights
@@ -28,22 +27,13 @@ SKIMAGE_PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
 CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-def foolbox_images(tmp_path_factory) -> tuple[list[Image.Image], list[int]]:
-    """foolbox's 20 ImageNet samples (data/imagenet_NN_LABEL.jpg in its wheel) and their labels."""
-    dest = tmp_path_factory.mktemp("foolbox")
+def foolbox_images() -> tuple[list[Image.Image], list[int]]:
+    """foolbox's 20 ImageNet samples and their labels, through the data set sqnxt-eval uses."""
     try:
-        wheel = fetch.download_wheel(FOOLBOX, dest)
+        images, labels = load_dataset("imagenet-samples")
     except fetch.RegistryUnavailable as e:
         pytest.skip(f"foolbox wheel unavailable: {e}")
-    images, labels = [], []
-    with zipfile.ZipFile(wheel) as z:
-        for name in sorted(z.namelist()):
-            m = re.fullmatch(r"foolbox/data/imagenet_\d+_(\d+)\.jpg", name)
-            if m:
-                images.append(Image.open(io.BytesIO(z.read(name))))
-                labels.append(int(m[1]))
-    assert len(images) == 20
-    return images, labels
+    return [Image.fromarray(img) for img in images], list(labels)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +56,7 @@ def classify(lite0_files, torch_model):
 
 @pytest.fixture(scope="module")
 def foolbox_logits(classify, tmp_path_factory):
-    images, labels = foolbox_images(tmp_path_factory)
+    images, labels = foolbox_images()
     return (*classify(images), np.array(labels))
 
 
@@ -100,3 +90,11 @@ def test_scikit_image_photos(classify, capsys):
               + ", ".join(f"{n}: {names[c]}" for n, c in top1.items()))
     assert top1["chelsea"] in CATS
     assert names[top1["coffee"]] in ("espresso", "cup")
+
+
+def test_sqnxt_eval_prints_the_accuracy_on_the_samples(lite0_files, foolbox_logits, capsys):
+    from sqnxt_engine.cli.eval import main as evaluate
+    got, _, labels = foolbox_logits
+    assert evaluate(["--weights", str(lite0_files[1]), "--data", "imagenet-samples", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 20 and out["correct"] == int((got.argmax(1) == labels).sum())

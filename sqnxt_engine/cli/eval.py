@@ -14,11 +14,12 @@ from .common import Progress, parser, run
 from .infer import load_runner
 
 
-def prepare(images_u8: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """uint8 (N, H, W) grey images as the network's float32 (N, C, crop, crop) input, exactly as
-    sqnxt-infer would prepare the same images saved as PNG files."""
-    n, h, w = images_u8.shape
-    if pre.color == "L" and h == w == pre.crop and (pre.resize or pre.crop) == pre.crop:
+def prepare(images_u8, pre: Preprocess) -> np.ndarray:
+    """8-bit images (a uint8 (N, H, W) grey array, or a list of (H, W) / (H, W, 3) arrays) as the
+    network's float32 (N, C, crop, crop) input, exactly as sqnxt-infer would prepare the same
+    images saved as PNG files."""
+    if isinstance(images_u8, np.ndarray) and images_u8.ndim == 3 and pre.color == "L" and \
+            images_u8.shape[1] == images_u8.shape[2] == pre.crop and (pre.resize or pre.crop) == pre.crop:
         mean = np.float32(pre.mean[0])
         std = np.float32(pre.std[0])
         return ((images_u8.astype(np.float32) - mean) / std)[:, None]  # same arithmetic, no PIL

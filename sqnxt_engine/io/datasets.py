@@ -3,6 +3,9 @@
 Fashion-MNIST comes from Debian's `dataset-fashion-mnist` (about 31 MB): `apt-get download`
 in a temporary folder (downloading a .deb needs no root), `dpkg-deb -x` into the per-user cache
 ($SQNXT_CACHE, else ~/.cache/sqnxt-engine), then the four IDX files are parsed with numpy.
+ImageNet samples are the 20 labelled ImageNet JPEGs (data/imagenet_NN_LABEL.jpg) that the
+`foolbox==3.3.4` wheel carries, fetched once with `pip download --no-deps` into the same cache:
+too few for an accuracy figure to mean much, but real photos with real labels.
 Nothing is ever downloaded twice, and no data is kept in the repository.
 """
 from __future__ import annotations
@@ -22,7 +25,8 @@ from .fetch import cache_dir
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 _FMNIST_DIR = Path("usr/share/datasets/fashion-mnist")
 _SPLITS = {"train": "train", "test": "t10k"}
-DATASETS = ("fashion-mnist",)
+DATASETS = ("fashion-mnist", "imagenet-samples")
+IMAGENET_SAMPLES_WHEEL = "foolbox==3.3.4"
 
 
 def fashion_mnist_dir() -> Path:
@@ -77,8 +81,39 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=offset).reshape(dims)
 
 
-def load_dataset(name: str, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, 28, 28), labels int64 (N,)) of a data set split ('train' or 'test')."""
+def imagenet_samples() -> tuple[list[np.ndarray], np.ndarray]:
+    """foolbox's 20 ImageNet photos as 8-bit RGB (H, W, 3) arrays, and their class indices."""
+    import io
+    import re
+    import zipfile
+
+    from PIL import Image
+
+    from .fetch import download_wheel
+    from .images import to_rgb8
+
+    folder = cache_dir() / "imagenet-samples"
+    wheels = sorted(folder.glob("foolbox-*.whl"))
+    if not wheels:
+        folder.mkdir(parents=True, exist_ok=True)
+        wheels = [download_wheel(IMAGENET_SAMPLES_WHEEL, folder)]
+    images, labels = [], []
+    with zipfile.ZipFile(wheels[0]) as z:
+        for name in sorted(z.namelist()):
+            m = re.fullmatch(r"foolbox/data/imagenet_\d+_(\d+)\.jpg", name)
+            if m:
+                images.append(np.asarray(to_rgb8(Image.open(io.BytesIO(z.read(name))))))
+                labels.append(int(m[1]))
+    if len(images) != 20:
+        raise UserError(f"{wheels[0]}: expected 20 ImageNet samples, found {len(images)}")
+    return images, np.array(labels, dtype=np.int64)
+
+
+def load_dataset(name: str, split: str = "test"):
+    """(images, labels int64 (N,)) of a data set split: Fashion-MNIST as uint8 (N, 28, 28) ('train'
+    or 'test'); the ImageNet samples as a list of RGB arrays (one split, 'test')."""
+    if name == "imagenet-samples" and split == "test":
+        return imagenet_samples()
     if name != "fashion-mnist":
         raise UserError(f"unknown data set {name!r} (known: {', '.join(DATASETS)})")
     if split not in _SPLITS:
