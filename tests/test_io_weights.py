@@ -174,3 +174,12 @@ def test_truncated_file(tmp_path):
 def test_sha256_file(tmp_path):
     (tmp_path / "f").write_bytes(b"abc")
     assert sha256_file(tmp_path / "f") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_pickled_content_is_refused_without_suggesting_unsafe_loading(tmp_path):
+    import pickle
+    p = tmp_path / "w.npz"
+    p.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(UserError, match="never does") as e:
+        load_weights(p)
+    assert "unsafe" not in str(e.value) and "allow_pickle" not in str(e.value)

@@ -75,7 +75,12 @@ def load_weights(path, graph=None) -> tuple[dict[str, np.ndarray], dict]:
         raise UserError(f"{path}: no such file") from None
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # never suggest numpy's unsafe loading: weight files hold no objects
+            raise UserError(f"{path}: corrupt or not a weight file (reading it would need unpickling, "
+                            "which this loader never does)") from None
+        raise UserError(f"{path}: corrupt or not a weight file ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"{path}: corrupt or not a weight file ({e})") from None
     if not isinstance(meta, dict):
         raise UserError(f"{path}: {META_KEY} is not a JSON object")
