@@ -133,15 +133,26 @@ class ConvPlan:
         y = self._matmul(cols, n, ho, wp)
         return y if wp == wo else np.ascontiguousarray(y[:, :, :, :wo])
 
+    # Gathered columns above this many bytes are built and multiplied in bands of output rows, so
+    # that each band's columns are still in cache when the matrix product reads them.
+    BAND_BYTES = 1 << 20
+
     def _im2col(self, x, n, c, ho, wo):
         xp = _pad(x, *self.padding, 0.0)
         s = xp.strides
         (sh, sw), (dh, dw) = self.stride, self.dilation
-        taps = np.lib.stride_tricks.as_strided(
-            xp, (n, c, self.kh, self.kw, ho, wo), (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw),
-            writeable=False)
-        shape = (n, -1, ho * wo) if self.groups == 1 else (n, self.groups, self.cg * self.kh * self.kw, ho * wo)
-        return self._matmul(taps.reshape(shape), n, ho, wo)  # the reshape is the one copy
+        k = self.cg * self.kh * self.kw
+        rows = max(1, min(ho, self.BAND_BYTES // max(1, c * self.kh * self.kw * wo * self.dtype.itemsize)))
+        y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+        for r0 in range(0, ho, rows):
+            r = min(rows, ho - r0)
+            band = xp[:, :, r0 * sh:]
+            taps = np.lib.stride_tricks.as_strided(
+                band, (n, c, self.kh, self.kw, r, wo), (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw),
+                writeable=False)
+            shape = (n, -1, r * wo) if self.groups == 1 else (n, self.groups, k, r * wo)
+            y[:, :, r0:r0 + r] = self._matmul(taps.reshape(shape), n, r, wo)  # the reshape: one copy
+        return y
 
 
 def _pool_geometry(x, kernel, stride, padding, ceil_mode):
