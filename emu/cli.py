@@ -189,14 +189,19 @@ def _figure6(args) -> int:
     return 0
 
 
-def _report_options(p, models) -> None:
+def _emulation_options(p) -> None:
+    """What every emulating subcommand takes: --debug, --sparsity, --seed."""
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    p.add_argument("--models", default=",".join(models),
-                   help="comma-separated zoo models (default: the paper's)")
-    p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
     p.add_argument("--sparsity", type=_sparsity, default=0.4,
                    help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+
+
+def _report_options(p, models) -> None:
+    _emulation_options(p)
+    p.add_argument("--models", default=",".join(models),
+                   help="comma-separated zoo models (default: the paper's)")
+    p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
     p.add_argument("--out", help="write <command>.csv and <command>.png into this folder")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     add_format_options(p)
@@ -206,7 +211,7 @@ def _main(argv: list[str]) -> int:
     p = parser("sqnxt-emu", "Emulate networks on the SqueezeNext paper's accelerator.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("trace", help="per-layer cycles, efficiency and energy of one network")
-    t.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    _emulation_options(t)
     t.add_argument("--model", default=DEFAULT_MODEL, help=f"a zoo model (default {DEFAULT_MODEL})")
     t.add_argument("--weights", help="a .npz weight file (its model, or the graph it carries, e.g. "
                    "from sqnxt-convert model.onnx); default: seeded random weights")
@@ -215,9 +220,6 @@ def _main(argv: list[str]) -> int:
     t.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
     t.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
-    t.add_argument("--sparsity", type=_sparsity, default=0.4,
-                   help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
     t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
     t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     add_format_options(t)
