@@ -8,7 +8,7 @@ from .. import zoo
 from ..errors import UserError
 from ..graph.graph import Graph
 from ..graph.serialize import graph_from_dict, graph_to_dict
-from .weights import load_weights, save_weights
+from .weights import check_weights, load_weights, save_weights
 
 
 def graph_for(meta: dict) -> Graph:
@@ -42,7 +42,6 @@ def load_model(weights: str | Path) -> tuple[Graph, dict, dict]:
     arrays, meta = load_weights(path)
     graph = graph_for(meta)
     try:
-        from .weights import check_weights
         check_weights(graph, arrays)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
