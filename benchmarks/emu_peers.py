@@ -14,7 +14,7 @@ The layers: full networks take SCALE-Sim 3-10+ minutes and ZigZag ~8 minutes her
 default is a stated subset: every layer of the first unit of each stage, and fc (25 of
 1.0-SqNxt-23's 112 conv/fc layers; the list is printed). The 7x7 stem is left out by default:
 SCALE-Sim simulates it cycle by cycle (8.3 million cycles in OS) and took most of a 14-minute
-run on it; add it with --layers stem,... (README records such a run).
+run on it; add it with --layers stem,... (docs/benchmarks.md records such a run).
 
 What is compared, and how far the models agree:
 - emulator: each layer searched and executed as `sqnxt-emu trace` does (real arithmetic,

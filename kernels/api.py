@@ -3,7 +3,7 @@
 ConvShape (one layer), Mapping (how it runs on the PE array), Counters (what it costs),
 execute() (real outputs and counters) and count() (the same counters without arithmetic).
 Every user error is a ValueError raised here, before any C code runs.
-Definitions of the dataflows and of every counter: kernels/README.md.
+Definitions of the dataflows and of every counter: docs/kernels.md.
 """
 from __future__ import annotations
 
