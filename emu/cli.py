@@ -146,9 +146,8 @@ def _table3(args) -> int:
     ref = R.find_reference(args.reference)
     paper = R.read_paper_table3(ref) if ref else None
     note = (f"paper columns from {ref}" if ref else
-            f"{R.REFERENCE_FILE} not found (looked in "
-            f"{', '.join(str(p.parent) for p in R.reference_candidates())}; --reference PATH): "
-            "printing without the paper's columns")
+            f"{R.REFERENCE_FILE} missing from this installation ({R.packaged_reference()}; "
+            "--reference PATH): printing without the paper's columns")
     rows = R.table3(models, configs, _runs(args), paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
             "paper_energy", "energy_ratio", "macs"]
@@ -225,8 +224,8 @@ def _main(argv: list[str]) -> int:
     add_format_options(t)
     t3 = sub.add_parser("table3", help="the paper's Table 3 (time, energy) on the emulator, beside the paper's")
     _report_options(t3, R.TABLE3_MODELS)
-    t3.add_argument("--reference", help=f"the paper's {R.REFERENCE_FILE} (default: shared/reference "
-                    "beside the repository)")
+    t3.add_argument("--reference", help=f"another copy of the paper's {R.REFERENCE_FILE} (default: the one "
+                    "installed with the package, sqnxt_engine/data/paper/)")
     f6 = sub.add_parser("figure6", help="the paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5")
     _report_options(f6, R.FIGURE6_MODELS)
     # subparsers of an ArgumentParser subclass keep its one-line error()

@@ -57,12 +57,12 @@ def test_table3_json_csv_png(table3_run, capsys):
 
 
 def test_table3_without_the_reference(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(R, "reference_candidates", lambda: [tmp_path / "nowhere.csv"])
+    monkeypatch.setattr(R, "packaged_reference", lambda: tmp_path / "nowhere.csv")
     assert main(["table3", "--models", "1.0-SqNxt-23v5", "--hw", "8x8", "--json"]) == 0
     io = capsys.readouterr()
     (row,) = json.loads(io.out)
     assert row["paper_time"] is None and row["time"] == 1.0 and row["config"] == "8x8"
-    assert "not found" in io.err and "without the paper's columns" in io.err
+    assert "missing from this installation" in io.err and "without the paper's columns" in io.err
 
 
 def test_report_user_errors(tmp_path, monkeypatch, capsys):
