@@ -161,3 +161,10 @@ def test_trace_image_changes_the_input(tmp_path, capsys):
     # WS does not skip zeros: the same counts; the input (so the output) differs
     assert runs[0]["total"]["cycles"] == runs[1]["total"]["cycles"]
     assert runs[0]["max_abs_float"] != runs[1]["max_abs_float"] and runs[1]["top1_match"]
+
+
+def test_the_papers_table3_is_installed_with_the_package():
+    """A plain install carries the paper's Table 3: every network of the table, both arrays."""
+    paper = R.read_paper_table3(R.find_reference(None))
+    assert set(paper) == {(m, cfg) for m in R.TABLE3_MODELS for cfg in R.CONFIGS}
+    assert paper[("SqueezeNet-v1.1", "8x8")] == (1.60, 3.3e9)  # the PAPER row above, as published
