@@ -26,7 +26,8 @@ What is compared, and how far the models agree:
   extent (Ho - 1) * s + R. It does not tile over output channels the way we do, has no DRAM
   latency, and no zero skipping: the same order of magnitude is the expectation, not equality.
 - ZigZag: its TPU-like weight-stationary example resized to the array (K x C spatial), 16-bit
-  operands and 32-bit output registers (its example: 8 and 16), its own temporal-mapping search (LOMA) minimising latency. Its memory hierarchy is
+  operands and 32-bit output registers (its example: 8 and 16), its own temporal-mapping search
+  (LOMA) minimising latency. Its memory hierarchy is
   its example's (not ours), so its cycles are its own model's.
 """
 from __future__ import annotations

@@ -16,11 +16,11 @@ import numpy as np
 from .. import zoo
 from ..cli.common import add_format_options, emit, parser, run
 from ..errors import UserError
+from ..io.files import check_out
 from ..runtime import random_weights
 from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
-from ..io.files import check_out
 from .output import pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 

@@ -23,8 +23,7 @@ import numpy as np
 
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
-from ..kernels import (AccumulatorOverflowWarning, ConvShape, Counters, ZeroProfile, count,
-                       execute)
+from ..kernels import AccumulatorOverflowWarning, ConvShape, Counters, ZeroProfile, count, execute
 from ..runtime import Runner
 from . import search as S
 from .energy import Energy, energy

@@ -103,7 +103,7 @@ class ConvShape:
                                           *self.stride, *self.padding, self.groups))
 
     @classmethod
-    def fc(cls, in_features: int, out_features: int) -> "ConvShape":
+    def fc(cls, in_features: int, out_features: int) -> ConvShape:
         """A fully connected layer as a 1x1 convolution on a 1x1 map."""
         return cls(C=in_features, H=1, W=1, K=out_features)
 
@@ -195,7 +195,7 @@ class Mapping:
 
     @classmethod
     def untiled(cls, shape: ConvShape, dataflow: str, pe_rows: int, pe_cols: int,
-                order=("k", "c", "y", "x")) -> "Mapping":
+                order=("k", "c", "y", "x")) -> Mapping:
         """One tile holding the whole layer."""
         return cls(dataflow, pe_rows, pe_cols, order, (shape.K, shape.Cg, shape.Ho, shape.Wo))
 
@@ -283,7 +283,7 @@ class Counters(_CounterFields):
     DEFINITIONS: ClassVar[str] = _DOC_COUNTERS
 
     @classmethod
-    def _from_array(cls, a) -> "Counters":
+    def _from_array(cls, a) -> Counters:
         return tuple.__new__(cls, a)
 
     @property
@@ -355,7 +355,7 @@ class ZeroProfile:
     zeros: int = 0
 
     @classmethod
-    def of(cls, shape: ConvShape, w_or_mask) -> "ZeroProfile":
+    def of(cls, shape: ConvShape, w_or_mask) -> ZeroProfile:
         a = np.asarray(w_or_mask)
         want = (shape.K, shape.Cg, shape.R, shape.S)
         if a.shape != want:

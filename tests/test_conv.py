@@ -2,9 +2,10 @@
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import conv_geometries
 
-from sqnxt_engine.functional import conv2d, out_size
+from sqnxt_engine.functional import conv2d
+
+from strategies import conv_geometries
 
 
 def naive_conv(x, w, b, stride, pad, dil, groups):

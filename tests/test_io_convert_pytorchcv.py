@@ -85,12 +85,14 @@ def test_pytorchcv_models_convert_and_are_recognised(tmp_path, squeezenext, arch
         if isinstance(module, torch.nn.BatchNorm2d):
             conv = module_name[: -len(".bn")]
             np.testing.assert_array_equal(out[f"{conv}.bn.var"], module.running_var.numpy())
-            np.testing.assert_array_equal(out[f"{conv}.weight"], model.get_submodule(f"{conv}.conv").weight.detach().numpy())
+            np.testing.assert_array_equal(out[f"{conv}.weight"],
+                                          model.get_submodule(f"{conv}.conv").weight.detach().numpy())
     np.testing.assert_array_equal(out["output.bias"], model.output.bias.detach().numpy())
 
 
 def test_converted_weights_fit_the_zoo_graphs(tmp_path, squeezenext):
     import torch
+
     from sqnxt_engine.zoo import build
     for arch in PARAMS:
         torch.manual_seed(0)
@@ -109,6 +111,7 @@ def test_converted_weights_compute_what_pytorchcv_computes(tmp_path, squeezenext
     """Semantic check of the mapping (gamma/beta/mean/var not swapped, conv bias kept): the
     float runner with converted weights matches the torch model, BN statistics randomised."""
     import torch
+
     from sqnxt_engine.runtime.runner import Runner
     from sqnxt_engine.zoo import build
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sqnxt_engine.errors import UserError
-from sqnxt_engine.graph import GraphBuilder, Linear, Flatten
+from sqnxt_engine.graph import Flatten, GraphBuilder, Linear
 from sqnxt_engine.io.weights import META_KEY, check_weights, load_weights, save_weights, sha256_file
 
 

@@ -9,12 +9,25 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import KERNELS, conv_shapes, mappings
 
+from sqnxt_engine.kernels import (
+    COUNTER_FIELDS,
+    DATAFLOWS,
+    ORDERS,
+    AccumulatorOverflowWarning,
+    ConvShape,
+    Counters,
+    Mapping,
+    ZeroProfile,
+    count,
+    count_array,
+    count_many,
+    divisors,
+    execute,
+)
 from sqnxt_engine.kernels import api as kernels_api
-from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, AccumulatorOverflowWarning,
-                                  ConvShape, Counters, Mapping, ZeroProfile, count, count_array,
-                                  count_many, divisors, execute)
+
+from strategies import KERNELS, conv_shapes, mappings
 
 
 def reference(shape: ConvShape, x, w, acc=np.int64):

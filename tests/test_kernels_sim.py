@@ -6,10 +6,10 @@ import itertools
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from sqnxt_engine.kernels import ConvShape, Counters, Mapping, count
+
 from strategies import KERNELS, conv_shapes, mappings
-
-from sqnxt_engine.kernels import DATAFLOWS, ORDERS, ConvShape, Counters, Mapping, count
-
 
 
 def weights(draw, shp, zeros=0.4):

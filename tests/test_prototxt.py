@@ -1,7 +1,6 @@
 """The Caffe prototxt importer and its protobuf text-format reader."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,7 +10,6 @@ from sqnxt_engine.errors import GraphError, UserError
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.io.prototext import parse
 from sqnxt_engine.io.prototxt import read_prototxt
-
 
 # MODELS.md's expected counts (params M, MACs M) and the input size they are counted at.
 # SqueezeNet v1.0: the file's conv10 has pad 1, so conv10 (1x1, 512 -> 1000, bias) runs on 15x15
@@ -254,7 +252,8 @@ def test_legacy_v1_layers():
            'layers { name: "c" type: CONVOLUTION bottom: "data" top: "c" '
            'convolution_param { num_output: 2 kernel_size: 3 } }\n'
            'layers { name: "r" type: RELU bottom: "c" top: "c" }\n'
-           'layers { name: "p" type: POOLING bottom: "c" top: "p" pooling_param { pool: AVE kernel_size: 2 stride: 2 } }\n'
+           'layers { name: "p" type: POOLING bottom: "c" top: "p" '
+           'pooling_param { pool: AVE kernel_size: 2 stride: 2 } }\n'
            'layers { name: "f" type: INNER_PRODUCT bottom: "p" top: "f" inner_product_param { num_output: 3 } }\n'
            'layers { name: "s" type: SOFTMAX bottom: "f" top: "s" }\n')
     g = read_prototxt(net)
@@ -273,7 +272,8 @@ def test_reads_a_path_and_names_the_graph(tmp_path):
 # -- errors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body, message", [
-    (layer("d", "Deconvolution", ["data"], ["d"]), r":2:1: layer 'd' \(Deconvolution\): layer type 'Deconvolution' is not supported"),
+    (layer("d", "Deconvolution", ["data"], ["d"]),
+     r":2:1: layer 'd' \(Deconvolution\): layer type 'Deconvolution' is not supported"),
     (layer("e", "Eltwise", ["data", "data"], ["e"], "eltwise_param { operation: PROD }"),
      r"layer 'e' \(Eltwise\): Eltwise operation PROD is not supported"),
     (layer("e", "Eltwise", ["data", "data"], ["e"], "eltwise_param { coeff: 1 coeff: -1 }"), "coefficients"),
@@ -290,7 +290,8 @@ def test_reads_a_path_and_names_the_graph(tmp_path):
     (layer("c", "Convolution", ["data"], ["c"], "convolution_param { num_output: 5 kernel_size: 1 group: 2 }"),
      r"layer 'c' \(Convolution\): conv: 5 output channels do not split into 2 groups"),
     (conv("c", "data") + conv("c", "c", "c2"), "node name 'c' is used twice"),
-    (layer("r", "ReLU", ["nothing"], ["r"]), r"layer 'r' \(ReLU\): bottom 'nothing' is not produced by any earlier layer"),
+    (layer("r", "ReLU", ["nothing"], ["r"]),
+     r"layer 'r' \(ReLU\): bottom 'nothing' is not produced by any earlier layer"),
     (layer("e", "Eltwise", ["data"], ["e"]), "has 1 bottoms, expected 2 or more"),
 ])
 def test_unsupported_and_broken_layers(body, message):

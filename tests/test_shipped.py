@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sqnxt_engine.cli.eval import engine_accuracy, main as sqnxt_eval, prepare
+from sqnxt_engine.cli.eval import engine_accuracy, prepare
+from sqnxt_engine.cli.eval import main as sqnxt_eval
 from sqnxt_engine.cli.infer import main as infer
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.io import shipped

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import UserError
 

@@ -66,7 +66,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("-o", "--output", type=Path, required=True, help="the .npz file to write")
     p.add_argument("--arch", help="the zoo model the weights belong to, when the keys do not say")
     p.add_argument("--zoo-options", type=_json_object, default={},
-                   help='JSON options of the zoo graph, kept in the file (e.g. \'{"small_input": true, "num_classes": 10}\')')
+                   help="JSON options of the zoo graph, kept in the file "
+                        '(e.g. \'{"small_input": true, "num_classes": 10}\')')
     p.add_argument("--preprocess", choices=sorted(PRESETS),
                    help="record this preprocessing preset (for files that do not say, like ONNX)")
     p.add_argument("--labels", help="record a label set name (imagenet, fashion-mnist)")

@@ -5,10 +5,10 @@ input), there are no cycles, and every node's shape can be inferred. Errors name
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from math import prod
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 from ..errors import GraphError
 from . import ops as O
@@ -201,7 +201,7 @@ class GraphBuilder:
         return self.add(name, O.ReLU(), x)
 
     def conv_bn_act(self, name, x, out_channels, kernel, stride=1, padding=0, groups=1, bias=False,
-                    act: O.Op | None = O.ReLU(), eps=1e-5):
+                    act: O.Op | None = O.ReLU(), eps=1e-5):  # noqa: B008 (ops are immutable values)
         """conv, then batch norm `<name>.bn`, then the activation `<name>.act` (None for none)."""
         y = self.bn(f"{name}.bn", self.conv(name, x, out_channels, kernel, stride, padding, groups, bias), eps)
         return self.add(f"{name}.act", act, y) if act is not None else y

@@ -12,14 +12,15 @@ Pooling, activations, additions and concatenations count no MACs.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from ..errors import GraphError
 from .. import functional as F
+from ..errors import GraphError
 
 Shape = tuple[int, ...]
 
@@ -44,7 +45,7 @@ def quad(v) -> tuple[int, int, int, int]:
     raise ValueError(f"padding must be an int, a pair or (top, bottom, left, right), got {v}")
 
 
-def _need_map(op: "Op", shape: Shape) -> tuple[int, int, int]:
+def _need_map(op: Op, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise GraphError(f"{op.kind} needs a (C, H, W) input, got {shape}")
     return shape
@@ -74,7 +75,7 @@ class Op:
     def forward(self, xs: list[np.ndarray], p: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def prepare(self, p: dict[str, np.ndarray], dtype) -> "Callable[[list[np.ndarray]], np.ndarray]":
+    def prepare(self, p: dict[str, np.ndarray], dtype) -> Callable[[list[np.ndarray]], np.ndarray]:
         """The forward pass specialised to fixed parameters, for a runner that calls it many times.
         Operators with costly per-call set-up (convolution) override it."""
         return lambda xs: self.forward(xs, p)

@@ -15,7 +15,7 @@ so a module that merely happens to be called `conv` or `bn` is left alone.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

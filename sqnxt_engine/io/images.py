@@ -16,8 +16,8 @@ Output: float32, CHW for one image and NCHW for a batch.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -52,7 +52,7 @@ class Preprocess:
         return _COLORS[self.color]
 
     @classmethod
-    def from_meta(cls, meta: Mapping) -> "Preprocess":
+    def from_meta(cls, meta: Mapping) -> Preprocess:
         """From a weight file's or a zoo graph's metadata: input_size (the crop; an int or a
         [C, H, W] list), resize, color, mean, std."""
         size = meta.get("input_size", 224)

@@ -18,10 +18,10 @@ Anything that does not map exactly raises UserError naming the ONNX node and its
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from math import prod
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

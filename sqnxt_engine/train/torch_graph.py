@@ -12,7 +12,7 @@ pools honour ceil mode, a batch norm is nn.BatchNorm2d with the op's eps.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

@@ -1,15 +1,21 @@
 """The model zoo: every network by name. `build(name)` returns its Graph; `names()` lists them."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from ..errors import UserError
 from ..graph.graph import Graph
 from . import baselines
 from .efficientnet import efficientnet_lite0
-from .squeezenext import (SqueezeNextSpec, build_squeezenext, paper_names, pytorchcv_names,
-                          spec_from_name, with_options)
+from .squeezenext import (
+    SqueezeNextSpec,
+    build_squeezenext,
+    paper_names,
+    pytorchcv_names,
+    spec_from_name,
+    with_options,
+)
 
 BASELINES: dict[str, Callable[[], Graph]] = {
     "AlexNet": baselines.alexnet,

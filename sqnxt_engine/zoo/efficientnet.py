@@ -12,7 +12,7 @@ at 224. Batch norms use eps 1e-3.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
