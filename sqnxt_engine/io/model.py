@@ -6,9 +6,9 @@ from pathlib import Path
 
 from .. import zoo
 from ..errors import UserError
-from ..graph.graph import Graph
+from ..graph.graph import Graph, check_weights
 from ..graph.serialize import graph_from_dict, graph_to_dict
-from .weights import check_weights, load_weights, save_weights
+from .weights import load_weights, save_weights
 
 
 def graph_for(meta: dict) -> Graph:

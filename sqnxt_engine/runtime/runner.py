@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
-from ..io.weights import check_weights
+from ..graph.graph import check_weights
 from ..functional import bn_scale_shift
 
 FOLDS_BN = (O.Conv2d, O.Linear)
