@@ -2,10 +2,11 @@
 dataflow (WS, OS SOC-MOP / MOC-SOP / MOC-MOP) and every order of the tiled loops, computing
 real outputs while counting every access (execute), or counting only (count).
 See kernels/README.md."""
-from .api import (DATAFLOWS, LOOPS, ORDERS, OPERANDS, KINDS, COUNTER_FIELDS,
-                  AccumulatorOverflowWarning, ConvShape, Counters, Mapping, ZeroProfile,
-                  count, count_array, count_many, divisors, execute)
+from .api import (DATAFLOWS, LOOPS, ORDERS, OPERANDS, KINDS, TRANSFERS, COUNTER_FIELDS,
+                  MAP_WIDTH, AccumulatorOverflowWarning, ConvShape, Counters, Dataflow, Mapping,
+                  ZeroProfile, count, count_array, count_many, execute, footprints)
 
-__all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "COUNTER_FIELDS",
-           "AccumulatorOverflowWarning", "ConvShape", "Counters", "Mapping", "ZeroProfile",
-           "count", "count_array", "count_many", "divisors", "execute"]
+__all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "TRANSFERS", "COUNTER_FIELDS",
+           "MAP_WIDTH", "AccumulatorOverflowWarning", "ConvShape", "Counters", "Dataflow",
+           "Mapping", "ZeroProfile", "count", "count_array", "count_many", "execute",
+           "footprints"]

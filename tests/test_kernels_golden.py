@@ -47,7 +47,9 @@ def test_figure4_weight_stationary():
         weight_gb_writes=4, weight_dram_reads=4, weight_dram_writes=0,
         psum_rf_reads=160, psum_rf_writes=120, psum_pe_transfers=40, psum_gb_reads=0 + 40,
         psum_gb_writes=40, psum_dram_reads=0, psum_dram_writes=40,
-        macs=80, skipped_macs=0, cycles=20, pe_slots=20 * 4)
+        macs=80, skipped_macs=0, cycles=20, pe_slots=20 * 4,
+        passes=1,   # one weight block, one tap
+        input_transfers=1, weight_transfers=1, psum_read_transfers=0, psum_write_transfers=1)
     assert c.utilisation == 1.0
 
 
@@ -75,7 +77,9 @@ def test_figure4_output_stationary_socmop():
         weight_gb_writes=4, weight_dram_reads=4, weight_dram_writes=0,
         psum_rf_reads=120, psum_rf_writes=80, psum_pe_transfers=0, psum_gb_reads=40,
         psum_gb_writes=40, psum_dram_reads=0, psum_dram_writes=40,
-        macs=80, skipped_macs=0, cycles=24, pe_slots=96)
+        macs=80, skipped_macs=0, cycles=24, pe_slots=96,
+        passes=12,  # one per output channel and pixel block: 2 x 6
+        input_transfers=1, weight_transfers=1, psum_read_transfers=0, psum_write_transfers=1)
     assert c == Counters(**expected)
     assert c.utilisation == pytest.approx(80 / 96)
 
@@ -93,6 +97,42 @@ def test_figure4_output_stationary_socmop():
     expected.update(macs=60, skipped_macs=20, cycles=18, pe_slots=72)
     assert c0 == Counters(**expected)
     assert count(SHAPE, m, w0) == c0
+
+
+def test_figure4_output_stationary_reads_an_input_once_for_two_channels():
+    # The figure's text: "In T0 and T1 cycles of OS data flow, the shaded area on left is read
+    # and convolved with different filter weights": each PE holds the partial sums of both
+    # output channels (psums_per_pe = 2) and reads its input pixel once for the two.
+    #   input GB reads: 20 pixels x 2 input channels = 40 (one per PE, channel and pixel),
+    #   RF writes 40 (each word delivered once), RF reads 80 (one per MAC); the rest as above.
+    m = Mapping("os_socmop", 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4), psums_per_pe=2)
+    y, c = execute(SHAPE, m, X, W_DENSE)
+    np.testing.assert_array_equal(y, ref(W_DENSE))
+    one = count(SHAPE, Mapping("os_socmop", 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4)), W_DENSE)
+    assert (c.input_gb_reads, c.input_rf_writes, c.input_rf_reads) == (40, 40, 80)
+    assert c._replace(input_gb_reads=80, input_rf_writes=80) == one
+
+
+def test_figure4_partial_tiles():
+    # Tiles of 3 output rows on the 5-row map: a full tile of 3 rows and a partial one of 2.
+    # SOC-MOP on the 2x2 array: the full tile needs ceil(3/2) x ceil(4/2) = 4 pixel blocks
+    # (its second block row has one active PE row), the partial one 1 x 2 = 2: 6 blocks of
+    # 4 weights, cycles 24 as untiled; one pass per channel and block: 2 x 6 = 12. The input
+    # rows each tile touches: 3 and 2 (1x1 kernel): 40 words in 2 transfers.
+    m = Mapping("os_socmop", 2, 2, ("k", "c", "y", "x"), (2, 2, 3, 4))
+    y, c = execute(SHAPE, m, X, W_DENSE)
+    np.testing.assert_array_equal(y, ref(W_DENSE))
+    assert (c.cycles, c.macs, c.passes, c.input_dram_reads) == (24, 80, 12, 40)
+    assert (c.input_transfers, c.psum_write_transfers, c.psum_dram_writes) == (2, 2, 40)
+    # WS, three output channels in k-tiles of 2: the partial k-tile of 1 channel leaves one
+    # of the 2 PE columns idle. cycles = 2 k-tiles x 20 pixels = 40, macs 3 x 20 x 2 = 120,
+    # slots 40 x 4 = 160: utilisation 0.75
+    s3 = ConvShape(C=2, H=5, W=4, K=3)
+    w3 = np.arange(6, dtype=np.int16).reshape(3, 2, 1, 1) - 2
+    y, c = execute(s3, Mapping("ws", 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4)), X, w3)
+    np.testing.assert_array_equal(y, np.einsum("kc,chw->khw", w3[:, :, 0, 0].astype(np.int64),
+                                               X.astype(np.int64)))
+    assert (c.cycles, c.macs, c.utilisation) == (40, 120, 0.75)
 
 
 def test_figure4_ws_with_the_c_loop_tiled_outermost():

@@ -1,6 +1,7 @@
 """An independent, cycle-by-cycle Python simulator of the array and of the tile residencies,
 written from the definitions in kernels/README.md, against the kernels' closed-form counts.
-Slow and literal on purpose: it enumerates every tile, every cycle and every active PE."""
+Slow and literal on purpose: it enumerates every tile (partial last tiles included), every
+cycle and every active PE."""
 import itertools
 
 import numpy as np
@@ -29,7 +30,9 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
     pt, pb, pl, pr = shape.padding
     tk, tc, ty, tx = m.tiles
     Pr, Pc = m.pe_rows, m.pe_cols
-    n = {"k": K // tk, "c": Cg // tc, "y": shape.Ho // ty, "x": shape.Wo // tx}
+    ext = {"k": K, "c": Cg, "y": shape.Ho, "x": shape.Wo}
+    n = {d: -(-ext[d] // t) for d, t in zip("kcyx", m.tiles)}   # the last tile may be partial
+    Q = m.psums_per_pe
     z = {f: 0 for f in Counters._fields}
 
     def add(op, kind, v):
@@ -39,14 +42,16 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
     for idx in itertools.product(*(range(n[d]) for d in m.order)):
         t = dict(zip(m.order, idx))
         kt, ct, yt, xt = t["k"], t["c"], t["y"], t["x"]
-        ks = range(kt * tk, kt * tk + tk)
-        cs = range(ct * tc, ct * tc + tc)
-        ys = range(yt * ty, yt * ty + ty)
-        xs = range(xt * tx, xt * tx + tx)
+        ks = range(kt * tk, min(kt * tk + tk, K))
+        cs = range(ct * tc, min(ct * tc + tc, Cg))
+        ys = range(yt * ty, min(yt * ty + ty, shape.Ho))
+        xs = range(xt * tx, min(xt * tx + tx, shape.Wo))
+        psum_words = len(ks) * len(ys) * len(xs)
         # --- residencies (GB <-> DRAM) ---
         if (kt, ct) != prev_w:
-            add("weight", "dram_reads", tk * tc * R * S)
-            add("weight", "gb_writes", tk * tc * R * S)
+            add("weight", "dram_reads", len(ks) * len(cs) * R * S)
+            add("weight", "gb_writes", len(ks) * len(cs) * R * S)
+            z["weight_transfers"] += 1
             prev_w = (kt, ct)
         iid = (ct, yt, xt, kt if G > 1 else None)
         if iid != prev_i:
@@ -57,15 +62,18 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
             real_r = [r for r in rows if pt <= r < pt + shape.H]
             real_c = [q for q in cols if pl <= q < pl + shape.W]
             add("input", "dram_reads", len(chans) * len(real_r) * len(real_c))
+            z["input_transfers"] += 1
             prev_i = iid
         if (kt, yt, xt) != prev_o:
             if prev_o is not None:  # the tile left is written back
-                add("psum", "dram_writes", tk * ty * tx)
-                add("psum", "gb_reads", tk * ty * tx)
+                add("psum", "dram_writes", prev_words)
+                add("psum", "gb_reads", prev_words)
+            z["psum_write_transfers"] += 1
             if ct > 0:
-                add("psum", "dram_reads", tk * ty * tx)
-                add("psum", "gb_writes", tk * ty * tx)
-            prev_o = (kt, yt, xt)
+                add("psum", "dram_reads", psum_words)
+                add("psum", "gb_writes", psum_words)
+                z["psum_read_transfers"] += 1
+            prev_o, prev_words = (kt, yt, xt), psum_words
         # --- the array, cycle by cycle ---
         taps = [(c, j, i) for c in cs for j in range(R) for i in range(S)]
         if m.dataflow == "ws":
@@ -73,6 +81,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                 for cb in blocks(cs.start, cs.stop, Pr):
                     for j in range(R):
                         for i in range(S):
+                            z["passes"] += 1
                             add("weight", "gb_reads", len(kb) * len(cb))
                             add("weight", "rf_writes", len(kb) * len(cb))
                             first = ct == 0 and cb.start == cs.start and j == 0 and i == 0
@@ -103,7 +112,15 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
             else:
                 groups_of_pes = [(list(kb), [(y, x) for x in xb]) for kb in blocks(ks.start, ks.stop, Pr)
                                  for y in ys for xb in blocks(xs.start, xs.stop, Pc)]
+            if m.dataflow == "os_socmop" and Q > 1:
+                # a PE reads its input once for the Q output channels it holds (Figure 4)
+                for kq in blocks(ks.start, ks.stop, Q):
+                    for yb in blocks(ys.start, ys.stop, Pr):
+                        for xb in blocks(xs.start, xs.stop, Pc):
+                            add("input", "gb_reads", len(yb) * len(xb) * len(taps))
+                            add("input", "rf_writes", len(yb) * len(xb) * len(taps))
             for kk, pix in groups_of_pes:
+                z["passes"] += 1
                 npe = len(kk) * len(pix)
                 if ct > 0:
                     add("psum", "gb_reads", npe)
@@ -114,7 +131,9 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                         if w[kk[0], c, j, i] == 0:
                             z["skipped_macs"] += npe
                             continue
-                        add("input", "gb_reads", npe)   # each PE its own input
+                        if Q == 1:                      # each PE its own input
+                            add("input", "gb_reads", npe)
+                            add("input", "rf_writes", npe)
                     elif m.dataflow == "os_mocsop":
                         add("weight", "gb_reads", npe)  # each PE its own weight
                         add("input", "gb_reads", len({k // Kg for k in kk}))
@@ -128,10 +147,11 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                     add("psum", "rf_writes", npe)
                 add("psum", "gb_writes", npe)
                 add("psum", "rf_reads", npe)
-    add("psum", "dram_writes", tk * ty * tx)   # the last resident tile
-    add("psum", "gb_reads", tk * ty * tx)
+    add("psum", "dram_writes", prev_words)   # the last resident tile
+    add("psum", "gb_reads", prev_words)
     macs = z["macs"]
-    z["input_rf_writes"] = macs
+    if m.dataflow != "os_socmop":   # SOC-MOP counted its input deliveries above
+        z["input_rf_writes"] = macs
     z["input_rf_reads"] = macs
     z["weight_rf_reads"] = macs
     z["pe_slots"] = z["cycles"] * Pr * Pc
@@ -147,9 +167,10 @@ def small_case(draw):
     shape = ConvShape(C=cg * groups, H=H, W=W, K=kg * groups, R=R, S=S,
                       stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
                       padding=tuple(draw(st.integers(0, 2)) for _ in range(4)), groups=groups)
-    tiles = tuple(draw(st.sampled_from(v)) for v in shape.legal_tiles().values())
+    tiles = tuple(draw(st.sampled_from(v)) for v in shape.legal_tiles().values())  # any size
     m = Mapping(draw(st.sampled_from(DATAFLOWS)), draw(st.integers(1, 3)),
-                draw(st.integers(1, 3)), draw(st.sampled_from(ORDERS)), tiles)
+                draw(st.integers(1, 3)), draw(st.sampled_from(ORDERS)), tiles,
+                draw(st.integers(1, 3)))
     return shape, m
 
 
