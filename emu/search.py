@@ -42,7 +42,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, ConvShape, Counters, Dataflow,
-                       Mapping, ZeroProfile, count, count_array, footprints)
+                       Mapping, ZeroProfile, count, count_array, footprints,
+                       least_dram_words)
 from . import timing as T
 from .hardware import Hardware
 
@@ -128,7 +129,7 @@ def candidate_sizes(shape: ConvShape, hw: Hardware) -> list[np.ndarray]:
                                else (shape.stride[1], shape.S, shape.padding[2], shape.W))
             for in_dram in (True, False):
                 feats.append(_tile_sums(n, t, lambda a, b: _touched(a, b, s, R, pad, size, in_dram)))
-        if d == "k" and shape.groups > 1:
+        if d == "k" and shape.groups > 1 and kg > 1:   # (depthwise: a channel is a group)
             def spans(a, b):
                 return (a + b - 1) // kg - a // kg + 1
             feats.append(_tile_sums(n, t, spans))
@@ -141,19 +142,40 @@ def candidate_sizes(shape: ConvShape, hw: Hardware) -> list[np.ndarray]:
 
 
 def _pareto(f: np.ndarray) -> np.ndarray:
-    """The sizes (row index + 1) not dominated by a smaller size (all features <=)."""
+    """The sizes (row index + 1) not dominated by a smaller size (all features <=). Column 1
+    is the tile count, which a smaller size never has fewer of: only sizes of the same count
+    (a contiguous range) can dominate each other."""
     keep: list[int] = []
-    for i in range(len(f)):
-        if not keep or not (f[keep] <= f[i]).all(axis=1).any():
-            keep.append(i)
+    start = 0
+    while start < len(f):
+        end = start
+        while end + 1 < len(f) and f[end + 1, 1] == f[start, 1]:
+            end += 1
+        group: list[int] = []
+        for i in range(start, end + 1):
+            if not group or not (f[group] <= f[i]).all(axis=1).any():
+                group.append(i)
+        keep += group
+        start = end + 1
     return np.array(keep, np.int64) + 1
 
 
-def fitting_tilings(shape: ConvShape, hw: Hardware) -> np.ndarray:
-    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer, as an (n, 4) array."""
-    grids = np.meshgrid(*candidate_sizes(shape, hw), indexing="ij")
+@dataclass
+class Tilings:
+    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer (an (n, 4) array), the
+    candidate sizes per loop, and the DRAM words no order of each tiling goes below."""
+    tiles: np.ndarray
+    sizes: list[np.ndarray]
+    least_words: np.ndarray
+
+
+def fitting_tilings(shape: ConvShape, hw: Hardware) -> Tilings:
+    sizes = candidate_sizes(shape, hw)
+    grids = np.meshgrid(*sizes, indexing="ij")
     tiles = np.stack([g.ravel() for g in grids], axis=1)
-    return tiles[hw.fits_array(footprints(shape, tiles))]
+    tiles = tiles[hw.fits_array(footprints(shape, tiles))]
+    ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
+    return Tilings(tiles, sizes, least_dram_words(shape, -(-ext // tiles)))
 
 
 # ---- 2. canonical orders ------------------------------------------------------------------------
@@ -178,14 +200,16 @@ CANONICAL = _canonical_orders()
 
 # ---- 3. bounds ----------------------------------------------------------------------------------
 
-def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiles, field: str):
+def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings: Tilings,
+               field: str):
     """`field` (cycles or passes) of every tiling, from counts of one tiling per loop size: the
     counter is a product of one factor per loop (module doc), so f(t) = f(ref) * prod over loops
     of f(ref with t_d) / f(ref). Exact; tests check it against counting."""
+    tiles = tilings.tiles
     ref = tiles[0]
     rows, where = [], []
     for d in range(4):
-        sizes = np.unique(tiles[:, d])
+        sizes = tilings.sizes[d]
         r = np.repeat(ref[None], len(sizes), axis=0)
         r[:, d] = sizes
         rows.append(r)
@@ -211,20 +235,42 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiles,
 class _Bound:
     """Lower bounds of the cost of every order of each tiling (module doc, step 3)."""
 
-    def __init__(self, shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiles):
+    def __init__(self, shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings):
+        tiles = tilings.tiles
         ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
         n = -(-ext // tiles)
-        cycles = _separable(shape, hw, dataflow, zeros, tiles, "cycles")
-        charged = {"pass": lambda: _separable(shape, hw, dataflow, zeros, tiles, "passes"),
+        cycles = _separable(shape, hw, dataflow, zeros, tilings, "cycles")
+        charged = {"pass": lambda: _separable(shape, hw, dataflow, zeros, tilings, "passes"),
                    "tile": lambda: np.prod(n, axis=1), "layer": lambda: 1}[hw.fill_drain]()
         compute = cycles + charged * hw.pipeline_skew
-        words = shape.weight_size + shape.input_used + shape.output_size
+        words = tilings.least_words
         # distinct tiles of each operand: each is transferred at least once
         in_tiles = n[:, 1] * n[:, 2] * n[:, 3] * (n[:, 0] if shape.groups > 1 else 1)
         transfers = n[:, 0] * n[:, 1] + in_tiles + n[:, 0] * n[:, 2] * n[:, 3]
         dram = T.dma_cycles(transfers, words * hw.word_bytes, hw)
-        total = np.maximum(compute, dram) if hw.double_buffering else compute + dram
+        if hw.double_buffering:   # timing's prologue and epilogue, at their least
+            compute = compute + T.prologue_epilogue(shape, tiles, shape.input_used,
+                                                    shape.weight_size, hw)
+            total = np.maximum(compute, dram)
+        else:
+            total = compute + dram
         self.cost = hw.cycles_weight * total + hw.dram_weight * words
+
+
+def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware) -> np.ndarray:
+    """count_array rows of every canonical order of each tiling."""
+    masks = ((-(-ext // tiles) > 1) * (1 << np.arange(4))).sum(axis=1)
+    parts = []
+    for mk in np.unique(masks):
+        t = tiles[masks == mk]
+        orders = CANONICAL[mk]
+        r = np.empty((len(t) * len(orders), 9), np.int64)
+        r[:, :3] = dataflow.index, hw.pe_rows, hw.pe_cols
+        r[:, 3] = np.tile(orders, len(t))
+        r[:, 4:8] = np.repeat(t, len(orders), axis=0)
+        r[:, 8] = hw.os_psums_per_pe
+        parts.append(r)
+    return np.concatenate(parts)
 
 
 @dataclass
@@ -234,41 +280,44 @@ class SearchStats:
 
 
 def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
-                    stats: SearchStats | None = None, tiles=None) -> Choice:
+                    stats: SearchStats | None = None, tilings: Tilings | None = None) -> Choice:
     """The least-cost mapping of one dataflow. zeros: the layer's ZeroProfile (SOC-MOP)."""
     dataflow = Dataflow(dataflow)
     if dataflow.skips_zero_weights and zeros is None:
         raise ValueError("os_socmop needs the layer's ZeroProfile")
     zeros = zeros if dataflow.skips_zero_weights else None
-    tiles = fitting_tilings(shape, hw) if tiles is None else tiles
+    tilings = fitting_tilings(shape, hw) if tilings is None else tilings
+    tiles = tilings.tiles
     if not len(tiles):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
                         f"this layer ({shape_str(shape)})")
-    bound = _Bound(shape, hw, dataflow, zeros, tiles).cost
-    by_bound = np.argsort(bound, kind="stable")
+    bound = _Bound(shape, hw, dataflow, zeros, tilings).cost
     ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
     best_cost, best_row, best_counts = np.inf, None, None
-    pos, chunk, counted = 0, 16, 0
-    while pos < len(by_bound) and bound[by_bound[pos]] < best_cost:
-        take = by_bound[pos:pos + chunk]
-        take = take[bound[take] < best_cost]
-        pos += chunk
-        chunk *= 2
-        t = tiles[take]
-        masks = ((-(-ext // t) > 1) * (1 << np.arange(4))).sum(axis=1)
-        rows = [np.column_stack([np.full((len(o), 3), (dataflow.index, hw.pe_rows, hw.pe_cols)),
-                                 o, np.repeat(tt[None], len(o), axis=0),
-                                 np.full(len(o), hw.os_psums_per_pe)])
-                for tt, mk in zip(t, masks) for o in (CANONICAL[mk],)]
-        rows = np.concatenate(rows)
-        counts = count_array(shape, rows, zeros)
-        cols = T.Columns(counts)
-        tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
-        costs = cost(hw, tm["total"], cols)
-        counted += len(rows)
-        i = int(np.argmin(costs))
-        if costs[i] < best_cost:
-            best_cost, best_row, best_counts = float(costs[i]), rows[i], counts[i]
+    counted = 0
+    left = np.ones(len(tiles), bool)           # tilings not counted yet
+    k = min(64, len(tiles))
+    batch = np.argpartition(bound, k - 1)[:k]  # start with the least bounds, no full sort
+    while len(batch):
+        batch = batch[np.argsort(bound[batch], kind="stable")]
+        for start in range(0, len(batch), 256):
+            take = batch[start:start + 256]
+            take = take[bound[take] < best_cost]
+            if not len(take):
+                break
+            left[take] = False
+            rows = _rows(tiles[take], ext, dataflow, hw)
+            counts = count_array(shape, rows, zeros)
+            cols = T.Columns(counts)
+            tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
+            costs = cost(hw, tm["total"], cols)
+            counted += len(rows)
+            i = int(np.argmin(costs))
+            if costs[i] < best_cost:
+                best_cost, best_row, best_counts = float(costs[i]), rows[i], counts[i]
+        batch = np.flatnonzero(left & (bound < best_cost))
+        if len(batch) > 4096:
+            batch = batch[np.argpartition(bound[batch], 4095)[:4096]]
     if stats is not None:
         stats.tilings += len(tiles)
         stats.counted += counted
@@ -282,8 +331,8 @@ def search(shape: ConvShape, hw: Hardware, dataflow: str = "best", zeros=None,
     """The mapping for a layer: the least-cost one of each dataflow asked for, then the fastest."""
     if dataflow not in DATAFLOW_CHOICES:
         raise UserError(f"unknown dataflow {dataflow!r} (choose from {', '.join(DATAFLOW_CHOICES)})")
-    tiles = fitting_tilings(shape, hw)
-    choices = [search_dataflow(shape, hw, df, zeros, stats, tiles)
+    tilings = fitting_tilings(shape, hw)
+    choices = [search_dataflow(shape, hw, df, zeros, stats, tilings)
                for df in DATAFLOW_CHOICES[dataflow]]
     return min(choices, key=lambda ch: (ch.timing.total, ch.cost))
 

@@ -100,17 +100,25 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
                  + c.psum_write_transfers)
     dram = dma_cycles(transfers, nbytes, hw)
     if hw.double_buffering:
-        fp = footprints(shape, tiles)
-        bpc, lat = hw.dram_bytes_per_cycle, hw.dram_latency_cycles
-        first = np.minimum(fp["input"] * wb, in_bytes) + np.minimum(fp["weight"] * wb, w_bytes)
-        prologue = lat * np.ceil(2 / hw.dma_engines) + first / bpc   # an input and a weight tile
-        epilogue = lat + np.minimum(fp["psum"], outputs) * wb / bpc
-        total = prologue + np.maximum(compute, np.maximum(0.0, dram - prologue - epilogue)) + epilogue
+        edges = prologue_epilogue(shape, tiles, c.input_dram_reads, c.weight_dram_reads, hw)
+        total = edges + np.maximum(compute, np.maximum(0.0, dram - edges))
     else:
         total = compute + dram
     return {"array": array, "buffer": buffer, "fill_drain": fill_drain, "dram": dram,
             "exposed_dram": total - compute, "total": total, "dram_bytes": nbytes,
             "transfers": transfers}
+
+
+def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, hw: Hardware):
+    """With double buffering, the DMA time the array cannot overlap: the first input and weight
+    tiles (nothing to compute yet; at most all the input / weight words the layer fetches) and
+    the last output tile."""
+    fp = footprints(shape, tiles)
+    wb, bpc, lat = hw.word_bytes, hw.dram_bytes_per_cycle, hw.dram_latency_cycles
+    first = np.minimum(fp["input"], input_words) + np.minimum(fp["weight"], weight_words)
+    prologue = lat * np.ceil(2 / hw.dma_engines) + first * wb / bpc   # an input and a weight tile
+    epilogue = lat + np.minimum(fp["psum"], shape.output_size) * wb / bpc
+    return prologue + epilogue
 
 
 def timing(shape: ConvShape, mapping: Mapping, counters: Counters, hw: Hardware) -> Timing:

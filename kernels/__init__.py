@@ -4,9 +4,10 @@ real outputs while counting every access (execute), or counting only (count).
 See kernels/README.md."""
 from .api import (DATAFLOWS, LOOPS, ORDERS, OPERANDS, KINDS, TRANSFERS, COUNTER_FIELDS,
                   MAP_WIDTH, AccumulatorOverflowWarning, ConvShape, Counters, Dataflow, Mapping,
-                  ZeroProfile, count, count_array, count_many, execute, footprints)
+                  ZeroProfile, count, count_array, count_many, execute, footprints,
+                  least_dram_words)
 
 __all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "TRANSFERS", "COUNTER_FIELDS",
            "MAP_WIDTH", "AccumulatorOverflowWarning", "ConvShape", "Counters", "Dataflow",
            "Mapping", "ZeroProfile", "count", "count_array", "count_many", "execute",
-           "footprints"]
+           "footprints", "least_dram_words"]

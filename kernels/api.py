@@ -602,3 +602,14 @@ def count_array(shape: ConvShape, rows, w_or_zero_mask=None) -> np.ndarray:
     out = np.empty((len(rows), len(COUNTER_FIELDS)), np.int64)
     _ln.count_batch(shape._tup, rows, zp, out)
     return out
+
+
+def least_dram_words(shape: ConvShape, tiles_per_loop) -> np.ndarray:
+    """For each row of tile counts (nk, nc, ny, nx): DRAM words no loop order of such a tiling
+    goes below (each operand's distinct tiles made resident as often as the best order makes
+    them, one pass over an operand costing its weights, used inputs or outputs)."""
+    n = np.ascontiguousarray(tiles_per_loop, dtype=np.int64).reshape(-1, 4)
+    out = np.empty(len(n))
+    _ln.least_refetch_words(n, shape.weight_size, shape.input_used, shape.output_size,
+                            shape.groups > 1, out)
+    return out

@@ -5,8 +5,8 @@ from itertools import permutations, product
 import numpy as np
 import pytest
 
-from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ConvShape, Mapping, ZeroProfile,
-                                  count, count_array)
+from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ConvShape, Dataflow, Mapping,
+                                  ZeroProfile, count, count_array, least_dram_words)
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.emu import search as S
 from sqnxt_engine.emu import timing as T
@@ -70,15 +70,26 @@ def test_compute_is_a_product_of_per_loop_factors(shape, dataflow):
     per loop (search._separable), for every tile size, full or partial."""
     hw = tiny_hw(buffer__bytes=1 << 20)
     zp = ZeroProfile.of(shape, weights(shape))
-    tiles = S.fitting_tilings(shape, hw)
+    tilings = S.fitting_tilings(shape, hw)
     rng = np.random.default_rng(1)
-    tiles = np.concatenate([tiles[:1], tiles[rng.integers(0, len(tiles), 40)]])
+    tiles = tilings.tiles = np.concatenate([tilings.tiles[:1],
+                                            tilings.tiles[rng.integers(0, len(tilings.tiles), 40)]])
     rows = np.array([S.mapping_for(hw, dataflow, "kcyx", tuple(t))._tup for t in tiles])
     counted = count_array(shape, rows, zp)
     for f in ("cycles", "passes"):
         got = S._separable(shape, hw, dataflow, zp if dataflow.skips_zero_weights else None,
-                           tiles, f)
+                           tilings, f)
         np.testing.assert_array_equal(got, counted[:, COUNTER_FIELDS.index(f)])
+
+
+def test_least_dram_words_is_a_bound_over_every_order():
+    shape = ConvShape(C=6, H=9, W=7, K=10, R=3, S=3, padding=1, groups=2)
+    for tiles in [(5, 3, 9, 7), (2, 1, 4, 3), (10, 3, 2, 7), (1, 2, 9, 1)]:
+        n = [-(-e // t) for e, t in zip((shape.K, shape.Cg, shape.Ho, shape.Wo), tiles)]
+        least = least_dram_words(shape, [n])[0]
+        words = [T.dram_words(count(shape, Mapping(Dataflow.WS, 2, 2, o, tiles)))
+                 for o in permutations("kcyx")]
+        assert least <= min(words)
 
 
 def test_candidate_sizes_keep_the_aligned_and_smallest_sizes():
@@ -97,7 +108,7 @@ def test_best_picks_the_faster_dataflow():
     os_ = S.search(shape, hw, "os", zp)
     best = S.search(shape, hw, "best", zp)
     assert best.timing.total == min(ws.timing.total, os_.timing.total)
-    assert {ws.mapping.dataflow, os_.mapping.dataflow} == {"ws", "os_socmop"}
+    assert {ws.mapping.dataflow, os_.mapping.dataflow} == {Dataflow.WS, Dataflow.OS_SOCMOP}
 
 
 def test_buffer_smaller_than_a_tile_is_a_user_error():
@@ -110,7 +121,7 @@ def test_buffer_smaller_than_a_tile_is_a_user_error():
 @pytest.mark.parametrize("shape", SMALL)
 def test_energy_is_counts_times_table(shape):
     table = EnergyTable(mac=1.5, rf=1.25, pe=2.5, gb=6.5, dram=201.0)
-    m = Mapping.untiled(shape, "ws", 2, 3)
+    m = Mapping.untiled(shape, Dataflow.WS, 2, 3)
     c = count(shape, m)
     e = energy(c, table)
     d = c.to_dict()
@@ -128,7 +139,7 @@ def test_energy_is_counts_times_table(shape):
 
 def test_timing_overlap_fill_drain_and_dma_engines():
     shape = ConvShape(C=8, H=8, W=8, K=8, R=3, S=3, padding=1)
-    m = Mapping("ws", 2, 3, ("k", "c", "y", "x"), (4, 4, 4, 8))
+    m = Mapping(Dataflow.WS, 2, 3, ("k", "c", "y", "x"), (4, 4, 4, 8))
     c = count(shape, m)
     db = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096))
     single = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, buffer__double_buffering=False))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from sqnxt_engine.kernels import api as kernels_api
 from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, AccumulatorOverflowWarning,
-                                  ConvShape, Counters, Mapping, ZeroProfile, count, count_array,
-                                  count_many, execute)
+                                  ConvShape, Counters, Dataflow, Mapping, ZeroProfile, count,
+                                  count_array, count_many, execute)
 
 
 def reference(shape: ConvShape, x, w, acc=np.int64):
@@ -177,7 +177,7 @@ def test_counter_invariants(data):
     c = count(shape, m, w)
     P = m.pe_rows * m.pe_cols
     assert c.macs + c.skipped_macs == shape.macs
-    if m.dataflow != "os_socmop":
+    if m.dataflow != Dataflow.OS_SOCMOP:
         assert c.skipped_macs == 0
     else:
         zeros = int((w == 0).sum())
@@ -227,7 +227,7 @@ def test_counts_depend_on_data_only_through_skipped_zero_weights(data):
     _, b = execute(shape, m, x2, w2_same_zeros)
     assert a == b  # same zero pattern: same counts whatever the values
     _, d = execute(shape, m, x2, w2)
-    if m.dataflow != "os_socmop":
+    if m.dataflow != Dataflow.OS_SOCMOP:
         assert a == d  # no zero skipping: counts do not depend on the data at all
     dense = count(shape, m, np.ones_like(w1))
     assert dense.skipped_macs == 0 and dense.macs == shape.macs
@@ -253,23 +253,23 @@ def test_os_socmop_really_skips_zero_weights():
     w = rng.integers(1, 5, (3, 4, 3, 3)).astype(np.int16)
     w[0] = 0
     w[1, 2] = 0
-    m = Mapping.untiled(shape, "os_socmop", 2, 3)
+    m = Mapping.untiled(shape, Dataflow.OS_SOCMOP, 2, 3)
     y, c = execute(shape, m, x, w)
     zeros = 36 + 9
     blocks = 3 * 2  # ceil(6/2) * ceil(6/3) pixel blocks of the 2 x 3 array
     assert c.skipped_macs == zeros * 36
     assert c.cycles == (3 * 4 * 9 - zeros) * blocks
     np.testing.assert_array_equal(y, reference(shape, x, w))
-    ws = count(shape, Mapping.untiled(shape, "ws", 2, 3), w)
+    ws = count(shape, Mapping.untiled(shape, Dataflow.WS, 2, 3), w)
     assert ws.skipped_macs == 0 and ws.macs == shape.macs
 
 
 def test_depthwise_ws_underuses_rows():
     shape = ConvShape(C=16, H=8, W=8, K=16, R=3, S=3, padding=1, groups=16)
     w = np.ones((16, 1, 3, 3), np.int16)
-    c = count(shape, Mapping.untiled(shape, "ws", 4, 4), w)
+    c = count(shape, Mapping.untiled(shape, Dataflow.WS, 4, 4), w)
     assert c.utilisation == pytest.approx(1 / 4)   # one input channel per group: 1 row of 4
-    d = count(shape, Mapping.untiled(shape, "os_socmop", 4, 4), w)
+    d = count(shape, Mapping.untiled(shape, Dataflow.OS_SOCMOP, 4, 4), w)
     assert d.utilisation == 1.0
 
 
@@ -288,7 +288,7 @@ def test_accumulator_overflow_is_reported():
     s = ConvShape(C=8, H=2, W=2, K=1)
     x = np.full((8, 2, 2), 32767, np.int16)
     w = np.full((1, 8, 1, 1), 32767, np.int16)
-    m = Mapping.untiled(s, "ws", 2, 2)
+    m = Mapping.untiled(s, Dataflow.WS, 2, 2)
     with layout(False), pytest.warns(AccumulatorOverflowWarning):  # pixels innermost
         execute(s, m, x, w, acc_bits=32)
     with pytest.warns(AccumulatorOverflowWarning) as rec:
@@ -304,7 +304,7 @@ def test_accumulator_overflow_is_reported():
     s2 = ConvShape(C=2, H=1, W=1, K=1)
     for kinner in (False, True):
         with layout(kinner), pytest.warns(AccumulatorOverflowWarning):
-            y2, _ = execute(s2, Mapping.untiled(s2, "os_mocsop", 1, 1), x2, w2,
+            y2, _ = execute(s2, Mapping.untiled(s2, Dataflow.OS_MOCSOP, 1, 1), x2, w2,
                             bias=[2 ** 30], acc_bits=31)
         assert int(y2[0, 0, 0]) == 2 ** 30
 
@@ -312,8 +312,8 @@ def test_accumulator_overflow_is_reported():
 def test_counters_add_and_compare():
     s = ConvShape(C=4, H=4, W=4, K=4, R=3, S=3, padding=1)
     w = np.ones((4, 4, 3, 3), np.int16)
-    a = count(s, Mapping.untiled(s, "ws", 2, 2), w)
-    b = count(s, Mapping.untiled(s, "os_socmop", 2, 2), w)
+    a = count(s, Mapping.untiled(s, Dataflow.WS, 2, 2), w)
+    b = count(s, Mapping.untiled(s, Dataflow.OS_SOCMOP, 2, 2), w)
     t = a + b
     assert t.macs == a.macs + b.macs and t.cycles == a.cycles + b.cycles
     assert sum([a, b]) == t and a != b
@@ -330,10 +330,10 @@ def test_footprint_and_legal_tiles():
     s = ConvShape(C=8, H=6, W=6, K=4, R=3, S=3, padding=1)
     assert s.legal_tiles() == {"k": range(1, 5), "c": range(1, 9), "y": range(1, 7),
                                "x": range(1, 7)}
-    f = Mapping("ws", 2, 2, "kcyx", (2, 4, 3, 6)).footprint(s)
+    f = Mapping(Dataflow.WS, 2, 2, "kcyx", (2, 4, 3, 6)).footprint(s)
     assert f == {"input": 4 * 5 * 8, "weight": 2 * 4 * 9, "psum": 2 * 3 * 6}
     g = ConvShape(C=8, H=4, W=4, K=8, groups=4)  # a k-tile of 4 spans 2 groups of 2 channels
-    assert Mapping("ws", 2, 2, "kcyx", (4, 1, 4, 4)).footprint(g)["input"] == 2 * 16
+    assert Mapping(Dataflow.WS, 2, 2, "kcyx", (4, 1, 4, 4)).footprint(g)["input"] == 2 * 16
 
 
 @pytest.mark.parametrize("make, msg", [
@@ -344,10 +344,10 @@ def test_footprint_and_legal_tiles():
     (lambda: ConvShape(C=2, H=4, W=4, K=4, stride=0), "stride"),
     (lambda: ConvShape(C=2.5, H=4, W=4, K=4), "integer"),
     (lambda: Mapping("rs", 2, 2), "dataflow"),
-    (lambda: Mapping("ws", 0, 2), "pe_rows"),
-    (lambda: Mapping("ws", 2, 2, ("k", "k", "y", "x")), "permutation"),
-    (lambda: Mapping("ws", 2, 2, "kcyx", (1, 1, 1)), "tiles"),
-    (lambda: Mapping("ws", 2, 2, "kcyx", (1, 0, 1, 1)), "tile tc"),
+    (lambda: Mapping(Dataflow.WS, 0, 2), "pe_rows"),
+    (lambda: Mapping(Dataflow.WS, 2, 2, ("k", "k", "y", "x")), "permutation"),
+    (lambda: Mapping(Dataflow.WS, 2, 2, "kcyx", (1, 1, 1)), "tiles"),
+    (lambda: Mapping(Dataflow.WS, 2, 2, "kcyx", (1, 0, 1, 1)), "tile tc"),
 ])
 def test_bad_descriptions_raise_value_error(make, msg):
     with pytest.raises(ValueError, match=msg):
@@ -358,9 +358,9 @@ def test_bad_calls_raise_value_error():
     s = ConvShape(C=4, H=6, W=6, K=4, R=3, S=3)
     x = np.zeros((4, 6, 6), np.int16)
     w = np.zeros((4, 4, 3, 3), np.int16)
-    ok = Mapping("ws", 2, 2, "kcyx", (2, 2, 2, 2))
+    ok = Mapping(Dataflow.WS, 2, 2, "kcyx", (2, 2, 2, 2))
     cases = [
-        ((s, Mapping("ws", 2, 2, "kcyx", (8, 2, 2, 2)), x, w), "exceeds"),
+        ((s, Mapping(Dataflow.WS, 2, 2, "kcyx", (8, 2, 2, 2)), x, w), "exceeds"),
         ((s, ok, x[:3], w), "input must have shape"),
         ((s, ok, x, w[:, :2]), "weights must have shape"),
         ((s, ok, x.astype(np.int32), w.astype(np.int32)), "dtype"),
@@ -378,14 +378,14 @@ def test_bad_calls_raise_value_error():
     with pytest.raises(ValueError, match="acc_bits"):
         execute(s, ok, x.astype(np.float32), w.astype(np.float32), acc_bits=32)
     with pytest.raises(ValueError, match="needs the weights"):
-        count(s, Mapping("os_socmop", 2, 2, "kcyx", (2, 2, 2, 2)))
+        count(s, Mapping(Dataflow.OS_SOCMOP, 2, 2, "kcyx", (2, 2, 2, 2)))
     with pytest.raises(ValueError, match="shape"):
-        count(s, Mapping("os_socmop", 2, 2, "kcyx", (2, 2, 2, 2)), w[:2])
+        count(s, Mapping(Dataflow.OS_SOCMOP, 2, 2, "kcyx", (2, 2, 2, 2)), w[:2])
     with pytest.raises(ValueError, match="another layer"):
-        count(s, Mapping("os_socmop", 2, 2, "kcyx", (2, 2, 2, 2)),
+        count(s, Mapping(Dataflow.OS_SOCMOP, 2, 2, "kcyx", (2, 2, 2, 2)),
               ZeroProfile.of(ConvShape(C=4, H=5, W=5, K=4, R=3, S=3), w))
     with pytest.raises(ValueError, match="exceeds"):
-        count(s, Mapping("ws", 2, 2, "kcyx", (2, 5, 2, 2)), w)
+        count(s, Mapping(Dataflow.WS, 2, 2, "kcyx", (2, 5, 2, 2)), w)
 
 
 @settings(max_examples=300, deadline=None)

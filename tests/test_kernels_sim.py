@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqnxt_engine.kernels import DATAFLOWS, ORDERS, ConvShape, Counters, Mapping, count
+from sqnxt_engine.kernels import (DATAFLOWS, ORDERS, ConvShape, Counters, Dataflow, Mapping,
+                                  count)
 
 
 
@@ -39,6 +40,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
         z[f"{op}_{kind}"] += v
 
     prev_w = prev_i = prev_o = None
+    prev_words = 0  # words of the resident psum tile
     for idx in itertools.product(*(range(n[d]) for d in m.order)):
         t = dict(zip(m.order, idx))
         kt, ct, yt, xt = t["k"], t["c"], t["y"], t["x"]
@@ -76,7 +78,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
             prev_o, prev_words = (kt, yt, xt), psum_words
         # --- the array, cycle by cycle ---
         taps = [(c, j, i) for c in cs for j in range(R) for i in range(S)]
-        if m.dataflow == "ws":
+        if m.dataflow == Dataflow.WS:
             for kb in blocks(ks.start, ks.stop, Pc):
                 for cb in blocks(cs.start, cs.stop, Pr):
                     for j in range(R):
@@ -102,17 +104,17 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                                         if not first:
                                             add("psum", "gb_reads", 1)
         else:
-            if m.dataflow == "os_socmop":   # (k, pixel block) owns the array
+            if m.dataflow == Dataflow.OS_SOCMOP:   # (k, pixel block) owns the array
                 groups_of_pes = [([k], [(y, x) for y in yb for x in xb]) for k in ks
                                  for yb in blocks(ys.start, ys.stop, Pr)
                                  for xb in blocks(xs.start, xs.stop, Pc)]
-            elif m.dataflow == "os_mocsop":
+            elif m.dataflow == Dataflow.OS_MOCSOP:
                 groups_of_pes = [(list(kb), [(y, x)]) for y in ys for x in xs
                                  for kb in blocks(ks.start, ks.stop, Pr * Pc)]
             else:
                 groups_of_pes = [(list(kb), [(y, x) for x in xb]) for kb in blocks(ks.start, ks.stop, Pr)
                                  for y in ys for xb in blocks(xs.start, xs.stop, Pc)]
-            if m.dataflow == "os_socmop" and Q > 1:
+            if m.dataflow == Dataflow.OS_SOCMOP and Q > 1:
                 # a PE reads its input once for the Q output channels it holds (Figure 4)
                 for kq in blocks(ks.start, ks.stop, Q):
                     for yb in blocks(ys.start, ys.stop, Pr):
@@ -126,7 +128,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                     add("psum", "gb_reads", npe)
                     add("psum", "rf_writes", npe)
                 for c, j, i in taps:
-                    if m.dataflow == "os_socmop":
+                    if m.dataflow == Dataflow.OS_SOCMOP:
                         add("weight", "gb_reads", 1)    # read, then tested for zero
                         if w[kk[0], c, j, i] == 0:
                             z["skipped_macs"] += npe
@@ -134,7 +136,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                         if Q == 1:                      # each PE its own input
                             add("input", "gb_reads", npe)
                             add("input", "rf_writes", npe)
-                    elif m.dataflow == "os_mocsop":
+                    elif m.dataflow == Dataflow.OS_MOCSOP:
                         add("weight", "gb_reads", npe)  # each PE its own weight
                         add("input", "gb_reads", len({k // Kg for k in kk}))
                     else:
@@ -150,7 +152,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
     add("psum", "dram_writes", prev_words)   # the last resident tile
     add("psum", "gb_reads", prev_words)
     macs = z["macs"]
-    if m.dataflow != "os_socmop":   # SOC-MOP counted its input deliveries above
+    if m.dataflow != Dataflow.OS_SOCMOP:   # SOC-MOP counted its input deliveries above
         z["input_rf_writes"] = macs
     z["input_rf_reads"] = macs
     z["weight_rf_reads"] = macs
