@@ -2,12 +2,12 @@
 dataflow (WS, OS SOC-MOP / MOC-SOP / MOC-MOP) and every order of the tiled loops, computing
 real outputs while counting every access (execute), or counting only (count).
 See kernels/README.md."""
-from .api import (DATAFLOWS, LOOPS, ORDERS, OPERANDS, KINDS, TRANSFERS, COUNTER_FIELDS,
-                  MAP_WIDTH, AccumulatorOverflowWarning, ConvShape, Counters, Dataflow, Mapping,
-                  ZeroProfile, count, count_array, count_many, execute, footprints,
+from .api import (COUNTER_FIELDS, DATAFLOWS, DISTINCT_ORDERS, KINDS, LOOPS, MAP_WIDTH, OPERANDS,
+                  ORDERS, TRANSFERS, AccumulatorOverflowWarning, ConvShape, Counters, Dataflow,
+                  Mapping, ZeroProfile, count, count_array, count_many, execute, footprints,
                   least_dram_words)
 
-__all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "TRANSFERS", "COUNTER_FIELDS",
-           "MAP_WIDTH", "AccumulatorOverflowWarning", "ConvShape", "Counters", "Dataflow",
-           "Mapping", "ZeroProfile", "count", "count_array", "count_many", "execute",
-           "footprints", "least_dram_words"]
+__all__ = ["COUNTER_FIELDS", "DATAFLOWS", "DISTINCT_ORDERS", "KINDS", "LOOPS", "MAP_WIDTH",
+           "OPERANDS", "ORDERS", "TRANSFERS", "AccumulatorOverflowWarning", "ConvShape",
+           "Counters", "Dataflow", "Mapping", "ZeroProfile", "count", "count_array", "count_many",
+           "execute", "footprints", "least_dram_words"]
