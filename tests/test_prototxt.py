@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sqnxt_engine.errors import GraphError, UserError
 from sqnxt_engine.graph import ops as O
-from sqnxt_engine.io.prototext import parse
+from sqnxt_engine.io.protobuf_text import parse
 from sqnxt_engine.io.prototxt import read_prototxt
 
 CAFFE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "caffe"

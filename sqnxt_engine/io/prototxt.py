@@ -39,7 +39,7 @@ from pathlib import Path
 from ..errors import GraphError, UserError
 from ..graph import INPUT, Graph, GraphBuilder
 from ..graph import ops as O
-from .prototext import Message, parse
+from .protobuf_text import Message, parse
 
 # Legacy V1LayerParameter enum types, as the new string types.
 _V1_TYPES = {
