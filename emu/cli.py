@@ -21,7 +21,7 @@ from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
 from ..io.files import check_out
-from .output import pyplot, save_figure, write_csv
+from .output import output_set, pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
@@ -80,7 +80,7 @@ def _trace(args) -> int:
     if args.fmt != "table":
         print(compare, file=sys.stderr)
     if args.plot:
-        _plot_trace(res, args.plot)
+        _plot_trace(res, args.plot, args.force)
     return 0
 
 
@@ -95,7 +95,7 @@ def _input(path: str, graph, meta: dict) -> np.ndarray:
     return x
 
 
-def _plot_trace(res, path: str) -> None:
+def _plot_trace(res, path: str, force: bool) -> None:
     plt = pyplot()
     names = [r.name for r in res.layers]
     cycles = [r.cycles for r in res.layers]
@@ -109,7 +109,7 @@ def _plot_trace(res, path: str) -> None:
     ax2.set_ylabel("MACs / cycle")
     ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, dpi=120, force=force)
     plt.close(fig)
 
 
@@ -167,8 +167,9 @@ def _table3(args) -> int:
         emit(wide, "table", wcols)
     print(note, file=sys.stderr if args.fmt != "table" else sys.stdout)
     if files:
-        write_csv(files[0], rows, cols)
-        R.plot_table3(rows, configs, files[1])
+        with output_set(args.force):  # the CSV and the PNG appear together or not at all
+            write_csv(files[0], rows, cols)
+            R.plot_table3(rows, configs, files[1])
     return 0
 
 
@@ -184,8 +185,9 @@ def _figure6(args) -> int:
     else:
         emit(rows, args.fmt, cols)
     if files:
-        write_csv(files[0], rows, cols)
-        R.plot_figure6(rows, models, configs, files[1])
+        with output_set(args.force):
+            write_csv(files[0], rows, cols)
+            R.plot_figure6(rows, models, configs, files[1])
     return 0
 
 

@@ -10,10 +10,17 @@ plain tensors, each replaced by a NumPy stand-in. Any other global is refused in
 Tensors are first built as `_TensorRef`s (storage, offset, shape, strides): the legacy
 format stores the raw bytes only after the pickle, so arrays are made once all storages
 are read, with bounds checked so a corrupt file cannot make NumPy read past a storage.
+
+Sizes are bounded before anything is inflated or allocated (io/limits.py): the zip members'
+declared sizes (a zip bomb is refused unread), a legacy storage's element count against the
+bytes left in the file, every tensor's element count (a tensor with zero strides and a huge
+shape would otherwise be materialised), and the nesting of the pickled containers. Floating
+tensors must be finite.
 """
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -24,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from . import limits
+from .files import open_regular
+from .npz import check_zip_members, read_member
 
 # torch dtype name -> NumPy dtype. bfloat16 has no NumPy dtype: read as its raw 16 bits
 # and widened to float32 (exact: bfloat16 is the top half of a float32).
@@ -159,7 +169,8 @@ def read_pth(path) -> dict[str, np.ndarray]:
     for a missing, corrupt or unsafe file."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            limits.check("file size", os.fstat(f.fileno()).st_size, "max_file_bytes")
             head = f.read(4)
             f.seek(0)
             if head.startswith(b"PK\x03\x04"):
@@ -178,17 +189,23 @@ def read_pth(path) -> dict[str, np.ndarray]:
 
 def _read_zip(f):
     with zipfile.ZipFile(f) as z:
-        pkls = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        members = check_zip_members(z.infolist())  # before anything is inflated
+        pkls = [n for n in members if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkls:
             raise UserError("zip file without data.pkl: not a torch.save file")
         prefix = pkls[0][: -len("data.pkl")]
+
+        def member(name):
+            if name not in members:
+                raise UserError(f"zip member {name!r:.80} is missing")
+            return read_member(z, members[name])
         order = "<"
-        if prefix + "byteorder" in z.namelist():
-            order = "<" if z.read(prefix + "byteorder").strip() == b"little" else ">"
+        if prefix + "byteorder" in members:
+            order = "<" if member(prefix + "byteorder").strip() == b"little" else ">"
         storages: dict[str, _Storage] = {}
-        obj = _Unpickler(io.BytesIO(z.read(pkls[0])), storages).load()
+        obj = _Unpickler(io.BytesIO(member(pkls[0])), storages).load()
         for key, s in storages.items():
-            s.data = _storage_array(z.read(f"{prefix}data/{key}"), s.dtype, order)
+            s.data = _storage_array(member(f"{prefix}data/{key}"), s.dtype, order)
     return obj, storages
 
 
@@ -214,6 +231,9 @@ def _read_legacy(f):
         s = storages[str(key)]
         itemsize = np.dtype(_DTYPES[s.dtype]).itemsize
         (numel,) = struct.unpack(order + "q", f.read(8))
+        left = os.fstat(f.fileno()).st_size - f.tell()
+        if not 0 <= numel * itemsize <= left:  # before reading: f.read(n) allocates n bytes
+            raise UserError(f"storage {key} declares {numel:,} elements; the file holds {left:,} bytes more")
         raw = f.read(numel * itemsize)
         if numel < 0 or len(raw) != numel * itemsize:
             raise UserError(f"storage {key} is truncated")
@@ -247,8 +267,13 @@ def _tensor(ref: _TensorRef) -> np.ndarray:
     if ref.dtype == "bfloat16":
         base = (base.astype(np.uint32) << 16).view(np.float32)
     shape, stride = ref.shape, ref.stride
-    if len(shape) != len(stride) or min(shape + stride, default=0) < 0 or ref.offset < 0:
+    if (not all(isinstance(v, int) for v in shape + stride + (ref.offset,))
+            or len(shape) != len(stride) or min(shape + stride, default=0) < 0 or ref.offset < 0):
         raise UserError("tensor with a malformed shape or strides")
+    numel = 1
+    for n in shape:
+        numel *= n
+    limits.check(f"tensor of shape {shape!r:.80}: elements", numel, "max_tensor_elements")
     if 0 in shape:
         return np.zeros(shape, base.dtype)
     last = ref.offset + sum((n - 1) * s for n, s in zip(shape, stride))
@@ -259,13 +284,18 @@ def _tensor(ref: _TensorRef) -> np.ndarray:
     return np.array(view)  # an owned, contiguous copy: nothing keeps the file's buffers alive
 
 
-def _resolve(obj, storages):
+def _resolve(obj, storages, depth=0):
+    if depth > limits.current().max_nesting:
+        raise limits.exceeded("nesting of the pickled containers", depth, "max_nesting")
     if isinstance(obj, _TensorRef):
-        return _tensor(obj)
+        a = _tensor(obj)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise UserError(f"a tensor of shape {a.shape} holds NaN or infinite values")
+        return a
     if isinstance(obj, dict):
-        return {k: _resolve(v, storages) for k, v in obj.items()}
+        return {k: _resolve(v, storages, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, storages) for v in obj)
+        return type(obj)(_resolve(v, storages, depth + 1) for v in obj)
     return obj
 
 
