@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import zoo
-from ..cli.common import add_format_options, emit, parser, run
+from ..cli.common import add_format_options, add_safety_options, emit, parser, run, to_json
 from ..errors import UserError
 from ..runtime import random_weights
 from . import reports as R
@@ -37,6 +37,12 @@ def _sparsity(v: str) -> float:
     if not 0 <= f < 1:
         raise UserError(f"--sparsity must be in [0, 1), got {v}")
     return f
+
+
+def _seed(v: str) -> int:
+    if not v.isdigit():  # NumPy's generators take non-negative seeds only
+        raise UserError(f"--seed must be a non-negative integer, got {v!r}")
+    return int(v)
 
 
 def _trace(args) -> int:
@@ -62,11 +68,10 @@ def _trace(args) -> int:
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.layers if r.overflow_bits is not None]
     if args.fmt == "json":
-        import json
-        print(json.dumps({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
+        print(to_json({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
                           "sparsity": args.sparsity, "layers": rows, "total": total,
                           "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}, indent=2))
+                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}))
     elif args.fmt == "csv":
         emit(rows + [total], "csv", COLUMNS)
     else:
@@ -153,8 +158,7 @@ def _table3(args) -> int:
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
             "paper_energy", "energy_ratio", "macs"]
     if args.fmt == "json":
-        import json
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     elif args.fmt == "csv":
         emit(rows, "csv", cols)
     else:
@@ -180,8 +184,7 @@ def _figure6(args) -> int:
     rows = R.figure6(models, configs, _runs(args))
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
     if args.fmt == "json":
-        import json
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     else:
         emit(rows, args.fmt, cols)
     if files:
@@ -192,11 +195,11 @@ def _figure6(args) -> int:
 
 
 def _emulation_options(p) -> None:
-    """What every emulating subcommand takes: --debug, --sparsity, --seed."""
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed."""
+    add_safety_options(p)
     p.add_argument("--sparsity", type=_sparsity, default=0.4,
                    help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights and input")
 
 
 def _report_options(p, models) -> None:

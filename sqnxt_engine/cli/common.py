@@ -5,10 +5,15 @@ import argparse
 import csv
 import io
 import json
+import math
+import signal
 import sys
+import threading
+from dataclasses import replace
 from typing import Callable, Sequence
 
-from ..errors import UserError
+from ..errors import UserError, escape_controls
+from ..io import limits
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -20,25 +25,75 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def parser(prog: str, description: str) -> ArgumentParser:
     p = ArgumentParser(prog=prog, description=description)
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_safety_options(p)
     return p
 
 
+def add_safety_options(p: argparse.ArgumentParser) -> None:
+    """--debug and --resource-limit, which every command takes."""
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p.add_argument("--resource-limit", action=_RaiseLimit, metavar="NAME=VALUE", help=limits.LIMIT_HELP)
+
+
+class _RaiseLimit(argparse.Action):
+    """Sets the limit as the option is parsed: before the command reads any file."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        name, number = limits.parse_limit(value)
+        limits.set_limits(replace(limits.current(), **{name: number}))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` runs (temporary files are removed)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run a command's main; a UserError (or a bad file) becomes one line on stderr and exit 2."""
+    """Run a command's main; a UserError (or a bad file) becomes one line on stderr and exit 2.
+    Text in the message that came from a file is printed with control characters escaped, so
+    the error stays one inert line. Any other exception is a bug: one line too, and --debug
+    shows its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    limits.set_limits(limits.Limits())  # the defaults, unless --resource-limit changes one
     try:
         return main(argv) or 0
     except (UserError, OSError) as e:
-        if "--debug" in argv:
+        if debug:
             raise
         msg = str(e) if isinstance(e, UserError) else f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}"
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {escape_controls(msg)}", file=sys.stderr)
         return 2
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
+    except Exception as e:
+        if debug:
+            raise
+        print(f"error: internal error, {type(e).__name__}: {escape_controls(str(e))[:300]} "
+              "(run again with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def to_json(value) -> str:
+    """JSON text for output: non-finite floats become null (bare NaN is not JSON)."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(value), indent=2, allow_nan=False)
 
 
 def format_table(rows: list[dict], columns: Sequence[str] | None = None) -> str:
@@ -81,7 +136,7 @@ def to_csv(rows: list[dict], columns: Sequence[str] | None = None) -> str:
 def emit(rows: list[dict], fmt: str, columns: Sequence[str] | None = None, footer: str = "") -> None:
     """Print rows as a table (default), JSON or CSV."""
     if fmt == "json":
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     elif fmt == "csv":
         sys.stdout.write(to_csv(rows, columns))
     else:

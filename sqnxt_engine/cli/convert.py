@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .. import zoo
 from ..errors import UserError
+from ..io.files import check_out
 from ..io.images import PRESETS
 from ..io.model import save_model
 from ..io.weights import sha256_file
@@ -30,7 +31,8 @@ def convert_pth(src: Path, arch: str | None, zoo_options: dict | None = None):
         raise UserError(f"{src}: cannot tell the architecture from its keys; name it with --arch")
     options = dict(zoo_options or {})
     classifier = zoo.build(name, **options).param_shapes()
-    last_fc = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2][-1]
+    fcs = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2]
+    last_fc = fcs[-1] if fcs else None  # networks without a fully connected layer keep their classes
     if last_fc in arrays and arrays[last_fc].shape[0] != classifier[last_fc][0]:
         options["num_classes"] = int(arrays[last_fc].shape[0])  # fine-tuned to other classes
     graph = zoo.build(name, **options)
@@ -74,10 +76,7 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args(argv)
 
-    if not args.src.is_file():
-        raise UserError(f"{args.src}: no such file")
-    if args.output.exists() and not args.force:
-        raise UserError(f"{args.output}: exists (use --force to overwrite)")
+    check_out(args.output, args.force)  # before the work; the readers check the source
     if args.arch:
         args.arch = zoo.canonical(args.arch)
     is_onnx = args.src.suffix.lower() == ".onnx"

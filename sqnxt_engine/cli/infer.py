@@ -1,7 +1,6 @@
 """sqnxt-infer: classify images with a network and its weights."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from ..io.labels import labels_for
 from ..io.model import load_model
 from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime import Runner
-from .common import parser, run
+from .common import parser, run, to_json
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -40,6 +39,9 @@ def classify(paths: list[str], weights: str, top: int = 5, batch_size: int = 16)
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         probs = softmax(runner(load_batch(chunk, pre)).reshape(len(chunk), -1))
+        if not np.isfinite(probs).all():  # finite weights can still overflow float32
+            raise UserError(f"{weights}: the network's output is NaN or infinite for "
+                            f"{chunk[int(np.nonzero(~np.isfinite(probs).all(axis=1))[0][0])]}")
         for path, p in zip(chunk, probs):
             best = np.argsort(-p, kind="stable")[:top]
             results.append({"path": str(path), "top": [
@@ -64,7 +66,7 @@ def _main(argv: list[str]) -> int:
             raise UserError(f"{path}: no such file")
     results = classify(args.images, args.weights, args.top, args.batch_size)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(to_json(results))
         return 0
     for r in results:
         print(r["path"])

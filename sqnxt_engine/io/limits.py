@@ -4,8 +4,8 @@ Every loader checks what a file *declares* (sizes, shapes, counts, depth) agains
 before it allocates or computes anything, so a small hostile file cannot drive the process to
 gigabytes or hours. The defaults are well above what any network of this project needs (the
 largest shipped model, EfficientNet-Lite0, has 4.7 M parameters in a 19 MB file); a user with a
-bigger, trusted file raises one with `--limit NAME=VALUE` on any command, or in Python with
-`with limits.raised(max_tensor_elements=...)`.
+bigger, trusted file raises one with `--resource-limit NAME=VALUE` on any command, or in Python
+with `with limits.raised(max_tensor_elements=...)`.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ _current = Limits()
 
 
 def current() -> Limits:
-    """The limits in force (the defaults unless a command's --limit or `raised` changed them)."""
+    """The limits in force (the defaults unless --resource-limit or `raised` changed them)."""
     return _current
 
 
@@ -68,20 +68,13 @@ def parse_limit(text: str) -> tuple[str, int]:
     name, sep, value = text.partition("=")
     name = name.strip().replace("-", "_")
     if not sep or name not in NAMES:
-        raise UserError(f"--limit wants NAME=VALUE with NAME one of {', '.join(NAMES)}; got {text!r}")
+        raise UserError(f"--resource-limit wants NAME=VALUE with NAME one of {', '.join(NAMES)}; got {text!r}")
     value = value.strip()
     scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(value[-1:].lower(), 1)
     digits = value[:-1] if scale > 1 else value
     if not digits.isdigit():
-        raise UserError(f"--limit {name}: {value!r} is not a positive integer (k, M, G suffixes allowed)")
+        raise UserError(f"--resource-limit {name}: {value!r} is not a positive integer (k, M, G suffixes allowed)")
     return name, int(digits) * scale
-
-
-def apply_limit_options(values: list[str] | None) -> Limits:
-    """Set the limits from a command's repeated --limit NAME=VALUE options."""
-    changes = dict(parse_limit(v) for v in values or ())
-    set_limits(replace(Limits(), **changes))
-    return _current
 
 
 LIMIT_HELP = ("raise a resource limit for reading untrusted files, NAME=VALUE (repeatable; "
@@ -91,7 +84,7 @@ LIMIT_HELP = ("raise a resource limit for reading untrusted files, NAME=VALUE (r
 def exceeded(what: str, value: int, name: str) -> UserError:
     """The error for a file that declares more than a limit allows, saying how to raise it."""
     return UserError(f"{what} ({value:,}) exceeds the limit {name}={getattr(_current, name):,} "
-                     f"(raise it with --limit {name}=N if you trust the file)")
+                     f"(raise it with --resource-limit {name}=N if you trust the file)")
 
 
 def check(what: str, value: int, name: str) -> None:

@@ -213,11 +213,11 @@ def _main(argv: list[str]) -> int:
     torch = _torch()
     from ..cli import convert
     from ..io.datasets import load_dataset
+    from ..io.files import check_out
     from ..io.weights import load_weights
     from .torch_graph import GraphModule
 
-    if args.output.exists() and not args.force:
-        raise UserError(f"{args.output}: exists (use --force to overwrite)")
+    check_out(args.output, args.force)
     try:
         options = json.loads(args.zoo_options)
     except json.JSONDecodeError as e:
