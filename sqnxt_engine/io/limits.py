@@ -5,7 +5,7 @@ before it allocates or computes anything, so a small hostile file cannot drive t
 gigabytes or hours. The defaults are well above what any network of this project needs (the
 largest shipped model, EfficientNet-Lite0, has 4.7 M parameters in a 19 MB file); a user with a
 bigger, trusted file raises one with `--resource-limit NAME=VALUE` on any command, or in Python
-with `with limits.raised(max_tensor_elements=...)`.
+with `with limits.using(max_tensor_elements=...)`.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ _current = Limits()
 
 
 def current() -> Limits:
-    """The limits in force (the defaults unless --resource-limit or `raised` changed them)."""
+    """The limits in force (the defaults unless --resource-limit or `using` changed them)."""
     return _current
 
 
@@ -53,8 +53,8 @@ def set_limits(new: Limits) -> None:
 
 
 @contextlib.contextmanager
-def raised(**changes):
-    """Limits changed for the duration of a `with` block (tests, library callers)."""
+def using(**changes):
+    """Limits changed (raised or lowered) for the duration of a `with` block."""
     old = _current
     set_limits(replace(old, **changes))
     try:

@@ -284,19 +284,27 @@ def _tensor(ref: _TensorRef) -> np.ndarray:
     return np.array(view)  # an owned, contiguous copy: nothing keeps the file's buffers alive
 
 
-def _resolve(obj, storages, depth=0):
+def _resolve(obj, storages, depth=0, done=None):
+    """Tensors made from their references, through dicts, lists and tuples. Each container is
+    resolved once (`done`, by identity): a pickle's memo lets a small file reference one list
+    ten times at each of forty levels, which a plain walk would expand to 10^40 entries."""
+    done = {} if done is None else done
+    if id(obj) in done:
+        return done[id(obj)][1]
     if depth > limits.current().max_nesting:
         raise limits.exceeded("nesting of the pickled containers", depth, "max_nesting")
     if isinstance(obj, _TensorRef):
-        a = _tensor(obj)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise UserError(f"a tensor of shape {a.shape} holds NaN or infinite values")
-        return a
-    if isinstance(obj, dict):
-        return {k: _resolve(v, storages, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, storages, depth + 1) for v in obj)
-    return obj
+        out = _tensor(obj)
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            raise UserError(f"a tensor of shape {out.shape} holds NaN or infinite values")
+    elif isinstance(obj, dict):
+        out = {k: _resolve(v, storages, depth + 1, done) for k, v in obj.items()}
+    elif isinstance(obj, (list, tuple)):
+        out = type(obj)(_resolve(v, storages, depth + 1, done) for v in obj)
+    else:
+        return obj
+    done[id(obj)] = (obj, out)  # keeps obj alive, so that its id is not reused
+    return out
 
 
 def _state_dict(obj) -> dict[str, np.ndarray]:
