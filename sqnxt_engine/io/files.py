@@ -56,11 +56,15 @@ def open_regular(path) -> BinaryIO:
 def read_bounded(f: BinaryIO, limit: int, what: str = "file") -> bytes:
     """At most `limit` bytes from a stream (a file, a gzip or zip member), or a UserError: a
     decompressing stream is never trusted to stop by itself."""
-    data = f.read(limit + 1)
-    if len(data) > limit:
-        raise limits.exceeded(f"{what} holds more than {limit:,} bytes; size", len(data),
-                              "max_file_bytes")
-    return data
+    chunks, total = [], 0
+    while total <= limit:
+        # in blocks: read(n) allocates n bytes up front, whatever the stream then holds
+        chunk = f.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+    raise limits.exceeded(f"{what} holds more than {limit:,} bytes; size", total, "max_file_bytes")
 
 
 def read_regular(path) -> bytes:
