@@ -120,7 +120,7 @@ def imagenet_samples() -> tuple[list[np.ndarray], np.ndarray]:
                     labels.append(int(m[1]))
     except UserError as e:
         raise UserError(f"{wheels[0]}: {e}") from None
-    except (OSError, zipfile.BadZipFile, Image.DecompressionBombError) as e:
+    except (OSError, zipfile.BadZipFile, zlib.error, Image.DecompressionBombError) as e:
         raise UserError(f"{wheels[0]}: cannot read the samples ({e})") from None
     if len(images) != 20:
         raise UserError(f"{wheels[0]}: expected 20 ImageNet samples, found {len(images)}")

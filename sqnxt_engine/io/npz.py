@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 import zipfile
+import zlib
 from math import prod
 
 import numpy as np
@@ -54,9 +56,9 @@ def read_npz(path, text_members: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
                 return {name[:-4]: parse_npy(read_member(z, info), f"member {name!r:.80}",
                                              name[:-4] in text_members)
                         for name, info in infos.items()}
-        except zipfile.BadZipFile as e:
+        except (zipfile.BadZipFile, zlib.error) as e:
             raise UserError(f"corrupt zip archive ({e})") from None
-        except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as e:
+        except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as e:
             raise UserError(f"unreadable zip archive ({e})") from None
 
 
@@ -90,17 +92,22 @@ def read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         return read_bounded(m, info.file_size, f"member {info.filename!r:.80}")
 
 
+def _read_header(bio, where):
+    version = np.lib.format.read_magic(bio)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(bio, max_header_size=_HEADER_MAX)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(bio, max_header_size=_HEADER_MAX)
+    raise UserError(f"{where}: .npy format version {version} is not supported")
+
+
 def parse_npy(data: bytes, where: str = ".npy data", text_ok: bool = False) -> np.ndarray:
     """One `.npy` file's bytes as an array, after checking its header (see the module notes)."""
     bio = io.BytesIO(data)
     try:
-        version = np.lib.format.read_magic(bio)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(bio, max_header_size=_HEADER_MAX)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(bio, max_header_size=_HEADER_MAX)
-        else:
-            raise UserError(f"{where}: .npy format version {version} is not supported")
+        with warnings.catch_warnings():  # numpy's notes on headers "created on Python 2"
+            warnings.simplefilter("ignore")
+            shape, fortran, dtype = _read_header(bio, where)
     except UserError:
         raise
     except Exception as e:  # ValueError and whatever else a malformed literal raises: data, not code
