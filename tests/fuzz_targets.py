@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import pickle
 import random
 import re
 import struct
@@ -120,7 +119,6 @@ def hostile_npz() -> list[bytes]:
 
 
 def onnx_seed() -> bytes:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),

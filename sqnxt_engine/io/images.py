@@ -16,7 +16,7 @@ Output: float32, CHW for one image and NCHW for a batch.
 """
 from __future__ import annotations
 
-import os
+import io
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 
 from ..errors import UserError
 from . import limits
-from .files import open_regular
+from .files import read_regular
 
 _COLORS = {"RGB": 3, "BGR": 3, "L": 1}
 
@@ -88,16 +88,17 @@ def load_image(path, pre: Preprocess) -> np.ndarray:
     Images may come from someone else: only a regular file within max_file_bytes is opened, and
     the size its header declares is checked against the max_image_pixels and max_image_aspect
     limits (io/limits.py) before Pillow decodes a pixel (a 100 kB PNG can declare 50,000 x 50,000)."""
-    with open_regular(path) as f:
-        limits.check(f"{path}: file size", os.fstat(f.fileno()).st_size, "max_file_bytes")
-        try:
-            Image.MAX_IMAGE_PIXELS = None  # the limit is ours (check_image_size), not Pillow's
-            with Image.open(f) as img:
-                check_image_size(img.size, path)
-                img.load()  # decode now: a truncated or corrupt file fails here, with its name
-                rgb = to_rgb8(ImageOps.exif_transpose(img))
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-            raise UserError(f"{path}: not a readable image ({e})") from None
+    # from memory: a chunk claiming 4 GB then costs what the file holds (a file's read(n)
+    # allocates n bytes before it reads)
+    data = io.BytesIO(read_regular(path))
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the limit is ours (check_image_size), not Pillow's
+        with Image.open(data) as img:
+            check_image_size(img.size, path)
+            img.load()  # decode now: a truncated or corrupt file fails here, with its name
+            rgb = to_rgb8(ImageOps.exif_transpose(img))
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise UserError(f"{path}: not a readable image ({e})") from None
     return preprocess(rgb, pre)
 
 

@@ -19,7 +19,6 @@ Only then is the member's data read into an array. Errors are UserErrors naming 
 from __future__ import annotations
 
 import io
-import os
 import warnings
 import zipfile
 import zlib
@@ -29,7 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import limits
-from .files import open_regular, read_bounded
+from .files import read_bounded, read_regular
 
 _NUMERIC_KINDS = "biuf"
 _HEADER_MAX = 10_000
@@ -39,8 +38,9 @@ def read_npz(path, text_members: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays of an `.npz` file by member name (without `.npy`). Members named in
     `text_members` may instead be unicode strings. UserError (without the file name: callers add
     it) for anything that is not a well-formed archive within the limits."""
-    with open_regular(path) as f:
-        limits.check("file size", os.fstat(f.fileno()).st_size, "max_file_bytes")
+    # from memory: zipfile reads its directory with read(n), n from the file, which a file
+    # object allocates up front; a BytesIO returns only what is there
+    with io.BytesIO(read_regular(path)) as f:
         head = f.read(6)
         f.seek(0)
         if head.startswith(b"\x93NUMPY"):
@@ -58,7 +58,8 @@ def read_npz(path, text_members: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
                         for name, info in infos.items()}
         except (zipfile.BadZipFile, zlib.error) as e:
             raise UserError(f"corrupt zip archive ({e})") from None
-        except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as e:
+        except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
+                ValueError) as e:  # ValueError: a directory offset that seeks before the start
             raise UserError(f"unreadable zip archive ({e})") from None
 
 

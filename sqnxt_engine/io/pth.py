@@ -20,7 +20,6 @@ tensors must be finite.
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import struct
 import zipfile
@@ -32,7 +31,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import limits
-from .files import open_regular
+from .files import read_regular
 from .npz import check_zip_members, read_member
 
 # torch dtype name -> NumPy dtype. bfloat16 has no NumPy dtype: read as its raw 16 bits
@@ -128,10 +127,47 @@ _GLOBALS = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
+def _key(k):
+    """A dict key from the file: a string or an integer. Anything else (a tuple, say) would be
+    hashed inside the unpickler, and a small pickle of shared tuples takes 10^40 steps to hash."""
+    if type(k) not in (str, int):
+        raise pickle.UnpicklingError(f"a dict key of type {type(k).__name__}, not a string or an integer")
+    return k
+
+
+class _Unpickler(pickle._Unpickler):
+    """The pure-Python unpickler, so that dict keys are checked before they are hashed (the C one
+    hashes them where nothing can intervene) and sets, which hash their elements, are refused.
+    Checkpoint pickles are small (the tensors' bytes are kept beside them), so speed is no issue."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file, storages: dict[str, _Storage]):
         super().__init__(file)
         self.storages = storages
+
+    def _load_setitem(self):
+        value, key = self.stack.pop(), self.stack.pop()
+        self.stack[-1][_key(key)] = value
+
+    def _load_setitems(self):
+        items = self.pop_mark()
+        d = self.stack[-1]
+        for i in range(0, len(items) - 1, 2):
+            d[_key(items[i])] = items[i + 1]
+
+    def _load_dict(self):
+        items = self.pop_mark()
+        self.append({_key(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)})
+
+    def _no_sets(self):
+        raise pickle.UnpicklingError("sets are not part of a state dict")
+
+    dispatch[pickle.SETITEM[0]] = _load_setitem
+    dispatch[pickle.SETITEMS[0]] = _load_setitems
+    dispatch[pickle.DICT[0]] = _load_dict
+    for _op in (pickle.EMPTY_SET, pickle.ADDITEMS, pickle.FROZENSET):
+        dispatch[_op[0]] = _no_sets
 
     def find_class(self, module, name):
         try:
@@ -151,8 +187,10 @@ class _Unpickler(pickle.Unpickler):
         # ("storage", storage type or dtype, key, location, numel[, legacy view info])
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                 and isinstance(pid[1], _DType) and pid[1].name in _DTYPES):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r:.80}")
-        key, dtype = str(pid[2]), pid[1].name
+            raise pickle.UnpicklingError(f"unsupported persistent id of type {type(pid).__name__}")
+        if not isinstance(pid[2], str):  # str() of shared nested lists can take forever
+            raise pickle.UnpicklingError("a storage key that is not a string")
+        key, dtype = pid[2], pid[1].name
         view = pid[5] if len(pid) > 5 else None
         if view is not None:  # pre-1.0 legacy files: a storage that views another one
             view_key, offset, size = view
@@ -169,8 +207,10 @@ def read_pth(path) -> dict[str, np.ndarray]:
     for a missing, corrupt or unsafe file."""
     path = Path(path)
     try:
-        with open_regular(path) as f:
-            limits.check("file size", os.fstat(f.fileno()).st_size, "max_file_bytes")
+        # From memory (the file is within max_file_bytes): a length field in a pickle opcode or a
+        # zip directory then costs no more than the bytes that are there, whereas a file's
+        # read(n) allocates n bytes up front.
+        with io.BytesIO(read_regular(path)) as f:
             head = f.read(4)
             f.seek(0)
             if head.startswith(b"PK\x03\x04"):
@@ -228,10 +268,12 @@ def _read_legacy(f):
     obj = _Unpickler(f, storages).load()
     keys = safe()
     for key in keys:
-        s = storages[str(key)]
+        if not isinstance(key, str) or key not in storages:
+            raise UserError("the storage key list names a storage the pickle does not use")
+        s = storages[key]
         itemsize = np.dtype(_DTYPES[s.dtype]).itemsize
         (numel,) = struct.unpack(order + "q", f.read(8))
-        left = os.fstat(f.fileno()).st_size - f.tell()
+        left = len(f.getbuffer()) - f.tell()
         if not 0 <= numel * itemsize <= left:  # before reading: f.read(n) allocates n bytes
             raise UserError(f"storage {key} declares {numel:,} elements; the file holds {left:,} bytes more")
         raw = f.read(numel * itemsize)

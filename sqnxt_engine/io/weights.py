@@ -98,9 +98,10 @@ def _positive_int(v) -> bool:
 
 
 def _numbers(v, positive=False) -> bool:
+    """1-4 pixel-unit numbers (mean, std): well inside float32's range, positive if asked."""
     values = v if isinstance(v, list) else [v]
     return 0 < len(values) <= 4 and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+        isinstance(x, (int, float)) and not isinstance(x, bool) and -1e30 < x < 1e30
         and (x > 0 or not positive) for x in values)
 
 
