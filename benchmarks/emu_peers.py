@@ -14,7 +14,7 @@ The layers: full networks take SCALE-Sim 3-10+ minutes and ZigZag ~8 minutes her
 default is a stated subset: every layer of the first unit of each stage, and fc (25 of
 1.0-SqNxt-23's 112 conv/fc layers; the list is printed). The 7x7 stem is left out by default:
 SCALE-Sim simulates it cycle by cycle (8.3 million cycles in OS) and took most of a 14-minute
-run on it; add it with --layers stem,... (README records such a run).
+run on it; add it with --layers stem,... (docs/benchmarks.md records such a run).
 
 What is compared, and how far the models agree:
 - emulator: each layer searched and executed as `sqnxt-emu trace` does (real arithmetic,
@@ -26,7 +26,8 @@ What is compared, and how far the models agree:
   extent (Ho - 1) * s + R. It does not tile over output channels the way we do, has no DRAM
   latency, and no zero skipping: the same order of magnitude is the expectation, not equality.
 - ZigZag: its TPU-like weight-stationary example resized to the array (K x C spatial), 16-bit
-  operands and 32-bit output registers (its example: 8 and 16), its own temporal-mapping search (LOMA) minimising latency. Its memory hierarchy is
+  operands and 32-bit output registers (its example: 8 and 16), its own temporal-mapping search
+  (LOMA) minimising latency. Its memory hierarchy is
   its example's (not ours), so its cycles are its own model's.
 """
 from __future__ import annotations

@@ -176,8 +176,9 @@ def main(argv=None) -> int:
     for n in names:
         if n not in ft.LOADERS:
             p.error(f"unknown loader {n!r}")
+    import onnx  # noqa: E401, F401
+
     import sqnxt_engine.io.onnx_import  # noqa: F401 - imported once, before the workers fork
-    import onnx, onnx.reference, PIL.Image  # noqa: E401, F401
     from sqnxt_engine.emu import hardware  # noqa: F401
     from sqnxt_engine.io import datasets, model, prototxt, pth  # noqa: F401
 

@@ -28,8 +28,16 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from sqnxt_engine import zoo
-from sqnxt_engine.kernels import (DATAFLOWS, ORDERS, ConvShape, Mapping, ZeroProfile, count,
-                                  count_array, execute)
+from sqnxt_engine.kernels import (
+    DATAFLOWS,
+    ORDERS,
+    ConvShape,
+    Mapping,
+    ZeroProfile,
+    count,
+    count_array,
+    execute,
+)
 
 
 def layer_shapes(model: str):

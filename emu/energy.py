@@ -38,7 +38,7 @@ class Energy:
     def operand(self, level: str, operand: str) -> float:
         return sum(e for lv, op, e in self.by_operand if lv == level and op == operand)
 
-    def __add__(self, other: "Energy") -> "Energy":
+    def __add__(self, other: Energy) -> Energy:
         if not isinstance(other, Energy):
             return NotImplemented
         acc: dict[tuple[str, str], float] = {}

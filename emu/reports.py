@@ -3,7 +3,7 @@
 Table 3: each network on each configuration (`emulate` with the per-layer faster dataflow and
 the paper's 40% weight sparsity, seeded random weights and input), its cycles and energy; time
 normalised as the paper does, to the fastest network of each configuration *among those run*.
-The paper's columns (shared/reference/paper_table3.csv) are renormalised the same way, to the
+The paper's columns (sqnxt_engine/data/paper/paper_table3.csv) are renormalised the same way, to the
 fastest of the same networks in the paper, so a subset (--models) compares like with like; for
 all 13 networks that leaves the published figures unchanged.
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .. import zoo
@@ -41,17 +43,14 @@ PAPER_COLUMNS = {"8x8": ("time_8x8_32kb", "energy_8x8_32kb"),
 REFERENCE_FILE = "paper_table3.csv"
 
 
-def reference_candidates() -> list[Path]:
-    """Where paper_table3.csv is looked for: shared/reference beside the repository (the
-    package's source tree), then beside the current folder."""
-    repo = Path(__file__).resolve().parents[1]
-    return [repo.parent / "shared" / "reference" / REFERENCE_FILE,
-            Path.cwd().parent / "shared" / "reference" / REFERENCE_FILE,
-            Path.cwd() / "shared" / "reference" / REFERENCE_FILE]
+def packaged_reference() -> Traversable:
+    """The paper's Table 3 as installed with the package (sqnxt_engine/data/paper/)."""
+    return resources.files("sqnxt_engine.data") / "paper" / REFERENCE_FILE
 
 
-def find_reference(path: str | None) -> Path | None:
-    """The reference file: `path` if given (an error if missing), else the first candidate."""
+def find_reference(path: str | None) -> Path | Traversable | None:
+    """The reference file: `path` if given (an error if missing), else the packaged table
+    (None only if the installation lacks it)."""
     if path:
         p = Path(path)
         if p.is_dir():
@@ -59,15 +58,16 @@ def find_reference(path: str | None) -> Path | None:
         if not p.is_file():
             raise UserError(f"{path}: no such file")
         return p
-    return next((p for p in reference_candidates() if p.is_file()), None)
+    packaged = packaged_reference()
+    return packaged if packaged.is_file() else None
 
 
-def read_paper_table3(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
+def read_paper_table3(path: Path | Traversable) -> dict[tuple[str, str], tuple[float, float]]:
     """{(zoo name, config): (time, energy)} from paper_table3.csv."""
     by_paper = {PAPER_NAMES.get(m, m): m for m in TABLE3_MODELS}
     out = {}
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 model = by_paper.get(row.get("model", ""))
                 if model is None:

@@ -3,13 +3,13 @@
 ConvShape (one layer), Mapping (how it runs on the PE array), Counters (what it costs),
 execute() (real outputs and counters) and count() (the same counters without arithmetic).
 Every user error is a ValueError raised here, before any C code runs.
-Definitions of the dataflows and of every counter: kernels/README.md.
+Definitions of the dataflows and of every counter: docs/kernels.md.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class ConvShape:
                                           *self.stride, *self.padding, self.groups))
 
     @classmethod
-    def fc(cls, in_features: int, out_features: int) -> "ConvShape":
+    def fc(cls, in_features: int, out_features: int) -> ConvShape:
         """A fully connected layer as a 1x1 convolution on a 1x1 map."""
         return cls(C=in_features, H=1, W=1, K=out_features)
 
@@ -195,7 +195,7 @@ class Mapping:
 
     @classmethod
     def untiled(cls, shape: ConvShape, dataflow: str, pe_rows: int, pe_cols: int,
-                order=("k", "c", "y", "x")) -> "Mapping":
+                order=("k", "c", "y", "x")) -> Mapping:
         """One tile holding the whole layer."""
         return cls(dataflow, pe_rows, pe_cols, order, (shape.K, shape.Cg, shape.Ho, shape.Wo))
 
@@ -280,10 +280,9 @@ class Counters(_CounterFields):
     __doc__ = ("Access and work counters of one layer (or, summed, of several). Immutable; "
                "+ sums field by field (sum() works), == compares every field." + _DOC_COUNTERS)
     __slots__ = ()
-    DEFINITIONS: ClassVar[str] = _DOC_COUNTERS
 
     @classmethod
-    def _from_array(cls, a) -> "Counters":
+    def _from_array(cls, a) -> Counters:
         return tuple.__new__(cls, a)
 
     @property
@@ -355,7 +354,7 @@ class ZeroProfile:
     zeros: int = 0
 
     @classmethod
-    def of(cls, shape: ConvShape, w_or_mask) -> "ZeroProfile":
+    def of(cls, shape: ConvShape, w_or_mask) -> ZeroProfile:
         a = np.asarray(w_or_mask)
         want = (shape.K, shape.Cg, shape.R, shape.S)
         if a.shape != want:

@@ -9,16 +9,13 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The authors' Caffe network files, vendored with the tests (provenance: data/caffe/README.md).
+CAFFE_DIR = Path(__file__).resolve().parent / "data" / "caffe"
 
 
 @pytest.fixture(scope="session")
 def caffe_dir():
-    d = SHARED / "reference" / "caffe"
-    if not d.is_dir():
-        pytest.skip(f"reference prototxt files not found at {d}")
-    return d
+    return CAFFE_DIR
 
 
 # --- EfficientNet-Lite0 with its published weights (test_efficientnet, test_real_photos) ---

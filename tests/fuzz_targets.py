@@ -20,8 +20,8 @@ import random
 import re
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -31,7 +31,7 @@ CANARY = "CANARY"  # a file that only executed pickled code would create
 
 
 def _graph():
-    from sqnxt_engine.graph import GraphBuilder, Flatten, Linear, LRN, MaxPool
+    from sqnxt_engine.graph import LRN, Flatten, GraphBuilder, Linear, MaxPool
     b = GraphBuilder("fz", (3, 12, 12))
     x = b.conv_bn_act("c1", b.input, 4, 3, padding=1, bias=True)
     x = b.add("pool", MaxPool(2, 2), x)
@@ -384,6 +384,7 @@ def _convert_onnx(path):
     """The sqnxt-convert command on a mutated ONNX file: exit 0 or 2 only, and nothing left in
     the folder but its output (an exit code of 1 is an internal error: a crash)."""
     import contextlib
+
     from sqnxt_engine.cli.convert import main
     from sqnxt_engine.errors import UserError
     err = io.StringIO()

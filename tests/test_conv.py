@@ -3,7 +3,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sqnxt_engine.functional import conv2d, out_size
+from sqnxt_engine.functional import conv2d
+
+from strategies import conv_geometries
 
 
 def naive_conv(x, w, b, stride, pad, dil, groups):
@@ -32,31 +34,11 @@ def naive_conv(x, w, b, stride, pad, dil, groups):
     return out
 
 
-@st.composite
-def conv_cases(draw):
-    groups = draw(st.sampled_from([1, 1, 2, 3, "dw"]))
-    kernel = draw(st.sampled_from([(1, 1), (3, 3), (1, 3), (3, 1), (5, 5), (2, 3)]))
-    cg = draw(st.integers(1, 3))
-    og = draw(st.integers(1, 3))
-    if groups == "dw":
-        groups, cg, og = draw(st.integers(1, 5)), 1, 1
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    h = draw(st.integers(1, 9))
-    w = draw(st.integers(1, 9))
-    if out_size(h, kernel[0], stride[0], pad[0], pad[1], dil[0]) <= 0 or \
-            out_size(w, kernel[1], stride[1], pad[2], pad[3], dil[1]) <= 0:
-        h, w = h + dil[0] * kernel[0], w + dil[1] * kernel[1]
-    n = draw(st.integers(1, 2))
-    bias = draw(st.booleans())
-    seed = draw(st.integers(0, 2**16))
-    return n, groups, cg, og, kernel, stride, dil, pad, h, w, bias, seed
-
-
-@given(conv_cases())
-def test_conv2d_matches_naive_loops(case):
-    n, groups, cg, og, kernel, stride, dil, pad, h, w, bias, seed = case
+@given(conv_geometries(max_hw=9, max_dilation=2), st.integers(1, 2), st.booleans(),
+       st.integers(0, 2**16))
+def test_conv2d_matches_naive_loops(layer, n, bias, seed):
+    groups, cg, og, kernel = layer.groups, layer.cg, layer.kg, layer.kernel
+    stride, dil, pad, h, w = layer.stride, layer.dilation, layer.pad, layer.H, layer.W
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, groups * cg, h, w))
     wt = rng.normal(size=(groups * og, cg) + kernel)

@@ -20,8 +20,11 @@ from sqnxt_engine.io import fetch
 from sqnxt_engine.io.labels import label_set
 from sqnxt_engine.io.weights import load_weights
 from sqnxt_engine.runtime.runner import Runner
-from sqnxt_engine.zoo.efficientnet import (efficientnet_lite0, efficientnet_lite0_weights,
-                                          recognise_efficientnet_lite)
+from sqnxt_engine.zoo.efficientnet import (
+    efficientnet_lite0,
+    efficientnet_lite0_weights,
+    recognise_efficientnet_lite,
+)
 
 SRC = fetch.source("efficientnet-lite0")
 

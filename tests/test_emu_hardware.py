@@ -2,8 +2,14 @@
 
 import pytest
 
-from sqnxt_engine.emu.hardware import (PRESETS, EnergyTable, Hardware, HardwareError,
-                                       hardware_from_dict, load_hardware)
+from sqnxt_engine.emu.hardware import (
+    PRESETS,
+    EnergyTable,
+    Hardware,
+    HardwareError,
+    hardware_from_dict,
+    load_hardware,
+)
 
 MINIMAL = "[pe]\nrows = 4\ncols = 4\n[buffer]\nbytes = 4096\n"
 
@@ -42,9 +48,12 @@ def test_minimal_file_gets_defaults(tmp_path):
     (MINIMAL + "[energy]\ndram = 'a lot'\n", "hw.toml: energy.dram must be a number"),
     (MINIMAL + "[energy]\nsram = 3\n", "hw.toml: unknown field 'energy.sram'"),
     (MINIMAL + "[pe2]\nx = 1\n", "hw.toml: unknown field 'pe2'"),
-    (MINIMAL.replace("bytes = 4096", "bytes = 4096\ndouble_buffering = 1"), "buffer.double_buffering must be true or false"),
-    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nsplit = {input = 0.5, weight = 0.5, psum = 0.5}"), "buffer.split fractions sum to 1.5"),
-    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nsplit = {input = 0.5, weight = 0.5}"), "buffer.split.psum is missing"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\ndouble_buffering = 1"),
+     "buffer.double_buffering must be true or false"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nsplit = {input = 0.5, weight = 0.5, psum = 0.5}"),
+     "buffer.split fractions sum to 1.5"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nsplit = {input = 0.5, weight = 0.5}"),
+     "buffer.split.psum is missing"),
     (MINIMAL.replace("bytes = 4096", "bytes = 7"), "hw.toml: buffer.bytes (7) is smaller than one tile"),
     (MINIMAL + "[arith]\nacc_bits = 24\n", "arith.acc_bits (24) must hold a product"),
     (MINIMAL + "[pe]\n", "not valid TOML"),

@@ -3,13 +3,13 @@ import json
 
 import pytest
 
-from sqnxt_engine.graph import GraphBuilder
-from sqnxt_engine.graph import ops as O
-from sqnxt_engine.runtime import random_weights
 from sqnxt_engine.emu.cli import main
 from sqnxt_engine.emu.energy import energy
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.network import emulate
+from sqnxt_engine.graph import GraphBuilder
+from sqnxt_engine.graph import ops as O
+from sqnxt_engine.runtime import random_weights
 
 
 def tiny_graph():

@@ -57,19 +57,20 @@ def test_table3_json_csv_png(table3_run, capsys):
 
 
 def test_table3_without_the_reference(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(R, "reference_candidates", lambda: [tmp_path / "nowhere.csv"])
+    monkeypatch.setattr(R, "packaged_reference", lambda: tmp_path / "nowhere.csv")
     assert main(["table3", "--models", "1.0-SqNxt-23v5", "--hw", "8x8", "--json"]) == 0
     io = capsys.readouterr()
     (row,) = json.loads(io.out)
     assert row["paper_time"] is None and row["time"] == 1.0 and row["config"] == "8x8"
-    assert "not found" in io.err and "without the paper's columns" in io.err
+    assert "missing from this installation" in io.err and "without the paper's columns" in io.err
 
 
 def test_report_user_errors(tmp_path, monkeypatch, capsys):
     assert main(["table3", "--models", "NoNet"]) == 2
     assert main(["table3", "--hw", "4x4"]) == 2
     assert main(["table3", "--reference", str(tmp_path / "missing.csv")]) == 2
-    assert main(["figure6", "--out", str(tmp_path / "no-such-dir")]) == 2
+    (tmp_path / "a-file").write_text("")
+    assert main(["figure6", "--out", str(tmp_path / "a-file")]) == 2  # a file is not a folder
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert main(["figure6", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -161,3 +162,10 @@ def test_trace_image_changes_the_input(tmp_path, capsys):
     # WS does not skip zeros: the same counts; the input (so the output) differs
     assert runs[0]["total"]["cycles"] == runs[1]["total"]["cycles"]
     assert runs[0]["max_abs_float"] != runs[1]["max_abs_float"] and runs[1]["top1_match"]
+
+
+def test_the_papers_table3_is_installed_with_the_package():
+    """A plain install carries the paper's Table 3: every network of the table, both arrays."""
+    paper = R.read_paper_table3(R.find_reference(None))
+    assert set(paper) == {(m, cfg) for m in R.TABLE3_MODELS for cfg in R.CONFIGS}
+    assert paper[("SqueezeNet-v1.1", "8x8")] == (1.60, 3.3e9)  # the PAPER row above, as published

@@ -5,12 +5,12 @@ from itertools import permutations, product
 import numpy as np
 import pytest
 
-from sqnxt_engine.kernels import ConvShape, Mapping, ZeroProfile, count, divisors
-from sqnxt_engine.errors import UserError
 from sqnxt_engine.emu import search as S
 from sqnxt_engine.emu import timing as T
 from sqnxt_engine.emu.energy import LEVELS, energy
 from sqnxt_engine.emu.hardware import EnergyTable, hardware_from_dict, load_hardware
+from sqnxt_engine.errors import UserError
+from sqnxt_engine.kernels import ConvShape, Mapping, ZeroProfile, count, divisors
 
 SMALL = [
     ConvShape(C=4, H=6, W=6, K=6, R=3, S=3, padding=1),

@@ -4,8 +4,20 @@ import pytest
 
 from sqnxt_engine import GraphError
 from sqnxt_engine.functional import avg_pool2d, max_pool2d
-from sqnxt_engine.graph import (INPUT, LRN, Add, AvgPool, Concat, Conv2d, Graph, GraphBuilder,
-                                Linear, MaxPool, Node, ReLU)
+from sqnxt_engine.graph import (
+    INPUT,
+    LRN,
+    Add,
+    AvgPool,
+    Concat,
+    Conv2d,
+    Graph,
+    GraphBuilder,
+    Linear,
+    MaxPool,
+    Node,
+    ReLU,
+)
 
 
 def test_dangling_input_names_the_node():

@@ -96,8 +96,8 @@ def test_pickled_objects_in_a_weight_file_run_nothing(tmp_path, monkeypatch):
 
 def test_corpus_files_are_refused(tmp_path, monkeypatch):
     """The small hostile files kept in tests/corpus (see its README)."""
-    from sqnxt_engine.io.prototxt import read_prototxt
     from sqnxt_engine.emu.hardware import load_hardware
+    from sqnxt_engine.io.prototxt import read_prototxt
     from sqnxt_engine.io.pth import read_pth
     monkeypatch.chdir(tmp_path)
     loaders = {".pth": read_pth, ".npz": load_model, ".prototxt": read_prototxt, ".toml": load_hardware}
@@ -289,6 +289,7 @@ def _onnx_model(tmp_path, nodes, inits=(), in_shape=(1, 3, 8, 8), out="y"):
 
 def test_onnx_constant_of_shape_bomb(tmp_path):
     from onnx import helper, numpy_helper
+
     from sqnxt_engine.io.onnx_import import read_onnx
     shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "s")
     nodes = [helper.make_node("ConstantOfShape", ["s"], ["big"], "cos"),
@@ -299,6 +300,7 @@ def test_onnx_constant_of_shape_bomb(tmp_path):
 
 def test_onnx_loop_is_never_run(tmp_path):
     from onnx import TensorProto, helper, numpy_helper
+
     from sqnxt_engine.io.onnx_import import read_onnx
     body = helper.make_graph(
         [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
@@ -317,6 +319,7 @@ def test_onnx_loop_is_never_run(tmp_path):
 
 def test_onnx_range_and_huge_input_and_external_data(tmp_path):
     from onnx import TensorProto, helper, numpy_helper
+
     from sqnxt_engine.io.onnx_import import read_onnx
     inits = [numpy_helper.from_array(np.array(v, np.float32), n) for n, v in
              (("a", 0.0), ("b", 1e15), ("d", 1.0))]
@@ -366,6 +369,7 @@ def test_hostile_toml(tmp_path, content, match):
 
 def test_image_declaring_a_huge_size_is_refused_before_decoding(tmp_path):
     from PIL import Image
+
     from sqnxt_engine.io.images import PRESETS, load_image
     buf = io.BytesIO()
     Image.new("L", (1, 1)).save(buf, "PNG")

@@ -250,7 +250,7 @@ def test_a_pickle_cannot_tamper_with_the_shared_stand_ins(tmp_path):
         b"c_codecs\nencode\nN}" + _text("__defaults__") + _text("utf-8") + b"\x85s\x86b",
         b"ccollections\nOrderedDict\n}" + _text("x") + b"K\x01sb",
     ]
-    for i, tamper in enumerate(tampers):
+    for tamper in tampers:
         (tmp_path / "t.pth").write_bytes(_legacy_bytes(None).replace(b"N.", tamper + b".", 1))
         try:
             read_pth(tmp_path / "t.pth")

@@ -3,16 +3,31 @@ and loop order against a NumPy int64 reference, count-only == execute-and-count,
 of the counters, and clear ValueErrors for bad arguments."""
 import contextlib
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sqnxt_engine.kernels import (
+    COUNTER_FIELDS,
+    DATAFLOWS,
+    ORDERS,
+    AccumulatorOverflowWarning,
+    ConvShape,
+    Counters,
+    Mapping,
+    ZeroProfile,
+    count,
+    count_array,
+    count_many,
+    divisors,
+    execute,
+)
 from sqnxt_engine.kernels import api as kernels_api
-from sqnxt_engine.kernels import (COUNTER_FIELDS, DATAFLOWS, ORDERS, AccumulatorOverflowWarning,
-                                  ConvShape, Counters, Mapping, ZeroProfile, count, count_array,
-                                  count_many, divisors, execute)
+
+from strategies import KERNELS, conv_shapes, mappings
 
 
 def reference(shape: ConvShape, x, w, acc=np.int64):
@@ -45,32 +60,8 @@ def layout(kinner: bool):
         kernels_api.KINNER_BELOW_PIXELS, kernels_api.KINNER_BELOW_PIXELS_SOCMOP = old
 
 
-@st.composite
-def layers(draw, max_hw=7):
-    groups = draw(st.sampled_from([1, 1, 2, 3, "dw"]))
-    if groups == "dw":
-        groups = draw(st.integers(1, 5))
-        cg, kg = 1, 1
-    else:
-        cg, kg = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    R, S = draw(st.sampled_from([(1, 1), (1, 3), (3, 1), (3, 3), (2, 2), (5, 5)]))
-    H, W = draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw))
-    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
-    if H + pad[0] + pad[1] < R:
-        H = R
-    if W + pad[2] + pad[3] < S:
-        W = S
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    return ConvShape(C=cg * groups, H=H, W=W, K=kg * groups, R=R, S=S, stride=stride,
-                     padding=pad, groups=groups)
-
-
-@st.composite
-def mappings(draw, shape, dataflow=None):
-    df = dataflow or draw(st.sampled_from(DATAFLOWS))
-    tiles = tuple(draw(st.sampled_from(v)) for v in shape.legal_tiles().values())
-    return Mapping(df, draw(st.integers(1, 4)), draw(st.integers(1, 4)),
-                   draw(st.sampled_from(ORDERS)), tiles)
+# the layers of these tests: every kernel shape of the shared generator but the 2x3
+layers = partial(conv_shapes, kernels=KERNELS[:6], max_channels=4)
 
 
 def int16_data(draw, shape_, zeros=0.3):

@@ -1,7 +1,6 @@
 """The Caffe prototxt importer and its protobuf text-format reader."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,10 +10,6 @@ from sqnxt_engine.errors import GraphError, UserError
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.io.protobuf_text import parse
 from sqnxt_engine.io.prototxt import read_prototxt
-
-CAFFE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "caffe"
-needs_files = pytest.mark.skipif(not CAFFE.is_dir(), reason=f"reference prototxt files not found at {CAFFE} "
-                                 "(CI clones the repo with shared/ beside it)")
 
 # MODELS.md's expected counts (params M, MACs M) and the input size they are counted at.
 # SqueezeNet v1.0: the file's conv10 has pad 1, so conv10 (1x1, 512 -> 1000, bias) runs on 15x15
@@ -38,37 +33,33 @@ def within_1pct(value, expected_m):
 
 # -- the reference files -----------------------------------------------------------------------
 
-@needs_files
-def test_every_reference_file_is_in_the_table():
-    assert sorted(p.name for p in CAFFE.glob("*.prototxt")) == sorted(EXPECTED)
+def test_every_reference_file_is_in_the_table(caffe_dir):
+    assert sorted(p.name for p in caffe_dir.glob("*.prototxt")) == sorted(EXPECTED)
 
 
-@needs_files
 @pytest.mark.parametrize("fname", sorted(EXPECTED))
-def test_reference_counts(fname):
+def test_reference_counts(caffe_dir, fname):
     params, macs, size = EXPECTED[fname]
-    g = read_prototxt(CAFFE / fname, input_shape=size)
+    g = read_prototxt(caffe_dir / fname, input_shape=size)
     assert within_1pct(g.params, params), g.params
     assert within_1pct(g.macs, macs), g.macs
     assert g.input_shape == (3, size or 227, size or 227)
     assert g.output_shape()[0] == 1000
 
 
-@needs_files
-def test_squeezenet_v10_conv10_pad0_gives_the_papers_count():
-    text = (CAFFE / "SqueezeNet_v1.0.deploy.prototxt").read_text()
+def test_squeezenet_v10_conv10_pad0_gives_the_papers_count(caffe_dir):
+    text = (caffe_dir / "SqueezeNet_v1.0.deploy.prototxt").read_text()
     patched, n = re.subn(r"(num_output: 1000\s*)pad: 1", r"\1pad: 0", text)
     assert n == 1
     g = read_prototxt(patched)
     assert g.shapes["conv10"] == (1000, 13, 13)
     assert within_1pct(g.macs, 837.1)
-    assert read_prototxt(CAFFE / "SqueezeNet_v1.0.deploy.prototxt").shapes["conv10"] == (1000, 15, 15)
+    assert read_prototxt(caffe_dir / "SqueezeNet_v1.0.deploy.prototxt").shapes["conv10"] == (1000, 15, 15)
 
 
-@needs_files
 @pytest.mark.parametrize("fname, stem", [("1.0-SqNxt-23", 111), ("1.0-SqNxt-23v5", 112)])
-def test_sqnxt_structure(fname, stem):
-    path = CAFFE / f"{fname}.train_val.prototxt"
+def test_sqnxt_structure(caffe_dir, fname, stem):
+    path = caffe_dir / f"{fname}.train_val.prototxt"
     g = read_prototxt(path)
     assert g.name == fname
     assert g.meta["input_blob"] == "data" and g.meta["mean"] == [104, 117, 123]
@@ -93,15 +84,13 @@ def test_sqnxt_structure(fname, stem):
     assert isinstance(g["fc1000"].op, O.Linear) and not g["fc1000"].op.bias
 
 
-@needs_files
-def test_grouped_sqnxt_has_groups():
-    g = read_prototxt(CAFFE / "1.0-G-SqNxt-23.train_val.prototxt")
+def test_grouped_sqnxt_has_groups(caffe_dir):
+    g = read_prototxt(caffe_dir / "1.0-G-SqNxt-23.train_val.prototxt")
     assert any(isinstance(n.op, O.Conv2d) and n.op.groups == 2 for n in g.nodes)
 
 
-@needs_files
-def test_alexnet_layers():
-    g = read_prototxt(CAFFE / "bvlc_alexnet.deploy.prototxt")
+def test_alexnet_layers(caffe_dir):
+    g = read_prototxt(caffe_dir / "bvlc_alexnet.deploy.prototxt")
     assert g.name == "bvlc_alexnet" and g.meta["caffe_name"] == "AlexNet"
     assert g["conv2"].op.groups == 2 and g["conv2"].op.padding == (2, 2, 2, 2)
     assert g["norm1"].op == O.LRN(5, 1e-4, 0.75, 1.0)
@@ -112,9 +101,8 @@ def test_alexnet_layers():
     assert weighted == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
 
 
-@needs_files
-def test_squeezenet_v11_input_override():
-    path = CAFFE / "SqueezeNet_v1.1.deploy.prototxt"
+def test_squeezenet_v11_input_override(caffe_dir):
+    path = caffe_dir / "SqueezeNet_v1.1.deploy.prototxt"
     assert read_prototxt(path).input_shape == (3, 227, 227)
     assert read_prototxt(path, input_shape=(3, 224, 224)).input_shape == (3, 224, 224)
     g = read_prototxt(path, input_shape=224)
@@ -264,7 +252,8 @@ def test_legacy_v1_layers():
            'layers { name: "c" type: CONVOLUTION bottom: "data" top: "c" '
            'convolution_param { num_output: 2 kernel_size: 3 } }\n'
            'layers { name: "r" type: RELU bottom: "c" top: "c" }\n'
-           'layers { name: "p" type: POOLING bottom: "c" top: "p" pooling_param { pool: AVE kernel_size: 2 stride: 2 } }\n'
+           'layers { name: "p" type: POOLING bottom: "c" top: "p" '
+           'pooling_param { pool: AVE kernel_size: 2 stride: 2 } }\n'
            'layers { name: "f" type: INNER_PRODUCT bottom: "p" top: "f" inner_product_param { num_output: 3 } }\n'
            'layers { name: "s" type: SOFTMAX bottom: "f" top: "s" }\n')
     g = read_prototxt(net)
@@ -283,7 +272,8 @@ def test_reads_a_path_and_names_the_graph(tmp_path):
 # -- errors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body, message", [
-    (layer("d", "Deconvolution", ["data"], ["d"]), r":2:1: layer 'd' \(Deconvolution\): layer type 'Deconvolution' is not supported"),
+    (layer("d", "Deconvolution", ["data"], ["d"]),
+     r":2:1: layer 'd' \(Deconvolution\): layer type 'Deconvolution' is not supported"),
     (layer("e", "Eltwise", ["data", "data"], ["e"], "eltwise_param { operation: PROD }"),
      r"layer 'e' \(Eltwise\): Eltwise operation PROD is not supported"),
     (layer("e", "Eltwise", ["data", "data"], ["e"], "eltwise_param { coeff: 1 coeff: -1 }"), "coefficients"),
@@ -300,7 +290,8 @@ def test_reads_a_path_and_names_the_graph(tmp_path):
     (layer("c", "Convolution", ["data"], ["c"], "convolution_param { num_output: 5 kernel_size: 1 group: 2 }"),
      r"layer 'c' \(Convolution\): conv: 5 output channels do not split into 2 groups"),
     (conv("c", "data") + conv("c", "c", "c2"), "node name 'c' is used twice"),
-    (layer("r", "ReLU", ["nothing"], ["r"]), r"layer 'r' \(ReLU\): bottom 'nothing' is not produced by any earlier layer"),
+    (layer("r", "ReLU", ["nothing"], ["r"]),
+     r"layer 'r' \(ReLU\): bottom 'nothing' is not produced by any earlier layer"),
     (layer("e", "Eltwise", ["data"], ["e"]), "has 1 bottoms, expected 2 or more"),
 ])
 def test_unsupported_and_broken_layers(body, message):

@@ -64,7 +64,8 @@ def test_float64_layer_by_layer(converted, name):
     x = np.random.default_rng(1).normal(size=(1, 3, 224, 224))
     want = {}
     model = model.double()
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=engine_name(p, m): want.__setitem__(n, o.detach().numpy()))
+    # n=...: bind each hook's node name now, not the loop's last one
+    hooks = [m.register_forward_hook(lambda mod, i, o, n=engine_name(p, m): want.__setitem__(n, o.detach().numpy()))  # noqa: B008
              for p, m in model.named_modules() if engine_name(p, m)]
     with torch.no_grad():
         model(torch.from_numpy(x))

@@ -5,12 +5,14 @@ input), there are no cycles, and every node's shape can be inferred. Errors name
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from math import prod
 from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Any
 
-from ..errors import GraphError
+import numpy as np
+
+from ..errors import GraphError, UserError
 from . import ops as O
 
 INPUT = "input"
@@ -201,7 +203,7 @@ class GraphBuilder:
         return self.add(name, O.ReLU(), x)
 
     def conv_bn_act(self, name, x, out_channels, kernel, stride=1, padding=0, groups=1, bias=False,
-                    act: O.Op | None = O.ReLU(), eps=1e-5):
+                    act: O.Op | None = O.ReLU(), eps=1e-5):  # noqa: B008 (ops are immutable values)
         """conv, then batch norm `<name>.bn`, then the activation `<name>.act` (None for none)."""
         y = self.bn(f"{name}.bn", self.conv(name, x, out_channels, kernel, stride, padding, groups, bias), eps)
         return self.add(f"{name}.act", act, y) if act is not None else y
@@ -219,5 +221,21 @@ def layer_table(graph: Graph) -> list[dict]:
              "params": l.params, "macs": l.macs} for l in graph.layers]
 
 
-def numel(shape: O.Shape) -> int:
-    return prod(shape)
+def check_weights(graph: Graph, arrays: Mapping[str, Any]) -> None:
+    """Raise UserError naming the first mismatch between the graph's parameters and the
+    arrays: walking the graph in order, a missing array or a wrong shape; then an array the
+    graph has no parameter for."""
+    wanted = graph.param_shapes()
+    for name, shape in wanted.items():
+        if name not in arrays:
+            raise UserError(f"weights for {graph.name!r} lack {name} (shape {_fmt(shape)})")
+        got = tuple(np.shape(arrays[name]))
+        if got != tuple(shape):
+            raise UserError(f"{name} has shape {_fmt(got)}, {graph.name!r} needs {_fmt(shape)}")
+    for name in arrays:
+        if name not in wanted:
+            raise UserError(f"{name} is not a parameter of {graph.name!r}")
+
+
+def _fmt(shape) -> str:
+    return "x".join(map(str, shape)) or "scalar"

@@ -19,15 +19,16 @@ operator, never a crash later in a kernel.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import cache
 from math import isfinite, prod
-from typing import Callable, ClassVar, get_type_hints
+from typing import ClassVar, get_type_hints
 
 import numpy as np
 
-from ..errors import GraphError
 from .. import functional as F
+from ..errors import GraphError
 
 Shape = tuple[int, ...]
 
@@ -73,7 +74,7 @@ def _hints(cls) -> dict:
     return get_type_hints(cls)
 
 
-def _check_args(op: "Op") -> None:
+def _check_args(op: Op) -> None:
     """Every field of `op` against its annotated type and range (see the module notes)."""
     hints = _hints(type(op))
     for f in fields(op):
@@ -99,7 +100,7 @@ def _check_args(op: "Op") -> None:
         object.__setattr__(op, f.name, v)
 
 
-def _need_map(op: "Op", shape: Shape) -> tuple[int, int, int]:
+def _need_map(op: Op, shape: Shape) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise GraphError(f"{op.kind} needs a (C, H, W) input, got {shape}")
     return shape
@@ -133,7 +134,7 @@ class Op:
     def forward(self, xs: list[np.ndarray], p: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def prepare(self, p: dict[str, np.ndarray], dtype) -> "Callable[[list[np.ndarray]], np.ndarray]":
+    def prepare(self, p: dict[str, np.ndarray], dtype) -> Callable[[list[np.ndarray]], np.ndarray]:
         """The forward pass specialised to fixed parameters, for a runner that calls it many times.
         Operators with costly per-call set-up (convolution) override it."""
         return lambda xs: self.forward(xs, p)

@@ -18,8 +18,9 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO
 
 from ..errors import UserError
 from . import limits

@@ -1,9 +1,9 @@
 """Class names: a list in a weight file's metadata, or the name of a known label set."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Callable
 
 from ..errors import UserError
 

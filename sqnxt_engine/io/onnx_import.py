@@ -25,10 +25,10 @@ whole import may fold at most max_fold_elements elements. Folded weights must be
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from math import prod
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -570,9 +570,6 @@ HANDLERS: dict[str, Callable] = {
     "Gemm": _gemm, "MatMul": _matmul, "Dropout": _identity, "Identity": _identity, "Pad": _pad,
     "LRN": _lrn, "Shape": _shape,
 }
-SUPPORTED_OPS = tuple(sorted(HANDLERS))
-
-
 # --- constant folding: which operators may run, and the size of their result -------------------
 # Each estimate sees the node, its constant inputs and its attributes, and returns the number
 # of elements the node will produce, from sizes and values alone (nothing is computed).

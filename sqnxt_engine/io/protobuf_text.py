@@ -88,10 +88,10 @@ class Message:
                             f"{'a message { ... }' if want_message else 'a value'}")
         return v
 
-    def msg(self, name: str) -> "Message | None":
+    def msg(self, name: str) -> Message | None:
         return self._last(name, True)
 
-    def msgs(self, name: str) -> list["Message"]:
+    def msgs(self, name: str) -> list[Message]:
         out = self.all(name)
         for v in out:
             if not isinstance(v, Message):

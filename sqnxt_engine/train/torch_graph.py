@@ -12,7 +12,7 @@ pools honour ceil mode, a batch norm is nn.BatchNorm2d with the op's eps.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -172,7 +172,7 @@ class GraphModule(nn.Module):
     @torch.no_grad()
     def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Set every parameter from `<node>.<param>` arrays (exactly the graph's set)."""
-        from ..io.weights import check_weights
+        from ..graph.graph import check_weights
         check_weights(self.graph, arrays)
         for key, tensor in self.named_arrays():
             tensor.copy_(torch.from_numpy(np.asarray(arrays[key])))
