@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, fields, replace
+from math import prod
 
 from ..errors import UserError
 
@@ -104,14 +105,8 @@ def check_graph(graph, source: str = "") -> None:
     shapes = graph.shapes
     for n in graph.nodes:
         out = shapes[n.name]
-        check(f"{where}node {n.name!r:.60}: output of shape {out}", _numel(out), "max_tensor_elements")
+        check(f"{where}node {n.name!r:.60}: output of shape {out}", prod(out), "max_tensor_elements")
     for pname, shape in graph.param_shapes().items():
-        check(f"{where}parameter {pname!r:.60} of shape {shape}", _numel(shape), "max_tensor_elements")
-    check(f"{where}input of shape {graph.input_shape}", _numel(graph.input_shape), "max_tensor_elements")
+        check(f"{where}parameter {pname!r:.60} of shape {shape}", prod(shape), "max_tensor_elements")
+    check(f"{where}input of shape {graph.input_shape}", prod(graph.input_shape), "max_tensor_elements")
 
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n

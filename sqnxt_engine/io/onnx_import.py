@@ -107,12 +107,10 @@ def _check_tensors(onnx, graph) -> None:
 
 
 def _numel(dims) -> int:
-    n = 1
-    for d in dims:
-        if d < 0:
-            raise UserError(f"a tensor has a negative dimension {d}")
-        n *= d
-    return n
+    dims = list(dims)
+    if min(dims, default=0) < 0:
+        raise UserError(f"a tensor has a negative dimension in {dims[:8]}")
+    return prod(dims)
 
 
 class _Importer:

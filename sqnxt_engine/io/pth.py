@@ -25,6 +25,7 @@ import struct
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
 import numpy as np
@@ -312,10 +313,7 @@ def _tensor(ref: _TensorRef) -> np.ndarray:
     if (not all(isinstance(v, int) for v in shape + stride + (ref.offset,))
             or len(shape) != len(stride) or min(shape + stride, default=0) < 0 or ref.offset < 0):
         raise UserError("tensor with a malformed shape or strides")
-    numel = 1
-    for n in shape:
-        numel *= n
-    limits.check(f"tensor of shape {shape!r:.80}: elements", numel, "max_tensor_elements")
+    limits.check(f"tensor of shape {shape!r:.80}: elements", prod(shape), "max_tensor_elements")
     if 0 in shape:
         return np.zeros(shape, base.dtype)
     last = ref.offset + sum((n - 1) * s for n, s in zip(shape, stride))
