@@ -154,7 +154,7 @@ def test_bad_files_are_named(tmp_path):
     text.write_text("this is not a picture\n")
     with pytest.raises(UserError, match="notes.jpg: not a readable image"):
         load_image(text, RAW)
-    with pytest.raises(UserError, match="not a readable image"):
+    with pytest.raises(UserError, match="is a directory, not a regular file"):
         load_image(tmp_path, RAW)  # a folder
     with pytest.raises(UserError, match="notes.jpg"):  # the batch names the bad file too
         load_batch([_uniform(tmp_path, "L", 1, "ok.png"), text], RAW)

@@ -1,13 +1,11 @@
 """sqnxt-eval: top-1 accuracy of a weight file on a whole labelled test set, by this engine."""
 from __future__ import annotations
 
-import json
-
 from ..errors import UserError
 from ..io.datasets import DATASETS, load_dataset
 from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime.predict import engine_accuracy
-from .common import parser, run
+from .common import parser, run, to_json
 
 
 def _main(argv: list[str]) -> int:
@@ -26,7 +24,7 @@ def _main(argv: list[str]) -> int:
     correct, total = engine_accuracy(args.weights, images, labels, args.batch_size)
     top1 = 100.0 * correct / total
     if args.json:
-        print(json.dumps({"weights": args.weights, "data": args.data, "images": total,
+        print(to_json({"weights": args.weights, "data": args.data, "images": total,
                           "correct": correct, "top1": top1}))
     else:
         print(f"{args.weights} on {args.data} test ({total} images): top-1 {top1:.2f}% ({correct}/{total})")

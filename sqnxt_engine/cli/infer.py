@@ -1,13 +1,12 @@
 """sqnxt-infer: classify images with a network and its weights."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
 from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime.predict import classify
-from .common import parser, run
+from .common import parser, run, to_json
 
 
 def _main(argv: list[str]) -> int:
@@ -27,7 +26,7 @@ def _main(argv: list[str]) -> int:
             raise UserError(f"{path}: no such file")
     results = classify(args.images, args.weights, args.top, args.batch_size)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(to_json(results))
         return 0
     for r in results:
         print(r["path"])

@@ -17,6 +17,7 @@ Output: float32, CHW for one image and NCHW for a batch.
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import UserError
+from . import limits
+from .files import read_regular
 
 _COLORS = {"RGB": 3, "BGR": 3, "L": 1}
 
@@ -93,16 +96,32 @@ PRESETS = {
 
 
 def load_image(path, pre: Preprocess) -> np.ndarray:
-    """One image file as a float32 (C, crop, crop) array. UserError names a bad file."""
+    """One image file as a float32 (C, crop, crop) array. UserError names a bad file.
+
+    Images may come from someone else: only a regular file within max_file_bytes is opened, and
+    the size its header declares is checked against the max_image_pixels and max_image_aspect
+    limits (io/limits.py) before Pillow decodes a pixel (a 100 kB PNG can declare 50,000 x 50,000)."""
+    # from memory: a chunk claiming 4 GB then costs what the file holds (a file's read(n)
+    # allocates n bytes before it reads)
+    data = io.BytesIO(read_regular(path))
     try:
-        with Image.open(path) as img:
+        Image.MAX_IMAGE_PIXELS = None  # the limit is ours (check_image_size), not Pillow's
+        with Image.open(data) as img:
+            check_image_size(img.size, path)
             img.load()  # decode now: a truncated or corrupt file fails here, with its name
             rgb = to_rgb8(ImageOps.exif_transpose(img))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         raise UserError(f"{path}: not a readable image ({e})") from None
     return preprocess(rgb, pre)
+
+
+def check_image_size(size: tuple[int, int], path) -> None:
+    """The declared width and height against the pixel and aspect-ratio limits."""
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise UserError(f"{path}: image of {w}x{h} pixels")
+    limits.check(f"{path}: image of {w}x{h}: pixels", w * h, "max_image_pixels")
+    limits.check(f"{path}: image of {w}x{h}: aspect ratio", -(-max(w, h) // min(w, h)), "max_image_aspect")
 
 
 def load_batch(paths: Iterable, pre: Preprocess) -> np.ndarray:
