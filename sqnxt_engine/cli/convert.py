@@ -85,7 +85,7 @@ def _main(argv: list[str]) -> int:
     if args.preprocess:
         pre = PRESETS[args.preprocess]
         meta.update(input_size=pre.crop, resize=pre.resize, color=pre.color, mean=list(pre.mean),
-                    std=list(pre.std))
+                    std=list(pre.std), resize_filter=pre.resize_filter)
     if args.labels:
         meta["labels"] = args.labels
     meta.update(source=args.src.name, sha256=sha256_file(args.src))

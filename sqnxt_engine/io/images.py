@@ -6,8 +6,11 @@ Conventions (one for every model, so weight files and presets read alike):
   ImageNet torch models: RGB, mean 255 * (0.485, 0.456, 0.406), std 255 * (0.229, 0.224, 0.225);
   EfficientNet-Lite: RGB, mean 127.5, std 128.
 - Resizing follows torchvision's PIL path, which the torch-trained weights were evaluated
-  with: shorter side to `resize` (bilinear, the longer side truncated), then a centre crop of
-  `crop` x `crop` with the offsets rounded.
+  with: shorter side to `resize` (the longer side truncated), then a centre crop of `crop` x
+  `crop` with the offsets rounded. The filter is the model's (`resize_filter` in its metadata):
+  "bilinear" for torchvision's models (Pillow's bilinear filter widens with the scale factor:
+  antialiased, as torchvision's PIL path and antialias=True are), "bicubic" for EfficientNet-Lite,
+  whose TensorFlow reference resizes bicubically.
 - Transparent images are composited on white: a viewer shows them so, whereas dropping the
   alpha channel exposes whatever colour happens to sit under transparent pixels (often black).
 - 16-bit images (Pillow modes I;16*, and I, which is how Pillow opens 16-bit PNG and TIFF)
@@ -25,6 +28,7 @@ from PIL import Image, ImageOps
 from ..errors import UserError
 
 _COLORS = {"RGB": 3, "BGR": 3, "L": 1}
+RESIZE_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,14 @@ class Preprocess:
     color: str = "RGB"              # output channels: RGB, BGR, or L (one grey channel)
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # pixel units, output channel order
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    resize_filter: str = "bilinear"  # a key of RESIZE_FILTERS: the model's reference filter
 
     def __post_init__(self):
         n = _COLORS.get(self.color)
         if n is None:
             raise UserError(f"unknown colour order {self.color!r} (RGB, BGR, L)")
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise UserError(f"unknown resize filter {self.resize_filter!r} ({', '.join(RESIZE_FILTERS)})")
         mean, std = _per_channel(self.mean, n, "mean"), _per_channel(self.std, n, "std")
         if min(std) <= 0:
             raise UserError(f"std must be positive, got {std}")
@@ -54,11 +61,12 @@ class Preprocess:
     @classmethod
     def from_meta(cls, meta: Mapping) -> "Preprocess":
         """From a weight file's or a zoo graph's metadata: input_size (the crop; an int or a
-        [C, H, W] list), resize, color, mean, std."""
+        [C, H, W] list), resize, color, mean, std, resize_filter."""
         size = meta.get("input_size", 224)
         crop = int(size[-1] if isinstance(size, (list, tuple)) else size)
         return cls(crop=crop, resize=meta.get("resize", crop), color=meta.get("color", "RGB"),
-                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))))
+                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))),
+                   resize_filter=meta.get("resize_filter", "bilinear"))
 
 
 def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
@@ -73,7 +81,7 @@ def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
 PRESETS = {
     "caffe-squeezenext": Preprocess(227, 256, "BGR", (104.0, 117.0, 123.0), (1.0,)),
     "imagenet-torch": Preprocess(224, 256, "RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
-    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.5,), (128.0,)),
+    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.5,), (128.0,), "bicubic"),
     # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std
     "fashion-mnist": Preprocess(28, 28, "L", (72.94,), (90.02,)),
 }
@@ -126,7 +134,7 @@ def preprocess(rgb: Image.Image, pre: Preprocess) -> np.ndarray:
     short = pre.resize or pre.crop
     size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
     if size != rgb.size:
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+        rgb = rgb.resize(size, RESIZE_FILTERS[pre.resize_filter])
         w, h = size
     top, left = int(round((h - pre.crop) / 2.0)), int(round((w - pre.crop) / 2.0))
     rgb = rgb.crop((left, top, left + pre.crop, top + pre.crop))

@@ -1,0 +1,254 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Inference kernels of the float runner (sqnxt_engine.functional.ConvPlan and max_pool2d):
+the passes that NumPy cannot fuse, each done once per element while the data is in cache.
+
+- bias_clamp: a product's epilogue, y = min(max(y + bias[c], lo), hi) in place (ReLU is
+  (0, inf), ReLU6 (0, 6), no activation (-inf, inf)); bias_clamp_crop does the same while
+  copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
+- im2col: the taps of a strided convolution gathered into GEMM columns for a band of output
+  rows, zero padding by bounds (no padded copy of the input).
+- depthwise: a depthwise convolution computed directly, with its epilogue.
+- max_pool: windows clipped to the input (what padding with -inf gives).
+
+Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
+it, see setup.py) the planes are split over `set_threads` threads, otherwise it runs serially.
+The NumPy code in functional.py is the reference the tests compare these against.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+cimport cython
+
+ctypedef fused real:
+    float
+    double
+
+cdef int _threads = 1
+
+
+def set_threads(int n):
+    """How many OpenMP threads the kernels use (without OpenMP they run serially anyway)."""
+    global _threads
+    _threads = max(1, n)
+
+
+def threads():
+    return _threads
+
+
+def has_openmp():
+    """Whether this build splits work over threads (compiled with OpenMP)."""
+    return bool(_openmp_build())
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    static int _openmp_build(void) { return 1; }
+    #else
+    static int _openmp_build(void) { return 0; }
+    #endif
+    """
+    int _openmp_build()
+
+
+cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef real v
+    for i in range(n):
+        v = y[i] + b
+        v = v if v > lo else lo
+        y[i] = v if v < hi else hi
+
+
+def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
+    """In place on (N, C, HW): y = clamp(y + bias[c], lo, hi); bias may be None (zero)."""
+    cdef Py_ssize_t n = y.shape[0], c = y.shape[1], hw = y.shape[2], p
+    cdef bint has_bias = bias is not None
+    cdef real* base = &y[0, 0, 0] if y.size else NULL
+    cdef real* b = &bias[0] if has_bias else NULL
+    if n * c * hw == 0:
+        return
+    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
+        _clamp_row(base + p * hw, hw, b[p % c] if has_bias else 0, <real>lo, <real>hi)
+
+
+def bias_clamp_crop(real[:, :, :, ::1] src, real[:, :, :, :] out, real[::1] bias, double lo, double hi):
+    """out[n, c, y, x] = clamp(src[n, c, y, x] + bias[c], lo, hi) for x < out's width: src may be
+    wider (spare columns), and out may be a band of rows of a larger array (only its rows need
+    be contiguous)."""
+    cdef Py_ssize_t n = out.shape[0], c = out.shape[1], ho = out.shape[2], wo = out.shape[3]
+    cdef Py_ssize_t p, r
+    cdef bint has_bias = bias is not None
+    cdef real* b = &bias[0] if has_bias else NULL
+    cdef real* o
+    cdef real bv
+    if n * c * ho * wo == 0:
+        return
+    if src.shape[0] != n or src.shape[1] != c or src.shape[2] != ho or src.shape[3] < wo:
+        raise ValueError("src does not cover out")
+    if out.strides[3] != sizeof(real):
+        raise ValueError("out's rows must be contiguous")
+    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
+        bv = b[p % c] if has_bias else 0
+        for r in range(ho):
+            o = &out[p // c, p % c, r, 0]
+            memcpy(o, &src[p // c, p % c, r, 0], wo * sizeof(real))
+            _clamp_row(o, wo, bv, <real>lo, <real>hi)
+
+
+def im2col(real[:, :, :, ::1] x, real[:, :, ::1] cols, int kh, int kw, int sh, int sw, int dh, int dw,
+           int pad_top, int pad_left, int row0, Py_ssize_t wo):
+    """cols[n, (c*kh + i)*kw + j, r*wo + q] = x[n, c, (row0 + r)*sh - pad_top + i*dh,
+    q*sw - pad_left + j*dw], zero outside x, for the cols.shape[2] // wo output rows from row0."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t k = cols.shape[1], m = cols.shape[2]
+    cdef Py_ssize_t p, r, q, i, j, ch, iy, ix, rows, q0, q1
+    cdef real* src
+    cdef real* dst
+    if k != c * kh * kw:
+        raise ValueError("cols has the wrong number of rows")
+    if n * k * m == 0:
+        return
+    rows = m // wo
+    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
+        ch = p % c
+        src = &x[0, 0, 0, 0] + p * h * w
+        for i in range(kh):
+            for j in range(kw):
+                dst = &cols[0, 0, 0] + ((p // c) * k + (ch * kh + i) * kw + j) * m
+                # the output columns whose input column lies inside x: q0 <= q < q1
+                q0 = _first_inside(pad_left - j * dw, sw)
+                q1 = _first_inside(pad_left - j * dw + w, sw)
+                if q1 > wo:
+                    q1 = wo
+                if q0 > q1:
+                    q0 = q1
+                for r in range(rows):
+                    iy = (row0 + r) * sh - pad_top + i * dh
+                    if iy < 0 or iy >= h:
+                        memset(dst + r * wo, 0, wo * sizeof(real))
+                        continue
+                    if q0 > 0:
+                        memset(dst + r * wo, 0, q0 * sizeof(real))
+                    if q1 < wo:
+                        memset(dst + r * wo + q1, 0, (wo - q1) * sizeof(real))
+                    ix = q0 * sw - pad_left + j * dw
+                    if sw == 1:
+                        memcpy(dst + r * wo + q0, src + iy * w + ix, (q1 - q0) * sizeof(real))
+                    else:
+                        for q in range(q0, q1):
+                            dst[r * wo + q] = src[iy * w + ix + (q - q0) * sw]
+
+
+cdef inline Py_ssize_t _first_inside(Py_ssize_t offset, Py_ssize_t s) noexcept nogil:
+    """The smallest q >= 0 with q*s >= offset."""
+    if offset <= 0:
+        return 0
+    return (offset + s - 1) // s
+
+
+def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
+              int sh, int sw, int dh, int dw, int pad_top, int pad_left, double lo, double hi):
+    """out[n, c] = clamp(bias[c] + sum_ij weight[c, i, j] * x[n, c, y*sh - pad_top + i*dh,
+    x*sw - pad_left + j*dw], lo, hi), zero outside x.
+
+    Each plane is copied into a zero-bordered scratch plane of row length wp (in cache), so no
+    loop tests bounds. At stride 1 every tap is then one multiply-add over a contiguous run of
+    ho*wp elements (the flat trick of ConvPlan: wp - wo spare columns per row, dropped by the
+    epilogue), long vectorisable loops even on 7x7 planes; strided kernels go row by row."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t kh = weight.shape[1], kw = weight.shape[2]
+    cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
+    # the scratch plane covers every tap of every output, plus one row for the flat runs' overhang
+    cdef Py_ssize_t hp = max((ho - 1) * sh + (kh - 1) * dh + 1, pad_top + h) + 1
+    cdef Py_ssize_t wp = max((wo - 1) * sw + (kw - 1) * dw + 1, pad_left + w)
+    cdef Py_ssize_t run = ho * wp
+    cdef bint has_bias = bias is not None
+    cdef Py_ssize_t p, ch, r, i, j, q
+    cdef real* pad
+    cdef real* acc
+    cdef real* src
+    cdef real* dst
+    cdef real* wt
+    cdef real wv
+    if n * c * ho * wo == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        pad = <real*> malloc((hp * wp + run) * sizeof(real))
+        acc = pad + hp * wp
+        if pad != NULL:
+            memset(pad, 0, hp * wp * sizeof(real))  # the borders stay zero for every plane
+        for p in prange(n * c, schedule="static"):
+            if pad == NULL:
+                continue  # out of memory: practically unreachable (a few KB per thread)
+            ch = p % c
+            src = &x[0, 0, 0, 0] + p * h * w
+            for r in range(h):
+                memcpy(pad + (r + pad_top) * wp + pad_left, src + r * w, w * sizeof(real))
+            dst = &out[0, 0, 0, 0] + p * ho * wo
+            wt = &weight[0, 0, 0] + ch * kh * kw
+            if sh == 1 and sw == 1:
+                memset(acc, 0, run * sizeof(real))
+                for i in range(kh):
+                    for j in range(kw):
+                        _axpy(acc, pad + i * dh * wp + j * dw, wt[i * kw + j], run)
+                for r in range(ho):
+                    memcpy(dst + r * wo, acc + r * wp, wo * sizeof(real))
+                    _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
+            else:
+                for r in range(ho):
+                    memset(dst + r * wo, 0, wo * sizeof(real))
+                    for i in range(kh):
+                        for j in range(kw):
+                            wv = wt[i * kw + j]
+                            src = pad + (r * sh + i * dh) * wp + j * dw
+                            for q in range(wo):
+                                dst[r * wo + q] = dst[r * wo + q] + wv * src[q * sw]
+                    _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
+        free(pad)
+
+
+cdef inline void _axpy(real* y, const real* x, real a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] + a * x[i]
+
+
+def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
+             int pad_top, int pad_left):
+    """out[n, c, y, q] = max of x[n, c, y*sh - pad_top + i, q*sw - pad_left + j] over the window's
+    taps inside x (-inf when none is)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
+    cdef Py_ssize_t p, r, q, iy, ix, y0, y1, x0, x1
+    cdef real* src
+    cdef real* dst
+    cdef real m
+    cdef real ninf = -float("inf")
+    if n * c * ho * wo == 0:
+        return
+    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
+        src = &x[0, 0, 0, 0] + p * h * w
+        dst = &out[0, 0, 0, 0] + p * ho * wo
+        for r in range(ho):
+            y0 = r * sh - pad_top
+            y1 = y0 + kh
+            if y0 < 0:
+                y0 = 0
+            if y1 > h:
+                y1 = h
+            for q in range(wo):
+                x0 = q * sw - pad_left
+                x1 = x0 + kw
+                if x0 < 0:
+                    x0 = 0
+                if x1 > w:
+                    x1 = w
+                m = ninf
+                for iy in range(y0, y1):
+                    for ix in range(x0, x1):
+                        if src[iy * w + ix] > m:
+                            m = src[iy * w + ix]
+                dst[r * wo + q] = m
