@@ -23,9 +23,13 @@ def expand_templates():
 
 
 def openmp_flags():
-    """-fopenmp where the C compiler and linker accept it (GCC; Clang with libomp), else none:
-    the inference kernels' prange loops then compile to plain serial loops."""
+    """-fopenmp for the inference kernels, only when asked (SQNXT_OPENMP=1) and the C compiler and
+    linker accept it; otherwise their prange loops compile to plain serial loops. Off by default,
+    measured (docs/inference-speed.md): OpenMP's spinning workers beside OpenBLAS's made a
+    two-thread forward pass 10-300x slower on a loaded 2-core machine."""
     import tempfile
+    if os.environ.get("SQNXT_OPENMP") != "1":
+        return []
     from setuptools._distutils.ccompiler import new_compiler
     from setuptools._distutils.errors import CCompilerError, DistutilsExecError
     from setuptools._distutils.sysconfig import customize_compiler

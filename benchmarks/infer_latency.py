@@ -87,8 +87,9 @@ def prepare(model: str, workdir: Path) -> None:
         torch.save(seeded.eval().state_dict(), workdir / f"{model}.pth")
         if convert([str(workdir / f"{model}.pth"), "-o", str(workdir / f"{model}.npz"), "--force"]) != 0:
             raise SystemExit(f"{model}: conversion failed")
+    # wrapped: the exporter reads `module.graph`, which GraphModule uses for its IR graph
     with contextlib.redirect_stdout(sys.stderr):
-        torch.onnx.export(torch_model(model, workdir), torch.zeros((1,) + input_shape(model)),
+        torch.onnx.export(torch.nn.Sequential(torch_model(model, workdir)), torch.zeros((1,) + input_shape(model)),
                           str(workdir / f"{model}.onnx"), input_names=["x"],
                           dynamic_axes={"x": {0: "n"}}, dynamo=False)
 

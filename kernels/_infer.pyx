@@ -219,36 +219,53 @@ cdef inline void _axpy(real* y, const real* x, real a, Py_ssize_t n) noexcept no
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
              int pad_top, int pad_left):
     """out[n, c, y, q] = max of x[n, c, y*sh - pad_top + i, q*sw - pad_left + j] over the window's
-    taps inside x (-inf when none is)."""
+    taps inside x (-inf when none is). Separable, as max_pool2d_reference: per output row, the
+    elementwise max of the window's input rows (contiguous, vectorisable) into a scratch row,
+    then the max over each window's columns of that row."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
     cdef Py_ssize_t p, r, q, iy, ix, y0, y1, x0, x1
     cdef real* src
     cdef real* dst
+    cdef real* row
     cdef real m
     cdef real ninf = -float("inf")
     if n * c * ho * wo == 0:
         return
-    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
-        src = &x[0, 0, 0, 0] + p * h * w
-        dst = &out[0, 0, 0, 0] + p * ho * wo
-        for r in range(ho):
-            y0 = r * sh - pad_top
-            y1 = y0 + kh
-            if y0 < 0:
-                y0 = 0
-            if y1 > h:
-                y1 = h
-            for q in range(wo):
-                x0 = q * sw - pad_left
-                x1 = x0 + kw
-                if x0 < 0:
-                    x0 = 0
-                if x1 > w:
-                    x1 = w
-                m = ninf
+    with nogil, parallel(num_threads=_threads):
+        row = <real*> malloc(w * sizeof(real))
+        for p in prange(n * c, schedule="static"):
+            if row == NULL:
+                continue  # out of memory: practically unreachable (one row per thread)
+            src = &x[0, 0, 0, 0] + p * h * w
+            dst = &out[0, 0, 0, 0] + p * ho * wo
+            for r in range(ho):
+                y0 = r * sh - pad_top
+                y1 = y0 + kh
+                if y0 < 0:
+                    y0 = 0
+                if y1 > h:
+                    y1 = h
+                for ix in range(w):
+                    row[ix] = ninf
                 for iy in range(y0, y1):
+                    _max_into(row, src + iy * w, w)
+                for q in range(wo):
+                    x0 = q * sw - pad_left
+                    x1 = x0 + kw
+                    if x0 < 0:
+                        x0 = 0
+                    if x1 > w:
+                        x1 = w
+                    m = ninf
                     for ix in range(x0, x1):
-                        if src[iy * w + ix] > m:
-                            m = src[iy * w + ix]
-                dst[r * wo + q] = m
+                        if row[ix] > m:
+                            m = row[ix]
+                    dst[r * wo + q] = m
+        free(row)
+
+
+cdef inline void _max_into(real* y, const real* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = x[i] if x[i] > y[i] else y[i]
