@@ -5,8 +5,6 @@ the passes that NumPy cannot fuse, each done once per element while the data is 
 - bias_clamp: a product's epilogue, y = min(max(y + bias[c], lo), hi) in place (ReLU is
   (0, inf), ReLU6 (0, 6), no activation (-inf, inf)); bias_clamp_crop does the same while
   copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
-- im2col: the taps of a strided convolution gathered into GEMM columns for a band of output
-  rows, zero padding by bounds (no padded copy of the input).
 - depthwise: a depthwise convolution computed directly, with its epilogue.
 - max_pool: windows clipped to the input (what padding with -inf gives).
 
@@ -96,57 +94,6 @@ def bias_clamp_crop(real[:, :, :, ::1] src, real[:, :, :, :] out, real[::1] bias
             o = &out[p // c, p % c, r, 0]
             memcpy(o, &src[p // c, p % c, r, 0], wo * sizeof(real))
             _clamp_row(o, wo, bv, <real>lo, <real>hi)
-
-
-def im2col(real[:, :, :, ::1] x, real[:, :, ::1] cols, int kh, int kw, int sh, int sw, int dh, int dw,
-           int pad_top, int pad_left, int row0, Py_ssize_t wo):
-    """cols[n, (c*kh + i)*kw + j, r*wo + q] = x[n, c, (row0 + r)*sh - pad_top + i*dh,
-    q*sw - pad_left + j*dw], zero outside x, for the cols.shape[2] // wo output rows from row0."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t k = cols.shape[1], m = cols.shape[2]
-    cdef Py_ssize_t p, r, q, i, j, ch, iy, ix, rows, q0, q1
-    cdef real* src
-    cdef real* dst
-    if k != c * kh * kw:
-        raise ValueError("cols has the wrong number of rows")
-    if n * k * m == 0:
-        return
-    rows = m // wo
-    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
-        ch = p % c
-        src = &x[0, 0, 0, 0] + p * h * w
-        for i in range(kh):
-            for j in range(kw):
-                dst = &cols[0, 0, 0] + ((p // c) * k + (ch * kh + i) * kw + j) * m
-                # the output columns whose input column lies inside x: q0 <= q < q1
-                q0 = _first_inside(pad_left - j * dw, sw)
-                q1 = _first_inside(pad_left - j * dw + w, sw)
-                if q1 > wo:
-                    q1 = wo
-                if q0 > q1:
-                    q0 = q1
-                for r in range(rows):
-                    iy = (row0 + r) * sh - pad_top + i * dh
-                    if iy < 0 or iy >= h:
-                        memset(dst + r * wo, 0, wo * sizeof(real))
-                        continue
-                    if q0 > 0:
-                        memset(dst + r * wo, 0, q0 * sizeof(real))
-                    if q1 < wo:
-                        memset(dst + r * wo + q1, 0, (wo - q1) * sizeof(real))
-                    ix = q0 * sw - pad_left + j * dw
-                    if sw == 1:
-                        memcpy(dst + r * wo + q0, src + iy * w + ix, (q1 - q0) * sizeof(real))
-                    else:
-                        for q in range(q0, q1):
-                            dst[r * wo + q] = src[iy * w + ix + (q - q0) * sw]
-
-
-cdef inline Py_ssize_t _first_inside(Py_ssize_t offset, Py_ssize_t s) noexcept nogil:
-    """The smallest q >= 0 with q*s >= offset."""
-    if offset <= 0:
-        return 0
-    return (offset + s - 1) // s
 
 
 def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,

@@ -71,9 +71,8 @@ class ConvPlan:
 
     `clamp` = (lo, hi) fuses an activation that is a clamp (ReLU (0, inf), ReLU6 (0, 6)) into the
     plan. By default (float32 and float64) the compiled kernels do the passes around the matrix
-    products: bias, clamp and the flat scheme's crop in one pass over each product's output, the
-    im2col gather by bounds (no padded copy) in bands whose output is finished while in cache,
-    and depthwise kernels directly. reference=True runs the NumPy code instead.
+    products: bias, clamp and the flat scheme's crop in one pass over each product's output, and
+    depthwise kernels directly. reference=True runs the NumPy code instead.
     """
 
     REFERENCE = False  # True: plans built from now on run the NumPy path (benchmarks' profile)
@@ -145,18 +144,10 @@ class ConvPlan:
         return out
 
     def _fast_im2col(self, x, n, c, ho, wo):
-        t, _, l, _ = self.padding
-        k = c * self.kh * self.kw
-        rows = max(1, min(ho, self.BAND_BYTES // max(1, k * wo * self.dtype.itemsize)))
-        y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
-        cols = np.empty((n, k, rows * wo), dtype=self.dtype)
-        for r0 in range(0, ho, rows):
-            r = min(rows, ho - r0)
-            band = cols[:, :, : r * wo] if r == rows else np.empty((n, k, r * wo), dtype=self.dtype)
-            _infer.im2col(x, band, self.kh, self.kw, *self.stride, *self.dilation, t, l, r0, wo)
-            shape = (n, -1, r * wo) if self.groups == 1 else (n, self.groups, k // self.groups, r * wo)
-            product = self._matmul(band.reshape(shape), n, r, wo)
-            _infer.bias_clamp_crop(product, y[:, :, r0:r0 + r], self.bias1, *(self.clamp or NO_CLAMP))
+        # The gather stays NumPy's: a compiled gather by bounds with each band's epilogue done in
+        # cache measured the same (stem 3.57 vs 3.60 ms, best of 60); only the epilogue is fused.
+        y = self._im2col(x, n, c, ho, wo)
+        _infer.bias_clamp(y.reshape(n, self.o, ho * wo), self.bias1, *(self.clamp or NO_CLAMP))
         return y
 
     def _matmul(self, cols, n, ho, wo):
