@@ -187,29 +187,30 @@ def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int s
             src = &x[0, 0, 0, 0] + p * h * w
             dst = &out[0, 0, 0, 0] + p * ho * wo
             for r in range(ho):
-                y0 = r * sh - pad_top
-                y1 = y0 + kh
-                if y0 < 0:
-                    y0 = 0
-                if y1 > h:
-                    y1 = h
+                _window(r, sh, pad_top, kh, h, &y0, &y1)
                 for ix in range(w):
                     row[ix] = ninf
                 for iy in range(y0, y1):
                     _max_into(row, src + iy * w, w)
                 for q in range(wo):
-                    x0 = q * sw - pad_left
-                    x1 = x0 + kw
-                    if x0 < 0:
-                        x0 = 0
-                    if x1 > w:
-                        x1 = w
+                    _window(q, sw, pad_left, kw, w, &x0, &x1)
                     m = ninf
                     for ix in range(x0, x1):
                         if row[ix] > m:
                             m = row[ix]
                     dst[r * wo + q] = m
         free(row)
+
+
+cdef inline void _window(Py_ssize_t o, int s, int pad, int k, Py_ssize_t size,
+                         Py_ssize_t* first, Py_ssize_t* end) noexcept nogil:
+    """The input range [first, end) of output o's window, clipped to [0, size)."""
+    first[0] = o * s - pad
+    end[0] = first[0] + k
+    if first[0] < 0:
+        first[0] = 0
+    if end[0] > size:
+        end[0] = size
 
 
 cdef inline void _max_into(real* y, const real* x, Py_ssize_t n) noexcept nogil:
