@@ -14,9 +14,11 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
 
     python benchmarks/infer_latency.py [--threads 1 2] [--rounds 40] [--models ...]
     python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
+    python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
 
 --profile prints where this engine's time goes per operator kind, with the compiled kernels and
-with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved.
+with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
+--products times each convolution's matrix product alone, what no pass around it can remove.
 Needs torch, pytorchcv and efficientnet-lite-pytorch (--no-deps) and onnxruntime: the README's
 test install.
 """
@@ -254,6 +256,40 @@ def profile(model: str, batch: int, rounds: int) -> None:
                          "ratio": round(med["kernels"][k] / med["numpy"][k], 2)} for k in kinds]))
 
 
+def products(model: str) -> None:
+    """What bounds the engine: each convolution's matrix product alone (np.matmul on the layer's
+    GEMM shape as ConvPlan runs it, flat-scheme spare columns included), best of 7, batch 1."""
+    import numpy as np
+
+    from sqnxt_engine import zoo
+    from sqnxt_engine.graph import ops as O
+
+    graph = zoo.build(model)
+    rng = np.random.default_rng(0)
+    totals: dict[str, float] = {}
+    for layer in graph.layers:
+        op = layer.op
+        if not isinstance(op, O.Conv2d):
+            continue
+        c, _, w = layer.in_shapes[0]
+        o, ho, wo = op.output_shape(list(layer.in_shapes))
+        cg, (kh, kw) = c // op.groups, op.kernel
+        if cg == 1 and o == op.groups and (kh, kw) != (1, 1):
+            continue  # depthwise: no matrix product
+        if (kh, kw) != (1, 1) and op.stride == (1, 1):  # the flat scheme computes padded rows
+            wo = w + op.padding[2] + op.padding[3] + (1 if kw > 1 else 0)
+        a = rng.random((o, cg * kh * kw), dtype=np.float32)
+        b = rng.random((cg * kh * kw, ho * wo), dtype=np.float32)
+        best = float("inf")
+        for _ in range(7):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+        totals[op.describe()] = totals.get(op.describe(), 0.0) + best * 1e3
+    print(f"{graph.name}: matrix products alone, best of 7 each, batch 1: {sum(totals.values()):.2f} ms "
+          "(" + ", ".join(f"{k} {v:.2f}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1])) + ")")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -261,6 +297,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", choices=list(BATCHES), default=list(BATCHES))
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--profile", choices=list(BATCHES), help="per-operator profile of this engine")
+    ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
+                    help="time each conv's matrix product alone")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help="batch of --profile")
@@ -268,8 +306,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir)
+    if args.products:
+        from sqnxt_engine.runtime import set_threads
+        set_threads(args.threads[0])
+        return products(args.products)
     if args.profile:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
         return profile(args.profile, args.batch, args.rounds)
