@@ -5,6 +5,7 @@ from ..errors import UserError
 from ..io.datasets import DATASETS, load_dataset
 from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime.predict import engine_accuracy
+from ..runtime.threads import set_threads
 from .common import parser, run, to_json
 
 
@@ -16,7 +17,11 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--limit", type=int, help="only the first N test images")
     p.add_argument("--batch-size", type=int, default=250, help="images per forward pass")
     p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--threads", type=int,
+                   help="threads for the matrix products and the kernels (default: BLAS's own, all cores)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        set_threads(args.threads)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise UserError("--batch-size and --limit must be at least 1")
     images, labels = load_dataset(args.data, "test")

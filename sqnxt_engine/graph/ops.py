@@ -194,9 +194,10 @@ class Conv2d(Op):
     def forward(self, xs, p):
         return self.prepare(p, xs[0].dtype)(xs)
 
-    def prepare(self, p, dtype):
+    def prepare(self, p, dtype, clamp=None):
+        """clamp: (lo, hi) of an activation fused into the plan (`bounds` of ReLU, ReLU6)."""
         plan = F.ConvPlan(p["weight"], p.get("bias"), self.stride, self.padding, self.dilation,
-                          self.groups, dtype)
+                          self.groups, dtype, clamp)
         return lambda xs: plan(xs[0])
 
     def describe(self):
@@ -246,6 +247,8 @@ def _constant_like(y: np.ndarray, value: float) -> np.ndarray:
 @dataclass(frozen=True)
 class ReLU(Op):
     kind: ClassVar[str] = "relu"
+    # an activation that is a clamp to (lo, hi) can be fused into a convolution's epilogue
+    bounds: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))
 
     def forward(self, xs, p):
         return np.maximum(xs[0], 0)
@@ -258,6 +261,7 @@ class ReLU(Op):
 @dataclass(frozen=True)
 class ReLU6(Op):
     kind: ClassVar[str] = "relu6"
+    bounds: ClassVar[tuple[float, float] | None] = (0.0, 6.0)
 
     def forward(self, xs, p):
         return np.clip(xs[0], 0, 6)
@@ -271,6 +275,7 @@ class ReLU6(Op):
 class LeakyReLU(Op):
     slope: float = 0.1
     kind: ClassVar[str] = "leaky_relu"
+    bounds: ClassVar[tuple[float, float] | None] = None  # not a clamp
 
     def forward(self, xs, p):
         x = xs[0]

@@ -7,8 +7,11 @@ Conventions (one for every model, so weight files and presets read alike):
   EfficientNet-Lite: RGB, mean 127, std 128. The zoo's graphs take their preprocessing from
   PRESETS below, the one place these numbers are written.
 - Resizing follows torchvision's PIL path, which the torch-trained weights were evaluated
-  with: shorter side to `resize` (bilinear, the longer side truncated), then a centre crop of
-  `crop` x `crop` with the offsets rounded.
+  with: shorter side to `resize` (the longer side truncated), then a centre crop of `crop` x
+  `crop` with the offsets rounded. The filter is the model's (`resize_filter` in its metadata):
+  "bilinear" for torchvision's models (Pillow's bilinear filter widens with the scale factor:
+  antialiased, as torchvision's PIL path and antialias=True are), "bicubic" for EfficientNet-Lite,
+  whose TensorFlow reference resizes bicubically.
 - Transparent images are composited on white: a viewer shows them so, whereas dropping the
   alpha channel exposes whatever colour happens to sit under transparent pixels (often black).
 - 16-bit images (Pillow modes I;16*, and I, which is how Pillow opens 16-bit PNG and TIFF)
@@ -29,6 +32,7 @@ from . import limits
 from .files import read_regular
 
 _COLORS = {"RGB": 3, "BGR": 3, "L": 1}
+RESIZE_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,14 @@ class Preprocess:
     color: str = "RGB"              # output channels: RGB, BGR, or L (one grey channel)
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # pixel units, output channel order
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    resize_filter: str = "bilinear"  # a key of RESIZE_FILTERS: the model's reference filter
 
     def __post_init__(self):
         n = _COLORS.get(self.color)
         if n is None:
             raise UserError(f"unknown colour order {self.color!r} (RGB, BGR, L)")
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise UserError(f"unknown resize filter {self.resize_filter!r} ({', '.join(RESIZE_FILTERS)})")
         mean, std = _per_channel(self.mean, n, "mean"), _per_channel(self.std, n, "std")
         if min(std) <= 0:
             raise UserError(f"std must be positive, got {std}")
@@ -58,16 +65,17 @@ class Preprocess:
     def meta(self) -> dict:
         """The metadata keys of this preprocessing, as weight files and zoo graphs store them."""
         return {"input_size": self.crop, "resize": self.resize, "color": self.color,
-                "mean": self.mean, "std": self.std}
+                "mean": self.mean, "std": self.std, "resize_filter": self.resize_filter}
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> Preprocess:
         """From a weight file's or a zoo graph's metadata: input_size (the crop; an int or a
-        [C, H, W] list), resize, color, mean, std."""
+        [C, H, W] list), resize, color, mean, std, resize_filter."""
         size = meta.get("input_size", 224)
         crop = int(size[-1] if isinstance(size, (list, tuple)) else size)
         return cls(crop=crop, resize=meta.get("resize", crop), color=meta.get("color", "RGB"),
-                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))))
+                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))),
+                   resize_filter=meta.get("resize_filter", "bilinear"))
 
 
 def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
@@ -87,8 +95,9 @@ PRESETS = {
     # quantization); evaluation crops the centre 224/(224+32) of the shorter side (crop_padding
     # 32): shorter side to 256, then a 224 centre crop. The PyTorch port has no preprocessing of
     # its own (its only example, commented out, is torchvision's ImageNet normalisation copied
-    # from efficientnet_pytorch, which these weights were not trained with).
-    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.0,), (128.0,)),
+    # from efficientnet_pytorch, which these weights were not trained with). The resize is bicubic
+    # (preprocessing.py's _resize_image: tf.compat.v1.image.resize_bicubic).
+    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.0,), (128.0,), "bicubic"),
     # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std in pixel units
     # (computed: 72.940, 90.021); sqnxt-train normalises with these too
     "fashion-mnist": Preprocess(28, 28, "L", (72.94,), (90.02,)),
@@ -170,7 +179,7 @@ def preprocess(rgb: Image.Image, pre: Preprocess) -> np.ndarray:
     short = pre.resize or pre.crop
     size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
     if size != rgb.size:
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+        rgb = rgb.resize(size, RESIZE_FILTERS[pre.resize_filter])
         w, h = size
     top, left = int(round((h - pre.crop) / 2.0)), int(round((w - pre.crop) / 2.0))
     rgb = rgb.crop((left, top, left + pre.crop, top + pre.crop))

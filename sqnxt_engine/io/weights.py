@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import UserError, has_controls
 from ..graph.graph import check_weights
 from .files import check_out, open_regular, write_atomic
+from .images import RESIZE_FILTERS
 from .npz import read_npz
 from .structured_text import load_json
 
@@ -119,6 +120,7 @@ META_SCHEMA = {
         isinstance(v, list) and len(v) == 3 and all(map(_positive_int, v)))),
     "resize": ("a positive int or null", lambda v: v is None or _positive_int(v)),
     "color": ("RGB, BGR or L", lambda v: v in ("RGB", "BGR", "L")),
+    "resize_filter": (" or ".join(RESIZE_FILTERS), lambda v: isinstance(v, str) and v in RESIZE_FILTERS),
     "mean": ("a finite number or a list of 1-4", _numbers),
     "std": ("a positive number or a list of 1-4", lambda v: _numbers(v, positive=True)),
     "labels": ("a label set name or a list of names",

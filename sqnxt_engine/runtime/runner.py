@@ -31,6 +31,7 @@ class Step:
     covers: tuple[str, ...]  # every node the step computes (the op's, a folded BN's, the act's)
     run: object = None  # op.prepare(params, dtype): the forward pass specialised to its weights
     in_place: bool = False  # an add that may accumulate into its first input's dying buffer
+    act_in_run: bool = False  # `run` applies the activation itself (a conv's fused clamp)
 
 
 class Runner:
@@ -74,8 +75,10 @@ class Runner:
             for c in covers[1:]:
                 absorbed[c] = node.name
             params = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
-            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers),
-                              op.prepare(params, self.dtype)))
+            clamp = act.bounds if isinstance(op, O.Conv2d) and act is not None else None
+            run = op.prepare(params, self.dtype, clamp) if clamp else op.prepare(params, self.dtype)
+            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers), run,
+                              act_in_run=clamp is not None))
         return _with_releases(steps, g.outputs)
 
     @staticmethod
@@ -107,7 +110,7 @@ class Runner:
                     y += other
             else:
                 y = step.run(xs)
-            if step.activation is not None:
+            if step.activation is not None and not step.act_in_run:
                 step.activation.apply_(y)
             env[step.name] = y
             if capture:
