@@ -20,6 +20,7 @@ import csv
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -115,27 +116,38 @@ class Runs:
 
     def run_all(self, pairs) -> None:
         """Emulate every (model, config) of `pairs` not run yet: in this process if jobs is 1
-        (one progress bar per network), else in a pool of `jobs` processes (one bar over the
-        networks)."""
-        todo = [p for p in dict.fromkeys(pairs) if p not in self.results]
+        (one progress bar per network), else in a pool of `jobs` processes, one task per model
+        (its configs one after another, sharing its weights; one bar over the models)."""
+        todo: dict[str, list[str]] = {}
+        for model, config in dict.fromkeys(pairs):
+            if (model, config) not in self.results:
+                todo.setdefault(model, []).append(config)
         if self.jobs <= 1 or len(todo) <= 1:
-            for model, config in todo:
-                self.run(model, config)
+            for model, configs in todo.items():
+                for config in configs:
+                    self.run(model, config)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
         workers = min(self.jobs, len(todo))
-        with progress_bar(len(todo), f"emulations ({workers} processes)", self.progress) as bar, \
+        with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
                 ProcessPoolExecutor(workers) as pool:
-            futures = {pool.submit(_emulate_in_worker, m, c, *settings): (m, c) for m, c in todo}
+            futures = {pool.submit(_emulate_in_worker, m, cs, *settings): m for m, cs in todo.items()}
             for done in as_completed(futures):
-                self.results[futures[done]] = done.result()
+                for config, result in zip(todo[futures[done]], done.result()):
+                    self.results[(futures[done], config)] = result
                 bar.update()
+
+
+@lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
+def _network(model: str, seed: int) -> tuple:
+    """A zoo model's graph and seeded random weights (shared: callers must not modify them)."""
+    graph = zoo.build(model)
+    return graph, random_weights(graph, seed)
 
 
 def _emulate(model: str, config: str, sparsity: float, seed: int, dataflow: str,
              overrides: dict, progress: bool, cache: dict) -> NetworkResult:
-    graph = zoo.build(model)
-    weights = random_weights(graph, seed)
+    graph, weights = _network(model, seed)
     hw = replace(load_hardware(config), **overrides)
     return emulate(graph, weights, hw, dataflow, sparsity, seed=seed, progress=progress,
                    cache=cache)
@@ -144,8 +156,9 @@ def _emulate(model: str, config: str, sparsity: float, seed: int, dataflow: str,
 _WORKER_CACHE: dict = {}  # a worker process's search cache, kept between its tasks
 
 
-def _emulate_in_worker(model, config, sparsity, seed, dataflow, overrides) -> NetworkResult:
-    return _emulate(model, config, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
+def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides) -> list[NetworkResult]:
+    return [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
+            for c in configs]
 
 
 def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
