@@ -3,6 +3,7 @@ take, and what each modelling parameter does to them (issue 11; docs/emulator-fi
 
     python benchmarks/emu_fidelity.py                    # the commands, timed
     python benchmarks/emu_fidelity.py --set fill_drain=pass [--set ...]   # one alternative
+    python benchmarks/emu_fidelity.py --table3-jobs 1,2   # only sqnxt-emu table3, timed per --jobs
 
 Default: runs the installed commands as a user would, each in a subprocess, wall time measured
 here, and prints the headline lines they print (emu/fidelity.py): `sqnxt-emu trace --model
@@ -29,7 +30,8 @@ CONFIGS = ("8x8", "16x16")
 
 def timed(cmd: list[str], repeat: int) -> tuple[str, str]:
     """Output and 'wall W s, CPU C s' (best of `repeat` runs; CPU: the child's user + system
-    time, which other jobs on a loaded machine inflate less than wall time)."""
+    time, its worker processes' included, which other jobs on a loaded machine inflate less
+    than wall time)."""
     best, out = None, ""
     for _ in range(repeat):
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -102,7 +104,18 @@ def main(argv=None) -> int:
                     help="FIELD=VALUE: a Hardware field changed on both presets")
     ap.add_argument("--skip-table3", action="store_true", help="leave out the 13-network run")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each command (best wall time)")
+    ap.add_argument("--table3-jobs", help="comma-separated --jobs values: time only `sqnxt-emu "
+                    "table3 --jobs N` for each (wall and CPU of the command and its workers)")
     args = ap.parse_args(argv)
+    if args.table3_jobs:
+        for jobs in args.table3_jobs.split(","):
+            cmd = ["sqnxt-emu", "table3", "--jobs", jobs.strip()]
+            load = os.getloadavg()[0]
+            out, wall = timed(cmd, args.repeat)
+            print(f"`{' '.join(cmd)}`: {wall}; load average {load:.1f} before, "
+                  f"{os.getloadavg()[0]:.1f} after")
+            print("\n".join(headline(out)))
+        return 0
     if args.set:
         t0 = time.perf_counter()
         lines = variant(dict(args.set))

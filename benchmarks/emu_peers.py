@@ -3,6 +3,7 @@ layers of the same network on the same array: wall time, peak memory, cycles.
 
     python benchmarks/emu_peers.py [--hw 16x16] [--model 1.0-SqNxt-23] [--layers ...]
                                    [--venvs DIR] [--skip scalesim,zigzag]
+                                   [--scalesim-bandwidth USER|CALC]
 
 Peers are installed from PyPI into their own venvs under --venvs (created on first use):
 SCALE-Sim `scalesim==3.0.0` with `numpy==2.2.6` (it crashes with numpy 2.4), ZigZag
@@ -21,7 +22,8 @@ What is compared, and how far the models agree:
   counted), at weight sparsity 0 (the peers skip no zeros) and, for reference, 0.4 with the
   per-layer faster dataflow (the paper's setting). Cycles include fill/drain and exposed DRAM.
 - SCALE-Sim: a systolic array of the same size, os and ws, user bandwidth of 16 words a cycle
-  (16 GB/s at the presets' 500 MHz, 2-byte words), SRAMs of the same total (3/8 input, 3/8
+  (16 GB/s at the presets' 500 MHz, 2-byte words; --scalesim-bandwidth CALC: the bandwidth
+  each layer needs, i.e. unlimited, no stalls), SRAMs of the same total (3/8 input, 3/8
   weights, 1/4 outputs: it has one SRAM per operand). Padding is given as the effective input
   extent (Ho - 1) * s + R. It does not tile over output channels the way we do, has no DRAM
   latency, and no zero skipping: the same order of magnitude is the expectation, not equality.
@@ -138,7 +140,7 @@ for df in ("os", "ws"):
     open(cfg, "w").write(f"""[general]
 run_name = sqnxt_{df}
 [run_presets]
-InterfaceBandwidth = USER
+InterfaceBandwidth = {job['scalesim_bandwidth']}
 UseRamulatorTrace = False
 [architecture_presets]
 ArrayHeight = {a}
@@ -255,6 +257,9 @@ def main(argv=None) -> int:
                     "first unit, and fc)")
     ap.add_argument("--venvs", default=DEFAULT_VENVS, help=f"where the peers' venvs live (default {DEFAULT_VENVS})")
     ap.add_argument("--skip", default="", help="comma-separated peers to leave out (scalesim, zigzag)")
+    ap.add_argument("--scalesim-bandwidth", default="USER", choices=["USER", "CALC"],
+                    help="SCALE-Sim's InterfaceBandwidth: USER, the DRAM bandwidth of --hw (stalls "
+                    "when it is short); CALC, the bandwidth each layer needs (no stalls: unlimited)")
     args = ap.parse_args(argv)
 
     from sqnxt_engine.emu.hardware import load_hardware
@@ -269,7 +274,8 @@ def main(argv=None) -> int:
     print(f"MACs of these layers: {sum(l['macs'] for l in layers):,}\n")
 
     job = {"hw": args.hw, "array": hw.pe_rows, "buffer_kb": hw.gb_bytes // 1024,
-           "bandwidth_words": round(hw.dram_bytes_per_cycle / hw.word_bytes), "layers": layers}
+           "bandwidth_words": round(hw.dram_bytes_per_cycle / hw.word_bytes), "layers": layers,
+           "scalesim_bandwidth": args.scalesim_bandwidth}
     results = []  # (tool, {run: per-layer cycles}, wall, peak)
     with tempfile.TemporaryDirectory(prefix="emu_peers.") as tmp:
         runs = [{"name": "os", "dataflow": "os", "sparsity": 0.0},

@@ -4,7 +4,8 @@
                   [--dataflow os|ws|best|...] [--sparsity 0.4] [--seed 0] [--json | --csv]
                   [--plot out.png] [--force]
   sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
-  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force]
+                   [--jobs N]
+  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force] [--jobs N]
 """
 from __future__ import annotations
 
@@ -156,8 +157,14 @@ def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | Non
     return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.png", force)
 
 
+def _jobs(v: str) -> int:
+    if not v.isdigit() or int(v) < 1:
+        raise UserError(f"--jobs must be a positive integer, got {v!r}")
+    return int(v)
+
+
 def _runs(args) -> R.Runs:
-    return R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True)
+    return R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True, jobs=args.jobs)
 
 
 def _table3(args) -> int:
@@ -231,6 +238,10 @@ def _report_options(p, models) -> None:
     p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
     add_out_option(p, "write <command>.csv and <command>.png into this folder (made if need be)", metavar="DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
+    p.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
+                   help="emulate this many (model, hardware) pairs at once, in worker processes "
+                   "(default: the CPUs available, here %(default)s; 1: one after another in "
+                   "this process); the results do not depend on it")
     add_format_options(p)
 
 

@@ -17,13 +17,17 @@ authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56.
 from __future__ import annotations
 
 import csv
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from .. import zoo
 from ..errors import UserError
+from ..progress import progress_bar
 from ..runtime import random_weights
 from .hardware import load_hardware
 from .network import NetworkResult, emulate
@@ -79,14 +83,25 @@ def read_paper_table3(path: Path | Traversable) -> dict[tuple[str, str], tuple[f
     return out
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 @dataclass
 class Runs:
     """Emulates networks, sharing one search cache between them (identical layer shapes with
-    the same number of zero weights on the same hardware are searched once per run)."""
+    the same number of zero weights on the same hardware are searched once per process).
+    jobs > 1: `run_all` spreads the (model, config) emulations over that many worker
+    processes; the search is exact and the weights seeded, so the results are the same."""
     sparsity: float = 0.4
     seed: int = 0
     dataflow: str = "best"
     progress: bool = False
+    jobs: int = 1
     cache: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)   # (model, config) -> NetworkResult
     overrides: dict = field(default_factory=dict)  # Hardware fields changed on every preset
@@ -94,18 +109,62 @@ class Runs:
     def run(self, model: str, config: str) -> NetworkResult:
         """The emulation of a zoo model on a preset (run once per Runs, then remembered)."""
         if (model, config) not in self.results:
-            graph = zoo.build(model)
-            weights = random_weights(graph, self.seed)
-            hw = replace(load_hardware(config), **self.overrides)
-            self.results[(model, config)] = emulate(
-                graph, weights, hw, self.dataflow, self.sparsity,
-                seed=self.seed, progress=self.progress, cache=self.cache)
+            self.results[(model, config)] = _emulate(model, config, self.sparsity, self.seed,
+                                                     self.dataflow, self.overrides,
+                                                     self.progress, self.cache)
         return self.results[(model, config)]
+
+    def run_all(self, pairs) -> None:
+        """Emulate every (model, config) of `pairs` not run yet: in this process if jobs is 1
+        (one progress bar per network), else in a pool of `jobs` processes, one task per model
+        (its configs one after another, sharing its weights; one bar over the models)."""
+        todo: dict[str, list[str]] = {}
+        for model, config in dict.fromkeys(pairs):
+            if (model, config) not in self.results:
+                todo.setdefault(model, []).append(config)
+        if self.jobs <= 1 or len(todo) <= 1:
+            for model, configs in todo.items():
+                for config in configs:
+                    self.run(model, config)
+            return
+        settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
+        workers = min(self.jobs, len(todo))
+        with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
+                ProcessPoolExecutor(workers) as pool:
+            futures = {pool.submit(_emulate_in_worker, m, cs, *settings): m for m, cs in todo.items()}
+            for done in as_completed(futures):
+                for config, result in zip(todo[futures[done]], done.result()):
+                    self.results[(futures[done], config)] = result
+                bar.update()
+
+
+@lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
+def _network(model: str, seed: int) -> tuple:
+    """A zoo model's graph and seeded random weights (shared: callers must not modify them)."""
+    graph = zoo.build(model)
+    return graph, random_weights(graph, seed)
+
+
+def _emulate(model: str, config: str, sparsity: float, seed: int, dataflow: str,
+             overrides: dict, progress: bool, cache: dict) -> NetworkResult:
+    graph, weights = _network(model, seed)
+    hw = replace(load_hardware(config), **overrides)
+    return emulate(graph, weights, hw, dataflow, sparsity, seed=seed, progress=progress,
+                   cache=cache)
+
+
+_WORKER_CACHE: dict = {}  # a worker process's search cache, kept between its tasks
+
+
+def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides) -> list[NetworkResult]:
+    return [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
+            for c in configs]
 
 
 def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
     """One row per (model, config), configs outermost: cycles, normalised time, energy, and the
     paper's figures (renormalised to the same networks) with our/paper ratios."""
+    runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
         part = []
@@ -172,6 +231,7 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
     """One row per (config, layer group, model): the summed cycles and MACs of the model's layers
     of that configuration, and the group's efficiency (MACs / cycles / PEs). Groups are ordered
     by where they first occur in a network (relative depth), so v2's 5x5 stem comes first."""
+    runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
         pes = load_hardware(cfg).pes

@@ -169,3 +169,23 @@ def test_the_papers_table3_is_installed_with_the_package():
     paper = R.read_paper_table3(R.find_reference(None))
     assert set(paper) == {(m, cfg) for m in R.TABLE3_MODELS for cfg in R.CONFIGS}
     assert paper[("SqueezeNet-v1.1", "8x8")] == (1.60, 3.3e9)  # the PAPER row above, as published
+
+
+@pytest.mark.parametrize("command", ["table3", "figure6"])
+def test_jobs_do_not_change_the_results(command, tmp_path, capsys):
+    """Worker processes (--jobs 2) print and write what one process (--jobs 1) does."""
+    pytest.importorskip("matplotlib")
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main([command, "--models", SMALL, "--hw", "8x8", "--jobs", jobs, "--json",
+                     "--out", str(out)]) == 0
+        outputs.append((capsys.readouterr().out, (out / f"{command}.csv").read_text()))
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0][0])
+
+
+def test_jobs_must_be_a_positive_integer(capsys):
+    for bad in ("0", "-1", "two"):
+        assert main(["table3", "--jobs", bad]) == 2
+        assert "--jobs must be a positive integer" in capsys.readouterr().err
