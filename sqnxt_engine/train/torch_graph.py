@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..functional import shift_into
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
 
@@ -87,6 +88,18 @@ def _pool(op: O._Pool2d) -> nn.Module:
     return pool if fits else Padded(pool, op.padding, 0.0)
 
 
+class Shift(nn.Module):
+    """The IR's shift, through the engine's own slicing code (functional.shift_into): autograd
+    carries gradients through the slice copies, and there is nothing to learn."""
+
+    def __init__(self, op: O.Shift):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x):
+        return shift_into(torch.zeros_like(x), x, self.op.kernel, self.op.dilation, self.op.assignment)
+
+
 def module_for(op: O.Op, in_shapes: list[tuple[int, ...]]) -> nn.Module:
     """The torch module that computes one IR operator."""
     if isinstance(op, O.Conv2d):
@@ -115,6 +128,8 @@ def module_for(op: O.Op, in_shapes: list[tuple[int, ...]]) -> nn.Module:
         return nn.Flatten(1)
     if isinstance(op, O.Dropout):
         return nn.Dropout(op.rate)
+    if isinstance(op, O.Shift):
+        return Shift(op)
     raise NotImplementedError(f"no torch module for {op.kind}")
 
 

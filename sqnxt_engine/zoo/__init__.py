@@ -6,7 +6,7 @@ from functools import partial
 
 from ..errors import UserError
 from ..graph.graph import Graph
-from . import baselines
+from . import baselines, resnet
 from .efficientnet import efficientnet_lite0
 from .squeezenext import (
     SqueezeNextSpec,
@@ -29,7 +29,7 @@ BASELINES: dict[str, Callable[[], Graph]] = {
 
 def names() -> list[str]:
     """Every model the zoo builds by name, in listing order."""
-    return paper_names() + pytorchcv_names() + list(BASELINES)
+    return paper_names() + pytorchcv_names() + list(BASELINES) + resnet.names()
 
 
 def _key(name: str) -> str:
@@ -56,6 +56,8 @@ def build(name: str, **options) -> Graph:
     spec = spec_from_name(name)
     if spec is not None:
         return build_squeezenext(with_options(spec, **options), name)
+    if resnet.spec_from_name(name) is not None:
+        return resnet.build(name, **options)
     if name in BASELINES:
         if options:
             raise UserError(f"{name} takes no options (got {sorted(options)})")
