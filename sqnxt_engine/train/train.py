@@ -1,5 +1,6 @@
-"""sqnxt-train: train any zoo SqueezeNext on Fashion-MNIST with PyTorch, optionally magnitude-prune
-it, and export through sqnxt-convert into this project's .npz weight file.
+"""sqnxt-train: train a zoo network (any SqueezeNext, the CIFAR ResNets and ShiftResNets) on
+Fashion-MNIST with PyTorch, optionally magnitude-prune it, and export through sqnxt-convert into
+this project's .npz weight file.
 
 PyTorch is an optional extra (`pip install ".[train]"`), used here only; the engine never imports
 it. The torch module is built from the zoo's graph (torch_graph.GraphModule), so the network that
@@ -8,10 +9,17 @@ is trained is the one the engine runs and the emulator simulates.
 Recipe (the defaults; every number is an option):
   data          Fashion-MNIST train split (60,000), normalised (x - 72.94) / 90.02 in pixel
                 units (the train set's mean and std); test split (10,000) only for the final score
-  augmentation  random crop 28 from the image zero-padded by 2 (in pixel space), horizontal flip p=0.5
+  augmentation  random crop 28 from the image zero-padded by 2 (in pixel space), horizontal flip p=0.5,
+                random erasing (Zhong et al., arXiv 1708.04896) p=0.5 of a rectangle of 2-25% of
+                the image, filled with N(0, 1) noise (the normalised data's own scale)
+  loss          cross-entropy with label smoothing 0.1
   optimiser     SGD, momentum 0.9, Nesterov, batch 128, weight decay 5e-4 on conv/fc weights only
-  schedule      learning rate 0.1, linear warm-up over the first 200 steps, cosine to 0
+  schedule      learning rate 0.1, linear warm-up over the first 200 steps, cosine to 0, 30 epochs
   seed          0 (torch, numpy: initialisation, shuffling, augmentation)
+  device        --device auto: CUDA when torch sees a GPU, else the CPU (augmentation stays on the
+                CPU, so a seed gives the same batches on both)
+The shipped files before this recipe used crop + flip only, no smoothing, 5 epochs
+(weights/README.md); benchmarks/recipe_ablation.py measures each change.
 Pruning (--prune S, usually with --init a dense .npz): every conv and fc weight tensor loses the
 fraction S of its entries of smallest magnitude (per layer, so that each layer is S sparse, which
 is what the accelerator's zero skipping sees per layer); biases and batch norms are kept. The
@@ -37,11 +45,22 @@ from ..errors import UserError
 
 FMNIST_MEAN, FMNIST_STD = 72.94, 90.02  # train split, pixel units (computed: 72.940, 90.021)
 SMALL_INPUT = {"small_input": True, "stem_stride": 2, "input_size": 28, "in_channels": 1, "num_classes": 10}
+# the CIFAR ResNets keep their stride-1 3x3 stem: 28 -> 28 -> 14 -> 7
+CIFAR_FORM = {"input_size": 28, "in_channels": 1, "num_classes": 10}
+ERASE_MIN_AREA = 0.02  # Zhong et al.'s lower bound on the erased fraction of the image
+ERASE_ASPECT = (0.3, 1 / 0.3)  # their range of the rectangle's aspect ratio (log-uniform here)
+
+
+def fashion_mnist_options(arch: str) -> dict:
+    """The zoo options of a network's Fashion-MNIST form: grey 28x28 input, 10 classes;
+    SqueezeNexts take the small-input stem (3x3, stride 2, no max pool)."""
+    from ..zoo import resnet
+    return dict(CIFAR_FORM if resnet.spec_from_name(arch) is not None else SMALL_INPUT)
 
 
 @dataclass
 class Recipe:
-    epochs: int = 6
+    epochs: int = 30
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
@@ -49,6 +68,9 @@ class Recipe:
     warmup_steps: int = 200
     crop_pad: int = 2
     flip: bool = True
+    erase_p: float = 0.5
+    erase_max_area: float = 0.25
+    label_smoothing: float = 0.1
     seed: int = 0
     prune: float = 0.0
 
@@ -83,6 +105,40 @@ def augment(batch, pad: int, flip: bool, gen):
         flipped = torch.rand(n, generator=gen) < 0.5
         batch = torch.where(flipped[:, None, None, None], batch.flip(3), batch)
     return batch
+
+
+def random_erase(batch, p: float, max_area: float, gen):
+    """Random erasing: each image, with probability p, has one rectangle of ERASE_MIN_AREA to
+    max_area of its area (aspect ratio log-uniform in ERASE_ASPECT, clipped to the image) replaced
+    by N(0, 1) noise. Vectorised over the batch: one mask, no per-image loop."""
+    torch = _torch()
+    if p <= 0:
+        return batch
+    n, c, h, w = batch.shape
+    area = h * w * (ERASE_MIN_AREA + (max_area - ERASE_MIN_AREA) * torch.rand(n, generator=gen))
+    lo, hi = math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])
+    ratio = torch.exp(lo + (hi - lo) * torch.rand(n, generator=gen))
+    eh = torch.sqrt(area * ratio).round().clamp(1, h).long()
+    ew = torch.sqrt(area / ratio).round().clamp(1, w).long()
+    y0 = (torch.rand(n, generator=gen) * (h - eh + 1)).long()
+    x0 = (torch.rand(n, generator=gen) * (w - ew + 1)).long()
+    rows = (torch.arange(h) >= y0[:, None]) & (torch.arange(h) < (y0 + eh)[:, None])
+    cols = (torch.arange(w) >= x0[:, None]) & (torch.arange(w) < (x0 + ew)[:, None])
+    chosen = torch.rand(n, generator=gen) < p
+    mask = (rows[:, :, None] & cols[:, None, :] & chosen[:, None, None])[:, None]
+    return torch.where(mask, torch.randn(batch.shape, generator=gen), batch)
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is a user error."""
+    torch = _torch()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: torch sees no CUDA device (use --device cpu or auto)")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return name
 
 
 def weight_tensors(model):
@@ -126,17 +182,21 @@ def torch_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: in
     """Top-1 (percent) of a module on uint8 images, in eval mode."""
     torch = _torch()
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            x = torch.from_numpy(normalise(images[s:s + batch_size]))
-            correct += int((model(x).argmax(1).numpy() == labels[s:s + batch_size]).sum())
+            x = torch.from_numpy(normalise(images[s:s + batch_size])).to(device)
+            correct += int((model(x).argmax(1).cpu().numpy() == labels[s:s + batch_size]).sum())
     return 100.0 * correct / max(len(images), 1)
 
 
-def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=None, log=print):
-    """Train in place with the recipe; masks (from magnitude_masks) keep pruned weights at zero."""
+def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=None, log=print,
+          device: str = "cpu"):
+    """Train in place with the recipe on `device` (the model moves there; batches are augmented
+    on the CPU, then moved); masks (from magnitude_masks) keep pruned weights at zero."""
     torch = _torch()
+    model.to(device)
     gen = torch.Generator().manual_seed(recipe.seed)
     decay = {id(p) for _, p in weight_tensors(model)}
     params = list(model.parameters())
@@ -154,7 +214,7 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
 
     x_all = torch.from_numpy(normalise(images))
     y_all = torch.from_numpy(labels.astype(np.int64))
-    mask_list = [(w, masks[name]) for name, w in weight_tensors(model)] if masks else []
+    mask_list = [(w, masks[name].to(device)) for name, w in weight_tensors(model)] if masks else []
     step = 0
     for epoch in range(recipe.epochs):
         model.train()
@@ -163,11 +223,12 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
         for s in range(0, len(images), recipe.batch_size):
             idx = order[s:s + recipe.batch_size]
             xb = augment(x_all[idx], recipe.crop_pad, recipe.flip, gen)
-            yb = y_all[idx]
+            xb = random_erase(xb, recipe.erase_p, recipe.erase_max_area, gen).to(device)
+            yb = y_all[idx].to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             out = model(xb)
-            loss = torch.nn.functional.cross_entropy(out, yb)
+            loss = torch.nn.functional.cross_entropy(out, yb, label_smoothing=recipe.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -191,11 +252,12 @@ def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[s
 
 
 def _main(argv: list[str]) -> int:
-    p = parser("sqnxt-train", "Train a zoo SqueezeNext on Fashion-MNIST (PyTorch) and export an .npz.")
-    p.add_argument("arch", help="a zoo model name, e.g. 1.0-SqNxt-23v5")
+    p = parser("sqnxt-train", "Train a zoo network on Fashion-MNIST (PyTorch) and export an .npz.")
+    p.add_argument("arch", help="a zoo model name, e.g. 1.0-SqNxt-23v5, ShiftResNet-20-e3")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .npz weight file to write")
-    p.add_argument("--zoo-options", default=json.dumps(SMALL_INPUT),
-                   help=f"JSON zoo options of the graph (default: the small-input form {json.dumps(SMALL_INPUT)})")
+    p.add_argument("--zoo-options",
+                   help=f"JSON zoo options of the graph (default: SqueezeNexts {json.dumps(SMALL_INPUT)}, "
+                        f"CIFAR ResNets {json.dumps(CIFAR_FORM)})")
     p.add_argument("--init", help="start from this .npz (e.g. a dense model to prune and fine-tune)")
     p.add_argument("--prune", type=float, default=0.0, help="magnitude-prune to this sparsity per layer (e.g. 0.4)")
     for field, default in asdict(Recipe()).items():
@@ -206,7 +268,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--no-flip", action="store_true", help="recipe: no horizontal flips")
     p.add_argument("--limit-train", type=int, help="train on the first N images only (tests)")
     p.add_argument("--limit-test", type=int, help="score on the first N test images only (tests)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--float16", action="store_true", help="store the .npz at half precision")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args(argv)
@@ -218,16 +281,17 @@ def _main(argv: list[str]) -> int:
 
     if args.output.exists() and not args.force:
         raise UserError(f"{args.output}: exists (use --force to overwrite)")
+    arch = zoo.canonical(args.arch)
     try:
-        options = json.loads(args.zoo_options)
+        options = fashion_mnist_options(arch) if args.zoo_options is None else json.loads(args.zoo_options)
     except json.JSONDecodeError as e:
         raise UserError(f"--zoo-options is not JSON ({e})") from None
+    device = resolve_device(args.device)
     recipe = Recipe(**{f: getattr(args, f) for f in asdict(Recipe()) if f not in ("prune", "flip")},
                     flip=not args.no_flip, prune=args.prune)
     torch.manual_seed(recipe.seed)
     np.random.seed(recipe.seed)
     torch.set_num_threads(args.threads)
-    arch = zoo.canonical(args.arch)
     graph = zoo.build(arch, **options)
     model = GraphModule(graph)
     if args.init:
@@ -246,7 +310,7 @@ def _main(argv: list[str]) -> int:
         log(f"pruned to {recipe.prune:.0%}: test top-1 before fine-tuning {torch_accuracy(model, x_test, y_test):.2f}%")
     t0 = time.time()
     if recipe.epochs:
-        train(model, x_train, y_train, recipe, masks, log)
+        train(model, x_train, y_train, recipe, masks, log, device)
     seconds = time.time() - t0
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
@@ -263,13 +327,18 @@ def _main(argv: list[str]) -> int:
     record = {"architecture": arch, "zoo_options": options, "dataset": "fashion-mnist",
               "recipe": asdict(recipe), "init": Path(args.init).name if args.init else None,
               "command": "sqnxt-train " + shlex.join(argv), "train_images": len(x_train),
-              "training_seconds": round(seconds, 1), "threads": args.threads,
+              "training_seconds": round(seconds, 1), "threads": args.threads, "device": _device_name(device),
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
               "weight_sparsity": round(zeros / total, 4), "float16": args.float16}
     args.output.with_suffix(".train.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return 0
+
+
+def _device_name(device: str) -> str:
+    torch = _torch()
+    return f"cuda ({torch.cuda.get_device_name()})" if device == "cuda" else "cpu"
 
 
 def main(argv=None) -> int:
