@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         torch.manual_seed(recipe.seed)
         model = GraphModule(graph)
         t0 = time.time()
-        train(model, x_tr, y_tr, recipe, log=lambda m: print(f"  {variant}: {m}", file=sys.stderr, flush=True))
+        train(model, x_tr, y_tr, recipe, log=lambda m, v=variant: print(f"  {v}: {m}", file=sys.stderr, flush=True))
         seconds = time.time() - t0
         acc = torch_accuracy(model, x_val, y_val)
         rows.append({"variant": variant, "arch": arch, "train_images": args.train, "epochs": args.epochs,

@@ -22,8 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 PAIRS = [("ResNet-20", "ShiftResNet-20-e3"), ("ResNet-20", "ShiftResNet-20-e6"),
          ("1.0-SqNxt-23v5", "1.0-Shift-SqNxt-23v5")]
 ARRAYS = ("8x8", "16x16")

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from sqnxt_engine.cli.train import main
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
 from sqnxt_engine.io.model import load_model
@@ -19,7 +20,6 @@ from sqnxt_engine.train.train import (  # noqa: E402
     SMALL_INPUT,
     Recipe,
     fashion_mnist_options,
-    main,
     normalise,
     random_erase,
     resolve_device,
