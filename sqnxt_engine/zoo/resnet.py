@@ -22,13 +22,12 @@ from ..errors import UserError
 from ..functional import SHIFT_ASSIGNMENTS
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
+from ..io.images import PRESETS
 
 BLOCKS_PER_STAGE = {20: 3, 56: 9, 110: 18}
 EXPANSIONS = (1, 3, 6, 9)  # the ShiftResNet table's expansion rates
 STAGE_CHANNELS = (16, 32, 64)
-CIFAR10 = {"color": "RGB", "mean": (125.31, 122.95, 113.87), "std": (62.99, 62.09, 66.70), "resize": 32,
-           "labels": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                      "truck"]}
+CIFAR10 = {**PRESETS["cifar10"].meta(), "labels": "cifar10"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,8 @@ class CifarResNetSpec:
 
 
 def build_cifar_resnet(spec: CifarResNetSpec, name: str) -> Graph:
-    meta = dict(CIFAR10, architecture=name, family="cifar-resnet", input_size=spec.input_size)
+    meta = dict(CIFAR10, architecture=name, family="cifar-resnet", input_size=spec.input_size,
+                resize=spec.input_size)
     b = GraphBuilder(name, (spec.in_channels, spec.input_size, spec.input_size), meta)
     x = b.conv_bn_act("stem", b.input, STAGE_CHANNELS[0], 3, 1, 1)
     for s, channels in enumerate(STAGE_CHANNELS, start=1):
