@@ -289,20 +289,15 @@ def _span(size: int, offset: int) -> tuple[slice, slice]:
     return slice(lo, hi), slice(lo + offset, hi + offset)
 
 
-def shift_into(out, x, kernel: int, dilation: int, assignment: str):
-    """Write shift(x) into `out`, a zero-filled array of x's shape (N, C, H, W). Only basic slicing
-    and slice assignment, so the same code serves NumPy arrays and torch tensors (the training
-    module), and nothing is copied but what lands in `out`."""
+def shift(x: np.ndarray, kernel: int = 3, dilation: int = 1, assignment: str = "interleaved") -> np.ndarray:
+    """The shift of an NCHW batch (see shift_groups); zeros enter at the borders. Each group is one
+    slice assignment from the input into the zero-filled output: nothing is copied but what lands
+    in the output."""
+    out = np.zeros_like(x)
     _, c, h, w = x.shape
     for sl, dy, dx in shift_groups(c, kernel, dilation, assignment):
         (ty, sy), (tx, sx) = _span(h, dy), _span(w, dx)
         out[:, sl, ty, tx] = x[:, sl, sy, sx]
     moved = c // (kernel * kernel) * kernel * kernel
-    if moved < c:
-        out[:, moved:] = x[:, moved:]
+    out[:, moved:] = x[:, moved:]
     return out
-
-
-def shift(x: np.ndarray, kernel: int = 3, dilation: int = 1, assignment: str = "interleaved") -> np.ndarray:
-    """The shift of an NCHW batch (see shift_groups); zeros enter at the borders."""
-    return shift_into(np.zeros_like(x), x, kernel, dilation, assignment)
