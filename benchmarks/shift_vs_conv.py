@@ -22,8 +22,9 @@ import json
 import sys
 from pathlib import Path
 
-PAIRS = [("ResNet-20", "ShiftResNet-20-e3"), ("ResNet-20", "ShiftResNet-20-e6"),
-         ("1.0-SqNxt-23v5", "1.0-Shift-SqNxt-23v5")]
+# each model, and the conv network it is compared with (itself for the conv networks)
+VERSUS = {"ResNet-20": "ResNet-20", "ShiftResNet-20-e3": "ResNet-20", "ShiftResNet-20-e6": "ResNet-20",
+          "1.0-SqNxt-23v5": "1.0-SqNxt-23v5", "1.0-Shift-SqNxt-23v5": "1.0-SqNxt-23v5"}
 ARRAYS = ("8x8", "16x16")
 
 
@@ -80,24 +81,20 @@ def main(argv=None) -> int:
     images, labels = load_dataset("fashion-mnist", "test")
     images, labels = images[:args.limit_test], labels[:args.limit_test]
     cache: dict = {}
-    rows = {}
-    for pair in PAIRS:
-        for model in pair:
-            if model not in rows:
-                rows[model] = measure(model, args, images, labels, cache)
+    rows = {model: measure(model, args, images, labels, cache) for model in VERSUS}
     table = []
-    for conv, shift in PAIRS:
-        for model in (conv, shift):
-            r = dict(rows[model], vs=conv)
-            for hw_name in ARRAYS:
-                r[f"cycles_{hw_name}_x"] = round(r[f"cycles_{hw_name}"] / rows[conv][f"cycles_{hw_name}"], 3)
-            table.append(r)
+    for model, conv in VERSUS.items():
+        r = dict(rows[model], vs=conv)
+        for hw_name in ARRAYS:
+            for what in ("cycles", "energy"):
+                key = f"{what}_{hw_name}"
+                r[f"{key}_x"] = round(r[key] / rows[conv][key], 3)
+        table.append(r)
     command = "python benchmarks/shift_vs_conv.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"{command}\n(top-1: {len(images):,} Fashion-MNIST test images, engine float32; cycles and "
-          f"energy: one test image, MAC layers, dense weights; x: cycles relative to `vs`)")
-    print(format_table(table, ["model", "vs", "weights", "top1", "params", "macs", "cycles_8x8",
-                               "cycles_8x8_x", "energy_8x8", "cycles_16x16", "cycles_16x16_x",
-                               "energy_16x16"]))
+          f"energy: one test image, MAC layers, dense weights; _x: relative to `vs`)")
+    print(format_table(table, ["model", "vs", "weights", "top1", "params", "macs"]
+                       + [f"{w}_{hw}{x}" for hw in ARRAYS for w in ("cycles", "energy") for x in ("", "_x")]))
     if args.json:
         Path(args.json).write_text(json.dumps({"command": command, "rows": table}, indent=2) + "\n")
     return 0
