@@ -289,15 +289,22 @@ def _span(size: int, offset: int) -> tuple[slice, slice]:
     return slice(lo, hi), slice(lo + offset, hi + offset)
 
 
-def shift(x: np.ndarray, kernel: int = 3, dilation: int = 1, assignment: str = "interleaved") -> np.ndarray:
-    """The shift of an NCHW batch (see shift_groups); zeros enter at the borders. Each group is one
-    slice assignment from the input into the zero-filled output: nothing is copied but what lands
-    in the output."""
-    out = np.zeros_like(x)
+def shift_into(out, x, kernel: int, dilation: int, assignment: str, reverse: bool = False):
+    """Write shift(x) into `out`, a zero-filled array of x's shape (N, C, H, W); with reverse=True
+    the opposite shift (every offset negated), which is the shift's adjoint, i.e. its gradient.
+    Each group is one slice assignment from x into out, so nothing is copied but what lands in
+    out; basic slicing only, so the same code serves NumPy arrays and torch tensors (the training
+    module's forward and backward passes)."""
     _, c, h, w = x.shape
+    sign = -1 if reverse else 1
     for sl, dy, dx in shift_groups(c, kernel, dilation, assignment):
-        (ty, sy), (tx, sx) = _span(h, dy), _span(w, dx)
+        (ty, sy), (tx, sx) = _span(h, sign * dy), _span(w, sign * dx)
         out[:, sl, ty, tx] = x[:, sl, sy, sx]
     moved = c // (kernel * kernel) * kernel * kernel
     out[:, moved:] = x[:, moved:]
     return out
+
+
+def shift(x: np.ndarray, kernel: int = 3, dilation: int = 1, assignment: str = "interleaved") -> np.ndarray:
+    """The shift of an NCHW batch (see shift_groups); zeros enter at the borders."""
+    return shift_into(np.zeros_like(x), x, kernel, dilation, assignment)
