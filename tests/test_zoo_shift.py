@@ -61,6 +61,18 @@ def test_parameter_counts_equal_the_authors_code(name):
     assert zoo.build(name).params == torch_params(authors_resnet((depth - 2) // 6, eps))
 
 
+def test_sqnxt_models_lists_the_twelve_shift_resnets_with_the_authors_counts(capsys):
+    import json
+
+    from sqnxt_engine.cli.models import main
+    assert main(["--json"]) == 0
+    listed = {r["name"]: r["params"] for r in json.loads(capsys.readouterr().out)}
+    for name in SHIFT_RESNETS:
+        depth, eps = int(name.split("-")[1]), float(name.split("-e")[1])
+        assert listed[name] == torch_params(authors_resnet((depth - 2) // 6, eps)), name
+    assert "1.0-Shift-SqNxt-23v5" in listed
+
+
 def test_zoo_lists_the_twelve_shift_resnets_and_the_shift_squeezenext():
     names = zoo.names()
     assert [n for n in names if n.startswith("ShiftResNet")] == SHIFT_RESNETS
