@@ -31,7 +31,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--limit-train", type=int, help="train on the first N images only (tests)")
     p.add_argument("--limit-test", type=int, help="score on the first N test images only (tests)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--device", default="auto", help="auto (CUDA when torch sees a GPU), cpu or cuda")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to train: auto (CUDA when torch sees a GPU), cpu or cuda")
     p.add_argument("--float16", action="store_true", help="store the .npz at half precision")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args(argv)
