@@ -9,9 +9,11 @@ the train split (never the test split: recipe choices must not be tuned on it). 
   +smooth    old + label smoothing
   new        old + random erasing + label smoothing (sqnxt-train's defaults)
 
-It also prints the measured seconds per training image and epoch, which retrain.sh's time
-estimate is made from. Short runs favour the variant with the least regularisation; read the
-figures as "does it hurt or help at this budget", not as the full-length gain.
+It also prints the time per training image and epoch, as wall-clock time and as this process's
+CPU time (time.process_time: with --threads 1 the work itself, much less sensitive than the wall
+clock to other jobs on a shared machine); retrain.sh's time estimate is made from the CPU time.
+Short runs favour the variant with the least regularisation; read the figures as "does it hurt or
+help at this budget", not as the full-length gain.
 
     nice -n 10 python benchmarks/recipe_ablation.py --arch ShiftResNet-20-e3 --train 10000 \
         --val 5000 --epochs 3 --threads 1 [--json out.json]
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -63,15 +66,19 @@ def main(argv=None) -> int:
         recipe = replace(Recipe(epochs=args.epochs), **VARIANTS[variant])
         torch.manual_seed(recipe.seed)
         model = GraphModule(graph)
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         train(model, x_tr, y_tr, recipe, log=lambda m, v=variant: print(f"  {v}: {m}", file=sys.stderr, flush=True))
-        seconds = time.time() - t0
+        seconds, cpu = time.time() - t0, time.process_time() - c0
         acc = torch_accuracy(model, x_val, y_val)
         rows.append({"variant": variant, "arch": arch, "train_images": args.train, "epochs": args.epochs,
                      "val_top1": round(acc, 2), "seconds": round(seconds, 1),
-                     "ms_per_image_epoch": round(1000 * seconds / (args.train * args.epochs), 3)})
-        print(f"{variant:8s} val top-1 {acc:6.2f}%  {seconds:7.1f} s  "
-              f"{rows[-1]['ms_per_image_epoch']:.3f} ms per image-epoch", flush=True)
+                     "cpu_seconds": round(cpu, 1),
+                     "ms_per_image_epoch": round(1000 * seconds / (args.train * args.epochs), 3),
+                     "cpu_ms_per_image_epoch": round(1000 * cpu / (args.train * args.epochs), 3),
+                     "load_average_1min": round(os.getloadavg()[0], 1)})
+        print(f"{variant:8s} val top-1 {acc:6.2f}%  {seconds:7.1f} s wall, {cpu:7.1f} s CPU: "
+              f"{rows[-1]['cpu_ms_per_image_epoch']:.3f} ms CPU per image-epoch "
+              f"(load average {rows[-1]['load_average_1min']})", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"command": "python benchmarks/recipe_ablation.py " + " ".join(argv or sys.argv[1:]),
