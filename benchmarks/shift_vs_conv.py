@@ -63,6 +63,7 @@ def measure(model: str, args, images, labels, cache: dict) -> dict:
                       cache=cache.setdefault(hw_name, {}))
         row[f"cycles_{hw_name}"] = round(res.cycles)
         row[f"energy_{hw_name}"] = round(res.energy.total)
+        row[f"e_dram_{hw_name}"] = round(res.energy.levels()["dram"])  # the share data movement decides
     print(f"  {model}: done", file=sys.stderr, flush=True)
     return row
 
@@ -94,7 +95,8 @@ def main(argv=None) -> int:
     print(f"{command}\n(top-1: {len(images):,} Fashion-MNIST test images, engine float32; cycles and "
           f"energy: one test image, MAC layers, dense weights; _x: relative to `vs`)")
     print(format_table(table, ["model", "vs", "weights", "top1", "params", "macs"]
-                       + [f"{w}_{hw}{x}" for hw in ARRAYS for w in ("cycles", "energy") for x in ("", "_x")]))
+                       + [f"{w}_{hw}{x}" for hw in ARRAYS for w in ("cycles", "energy") for x in ("", "_x")]
+                       + [f"e_dram_{hw}" for hw in ARRAYS]))
     if args.json:
         Path(args.json).write_text(json.dumps({"command": command, "rows": table}, indent=2) + "\n")
     return 0
