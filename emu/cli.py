@@ -14,14 +14,25 @@ from pathlib import Path
 import numpy as np
 
 from .. import zoo
-from ..cli.common import add_format_options, add_out_option, emit, note, parser, run, subcommand
+from ..cli.common import (
+    add_format_options,
+    add_out_option,
+    add_safety_options,
+    emit,
+    note,
+    parser,
+    run,
+    subcommand,
+    to_json,
+)
 from ..errors import UserError, unknown_name
 from ..io.files import check_out
 from ..runtime import random_weights
+from . import fidelity as F
 from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
-from .output import pyplot, save_figure, write_csv
+from .output import output_set, pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
@@ -37,6 +48,12 @@ def _sparsity(v: str) -> float:
     if not 0 <= f < 1:
         raise UserError(f"--sparsity must be in [0, 1), got {v}")
     return f
+
+
+def _seed(v: str) -> int:
+    if not v.isdigit():  # NumPy's generators take non-negative seeds only
+        raise UserError(f"--seed must be a non-negative integer, got {v!r}")
+    return int(v)
 
 
 def _trace(args) -> int:
@@ -64,11 +81,10 @@ def _trace(args) -> int:
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.layers if r.overflow_bits is not None]
     if args.fmt == "json":
-        import json
-        print(json.dumps({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
+        print(to_json({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
                           "sparsity": args.sparsity, "layers": rows, "total": total,
                           "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}, indent=2))
+                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}))
     elif args.fmt == "csv":
         emit(rows + [total], "csv", COLUMNS)
     else:
@@ -76,13 +92,14 @@ def _trace(args) -> int:
                   f"{args.sparsity:g}, energy in units of one MAC")
         print(header)
         emit(rows + [total], "table", COLUMNS, footer=compare)
+        print("\n".join(F.network_lines({hw.name: res})))
         if overflow:
             print(f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
                   f"{', '.join(overflow[:5])}")
     if args.fmt != "table":
         print(compare, file=sys.stderr)
     if args.plot:
-        _plot_trace(res, args.plot)
+        _plot_trace(res, args.plot, args.force)
     return 0
 
 
@@ -97,7 +114,7 @@ def _input(path: str, graph, meta: dict) -> np.ndarray:
     return x
 
 
-def _plot_trace(res, path: str) -> None:
+def _plot_trace(res, path: str, force: bool) -> None:
     plt = pyplot()
     names = [r.name for r in res.layers]
     cycles = [r.cycles for r in res.layers]
@@ -111,7 +128,7 @@ def _plot_trace(res, path: str) -> None:
     ax2.set_ylabel("MACs / cycle")
     ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, dpi=120, force=force)
     plt.close(fig)
 
 
@@ -152,12 +169,12 @@ def _table3(args) -> int:
     note = (f"paper columns from {ref}" if ref else
             f"{R.REFERENCE_FILE} missing from this installation ({R.packaged_reference()}; "
             "--reference PATH): printing without the paper's columns")
-    rows = R.table3(models, configs, _runs(args), paper)
+    runs = _runs(args)
+    rows = R.table3(models, configs, runs, paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
             "paper_energy", "energy_ratio", "macs"]
     if args.fmt == "json":
-        import json
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     elif args.fmt == "csv":
         emit(rows, "csv", cols)
     else:
@@ -168,10 +185,14 @@ def _table3(args) -> int:
         if not paper:
             wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]
         emit(wide, "table", wcols)
+        print("\n".join(F.table3_lines(rows)))
+        print("\n".join(F.network_lines({c: runs.results[(F.V1, c)] for c in configs
+                                          if (F.V1, c) in runs.results})))
     print(note, file=sys.stderr if args.fmt != "table" else sys.stdout)
     if files:
-        write_csv(files[0], rows, cols)
-        R.plot_table3(rows, configs, files[1])
+        with output_set(args.force):  # the CSV and the PNG appear together or not at all
+            write_csv(files[0], rows, cols)
+            R.plot_table3(rows, configs, files[1])
     return 0
 
 
@@ -179,25 +200,28 @@ def _figure6(args) -> int:
     models = _names(args.models, zoo.names(), "models")
     configs = _names(args.hw, R.CONFIGS, "hw")
     files = _outputs(args.out, "figure6", args.force)
-    rows = R.figure6(models, configs, _runs(args))
+    runs = _runs(args)
+    rows = R.figure6(models, configs, runs)
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
     if args.fmt == "json":
-        import json
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     else:
         emit(rows, args.fmt, cols)
+        if args.fmt == "table":
+            print("\n".join(F.network_lines({c: runs.results[(models[0], c)] for c in configs})))
     if files:
-        write_csv(files[0], rows, cols)
-        R.plot_figure6(rows, models, configs, files[1])
+        with output_set(args.force):
+            write_csv(files[0], rows, cols)
+            R.plot_figure6(rows, models, configs, files[1])
     return 0
 
 
 def _emulation_options(p) -> None:
-    """What every emulating subcommand takes: --debug, --sparsity, --seed."""
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed."""
+    add_safety_options(p)
     p.add_argument("--sparsity", type=_sparsity, default=0.4,
                    help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights and input")
 
 
 def _report_options(p, models) -> None:
