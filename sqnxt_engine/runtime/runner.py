@@ -102,15 +102,17 @@ class Runner:
         captured = {}
         for step in self.steps:
             xs = [env[i] for i in step.inputs]
+            fused = step.act_in_run   # the prepared forward pass applies the activation itself
             if mac_step is not None and isinstance(step.op, FOLDS_BN):
                 y = mac_step(step, xs)
+                fused = False         # ...but mac_step replaces that pass
             elif step.in_place and not capture:  # captured buffers must stay as they were
                 y = xs[0]
                 for other in xs[1:]:
                     y += other
             else:
                 y = step.run(xs)
-            if step.activation is not None and not step.act_in_run:
+            if step.activation is not None and not fused:
                 step.activation.apply_(y)
             env[step.name] = y
             if capture:
