@@ -88,7 +88,7 @@ def test_short_run_trains_exports_and_the_engine_agrees(tmp_path):
     out = tmp_path / "s.npz"
     assert main(["ShiftResNet-20-e1", "-o", str(out), "--epochs", "4", "--limit-train", "500",
                  "--limit-test", "300", "--batch-size", "50", "--warmup-steps", "4", "--threads", "1",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--erase-p", "0.5", "--label-smoothing", "0.1"]) == 0
     record = json.loads(out.with_suffix(".train.json").read_text())
     assert record["zoo_options"] == CIFAR_FORM and record["device"] == "cpu"
     assert record["recipe"]["erase_p"] == 0.5 and record["recipe"]["label_smoothing"] == 0.1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Retrain the shipped Fashion-MNIST weights with sqnxt-train's recipe (train/train.py: crop + flip +
-# random erasing, label smoothing 0.1, cosine schedule, 30 epochs) and train the shift comparison
+# Retrain the shipped Fashion-MNIST weights with sqnxt-train's recipe (train/train.py: crop + flip,
+# cosine schedule with warm-up, 30 epochs instead of the shipped files' 5) and train the shift comparison
 # networks (docs/shift.md), then measure them all into MANIFEST.json (engine and PyTorch top-1 on
 # the 10,000 test images, sha256, command, time, machine, device).
 #
