@@ -318,3 +318,65 @@ def bn_scale_shift(gamma, beta, mean, var, eps):
     scale = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(var, np.float64) + eps)
     shift = np.asarray(beta, np.float64) - np.asarray(mean, np.float64) * scale
     return scale, shift
+
+
+SHIFT_ASSIGNMENTS = ("interleaved", "grouped")
+
+
+def shift_groups(channels: int, kernel: int, dilation: int, assignment: str):
+    """The shift (Wu et al., arXiv 1711.08141) as k^2 channel groups: yields (channel slice, dy, dx)
+    for every group, out[c, y, x] = in[c, y + dy, x + dx] for c in the slice, zero outside the image.
+
+    Only the first C' = floor(C / k^2) k^2 channels move; channels C' and above stay (no group).
+    Group g (g = 0 .. k^2 - 1) moves by dx = d((g mod k) - k//2), dy = d((g div k) - k//2).
+    "interleaved" (the authors' CUDA code): channel c < C' is in group c mod k^2, so a group is the
+    strided slice g::k^2. "grouped" (the paper's text): group g is the contiguous run of C'/k^2
+    channels starting at g C'/k^2. Between two 1x1 convolutions the two differ by a permutation
+    of channels only."""
+    k2 = kernel * kernel
+    per = channels // k2
+    if per == 0:
+        return
+    moved = per * k2
+    for g in range(k2):
+        dy = dilation * (g // kernel - kernel // 2)
+        dx = dilation * (g % kernel - kernel // 2)
+        sl = slice(g, moved, k2) if assignment == "interleaved" else slice(g * per, (g + 1) * per)
+        yield sl, dy, dx
+
+
+def shift_offsets(channels: int, kernel: int, dilation: int, assignment: str) -> np.ndarray:
+    """Per-channel (dy, dx) of the shift, shape (C, 2); (0, 0) for the channels that stay."""
+    out = np.zeros((channels, 2), dtype=np.int64)
+    for sl, dy, dx in shift_groups(channels, kernel, dilation, assignment):
+        out[sl] = (dy, dx)
+    return out
+
+
+def _span(size: int, offset: int) -> tuple[slice, slice]:
+    """(destination, source) rows of out[y] = in[y + offset] that lie inside the image."""
+    lo, hi = max(0, -offset), min(size, size - offset)
+    if hi <= lo:
+        return slice(0, 0), slice(0, 0)
+    return slice(lo, hi), slice(lo + offset, hi + offset)
+
+
+def shift_into(out, x, kernel: int, dilation: int, assignment: str, reverse: bool = False):
+    """Write shift(x) into `out`, a zero-filled array of x's shape (N, C, H, W); with reverse=True
+    the opposite shift (every offset negated), which is the shift's adjoint, i.e. its gradient.
+    Each group is one slice assignment from x into out, so nothing is copied but what lands in
+    out; basic slicing only, so the same code serves NumPy arrays and torch tensors (the training
+    module's forward and backward passes)."""
+    _, c, h, w = x.shape
+    sign = -1 if reverse else 1
+    for sl, dy, dx in shift_groups(c, kernel, dilation, assignment):
+        (ty, sy), (tx, sx) = _span(h, sign * dy), _span(w, sign * dx)
+        out[:, sl, ty, tx] = x[:, sl, sy, sx]
+    moved = c // (kernel * kernel) * kernel * kernel
+    out[:, moved:] = x[:, moved:]
+    return out
+
+
+def shift(x: np.ndarray, kernel: int = 3, dilation: int = 1, assignment: str = "interleaved") -> np.ndarray:
+    """The shift of an NCHW batch (see shift_groups); zeros enter at the borders."""
+    return shift_into(np.zeros_like(x), x, kernel, dilation, assignment)

@@ -18,8 +18,9 @@ from .ops import (
                   Op,
                   ReLU,
                   ReLU6,
+                  Shift,
 )
 
 __all__ = ["INPUT", "Graph", "GraphBuilder", "Layer", "Node", "check_weights", "layer_table", "ops", "OPS", "Op",
            "Conv2d", "BatchNorm", "ReLU", "ReLU6", "LeakyReLU", "Add", "Concat", "MaxPool",
-           "AvgPool", "GlobalAvgPool", "LRN", "Flatten", "Linear", "Dropout"]
+           "AvgPool", "GlobalAvgPool", "LRN", "Flatten", "Linear", "Dropout", "Shift"]

@@ -440,6 +440,46 @@ class Dropout(Op):
         return xs[0]
 
 
+@dataclass(frozen=True)
+class Shift(Op):
+    """The shift of Wu et al. (arXiv 1711.08141): every channel moves by a fixed spatial offset,
+    zeros enter at the borders (functional.shift_groups defines which channel moves where).
+    kernel: the side k of the k x k neighbourhood the offsets cover (odd, so that one offset is
+    the centre); dilation: the spacing of the offsets; assignment: "interleaved" (channel c in
+    group c mod k^2, the authors' CUDA code) or "grouped" (contiguous groups, the paper's text).
+    No parameters, no MACs: it moves data (its cost on the accelerator is data movement)."""
+    kernel: int = 3
+    dilation: int = 1
+    assignment: str = "interleaved"
+
+    kind: ClassVar[str] = "shift"
+
+    def __post_init__(self):
+        if not isinstance(self.kernel, int) or self.kernel < 1 or self.kernel % 2 == 0:
+            raise GraphError(f"shift: kernel must be a positive odd integer, got {self.kernel!r}")
+        if not isinstance(self.dilation, int) or self.dilation < 1:
+            raise GraphError(f"shift: dilation must be a positive integer, got {self.dilation!r}")
+        if self.assignment not in F.SHIFT_ASSIGNMENTS:
+            raise GraphError(f"shift: assignment must be one of {', '.join(F.SHIFT_ASSIGNMENTS)}, "
+                             f"got {self.assignment!r}")
+
+    def output_shape(self, shapes):
+        return _need_map(self, shapes[0])
+
+    def offsets(self, channels: int) -> np.ndarray:
+        """Per-channel (dy, dx), shape (C, 2)."""
+        return F.shift_offsets(channels, self.kernel, self.dilation, self.assignment)
+
+    def forward(self, xs, p):
+        return F.shift(xs[0], self.kernel, self.dilation, self.assignment)
+
+    def describe(self):
+        s = f"shift {self.kernel}x{self.kernel}"
+        if self.dilation != 1:
+            s += f" d{self.dilation}"
+        return s + (" grouped" if self.assignment == "grouped" else "")
+
+
 ACTIVATIONS = (ReLU, ReLU6, LeakyReLU)
 OPS = {cls.kind: cls for cls in (Conv2d, BatchNorm, ReLU, ReLU6, LeakyReLU, Add, Concat, MaxPool,
-                                 AvgPool, GlobalAvgPool, LRN, Flatten, Linear, Dropout)}
+                                 AvgPool, GlobalAvgPool, LRN, Flatten, Linear, Dropout, Shift)}

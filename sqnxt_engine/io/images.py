@@ -101,6 +101,10 @@ PRESETS = {
     # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std in pixel units
     # (computed: 72.940, 90.021); sqnxt-train normalises with these too
     "fashion-mnist": Preprocess(28, 28, "L", (72.94,), (90.02,)),
+    # CIFAR-10 (the zoo's ResNets and ShiftResNets): the train split's per-channel mean and std,
+    # 255 * (0.4914, 0.4822, 0.4465) and 255 * (0.2470, 0.2435, 0.2616) as published with CIFAR
+    # training code (no CIFAR-10 copy on these machines to recompute them from)
+    "cifar10": Preprocess(32, 32, "RGB", (125.31, 122.96, 113.86), (62.99, 62.09, 66.71)),
 }
 
 

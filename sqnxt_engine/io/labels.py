@@ -9,6 +9,7 @@ from ..errors import UserError
 
 FASHION_MNIST = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")
+CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 @cache
@@ -25,6 +26,7 @@ def _imagenet() -> tuple[str, ...]:
 LABEL_SETS: dict[str, Callable[[], tuple[str, ...]]] = {
     "imagenet": _imagenet,
     "fashion-mnist": lambda: FASHION_MNIST,
+    "cifar10": lambda: CIFAR10,
 }
 
 

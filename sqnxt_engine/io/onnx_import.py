@@ -9,6 +9,7 @@ non-empty, else `<OpType>_<index>`), except where ONNX spells one IR operator wi
   - a Pad with constant 0 folds into the padding of the Conv (or non-ceil AveragePool) reading it;
   - an Add of a constant to a bias-less Conv, Gemm or MatMul becomes that node's bias;
   - nodes whose inputs are all constants are evaluated at import and produce constants;
+  - a depthwise Conv with one-hot kernels is a Shift (shift_of_conv);
   - Shape is a constant: the per-sample shape, after the file's static batch size or else 0, which
     a Reshape target reads as "keep the batch" (the (N, -1) flatten of dynamic-batch exports).
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import functional as F
 from ..errors import GraphError, UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph, GraphBuilder, Node
@@ -344,7 +346,33 @@ def _conv(im: _Importer, node, name):
     strides, dilations, pads = im.window(node, name, a, kernel, im.shape(x))
     op = O.Conv2d(w.shape[0], kernel, strides, _add_pads(pads, extra), dilations,
                   int(a.get("group", 1)), bias is not None)
+    shift = shift_of_conv(op, w, bias, im.shape(x)[0])
+    if shift is not None:
+        return im.add(name, shift, [x], onnx_node=node)
     im.add(name, op, [x], {"weight": w, "bias": bias}, node)
+
+
+def shift_of_conv(op: O.Conv2d, w: np.ndarray, bias, in_channels: int) -> O.Shift | None:
+    """The Shift a convolution computes, or None. ONNX has no shift operator: exporters write it as
+    a depthwise convolution whose every kernel is one-hot (a single 1), stride 1, padded to keep
+    the size, no bias (or a zero one). That is a shift when the taps' offsets are exactly those of
+    a Shift of some assignment (channels past floor(C/k^2) k^2 on the centre tap)."""
+    c, k = w.shape[0], w.shape[2]
+    d = op.dilation[0]
+    if not (op.groups == c == in_channels and w.shape[1] == 1 and w.shape[2] == w.shape[3]
+            and k % 2 == 1 and k >= 3 and op.dilation == (d, d) and op.stride == (1, 1)
+            and op.padding == (d * (k // 2),) * 4 and (bias is None or not np.any(bias))):
+        return None
+    taps = w.reshape(c, k * k)
+    hot = taps.argmax(axis=1)
+    if not (np.all(taps[np.arange(c), hot] == 1) and np.count_nonzero(taps) == c):
+        return None
+    offsets = d * (np.stack([hot // k, hot % k], axis=1) - k // 2)
+    for assignment in F.SHIFT_ASSIGNMENTS:
+        candidate = O.Shift(int(k), int(d), assignment)
+        if np.array_equal(candidate.offsets(c), offsets):
+            return candidate
+    return None
 
 
 def _batch_norm(im, node, name):

@@ -53,6 +53,7 @@ def measure(path: Path) -> dict:
             f"{path.stem}.pth", path.name, graph.name, meta.get("zoo_options", {}),
             meta.get("stored_dtype") == "float16")),
         "training_seconds": record.get("training_seconds"), "training_threads": record.get("threads"),
+        "training_machine": record.get("machine"), "training_device": record.get("device", "cpu"),
         "torch_version": record.get("torch"),
         "preprocess": {k: meta.get(k) for k in ("input_size", "resize", "color", "mean", "std")},
         "labels": meta.get("labels"),

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..functional import shift_into
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
 
@@ -87,6 +88,33 @@ def _pool(op: O._Pool2d) -> nn.Module:
     return pool if fits else Padded(pool, op.padding, 0.0)
 
 
+class _ShiftFunction(torch.autograd.Function):
+    """The shift with its gradient written out: the backward pass is the opposite shift. Autograd
+    through slicing instead (views of a padded copy, or slice assignment) materialises a
+    zero-filled tensor of the whole input per channel group in the backward pass, which made a
+    ShiftResNet train 5-10x slower than a ResNet of twice its MACs."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, dilation, assignment):
+        ctx.args = (kernel, dilation, assignment)
+        return shift_into(torch.zeros_like(x), x, kernel, dilation, assignment)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return shift_into(torch.zeros_like(grad), grad, *ctx.args, reverse=True), None, None, None
+
+
+class Shift(nn.Module):
+    """The IR's shift, through the engine's own slicing code (functional.shift_into)."""
+
+    def __init__(self, op: O.Shift):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x):
+        return _ShiftFunction.apply(x, self.op.kernel, self.op.dilation, self.op.assignment)
+
+
 def module_for(op: O.Op, in_shapes: list[tuple[int, ...]]) -> nn.Module:
     """The torch module that computes one IR operator."""
     if isinstance(op, O.Conv2d):
@@ -115,6 +143,8 @@ def module_for(op: O.Op, in_shapes: list[tuple[int, ...]]) -> nn.Module:
         return nn.Flatten(1)
     if isinstance(op, O.Dropout):
         return nn.Dropout(op.rate)
+    if isinstance(op, O.Shift):
+        return Shift(op)
     raise NotImplementedError(f"no torch module for {op.kind}")
 
 

@@ -1,5 +1,6 @@
-"""Training (sqnxt-train's library): any zoo SqueezeNext on Fashion-MNIST with PyTorch, optionally
-magnitude-pruned, exported through io.convert into this project's .npz weight file.
+"""Training (sqnxt-train's library): a zoo network (any SqueezeNext, the CIFAR ResNets and
+ShiftResNets) on Fashion-MNIST with PyTorch, optionally magnitude-pruned, exported through
+io.convert into this project's .npz weight file.
 
 PyTorch is an optional extra (`pip install ".[train]"`), used here only; the engine never imports
 it. The torch module is built from the zoo's graph (torch_graph.GraphModule), so the network that
@@ -8,10 +9,18 @@ is trained is the one the engine runs and the emulator simulates.
 Recipe (the defaults; every number is an option):
   data          Fashion-MNIST train split (60,000), normalised (x - 72.94) / 90.02 in pixel
                 units (the train set's mean and std); test split (10,000) only for the final score
-  augmentation  random crop 28 from the image zero-padded by 2 (in pixel space), horizontal flip p=0.5
+  augmentation  random crop 28 from the image zero-padded by 2 (in pixel space), horizontal flip p=0.5;
+                optional random erasing (Zhong et al., arXiv 1708.04896: --erase-p, a rectangle
+                of 2-25% of the image filled with N(0, 1) noise, the normalised data's own scale)
+  loss          cross-entropy; optional label smoothing (--label-smoothing)
   optimiser     SGD, momentum 0.9, Nesterov, batch 128, weight decay 5e-4 on conv/fc weights only
-  schedule      learning rate 0.1, linear warm-up over the first 200 steps, cosine to 0
+  schedule      learning rate 0.1, linear warm-up over the first 200 steps, cosine to 0, 30 epochs
   seed          0 (torch, numpy: initialisation, shuffling, augmentation)
+  device        "auto": CUDA when torch sees a GPU, else the CPU (batches are augmented on the
+                CPU, so a seed gives the same batches on both)
+Erasing and smoothing are off by default: in the short runs this project could afford
+(benchmarks/recipe_ablation.py, docs/shift.md) both lowered held-out top-1; they stay options for
+a full-length comparison. The shipped files had 5 epochs and were still improving, hence 30.
 Pruning (--prune S, usually with --init a dense .npz): every conv and fc weight tensor loses the
 fraction S of its entries of smallest magnitude (per layer, so that each layer is S sparse, which
 is what the accelerator's zero skipping sees per layer); biases and batch norms are kept. The
@@ -37,11 +46,22 @@ from ..io.images import PRESETS
 # the normalisation of the shipped weights: the "fashion-mnist" preset (train split's mean and std)
 FMNIST_MEAN, FMNIST_STD = PRESETS["fashion-mnist"].mean[0], PRESETS["fashion-mnist"].std[0]
 SMALL_INPUT = {"small_input": True, "stem_stride": 2, "input_size": 28, "in_channels": 1, "num_classes": 10}
+# the CIFAR ResNets keep their stride-1 3x3 stem: 28 -> 28 -> 14 -> 7
+CIFAR_FORM = {"input_size": 28, "in_channels": 1, "num_classes": 10}
+ERASE_MIN_AREA = 0.02  # Zhong et al.'s lower bound on the erased fraction of the image
+ERASE_ASPECT = (0.3, 1 / 0.3)  # their range of the rectangle's aspect ratio (log-uniform here)
+
+
+def fashion_mnist_options(arch: str) -> dict:
+    """The zoo options of a network's Fashion-MNIST form: grey 28x28 input, 10 classes;
+    SqueezeNexts take the small-input stem (3x3, stride 2, no max pool)."""
+    from ..zoo import resnet
+    return dict(CIFAR_FORM if resnet.spec_from_name(zoo.canonical(arch)) is not None else SMALL_INPUT)
 
 
 @dataclass
 class Recipe:
-    epochs: int = 6
+    epochs: int = 30
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
@@ -49,6 +69,9 @@ class Recipe:
     warmup_steps: int = 200
     crop_pad: int = 2
     flip: bool = True
+    erase_p: float = 0.0
+    erase_max_area: float = 0.25
+    label_smoothing: float = 0.0
     seed: int = 0
     prune: float = 0.0
 
@@ -83,6 +106,45 @@ def augment(batch, pad: int, flip: bool, gen):
         flipped = torch.rand(n, generator=gen) < 0.5
         batch = torch.where(flipped[:, None, None, None], batch.flip(3), batch)
     return batch
+
+
+def random_erase(batch, p: float, max_area: float, gen):
+    """Random erasing: each image, with probability p, has one rectangle of ERASE_MIN_AREA to
+    max_area of its area (aspect ratio log-uniform in ERASE_ASPECT, clipped to the image) replaced
+    by N(0, 1) noise. Vectorised over the batch: one mask, no per-image loop."""
+    torch = _torch()
+    if p <= 0:
+        return batch
+    n, c, h, w = batch.shape
+    area = h * w * (ERASE_MIN_AREA + (max_area - ERASE_MIN_AREA) * torch.rand(n, generator=gen))
+    lo, hi = math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])
+    ratio = torch.exp(lo + (hi - lo) * torch.rand(n, generator=gen))
+    eh = torch.sqrt(area * ratio).round().clamp(1, h).long()
+    ew = torch.sqrt(area / ratio).round().clamp(1, w).long()
+    y0 = (torch.rand(n, generator=gen) * (h - eh + 1)).long()
+    x0 = (torch.rand(n, generator=gen) * (w - ew + 1)).long()
+    rows = (torch.arange(h) >= y0[:, None]) & (torch.arange(h) < (y0 + eh)[:, None])
+    cols = (torch.arange(w) >= x0[:, None]) & (torch.arange(w) < (x0 + ew)[:, None])
+    chosen = torch.rand(n, generator=gen) < p
+    mask = (rows[:, :, None] & cols[:, None, :] & chosen[:, None, None])[:, None]
+    return torch.where(mask, torch.randn(batch.shape, generator=gen), batch)
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is a user error."""
+    torch = _torch()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: torch sees no CUDA device (use --device cpu or auto)")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return name
+
+
+def device_name(device: str) -> str:
+    """How the training record names the device: 'cpu', or 'cuda (<GPU model>)'."""
+    return f"cuda ({_torch().cuda.get_device_name()})" if device == "cuda" else "cpu"
 
 
 def weight_tensors(model):
@@ -126,17 +188,21 @@ def torch_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: in
     """Top-1 (percent) of a module on uint8 images, in eval mode."""
     torch = _torch()
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            x = torch.from_numpy(normalise(images[s:s + batch_size]))
-            correct += int((model(x).argmax(1).numpy() == labels[s:s + batch_size]).sum())
+            x = torch.from_numpy(normalise(images[s:s + batch_size])).to(device)
+            correct += int((model(x).argmax(1).cpu().numpy() == labels[s:s + batch_size]).sum())
     return 100.0 * correct / max(len(images), 1)
 
 
-def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=None, log=print):
-    """Train in place with the recipe; masks (from magnitude_masks) keep pruned weights at zero."""
+def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=None, log=print,
+          device: str = "cpu"):
+    """Train in place with the recipe on `device` (the model moves there; batches are augmented
+    on the CPU, then moved); masks (from magnitude_masks) keep pruned weights at zero."""
     torch = _torch()
+    model.to(device)
     gen = torch.Generator().manual_seed(recipe.seed)
     decay = {id(p) for _, p in weight_tensors(model)}
     params = list(model.parameters())
@@ -154,7 +220,7 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
 
     x_all = torch.from_numpy(normalise(images))
     y_all = torch.from_numpy(labels.astype(np.int64))
-    mask_list = [(w, masks[name]) for name, w in weight_tensors(model)] if masks else []
+    mask_list = [(w, masks[name].to(device)) for name, w in weight_tensors(model)] if masks else []
     step = 0
     for epoch in range(recipe.epochs):
         model.train()
@@ -163,11 +229,12 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
         for s in range(0, len(images), recipe.batch_size):
             idx = order[s:s + recipe.batch_size]
             xb = augment(x_all[idx], recipe.crop_pad, recipe.flip, gen)
-            yb = y_all[idx]
+            xb = random_erase(xb, recipe.erase_p, recipe.erase_max_area, gen).to(device)
+            yb = y_all[idx].to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             out = model(xb)
-            loss = torch.nn.functional.cross_entropy(out, yb)
+            loss = torch.nn.functional.cross_entropy(out, yb, label_smoothing=recipe.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -194,11 +261,11 @@ def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[s
 def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None,
                      limit_train: int | None = None, limit_test: int | None = None, threads: int = 2,
                      float16: bool = False, force: bool = False, command: str = "",
-                     log=print) -> dict:
+                     log=print, device: str = "auto") -> dict:
     """Train the zoo model `arch` (built with `options`) on Fashion-MNIST with `recipe`, starting
     from the weight file `init` if given, and write it as the weight file `output` (beside it the
     training record, `<output>.train.json`); returns that record. `command` is recorded as the
-    command line that asked for it."""
+    command line that asked for it. device: auto, cpu or cuda (resolve_device)."""
     torch = _torch()
     from ..io.convert import convert
     from ..io.datasets import load_dataset
@@ -213,6 +280,7 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     torch.manual_seed(recipe.seed)
     np.random.seed(recipe.seed)
     torch.set_num_threads(threads)
+    device = resolve_device(device)
     arch = zoo.canonical(arch)
     graph = zoo.build(arch, **options)
     model = GraphModule(graph)
@@ -231,7 +299,7 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
         log(f"pruned to {recipe.prune:.0%}: test top-1 before fine-tuning {torch_accuracy(model, x_test, y_test):.2f}%")
     t0 = time.time()
     if recipe.epochs:
-        train(model, x_train, y_train, recipe, masks, log)
+        train(model, x_train, y_train, recipe, masks, log, device)
     seconds = time.time() - t0
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
@@ -247,7 +315,7 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     record = {"architecture": arch, "zoo_options": options, "dataset": "fashion-mnist",
               "recipe": asdict(recipe), "init": Path(init).name if init else None,
               "command": command, "train_images": len(x_train),
-              "training_seconds": round(seconds, 1), "threads": threads,
+              "training_seconds": round(seconds, 1), "threads": threads, "device": device_name(device),
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
               "weight_sparsity": round(zeros / total, 4), "float16": float16}

@@ -6,7 +6,7 @@ from functools import partial
 
 from ..errors import UserError, unknown_name
 from ..graph.graph import Graph
-from . import baselines
+from . import baselines, resnet
 from .efficientnet import efficientnet_lite0
 from .squeezenext import (
     SqueezeNextSpec,
@@ -30,7 +30,7 @@ OTHER_MODELS: dict[str, Callable[[], Graph]] = {
 
 def names() -> list[str]:
     """Every model the zoo builds by name, in listing order."""
-    return paper_names() + pytorchcv_names() + list(OTHER_MODELS)
+    return paper_names() + pytorchcv_names() + list(OTHER_MODELS) + resnet.names()
 
 
 def _key(name: str) -> str:
@@ -65,6 +65,8 @@ def build(name: str, **options) -> Graph:
     spec = spec_from_name(name)
     if spec is not None:
         return build_squeezenext(with_options(spec, **options), name)
+    if resnet.spec_from_name(name) is not None:
+        return resnet.build(name, **options)
     if name in OTHER_MODELS:
         if options:
             raise UserError(f"{name} takes no options (got {sorted(options)})")

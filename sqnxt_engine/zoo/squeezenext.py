@@ -39,6 +39,10 @@ class SqueezeNextSpec:
     small_input: a 3x3 stem without max pool, for 28x28 / 32x32 images (CIFAR-style), of stride
     `stem_stride` (default 1; 2 quarters the work of every later layer).
     stem_stride: the stem's stride; None keeps the form's own (2 normally, 1 with small_input).
+    spatial: "separable" (the 3x1 / 1x3 pair) or "shift" (ours, "paper" family only: the pair
+    becomes a 1x1 conv C/4 -> C/2 + BN + ReLU followed by a 3x3 shift, so that the shift sits
+    between two 1x1 convolutions as in the shift paper's CSC module, on the wider C/2 tensor:
+    a shift moves floor(C/9) 9 channels, none of the 8 that C/4 is in stage 1 at width 1.0).
     """
     width: float = 1.0
     depths: tuple[int, ...] = DEPTHS["23"]
@@ -51,6 +55,7 @@ class SqueezeNextSpec:
     num_classes: int = 1000
     small_input: bool = False
     stem_stride: int | None = None
+    spatial: str = "separable"
 
     def __post_init__(self):
         if self.family not in ("paper", "pytorchcv"):
@@ -61,6 +66,10 @@ class SqueezeNextSpec:
             raise UserError(f"depths must be four positive block counts, got {self.depths}")
         if self.width <= 0:
             raise UserError(f"width must be positive, got {self.width}")
+        if self.spatial not in ("separable", "shift"):
+            raise UserError(f"unknown spatial form {self.spatial!r} (separable, shift)")
+        if self.spatial == "shift" and self.family != "paper":
+            raise UserError("the shift form exists for the paper family only")
         if self.stem_stride is not None and self.stem_stride < 1:
             raise UserError(f"stem_stride must be positive, got {self.stem_stride}")
 
@@ -122,11 +131,15 @@ def _paper_unit(b, spec, name, x, channels, stride, first, block):
         shortcut = x
     h = b.conv_bn_act(f"{name}.conv1", x, channels // 2, 1, stride, groups=g)
     h = b.conv_bn_act(f"{name}.conv2", h, channels // 4, 1)
-    seps = [((3, 1), (1, 0)), ((1, 3), (0, 1))]
-    if block % 2 == 0:
-        seps.reverse()
-    for k, (kernel, pad) in enumerate(seps, start=3):
-        h = b.conv_bn_act(f"{name}.conv{k}", h, channels // 2, kernel, 1, pad, groups=g)
+    if spec.spatial == "shift":
+        h = b.conv_bn_act(f"{name}.conv3", h, channels // 2, 1, groups=g)
+        h = b.add(f"{name}.shift", O.Shift(3), h)
+    else:
+        seps = [((3, 1), (1, 0)), ((1, 3), (0, 1))]
+        if block % 2 == 0:
+            seps.reverse()
+        for k, (kernel, pad) in enumerate(seps, start=3):
+            h = b.conv_bn_act(f"{name}.conv{k}", h, channels // 2, kernel, 1, pad, groups=g)
     h = b.conv_bn_act(f"{name}.conv5", h, channels, 1)
     return b.relu(f"{name}.activ", b.add(f"{name}.add", O.Add(), h, shortcut))
 
@@ -151,7 +164,7 @@ def _pytorchcv_unit(b, spec, name, x, channels, stride, first, block):
 
 # ---- names -------------------------------------------------------------------------------
 
-_PAPER_NAME = re.compile(r"^(?P<w>\d+(?:\.\d+)?)-(?P<g>G-)?SqNxt-(?P<d>23|34|44)(?P<v>v[1-5])?$", re.I)
+_PAPER_NAME = re.compile(r"^(?P<w>\d+(?:\.\d+)?)-(?P<g>G-)?(?P<s>Shift-)?SqNxt-(?P<d>23|34|44)(?P<v>v[1-5])?$", re.I)
 _PYTORCHCV_NAME = re.compile(r"^sqnxt(?P<d>23|23v5)_w(?P<w>1|3d2|2)$", re.I)
 _PYTORCHCV_WIDTH = {"1": 1.0, "3d2": 1.5, "2": 2.0}
 
@@ -174,7 +187,7 @@ def spec_from_name(name: str) -> SqueezeNextSpec | None:
     spec = SqueezeNextSpec(width=float(m["w"]), depths=DEPTHS[depth_key],
                            stem_kernel=7 if version == "v1" else 5,
                            wiring="parallel" if version == "v1" else "projection",
-                           groups=2 if m["g"] else 1)
+                           groups=2 if m["g"] else 1, spatial="shift" if m["s"] else "separable")
     return spec
 
 
@@ -183,7 +196,7 @@ def paper_names() -> list[str]:
     for w in ("1.0", "1.5", "2.0"):
         names += [f"{w}-SqNxt-23"] + [f"{w}-SqNxt-23v{v}" for v in range(2, 6)]
         names += [f"{w}-SqNxt-34", f"{w}-SqNxt-44"]
-    return names + ["1.0-G-SqNxt-23"]
+    return names + ["1.0-G-SqNxt-23", "1.0-Shift-SqNxt-23v5"]
 
 
 def pytorchcv_names() -> list[str]:
