@@ -11,6 +11,7 @@ from ..io.images import Preprocess, load_batch
 from ..io.labels import labels_for
 from ..io.model import load_model
 from ..io.shipped import DEFAULT_WEIGHTS
+from ..quant import QuantizedModel, is_quantized
 from ..runtime import Runner
 from .common import parser, run
 
@@ -22,12 +23,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def load_runner(weights: str):
-    """(runner, preprocessing, meta) for a weight file or name, checked to fit each other."""
-    graph, arrays, meta = load_model(weights)
+    """(runner, preprocessing, meta) for a weight file or name, checked to fit each other. A
+    quantized file (sqnxt-quant's) runs through the pure-integer runner."""
+    graph, arrays, meta = load_model(weights, quantized=None)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     if pre.channels != graph.input_shape[0]:
         raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                         f"{graph.name} takes {graph.input_shape[0]}")
+    if is_quantized(meta):
+        return QuantizedModel.from_arrays(graph, arrays, meta, source=weights), pre, meta
     return Runner(graph, arrays), pre, meta
 
 

@@ -10,6 +10,8 @@ from ..graph.graph import Graph
 from ..graph.serialize import graph_from_dict, graph_to_dict
 from .weights import check_weights, load_weights, save_weights
 
+QUANTIZED_KEY = "quantization"  # the metadata entry that makes a file quantized (quant/model.py)
+
 
 def graph_for(meta: dict) -> Graph:
     """The network a weight file's metadata describes: its own graph if it carries one, else the
@@ -22,10 +24,13 @@ def graph_for(meta: dict) -> Graph:
     return zoo.build(arch, **meta.get("zoo_options", {}))
 
 
-def load_model(weights: str | Path) -> tuple[Graph, dict, dict]:
+def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Graph, dict, dict]:
     """(graph, arrays, meta) from a .npz path, the name of a shipped file (e.g.
     '1.0-SqNxt-23v5-fmnist', checked against its manifest's sha256), or a name the fetcher knows
-    (e.g. 'efficientnet-lite0', converted into the per-user cache on first use)."""
+    (e.g. 'efficientnet-lite0', converted into the per-user cache on first use).
+
+    quantized: False takes float weights only, True quantized files only (sqnxt-quant's output,
+    whose arrays the quant package checks), None either; the other kind is refused."""
     path = Path(weights)
     if not path.exists():
         from .shipped import manifest, shipped_weights
@@ -41,6 +46,13 @@ def load_model(weights: str | Path) -> tuple[Graph, dict, dict]:
             path = weights_by_name(str(weights))
     arrays, meta = load_weights(path)
     graph = graph_for(meta)
+    is_quantized = QUANTIZED_KEY in meta
+    if quantized is not None and quantized != is_quantized:
+        raise UserError(f"{path}: is a quantized weight file; this needs float weights" if is_quantized
+                        else f"{path}: holds float weights; this needs a quantized file (make one "
+                             "with sqnxt-quant)")
+    if is_quantized:
+        return graph, arrays, meta
     try:
         check_weights(graph, arrays)
     except UserError as e:
