@@ -223,10 +223,11 @@ class QuantizedModel:
     # --- files -----------------------------------------------------------------------------
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays = {f"{s.name}.{k}": v for s in self.steps for k, v in s.arrays.items()}
+        # arrays are named after the step's first node, like a float file's `<node>.weight`
+        arrays = {f"{s.covers[0]}.{k}": v for s in self.steps for k, v in s.arrays.items()}
         for s in self.steps:
             if s.weight_shift is not None:
-                arrays[f"{s.name}.weight_shift"] = s.weight_shift
+                arrays[f"{s.covers[0]}.weight_shift"] = s.weight_shift
         info = dict(self.info)
         info["accumulator"] = {"bits": self.accumulator.bits, "overflow": self.accumulator.overflow}
         info["tensors"] = {n: {"scale": t.scale, "lo": t.lo, "hi": t.hi} for n, t in self.tensors.items()}
@@ -278,7 +279,7 @@ def _step_from_record(graph: Graph, rec: dict, arrays: dict, used: set) -> Integ
         op = replace(op, bias=True)
     step = IntegerStep(name, kind, op, tuple(rec["inputs"]), covers)
     for k in ARRAYS[kind]:
-        key = f"{name}.{k}"
+        key = f"{covers[0]}.{k}"
         if key not in arrays:
             raise UserError(f"quantized weights lack {key}")
         a = np.asarray(arrays[key])
@@ -290,15 +291,15 @@ def _step_from_record(graph: Graph, rec: dict, arrays: dict, used: set) -> Integ
         want = graph.param_shapes()[f"{covers[0]}.weight"]
         got = step.arrays["weight"].shape
         if tuple(got) != tuple(want):
-            raise UserError(f"{name}.weight has shape {'x'.join(map(str, got))}, {graph.name} needs "
+            raise UserError(f"{covers[0]}.weight has shape {'x'.join(map(str, got))}, {graph.name} needs "
                             f"{'x'.join(map(str, want))}")
         k_out = want[0]
         for key in ("bias", "multiplier", "shift", "lo", "hi"):
             if step.arrays[key].shape != (k_out,):
-                raise UserError(f"{name}.{key} must have {k_out} entries, has shape {step.arrays[key].shape}")
+                raise UserError(f"{covers[0]}.{key} must have {k_out} entries, has shape {step.arrays[key].shape}")
         if np.any(step.arrays["shift"] < 1) or np.any(step.arrays["shift"] > 62):
-            raise UserError(f"{name}.shift must lie in 1..62")
-    ws = f"{name}.weight_shift"
+            raise UserError(f"{covers[0]}.shift must lie in 1..62")
+    ws = f"{covers[0]}.weight_shift"
     if ws in arrays:
         step.weight_shift = np.asarray(arrays[ws])
         used.add(ws)
