@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import zoo
-from ..cli.common import add_format_options, emit, parser, run
-from ..errors import UserError
+from ..cli.common import add_format_options, add_out_option, emit, note, parser, run, subcommand
+from ..errors import UserError, unknown_name
 from ..io.files import check_out
 from ..runtime import random_weights
 from . import reports as R
@@ -44,9 +44,11 @@ def _trace(args) -> int:
     meta = {}
     if args.weights:
         from ..io.model import load_model
+        if args.model:
+            note(f"--model {args.model} is ignored: --weights {args.weights} names its own model")
         graph, weights, meta = load_model(args.weights)
     else:
-        graph = zoo.build(args.model)
+        graph = zoo.build(args.model or DEFAULT_MODEL)
         weights = random_weights(graph, args.seed)
     if args.plot:
         check_out(args.plot, args.force)
@@ -119,19 +121,21 @@ def _names(text: str, known, what: str) -> list[str]:
         raise UserError(f"--{what} needs at least one name")
     for n in names:
         if n not in known:
-            raise UserError(f"unknown {what[:-1] if what.endswith('s') else what} {n!r} "
-                            f"(choose from {', '.join(known)})")
+            raise unknown_name(what[:-1] if what.endswith("s") else what, n, known,
+                               f"choose from {', '.join(known)}" if len(known) <= 10
+                               else "`sqnxt-models` lists them")
     return names
 
 
 def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | None:
-    """(csv, png) paths in --out DIR, checked before the work starts."""
+    """(csv, png) paths in --out DIR (made if need be), checked before the work starts."""
     if out is None:
         return None
     d = Path(out)
-    if not d.is_dir():
-        raise UserError(f"{out}: no such folder")
+    if d.exists() and not d.is_dir():
+        raise UserError(f"{out}: not a folder")
     pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    d.mkdir(parents=True, exist_ok=True)
     return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.png", force)
 
 
@@ -201,7 +205,7 @@ def _report_options(p, models) -> None:
     p.add_argument("--models", default=",".join(models),
                    help="comma-separated zoo models (default: the paper's)")
     p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
-    p.add_argument("--out", help="write <command>.csv and <command>.png into this folder")
+    add_out_option(p, "write <command>.csv and <command>.png into this folder (made if need be)", metavar="DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     add_format_options(p)
 
@@ -209,9 +213,9 @@ def _report_options(p, models) -> None:
 def _main(argv: list[str]) -> int:
     p = parser("sqnxt-emu", "Emulate networks on the SqueezeNext paper's accelerator.")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("trace", help="per-layer cycles, efficiency and energy of one network")
+    t = subcommand(sub, "trace", "Per-layer cycles, efficiency and energy of one network.")
     _emulation_options(t)
-    t.add_argument("--model", default=DEFAULT_MODEL, help=f"a zoo model (default {DEFAULT_MODEL})")
+    t.add_argument("--model", help=f"a zoo model (default {DEFAULT_MODEL}; --weights overrides it)")
     t.add_argument("--weights", help="a .npz weight file (its model, or the graph it carries, e.g. "
                    "from sqnxt-convert model.onnx); default: seeded random weights")
     t.add_argument("--image", help="an image file, preprocessed as the weights say (default: a "
@@ -222,11 +226,11 @@ def _main(argv: list[str]) -> int:
     t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
     t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     add_format_options(t)
-    t3 = sub.add_parser("table3", help="the paper's Table 3 (time, energy) on the emulator, beside the paper's")
+    t3 = subcommand(sub, "table3", "The paper's Table 3 (time, energy) on the emulator, beside the paper's.")
     _report_options(t3, R.TABLE3_MODELS)
     t3.add_argument("--reference", help=f"another copy of the paper's {R.REFERENCE_FILE} (default: the one "
                     "installed with the package, sqnxt_engine/data/paper/)")
-    f6 = sub.add_parser("figure6", help="the paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5")
+    f6 = subcommand(sub, "figure6", "The paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5.")
     _report_options(f6, R.FIGURE6_MODELS)
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)

@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ import numpy as np
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
 from ..kernels import AccumulatorOverflowWarning, ConvShape, Counters, ZeroProfile, count, execute
+from ..progress import progress_bar
 from ..runtime import Runner
 from . import search as S
 from .energy import Energy, energy
@@ -116,24 +116,6 @@ def pruned_weights(graph: Graph, weights: dict, sparsity: float) -> dict:
     return out
 
 
-class _Progress:
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.n = total, label, 0
-        self.enabled = enabled and sys.stderr.isatty()
-
-    def step(self):
-        self.n += 1
-        if self.enabled:
-            done = int(30 * self.n / max(self.total, 1))
-            sys.stderr.write(f"\r{self.label} [{'#' * done}{'.' * (30 - done)}] {self.n}/{self.total}")
-            sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\r" + " " * (len(self.label) + 50) + "\r")
-            sys.stderr.flush()
-
-
 def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
             sparsity: float = 0.4, x: np.ndarray | None = None, seed: int = 0,
             progress: bool = False, cache: dict | None = None) -> NetworkResult:
@@ -154,13 +136,13 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     cache = {} if cache is None else cache
     env = {INPUT: x}
     mac_steps = sum(isinstance(s.op, (O.Conv2d, O.Linear)) for s in runner.steps)
-    bar = _Progress(mac_steps, f"{graph.name} on {hw.name}", progress)
+    bar = progress_bar(mac_steps, f"{graph.name} on {hw.name}", progress)
     for step in runner.steps:
         xs = [env[i] for i in step.inputs]
         if isinstance(step.op, (O.Conv2d, O.Linear)):
             y, rec = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow, cache)
             result.layers.append(rec)
-            bar.step()
+            bar.update()
         else:
             y = step.run(xs)  # the runner's prepared forward pass
         if step.activation is not None:

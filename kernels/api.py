@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -280,7 +280,6 @@ class Counters(_CounterFields):
     __doc__ = ("Access and work counters of one layer (or, summed, of several). Immutable; "
                "+ sums field by field (sum() works), == compares every field." + _DOC_COUNTERS)
     __slots__ = ()
-    DEFINITIONS: ClassVar[str] = _DOC_COUNTERS
 
     @classmethod
     def _from_array(cls, a) -> Counters:

@@ -79,7 +79,7 @@ def test_convert_refuses_overwrite_and_unknown_keys(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     torch.save({"foo.weight": torch.zeros(3)}, tmp_path / "x.pth")
     assert convert([str(tmp_path / "x.pth"), "-o", str(tmp_path / "x.npz")]) == 2
-    assert "--arch" in capsys.readouterr().err
+    assert "--model" in capsys.readouterr().err
     (tmp_path / "exists.npz").write_bytes(b"")
     assert convert([str(tmp_path / "x.pth"), "-o", str(tmp_path / "exists.npz")]) == 2
     assert "exists" in capsys.readouterr().err

@@ -69,7 +69,8 @@ def test_report_user_errors(tmp_path, monkeypatch, capsys):
     assert main(["table3", "--models", "NoNet"]) == 2
     assert main(["table3", "--hw", "4x4"]) == 2
     assert main(["table3", "--reference", str(tmp_path / "missing.csv")]) == 2
-    assert main(["figure6", "--out", str(tmp_path / "no-such-dir")]) == 2
+    (tmp_path / "a-file").write_text("")
+    assert main(["figure6", "--out", str(tmp_path / "a-file")]) == 2  # a file is not a folder
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert main(["figure6", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

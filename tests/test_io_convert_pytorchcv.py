@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from sqnxt_engine.errors import UserError
-from sqnxt_engine.io.convert_pytorchcv import convert_pytorchcv, pytorchcv_meta, recognise_pytorchcv
+from sqnxt_engine.graph.graph import check_weights
+from sqnxt_engine.io.convert_pytorchcv import convert_pytorchcv, recognise_pytorchcv
 from sqnxt_engine.io.pth import read_pth
-from sqnxt_engine.io.weights import check_weights, load_weights, save_weights
+from sqnxt_engine.io.weights import load_weights, save_weights
 
 # pytorchcv's own trainable-parameter counts (MODELS.md)
 PARAMS = {"sqnxt23_w1": 724_056, "sqnxt23_w3d2": 1_511_824, "sqnxt23_w2": 2_583_752,
@@ -100,11 +101,10 @@ def test_converted_weights_fit_the_zoo_graphs(tmp_path, squeezenext):
         graph = build(recognise_pytorchcv(state))
         arrays = convert_pytorchcv(state)
         check_weights(graph, arrays)  # every parameter, no extra array, every shape
-    meta = pytorchcv_meta(arch, "w.pth", "ab" * 32)
-    path = save_weights(tmp_path / "w.npz", graph, arrays, meta)
+    path = save_weights(tmp_path / "w.npz", graph, arrays, {"source": f"pytorchcv {arch}: w.pth"})
     got, meta = load_weights(path, graph)
     assert meta["color"] == "RGB" and meta["resize"] == 256 and meta["input_size"] == 224
-    assert meta["licence"] == "MIT (pytorchcv)" and meta["architecture"] == arch
+    assert meta["source"] == f"pytorchcv {arch}: w.pth" and meta["architecture"] == arch
 
 
 def test_converted_weights_compute_what_pytorchcv_computes(tmp_path, squeezenext):

@@ -107,7 +107,7 @@ def test_torch_and_efficientnet_normalisation(tmp_path):
     want = (np.array([1.0, 0.0, 128 / 255]) - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
     np.testing.assert_allclose(x[:, 5, 5], want, rtol=1e-5)
     x = load_image(path, PRESETS["efficientnet-lite"])
-    np.testing.assert_allclose(x[:, 5, 5], (np.array([255, 0, 128]) - 127.5) / 128)
+    np.testing.assert_allclose(x[:, 5, 5], (np.array([255, 0, 128]) - 127.0) / 128)
 
 
 def test_grey_output_channel(tmp_path):
@@ -123,6 +123,7 @@ def test_from_meta_of_zoo_graphs():
     assert pre == PRESETS["imagenet-torch"]
     pre = Preprocess.from_meta(zoo.build("1.0-SqNxt-23").meta)
     assert pre == PRESETS["caffe-squeezenext"]
+    assert Preprocess.from_meta(zoo.build("efficientnet-lite0").meta) == PRESETS["efficientnet-lite"]
     assert Preprocess.from_meta({"input_size": [1, 28, 28], "color": "L"}).crop == 28
 
 

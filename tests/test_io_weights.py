@@ -7,7 +7,8 @@ import pytest
 
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.graph import Flatten, GraphBuilder, Linear
-from sqnxt_engine.io.weights import META_KEY, check_weights, load_weights, save_weights, sha256_file
+from sqnxt_engine.graph.graph import check_weights
+from sqnxt_engine.io.weights import META_KEY, load_weights, save_weights, sha256_file
 
 
 def tiny_graph():

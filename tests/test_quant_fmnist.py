@@ -11,12 +11,11 @@ import pytest
 from PIL import Image
 
 from sqnxt_engine.cli.eval import main as eval_main
-from sqnxt_engine.cli.eval import prepare
 from sqnxt_engine.cli.infer import main as infer_main
 from sqnxt_engine.cli.quant import main as quant_main
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.io.datasets import load_dataset
-from sqnxt_engine.io.images import Preprocess
+from sqnxt_engine.io.images import Preprocess, batch_from_arrays
 from sqnxt_engine.io.model import load_model
 from sqnxt_engine.quant import quantize_network
 from sqnxt_engine.quant.model import load_quantized
@@ -35,8 +34,8 @@ def data():
         pytest.skip(f"Fashion-MNIST unavailable: {e}")
     graph, arrays, meta = load_model(MODEL)
     pre = Preprocess.from_meta({**graph.meta, **meta})
-    x = prepare(test[:SUBSET], pre)
-    return graph, arrays, meta, prepare(train[:200], pre), x, labels[:SUBSET]
+    x = batch_from_arrays(test[:SUBSET], pre)
+    return graph, arrays, meta, batch_from_arrays(train[:200], pre), x, labels[:SUBSET]
 
 
 def _quantized(data, bits, method):

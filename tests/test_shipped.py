@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sqnxt_engine.cli.eval import engine_accuracy, prepare
 from sqnxt_engine.cli.eval import main as sqnxt_eval
 from sqnxt_engine.cli.infer import main as infer
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.io import shipped
 from sqnxt_engine.io.datasets import load_dataset
-from sqnxt_engine.io.images import Preprocess, load_image
+from sqnxt_engine.io.images import Preprocess, batch_from_arrays, load_image
 from sqnxt_engine.io.labels import FASHION_MNIST
 from sqnxt_engine.io.model import load_model
 from sqnxt_engine.io.weights import sha256_file
+from sqnxt_engine.runtime.predict import engine_accuracy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MANIFEST = shipped.manifest()
@@ -92,7 +92,7 @@ def test_example_pngs_are_the_test_images_the_engine_sees(test_split):
     pre = Preprocess.from_meta(load_model(shipped.DEFAULT_WEIGHTS)[2])
     for png in sorted(EXAMPLES.glob("fmnist-*.png")):
         index = int(png.stem.split("-")[1])
-        np.testing.assert_array_equal(load_image(png, pre), prepare(test_split[0][index:index + 1], pre)[0])
+        np.testing.assert_array_equal(load_image(png, pre), batch_from_arrays(test_split[0][index:index + 1], pre)[0])
 
 
 def example_label(png: Path) -> str:

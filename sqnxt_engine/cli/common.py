@@ -1,13 +1,17 @@
-"""What every command shares: one-line errors with exit code 2, tables, JSON/CSV output."""
+"""What every command shares: the parser (--version, --debug, defaults in --help), the main
+wrapper (one-line errors with exit code 2, quiet broken pipes), notes on stderr, and table,
+JSON and CSV output."""
 from __future__ import annotations
 
 import argparse
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
+from .. import __version__
 from ..errors import UserError
 
 
@@ -17,19 +21,72 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         raise UserError(f"{self.prog}: {message}")
 
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        # options with a hidden former spelling cannot be argparse-required (the other spelling
+        # would not count); they are checked here instead
+        missing = [flag for dest, flag in getattr(self, "required_options", {}).items()
+                   if getattr(parsed, dest, None) is None]
+        if missing:
+            self.error(f"the following arguments are required: {', '.join(missing)}")
+        return parsed
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default in --help, unless it has none (None; a flag) or the help text
+    already says it in words."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or action.default is None or action.default == argparse.SUPPRESS
+                or not action.option_strings or action.nargs == 0):  # flags: no value to show
+            return text
+        return f"{text} (default: %(default)s)"
+
 
 def parser(prog: str, description: str) -> ArgumentParser:
-    p = ArgumentParser(prog=prog, description=description)
+    """A command's parser: --version, --debug (show the traceback of an error), defaults in
+    --help. Subcommands get the same through `subcommand`."""
+    p = ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return p
 
 
+def subcommand(subparsers, name: str, description: str) -> ArgumentParser:
+    """A subcommand whose one-line description shows both in the command's --help and in its own."""
+    return subparsers.add_parser(name, help=description, description=description,
+                                 formatter_class=HelpFormatter)
+
+
+def add_out_option(p: argparse.ArgumentParser, help: str, required: bool = False,
+                   metavar: str = "FILE") -> None:
+    """-o / --out: where a command writes, the one spelling of every command (a file or a folder,
+    as `help` says). --output, its former spelling, is still accepted."""
+    p.add_argument("-o", "--out", help=help, metavar=metavar)
+    p.add_argument("--output", dest="out", help=argparse.SUPPRESS)
+    if required:
+        p.required_options = {**getattr(p, "required_options", {}), "out": "-o/--out"}
+
+
+def add_model_option(p: argparse.ArgumentParser, help: str, **kw) -> None:
+    """--model: a zoo model by name, the one spelling of every command. --arch, its former
+    spelling in sqnxt-convert, is still accepted."""
+    p.add_argument("--model", help=help, **kw)
+    p.add_argument("--arch", dest="model", help=argparse.SUPPRESS, type=kw.get("type"))
+
+
 def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run a command's main; a UserError (or a bad file) becomes one line on stderr and exit 2."""
+    """Run a command's main; a UserError (or a bad file) becomes one line on stderr and exit 2;
+    output into a closed pipe (`| head -1`) ends quietly."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return main(argv) or 0
+        code = main(argv) or 0
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return code
     except (UserError, OSError) as e:
+        if isinstance(e, BrokenPipeError):
+            return _closed_pipe()
         if "--debug" in argv:
             raise
         msg = str(e) if isinstance(e, UserError) else f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}"
@@ -37,8 +94,23 @@ def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # e.g. piped into `head`
-        return 0
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (e.g. `head`): point stdout at /dev/null so that the
+    interpreter's final flush does not complain, and end as a successful run."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file (captured): nothing will flush into the pipe
+        pass
+    return 0
+
+
+def note(message: str) -> None:
+    """A remark on stderr that does not stop the command (e.g. an option another one overrides)."""
+    print(f"note: {message}", file=sys.stderr)
 
 
 def format_table(rows: list[dict], columns: Sequence[str] | None = None) -> str:
@@ -95,30 +167,3 @@ def add_format_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--json", dest="fmt", action="store_const", const="json", help="JSON output")
     g.add_argument("--csv", dest="fmt", action="store_const", const="csv", help="CSV output")
     p.set_defaults(fmt="table")
-
-
-class Progress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal (quiet when piped).
-    Use as `with Progress(total, "eval") as bar: bar.update(n)`."""
-
-    def __init__(self, total: int, label: str = "", stream=None, width: int = 30):
-        self.total, self.label, self.width, self.done = max(int(total), 1), label, width, 0
-        self.stream = stream or sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, n: int = 1, note: str = "") -> None:
-        self.done = min(self.done + n, self.total)
-        if self.enabled:
-            filled = self.width * self.done // self.total
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                              f"{self.done}/{self.total} {note}")
-            self.stream.flush()
-
-    def __enter__(self):
-        self.update(0)
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()

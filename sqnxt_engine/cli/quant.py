@@ -6,11 +6,12 @@ from pathlib import Path
 from ..errors import UserError
 from ..io.images import Preprocess
 from ..io.model import load_model
+from ..progress import progress_bar
 from ..quant.calibrate import CalibrationSet, parse_rule
 from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
 from ..quant.model import save_quantized
 from ..quant.quantize import default_accumulator, quantize_network
-from .common import Progress, parser, run
+from .common import add_out_option, parser, run
 
 
 def _main(argv: list[str]) -> int:
@@ -20,7 +21,7 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--calib", nargs="+", required=True, metavar="IMAGES_OR_DATASET",
                    help="calibration images: a data set name (its train split), a folder, or image files")
     p.add_argument("--calib-count", type=int, default=500,
-                   help="use at most this many calibration images (default 500)")
+                   help="use at most this many calibration images")
     p.add_argument("--bits", type=int, required=True, help="weight and activation width: 8 or 16")
     m = p.add_mutually_exclusive_group()
     m.add_argument("--shift-scaler", dest="method", action="store_const", const="shift-scaler",
@@ -31,12 +32,12 @@ def _main(argv: list[str]) -> int:
                    help="cross-layer equalization, then layer-wise weights")
     p.set_defaults(method="layer")
     p.add_argument("--activations", default="percentile:99.99",
-                   help="activation range rule: max, or percentile:P (default percentile:99.99)")
+                   help="activation range rule: max, or percentile:P")
     p.add_argument("--acc-bits", type=int, help="accumulator width (default 32 for 8-bit, 48 for 16-bit)")
     p.add_argument("--overflow", choices=OVERFLOW_MODES, default="wrap",
-                   help="what a sum leaving the accumulator becomes (default wrap)")
+                   help="what a sum leaving the accumulator becomes")
     p.add_argument("--batch-size", type=int, default=32, help="calibration images per forward pass")
-    p.add_argument("-o", "--out", required=True, help="the quantized .npz to write")
+    add_out_option(p, "the quantized .npz to write", required=True)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args(argv)
     if args.bits not in (8, 16):
@@ -51,7 +52,7 @@ def _main(argv: list[str]) -> int:
     graph, arrays, meta = load_model(args.weights, quantized=False)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     calib = CalibrationSet(args.calib, args.calib_count)
-    with Progress(len(calib), "calibrating") as bar:
+    with progress_bar(len(calib), "calibrating") as bar:
         model, _ = quantize_network(graph, arrays, calib.batches(pre, args.batch_size), len(calib),
                                     args.bits, args.method, args.activations, acc, meta, bar.update)
     path = save_quantized(args.out, model, force=args.force)

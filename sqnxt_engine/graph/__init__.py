@@ -1,25 +1,25 @@
 """Graph IR: operators (one class each), nodes, graphs and a builder."""
 from . import ops
-from .graph import INPUT, Graph, GraphBuilder, Layer, Node, layer_table
+from .graph import INPUT, Graph, GraphBuilder, Layer, Node, check_weights, layer_table
 from .ops import (
-    LRN,
-    OPS,
-    Add,
-    AvgPool,
-    BatchNorm,
-    Concat,
-    Conv2d,
-    Dropout,
-    Flatten,
-    GlobalAvgPool,
-    LeakyReLU,
-    Linear,
-    MaxPool,
-    Op,
-    ReLU,
-    ReLU6,
+                  LRN,
+                  OPS,
+                  Add,
+                  AvgPool,
+                  BatchNorm,
+                  Concat,
+                  Conv2d,
+                  Dropout,
+                  Flatten,
+                  GlobalAvgPool,
+                  LeakyReLU,
+                  Linear,
+                  MaxPool,
+                  Op,
+                  ReLU,
+                  ReLU6,
 )
 
-__all__ = ["INPUT", "Graph", "GraphBuilder", "Layer", "Node", "layer_table", "ops", "OPS", "Op",
+__all__ = ["INPUT", "Graph", "GraphBuilder", "Layer", "Node", "check_weights", "layer_table", "ops", "OPS", "Op",
            "Conv2d", "BatchNorm", "ReLU", "ReLU6", "LeakyReLU", "Add", "Concat", "MaxPool",
            "AvgPool", "GlobalAvgPool", "LRN", "Flatten", "Linear", "Dropout"]

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from math import prod
 from types import MappingProxyType
+from typing import Any
 
-from ..errors import GraphError
+import numpy as np
+
+from ..errors import GraphError, UserError
 from . import ops as O
 
 INPUT = "input"
@@ -219,5 +221,21 @@ def layer_table(graph: Graph) -> list[dict]:
              "params": l.params, "macs": l.macs} for l in graph.layers]
 
 
-def numel(shape: O.Shape) -> int:
-    return prod(shape)
+def check_weights(graph: Graph, arrays: Mapping[str, Any]) -> None:
+    """Raise UserError naming the first mismatch between the graph's parameters and the
+    arrays: walking the graph in order, a missing array or a wrong shape; then an array the
+    graph has no parameter for."""
+    wanted = graph.param_shapes()
+    for name, shape in wanted.items():
+        if name not in arrays:
+            raise UserError(f"weights for {graph.name!r} lack {name} (shape {_fmt(shape)})")
+        got = tuple(np.shape(arrays[name]))
+        if got != tuple(shape):
+            raise UserError(f"{name} has shape {_fmt(got)}, {graph.name!r} needs {_fmt(shape)}")
+    for name in arrays:
+        if name not in wanted:
+            raise UserError(f"{name} is not a parameter of {graph.name!r}")
+
+
+def _fmt(shape) -> str:
+    return "x".join(map(str, shape)) or "scalar"

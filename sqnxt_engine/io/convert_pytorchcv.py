@@ -75,9 +75,3 @@ def recognise_pytorchcv(state: Mapping[str, np.ndarray]) -> str | None:
     if stem is None or np.ndim(stem) != 4 or stem.shape[0] not in _WIDTHS:
         return None
     return f"sqnxt{_VERSIONS[depths]}_{_WIDTHS[stem.shape[0]]}"
-
-
-def pytorchcv_meta(arch: str, source, sha256: str) -> dict:
-    """Provenance metadata of a converted pytorchcv file; preprocessing and labels come from
-    the zoo graph's own meta (see io.weights.save_weights)."""
-    return {"source": f"pytorchcv {arch}: {source}", "licence": "MIT (pytorchcv)", "sha256": sha256}

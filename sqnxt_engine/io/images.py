@@ -4,7 +4,8 @@ Conventions (one for every model, so weight files and presets read alike):
 - `mean` and `std` are in 8-bit pixel units (0-255) and listed in the *output* channel order:
   x = (pixel - mean) / std. Caffe's SqueezeNext: BGR, mean (104, 117, 123), std 1;
   ImageNet torch models: RGB, mean 255 * (0.485, 0.456, 0.406), std 255 * (0.229, 0.224, 0.225);
-  EfficientNet-Lite: RGB, mean 127.5, std 128.
+  EfficientNet-Lite: RGB, mean 127, std 128. The zoo's graphs take their preprocessing from
+  PRESETS below, the one place these numbers are written.
 - Resizing follows torchvision's PIL path, which the torch-trained weights were evaluated
   with: shorter side to `resize` (bilinear, the longer side truncated), then a centre crop of
   `crop` x `crop` with the offsets rounded.
@@ -51,6 +52,11 @@ class Preprocess:
     def channels(self) -> int:
         return _COLORS[self.color]
 
+    def meta(self) -> dict:
+        """The metadata keys of this preprocessing, as weight files and zoo graphs store them."""
+        return {"input_size": self.crop, "resize": self.resize, "color": self.color,
+                "mean": self.mean, "std": self.std}
+
     @classmethod
     def from_meta(cls, meta: Mapping) -> Preprocess:
         """From a weight file's or a zoo graph's metadata: input_size (the crop; an int or a
@@ -73,8 +79,15 @@ def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
 PRESETS = {
     "caffe-squeezenext": Preprocess(227, 256, "BGR", (104.0, 117.0, 123.0), (1.0,)),
     "imagenet-torch": Preprocess(224, 256, "RGB", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)),
-    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.5,), (128.0,)),
-    # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std
+    # EfficientNet-Lite: the TensorFlow reference the weights were trained with
+    # (efficientnet_lite_builder.py: MEAN_RGB 127.0, STDDEV_RGB 128.0, "inception-style" for
+    # quantization); evaluation crops the centre 224/(224+32) of the shorter side (crop_padding
+    # 32): shorter side to 256, then a 224 centre crop. The PyTorch port has no preprocessing of
+    # its own (its only example, commented out, is torchvision's ImageNet normalisation copied
+    # from efficientnet_pytorch, which these weights were not trained with).
+    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.0,), (128.0,)),
+    # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std in pixel units
+    # (computed: 72.940, 90.021); sqnxt-train normalises with these too
     "fashion-mnist": Preprocess(28, 28, "L", (72.94,), (90.02,)),
 }
 
@@ -98,6 +111,18 @@ def load_batch(paths: Iterable, pre: Preprocess) -> np.ndarray:
     if not images:
         return np.empty((0, pre.channels, pre.crop, pre.crop), np.float32)
     return np.stack(images)
+
+
+def batch_from_arrays(images_u8, pre: Preprocess) -> np.ndarray:
+    """8-bit images (a uint8 (N, H, W) grey array, or a list of (H, W) / (H, W, 3) arrays) as the
+    network's float32 (N, C, crop, crop) input, exactly as `load_batch` prepares the same images
+    saved as PNG files."""
+    if isinstance(images_u8, np.ndarray) and images_u8.ndim == 3 and pre.color == "L" and \
+            images_u8.shape[1] == images_u8.shape[2] == pre.crop and (pre.resize or pre.crop) == pre.crop:
+        mean = np.float32(pre.mean[0])
+        std = np.float32(pre.std[0])
+        return ((images_u8.astype(np.float32) - mean) / std)[:, None]  # same arithmetic, no PIL
+    return np.stack([preprocess(Image.fromarray(np.asarray(img)).convert("RGB"), pre) for img in images_u8])
 
 
 def to_rgb8(img: Image.Image) -> Image.Image:

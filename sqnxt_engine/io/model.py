@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import zoo
-from ..errors import UserError
-from ..graph.graph import Graph
+from ..errors import UserError, unknown_name
+from ..graph.graph import Graph, check_weights
 from ..graph.serialize import graph_from_dict, graph_to_dict
-from .weights import check_weights, load_weights, save_weights
+from .weights import load_weights, save_weights
 
 QUANTIZED_KEY = "quantization"  # the metadata entry that makes a file quantized (quant/model.py)
 
@@ -31,19 +31,7 @@ def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Gra
 
     quantized: False takes float weights only, True quantized files only (sqnxt-quant's output,
     whose arrays the quant package checks), None either; the other kind is refused."""
-    path = Path(weights)
-    if not path.exists():
-        from .shipped import manifest, shipped_weights
-        shipped = shipped_weights(str(weights))
-        if shipped is not None:
-            path = shipped
-        elif path.suffix == "":
-            from .fetch import source, weights_by_name  # only when a name is asked for
-            try:
-                source(str(weights))
-            except UserError as e:
-                raise UserError(f"{e}; shipped: {', '.join(manifest())}") from None
-            path = weights_by_name(str(weights))
+    path = _weight_file(weights)
     arrays, meta = load_weights(path)
     graph = graph_for(meta)
     is_quantized = QUANTIZED_KEY in meta
@@ -58,6 +46,60 @@ def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Gra
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
     return graph, arrays, meta
+
+
+def load_graph(source: str | Path, input_size: int | None = None) -> Graph:
+    """A zoo model by name, or the network a .prototxt, .onnx or .npz file describes (the first
+    two at `input_size` when given)."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in (".prototxt", ".onnx", ".npz"):
+        return zoo.build(str(source))
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if suffix == ".prototxt":
+        from .prototxt import read_prototxt
+        return read_prototxt(path, input_shape=input_size)
+    if suffix == ".onnx":
+        from .onnx_import import read_onnx
+        shape = None if input_size is None else (3, input_size, input_size)
+        return read_onnx(path, input_shape=shape)[0]
+    return load_model(path)[0]
+
+
+def _weight_file(weights: str | Path) -> Path:
+    """The file that `weights` names: a path, a shipped name, or a name the fetcher knows."""
+    path = Path(weights)
+    if path.exists():
+        return path
+    from .shipped import manifest, shipped_weights
+    shipped = shipped_weights(str(weights))
+    if shipped is not None:
+        return shipped
+    if path.suffix.lower() == ".npz" or len(path.parts) > 1:  # a file, not a name
+        raise UserError(missing_file_advice(path))
+    from .fetch import SOURCES, source, weights_by_name  # only when a name is asked for
+    try:
+        source(str(weights))
+    except UserError:
+        raise unknown_name("weights", str(weights), [*manifest(), *SOURCES],
+                           "give an .npz file, a shipped name or a name to fetch") from None
+    return weights_by_name(str(weights))
+
+
+def missing_file_advice(path: Path) -> str:
+    """One line for a weight file that does not exist: the shipped weights of the architecture
+    its name starts with (all of them when the name says none), and how to make the file."""
+    from .shipped import manifest
+    shipped = manifest()
+    arch = zoo.model_named_in(path.stem)
+    same = [n for n, entry in shipped.items() if arch and entry.get("architecture") == arch]
+    if same:
+        have = f"shipped {arch} weights: {', '.join(same)}"
+    else:
+        have = f"shipped weights: {', '.join(shipped)}" if shipped else "no weights are shipped"
+    return (f"{path}: no such file; {have}; to make it from a PyTorch checkpoint: "
+            f"sqnxt-convert CHECKPOINT.pth -o {path}")
 
 
 def save_model(path, graph: Graph, arrays: dict, meta: dict, force=False, float16=False,

@@ -508,4 +508,3 @@ HANDLERS: dict[str, Callable] = {
     "Gemm": _gemm, "MatMul": _matmul, "Dropout": _identity, "Identity": _identity, "Pad": _pad,
     "LRN": _lrn, "Shape": _shape,
 }
-SUPPORTED_OPS = tuple(sorted(HANDLERS))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..graph.graph import check_weights
 from .files import write_atomic
 
 META_KEY = "__meta__"
@@ -94,26 +95,6 @@ def load_weights(path, graph=None) -> tuple[dict[str, np.ndarray], dict]:
 
 def _widen(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) if a.dtype == np.float16 else a
-
-
-def check_weights(graph, arrays: Mapping[str, np.ndarray]) -> None:
-    """Raise UserError naming the first mismatch between the graph's parameters and the
-    arrays: walking the graph in order, a missing array or a wrong shape; then an array the
-    graph has no parameter for."""
-    wanted = graph.param_shapes()
-    for name, shape in wanted.items():
-        if name not in arrays:
-            raise UserError(f"weights for {graph.name!r} lack {name} (shape {_fmt(shape)})")
-        got = tuple(np.shape(arrays[name]))
-        if got != tuple(shape):
-            raise UserError(f"{name} has shape {_fmt(got)}, {graph.name!r} needs {_fmt(shape)}")
-    for name in arrays:
-        if name not in wanted:
-            raise UserError(f"{name} is not a parameter of {graph.name!r}")
-
-
-def _fmt(shape) -> str:
-    return "x".join(map(str, shape)) or "scalar"
 
 
 def sha256_file(path) -> str:

@@ -104,12 +104,9 @@ class CalibrationSet:
         return len(self.arrays) if self.arrays is not None else len(self.paths)
 
     def batches(self, pre, size: int = 32):
-        from PIL import Image
-
-        from ..io.images import load_batch, preprocess
+        from ..io.images import batch_from_arrays, load_batch
         for s in range(0, len(self), size):
             if self.arrays is not None:
-                yield np.stack([preprocess(Image.fromarray(a).convert("RGB"), pre)
-                                for a in self.arrays[s:s + size]])
+                yield batch_from_arrays(self.arrays[s:s + size], pre)
             else:
                 yield load_batch(self.paths[s:s + size], pre)

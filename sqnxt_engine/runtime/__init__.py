@@ -1,5 +1,6 @@
-"""Runners: execute graphs on NumPy arrays."""
-from .init import random_weights
+"""Running graphs on NumPy arrays: the float runner (runner), seeded random weights for any graph
+(seeded_weights), and classifying with a weight file (predict)."""
 from .runner import Runner
+from .seeded_weights import random_weights
 
 __all__ = ["Runner", "random_weights"]

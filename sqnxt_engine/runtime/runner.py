@@ -14,8 +14,7 @@ import numpy as np
 from ..errors import UserError
 from ..functional import bn_scale_shift
 from ..graph import ops as O
-from ..graph.graph import INPUT, Graph
-from ..io.weights import check_weights
+from ..graph.graph import INPUT, Graph, check_weights
 
 FOLDS_BN = (O.Conv2d, O.Linear)
 FUSES_ACT = (O.Conv2d, O.Linear, O.BatchNorm, O.Add)

@@ -15,11 +15,12 @@ import shlex
 import time
 from pathlib import Path
 
-from ..cli.eval import engine_accuracy
 from ..io.datasets import load_dataset
+from ..io.files import write_atomic
 from ..io.model import load_model
 from ..io.shipped import MANIFEST
 from ..io.weights import sha256_file
+from ..runtime.predict import engine_accuracy
 from .torch_graph import GraphModule
 from .train import convert_args, sparsity_of, torch_accuracy
 
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
         print(f"{path.stem}: engine {entry['engine_top1']:.2f}%, torch {entry['torch_top1']:.2f}%, "
               f"sparsity {entry['weight_sparsity']:.1%}, {entry['bytes']:,} bytes", flush=True)
     data["weights"] = dict(sorted(data["weights"].items()))
-    out.write_text(json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=2) + "\n"
+    write_atomic(out, lambda f: f.write(text.encode()))
     return 0
 
 

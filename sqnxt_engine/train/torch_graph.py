@@ -172,7 +172,7 @@ class GraphModule(nn.Module):
     @torch.no_grad()
     def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Set every parameter from `<node>.<param>` arrays (exactly the graph's set)."""
-        from ..io.weights import check_weights
+        from ..graph.graph import check_weights
         check_weights(self.graph, arrays)
         for key, tensor in self.named_arrays():
             tensor.copy_(torch.from_numpy(np.asarray(arrays[key])))

@@ -1,5 +1,5 @@
-"""sqnxt-train: train any zoo SqueezeNext on Fashion-MNIST with PyTorch, optionally magnitude-prune
-it, and export through sqnxt-convert into this project's .npz weight file.
+"""Training (sqnxt-train's library): any zoo SqueezeNext on Fashion-MNIST with PyTorch, optionally
+magnitude-pruned, exported through io.convert into this project's .npz weight file.
 
 PyTorch is an optional extra (`pip install ".[train]"`), used here only; the engine never imports
 it. The torch module is built from the zoo's graph (torch_graph.GraphModule), so the network that
@@ -23,7 +23,6 @@ import json
 import math
 import platform
 import shlex
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -32,10 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import zoo
-from ..cli.common import parser, run
 from ..errors import UserError
+from ..io.images import PRESETS
 
-FMNIST_MEAN, FMNIST_STD = 72.94, 90.02  # train split, pixel units (computed: 72.940, 90.021)
+# the normalisation of the shipped weights: the "fashion-mnist" preset (train split's mean and std)
+FMNIST_MEAN, FMNIST_STD = PRESETS["fashion-mnist"].mean[0], PRESETS["fashion-mnist"].std[0]
 SMALL_INPUT = {"small_input": True, "stem_stride": 2, "input_size": 28, "in_channels": 1, "num_classes": 10}
 
 
@@ -185,61 +185,45 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
 
 
 def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[str]:
-    """The sqnxt-convert arguments that turn a training export into a shipped-style .npz."""
-    return ([str(pth), "-o", str(output), "--arch", arch, "--zoo-options", json.dumps(options),
+    """The sqnxt-convert arguments equivalent to train_and_export's conversion of a training
+    export (recorded in the manifest, so that the conversion can be repeated by hand)."""
+    return ([str(pth), "-o", str(output), "--model", arch, "--zoo-options", json.dumps(options),
              "--preprocess", "fashion-mnist", "--labels", "fashion-mnist"] + ["--float16"] * float16)
 
 
-def _main(argv: list[str]) -> int:
-    p = parser("sqnxt-train", "Train a zoo SqueezeNext on Fashion-MNIST (PyTorch) and export an .npz.")
-    p.add_argument("arch", help="a zoo model name, e.g. 1.0-SqNxt-23v5")
-    p.add_argument("-o", "--output", type=Path, required=True, help="the .npz weight file to write")
-    p.add_argument("--zoo-options", default=json.dumps(SMALL_INPUT),
-                   help=f"JSON zoo options of the graph (default: the small-input form {json.dumps(SMALL_INPUT)})")
-    p.add_argument("--init", help="start from this .npz (e.g. a dense model to prune and fine-tune)")
-    p.add_argument("--prune", type=float, default=0.0, help="magnitude-prune to this sparsity per layer (e.g. 0.4)")
-    for field, default in asdict(Recipe()).items():
-        if field in ("prune", "flip"):
-            continue
-        p.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default,
-                       help=f"recipe: {field} (default {default})")
-    p.add_argument("--no-flip", action="store_true", help="recipe: no horizontal flips")
-    p.add_argument("--limit-train", type=int, help="train on the first N images only (tests)")
-    p.add_argument("--limit-test", type=int, help="score on the first N test images only (tests)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--float16", action="store_true", help="store the .npz at half precision")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    args = p.parse_args(argv)
+def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None,
+                     limit_train: int | None = None, limit_test: int | None = None, threads: int = 2,
+                     float16: bool = False, force: bool = False, command: str = "",
+                     log=print) -> dict:
+    """Train the zoo model `arch` (built with `options`) on Fashion-MNIST with `recipe`, starting
+    from the weight file `init` if given, and write it as the weight file `output` (beside it the
+    training record, `<output>.train.json`); returns that record. `command` is recorded as the
+    command line that asked for it."""
     torch = _torch()
-    from ..cli import convert
+    from ..io.convert import convert
     from ..io.datasets import load_dataset
+    from ..io.files import write_atomic
     from ..io.weights import load_weights
     from .torch_graph import GraphModule
 
-    if args.output.exists() and not args.force:
-        raise UserError(f"{args.output}: exists (use --force to overwrite)")
-    try:
-        options = json.loads(args.zoo_options)
-    except json.JSONDecodeError as e:
-        raise UserError(f"--zoo-options is not JSON ({e})") from None
-    recipe = Recipe(**{f: getattr(args, f) for f in asdict(Recipe()) if f not in ("prune", "flip")},
-                    flip=not args.no_flip, prune=args.prune)
+    output = Path(output)
+    if output.exists() and not force:
+        raise UserError(f"{output}: exists (use --force to overwrite)")
     torch.manual_seed(recipe.seed)
     np.random.seed(recipe.seed)
-    torch.set_num_threads(args.threads)
-    arch = zoo.canonical(args.arch)
+    torch.set_num_threads(threads)
+    arch = zoo.canonical(arch)
     graph = zoo.build(arch, **options)
     model = GraphModule(graph)
-    if args.init:
-        arrays, meta = load_weights(args.init, graph)
+    if init:
+        arrays, _ = load_weights(init, graph)
         model.load_arrays(arrays)
     x_train, y_train = load_dataset("fashion-mnist", "train")
     x_test, y_test = load_dataset("fashion-mnist", "test")
-    x_train, y_train = x_train[:args.limit_train], y_train[:args.limit_train]
-    x_test, y_test = x_test[:args.limit_test], y_test[:args.limit_test]
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    if args.init:
-        log(f"start ({args.init}): test top-1 {torch_accuracy(model, x_test, y_test):.2f}%")
+    x_train, y_train = x_train[:limit_train], y_train[:limit_train]
+    x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+    if init:
+        log(f"start ({init}): test top-1 {torch_accuracy(model, x_test, y_test):.2f}%")
     masks = None
     if recipe.prune:
         masks = magnitude_masks(model, recipe.prune)
@@ -252,29 +236,20 @@ def _main(argv: list[str]) -> int:
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
     with tempfile.TemporaryDirectory() as tmp:
-        pth = Path(tmp) / (args.output.stem + ".pth")
+        pth = Path(tmp) / (output.stem + ".pth")
         torch.save(model.export_state_dict(), pth)
-        conv_args = convert_args(pth, args.output, arch, options, args.float16) + ["--force"] * args.force
-        log("sqnxt-convert " + shlex.join(conv_args))
-        if convert.main(conv_args):
-            raise UserError(f"{args.output}: conversion failed")
-    arrays, _ = load_weights(args.output, graph)
+        log("as: sqnxt-convert " + shlex.join(convert_args(pth, output, arch, options, float16)))
+        convert(pth, output, arch, options, preprocess="fashion-mnist", labels="fashion-mnist",
+                float16=float16, force=force)
+    arrays, _ = load_weights(output, graph)
     zeros, total = sparsity_of(arrays, graph)
     record = {"architecture": arch, "zoo_options": options, "dataset": "fashion-mnist",
-              "recipe": asdict(recipe), "init": Path(args.init).name if args.init else None,
-              "command": "sqnxt-train " + shlex.join(argv), "train_images": len(x_train),
-              "training_seconds": round(seconds, 1), "threads": args.threads,
+              "recipe": asdict(recipe), "init": Path(init).name if init else None,
+              "command": command, "train_images": len(x_train),
+              "training_seconds": round(seconds, 1), "threads": threads,
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
-              "weight_sparsity": round(zeros / total, 4), "float16": args.float16}
-    args.output.with_suffix(".train.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
-    return 0
-
-
-def main(argv=None) -> int:
-    return run(_main, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+              "weight_sparsity": round(zeros / total, 4), "float16": float16}
+    text = json.dumps(record, indent=2) + "\n"
+    write_atomic(output.with_suffix(".train.json"), lambda f: f.write(text.encode()))
+    return record

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from ..errors import UserError
+from ..errors import UserError, unknown_name
 from ..graph.graph import Graph
 from . import baselines
 from .efficientnet import efficientnet_lite0
@@ -17,7 +17,8 @@ from .squeezenext import (
     with_options,
 )
 
-BASELINES: dict[str, Callable[[], Graph]] = {
+# the zoo's networks that are not SqueezeNext: the paper's Table 3 baselines and EfficientNet-Lite0
+OTHER_MODELS: dict[str, Callable[[], Graph]] = {
     "AlexNet": baselines.alexnet,
     "SqueezeNet-v1.0": partial(baselines.squeezenet, "1.0"),
     "SqueezeNet-v1.1": partial(baselines.squeezenet, "1.1"),
@@ -29,7 +30,7 @@ BASELINES: dict[str, Callable[[], Graph]] = {
 
 def names() -> list[str]:
     """Every model the zoo builds by name, in listing order."""
-    return paper_names() + pytorchcv_names() + list(BASELINES)
+    return paper_names() + pytorchcv_names() + list(OTHER_MODELS)
 
 
 def _key(name: str) -> str:
@@ -45,8 +46,16 @@ def canonical(name: str) -> str:
     """The zoo's spelling of a model name (case, spaces and dashes do not matter)."""
     found = _CANONICAL.get(_key(name))
     if found is None:
-        raise UserError(f"unknown model {name!r}; `sqnxt-models` lists them")
+        raise unknown_name("model", name, names(), "`sqnxt-models` lists them")
     return found
+
+
+def model_named_in(text: str) -> str | None:
+    """The zoo model a name starts with (the longest that fits: "1.0-sqnxt-23v5-imagenet" ->
+    1.0-SqNxt-23v5), or None."""
+    key = _key(text)
+    found = [n for k, n in _CANONICAL.items() if key.startswith(k)]
+    return max(found, key=lambda n: len(_key(n)), default=None)
 
 
 def build(name: str, **options) -> Graph:
@@ -56,11 +65,17 @@ def build(name: str, **options) -> Graph:
     spec = spec_from_name(name)
     if spec is not None:
         return build_squeezenext(with_options(spec, **options), name)
-    if name in BASELINES:
+    if name in OTHER_MODELS:
         if options:
             raise UserError(f"{name} takes no options (got {sorted(options)})")
-        return BASELINES[name]()
-    raise UserError(f"unknown model {name!r}; `sqnxt-models` lists them")
+        return OTHER_MODELS[name]()
+    raise unknown_name("model", name, names(), "`sqnxt-models` lists them")
 
 
-__all__ = ["SqueezeNextSpec", "build", "build_squeezenext", "canonical", "names", "spec_from_name"]
+def summary(name: str) -> dict:
+    """One model's row of the zoo listing: name, input side, parameters, MACs."""
+    g = build(name)
+    return {"name": name, "input_size": g.input_shape[1], "params": g.params, "macs": g.macs}
+
+
+__all__ = ["SqueezeNextSpec", "build", "build_squeezenext", "canonical", "names", "spec_from_name", "summary"]

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
+from ..io.images import PRESETS
 from .baselines import tf_same_padding
 
 NAME = "efficientnet-lite0"
@@ -29,12 +30,9 @@ BN_EPS = 1e-3
 LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
 
-# Preprocessing of the TensorFlow reference the weights were trained with (efficientnet_lite_builder:
-# MEAN_RGB 127.0, STDDEV_RGB 128.0, "inception-style" for quantization): RGB, (pixel - 127) / 128;
-# evaluation crops the centre 224/(224+32) of the shorter side (crop_padding 32), i.e. shorter
-# side to 256, then a 224 centre crop. (The PyTorch port documents no preprocessing of its own.)
-META = {"architecture": NAME, "family": "efficientnet-lite", "color": "RGB", "mean": (127.0,) * 3,
-        "std": (128.0,) * 3, "input_size": 224, "resize": 256, "labels": "imagenet"}
+# preprocessing: the "efficientnet-lite" preset (io/images.py says where its numbers come from)
+META = {**PRESETS["efficientnet-lite"].meta(), "architecture": NAME, "family": "efficientnet-lite",
+        "labels": "imagenet"}
 
 
 def efficientnet_lite0(size: int = 224, num_classes: int = 1000) -> Graph:

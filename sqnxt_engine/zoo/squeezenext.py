@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
+from ..io.images import PRESETS
 
 # Blocks per stage. 34 and 44 have no published definition: these depth lists reproduce the
 # paper's parameter counts (MODELS.md) and are a choice, not a fact.
@@ -24,10 +25,9 @@ DEPTHS = {
 }
 STAGE_CHANNELS = (32, 64, 128, 256)
 
-IMAGENET_CAFFE = {"color": "BGR", "mean": (104.0, 117.0, 123.0), "std": (1.0, 1.0, 1.0),
-                  "resize": 256, "labels": "imagenet"}
-IMAGENET_TORCH = {"color": "RGB", "mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375),
-                  "resize": 256, "labels": "imagenet"}
+# preprocessing of the two families' ImageNet weights: the presets of io/images.py
+IMAGENET_CAFFE = {**PRESETS["caffe-squeezenext"].meta(), "labels": "imagenet"}
+IMAGENET_TORCH = {**PRESETS["imagenet-torch"].meta(), "labels": "imagenet"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,100 @@
+"""Classifying with a weight file: the network, its preprocessing and class names together
+(`Classifier`), images or arrays to top classes (`classify`), and top-1 on a labelled set
+(`engine_accuracy`). The commands sqnxt-infer and sqnxt-eval are these functions plus output."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..graph.graph import Graph
+from ..io.images import Preprocess, batch_from_arrays, load_batch
+from ..io.labels import labels_for
+from ..io.model import load_model
+from ..progress import progress_bar
+from ..quant.model import QuantizedModel, is_quantized
+from .runner import Runner
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities along the last axis, computed in float64 (stable for large logits)."""
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Classifier:
+    """A network with its weights, the preprocessing they were trained with and their class
+    names: `Classifier.load("1.0-SqNxt-23v5-fmnist")`, then `top(prepare(images))`."""
+    graph: Graph
+    weights: dict
+    meta: dict
+    preprocess: Preprocess
+    labels: list[str]
+    runner: Runner | QuantizedModel
+
+    @classmethod
+    def load(cls, weights: str | Path) -> Classifier:
+        """From a weight file or name (see io.model.load_model), checked that the preprocessing
+        gives the channels the network takes. A quantized file (sqnxt-quant's) runs through the
+        pure-integer runner."""
+        graph, arrays, meta = load_model(weights, quantized=None)
+        pre = Preprocess.from_meta({**graph.meta, **meta})
+        if pre.channels != graph.input_shape[0]:
+            raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
+                            f"{graph.name} takes {graph.input_shape[0]}")
+        labels = labels_for(meta, graph.output_shape()[0])
+        runner = (QuantizedModel.from_arrays(graph, arrays, meta, source=weights) if is_quantized(meta)
+                  else Runner(graph, arrays))
+        return cls(graph, arrays, meta, pre, labels, runner)
+
+    def prepare(self, images_u8) -> np.ndarray:
+        """8-bit images (arrays) as the network's input batch, as sqnxt-infer prepares files."""
+        return batch_from_arrays(images_u8, self.preprocess)
+
+    def load_images(self, paths: Sequence) -> np.ndarray:
+        """Image files as the network's input batch."""
+        return load_batch(paths, self.preprocess)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(N, classes) softmax of the network's output for an input batch."""
+        return softmax(self.runner(x).reshape(len(x), -1))
+
+    def top(self, x: np.ndarray, k: int = 5) -> list[list[dict]]:
+        """Per input: its `k` most probable classes as {class_id, label, probability}."""
+        out = []
+        for p in self.probabilities(x):
+            best = np.argsort(-p, kind="stable")[:k]
+            out.append([{"class_id": int(i), "label": self.labels[i], "probability": float(p[i])}
+                        for i in best])
+        return out
+
+
+def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int = 16) -> list[dict]:
+    """Per image file: its path and the top `top` classes as {class_id, label, probability}."""
+    net = Classifier.load(weights)
+    results = []
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        for path, best in zip(chunk, net.top(net.load_images(chunk), top)):
+            results.append({"path": str(path), "top": best})
+    return results
+
+
+def engine_accuracy(weights: str | Path, images: np.ndarray, labels: np.ndarray,
+                    batch_size: int = 250, label: str = "eval") -> tuple[int, int]:
+    """(correct, total) top-1 of the engine (float32 runner) on uint8 images; a progress bar
+    on a terminal."""
+    net = Classifier.load(weights)
+    correct = 0
+    with progress_bar(len(images), label) as bar:
+        for s in range(0, len(images), batch_size):
+            logits = net.runner(net.prepare(images[s:s + batch_size])).reshape(-1, len(net.labels))
+            correct += int((logits.argmax(1) == labels[s:s + batch_size]).sum())
+            bar.update(len(logits))
+            bar.set_postfix_str(f"top-1 {100.0 * correct / min(s + batch_size, len(images)):.2f}%")
+    return correct, len(images)
