@@ -1,0 +1,118 @@
+"""A quantized network (sqnxt-quant's file) on the emulated accelerator, in integers throughout.
+
+Every conv and fc step runs through the loop-nest kernels in execute-and-count mode on the
+layer's 16-bit operands: the input's activation codes and the weight codes, with the bias
+(already in accumulator units) loaded into the accumulator first. The kernels return the exact
+sums; the hardware's accumulator (`hw.acc_bits` wide, wrapping or saturating as the model file
+says) and the output stage (requantization by multiplier and shift, the activation's clamp) are
+the quantized model's own integer functions, so the codes passed to the next layer are exactly
+what the NumPy integer runner computes with the same accumulator (tests/test_emu_integer.py
+holds this for every layer, dataflow, loop order and tile size). Pooling, adds and concats run
+the same integer functions outside the array, untimed, as the float emulation runs them.
+
+The mapping of each layer is searched once per (layer shape, zero weights, dataflow, hardware)
+in `cache`: sqnxt-emu eval runs a whole test set through the kernels with one search per layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import ops as O
+from ..graph.graph import INPUT
+from ..kernels import ConvShape, ZeroProfile, count, execute
+from ..quant.fixedpoint import Accumulator
+from ..quant.model import IntegerStep, QuantizedModel
+from . import search as S
+from .energy import energy
+from .hardware import Hardware
+from .network import LayerRecord, conv_shape
+from .timing import timing
+
+
+def hardware_accumulator(model: QuantizedModel, hw: Hardware) -> Accumulator:
+    """The emulated accumulator: the hardware's width, the model's overflow behaviour."""
+    return Accumulator(hw.acc_bits, model.accumulator.overflow)
+
+
+@dataclass
+class IntegerRun:
+    """One image through the emulated datapath, beside the NumPy integer runner's codes."""
+    model: str
+    hw: Hardware
+    dataflow: str
+    accumulator: Accumulator
+    layers: list[LayerRecord] = field(default_factory=list)
+    codes: dict = field(default_factory=dict)  # every step's emulated output codes
+    overflow_layers: list[str] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> float:
+        return sum(r.cycles for r in self.layers)
+
+    @property
+    def energy(self) -> float:
+        return sum(r.energy.total for r in self.layers)
+
+
+def _operands(step: IntegerStep, x: np.ndarray, shape: ConvShape):
+    """The kernel's int16 operands and int64 bias for one image's input codes x (C, H, W) or (F,)."""
+    xq = x.reshape(shape.C, shape.H, shape.W).astype(np.int16)
+    wq = step.arrays["weight"].reshape(shape.K, shape.Cg, shape.R, shape.S).astype(np.int16)
+    return xq, wq, step.arrays["bias"].astype(np.int64)
+
+
+def mac_on_array(step: IntegerStep, x: np.ndarray, hw: Hardware, dataflow: str, cache: dict,
+                 mapping=None):
+    """(exact int64 sums with bias, LayerRecord) of a mac step on one image's input codes, through
+    the searched mapping (or the one given)."""
+    shape = conv_shape(step.op, x.shape)
+    xq, wq, bias = _operands(step, x, shape)
+    zeros = ZeroProfile.of(shape, wq)
+    if mapping is None:
+        key = (shape, zeros.zeros, dataflow, hw)
+        if key not in cache:
+            cache[key] = S.search(shape, hw, dataflow, zeros)
+        mapping = cache[key].mapping
+    acc, counters = execute(shape, mapping, xq, wq, bias)
+    if mapping.dataflow == "os_socmop" and not hw.zero_skip_os:
+        # the arithmetic skipped zeros (same sums); the hardware does not: count it so
+        counters = count(shape, mapping, np.zeros((shape.K, shape.Cg, shape.R, shape.S), bool))
+    tm = timing(shape, mapping, counters, hw)
+    rec = LayerRecord(step.covers[0], shape, mapping, counters, tm, energy(counters, hw.energy),
+                      shape.macs)
+    out_shape = (step.op.out_features,) if isinstance(step.op, O.Linear) else acc.shape
+    return acc.reshape(out_shape), rec
+
+
+def emulate_codes(model: QuantizedModel, xq: np.ndarray, hw: Hardware, dataflow: str = "best",
+                  cache: dict | None = None) -> IntegerRun:
+    """One image's input codes (C, H, W) through the emulated accelerator."""
+    cache = {} if cache is None else cache
+    acc_model = hardware_accumulator(model, hw)
+    run = IntegerRun(model.graph.name, hw, dataflow, acc_model)
+    env = {INPUT: np.asarray(xq, np.int64).reshape((1,) + model.graph.input_shape)}
+    for step in model.steps:
+        xs = [env[i] for i in step.inputs]
+        if step.kind == "mac":
+            acc, rec = mac_on_array(step, xs[0][0], hw, dataflow, cache)
+            overflows = acc_model.overflows(acc)
+            if overflows:
+                rec.overflow_bits = int(np.abs(acc).max()).bit_length() + 1
+                run.overflow_layers.append(step.covers[0])
+            run.layers.append(rec)
+            y = step.finish(acc[None], acc_model)
+        else:
+            y = step.run(xs, acc_model, model.tensors)
+        env[step.name] = y
+    run.codes = env
+    return run
+
+
+def compare(run: IntegerRun, reference: dict, output: str) -> dict:
+    """max |emulated - NumPy| over the network's output codes, and whether every step's codes
+    are equal (`differing_layers` names those that are not)."""
+    diffs = {k: int(np.abs(v - reference[k]).max(initial=0)) for k, v in run.codes.items() if k != INPUT}
+    return {"max_abs_diff": diffs[output], "bit_exact": not any(diffs.values()),
+            "differing_layers": [k for k, d in diffs.items() if d]}
