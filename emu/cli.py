@@ -5,6 +5,11 @@
                   [--plot out.png] [--force]
   sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
   sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force]
+  sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
+                 [--dataflow best] [--json]
+
+A quantized weight file (sqnxt-quant's) runs in integers (emu/integer.py): trace compares the
+emulated codes with the NumPy integer runner's, eval measures top-1 on a test set.
 """
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ import numpy as np
 from .. import zoo
 from ..cli.common import add_format_options, add_out_option, emit, note, parser, run, subcommand
 from ..errors import UserError, unknown_name
+from ..io.datasets import DATASETS
 from ..io.files import check_out
+from ..quant.model import QuantizedModel, is_quantized
 from ..runtime import random_weights
 from . import reports as R
 from .hardware import load_hardware
@@ -46,7 +53,9 @@ def _trace(args) -> int:
         from ..io.model import load_model
         if args.model:
             note(f"--model {args.model} is ignored: --weights {args.weights} names its own model")
-        graph, weights, meta = load_model(args.weights)
+        graph, weights, meta = load_model(args.weights, quantized=None)
+        if is_quantized(meta):
+            return _trace_quantized(args, hw, QuantizedModel.from_arrays(graph, weights, meta, args.weights))
     else:
         graph = zoo.build(args.model or DEFAULT_MODEL)
         weights = random_weights(graph, args.seed)
@@ -83,6 +92,86 @@ def _trace(args) -> int:
         print(compare, file=sys.stderr)
     if args.plot:
         _plot_trace(res, args.plot)
+    return 0
+
+
+def _trace_quantized(args, hw, model) -> int:
+    """trace of a quantized file: integer codes between layers, compared with the NumPy integer
+    runner (pruning does not apply: the file's weights are what the hardware holds)."""
+    from .integer import trace_quantized
+    from .network import NetworkResult
+    graph = model.graph
+    if args.sparsity != 0.4:
+        note("--sparsity is ignored: a quantized file's weights are used as they are")
+    x = (_input(args.image, graph, model.meta)[0] if args.image else
+         np.random.default_rng(args.seed).standard_normal(graph.input_shape).astype(np.float32))
+    run, cmp = trace_quantized(model, x, hw, args.dataflow)
+    res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.layers)
+    rows, total = [r.row() for r in res.layers], res.total_row()
+    acc = run.accumulator
+    line = (f"emulated vs NumPy integer path: max |diff| {cmp['max_abs_diff']} (output codes), "
+            f"{'bit-exact in every layer' if cmp['bit_exact'] else 'DIFFERS in ' + ', '.join(cmp['differing_layers'])}"
+            f"; {acc.bits}-bit accumulator ({acc.overflow})")
+    if args.fmt == "json":
+        import json
+        quantization = {k: model.info[k] for k in ("bits", "method", "activations")}
+        print(json.dumps({"model": graph.name, "quantization": quantization,
+                          "hardware": hw.name, "dataflow": args.dataflow, "layers": rows, "total": total,
+                          "max_abs_diff": cmp["max_abs_diff"], "bit_exact": cmp["bit_exact"],
+                          "differing_layers": cmp["differing_layers"],
+                          "accumulator": {"bits": acc.bits, "overflow": acc.overflow},
+                          "acc_overflow_layers": run.overflow_layers}, indent=2))
+    elif args.fmt == "csv":
+        emit(rows + [total], "csv", COLUMNS)
+    else:
+        print(f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
+              f"dataflow {args.dataflow}, integer codes between layers, energy in units of one MAC")
+        emit(rows + [total], "table", COLUMNS, footer=line)
+        if run.overflow_layers:
+            print(f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
+                  f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}")
+    if args.fmt != "table":
+        print(line, file=sys.stderr)
+    if args.plot:
+        _plot_trace(res, args.plot)
+    return 0
+
+
+def _eval(args) -> int:
+    """Top-1 of a quantized file on a test set, every image through the emulated datapath."""
+    import json
+    import time
+
+    from ..io.datasets import load_dataset
+    from ..io.images import Preprocess, batch_from_arrays
+    from ..progress import progress_bar
+    from ..quant.model import load_quantized
+    from .integer import emulate_dataset
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    hw = load_hardware(args.hw)
+    model = load_quantized(args.weights)
+    images, labels = load_dataset(args.data, "test")
+    images, labels = images[:args.limit], labels[:args.limit]
+    x = batch_from_arrays(images, Preprocess.from_meta({**model.graph.meta, **model.meta}))
+    t0 = time.perf_counter()
+    with progress_bar(len(x), "emulating") as bar:
+        r = emulate_dataset(model, x, labels, hw, args.dataflow, bar.update)
+    r = {"weights": args.weights, "data": args.data, "hardware": hw.name, "dataflow": args.dataflow,
+         **r, "seconds": round(time.perf_counter() - t0, 1)}
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    acc = r["accumulator"]
+    print(f"{args.weights} on {args.data} test ({r['images']} images), emulated on {hw.name} "
+          f"({args.dataflow}), {acc['bits']}-bit accumulator ({acc['overflow']}): top-1 {r['top1']:.2f}% "
+          f"({r['correct']}/{r['images']})")
+    print(f"  NumPy integer path: top-1 {r['numpy_top1']:.2f}%; emulated logits bit-exact on "
+          f"{r['bit_exact_images']}/{r['images']} images")
+    print(f"  per image: {r['cycles_per_image']:,.0f} cycles, energy {r['energy_per_image']:,.0f} "
+          f"(MAC units); {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
+    if r["acc_overflow_layers"]:
+        print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
     return 0
 
 
@@ -232,9 +321,19 @@ def _main(argv: list[str]) -> int:
                     "installed with the package, sqnxt_engine/data/paper/)")
     f6 = subcommand(sub, "figure6", "The paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5.")
     _report_options(f6, R.FIGURE6_MODELS)
+    ev = subcommand(sub, "eval", "Top-1 of a quantized file on a test set, every image through the "
+                    "emulated integer datapath, with cycles and energy per image.")
+    ev.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    ev.add_argument("--weights", required=True, help="a quantized .npz (made by sqnxt-quant)")
+    ev.add_argument("--data", default="fashion-mnist", choices=DATASETS, help="the data set; its test split is used")
+    ev.add_argument("--limit", type=int, help="only the first N test images")
+    ev.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
+    ev.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
+                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
+    ev.add_argument("--json", action="store_true", help="JSON output")
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
-    return {"trace": _trace, "table3": _table3, "figure6": _figure6}[args.command](args)
+    return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval}[args.command](args)
 
 
 def main(argv=None) -> int:

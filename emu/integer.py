@@ -70,8 +70,8 @@ def mac_on_array(step: IntegerStep, x: np.ndarray, hw: Hardware, dataflow: str, 
     shape = conv_shape(step.op, x.shape)
     xq, wq, bias = _operands(step, x, shape)
     zeros = ZeroProfile.of(shape, wq)
+    key = (shape, zeros.zeros, dataflow, hw)
     if mapping is None:
-        key = (shape, zeros.zeros, dataflow, hw)
         if key not in cache:
             cache[key] = S.search(shape, hw, dataflow, zeros)
         mapping = cache[key].mapping
@@ -79,9 +79,13 @@ def mac_on_array(step: IntegerStep, x: np.ndarray, hw: Hardware, dataflow: str, 
     if mapping.dataflow == "os_socmop" and not hw.zero_skip_os:
         # the arithmetic skipped zeros (same sums); the hardware does not: count it so
         counters = count(shape, mapping, np.zeros((shape.K, shape.Cg, shape.R, shape.S), bool))
-    tm = timing(shape, mapping, counters, hw)
-    rec = LayerRecord(step.covers[0], shape, mapping, counters, tm, energy(counters, hw.energy),
-                      shape.macs)
+    # counts depend on the mapping and the zero weights, not on the activations: a layer's
+    # cycles and energy are worked out once per image set, from its first image's counts
+    costs = cache.get(("costs", key, mapping))
+    if costs is None or costs[0] != counters:
+        costs = cache[("costs", key, mapping)] = (counters, timing(shape, mapping, counters, hw),
+                                                   energy(counters, hw.energy))
+    rec = LayerRecord(step.covers[0], shape, mapping, counters, costs[1], costs[2], shape.macs)
     out_shape = (step.op.out_features,) if isinstance(step.op, O.Linear) else acc.shape
     return acc.reshape(out_shape), rec
 
@@ -116,3 +120,47 @@ def compare(run: IntegerRun, reference: dict, output: str) -> dict:
     diffs = {k: int(np.abs(v - reference[k]).max(initial=0)) for k, v in run.codes.items() if k != INPUT}
     return {"max_abs_diff": diffs[output], "bit_exact": not any(diffs.values()),
             "differing_layers": [k for k, d in diffs.items() if d]}
+
+
+def trace_quantized(model: QuantizedModel, x: np.ndarray, hw: Hardware, dataflow: str = "best"):
+    """(IntegerRun, comparison) for one float input image (C, H, W): the emulated run, and its
+    codes against the NumPy integer runner's with the same accumulator (`compare`)."""
+    xq = model.quantize_input(np.asarray(x)[None])
+    run = emulate_codes(model, xq[0], hw, dataflow)
+    reference = model.with_accumulator(run.accumulator).run_codes(xq, capture=True)
+    return run, compare(run, reference, model.graph.outputs[0])
+
+
+def emulate_dataset(model: QuantizedModel, x: np.ndarray, labels: np.ndarray, hw: Hardware,
+                    dataflow: str = "best", progress=None, batch_size: int = 250) -> dict:
+    """Top-1 of the emulated datapath over a preprocessed float batch x (N, C, H, W): every image
+    through the kernels (the mappings searched once per layer), beside the NumPy integer runner
+    on the same images with the same accumulator. progress(n) is called per image."""
+    cache: dict = {}
+    numpy_model = model.with_accumulator(hardware_accumulator(model, hw))
+    out = model.graph.outputs[0]
+    correct = numpy_correct = exact = 0
+    cycles = energy_units = 0.0
+    overflow: set[str] = set()
+    for s in range(0, len(x), batch_size):
+        xq = model.quantize_input(x[s:s + batch_size])
+        reference = numpy_model.run_codes(xq)[out].reshape(len(xq), -1)
+        for i, image in enumerate(xq):
+            run = emulate_codes(model, image, hw, dataflow, cache)
+            logits = run.codes[out].reshape(-1)
+            label = labels[s + i]
+            correct += int(logits.argmax() == label)
+            numpy_correct += int(reference[i].argmax() == label)
+            exact += int(np.array_equal(logits, reference[i]))
+            cycles += run.cycles
+            energy_units += run.energy
+            overflow.update(run.overflow_layers)
+            if progress:
+                progress(1)
+    n = len(x)
+    searches = sum(1 for k in cache if not (isinstance(k, tuple) and k[0] == "costs"))
+    return {"images": n, "correct": correct, "top1": 100.0 * correct / n,
+            "numpy_correct": numpy_correct, "numpy_top1": 100.0 * numpy_correct / n,
+            "bit_exact_images": exact, "cycles_per_image": cycles / n, "energy_per_image": energy_units / n,
+            "accumulator": {"bits": numpy_model.accumulator.bits, "overflow": numpy_model.accumulator.overflow},
+            "acc_overflow_layers": sorted(overflow), "mapping_searches": searches}
