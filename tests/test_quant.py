@@ -197,6 +197,8 @@ def test_percentile_rule_narrows_ranges_and_bad_rules_are_refused():
     wide, _ = quantized(g, w, 8, "layer", rule="max")
     narrow, _ = quantized(g, w, 8, "layer", rule="percentile:99")
     assert narrow.tensors["c1.act"].scale < wide.tensors["c1.act"].scale
+    assert quantized(g, w, 16, "layer", rule="auto")[0].info["activations"] == "max"
+    assert quantized(g, w, 8, "layer", rule="auto")[0].info["activations"] == "percentile:99.99"
     for bad in ("percentile:100", "median", "percentile:x"):
         with pytest.raises(UserError):
             quantized(g, w, 8, "layer", rule=bad)

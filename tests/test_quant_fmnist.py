@@ -41,7 +41,7 @@ def data():
 def _quantized(data, bits, method):
     graph, arrays, meta, calib, _, _ = data
     return quantize_network(graph, arrays, [calib[:100], calib[100:]], len(calib), bits, method,
-                            "percentile:99.99", meta=meta)[0]
+                            "auto", meta=meta)[0]
 
 
 def test_int16_agrees_with_float_and_int8_keeps_accuracy(data):

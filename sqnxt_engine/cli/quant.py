@@ -7,7 +7,7 @@ from ..errors import UserError
 from ..io.images import Preprocess
 from ..io.model import load_model
 from ..progress import progress_bar
-from ..quant.calibrate import CalibrationSet, parse_rule
+from ..quant.calibrate import CalibrationSet, resolve_rule
 from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
 from ..quant.model import save_quantized
 from ..quant.quantize import default_accumulator, quantize_network
@@ -31,8 +31,9 @@ def _main(argv: list[str]) -> int:
     m.add_argument("--equalize", dest="method", action="store_const", const="equalize",
                    help="cross-layer equalization, then layer-wise weights")
     p.set_defaults(method="layer")
-    p.add_argument("--activations", default="percentile:99.99",
-                   help="activation range rule: max, or percentile:P")
+    p.add_argument("--activations", default="auto",
+                   help="activation range rule: max, percentile:P, or auto (max at 16 bits, "
+                        "percentile:99.99 at 8)")
     p.add_argument("--acc-bits", type=int, help="accumulator width (default 32 for 8-bit, 48 for 16-bit)")
     p.add_argument("--overflow", choices=OVERFLOW_MODES, default="wrap",
                    help="what a sum leaving the accumulator becomes")
@@ -44,7 +45,7 @@ def _main(argv: list[str]) -> int:
         raise UserError(f"--bits must be 8 or 16, got {args.bits}")
     if args.calib_count < 1 or args.batch_size < 1:
         raise UserError("--calib-count and --batch-size must be at least 1")
-    parse_rule(args.activations)
+    rule = resolve_rule(args.activations, args.bits)
     if Path(args.out).exists() and not args.force:  # before calibrating, not after
         raise UserError(f"{args.out}: exists (use --force to overwrite)")
     acc = default_accumulator(args.bits)
@@ -54,9 +55,9 @@ def _main(argv: list[str]) -> int:
     calib = CalibrationSet(args.calib, args.calib_count)
     with progress_bar(len(calib), "calibrating") as bar:
         model, _ = quantize_network(graph, arrays, calib.batches(pre, args.batch_size), len(calib),
-                                    args.bits, args.method, args.activations, acc, meta, bar.update)
+                                    args.bits, args.method, rule, acc, meta, bar.update)
     path = save_quantized(args.out, model, force=args.force)
-    print(f"{path}: {graph.name}, int{args.bits} {args.method} weights, activations {args.activations} "
+    print(f"{path}: {graph.name}, int{args.bits} {args.method} weights, activations {rule} "
           f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})")
     return 0
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ..graph.graph import INPUT
-from .calibrate import calibrate
+from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
 from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
@@ -35,7 +35,7 @@ def default_accumulator(bits: int) -> Accumulator:
 
 
 def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images: int, bits: int = 8,
-                     method: str = "layer", rule: str = "max", accumulator: Accumulator | None = None,
+                     method: str = "layer", rule: str = "auto", accumulator: Accumulator | None = None,
                      meta: dict | None = None, on_batch: Callable[[int], None] | None = None
                      ) -> tuple[QuantizedModel, FloatPlan]:
     """The quantized model and the float plan it was made from (equalized if asked: the float
@@ -43,6 +43,9 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     from ..errors import UserError
     if method not in METHODS:
         raise UserError(f"unknown quantization method {method!r} ({', '.join(METHODS)})")
+    if bits not in (8, 16):
+        raise UserError(f"bits must be 8 or 16, got {bits}")
+    rule = resolve_rule(rule, bits)
     plan = FloatPlan.from_weights(graph, weights)
     if method == "equalize":
         equalize(plan)
