@@ -223,8 +223,9 @@ class QuantizedModel:
     # --- files -----------------------------------------------------------------------------
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
-        # arrays are named after the step's first node, like a float file's `<node>.weight`
-        arrays = {f"{s.covers[0]}.{k}": v for s in self.steps for k, v in s.arrays.items()}
+        # arrays are named after the step's first node, like a float file's `<node>.weight`, and
+        # stored in the narrowest integer type that holds them (the runner widens to int64)
+        arrays = {f"{s.covers[0]}.{k}": _narrowest(v) for s in self.steps for k, v in s.arrays.items()}
         for s in self.steps:
             if s.weight_shift is not None:
                 arrays[f"{s.covers[0]}.weight_shift"] = s.weight_shift
@@ -304,6 +305,17 @@ def _step_from_record(graph: Graph, rec: dict, arrays: dict, used: set) -> Integ
         step.weight_shift = np.asarray(arrays[ws])
         used.add(ws)
     return step
+
+
+def _narrowest(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu" or a.dtype.itemsize == 1:
+        return a
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    for t in (np.int8, np.int16, np.int32):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return a.astype(t)
+    return a
 
 
 def is_quantized(meta: dict) -> bool:
