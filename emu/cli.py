@@ -54,42 +54,50 @@ def _trace(args) -> int:
         if args.model:
             note(f"--model {args.model} is ignored: --weights {args.weights} names its own model")
         graph, weights, meta = load_model(args.weights, quantized=None)
-        if is_quantized(meta):
-            return _trace_quantized(args, hw, QuantizedModel.from_arrays(graph, weights, meta, args.weights))
     else:
         graph = zoo.build(args.model or DEFAULT_MODEL)
         weights = random_weights(graph, args.seed)
     if args.plot:
         check_out(args.plot, args.force)
         pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    if is_quantized(meta):
+        return _trace_quantized(args, hw, QuantizedModel.from_arrays(graph, weights, meta, args.weights))
     x = _input(args.image, graph, meta) if args.image else None
     res = emulate(graph, weights, hw, args.dataflow, args.sparsity, x=x, seed=args.seed,
                   progress=True)
-    rows = [r.row() for r in res.layers]
-    total = res.total_row()
     rel = res.max_abs_diff / res.max_abs_ref if res.max_abs_ref else 0.0
     compare = (f"emulated vs float output: max |diff| {res.max_abs_diff:.4g} "
                f"({rel:.2e} of max |float| {res.max_abs_ref:.4g}), top-1 "
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.layers if r.overflow_bits is not None]
+    header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
+              f"{args.sparsity:g}, energy in units of one MAC")
+    warning = (f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
+               f"{', '.join(overflow[:5])}" if overflow else "")
+    return _emit_trace(args, res, lambda rows, total: {
+        "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
+        "sparsity": args.sparsity, "layers": rows, "total": total,
+        "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
+        "top1_match": res.top1_match, "acc_overflow_layers": overflow}, header, compare, warning)
+
+
+def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> int:
+    """A trace's per-layer rows as --json (fields(rows, total) gives the object), --csv or a
+    table with `header`, `footer` and `warning`; the footer also goes to stderr with --json and
+    --csv; then --plot."""
+    rows, total = [r.row() for r in res.layers], res.total_row()
     if args.fmt == "json":
         import json
-        print(json.dumps({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
-                          "sparsity": args.sparsity, "layers": rows, "total": total,
-                          "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}, indent=2))
+        print(json.dumps(fields(rows, total), indent=2))
     elif args.fmt == "csv":
         emit(rows + [total], "csv", COLUMNS)
     else:
-        header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
-                  f"{args.sparsity:g}, energy in units of one MAC")
         print(header)
-        emit(rows + [total], "table", COLUMNS, footer=compare)
-        if overflow:
-            print(f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
-                  f"{', '.join(overflow[:5])}")
+        emit(rows + [total], "table", COLUMNS, footer=footer)
+        if warning:
+            print(warning)
     if args.fmt != "table":
-        print(compare, file=sys.stderr)
+        print(footer, file=sys.stderr)
     if args.plot:
         _plot_trace(res, args.plot)
     return 0
@@ -107,34 +115,24 @@ def _trace_quantized(args, hw, model) -> int:
          np.random.default_rng(args.seed).standard_normal(graph.input_shape).astype(np.float32))
     run, cmp = trace_quantized(model, x, hw, args.dataflow)
     res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.layers)
-    rows, total = [r.row() for r in res.layers], res.total_row()
     acc = run.accumulator
+    exact = ("bit-exact in every layer" if cmp["bit_exact"]
+             else "DIFFERS in " + ", ".join(cmp["differing_layers"]))
     line = (f"emulated vs NumPy integer path: max |diff| {cmp['max_abs_diff']} (output codes), "
-            f"{'bit-exact in every layer' if cmp['bit_exact'] else 'DIFFERS in ' + ', '.join(cmp['differing_layers'])}"
-            f"; {acc.bits}-bit accumulator ({acc.overflow})")
-    if args.fmt == "json":
-        import json
-        quantization = {k: model.info[k] for k in ("bits", "method", "activations")}
-        print(json.dumps({"model": graph.name, "quantization": quantization,
-                          "hardware": hw.name, "dataflow": args.dataflow, "layers": rows, "total": total,
-                          "max_abs_diff": cmp["max_abs_diff"], "bit_exact": cmp["bit_exact"],
-                          "differing_layers": cmp["differing_layers"],
-                          "accumulator": {"bits": acc.bits, "overflow": acc.overflow},
-                          "acc_overflow_layers": run.overflow_layers}, indent=2))
-    elif args.fmt == "csv":
-        emit(rows + [total], "csv", COLUMNS)
-    else:
-        print(f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
+            f"{exact}; {acc.bits}-bit accumulator ({acc.overflow})")
+    header = (f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
               f"dataflow {args.dataflow}, integer codes between layers, energy in units of one MAC")
-        emit(rows + [total], "table", COLUMNS, footer=line)
-        if run.overflow_layers:
-            print(f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
-                  f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}")
-    if args.fmt != "table":
-        print(line, file=sys.stderr)
-    if args.plot:
-        _plot_trace(res, args.plot)
-    return 0
+    warning = (f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
+               f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}"
+               if run.overflow_layers else "")
+    quantization = {k: model.info[k] for k in ("bits", "method", "activations")}
+    return _emit_trace(args, res, lambda rows, total: {
+        "model": graph.name, "quantization": quantization, "hardware": hw.name,
+        "dataflow": args.dataflow, "layers": rows, "total": total,
+        "max_abs_diff": cmp["max_abs_diff"], "bit_exact": cmp["bit_exact"],
+        "differing_layers": cmp["differing_layers"],
+        "accumulator": {"bits": acc.bits, "overflow": acc.overflow},
+        "acc_overflow_layers": run.overflow_layers}, header, line, warning)
 
 
 def _eval(args) -> int:
