@@ -111,3 +111,30 @@ def test_shipped_model_on_a_real_image_is_bit_exact():
     run = emulate_codes(model, xq[0], load_hardware("16x16"), "best")
     ref = model.with_accumulator(run.accumulator).run_codes(xq, capture=True)
     assert compare(run, ref, g.outputs[0])["bit_exact"]
+
+
+def test_emu_commands_on_a_quantized_file(tmp_path, capsys):
+    import json
+
+    from sqnxt_engine.emu.cli import main as emu_main
+    from sqnxt_engine.io.datasets import load_dataset
+    from sqnxt_engine.io.images import Preprocess, batch_from_arrays
+    from sqnxt_engine.io.model import load_model
+    from sqnxt_engine.quant.model import save_quantized
+    try:
+        train, _ = load_dataset("fashion-mnist", "train")
+    except UserError as e:
+        pytest.skip(f"Fashion-MNIST unavailable: {e}")
+    g, w, meta = load_model("1.0-SqNxt-23v5-fmnist")
+    pre = Preprocess.from_meta({**g.meta, **meta})
+    model, _ = quantize_network(g, w, [batch_from_arrays(train[:32], pre)], 32, 8, "shift-scaler", meta=meta)
+    q = save_quantized(tmp_path / "q.npz", model)
+    assert emu_main(["trace", "--weights", str(q), "--hw", "8x8", "--json"]) == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert trace["max_abs_diff"] == 0 and trace["bit_exact"] is True and trace["total"]["cycles"] > 0
+    assert emu_main(["eval", "--weights", str(q), "--limit", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 3 and result["bit_exact_images"] == 3
+    assert result["correct"] == result["numpy_correct"] and result["cycles_per_image"] > 0
+    assert emu_main(["eval", "--weights", "1.0-SqNxt-23v5-fmnist", "--limit", "1"]) == 2
+    assert "holds float weights" in capsys.readouterr().err
