@@ -127,7 +127,7 @@ def to_onnx(plan: FloatPlan, path: Path) -> None:
                                                        const(s.name + ".hi", hi)], [s.name]))
     g = plan.graph
     x = helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["n", *g.input_shape])
-    y = helper.make_tensor_value_info(g.outputs[0], TensorProto.FLOAT, None)
+    y = helper.make_tensor_value_info(g.outputs[0], TensorProto.FLOAT, ["n", *g.output_shape()])
     model = helper.make_model(helper.make_graph(nodes, g.name, [x], [y], inits),
                               opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)
