@@ -32,6 +32,7 @@ from sqnxt_engine.kernels import (
     DATAFLOWS,
     ORDERS,
     ConvShape,
+    Dataflow,
     Mapping,
     ZeroProfile,
     count,
@@ -123,8 +124,8 @@ def main(argv=None):
         w16 = rng.integers(-2048, 2048, (s.K, s.Cg, s.R, s.S)).astype(np.int16)
         w16[rng.random(w16.shape) < 0.4] = 0
         x32, w32 = x16.astype(np.float32), w16.astype(np.float32)
-        ws = Mapping.untiled(s, "ws", a.pe, a.pe)
-        soc = Mapping.untiled(s, "os_socmop", a.pe, a.pe)
+        ws = Mapping.untiled(s, Dataflow.WS, a.pe, a.pe)
+        soc = Mapping.untiled(s, Dataflow.OS_SOCMOP, a.pe, a.pe)
         t_ws16, (y16, _) = best(lambda: execute(s, ws, x16, w16), a.repeat)
         t_ws32, _ = best(lambda: execute(s, ws, x32, w32), a.repeat)
         t_os16, (_, cs) = best(lambda: execute(s, soc, x16, w16), a.repeat)

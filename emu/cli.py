@@ -25,6 +25,7 @@ from ..io.datasets import DATASETS
 from ..io.files import check_out
 from ..quant.model import QuantizedModel, is_quantized
 from ..runtime import random_weights
+from . import fidelity as F
 from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
@@ -94,6 +95,7 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     else:
         print(header)
         emit(rows + [total], "table", COLUMNS, footer=footer)
+        print("\n".join(F.network_lines({res.hw.name: res})))
         if warning:
             print(warning)
     if args.fmt != "table":
@@ -239,7 +241,8 @@ def _table3(args) -> int:
     note = (f"paper columns from {ref}" if ref else
             f"{R.REFERENCE_FILE} missing from this installation ({R.packaged_reference()}; "
             "--reference PATH): printing without the paper's columns")
-    rows = R.table3(models, configs, _runs(args), paper)
+    runs = _runs(args)
+    rows = R.table3(models, configs, runs, paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
             "paper_energy", "energy_ratio", "macs"]
     if args.fmt == "json":
@@ -255,6 +258,9 @@ def _table3(args) -> int:
         if not paper:
             wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]
         emit(wide, "table", wcols)
+        print("\n".join(F.table3_lines(rows)))
+        print("\n".join(F.network_lines({c: runs.results[(F.V1, c)] for c in configs
+                                          if (F.V1, c) in runs.results})))
     print(note, file=sys.stderr if args.fmt != "table" else sys.stdout)
     if files:
         write_csv(files[0], rows, cols)
@@ -266,13 +272,16 @@ def _figure6(args) -> int:
     models = _names(args.models, zoo.names(), "models")
     configs = _names(args.hw, R.CONFIGS, "hw")
     files = _outputs(args.out, "figure6", args.force)
-    rows = R.figure6(models, configs, _runs(args))
+    runs = _runs(args)
+    rows = R.figure6(models, configs, runs)
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
     if args.fmt == "json":
         import json
         print(json.dumps(rows, indent=2))
     else:
         emit(rows, args.fmt, cols)
+        if args.fmt == "table":
+            print("\n".join(F.network_lines({c: runs.results[(models[0], c)] for c in configs})))
     if files:
         write_csv(files[0], rows, cols)
         R.plot_figure6(rows, models, configs, files[1])

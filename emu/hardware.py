@@ -7,10 +7,12 @@ comparison with the paper's Table 3, and is never tuned to it.
 
 [pe]
   rows, cols        PE array (paper: 8x8 or 16x16).
-  rf_words = 16     Register-file words per PE. The dataflows here keep one weight (WS) or one
+  rf_words = 16     Register-file words per PE. The dataflows keep one weight (WS) or one
                     accumulator (OS) per PE plus the operand in flight, i.e. 3 words; 16 leaves
                     room for a small ping-pong of each without approaching Eyeriss's 0.5 KB per
-                    PE. Validated: at least the 3 words the dataflows need.
+                    PE. Validated: at least the 3 words the dataflows need. It bounds the output
+                    channels an OS PE can hold (dataflow.os_input_reuse): rf_words - 2 (one word
+                    each for the input and the weight in flight, the rest accumulators).
 [buffer]
   bytes             Global buffer (paper: 32 KB or 128 KB).
   split = "shared"  How the buffer is divided among the operands' tiles: "shared" (one pool:
@@ -23,6 +25,17 @@ comparison with the paper's Table 3, and is never tuned to it.
                     works on this one) so DRAM transfers overlap compute. A DMA engine with
                     ping-pong buffers is the standard design for a tiled accelerator; it costs
                     half the buffer.
+  words_per_cycle   Global-buffer bandwidth: words read or written per cycle, by the array and
+                    the DMA together (they share the buffer's ports). The paper "calculated the
+                    cycles consumed by the PE array and the global buffer by modelling the timings
+                    of the internal data paths", so the buffer's bandwidth is finite. Default
+                    (decided before any comparison): what weight stationary, the dataflow the
+                    paper calls the most common, needs at full rate (Pr input words in, Pc partial
+                    sums in and Pc out per cycle) plus the DMA at the DRAM's full rate:
+                    Pr + 2 Pc + DRAM bytes per cycle / word bytes = 64 on 16x16, 40 on 8x8. A
+                    narrower buffer would throttle WS itself; one as wide as SOC-MOP without
+                    input reuse asks (a word per PE per cycle) would be an unusually costly SRAM.
+                    A layer's array time is at least its GB words / words_per_cycle.
 [arith]
   word_bits = 16    Operand width (paper: 16-bit integer MAC).
   acc_bits = 32     Accumulator width: a 16x16-bit product is 32 bits, the usual accumulator of
@@ -34,10 +47,39 @@ comparison with the paper's Table 3, and is never tuned to it.
                     2017-18; at 16 GB/s it gives 32 bytes (16 words) per cycle.
 [dram]
   latency_cycles = 100, bandwidth_gbps = 16   (paper)
+  engines = 1       DMA engines moving tiles between DRAM and the buffer. The paper's Figure 5
+                    and text name "a DMA controller" (one). With n engines up to n transfers are
+                    in flight: their latencies overlap, the bandwidth stays the DRAM's.
 [dataflow]
-  zero_skip_os = true  Output stationary (SOC-MOP) skips zero weights (paper).
-  fill_drain = true    Each pass of the array (a new stationary block) costs rows + cols - 2
-                       cycles of pipeline skew (the farthest PE starts that late), see timing.py.
+  zero_skip_os = true  Output stationary (SOC-MOP) skips zero weights (paper). When false, the
+                       search and the counts treat every weight as non-zero.
+  os_input_reuse = true
+                    An OS (SOC-MOP) PE reads its input word once and applies it to several
+                    output channels in consecutive cycles, holding one partial sum per channel:
+                    the paper's Figure 4 ("In T0 and T1 cycles of OS data flow, the shaded area
+                    on left is read and convolved with different filter weights"). How many
+                    channels is bounded by the register file: pe.rf_words - 2. False: each output
+                    channel's cycle re-reads the input (one accumulator per PE).
+[pipeline]
+  fill_drain = "tile"  When the array pays its pipeline skew of rows + cols - 2 cycles (the
+                    farthest PE starts that late, and the last partial sum leaves that late):
+                    "pass" (every time the array starts a new stationary block), "tile" (once per
+                    tile) or "layer" (once per layer). Default "tile", decided before any
+                    comparison: within a tile the PEs' register files (rf_words 16) hold the next
+                    stationary block beside the current one, so passes follow back to back as in
+                    Figure 4's consecutive cycles; at a tile boundary the controller swaps the
+                    global buffer's halves and the tile's partial sums must be complete before
+                    they are written back, so the array drains.
+[layers]
+  non_mac_cycles = false
+                    Whether the layers without MACs (pooling, element-wise adds, concatenation,
+                    standalone activations) cost cycles. Default false, decided before any
+                    comparison: the paper's accelerator is a MAC array with two conv modes (WS,
+                    OS), its Figure 6 shows only conv layers, and pools/adds are cheap next to
+                    the convs; a real chip would run them on a small vector unit overlapped with
+                    the next layer's DMA. True: each such layer runs on the array at one
+                    element operation per PE per cycle, reading its inputs from and writing its
+                    output to DRAM (layers run one at a time), bounded by the buffer bandwidth.
 [energy]            Normalised energy per access (Eyeriss, as in the paper): mac 1, rf 1, pe 2,
                     gb 6, dram 200.
 [search]            Mapping cost = cycles_weight * cycles + dram_weight * DRAM words (search.py).
@@ -48,6 +90,7 @@ comparison with the paper's Table 3, and is never tuned to it.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -55,10 +98,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import UserError
 
 PRESETS = ("8x8", "16x16")
 OPERANDS = ("input", "weight", "psum")
+FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
 
 
 class HardwareError(UserError):
@@ -76,26 +122,51 @@ class EnergyTable:
     dram: float = 200.0
 
 
+def _param(key: str, kind: str, default=dataclasses.MISSING, **kw):
+    """A Hardware field and its TOML key (section.key) and kind, declared together: the file
+    schema (_SCHEMA) is derived from these, so a new parameter is declared in one place."""
+    return field(default=default, metadata={"toml": key, "kind": kind}, **kw)
+
+
 @dataclass(frozen=True)
 class Hardware:
     """One accelerator configuration. Build with load_hardware(); fields as in the module doc."""
-    name: str
-    pe_rows: int
-    pe_cols: int
-    gb_bytes: int
-    rf_words: int = 16
-    gb_split: tuple[tuple[str, float], ...] | None = None  # None: shared pool
-    double_buffering: bool = True
-    word_bits: int = 16
-    acc_bits: int = 32
-    clock_mhz: float = 500.0
-    dram_latency_cycles: float = 100.0
-    dram_bandwidth_gbps: float = 16.0
-    zero_skip_os: bool = True
-    fill_drain: bool = True
+    name: str = _param("name", "str")
+    pe_rows: int = _param("pe.rows", "posint")
+    pe_cols: int = _param("pe.cols", "posint")
+    gb_bytes: int = _param("buffer.bytes", "posint")
+    rf_words: int = _param("pe.rf_words", "posint", 16)
+    gb_split: tuple[tuple[str, float], ...] | None = _param("buffer.split", "split", None)  # None: shared
+    double_buffering: bool = _param("buffer.double_buffering", "bool", True)
+    word_bits: int = _param("arith.word_bits", "posint", 16)
+    acc_bits: int = _param("arith.acc_bits", "posint", 32)
+    clock_mhz: float = _param("clock.mhz", "posnum", 500.0)
+    dram_latency_cycles: float = _param("dram.latency_cycles", "nonneg", 100.0)
+    dram_bandwidth_gbps: float = _param("dram.bandwidth_gbps", "posnum", 16.0)
+    zero_skip_os: bool = _param("dataflow.zero_skip_os", "bool", True)
+    os_input_reuse: bool = _param("dataflow.os_input_reuse", "bool", True)
+    fill_drain: str = _param("pipeline.fill_drain", "choice:" + ",".join(FILL_DRAIN), "tile")
+    gb_words_per_cycle: float | None = _param("buffer.words_per_cycle", "posnum", None)
+    dma_engines: int = _param("dram.engines", "posint", 1)
+    non_mac_cycles: bool = _param("layers.non_mac_cycles", "bool", False)
     energy: EnergyTable = field(default_factory=EnergyTable)
-    cycles_weight: float = 1.0
-    dram_weight: float = 1.0
+    cycles_weight: float = _param("search.cycles_weight", "nonneg", 1.0)
+    dram_weight: float = _param("search.dram_weight", "nonneg", 1.0)
+
+    def __post_init__(self):
+        if self.gb_words_per_cycle is None:  # the documented default (module doc)
+            object.__setattr__(self, "gb_words_per_cycle", float(
+                self.pe_rows + 2 * self.pe_cols + self.dram_bytes_per_cycle * 8 / self.word_bits))
+
+    @property
+    def os_psums_per_pe(self) -> int:
+        """Output channels an OS (SOC-MOP) PE holds at once: its input reuse (module doc)."""
+        return max(1, self.rf_words - 2) if self.os_input_reuse else 1
+
+    @property
+    def pipeline_skew(self) -> int:
+        """Cycles before the farthest PE starts (and after the last one finishes)."""
+        return self.pe_rows + self.pe_cols - 2
 
     @property
     def pes(self) -> int:
@@ -124,12 +195,16 @@ class Hardware:
 
     def fits(self, footprint_words: dict[str, int]) -> bool:
         """Whether tiles of these sizes (words per operand; psums at accumulator width) fit."""
+        return bool(self.fits_array({op: np.asarray(footprint_words[op]) for op in OPERANDS}))
+
+    def fits_array(self, footprint_words: dict[str, np.ndarray]) -> np.ndarray:
+        """fits() for arrays of footprints (kernels.footprints): a boolean array."""
         nbytes = {"input": footprint_words["input"] * self.word_bytes,
                   "weight": footprint_words["weight"] * self.word_bytes,
                   "psum": footprint_words["psum"] * self.acc_bytes}
         budget = self.buffer_budget()
         if isinstance(budget, dict):
-            return all(nbytes[op] <= budget[op] for op in OPERANDS)
+            return np.logical_and.reduce([nbytes[op] <= budget[op] for op in OPERANDS])
         return sum(nbytes.values()) <= budget
 
     def describe(self) -> str:
@@ -138,30 +213,18 @@ class Hardware:
         return (f"{self.name}: {self.pe_rows}x{self.pe_cols} PEs, {self.gb_bytes // 1024} KB buffer "
                 f"({split}{', double-buffered' if self.double_buffering else ''}), "
                 f"{self.word_bits}-bit words, {self.acc_bits}-bit accumulators, {self.clock_mhz:g} MHz, "
-                f"DRAM {self.dram_latency_cycles:g} cycles + {self.dram_bandwidth_gbps:g} GB/s")
+                f"DRAM {self.dram_latency_cycles:g} cycles + {self.dram_bandwidth_gbps:g} GB/s, "
+                f"{self.dma_engines} DMA engine{'s' if self.dma_engines > 1 else ''}, buffer "
+                f"{self.gb_words_per_cycle:g} words/cycle, fill/drain per {self.fill_drain}")
 
 
 # ---- loading ------------------------------------------------------------------------------
 
-# TOML key (section.key) -> (Hardware field, kind, required)
+# TOML key (section.key) -> (Hardware field, kind, required), from the fields' declarations
 _SCHEMA: dict[str, tuple[str, str, bool]] = {
-    "name": ("name", "str", False),
-    "pe.rows": ("pe_rows", "posint", True),
-    "pe.cols": ("pe_cols", "posint", True),
-    "pe.rf_words": ("rf_words", "posint", False),
-    "buffer.bytes": ("gb_bytes", "posint", True),
-    "buffer.split": ("gb_split", "split", False),
-    "buffer.double_buffering": ("double_buffering", "bool", False),
-    "arith.word_bits": ("word_bits", "posint", False),
-    "arith.acc_bits": ("acc_bits", "posint", False),
-    "clock.mhz": ("clock_mhz", "posnum", False),
-    "dram.latency_cycles": ("dram_latency_cycles", "nonneg", False),
-    "dram.bandwidth_gbps": ("dram_bandwidth_gbps", "posnum", False),
-    "dataflow.zero_skip_os": ("zero_skip_os", "bool", False),
-    "dataflow.fill_drain": ("fill_drain", "bool", False),
-    "search.cycles_weight": ("cycles_weight", "nonneg", False),
-    "search.dram_weight": ("dram_weight", "nonneg", False),
-}
+    f.metadata["toml"]: (f.name, f.metadata["kind"],
+                         f.default is dataclasses.MISSING and f.name != "name")
+    for f in fields(Hardware) if "toml" in f.metadata}
 _ENERGY_KEYS = tuple(f.name for f in fields(EnergyTable))
 _SECTIONS = {k.split(".")[0] for k in _SCHEMA if "." in k} | {"energy"}
 
@@ -173,6 +236,11 @@ def _check(where: str, key: str, kind: str, v: Any):
     if kind == "str":
         if not isinstance(v, str) or not v:
             bad("a non-empty string")
+        return v
+    if kind.startswith("choice:"):
+        choices = kind.split(":", 1)[1].split(",")
+        if v not in choices:
+            bad(" or ".join(f'"{c}"' for c in choices))
         return v
     if kind == "bool":
         if not isinstance(v, bool):

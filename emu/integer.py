@@ -21,14 +21,11 @@ import numpy as np
 
 from ..graph import ops as O
 from ..graph.graph import INPUT
-from ..kernels import ConvShape, ZeroProfile, count, execute
+from ..kernels import ConvShape
 from ..quant.fixedpoint import Accumulator
 from ..quant.model import IntegerStep, QuantizedModel
-from . import search as S
-from .energy import energy
 from .hardware import Hardware
-from .network import LayerRecord, conv_shape
-from .timing import timing
+from .network import LayerRecord, conv_shape, kernel_layer
 
 
 def hardware_accumulator(model: QuantizedModel, hw: Hardware) -> Accumulator:
@@ -69,23 +66,7 @@ def mac_on_array(step: IntegerStep, x: np.ndarray, hw: Hardware, dataflow: str, 
     the searched mapping (or the one given)."""
     shape = conv_shape(step.op, x.shape)
     xq, wq, bias = _operands(step, x, shape)
-    zeros = ZeroProfile.of(shape, wq)
-    key = (shape, zeros.zeros, dataflow, hw)
-    if mapping is None:
-        if key not in cache:
-            cache[key] = S.search(shape, hw, dataflow, zeros)
-        mapping = cache[key].mapping
-    acc, counters = execute(shape, mapping, xq, wq, bias)
-    if mapping.dataflow == "os_socmop" and not hw.zero_skip_os:
-        # the arithmetic skipped zeros (same sums); the hardware does not: count it so
-        counters = count(shape, mapping, np.zeros((shape.K, shape.Cg, shape.R, shape.S), bool))
-    # counts depend on the mapping and the zero weights, not on the activations: a layer's
-    # cycles and energy are worked out once per image set, from its first image's counts
-    costs = cache.get(("costs", key, mapping))
-    if costs is None or costs[0] != counters:
-        costs = cache[("costs", key, mapping)] = (counters, timing(shape, mapping, counters, hw),
-                                                   energy(counters, hw.energy))
-    rec = LayerRecord(step.covers[0], shape, mapping, counters, costs[1], costs[2], shape.macs)
+    acc, rec = kernel_layer(step.covers[0], shape, xq, wq, bias, hw, dataflow, cache, mapping)
     out_shape = (step.op.out_features,) if isinstance(step.op, O.Linear) else acc.shape
     return acc.reshape(out_shape), rec
 
@@ -158,7 +139,7 @@ def emulate_dataset(model: QuantizedModel, x: np.ndarray, labels: np.ndarray, hw
             if progress:
                 progress(1)
     n = len(x)
-    searches = sum(1 for k in cache if not (isinstance(k, tuple) and k[0] == "costs"))
+    searches = len(cache)
     return {"images": n, "correct": correct, "top1": 100.0 * correct / n,
             "numpy_correct": numpy_correct, "numpy_top1": 100.0 * numpy_correct / n,
             "bit_exact_images": exact, "cycles_per_image": cycles / n, "energy_per_image": energy_units / n,

@@ -4,12 +4,12 @@
    so OS really has zeros to skip; the float runner gets the same pruned weights.
 2. The float runner (batch norms folded, activations fused) runs the image once; its per-step
    outputs calibrate the activation scales.
-3. The emulated run walks the same steps: every conv / fc step becomes a kernel call on 16-bit
-   fixed-point operands (quantize.py) through the mapping the search chose (count-only mode),
-   executed and counted for real; its int64 accumulators are scaled back, and the fused
-   activation applied. Every other step (pooling, add, concat, ...) runs in NumPy on the
-   emulated values and is not timed: the accelerator runs the MAC layers (as the paper's
-   per-layer results do).
+3. The emulated run is the runner's own step loop with a hook for the MAC steps: every conv /
+   fc step becomes a kernel call on 16-bit fixed-point operands (quantize.py) through the
+   mapping the search chose (count-only mode), executed and counted for real; its int64
+   accumulators are scaled back, and the runner applies the fused activation. Every other step
+   (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles only when
+   hardware layers.non_mac_cycles is true (timing.elementwise_cycles), never energy.
 4. Per MAC layer: the counters, timing.py's cycles, energy.py's energy. The emulated output
    is compared with the float runner's.
 """
@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from math import prod
 
 import numpy as np
 
+from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
-from ..kernels import AccumulatorOverflowWarning, ConvShape, Counters, ZeroProfile, count, execute
+from ..kernels import AccumulatorOverflowWarning, ConvShape, Counters, count, execute
 from ..progress import progress_bar
 from ..runtime import Runner
 from . import search as S
 from .energy import Energy, energy
 from .hardware import Hardware
 from .quantize import frac_bits, prune, quantize
-from .timing import Timing, timing
+from .timing import Timing, elementwise_cycles, timing
 
 
 @dataclass
@@ -53,7 +55,7 @@ class LayerRecord:
              "macs": self.dense_macs, "cycles": round(self.cycles),
              "macs_per_cycle": self.dense_macs / self.cycles if self.cycles else 0.0,
              "utilisation": self.counters.utilisation,
-             "dram_bytes": round(self.timing.transfers.bytes)}
+             "dram_bytes": round(self.timing.dram_bytes)}
         for lv, e in self.energy.levels().items():
             r[f"e_{lv}"] = e
         r["energy"] = self.energy.total
@@ -67,13 +69,14 @@ class NetworkResult:
     dataflow: str
     sparsity: float
     layers: list[LayerRecord] = field(default_factory=list)
+    non_mac_cycles: dict[str, float] = field(default_factory=dict)  # hw.non_mac_cycles only
     max_abs_diff: float = 0.0
     max_abs_ref: float = 0.0
     top1_match: bool = True
 
     @property
     def cycles(self) -> float:
-        return sum(r.cycles for r in self.layers)
+        return sum(r.cycles for r in self.layers) + sum(self.non_mac_cycles.values())
 
     @property
     def energy(self) -> Energy:
@@ -89,7 +92,7 @@ class NetworkResult:
         row = {"layer": "total", "shape": "", "dataflow": "", "mapping": "", "macs": self.macs,
                "cycles": round(self.cycles), "macs_per_cycle": self.macs / self.cycles,
                "utilisation": c.utilisation,
-               "dram_bytes": round(sum(r.timing.transfers.bytes for r in self.layers))}
+               "dram_bytes": round(sum(r.timing.dram_bytes for r in self.layers))}
         for lv, v in e.levels().items():
             row[f"e_{lv}"] = v
         row["energy"] = e.total
@@ -100,7 +103,8 @@ def conv_shape(op, in_shape) -> ConvShape:
     if isinstance(op, O.Linear):
         return ConvShape.fc(in_shape[0], op.out_features)
     if op.dilation != (1, 1):
-        raise ValueError(f"dilated convolutions are not supported by the kernels ({op})")
+        raise UserError(f"the accelerator's kernels do not model dilated convolutions "
+                        f"({op.describe()}, dilation {op.dilation[0]}x{op.dilation[1]})")
     c, h, w = in_shape
     return ConvShape(C=c, H=h, W=w, K=op.out_channels, R=op.kernel[0], S=op.kernel[1],
                      stride=op.stride, padding=op.padding, groups=op.groups)
@@ -123,8 +127,10 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     default a seeded standard-normal input. cache: shared between calls of the same hardware
     to reuse searches of identical layers."""
     if dataflow not in S.DATAFLOW_CHOICES:
-        from ..errors import UserError
         raise UserError(f"unknown dataflow {dataflow!r} (choose from {', '.join(S.DATAFLOW_CHOICES)})")
+    for layer in graph.layers:   # refuse what the kernels cannot run before any work
+        if isinstance(layer.op, O.Conv2d):
+            conv_shape(layer.op, layer.in_shapes[0])
     if x is None:
         x = np.random.default_rng(seed).standard_normal((1,) + graph.input_shape).astype(np.float32)
     x = np.asarray(x, np.float32).reshape((1,) + graph.input_shape)
@@ -134,29 +140,43 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     ref[INPUT] = x
     result = NetworkResult(graph.name, hw, dataflow, sparsity)
     cache = {} if cache is None else cache
-    env = {INPUT: x}
     mac_steps = sum(isinstance(s.op, (O.Conv2d, O.Linear)) for s in runner.steps)
     bar = progress_bar(mac_steps, f"{graph.name} on {hw.name}", progress)
-    for step in runner.steps:
-        xs = [env[i] for i in step.inputs]
-        if isinstance(step.op, (O.Conv2d, O.Linear)):
-            y, rec = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow, cache)
-            result.layers.append(rec)
-            bar.update()
-        else:
-            y = step.run(xs)  # the runner's prepared forward pass
-        if step.activation is not None:
-            step.activation.apply_(y)
-        env[step.name] = y
-        for name in step.release:
-            del env[name]
+
+    def on_mac(step, xs):
+        y, rec = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow, cache)
+        result.layers.append(rec)
+        bar.update()
+        return y
+    out = runner.run(x, mac_step=on_mac)[graph.outputs[0]]
     bar.close()
-    out = graph.outputs[0]
-    emu, fl = env[out].reshape(-1), ref[out].reshape(-1)
+    if hw.non_mac_cycles:
+        result.non_mac_cycles = non_mac_cycles(graph, runner.steps, hw)
+    fl = ref[graph.outputs[0]].reshape(-1)
+    emu = out.reshape(-1)
     result.max_abs_diff = float(np.abs(emu.astype(np.float64) - fl).max())
     result.max_abs_ref = float(np.abs(fl).max())
     result.top1_match = bool(np.argmax(emu) == np.argmax(fl))
     return result
+
+
+# steps that move no data on the accelerator: a reshape, and a concatenation (its producers
+# write into the right places of the output in DRAM)
+_FREE = (O.Flatten, O.Concat)
+
+
+def non_mac_cycles(graph: Graph, steps, hw: Hardware) -> dict[str, float]:
+    """Cycles of the steps without MACs (timing.elementwise_cycles): one element operation per
+    input element, or per output element and window tap for a pool, whichever is more."""
+    out = {}
+    for step in steps:
+        if isinstance(step.op, (O.Conv2d, O.Linear) + _FREE):
+            continue
+        ins = sum(prod(graph.shapes[i]) for i in step.inputs)
+        outs = prod(graph.shapes[step.name])
+        window = prod(step.op.kernel) if hasattr(step.op, "kernel") else 1
+        out[step.name] = elementwise_cycles(ins, outs, max(ins, outs * window), hw)
+    return out
 
 
 def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict):
@@ -170,20 +190,30 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict):
     xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx, hw.word_bits)
     wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.word_bits)
     bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx + fw)).astype(np.int64)
-    zeros = ZeroProfile.of(shape, wq)
-    key = (shape, zeros.zeros, dataflow, hw)
-    if key not in cache:
-        cache[key] = S.search(shape, hw, dataflow, zeros)
-    mapping = cache[key].mapping
+    yq, rec = kernel_layer(step.covers[0], shape, xq, wq, bq, hw, dataflow, cache)
+    y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
+    return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
+
+
+def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str, cache: dict,
+                 mapping=None):
+    """(int64 sums, LayerRecord) of one conv/fc layer on int16 operands: the mapping searched
+    once per (shape, zero weights, dataflow, hardware) in `cache` (or the one given), executed
+    and counted by the kernels, with the cycles and energy of those counts on hw."""
+    zeros = S.zero_profile(shape, hw, wq)
+    if mapping is None:
+        key = (shape, zeros.zeros, dataflow, hw)
+        if key not in cache:
+            cache[key] = S.search(shape, hw, dataflow, zeros)
+        mapping = cache[key].mapping
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AccumulatorOverflowWarning)
         yq, counters = execute(shape, mapping, xq, wq, bq, acc_bits=hw.acc_bits)
     over = [w.message for w in caught if isinstance(w.message, AccumulatorOverflowWarning)]
-    if mapping.dataflow == "os_socmop" and not hw.zero_skip_os:
-        # the hardware does not skip zeros: count as if every weight were non-zero
-        counters = count(shape, mapping, np.zeros((shape.K, shape.Cg, shape.R, shape.S), bool))
+    if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
+        # the arithmetic skipped zeros (same result); the hardware does not: count it so
+        counters = count(shape, mapping, zeros)
     tm = timing(shape, mapping, counters, hw)
-    rec = LayerRecord(step.covers[0], shape, mapping, counters, tm, energy(counters, hw.energy),
+    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw.energy),
                       shape.macs, over[0].bits_needed if over else None)
-    y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
-    return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
+    return yq, rec

@@ -17,7 +17,7 @@ authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -88,12 +88,19 @@ class Runs:
     dataflow: str = "best"
     progress: bool = False
     cache: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)   # (model, config) -> NetworkResult
+    overrides: dict = field(default_factory=dict)  # Hardware fields changed on every preset
 
     def run(self, model: str, config: str) -> NetworkResult:
-        graph = zoo.build(model)
-        weights = random_weights(graph, self.seed)
-        return emulate(graph, weights, load_hardware(config), self.dataflow, self.sparsity,
-                       seed=self.seed, progress=self.progress, cache=self.cache)
+        """The emulation of a zoo model on a preset (run once per Runs, then remembered)."""
+        if (model, config) not in self.results:
+            graph = zoo.build(model)
+            weights = random_weights(graph, self.seed)
+            hw = replace(load_hardware(config), **self.overrides)
+            self.results[(model, config)] = emulate(
+                graph, weights, hw, self.dataflow, self.sparsity,
+                seed=self.seed, progress=self.progress, cache=self.cache)
+        return self.results[(model, config)]
 
 
 def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:

@@ -1,26 +1,35 @@
 """Mapping search: per layer, the dataflow, loop order and tile sizes of least cost.
 
 The space: every dataflow asked for x every order of the tiled loops (k, c, y, x) x every tile
-size that divides its loop, keeping the tiles that fit the global buffer (Hardware.fits: the
-input, weight and partial-sum tiles, psums at accumulator width, twice with double buffering).
+size from 1 to its loop's extent (the last tile of a loop may be partial), keeping the tiles
+that fit the global buffer (Hardware.fits: the input, weight and partial-sum tiles, psums at
+accumulator width, twice with double buffering).
 
 The cost of a mapping (documented in hardware.py, [search]):
     cost = cycles_weight * cycles + dram_weight * DRAM words
-with cycles the layer's total from timing.py (array + fill/drain + exposed DRAM) and DRAM words
-the kernels' dram_reads + dram_writes of all operands, both from count-only mode.
+with cycles the layer's total from timing.py and DRAM words the kernels' dram_reads +
+dram_writes of all operands, all from the kernels' count-only mode (`count_array`, a batch of
+mappings per C call). The search is exact (the least cost over the whole space; tests check it
+against brute force over every tile size) but does not count every candidate:
 
-The search is exact (the least cost over the whole space; tests check it against brute force)
-but does not count every candidate:
-- Orders that differ only in the position of loops with a single tile visit the tiles in the
-  same sequence, so give the same counts: one order per class is counted.
-- Branch and bound: each candidate gets a lower bound from facts of its dataflow and tiling
-  alone, candidates are counted in order of increasing bound, and the search stops when the
-  next bound is no better than the best cost found. The bound: the array does at least
-  (dense MACs - zero weights skipped) MACs at most `parallel` per cycle, where `parallel` is
-  what the dataflow can spread over the array (WS: min(tk, Pc) * min(tc, Pr); SOC-MOP:
-  min(ty, Pr) * min(tx, Pc); MOC-SOP: min(tk, Pr*Pc); MOC-MOP: min(tk, Pr) * min(tx, Pc));
-  fill/drain and the number of DMA transfers are exact (timing.py); DRAM words are at least
-  the weights, the input words read and the outputs, once each.
+1. Tile sizes that cannot be optimal are dropped, loop by loop. Every counter the cost depends
+   on is a sum over tiles of products of one factor per loop, and the factor of loop d depends
+   on its tiles only through a few per-loop sums: the number of tiles m, the sums over its
+   tiles of ceil(t_i / P) for each array dimension P a dataflow spreads it over (Pr, Pc,
+   Pr*Pc, and the OS psums per PE), for y and x the input rows / columns the tiles touch
+   (in DRAM and in the buffer, halos and padding), for k in a grouped layer the input groups
+   its tiles and blocks span; and the fit depends on the full tile size t. The cost only grows
+   with each of these, so a size t whose every feature is matched or beaten by another size's
+   is never needed (`candidate_sizes`: the Pareto-minimal sizes; about 2 sqrt(n) plus the sizes
+   aligned to the array).
+2. Orders that differ only in the position of loops with a single tile visit the tiles in the
+   same sequence, so give the same counts: one order per class is counted.
+3. Branch and bound over the tilings: each tiling's bound is its exact compute time (array
+   cycles and pipeline fill/drain: they do not depend on the order, and for every dataflow
+   they are a product of one factor per loop, so the factors are counted once per loop size,
+   `_separable`) with the least DRAM the layer can have (each operand's words once, one
+   transfer per distinct tile at the latency); tilings are counted, all their orders in one
+   batch, in order of increasing bound until the next bound is no better than the best cost.
 
 "The faster dataflow": with `dataflow="best"` the search finds the best WS and the best OS
 (SOC-MOP) mapping and keeps the one with fewer cycles (then lower cost), as the paper chooses
@@ -28,20 +37,33 @@ per layer.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
-from itertools import permutations, product
-from math import ceil, prod
+
+import numpy as np
 
 from ..errors import UserError
-from ..kernels import ConvShape, Counters, Mapping, count, divisors
+from ..kernels import (
+    COUNTER_FIELDS,
+    DATAFLOWS,
+    ORDERS,
+    ConvShape,
+    Counters,
+    Dataflow,
+    Mapping,
+    ZeroProfile,
+    count,
+    count_array,
+    footprints,
+    least_dram_words,
+)
 from . import timing as T
 from .hardware import Hardware
 
-DATAFLOW_CHOICES = {"ws": ("ws",), "os": ("os_socmop",), "best": ("ws", "os_socmop"),
-                    "os_socmop": ("os_socmop",), "os_mocsop": ("os_mocsop",),
-                    "os_mocmop": ("os_mocmop",), "all": ("ws", "os_socmop", "os_mocsop", "os_mocmop")}
-ORDERS = tuple(permutations(("k", "c", "y", "x")))
+# command-line names of the dataflow choices: each dataflow by its own name, and three sets
+DATAFLOW_CHOICES = {"os": (Dataflow.OS_SOCMOP,), "ws": (Dataflow.WS,),
+                    "best": (Dataflow.WS, Dataflow.OS_SOCMOP)} | {
+    d.value: (d,) for d in DATAFLOWS if d is not Dataflow.WS} | {"all": DATAFLOWS}
+LOOPS = "kcyx"
 
 
 @dataclass(frozen=True)
@@ -54,145 +76,267 @@ class Choice:
 
     @property
     def dram_words(self) -> int:
-        return dram_words(self.counters)
+        return int(T.dram_words(self.counters))
 
 
-def dram_words(c) -> int:
-    return sum(int(getattr(c, f"{op}_dram_{rw}")) for op in ("input", "weight", "psum")
-               for rw in ("reads", "writes"))
+def cost(hw: Hardware, total, counters):
+    return hw.cycles_weight * total + hw.dram_weight * T.dram_words(counters)
 
 
-def cost(hw: Hardware, tm: T.Timing, counters) -> float:
-    return hw.cycles_weight * tm.total + hw.dram_weight * dram_words(counters)
+def mapping_for(hw: Hardware, dataflow, order, tiles) -> Mapping:
+    """A mapping on hw's array, with hw's OS input reuse."""
+    return Mapping(dataflow, hw.pe_rows, hw.pe_cols, order, tiles, hw.os_psums_per_pe)
+
+
+def zero_profile(shape: ConvShape, hw: Hardware, weights) -> ZeroProfile:
+    """What SOC-MOP may skip on hw: the weights' zeros, or none when zero_skip_os is false."""
+    if not hw.zero_skip_os:
+        return ZeroProfile.of(shape, np.zeros((shape.K, shape.Cg, shape.R, shape.S), bool))
+    return weights if isinstance(weights, ZeroProfile) else ZeroProfile.of(shape, weights)
 
 
 def evaluate(shape: ConvShape, mapping: Mapping, hw: Hardware, zeros) -> Choice:
     """Count one mapping (count-only mode) and cost it."""
-    c = count(shape, mapping, zeros if mapping.dataflow == "os_socmop" else None)
+    c = count(shape, mapping, zeros if mapping.dataflow.skips_zero_weights else None)
     tm = T.timing(shape, mapping, c, hw)
-    return Choice(mapping, c, tm, cost(hw, tm, c))
+    return Choice(mapping, c, tm, cost(hw, tm.total, c))
 
 
-def fitting_tiles(shape: ConvShape, hw: Hardware) -> list[tuple[int, int, int, int]]:
-    """Every tile tuple (tk, tc, ty, tx) of divisors that fits the buffer."""
+# ---- 1. candidate tile sizes -------------------------------------------------------------------
+
+def _tile_sums(n: int, sizes: np.ndarray, per_tile) -> np.ndarray:
+    """For each size t, the sum over the tiles of a loop of extent n of per_tile(start, size)."""
+    out = np.zeros(len(sizes), np.int64)
+    for i, t in enumerate(sizes):
+        starts = np.arange(0, n, t)
+        out[i] = per_tile(starts, np.minimum(t, n - starts)).sum()
+    return out
+
+
+def _touched(starts, sizes, s, R, pad, size, in_dram: bool):
+    """Input rows (or columns) tiles of `sizes` outputs from `starts` touch (kernels' definition:
+    in the buffer all, padding included; in DRAM those of the real input)."""
+    if s <= R:
+        lo, hi = starts * s, (starts + sizes - 1) * s + R
+        return np.maximum(0, np.minimum(hi, pad + size) - np.maximum(lo, pad)) if in_dram else hi - lo
+    o = np.arange(starts.min(), (starts + sizes).max())        # disjoint windows, one each
+    per = np.maximum(0, np.minimum(o * s + R, pad + size) - np.maximum(o * s, pad)) if in_dram \
+        else np.full(len(o), R)
+    cum = np.concatenate(([0], np.cumsum(per)))
+    return cum[starts + sizes - o[0]] - cum[starts - o[0]]
+
+
+def candidate_sizes(shape: ConvShape, hw: Hardware) -> list[np.ndarray]:
+    """Per loop (k, c, y, x), the tile sizes that can be optimal (module doc, step 1)."""
+    blocks = sorted({hw.pe_rows, hw.pe_cols, hw.pes, hw.os_psums_per_pe})
+    kg = shape.K // shape.groups
     out = []
-    for tiles in product(*(divisors(n) for n in (shape.K, shape.Cg, shape.Ho, shape.Wo))):
-        fp = Mapping("ws", hw.pe_rows, hw.pe_cols, ("k", "c", "y", "x"), tiles).footprint(shape)
-        if hw.fits(fp):
-            out.append(tiles)
+    for d, n in zip(LOOPS, (shape.K, shape.Cg, shape.Ho, shape.Wo)):
+        t = np.arange(1, n + 1)
+        m = -(-n // t)
+        last = n - (m - 1) * t
+        feats = [t, m] + [(m - 1) * -(-t // P) + -(-last // P) for P in blocks]
+        if d in "yx":
+            s, R, pad, size = ((shape.stride[0], shape.R, shape.padding[0], shape.H) if d == "y"
+                               else (shape.stride[1], shape.S, shape.padding[2], shape.W))
+            for in_dram in (True, False):   # the lambda is called at once, inside this iteration
+                feats.append(_tile_sums(
+                    n, t, lambda a, b: _touched(a, b, s, R, pad, size, in_dram)))  # noqa: B023
+        if d == "k" and shape.groups > 1 and kg > 1:   # (depthwise: a channel is a group)
+            def spans(a, b):
+                return (a + b - 1) // kg - a // kg + 1
+            feats.append(_tile_sums(n, t, spans))
+            for P in blocks:   # the input groups the dataflows' k-blocks span
+                feats.append(_tile_sums(n, t, lambda a, b, P=P: sum(
+                    np.where(j < b, spans(a + j, np.minimum(P, b - j)), 0)
+                    for j in range(0, int(b.max()), P))))
+        out.append(_pareto(np.stack(feats, axis=1)))
     return out
 
 
-def canonical_orders(shape: ConvShape, tiles) -> list[tuple[str, ...]]:
-    """One order per class of orders that visit the tiles in the same sequence."""
-    n = dict(zip("kcyx", (shape.K // tiles[0], shape.Cg // tiles[1], shape.Ho // tiles[2],
-                          shape.Wo // tiles[3])))
-    seen, out = set(), []
-    for o in ORDERS:
-        key = tuple(d for d in o if n[d] > 1)
-        if key not in seen:
-            seen.add(key)
-            out.append(o)
+def _pareto(f: np.ndarray) -> np.ndarray:
+    """The sizes (row index + 1) not dominated by a smaller size (all features <=). Column 1
+    is the tile count, which a smaller size never has fewer of: only sizes of the same count
+    (a contiguous range) can dominate each other."""
+    keep: list[int] = []
+    start = 0
+    while start < len(f):
+        end = start
+        while end + 1 < len(f) and f[end + 1, 1] == f[start, 1]:
+            end += 1
+        group: list[int] = []
+        for i in range(start, end + 1):
+            if not group or not (f[group] <= f[i]).all(axis=1).any():
+                group.append(i)
+        keep += group
+        start = end + 1
+    return np.array(keep, np.int64) + 1
+
+
+@dataclass
+class Tilings:
+    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer (an (n, 4) array), the
+    candidate sizes per loop, and the DRAM words no order of each tiling goes below."""
+    tiles: np.ndarray
+    sizes: list[np.ndarray]
+    least_words: np.ndarray
+
+
+def fitting_tilings(shape: ConvShape, hw: Hardware) -> Tilings:
+    sizes = candidate_sizes(shape, hw)
+    grids = np.meshgrid(*sizes, indexing="ij")
+    tiles = np.stack([g.ravel() for g in grids], axis=1)
+    tiles = tiles[hw.fits_array(footprints(shape, tiles))]
+    ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
+    return Tilings(tiles, sizes, least_dram_words(shape, -(-ext // tiles)))
+
+
+# ---- 2. canonical orders ------------------------------------------------------------------------
+
+def _canonical_orders() -> list[np.ndarray]:
+    """For each mask of loops with more than one tile (bit d: loop LOOPS[d]), one order index
+    per class of orders that visit the tiles in the same sequence."""
+    out = []
+    for mask in range(16):
+        seen, keep = set(), []
+        for i, o in enumerate(ORDERS):
+            key = tuple(d for d in o if mask >> LOOPS.index(d) & 1)
+            if key not in seen:
+                seen.add(key)
+                keep.append(i)
+        out.append(np.array(keep, np.int64))
     return out
 
 
-def _parallel(df: str, tiles, pr: int, pc: int) -> int:
-    tk, tc, ty, tx = tiles
-    if df == "ws":
-        return min(tk, pc) * min(tc, pr)
-    if df == "os_socmop":
-        return min(ty, pr) * min(tx, pc)
-    if df == "os_mocsop":
-        return min(tk, pr * pc)
-    return min(tk, pr) * min(tx, pc)
+CANONICAL = _canonical_orders()
+
+
+# ---- 3. bounds ----------------------------------------------------------------------------------
+
+def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings: Tilings,
+               field: str):
+    """`field` (cycles or passes) of every tiling, from counts of one tiling per loop size: the
+    counter is a product of one factor per loop (module doc), so f(t) = f(ref) * prod over loops
+    of f(ref with t_d) / f(ref). Exact; tests check it against counting."""
+    tiles = tilings.tiles
+    ref = tiles[0]
+    rows, where = [], []
+    for d in range(4):
+        sizes = tilings.sizes[d]
+        r = np.repeat(ref[None], len(sizes), axis=0)
+        r[:, d] = sizes
+        rows.append(r)
+        where.append(sizes)
+    allr = np.concatenate(rows)
+    maps = np.zeros((len(allr), 9), np.int64)
+    maps[:, 0] = dataflow.index
+    maps[:, 1:3] = hw.pe_rows, hw.pe_cols
+    maps[:, 4:8] = allr
+    maps[:, 8] = hw.os_psums_per_pe
+    vals = count_array(shape, maps, zeros)[:, COUNTER_FIELDS.index(field)].astype(np.float64)
+    base = vals[np.searchsorted(where[0], ref[0])]   # the reference tiling itself
+    out = np.full(len(tiles), base)
+    at = 0
+    for d in range(4):
+        v = vals[at:at + len(where[d])]
+        at += len(where[d])
+        if base:
+            out *= v[np.searchsorted(where[d], tiles[:, d])] / base
+    return np.rint(out)
 
 
 class _Bound:
-    """Lower bounds of the cost for one layer and dataflow (see the module doc)."""
+    """Lower bounds of the cost of every order of each tiling (module doc, step 3)."""
 
-    def __init__(self, shape: ConvShape, hw: Hardware, dataflow: str, nzeros: int):
-        self.shape, self.hw, self.df = shape, hw, dataflow
-        skipped = nzeros * shape.Ho * shape.Wo if dataflow == "os_socmop" else 0
-        self.macs = max(shape.macs - skipped, 0)
-        self.words = shape.weight_size + shape.input_used + shape.output_size
-        self.in_loops = {"c", "y", "x"} | ({"k"} if shape.groups > 1 else set())
-        self.skew = hw.pe_rows + hw.pe_cols - 2 if hw.fill_drain else 0
-        self.ext = (shape.K, shape.Cg, shape.Ho, shape.Wo)
-
-    def compute(self, tiles) -> int:
-        """Array cycles (at least) plus fill/drain (exact) of a tiling."""
-        hw, s = self.hw, self.shape
-        nt = prod(e // t for e, t in zip(self.ext, tiles))
-        array = ceil(self.macs / _parallel(self.df, tiles, hw.pe_rows, hw.pe_cols))
-        return array + T.passes_raw(self.df, tiles, nt, s.R, s.S, hw.pe_rows, hw.pe_cols) * self.skew
-
-    def tiles_bound(self, tiles, compute: int) -> float:
-        """A bound for every order of a tiling (DMA transfers at no latency)."""
-        return self._cost(compute, 0)
-
-    def __call__(self, order, tiles, compute: int | None = None) -> float:
-        n = {d: e // t for d, e, t in zip("kcyx", self.ext, tiles)}
-        ntr = (T.residencies(n, order, {"k", "c"}) + T.residencies(n, order, self.in_loops)
-               + T.residencies(n, order, {"k", "y", "x"}))
-        return self._cost(self.compute(tiles) if compute is None else compute, ntr)
-
-    def _cost(self, compute: int, ntransfers: int) -> float:
-        hw = self.hw
-        dram = ntransfers * hw.dram_latency_cycles + self.words * hw.word_bytes / hw.dram_bytes_per_cycle
-        cycles = max(compute, dram) if hw.double_buffering else compute + dram
-        return hw.cycles_weight * cycles + hw.dram_weight * self.words
+    def __init__(self, shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings):
+        tiles = tilings.tiles
+        ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
+        n = -(-ext // tiles)
+        cycles = _separable(shape, hw, dataflow, zeros, tilings, "cycles")
+        charged = {"pass": lambda: _separable(shape, hw, dataflow, zeros, tilings, "passes"),
+                   "tile": lambda: np.prod(n, axis=1), "layer": lambda: 1}[hw.fill_drain]()
+        compute = cycles + charged * hw.pipeline_skew
+        words = tilings.least_words
+        # distinct tiles of each operand: each is transferred at least once
+        in_tiles = n[:, 1] * n[:, 2] * n[:, 3] * (n[:, 0] if shape.groups > 1 else 1)
+        transfers = n[:, 0] * n[:, 1] + in_tiles + n[:, 0] * n[:, 2] * n[:, 3]
+        dram = T.dma_cycles(transfers, words * hw.word_bytes, hw)
+        if hw.double_buffering:   # timing's prologue and epilogue, at their least
+            compute = compute + T.prologue_epilogue(shape, tiles, shape.input_used,
+                                                    shape.weight_size, hw)
+            total = np.maximum(compute, dram)
+        else:
+            total = compute + dram
+        self.cost = hw.cycles_weight * total + hw.dram_weight * words
 
 
-def lower_bound(shape: ConvShape, mapping: Mapping, hw: Hardware, nzeros: int) -> float:
-    """A cost no lower than the mapping's real cost can be (see the module doc)."""
-    return _Bound(shape, hw, mapping.dataflow, nzeros)(mapping.order, mapping.tiles)
+def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware) -> np.ndarray:
+    """count_array rows of every canonical order of each tiling."""
+    masks = ((-(-ext // tiles) > 1) * (1 << np.arange(4))).sum(axis=1)
+    parts = []
+    for mk in np.unique(masks):
+        t = tiles[masks == mk]
+        orders = CANONICAL[mk]
+        r = np.empty((len(t) * len(orders), 9), np.int64)
+        r[:, :3] = dataflow.index, hw.pe_rows, hw.pe_cols
+        r[:, 3] = np.tile(orders, len(t))
+        r[:, 4:8] = np.repeat(t, len(orders), axis=0)
+        r[:, 8] = hw.os_psums_per_pe
+        parts.append(r)
+    return np.concatenate(parts)
 
 
 @dataclass
 class SearchStats:
-    candidates: int = 0   # mappings given a bound (tilings the bound cut are not expanded)
+    tilings: int = 0      # fitting tilings of candidate sizes
     counted: int = 0      # mappings counted before the bound stopped the search
 
 
-def search_dataflow(shape: ConvShape, hw: Hardware, dataflow: str, zeros=None,
-                    stats: SearchStats | None = None, tiles_list=None) -> Choice:
+def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
+                    stats: SearchStats | None = None, tilings: Tilings | None = None) -> Choice:
     """The least-cost mapping of one dataflow. zeros: the layer's ZeroProfile (SOC-MOP)."""
-    if dataflow == "os_socmop" and zeros is None:
+    dataflow = Dataflow(dataflow)
+    if dataflow.skips_zero_weights and zeros is None:
         raise ValueError("os_socmop needs the layer's ZeroProfile")
-    nzeros = zeros.zeros if (zeros is not None and dataflow == "os_socmop") else 0
-    tiles_list = fitting_tiles(shape, hw) if tiles_list is None else tiles_list
-    if not tiles_list:
+    zeros = zeros if dataflow.skips_zero_weights else None
+    tilings = fitting_tilings(shape, hw) if tilings is None else tilings
+    tiles = tilings.tiles
+    if not len(tiles):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
                         f"this layer ({shape_str(shape)})")
-    bound = _Bound(shape, hw, dataflow, nzeros)
-    # best first over a heap of tilings (bound for all their orders) and single mappings;
-    # a tiling popped from the heap is expanded into its orders
-    heap = []
-    for i, tiles in enumerate(tiles_list):
-        comp = bound.compute(tiles)
-        heap.append((bound.tiles_bound(tiles, comp), 0, i, tiles, None, comp))
-    heapq.heapify(heap)
-    serial = len(heap)
-    best = None
-    counted = candidates = 0
-    while heap:
-        lb, kind, _, tiles, order, comp = heapq.heappop(heap)
-        if best is not None and lb >= best.cost:
-            break
-        if kind == 0:
-            for o in canonical_orders(shape, tiles):
-                candidates += 1
-                serial += 1
-                heapq.heappush(heap, (bound(o, tiles, comp), 1, serial, tiles, o, comp))
-            continue
-        ch = evaluate(shape, Mapping(dataflow, hw.pe_rows, hw.pe_cols, order, tiles), hw, zeros)
-        counted += 1
-        if best is None or ch.cost < best.cost:
-            best = ch
+    bound = _Bound(shape, hw, dataflow, zeros, tilings).cost
+    ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
+    best_cost, best_row, best_counts = np.inf, None, None
+    counted = 0
+    left = np.ones(len(tiles), bool)           # tilings not counted yet
+    k = min(64, len(tiles))
+    batch = np.argpartition(bound, k - 1)[:k]  # start with the least bounds, no full sort
+    while len(batch):
+        batch = batch[np.argsort(bound[batch], kind="stable")]
+        for start in range(0, len(batch), 256):
+            take = batch[start:start + 256]
+            take = take[bound[take] < best_cost]
+            if not len(take):
+                break
+            left[take] = False
+            rows = _rows(tiles[take], ext, dataflow, hw)
+            counts = count_array(shape, rows, zeros)
+            cols = T.Columns(counts)
+            tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
+            costs = cost(hw, tm["total"], cols)
+            counted += len(rows)
+            i = int(np.argmin(costs))
+            if costs[i] < best_cost:
+                best_cost, best_row, best_counts = float(costs[i]), rows[i], counts[i]
+        batch = np.flatnonzero(left & (bound < best_cost))
+        if len(batch) > 4096:
+            batch = batch[np.argpartition(bound[batch], 4095)[:4096]]
     if stats is not None:
-        stats.candidates += candidates
+        stats.tilings += len(tiles)
         stats.counted += counted
-    return best
+    m = mapping_for(hw, dataflow, ORDERS[best_row[3]], tuple(int(v) for v in best_row[4:8]))
+    c = Counters._from_array(best_counts.tolist())
+    return Choice(m, c, T.timing(shape, m, c, hw), best_cost)
 
 
 def search(shape: ConvShape, hw: Hardware, dataflow: str = "best", zeros=None,
@@ -200,8 +344,8 @@ def search(shape: ConvShape, hw: Hardware, dataflow: str = "best", zeros=None,
     """The mapping for a layer: the least-cost one of each dataflow asked for, then the fastest."""
     if dataflow not in DATAFLOW_CHOICES:
         raise UserError(f"unknown dataflow {dataflow!r} (choose from {', '.join(DATAFLOW_CHOICES)})")
-    tiles_list = fitting_tiles(shape, hw)
-    choices = [search_dataflow(shape, hw, df, zeros, stats, tiles_list)
+    tilings = fitting_tilings(shape, hw)
+    choices = [search_dataflow(shape, hw, df, zeros, stats, tilings)
                for df in DATAFLOW_CHOICES[dataflow]]
     return min(choices, key=lambda ch: (ch.timing.total, ch.cost))
 

@@ -1,145 +1,143 @@
-"""Cycles of a layer: array cycles (from the kernels' counters) + fill/drain + DRAM transfers.
+"""Cycles of a layer from the kernels' counters: array, buffer, pipeline and DRAM time.
 
-The model, in words:
-- Array cycles: the kernels' `cycles` counter (every active PE does at most one MAC a cycle).
-- Fill/drain: each *pass* of the array (the array starting on a new stationary block: a new
-  Pr x Pc weight block in WS, a new block of outputs in OS) costs pe_rows + pe_cols - 2 cycles
-  of pipeline skew, the delay before the farthest PE gets its first operands (the same charge
-  per fold as SCALE-Sim's formulas). Passes per dataflow, with nt tiles of (tk, tc, ty, tx):
-    ws         nt * ceil(tk/Pc) * ceil(tc/Pr) * R * S   (one pass per weight block and tap)
-    os_socmop  nt * tk * ceil(ty/Pr) * ceil(tx/Pc)      (one per output block and channel)
-    os_mocsop  nt * ty * tx * ceil(tk/(Pr*Pc))
-    os_mocmop  nt * ceil(tk/Pr) * ty * ceil(tx/Pc)
-  Off when hardware.fill_drain is false.
-- DRAM: one DMA transfer each time a tile of an operand becomes resident (the tile walk's
-  residencies, below), costing latency + bytes / (bytes per cycle). Bytes: inputs and weights
-  at word width; outputs at word width, spilled partial sums (written and read back) at
-  accumulator width. Transfers are serial (one DMA engine).
+Every loop-nest fact comes from the kernels (count-only or execute mode): array cycles, passes,
+global-buffer words, DRAM words and DMA transfers per operand. What is added here is hardware
+timing, each part a documented parameter of hardware.py:
+- Compute: the array's cycles, or the buffer's time if longer: (GB words read and written, by
+  the array and the DMA) / buffer.words_per_cycle; plus the pipeline skew (rows + cols - 2
+  cycles) once per array pass, per tile or per layer (pipeline.fill_drain).
+- DRAM: one DMA transfer per tile made resident or written back (the kernels' transfer
+  counters), each costing the latency plus its bytes over the bandwidth. Bytes: inputs,
+  weights and outputs at word width, spilled partial sums (written and read back) at
+  accumulator width. With n DMA engines (dram.engines) up to n transfers overlap their
+  latencies; the bandwidth is shared: DRAM time = max(bytes / bandwidth,
+  (transfers * latency + bytes / bandwidth) / n).
 - Overlap: without double buffering the array waits for every transfer: cycles = compute +
   DRAM. With it, transfers run while the array computes, except the first input and weight
   tiles (the prologue: nothing to compute yet) and the last output tile (the epilogue):
   cycles = prologue + max(compute, DRAM - prologue - epilogue) + epilogue.
+- Layers without MACs (pools, adds, ...), when layers.non_mac_cycles is true:
+  `elementwise_cycles`.
 
-Residencies of an operand's tile: loops with one tile never change anything, so drop them from
-the loop order; a tile of an operand indexed by loops D is fetched once per iteration of the
-loops from the outermost down to the innermost loop in D. Weights: D = {k, c}; inputs: {c, y, x}
-(and k for grouped layers, whose k-tile selects the groups); partial sums: {k, y, x}, read back
-from DRAM on every residency except those that start at the first c-tile.
+The functions take one mapping's Counters or, for the search, columns of many (`Columns`):
+one implementation costs both.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil, prod
 
+import numpy as np
+
+from ..kernels import COUNTER_FIELDS, OPERANDS, ConvShape, Counters, Mapping, footprints
 from .hardware import Hardware
 
-LOOPS = ("k", "c", "y", "x")
+_COL = {f: i for i, f in enumerate(COUNTER_FIELDS)}
 
 
-def tile_counts(shape, mapping) -> dict[str, int]:
-    ext = {"k": shape.K, "c": shape.Cg, "y": shape.Ho, "x": shape.Wo}
-    return {d: ext[d] // t for d, t in zip(LOOPS, mapping.tiles)}
+class Columns:
+    """Counters of many mappings (count_array's (n, 30) rows), field by field as arrays."""
 
+    def __init__(self, rows: np.ndarray):
+        self.rows = rows
 
-def residencies(n: dict[str, int], order, loops) -> int:
-    """Times a tile indexed by `loops` becomes resident in a walk of `order` (outermost first)."""
-    eff = [d for d in order if n[d] > 1]
-    inner = max((i for i, d in enumerate(eff) if d in loops), default=-1)
-    return prod(n[d] for d in eff[:inner + 1])
-
-
-@dataclass(frozen=True)
-class Transfers:
-    """DMA transfers of a layer and their bytes, per operand (psum: reads are spills read back,
-    writes are the outputs plus spills)."""
-    input_reads: int
-    weight_reads: int
-    psum_reads: int
-    psum_writes: int
-    input_bytes: float
-    weight_bytes: float
-    psum_read_bytes: float
-    psum_write_bytes: float
-
-    @property
-    def count(self) -> int:
-        return self.input_reads + self.weight_reads + self.psum_reads + self.psum_writes
-
-    @property
-    def bytes(self) -> float:
-        return self.input_bytes + self.weight_bytes + self.psum_read_bytes + self.psum_write_bytes
-
-
-def transfers(shape, mapping, counters, hw: Hardware) -> Transfers:
-    n = tile_counts(shape, mapping)
-    in_loops = {"c", "y", "x"} | ({"k"} if shape.groups > 1 else set())
-    w = residencies(n, mapping.order, {"k", "c"})
-    i = residencies(n, mapping.order, in_loops)
-    runs = residencies(n, mapping.order, {"k", "y", "x"})
-    eff = [d for d in mapping.order if n[d] > 1]
-    last_out = max((j for j, d in enumerate(eff) if d in "kyx"), default=-1)
-    c_outside = "c" in eff and eff.index("c") < last_out
-    reloads = runs * (n["c"] - 1) // n["c"] if c_outside else 0
-    outputs = shape.K * shape.Ho * shape.Wo
-    spilled = int(counters.psum_dram_writes) - outputs
-    return Transfers(
-        input_reads=i, weight_reads=w, psum_reads=reloads, psum_writes=runs,
-        input_bytes=int(counters.input_dram_reads) * hw.word_bytes,
-        weight_bytes=int(counters.weight_dram_reads) * hw.word_bytes,
-        psum_read_bytes=int(counters.psum_dram_reads) * hw.acc_bytes,
-        psum_write_bytes=outputs * hw.word_bytes + max(spilled, 0) * hw.acc_bytes)
-
-
-def passes_raw(df: str, tiles, nt: int, R: int, S: int, pr: int, pc: int) -> int:
-    """Passes of the array for a dataflow, tiles (tk, tc, ty, tx), nt tiles, an R x S kernel."""
-    tk, tc, ty, tx = tiles
-    if df == "ws":
-        return nt * ceil(tk / pc) * ceil(tc / pr) * R * S
-    if df == "os_socmop":
-        return nt * tk * ceil(ty / pr) * ceil(tx / pc)
-    if df == "os_mocsop":
-        return nt * ty * tx * ceil(tk / (pr * pc))
-    if df == "os_mocmop":
-        return nt * ceil(tk / pr) * ty * ceil(tx / pc)
-    raise ValueError(f"unknown dataflow {df!r}")
-
-
-def passes(shape, mapping) -> int:
-    """Passes of the array (see the module doc)."""
-    nt = prod(tile_counts(shape, mapping).values())
-    return passes_raw(mapping.dataflow, mapping.tiles, nt, shape.R, shape.S,
-                      mapping.pe_rows, mapping.pe_cols)
+    def __getattr__(self, name):
+        try:
+            return self.rows[:, _COL[name]]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 @dataclass(frozen=True)
 class Timing:
-    array: int          # the kernels' array cycles
-    fill_drain: int     # pipeline skew over all passes
-    dram: float         # DMA busy cycles (latency + bytes / bandwidth, all transfers)
+    array: int           # the kernels' array cycles
+    buffer: float        # cycles the global buffer needs for its words (bandwidth bound)
+    fill_drain: int      # pipeline skew charged
+    dram: float          # DMA busy cycles (latency + bytes / bandwidth, all transfers)
     exposed_dram: float  # DMA cycles the array waits for
-    total: float        # cycles of the layer
-    transfers: Transfers
+    total: float         # cycles of the layer
+    dram_bytes: float    # bytes moved between DRAM and the buffer
+    transfers: int       # DMA transfers
 
     @property
-    def compute(self) -> int:
-        return self.array + self.fill_drain
+    def compute(self) -> float:
+        return max(self.array, self.buffer) + self.fill_drain
 
 
-def timing(shape, mapping, counters, hw: Hardware) -> Timing:
-    tr = transfers(shape, mapping, counters, hw)
-    fd = passes(shape, mapping) * (hw.pe_rows + hw.pe_cols - 2) if hw.fill_drain else 0
-    compute = int(counters.cycles) + fd
-    bpc = hw.dram_bytes_per_cycle
-    lat = hw.dram_latency_cycles
-    dram = tr.count * lat + tr.bytes / bpc
+def gb_words(c):
+    """Global-buffer words read and written (array and DMA)."""
+    return sum(getattr(c, f"{op}_gb_reads") + getattr(c, f"{op}_gb_writes") for op in OPERANDS)
+
+
+def dram_words(c):
+    """DRAM words read and written, all operands."""
+    return sum(getattr(c, f"{op}_dram_reads") + getattr(c, f"{op}_dram_writes") for op in OPERANDS)
+
+
+def dma_cycles(transfers, nbytes, hw: Hardware):
+    """DMA busy time of `transfers` transfers moving `nbytes` (module doc)."""
+    stream = nbytes / hw.dram_bytes_per_cycle
+    return np.maximum(stream, (transfers * hw.dram_latency_cycles + stream) / hw.dma_engines)
+
+
+def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.ndarray]:
+    """The parts of Timing for mappings with tile sizes `tiles` ((n, 4)) and counters `c`
+    (Columns of n rows, or one Counters with tiles of one row)."""
+    tiles = np.asarray(tiles, np.int64).reshape(-1, 4)
+    ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
+    array = np.asarray(c.cycles)
+    buffer = gb_words(c) / hw.gb_words_per_cycle
+    charged = {"pass": np.asarray(c.passes), "tile": np.prod(-(-ext // tiles), axis=1),
+               "layer": 1}[hw.fill_drain]
+    fill_drain = charged * hw.pipeline_skew
+    compute = np.maximum(array, buffer) + fill_drain
+    wb, ab = hw.word_bytes, hw.acc_bytes
+    outputs = shape.output_size
+    in_bytes = c.input_dram_reads * wb
+    w_bytes = c.weight_dram_reads * wb
+    nbytes = (in_bytes + w_bytes + c.psum_dram_reads * ab + outputs * wb
+              + (c.psum_dram_writes - outputs) * ab)    # spilled partial sums at acc width
+    transfers = (c.input_transfers + c.weight_transfers + c.psum_read_transfers
+                 + c.psum_write_transfers)
+    dram = dma_cycles(transfers, nbytes, hw)
     if hw.double_buffering:
-        fp = mapping.footprint(shape)
-        first_in = min(fp["input"] * hw.word_bytes, tr.input_bytes)
-        first_w = min(fp["weight"] * hw.word_bytes, tr.weight_bytes)
-        prologue = (lat if tr.input_reads else 0) + (lat if tr.weight_reads else 0) + (first_in + first_w) / bpc
-        epilogue = lat + min(fp["psum"], shape.K * shape.Ho * shape.Wo) * hw.word_bytes / bpc
-        rest = max(0.0, dram - prologue - epilogue)
-        total = prologue + max(compute, rest) + epilogue
+        edges = prologue_epilogue(shape, tiles, c.input_dram_reads, c.weight_dram_reads, hw)
+        total = edges + np.maximum(compute, np.maximum(0.0, dram - edges))
     else:
         total = compute + dram
-    return Timing(int(counters.cycles), fd, dram, total - compute, total, tr)
+    return {"array": array, "buffer": buffer, "fill_drain": fill_drain, "dram": dram,
+            "exposed_dram": total - compute, "total": total, "dram_bytes": nbytes,
+            "transfers": transfers}
+
+
+def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, hw: Hardware):
+    """With double buffering, the DMA time the array cannot overlap: the first input and weight
+    tiles (nothing to compute yet; at most all the input / weight words the layer fetches) and
+    the last output tile."""
+    fp = footprints(shape, tiles)
+    wb, bpc, lat = hw.word_bytes, hw.dram_bytes_per_cycle, hw.dram_latency_cycles
+    first = np.minimum(fp["input"], input_words) + np.minimum(fp["weight"], weight_words)
+    prologue = lat * np.ceil(2 / hw.dma_engines) + first * wb / bpc   # an input and a weight tile
+    epilogue = lat + np.minimum(fp["psum"], shape.output_size) * wb / bpc
+    return prologue + epilogue
+
+
+def timing(shape: ConvShape, mapping: Mapping, counters: Counters, hw: Hardware) -> Timing:
+    """Timing of one mapping from its counters."""
+    rows = Columns(np.array([counters], np.int64))
+    t = timing_columns(shape, [mapping.tiles], rows, hw)
+    return Timing(int(t["array"][0]), float(t["buffer"][0]), int(np.ravel(t["fill_drain"])[0]),
+                  float(t["dram"][0]), float(t["exposed_dram"][0]), float(t["total"][0]),
+                  float(t["dram_bytes"][0]), int(t["transfers"][0]))
+
+
+def elementwise_cycles(in_words: int, out_words: int, ops: int, hw: Hardware) -> float:
+    """A layer without MACs (pool, add, concat, activation) on the accelerator, when
+    layers.non_mac_cycles is true: `ops` element operations at one per PE per cycle, its input
+    read from DRAM and its output written back (layers run one at a time) in one streamed
+    transfer each way, both passing through the buffer (written by the DMA and read by the
+    array, written by the array and read by the DMA); the three overlap, the first transfer's
+    latency does not."""
+    nbytes = (in_words + out_words) * hw.word_bytes
+    array = -(-ops // hw.pes)
+    buffer = 2 * (in_words + out_words) / hw.gb_words_per_cycle
+    return hw.dram_latency_cycles + max(array, buffer, nbytes / hw.dram_bytes_per_cycle)

@@ -24,7 +24,15 @@ cdef enum:
     C_SKIPPED = 22
     C_CYCLES = 23
     C_PE_SLOTS = 24
-    NCOUNT = 25
+    C_PASSES = 25                 # array passes: the array starting on a new stationary block
+    C_IN_TRANSFERS = 26           # DMA transfers (one per tile made resident) per operand
+    C_W_TRANSFERS = 27
+    C_PSUM_READ_TRANSFERS = 28    # spilled partial-sum tiles read back
+    C_PSUM_WRITE_TRANSFERS = 29   # partial-sum / output tiles written back
+    NCOUNT = 30
+
+cdef enum:
+    MAP_COLUMNS = 9   # a mapping row: dataflow, Pr, Pc, order index, tk, tc, ty, tx, Q
 
 ctypedef long long i64
 
@@ -36,19 +44,30 @@ cdef struct Layer:
 
 cdef struct Map:
     i64 df, Pr, Pc                    # dataflow, PE array rows x cols
-    i64 tk, tc, ty, tx                # tile sizes (k over K, c over C/groups, y over Ho, x over Wo)
-    i64 nk, nc, ny, nx                # number of tiles per loop
+    i64 tk, tc, ty, tx                # tile sizes (k over K, c over C/groups, y over Ho, x over Wo);
+                                      # the last tile of a loop may be smaller (partial)
+    i64 nk, nc, ny, nx                # number of tiles per loop: ceil(extent / tile)
     i64 order                         # index of the loop order in ORDERS (24 walks)
+    i64 Q                             # SOC-MOP: output channels a PE holds at once (input reuse)
 
 cdef struct Tally:
-    # what the tile walk accumulates; every counter is a linear function of these (finalize)
-    i64 ntiles          # tiles visited
-    i64 nfirst          # tiles with c-tile index 0 (first contribution to their outputs)
-    i64 sum_sng         # sum over tiles of the input-group spans of the dataflow's k-blocks
-    i64 sum_zero        # sum over tiles of zero weights in the tile (SOC-MOP only)
+    # the DMA side of a walk: residencies of each operand's tiles in the global buffer
     i64 w_fills         # weight tiles fetched from DRAM
+    i64 w_words         # their words
+    i64 in_fills        # input tiles fetched from DRAM
     i64 in_dram         # input words fetched from DRAM (padding excluded)
     i64 in_gbw          # input words written into the GB by those fetches (padding materialised)
     i64 out_runs        # psum/output tile residencies (each ends with one write-back to DRAM)
+    i64 out_words       # words written back
     i64 out_reloads     # residencies that start by reading spilled partial sums back from DRAM
+    i64 reload_words    # words read back
     i64 macs_done       # MACs the arithmetic actually executed (execute mode only)
+
+cdef struct Agg:
+    # a class of tiles of equal sizes (the array side of the counts is linear over tiles, so a
+    # walk adds one tile at a time and the closed form one class of equal-sized tiles at a time)
+    i64 tk, tc, ty, tx  # the tiles' sizes
+    i64 nk, nc, ny, nx  # how many tiles of the class along each loop (the class is their product)
+    i64 sng             # sum over its k-tiles of the input-group spans of the dataflow's k-blocks
+    i64 first           # its c-tiles with index 0 (first contribution to their outputs)
+    i64 zero            # zero weights in its (k, c) tiles, all R x S taps (SOC-MOP only)

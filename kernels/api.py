@@ -7,6 +7,7 @@ Definitions of the dataflows and of every counter: docs/kernels.md.
 """
 from __future__ import annotations
 
+import enum
 import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -15,18 +16,59 @@ import numpy as np
 
 from . import _loopnest as _ln
 
-DATAFLOWS = ("ws", "os_socmop", "os_mocsop", "os_mocmop")
+
+class Dataflow(enum.StrEnum):
+    """The four dataflows, and the one table of their facts (kernels/README.md defines them).
+    A member is its name as a string ("ws", "os_socmop", ...), so it prints, compares and
+    serialises as that name; its position is the kernel's dataflow index (DF_* in
+    _loopnest_defs.pxd)."""
+
+    WS = "ws"
+    OS_SOCMOP = "os_socmop"
+    OS_MOCSOP = "os_mocsop"
+    OS_MOCMOP = "os_mocmop"
+
+    @property
+    def index(self) -> int:
+        return _DF_INDEX[self]
+
+    @property
+    def title(self) -> str:
+        """The paper's name for it."""
+        return _DF_FACTS[self][0]
+
+    @property
+    def skips_zero_weights(self) -> bool:
+        """Whether a zero weight skips its MAC and cycle (so counts depend on the weights)."""
+        return _DF_FACTS[self][1]
+
+    @property
+    def reuses_inputs_over_channels(self) -> bool:
+        """Whether a PE can hold the partial sums of several output channels and apply one input
+        read to them in consecutive cycles (Mapping.psums_per_pe; the paper's Figure 4, T0/T1)."""
+        return _DF_FACTS[self][2]
+
+
+# name, skips zero weights, a PE may reuse its input over the output channels it holds
+_DF_FACTS = {Dataflow.WS: ("weight stationary", False, False),
+             Dataflow.OS_SOCMOP: ("output stationary, SOC-MOP", True, True),
+             Dataflow.OS_MOCSOP: ("output stationary, MOC-SOP", False, False),
+             Dataflow.OS_MOCMOP: ("output stationary, MOC-MOP", False, False)}
+DATAFLOWS = tuple(Dataflow)
+_DF_INDEX = {d: i for i, d in enumerate(DATAFLOWS)}
 LOOPS = ("k", "c", "y", "x")
 ORDERS = tuple(tuple(o) for o in _ln.ORDERS)       # the 24 loop orders, as generated
 _ORDER_INDEX = {o: i for i, o in enumerate(ORDERS)}
-_DF_INDEX = {d: i for i, d in enumerate(DATAFLOWS)}
 OPERANDS = ("input", "weight", "psum")
 KINDS = ("rf_reads", "rf_writes", "pe_transfers", "gb_reads", "gb_writes", "dram_reads",
          "dram_writes")
+# what the timing model needs from a walk beyond the accesses: array passes, DMA transfers
+TRANSFERS = ("input_transfers", "weight_transfers", "psum_read_transfers", "psum_write_transfers")
 # slot order of the C counter vector (kernels/_loopnest_defs.pxd)
 COUNTER_FIELDS = tuple(f"{op}_{k}" for op in OPERANDS for k in KINDS) + (
-    "macs", "skipped_macs", "cycles", "pe_slots")
-assert len(COUNTER_FIELDS) == 25
+    "macs", "skipped_macs", "cycles", "pe_slots", "passes") + TRANSFERS
+assert len(COUNTER_FIELDS) == 30
+MAP_WIDTH = _ln.MAP_WIDTH  # columns of a mapping row: dataflow, Pr, Pc, order, tk, tc, ty, tx, Q
 
 
 def _int(name, v, lo=1):
@@ -46,13 +88,6 @@ def _pair(name, v):
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an int or a pair, got {v!r}") from None
     return (_int(name, a), _int(name, b))
-
-
-def divisors(n: int) -> list[int]:
-    """The positive divisors of n, ascending."""
-    n = _int("n", n)
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
 
 
 @dataclass(frozen=True)
@@ -153,9 +188,9 @@ class ConvShape:
         """Extents of the tiled loops: k over K, c over C/groups, y over Ho, x over Wo."""
         return dict(zip(LOOPS, self._out))
 
-    def legal_tiles(self) -> dict[str, list[int]]:
-        """Legal tile sizes per loop: the divisors of its extent (tiles must divide the loop)."""
-        return {d: divisors(n) for d, n in self.loop_extents().items()}
+    def legal_tiles(self) -> dict[str, range]:
+        """Legal tile sizes per loop: 1 to its extent (the last tile of a loop may be partial)."""
+        return {d: range(1, n + 1) for d, n in self.loop_extents().items()}
 
 
 
@@ -163,19 +198,27 @@ class ConvShape:
 class Mapping:
     """How a layer runs: dataflow, PE array pe_rows x pe_cols, the order of the tiled
     (global-buffer level) loops outermost first, and tile sizes tiles = (tk, tc, ty, tx).
-    Tiles must divide their loop (ConvShape.legal_tiles lists them); check(shape) validates.
-    tc counts input channels per group; ty, tx count output rows / columns."""
+    A tile size is 1 to its loop's extent; when it does not divide the loop, the last tile is
+    partial (check(shape) validates). tc counts input channels per group; ty, tx count output
+    rows / columns. psums_per_pe (SOC-MOP only): output channels whose partial sums a PE holds
+    at once, so one input read serves that many channels in consecutive cycles (1: none)."""
 
-    dataflow: str
+    dataflow: Dataflow
     pe_rows: int
     pe_cols: int
     order: tuple[str, str, str, str] = ("k", "c", "y", "x")
     tiles: tuple[int, int, int, int] = (1, 1, 1, 1)
+    psums_per_pe: int = 1
     _tup: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.dataflow not in _DF_INDEX:
-            raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}")
+            raise ValueError(f"dataflow must be one of {', '.join(DATAFLOWS)}, got {self.dataflow!r}")
+        object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
+        q = _int("psums_per_pe", self.psums_per_pe)
+        if q > 1 and not self.dataflow.reuses_inputs_over_channels:
+            q = 1  # only SOC-MOP has the choice; the others' reuse is fixed by the dataflow
+        object.__setattr__(self, "psums_per_pe", q)
         object.__setattr__(self, "pe_rows", _int("pe_rows", self.pe_rows))
         object.__setattr__(self, "pe_cols", _int("pe_cols", self.pe_cols))
         order = tuple(self.order) if not isinstance(self.order, str) else tuple(self.order)
@@ -189,41 +232,54 @@ class Mapping:
         if len(t) != 4:
             raise ValueError(f"tiles must be (tk, tc, ty, tx), got {self.tiles!r}")
         object.__setattr__(self, "tiles", tuple(_int(f"tile t{d}", v) for d, v in zip(LOOPS, t)))
-        # the kernel's view: (dataflow, Pr, Pc, order index, tk, tc, ty, tx)
+        # the kernel's view: (dataflow, Pr, Pc, order index, tk, tc, ty, tx, Q)
         object.__setattr__(self, "_tup", (_DF_INDEX[self.dataflow], self.pe_rows, self.pe_cols,
-                                          _ORDER_INDEX[order], *self.tiles))
+                                          _ORDER_INDEX[order], *self.tiles, q))
 
     @classmethod
     def untiled(cls, shape: ConvShape, dataflow: str, pe_rows: int, pe_cols: int,
-                order=("k", "c", "y", "x")) -> Mapping:
+                order=("k", "c", "y", "x"), psums_per_pe: int = 1) -> Mapping:
         """One tile holding the whole layer."""
-        return cls(dataflow, pe_rows, pe_cols, order, (shape.K, shape.Cg, shape.Ho, shape.Wo))
+        return cls(dataflow, pe_rows, pe_cols, order, (shape.K, shape.Cg, shape.Ho, shape.Wo),
+                   psums_per_pe)
 
     def check(self, shape: ConvShape) -> None:
-        """ValueError unless every tile size divides (hence does not exceed) its loop."""
+        """ValueError unless every tile size is at most its loop's extent."""
         if not isinstance(shape, ConvShape):
             raise ValueError(f"shape must be a ConvShape, got {type(shape).__name__}")
         for d, t, n in zip(LOOPS, self.tiles, shape._out):
             if t > n:
                 raise ValueError(f"tile t{d}={t} exceeds the {d} loop ({n})")
-            if n % t:
-                raise ValueError(f"tile t{d}={t} does not divide the {d} loop ({n}); "
-                                 f"legal: {divisors(n)}")
 
     def footprint(self, shape: ConvShape) -> dict[str, int]:
-        """Global-buffer words one tile of each operand occupies (the largest tile, padding
+        """Global-buffer words one tile of each operand occupies (a full tile, padding
         materialised for the input; the input of a grouped layer covers every group its
         k-tile needs). The emulator compares their sum with the buffer size."""
         self.check(shape)
-        tk, tc, ty, tx = self.tiles
-        sy, sx = shape.stride
-        rows = (ty - 1) * sy + shape.R if sy <= shape.R else ty * shape.R
-        cols = (tx - 1) * sx + shape.S if sx <= shape.S else tx * shape.S
-        kg = shape.K // shape.groups
-        ng = max((k0 + tk - 1) // kg - k0 // kg + 1 for k0 in range(0, shape.K, tk))
-        return {"input": ng * tc * rows * cols, "weight": tk * tc * shape.R * shape.S,
-                "psum": tk * ty * tx}
+        return {op: int(v[0]) for op, v in footprints(shape, np.array([self.tiles])).items()}
 
+    def tiles_per_loop(self, shape: ConvShape) -> tuple[int, int, int, int]:
+        """Number of tiles along k, c, y, x (the last of each may be partial)."""
+        return tuple(-(-n // t) for n, t in zip(shape._out, self.tiles))
+
+
+def footprints(shape: ConvShape, tiles) -> dict[str, np.ndarray]:
+    """Mapping.footprint for an (n, 4) array of tile sizes (tk, tc, ty, tx): GB words per
+    operand of a full tile, as arrays."""
+    t = np.asarray(tiles, np.int64)
+    tk, tc, ty, tx = t.T
+    sy, sx = shape.stride
+    rows = (ty - 1) * sy + shape.R if sy <= shape.R else ty * shape.R
+    cols = (tx - 1) * sx + shape.S if sx <= shape.S else tx * shape.S
+    kg = shape.K // shape.groups
+    ng = np.ones_like(tk)
+    if shape.groups > 1:  # the most groups any k-tile of that size needs
+        for v in np.unique(tk):
+            k0 = np.arange(0, shape.K, v)
+            k1 = np.minimum(k0 + v, shape.K)
+            ng[tk == v] = ((k1 - 1) // kg - k0 // kg + 1).max()
+    return {"input": ng * tc * rows * cols, "weight": tk * tc * shape.R * shape.S,
+            "psum": tk * ty * tx}
 
 
 _DOC_COUNTERS = """
@@ -243,8 +299,16 @@ Per operand (input, weight, psum: partial sums and, at the end, the outputs):
 macs          MACs performed (a zero weight's MAC in WS and the MOC dataflows is performed)
 skipped_macs  MACs not performed because SOC-MOP skipped a zero weight
 cycles        PE-array cycles: steps in which every active PE performs at most one MAC;
-              no DRAM stalls, no fill/drain (double-buffered); DRAM timing is the emulator's
+              no DRAM stalls, no fill/drain; DRAM and pipeline timing are the emulator's
 pe_slots      cycles * pe_rows * pe_cols (PE-cycles available); utilisation = macs / pe_slots
+passes        array passes: times the array starts on a new stationary block (WS: a weight
+              block and tap; SOC-MOP: an output channel's pixel block; MOC-SOP: a pixel's
+              channel block; MOC-MOP: a channel block and pixel row block)
+input_transfers, weight_transfers
+              DMA transfers from DRAM: tiles of the operand made resident in the GB
+psum_read_transfers, psum_write_transfers
+              DMA transfers of partial-sum tiles: spilled tiles read back; tiles written
+              back (the last write of each tile holds its final outputs)
 """
 
 
@@ -274,6 +338,11 @@ class _CounterFields(NamedTuple):
     skipped_macs: int = 0
     cycles: int = 0
     pe_slots: int = 0
+    passes: int = 0
+    input_transfers: int = 0
+    weight_transfers: int = 0
+    psum_read_transfers: int = 0
+    psum_write_transfers: int = 0
 
 
 class Counters(_CounterFields):
@@ -384,7 +453,7 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
                              "a Mapping")
     mapping.check(shape)
     zp = None
-    if mapping._tup[0] == 1:  # os_socmop
+    if mapping.dataflow.skips_zero_weights:
         if w_or_zero_mask is None:
             raise ValueError("os_socmop skips zero weights: count() needs the weights, a zero "
                              "mask or a ZeroProfile")
@@ -437,7 +506,7 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     # in the same per-output order, vectorised over output channels instead of pixels
     tk, tc, ty, tx = mapping.tiles
     kinner = shape.groups == 1 and ty * tx < (
-        KINNER_BELOW_PIXELS_SOCMOP if mapping.dataflow == "os_socmop" else KINNER_BELOW_PIXELS)
+        KINNER_BELOW_PIXELS_SOCMOP if mapping.dataflow.skips_zero_weights else KINNER_BELOW_PIXELS)
     out = np.zeros((shape.K, shape.Ho, shape.Wo), acc_dtype)
     peak0 = 0
     if bias is not None:
@@ -459,7 +528,7 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     pt, pb, pl, pr = shape.padding
     xp = np.ascontiguousarray(np.pad(x, ((0, 0), (pt, pb), (pl, pr))))  # padding in the GB
     w = np.ascontiguousarray(w)
-    zp = ZeroProfile.of(shape, w).table if mapping.dataflow == "os_socmop" else None
+    zp = ZeroProfile.of(shape, w).table if mapping.dataflow.skips_zero_weights else None
     if kinner:
         out_k = np.ascontiguousarray(out.transpose(1, 2, 0))
         w_k = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
@@ -489,7 +558,7 @@ def count_many(shape: ConvShape, mappings, w_or_zero_mask=None) -> list[Counters
     if not isinstance(shape, ConvShape):
         raise ValueError("count_many(shape, mappings, w): shape must be a ConvShape")
     mappings = list(mappings)
-    rows = np.empty((len(mappings), 8), np.int64)
+    rows = np.empty((len(mappings), MAP_WIDTH), np.int64)
     for r, m in enumerate(mappings):
         if not isinstance(m, Mapping):
             raise ValueError(f"mappings[{r}] is not a Mapping")
@@ -499,26 +568,27 @@ def count_many(shape: ConvShape, mappings, w_or_zero_mask=None) -> list[Counters
 
 
 def count_array(shape: ConvShape, rows, w_or_zero_mask=None) -> np.ndarray:
-    """Count-only mode, fully vectorised: rows is an (n, 8) integer array of mappings
-    (dataflow index in DATAFLOWS, pe_rows, pe_cols, order index in ORDERS, tk, tc, ty, tx);
-    returns an (n, 25) int64 array of counters in COUNTER_FIELDS order. Validated in NumPy."""
+    """Count-only mode, fully vectorised: rows is an (n, MAP_WIDTH) integer array of mappings
+    (dataflow index in DATAFLOWS, pe_rows, pe_cols, order index in ORDERS, tk, tc, ty, tx,
+    psums_per_pe: Mapping._tup); returns an (n, 30) int64 array of counters in COUNTER_FIELDS
+    order. Validated in NumPy."""
     if not isinstance(shape, ConvShape):
         raise ValueError("count_array(shape, rows, w): shape must be a ConvShape")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
-    if rows.ndim != 2 or rows.shape[1] != 8:
-        raise ValueError(f"rows must be an (n, 8) array, got shape {rows.shape}")
+    if rows.ndim != 2 or rows.shape[1] != MAP_WIDTH:
+        raise ValueError(f"rows must be an (n, {MAP_WIDTH}) array, got shape {rows.shape}")
     if ((rows[:, 0] < 0) | (rows[:, 0] >= len(DATAFLOWS))).any():
         raise ValueError("rows[:, 0] must index DATAFLOWS")
     if ((rows[:, 3] < 0) | (rows[:, 3] >= len(ORDERS))).any():
         raise ValueError("rows[:, 3] must index ORDERS")
     if (rows[:, 1:3] < 1).any() or (rows[:, 4:] < 1).any():
-        raise ValueError("PE array sizes and tile sizes must be >= 1")
+        raise ValueError("PE array sizes, tile sizes and psums_per_pe must be >= 1")
     ext = np.array(shape._out, np.int64)
-    bad = (rows[:, 4:] > ext) | (ext % rows[:, 4:] != 0)
+    bad = rows[:, 4:8] > ext
     if bad.any():
         r, d = np.argwhere(bad)[0]
-        raise ValueError(f"rows[{r}]: tile t{LOOPS[d]}={rows[r, 4 + d]} does not divide the "
-                         f"{LOOPS[d]} loop ({ext[d]}); legal: {divisors(int(ext[d]))}")
+        raise ValueError(f"rows[{r}]: tile t{LOOPS[d]}={rows[r, 4 + d]} exceeds the "
+                         f"{LOOPS[d]} loop ({ext[d]})")
     zp = None
     if isinstance(w_or_zero_mask, ZeroProfile):
         if w_or_zero_mask.shape != shape:
@@ -526,9 +596,20 @@ def count_array(shape: ConvShape, rows, w_or_zero_mask=None) -> np.ndarray:
         zp = w_or_zero_mask.table
     elif w_or_zero_mask is not None:
         zp = ZeroProfile.of(shape, w_or_zero_mask).table
-    elif (rows[:, 0] == _DF_INDEX["os_socmop"]).any():
+    elif (rows[:, 0] == Dataflow.OS_SOCMOP.index).any():
         raise ValueError("os_socmop skips zero weights: counting needs the weights, a zero "
                          "mask or a ZeroProfile")
     out = np.empty((len(rows), len(COUNTER_FIELDS)), np.int64)
     _ln.count_batch(shape._tup, rows, zp, out)
+    return out
+
+
+def least_dram_words(shape: ConvShape, tiles_per_loop) -> np.ndarray:
+    """For each row of tile counts (nk, nc, ny, nx): DRAM words no loop order of such a tiling
+    goes below (each operand's distinct tiles made resident as often as the best order makes
+    them, one pass over an operand costing its weights, used inputs or outputs)."""
+    n = np.ascontiguousarray(tiles_per_loop, dtype=np.int64).reshape(-1, 4)
+    out = np.empty(len(n))
+    _ln.least_refetch_words(n, shape.weight_size, shape.input_used, shape.output_size,
+                            shape.groups > 1, out)
     return out

@@ -59,10 +59,11 @@ def conv_shapes(**kw):
 
 
 @st.composite
-def mappings(draw, shape: ConvShape, dataflow=None, max_pe=4):
+def mappings(draw, shape: ConvShape, dataflow=None, max_pe=4, max_psums=4):
     """A legal mapping of `shape`: any (or the given) dataflow, a Pr x Pc array of 1-`max_pe`
-    each side, any loop order, tiles among the divisors of each loop."""
+    each side, any loop order, any tile size from 1 to each loop's extent (the last tile of a
+    loop is partial when the size does not divide it), 1-`max_psums` partial sums per PE."""
     df = dataflow or draw(st.sampled_from(DATAFLOWS))
     tiles = tuple(draw(st.sampled_from(v)) for v in shape.legal_tiles().values())
     return Mapping(df, draw(st.integers(1, max_pe)), draw(st.integers(1, max_pe)),
-                   draw(st.sampled_from(ORDERS)), tiles)
+                   draw(st.sampled_from(ORDERS)), tiles, draw(st.integers(1, max_psums)))

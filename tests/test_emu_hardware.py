@@ -57,6 +57,10 @@ def test_minimal_file_gets_defaults(tmp_path):
     (MINIMAL.replace("bytes = 4096", "bytes = 7"), "hw.toml: buffer.bytes (7) is smaller than one tile"),
     (MINIMAL + "[arith]\nacc_bits = 24\n", "arith.acc_bits (24) must hold a product"),
     (MINIMAL + "[pe]\n", "not valid TOML"),
+    (MINIMAL + "[pipeline]\nfill_drain = 'sometimes'\n", 'pipeline.fill_drain must be "pass" or "tile" or "layer"'),
+    (MINIMAL + "[dram]\nengines = 0\n", "dram.engines must be a positive integer"),
+    (MINIMAL.replace("bytes = 4096", "bytes = 4096\nwords_per_cycle = 0"),
+     "buffer.words_per_cycle must be a positive number"),
     ("[pe\n", "hw.toml: not valid TOML"),
 ])
 def test_bad_files_name_the_field(tmp_path, text, message):
@@ -90,3 +94,24 @@ def test_frozen():
     hw = load_hardware("8x8")
     with pytest.raises(AttributeError):
         hw.pe_rows = 4
+
+
+def test_schema_is_the_dataclass_fields():
+    """Each TOML key is declared once, on its Hardware field."""
+    from dataclasses import fields
+
+    from sqnxt_engine.emu.hardware import _SCHEMA
+    declared = {f.metadata["toml"]: f.name for f in fields(Hardware) if "toml" in f.metadata}
+    assert {k: v[0] for k, v in _SCHEMA.items()} == declared
+    assert [k for k, v in _SCHEMA.items() if v[2]] == ["pe.rows", "pe.cols", "buffer.bytes"]
+
+
+def test_modelling_parameters_and_their_defaults(tmp_path):
+    f = tmp_path / "tiny.toml"
+    f.write_text(MINIMAL + "[dataflow]\nos_input_reuse = false\n")
+    hw = load_hardware(f)
+    assert (hw.fill_drain, hw.dma_engines, hw.non_mac_cycles) == ("tile", 1, False)
+    assert hw.gb_words_per_cycle == 4 + 2 * 4 + 16   # WS at full rate + the DMA at DRAM rate
+    assert hw.os_psums_per_pe == 1 and load_hardware("16x16").os_psums_per_pe == 16 - 2
+    assert load_hardware("16x16").gb_words_per_cycle == 64
+    assert load_hardware("8x8").gb_words_per_cycle == 40

@@ -111,3 +111,25 @@ def test_no_zero_skipping_counts_every_mac(tmp_path):
         assert a.counters.skipped_macs > 0 and a.counters.macs < b.counters.macs
         assert b.cycles >= a.cycles
     assert full.energy.total > skip.energy.total
+
+
+def test_dilated_convolution_is_refused_in_one_line(tmp_path, capsys):
+    from sqnxt_engine.errors import UserError
+    b = GraphBuilder("dilated", (3, 12, 12))
+    b.add("c1", O.Conv2d(4, 3, padding=2, dilation=2), b.input)
+    g = b.build()
+    with pytest.raises(UserError, match="dilated"):
+        emulate(g, random_weights(g, 0), load_hardware("8x8"), "os")
+
+
+def test_non_mac_layers_cost_cycles_only_when_asked(tmp_path):
+    text = tmp_path / "hw.toml"
+    text.write_text("[pe]\nrows = 8\ncols = 8\n[buffer]\nbytes = 32768\n"
+                    "[layers]\nnon_mac_cycles = true\n")
+    g = tiny_graph()
+    w = random_weights(g, 1)
+    off = emulate(g, w, load_hardware("8x8"), "os")
+    on = emulate(g, w, load_hardware(text), "os")
+    assert off.non_mac_cycles == {}
+    assert set(on.non_mac_cycles) == {"sum", "gap"}   # flatten moves no data
+    assert on.cycles == pytest.approx(off.cycles + sum(on.non_mac_cycles.values()))

@@ -10,7 +10,17 @@ from sqnxt_engine.emu import timing as T
 from sqnxt_engine.emu.energy import LEVELS, energy
 from sqnxt_engine.emu.hardware import EnergyTable, hardware_from_dict, load_hardware
 from sqnxt_engine.errors import UserError
-from sqnxt_engine.kernels import ConvShape, Mapping, ZeroProfile, count, divisors
+from sqnxt_engine.kernels import (
+    COUNTER_FIELDS,
+    DATAFLOWS,
+    ConvShape,
+    Dataflow,
+    Mapping,
+    ZeroProfile,
+    count,
+    count_array,
+    least_dram_words,
+)
 
 SMALL = [
     ConvShape(C=4, H=6, W=6, K=6, R=3, S=3, padding=1),
@@ -36,27 +46,67 @@ def weights(shape, seed=0, sparsity=0.4):
     return w.astype(np.int16)
 
 
+def brute_force(shape, hw, dataflow, zeros):
+    """The least cost over every tile size (1 to the extent) and order that fits, one by one."""
+    best = np.inf
+    for tiles in product(*(range(1, n + 1) for n in (shape.K, shape.Cg, shape.Ho, shape.Wo))):
+        for order in permutations("kcyx"):
+            m = S.mapping_for(hw, dataflow, order, tiles)
+            if hw.fits(m.footprint(shape)):
+                best = min(best, S.evaluate(shape, m, hw, zeros).cost)
+    return best
+
+
 @pytest.mark.parametrize("shape", SMALL)
-@pytest.mark.parametrize("dataflow", ["ws", "os_socmop", "os_mocsop", "os_mocmop"])
-@pytest.mark.parametrize("over", [{}, {"buffer__double_buffering": False, "search__dram_weight": 0.0}])
-def test_search_is_optimal_exhaustive(shape, dataflow, over):
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("over", [{}, {"buffer__double_buffering": False, "search__dram_weight": 0.0,
+                                       "pipeline__fill_drain": "pass", "dram__engines": 2,
+                                       "buffer__words_per_cycle": 3.0, "pe__rf_words": 4}])
+def test_search_equals_brute_force_over_every_tile_size(shape, dataflow, over):
     hw = tiny_hw(**over)
     zp = ZeroProfile.of(shape, weights(shape))
-    best = None
-    for tiles in product(*(divisors(n) for n in (shape.K, shape.Cg, shape.Ho, shape.Wo))):
-        for order in permutations("kcyx"):
-            m = Mapping(dataflow, hw.pe_rows, hw.pe_cols, order, tiles)
-            if not hw.fits(m.footprint(shape)):
-                continue
-            c = S.evaluate(shape, m, hw, zp)
-            # the bound is a bound
-            assert S.lower_bound(shape, m, hw, zp.zeros) <= c.cost + 1e-9
-            if best is None or c.cost < best:
-                best = c.cost
     stats = S.SearchStats()
     got = S.search_dataflow(shape, hw, dataflow, zp, stats)
-    assert got.cost == pytest.approx(best)
+    assert got.cost == pytest.approx(brute_force(shape, hw, dataflow, zp))
     assert hw.fits(got.mapping.footprint(shape))
+    assert got == S.evaluate(shape, got.mapping, hw, zp)   # its counts and timing are its own
+
+
+@pytest.mark.parametrize("shape", SMALL + [ConvShape(C=6, H=13, W=11, K=10, R=3, S=3, padding=1)])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_compute_is_a_product_of_per_loop_factors(shape, dataflow):
+    """What the bound relies on: cycles and passes of a tiling follow from counts of one size
+    per loop (search._separable), for every tile size, full or partial."""
+    hw = tiny_hw(buffer__bytes=1 << 20)
+    zp = ZeroProfile.of(shape, weights(shape))
+    tilings = S.fitting_tilings(shape, hw)
+    rng = np.random.default_rng(1)
+    tiles = tilings.tiles = np.concatenate([tilings.tiles[:1],
+                                            tilings.tiles[rng.integers(0, len(tilings.tiles), 40)]])
+    rows = np.array([S.mapping_for(hw, dataflow, "kcyx", tuple(t))._tup for t in tiles])
+    counted = count_array(shape, rows, zp)
+    for f in ("cycles", "passes"):
+        got = S._separable(shape, hw, dataflow, zp if dataflow.skips_zero_weights else None,
+                           tilings, f)
+        np.testing.assert_array_equal(got, counted[:, COUNTER_FIELDS.index(f)])
+
+
+def test_least_dram_words_is_a_bound_over_every_order():
+    shape = ConvShape(C=6, H=9, W=7, K=10, R=3, S=3, padding=1, groups=2)
+    for tiles in [(5, 3, 9, 7), (2, 1, 4, 3), (10, 3, 2, 7), (1, 2, 9, 1)]:
+        n = [-(-e // t) for e, t in zip((shape.K, shape.Cg, shape.Ho, shape.Wo), tiles)]
+        least = least_dram_words(shape, [n])[0]
+        words = [T.dram_words(count(shape, Mapping(Dataflow.WS, 2, 2, o, tiles)))
+                 for o in permutations("kcyx")]
+        assert least <= min(words)
+
+
+def test_candidate_sizes_keep_the_aligned_and_smallest_sizes():
+    hw = load_hardware("16x16")
+    k, c, y, x = S.candidate_sizes(ConvShape(C=3, H=227, W=227, K=64, R=7, S=7, stride=2), hw)
+    assert 16 in y and 111 in y and 56 in y   # aligned to 16 rows; whole; 2 tiles
+    assert 55 not in y          # 2 tiles of 55 + 56 are never better than 56 + 55
+    assert list(c) == [1, 2, 3] and 64 in k
 
 
 def test_best_picks_the_faster_dataflow():
@@ -67,7 +117,7 @@ def test_best_picks_the_faster_dataflow():
     os_ = S.search(shape, hw, "os", zp)
     best = S.search(shape, hw, "best", zp)
     assert best.timing.total == min(ws.timing.total, os_.timing.total)
-    assert {ws.mapping.dataflow, os_.mapping.dataflow} == {"ws", "os_socmop"}
+    assert {ws.mapping.dataflow, os_.mapping.dataflow} == {Dataflow.WS, Dataflow.OS_SOCMOP}
 
 
 def test_buffer_smaller_than_a_tile_is_a_user_error():
@@ -80,7 +130,7 @@ def test_buffer_smaller_than_a_tile_is_a_user_error():
 @pytest.mark.parametrize("shape", SMALL)
 def test_energy_is_counts_times_table(shape):
     table = EnergyTable(mac=1.5, rf=1.25, pe=2.5, gb=6.5, dram=201.0)
-    m = Mapping.untiled(shape, "ws", 2, 3)
+    m = Mapping.untiled(shape, Dataflow.WS, 2, 3)
     c = count(shape, m)
     e = energy(c, table)
     d = c.to_dict()
@@ -96,33 +146,38 @@ def test_energy_is_counts_times_table(shape):
     assert set(e.levels()) == set(LEVELS)
 
 
-@pytest.mark.parametrize("shape", SMALL)
-@pytest.mark.parametrize("order", ["kcyx", "yxck", "cykx", "xkyc"])
-def test_dma_transfers_match_the_kernels_residencies(shape, order):
-    """Weight fetches and psum write-backs/reloads derived from the loop order equal what the
-    kernels counted (their words divided by the tile size)."""
-    hw = tiny_hw()
-    for tiles in product(*(divisors(n)[:2] for n in (shape.K, shape.Cg, shape.Ho, shape.Wo))):
-        m = Mapping("ws", 2, 3, tuple(order), tiles)
-        c = count(shape, m)
-        tr = T.transfers(shape, m, c, hw)
-        tk, tc, ty, tx = tiles
-        assert tr.weight_reads * tk * tc * shape.R * shape.S == c.weight_dram_reads
-        assert tr.psum_writes * tk * ty * tx == c.psum_dram_writes
-        assert tr.psum_reads * tk * ty * tx == c.psum_dram_reads
-        assert (tr.input_reads > 0) == (c.input_dram_reads > 0)
-
-
-def test_timing_overlap_and_fill_drain():
+def test_timing_overlap_fill_drain_and_dma_engines():
     shape = ConvShape(C=8, H=8, W=8, K=8, R=3, S=3, padding=1)
-    m = Mapping("ws", 2, 3, ("k", "c", "y", "x"), (4, 4, 4, 8))
+    m = Mapping(Dataflow.WS, 2, 3, ("k", "c", "y", "x"), (4, 4, 4, 8))
     c = count(shape, m)
     db = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096))
     single = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, buffer__double_buffering=False))
-    nofd = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, dataflow__fill_drain=False))
+    per_pass = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, pipeline__fill_drain="pass"))
+    per_layer = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, pipeline__fill_drain="layer"))
     assert single.total == single.compute + single.dram
     assert max(db.compute, db.dram) <= db.total <= single.total
-    assert nofd.fill_drain == 0 and db.fill_drain == T.passes(shape, m) * (2 + 3 - 2)
+    skew = 2 + 3 - 2
+    assert per_pass.fill_drain == c.passes * skew and db.fill_drain == 2 * 2 * 2 * 1 * skew  # tiles
+    assert per_layer.fill_drain == skew
     assert db.array == c.cycles
-    # one DMA transfer per residency, each paying the latency
-    assert single.dram == pytest.approx(single.transfers.count * 100 + single.transfers.bytes / 32)
+    # one DMA transfer per tile made resident or written back, each paying the latency
+    n = c.input_transfers + c.weight_transfers + c.psum_read_transfers + c.psum_write_transfers
+    assert single.transfers == n
+    assert single.dram == pytest.approx(n * 100 + single.dram_bytes / 32)
+    two = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, buffer__double_buffering=False,
+                                        dram__engines=2))
+    assert two.dram == pytest.approx(max(two.dram_bytes / 32, (n * 100 + two.dram_bytes / 32) / 2))
+    # a buffer of 1 word a cycle makes the layer buffer-bound
+    slow = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, buffer__words_per_cycle=1.0))
+    assert slow.buffer == T.gb_words(c) and slow.compute == slow.buffer + slow.fill_drain
+
+
+def test_zero_skip_off_is_searched_as_no_skip():
+    """With zero_skip_os = false the search must not assume skipped zeros (issue 11's bug)."""
+    shape = ConvShape(C=16, H=12, W=12, K=16, R=3, S=3, padding=1)
+    w = weights(shape, sparsity=0.6)
+    noskip = tiny_hw(buffer__bytes=1 << 16, dataflow__zero_skip_os=False)
+    zp = S.zero_profile(shape, noskip, w)
+    assert zp.zeros == 0
+    ch = S.search(shape, noskip, "os", zp)
+    assert ch.counters.skipped_macs == 0 and ch.counters.macs == shape.macs

@@ -8,7 +8,7 @@ Everything fits one tile (tiles = (2, 2, 5, 4)), so each operand is fetched once
 import numpy as np
 import pytest
 
-from sqnxt_engine.kernels import ConvShape, Counters, Mapping, count, execute
+from sqnxt_engine.kernels import ConvShape, Counters, Dataflow, Mapping, count, execute
 
 SHAPE = ConvShape(C=2, H=5, W=4, K=2)
 X = (np.arange(40, dtype=np.int16).reshape(2, 5, 4) - 17)
@@ -37,7 +37,7 @@ def test_figure4_weight_stationary():
     #   RF writes = 80 (one per MAC) + 40 (arriving from the PE above) = 120
     #   RF reads  = 80 (one per MAC) + 40 (sent down) + 40 (sent to the GB) = 160
     #   Outputs written to DRAM once: DRAM writes 40, which the DMA reads from the GB: +40.
-    m = Mapping("ws", 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4))
+    m = Mapping(Dataflow.WS, 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4))
     y, c = execute(SHAPE, m, X, W_DENSE)
     np.testing.assert_array_equal(y, ref(W_DENSE))
     assert c == Counters(
@@ -47,7 +47,9 @@ def test_figure4_weight_stationary():
         weight_gb_writes=4, weight_dram_reads=4, weight_dram_writes=0,
         psum_rf_reads=160, psum_rf_writes=120, psum_pe_transfers=40, psum_gb_reads=0 + 40,
         psum_gb_writes=40, psum_dram_reads=0, psum_dram_writes=40,
-        macs=80, skipped_macs=0, cycles=20, pe_slots=20 * 4)
+        macs=80, skipped_macs=0, cycles=20, pe_slots=20 * 4,
+        passes=1,   # one weight block, one tap
+        input_transfers=1, weight_transfers=1, psum_read_transfers=0, psum_write_transfers=1)
     assert c.utilisation == 1.0
 
 
@@ -65,7 +67,7 @@ def test_figure4_output_stationary_socmop():
     # psum: stays in the PE over c; 40 outputs drained to the GB once: GB writes 40,
     #   RF reads 80 + 40 = 120, RF writes 80, no reload (one c-tile), no PE-to-PE.
     # DRAM as in WS: input 40, weights 4, outputs 40 written.
-    m = Mapping("os_socmop", 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4))
+    m = Mapping(Dataflow.OS_SOCMOP, 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4))
     y, c = execute(SHAPE, m, X, W_DENSE)
     np.testing.assert_array_equal(y, ref(W_DENSE))
     expected = dict(
@@ -75,7 +77,9 @@ def test_figure4_output_stationary_socmop():
         weight_gb_writes=4, weight_dram_reads=4, weight_dram_writes=0,
         psum_rf_reads=120, psum_rf_writes=80, psum_pe_transfers=0, psum_gb_reads=40,
         psum_gb_writes=40, psum_dram_reads=0, psum_dram_writes=40,
-        macs=80, skipped_macs=0, cycles=24, pe_slots=96)
+        macs=80, skipped_macs=0, cycles=24, pe_slots=96,
+        passes=12,  # one per output channel and pixel block: 2 x 6
+        input_transfers=1, weight_transfers=1, psum_read_transfers=0, psum_write_transfers=1)
     assert c == Counters(**expected)
     assert c.utilisation == pytest.approx(80 / 96)
 
@@ -95,6 +99,42 @@ def test_figure4_output_stationary_socmop():
     assert count(SHAPE, m, w0) == c0
 
 
+def test_figure4_output_stationary_reads_an_input_once_for_two_channels():
+    # The figure's text: "In T0 and T1 cycles of OS data flow, the shaded area on left is read
+    # and convolved with different filter weights": each PE holds the partial sums of both
+    # output channels (psums_per_pe = 2) and reads its input pixel once for the two.
+    #   input GB reads: 20 pixels x 2 input channels = 40 (one per PE, channel and pixel),
+    #   RF writes 40 (each word delivered once), RF reads 80 (one per MAC); the rest as above.
+    m = Mapping(Dataflow.OS_SOCMOP, 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4), psums_per_pe=2)
+    y, c = execute(SHAPE, m, X, W_DENSE)
+    np.testing.assert_array_equal(y, ref(W_DENSE))
+    one = count(SHAPE, Mapping(Dataflow.OS_SOCMOP, 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4)), W_DENSE)
+    assert (c.input_gb_reads, c.input_rf_writes, c.input_rf_reads) == (40, 40, 80)
+    assert c._replace(input_gb_reads=80, input_rf_writes=80) == one
+
+
+def test_figure4_partial_tiles():
+    # Tiles of 3 output rows on the 5-row map: a full tile of 3 rows and a partial one of 2.
+    # SOC-MOP on the 2x2 array: the full tile needs ceil(3/2) x ceil(4/2) = 4 pixel blocks
+    # (its second block row has one active PE row), the partial one 1 x 2 = 2: 6 blocks of
+    # 4 weights, cycles 24 as untiled; one pass per channel and block: 2 x 6 = 12. The input
+    # rows each tile touches: 3 and 2 (1x1 kernel): 40 words in 2 transfers.
+    m = Mapping(Dataflow.OS_SOCMOP, 2, 2, ("k", "c", "y", "x"), (2, 2, 3, 4))
+    y, c = execute(SHAPE, m, X, W_DENSE)
+    np.testing.assert_array_equal(y, ref(W_DENSE))
+    assert (c.cycles, c.macs, c.passes, c.input_dram_reads) == (24, 80, 12, 40)
+    assert (c.input_transfers, c.psum_write_transfers, c.psum_dram_writes) == (2, 2, 40)
+    # WS, three output channels in k-tiles of 2: the partial k-tile of 1 channel leaves one
+    # of the 2 PE columns idle. cycles = 2 k-tiles x 20 pixels = 40, macs 3 x 20 x 2 = 120,
+    # slots 40 x 4 = 160: utilisation 0.75
+    s3 = ConvShape(C=2, H=5, W=4, K=3)
+    w3 = np.arange(6, dtype=np.int16).reshape(3, 2, 1, 1) - 2
+    y, c = execute(s3, Mapping(Dataflow.WS, 2, 2, ("k", "c", "y", "x"), (2, 2, 5, 4)), X, w3)
+    np.testing.assert_array_equal(y, np.einsum("kc,chw->khw", w3[:, :, 0, 0].astype(np.int64),
+                                               X.astype(np.int64)))
+    assert (c.cycles, c.macs, c.utilisation) == (40, 120, 0.75)
+
+
 def test_figure4_ws_with_the_c_loop_tiled_outermost():
     # The same layer tiled tc = 1, tk = 1 (4 tiles of 1 output channel x 1 input channel)
     # in the order (c, k, y, x): the output tile of channel k is left between its two
@@ -107,7 +147,7 @@ def test_figure4_ws_with_the_c_loop_tiled_outermost():
     #   psum GB reads = 40 (array) + 80 (DMA write-back); GB writes = 80 (array) + 40 (DMA).
     #   Weights: 4 tiles of 1 word, each fetched once: DRAM reads 4.
     #   Input: tile (c, y, x) changes only with c: fetched twice, 20 words each: 40.
-    m = Mapping("ws", 2, 2, ("c", "k", "y", "x"), (1, 1, 5, 4))
+    m = Mapping(Dataflow.WS, 2, 2, ("c", "k", "y", "x"), (1, 1, 5, 4))
     y, c = execute(SHAPE, m, X, W_DENSE)
     np.testing.assert_array_equal(y, ref(W_DENSE))
     assert (c.cycles, c.macs, c.pe_slots) == (80, 80, 320)
@@ -116,6 +156,6 @@ def test_figure4_ws_with_the_c_loop_tiled_outermost():
     assert (c.weight_dram_reads, c.input_dram_reads) == (4, 40)
     # order (k, c, y, x): the c-tiles of one output tile are consecutive, no spill;
     # but the input tile now changes at every tile: fetched 4 times (80 words).
-    m2 = Mapping("ws", 2, 2, ("k", "c", "y", "x"), (1, 1, 5, 4))
+    m2 = Mapping(Dataflow.WS, 2, 2, ("k", "c", "y", "x"), (1, 1, 5, 4))
     c2 = count(SHAPE, m2, W_DENSE)
     assert (c2.psum_dram_writes, c2.psum_dram_reads, c2.input_dram_reads) == (40, 0, 80)

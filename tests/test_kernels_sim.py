@@ -1,13 +1,14 @@
 """An independent, cycle-by-cycle Python simulator of the array and of the tile residencies,
 written from the definitions in docs/kernels.md, against the kernels' closed-form counts.
-Slow and literal on purpose: it enumerates every tile, every cycle and every active PE."""
+Slow and literal on purpose: it enumerates every tile (partial last tiles included), every cycle and
+every active PE."""
 import itertools
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqnxt_engine.kernels import ConvShape, Counters, Mapping, count
+from sqnxt_engine.kernels import ConvShape, Counters, Dataflow, Mapping, count
 
 from strategies import KERNELS, conv_shapes, mappings
 
@@ -30,24 +31,29 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
     pt, pb, pl, pr = shape.padding
     tk, tc, ty, tx = m.tiles
     Pr, Pc = m.pe_rows, m.pe_cols
-    n = {"k": K // tk, "c": Cg // tc, "y": shape.Ho // ty, "x": shape.Wo // tx}
+    ext = {"k": K, "c": Cg, "y": shape.Ho, "x": shape.Wo}
+    n = {d: -(-ext[d] // t) for d, t in zip("kcyx", m.tiles)}   # the last tile may be partial
+    Q = m.psums_per_pe
     z = {f: 0 for f in Counters._fields}
 
     def add(op, kind, v):
         z[f"{op}_{kind}"] += v
 
     prev_w = prev_i = prev_o = None
+    prev_words = 0  # words of the resident psum tile
     for idx in itertools.product(*(range(n[d]) for d in m.order)):
         t = dict(zip(m.order, idx))
         kt, ct, yt, xt = t["k"], t["c"], t["y"], t["x"]
-        ks = range(kt * tk, kt * tk + tk)
-        cs = range(ct * tc, ct * tc + tc)
-        ys = range(yt * ty, yt * ty + ty)
-        xs = range(xt * tx, xt * tx + tx)
+        ks = range(kt * tk, min(kt * tk + tk, K))
+        cs = range(ct * tc, min(ct * tc + tc, Cg))
+        ys = range(yt * ty, min(yt * ty + ty, shape.Ho))
+        xs = range(xt * tx, min(xt * tx + tx, shape.Wo))
+        psum_words = len(ks) * len(ys) * len(xs)
         # --- residencies (GB <-> DRAM) ---
         if (kt, ct) != prev_w:
-            add("weight", "dram_reads", tk * tc * R * S)
-            add("weight", "gb_writes", tk * tc * R * S)
+            add("weight", "dram_reads", len(ks) * len(cs) * R * S)
+            add("weight", "gb_writes", len(ks) * len(cs) * R * S)
+            z["weight_transfers"] += 1
             prev_w = (kt, ct)
         iid = (ct, yt, xt, kt if G > 1 else None)
         if iid != prev_i:
@@ -58,22 +64,26 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
             real_r = [r for r in rows if pt <= r < pt + shape.H]
             real_c = [q for q in cols if pl <= q < pl + shape.W]
             add("input", "dram_reads", len(chans) * len(real_r) * len(real_c))
+            z["input_transfers"] += 1
             prev_i = iid
         if (kt, yt, xt) != prev_o:
             if prev_o is not None:  # the tile left is written back
-                add("psum", "dram_writes", tk * ty * tx)
-                add("psum", "gb_reads", tk * ty * tx)
+                add("psum", "dram_writes", prev_words)
+                add("psum", "gb_reads", prev_words)
+            z["psum_write_transfers"] += 1
             if ct > 0:
-                add("psum", "dram_reads", tk * ty * tx)
-                add("psum", "gb_writes", tk * ty * tx)
-            prev_o = (kt, yt, xt)
+                add("psum", "dram_reads", psum_words)
+                add("psum", "gb_writes", psum_words)
+                z["psum_read_transfers"] += 1
+            prev_o, prev_words = (kt, yt, xt), psum_words
         # --- the array, cycle by cycle ---
         taps = [(c, j, i) for c in cs for j in range(R) for i in range(S)]
-        if m.dataflow == "ws":
+        if m.dataflow == Dataflow.WS:
             for kb in blocks(ks.start, ks.stop, Pc):
                 for cb in blocks(cs.start, cs.stop, Pr):
                     for j in range(R):
                         for i in range(S):
+                            z["passes"] += 1
                             add("weight", "gb_reads", len(kb) * len(cb))
                             add("weight", "rf_writes", len(kb) * len(cb))
                             first = ct == 0 and cb.start == cs.start and j == 0 and i == 0
@@ -94,29 +104,39 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                                         if not first:
                                             add("psum", "gb_reads", 1)
         else:
-            if m.dataflow == "os_socmop":   # (k, pixel block) owns the array
+            if m.dataflow == Dataflow.OS_SOCMOP:   # (k, pixel block) owns the array
                 groups_of_pes = [([k], [(y, x) for y in yb for x in xb]) for k in ks
                                  for yb in blocks(ys.start, ys.stop, Pr)
                                  for xb in blocks(xs.start, xs.stop, Pc)]
-            elif m.dataflow == "os_mocsop":
+            elif m.dataflow == Dataflow.OS_MOCSOP:
                 groups_of_pes = [(list(kb), [(y, x)]) for y in ys for x in xs
                                  for kb in blocks(ks.start, ks.stop, Pr * Pc)]
             else:
                 groups_of_pes = [(list(kb), [(y, x) for x in xb]) for kb in blocks(ks.start, ks.stop, Pr)
                                  for y in ys for xb in blocks(xs.start, xs.stop, Pc)]
+            if m.dataflow == Dataflow.OS_SOCMOP and Q > 1:
+                # a PE reads its input once for the Q output channels it holds (Figure 4)
+                for _kq in blocks(ks.start, ks.stop, Q):
+                    for yb in blocks(ys.start, ys.stop, Pr):
+                        for xb in blocks(xs.start, xs.stop, Pc):
+                            add("input", "gb_reads", len(yb) * len(xb) * len(taps))
+                            add("input", "rf_writes", len(yb) * len(xb) * len(taps))
             for kk, pix in groups_of_pes:
+                z["passes"] += 1
                 npe = len(kk) * len(pix)
                 if ct > 0:
                     add("psum", "gb_reads", npe)
                     add("psum", "rf_writes", npe)
                 for c, j, i in taps:
-                    if m.dataflow == "os_socmop":
+                    if m.dataflow == Dataflow.OS_SOCMOP:
                         add("weight", "gb_reads", 1)    # read, then tested for zero
                         if w[kk[0], c, j, i] == 0:
                             z["skipped_macs"] += npe
                             continue
-                        add("input", "gb_reads", npe)   # each PE its own input
-                    elif m.dataflow == "os_mocsop":
+                        if Q == 1:                      # each PE its own input
+                            add("input", "gb_reads", npe)
+                            add("input", "rf_writes", npe)
+                    elif m.dataflow == Dataflow.OS_MOCSOP:
                         add("weight", "gb_reads", npe)  # each PE its own weight
                         add("input", "gb_reads", len({k // Kg for k in kk}))
                     else:
@@ -129,10 +149,11 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                     add("psum", "rf_writes", npe)
                 add("psum", "gb_writes", npe)
                 add("psum", "rf_reads", npe)
-    add("psum", "dram_writes", tk * ty * tx)   # the last resident tile
-    add("psum", "gb_reads", tk * ty * tx)
+    add("psum", "dram_writes", prev_words)   # the last resident tile
+    add("psum", "gb_reads", prev_words)
     macs = z["macs"]
-    z["input_rf_writes"] = macs
+    if m.dataflow != Dataflow.OS_SOCMOP:   # SOC-MOP counted its input deliveries above
+        z["input_rf_writes"] = macs
     z["input_rf_reads"] = macs
     z["weight_rf_reads"] = macs
     z["pe_slots"] = z["cycles"] * Pr * Pc
@@ -144,7 +165,7 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
 def test_closed_forms_match_a_cycle_by_cycle_simulation(data):
     # small layers (no depthwise, kernels up to 3x3, inputs up to 6x6) on arrays of up to 3x3
     shape = data.draw(conv_shapes(kernels=KERNELS[:5], max_hw=6, depthwise=False))
-    m = data.draw(mappings(shape, max_pe=3))
+    m = data.draw(mappings(shape, max_pe=3, max_psums=3))
     w = weights(data.draw, (shape.K, shape.Cg, shape.R, shape.S))
     got = count(shape, m, w)
     want = simulate(shape, m, w)

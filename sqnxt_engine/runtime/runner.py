@@ -84,9 +84,12 @@ class Runner:
         return {k[len(prefix):]: v for k, v in weights.items()
                 if k.startswith(prefix) and "." not in k[len(prefix):]}
 
-    def run(self, x: np.ndarray, capture: bool = False) -> dict[str, np.ndarray]:
+    def run(self, x: np.ndarray, capture: bool = False, mac_step=None) -> dict[str, np.ndarray]:
         """Run on a batch; returns the graph outputs by name, and with capture=True every
-        step's output (keyed by the name of the last node the step covers)."""
+        step's output (keyed by the name of the last node the step covers). mac_step: a
+        function (step, inputs) -> output that computes the conv and fc steps instead of
+        their prepared forward pass (the emulator runs them on the accelerator's kernels);
+        the step's fused activation is still applied here."""
         x = np.asarray(x)
         expected = self.graph.input_shape
         if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
@@ -96,7 +99,9 @@ class Runner:
         captured = {}
         for step in self.steps:
             xs = [env[i] for i in step.inputs]
-            if step.in_place and not capture:  # captured buffers must stay as they were
+            if mac_step is not None and isinstance(step.op, FOLDS_BN):
+                y = mac_step(step, xs)
+            elif step.in_place and not capture:  # captured buffers must stay as they were
                 y = xs[0]
                 for other in xs[1:]:
                     y += other
