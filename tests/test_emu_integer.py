@@ -4,6 +4,7 @@ runner's codes, and whole networks (a small one with every step kind, and the sh
 Fashion-MNIST model on a real image) come out bit-exact."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -11,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sqnxt_engine.emu.cli import main as emu_main
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.integer import compare, emulate_codes, mac_on_array
-from sqnxt_engine.errors import UserError
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
+from sqnxt_engine.io.images import batch_from_arrays
 from sqnxt_engine.quant import Accumulator, quantize_network
-from sqnxt_engine.quant.model import IntegerStep
+from sqnxt_engine.quant.model import IntegerStep, save_quantized
 from sqnxt_engine.runtime import random_weights
 
 from strategies import conv_geometries, mappings
@@ -95,40 +97,24 @@ def test_narrow_hardware_accumulator_wraps_like_the_numpy_path():
     assert compare(run, ref, g.outputs[0])["bit_exact"]
 
 
-def test_shipped_model_on_a_real_image_is_bit_exact():
-    from sqnxt_engine.io.datasets import load_dataset
-    from sqnxt_engine.io.images import Preprocess, batch_from_arrays
-    from sqnxt_engine.io.model import load_model
-    try:
-        train, _ = load_dataset("fashion-mnist", "train")
-        test, _ = load_dataset("fashion-mnist", "test")
-    except UserError as e:
-        pytest.skip(f"Fashion-MNIST unavailable: {e}")
-    g, w, meta = load_model("1.0-SqNxt-23v5-fmnist")
-    pre = Preprocess.from_meta({**g.meta, **meta})
+@pytest.fixture(scope="module")
+def shipped_shift8(fmnist_shipped):
+    """The shipped model at int8 with the shift scaler (calibrated on 64 train images), and the
+    first test image as input codes."""
+    g, w, meta, pre, train, test, _ = fmnist_shipped
     model, _ = quantize_network(g, w, [batch_from_arrays(train[:64], pre)], 64, 8, "shift-scaler", meta=meta)
-    xq = model.quantize_input(batch_from_arrays(test[:1], pre))
+    return model, model.quantize_input(batch_from_arrays(test[:1], pre))
+
+
+def test_shipped_model_on_a_real_image_is_bit_exact(shipped_shift8):
+    model, xq = shipped_shift8
     run = emulate_codes(model, xq[0], load_hardware("16x16"), "best")
     ref = model.with_accumulator(run.accumulator).run_codes(xq, capture=True)
-    assert compare(run, ref, g.outputs[0])["bit_exact"]
+    assert compare(run, ref, model.graph.outputs[0])["bit_exact"]
 
 
-def test_emu_commands_on_a_quantized_file(tmp_path, capsys):
-    import json
-
-    from sqnxt_engine.emu.cli import main as emu_main
-    from sqnxt_engine.io.datasets import load_dataset
-    from sqnxt_engine.io.images import Preprocess, batch_from_arrays
-    from sqnxt_engine.io.model import load_model
-    from sqnxt_engine.quant.model import save_quantized
-    try:
-        train, _ = load_dataset("fashion-mnist", "train")
-    except UserError as e:
-        pytest.skip(f"Fashion-MNIST unavailable: {e}")
-    g, w, meta = load_model("1.0-SqNxt-23v5-fmnist")
-    pre = Preprocess.from_meta({**g.meta, **meta})
-    model, _ = quantize_network(g, w, [batch_from_arrays(train[:32], pre)], 32, 8, "shift-scaler", meta=meta)
-    q = save_quantized(tmp_path / "q.npz", model)
+def test_emu_commands_on_a_quantized_file(shipped_shift8, tmp_path, capsys):
+    q = save_quantized(tmp_path / "q.npz", shipped_shift8[0])
     assert emu_main(["trace", "--weights", str(q), "--hw", "8x8", "--json"]) == 0
     trace = json.loads(capsys.readouterr().out)
     assert trace["max_abs_diff"] == 0 and trace["bit_exact"] is True and trace["total"]["cycles"] > 0

@@ -15,8 +15,7 @@ from sqnxt_engine.cli.infer import main as infer_main
 from sqnxt_engine.cli.quant import main as quant_main
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.io.datasets import load_dataset
-from sqnxt_engine.io.images import Preprocess, batch_from_arrays
-from sqnxt_engine.io.model import load_model
+from sqnxt_engine.io.images import batch_from_arrays
 from sqnxt_engine.quant import quantize_network
 from sqnxt_engine.quant.model import load_quantized
 from sqnxt_engine.runtime import Runner
@@ -26,14 +25,8 @@ SUBSET = 1000
 
 
 @pytest.fixture(scope="module")
-def data():
-    try:
-        train, _ = load_dataset("fashion-mnist", "train")
-        test, labels = load_dataset("fashion-mnist", "test")
-    except UserError as e:
-        pytest.skip(f"Fashion-MNIST unavailable: {e}")
-    graph, arrays, meta = load_model(MODEL)
-    pre = Preprocess.from_meta({**graph.meta, **meta})
+def data(fmnist_shipped):
+    graph, arrays, meta, pre, train, test, labels = fmnist_shipped
     x = batch_from_arrays(test[:SUBSET], pre)
     return graph, arrays, meta, batch_from_arrays(train[:200], pre), x, labels[:SUBSET]
 
@@ -67,9 +60,8 @@ def test_commands_run_a_quantized_file(data, tmp_path, capsys):
     graph, arrays, meta, _, x, labels = data
     want = (model(x[:200]).argmax(1) == labels[:200]).sum()
     assert result["correct"] == want and result["images"] == 200
-    test, _ = load_dataset("fashion-mnist", "test")
     png = tmp_path / "shirt.png"
-    Image.fromarray(test[0]).save(png)
+    Image.fromarray(load_dataset("fashion-mnist", "test")[0][0]).save(png)
     assert infer_main([str(png), "--weights", str(out), "--json", "--top", "1"]) == 0
     top = json.loads(capsys.readouterr().out)[0]["top"][0]
     assert top["class_id"] == int(model(x[:1]).argmax())
