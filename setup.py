@@ -22,16 +22,45 @@ def expand_templates():
                 f.write(text)
 
 
+def openmp_flags():
+    """-fopenmp for the inference kernels, only when asked (SQNXT_OPENMP=1) and the C compiler and
+    linker accept it; otherwise their prange loops compile to plain serial loops. Off by default,
+    measured (docs/inference-speed.md): OpenMP's spinning workers beside OpenBLAS's made a
+    two-thread forward pass 10-300x slower on a loaded 2-core machine."""
+    import tempfile
+    if os.environ.get("SQNXT_OPENMP") != "1":
+        return []
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.errors import CCompilerError, DistutilsExecError
+    from setuptools._distutils.sysconfig import customize_compiler
+
+    cc = new_compiler()
+    customize_compiler(cc)
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "probe.c")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        try:
+            objs = cc.compile([src], output_dir=d, extra_postargs=["-fopenmp"])
+            cc.link_executable(objs, os.path.join(d, "probe"), extra_postargs=["-fopenmp"])
+        except (CCompilerError, DistutilsExecError):
+            return []
+    return ["-fopenmp"]
+
+
 def extensions():
     expand_templates()
     mods = []
+    openmp = openmp_flags()
     for pyx in sorted(glob.glob(os.path.join("kernels", "*.pyx"))):
         stem = os.path.splitext(os.path.basename(pyx))[0]
         mods.append(Extension(
             f"sqnxt_engine.kernels.{stem}", [pyx],
             include_dirs=[numpy.get_include(), "kernels"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=["-O3"],
+            # only the inference kernels (_infer*) split their loops over OpenMP threads
+            extra_compile_args=["-O3"] + (openmp if stem.startswith("_infer") else []),
+            extra_link_args=openmp if stem.startswith("_infer") else [],
         ))
     if not mods:
         return []

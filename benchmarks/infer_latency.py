@@ -1,18 +1,32 @@
-"""Inference latency and peak memory: this engine beside onnxruntime (CPU) and PyTorch.
+"""Inference latency, throughput and peak memory: this engine beside onnxruntime (CPU) and PyTorch.
 
-The same sqnxt23v5_w1 weights (pytorchcv's definition, seeded) run in all three. Each engine lives
-in its own worker process (so its peak memory is its own), all workers stay alive, and the parent
-asks them for one forward pass at a time in a shuffled round-robin: on a shared, noisy machine
-every engine sees the same noise. Same thread count everywhere.
+Three models, the same weights in all three engines:
+- sqnxt23v5_w1 (pytorchcv's definition, seeded; converted to .npz by sqnxt-convert), batch 1 and 16;
+- efficientnet-lite0 (efficientnet-lite-pytorch's definition, seeded; converted by sqnxt-convert),
+  batch 1 (depthwise convolutions);
+- the shipped Fashion-MNIST weights (1.0-SqNxt-23v5-fmnist, 28x28 grey; PyTorch runs the graph
+  through sqnxt_engine.train.torch_graph), batch 1 latency and batch 256 throughput (what
+  sqnxt-eval does).
+Each (engine, model, batch) lives in its own worker process (so its peak memory is its own); for
+one thread count all workers stay alive, and the parent asks them for one forward pass at a time
+in a shuffled round-robin, so on a shared, noisy machine every engine sees the same noise. The
+same thread count everywhere (this engine through sqnxt_engine.runtime.set_threads).
 
-    python benchmarks/infer_latency.py [--threads 1] [--rounds 40] [--batches 1 16]
+    python benchmarks/infer_latency.py [--threads 1 2] [--rounds 40] [--models ...]
+    python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
+    python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
 
-Needs torch, pytorchcv (--no-deps) and onnxruntime: the README's test install plus
-`pip install onnx onnxruntime`.
+--profile prints where this engine's time goes per operator kind, with the compiled kernels and
+with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
+--products times each convolution's matrix product alone, what no pass around it can remove.
+Needs torch, pytorchcv and efficientnet-lite-pytorch (--no-deps) and onnxruntime: the README's
+test install.
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import os
 import random
@@ -24,53 +38,92 @@ import time
 from pathlib import Path
 
 ENGINES = ("sqnxt-engine", "onnxruntime", "pytorch")
+BATCHES = {"sqnxt23v5_w1": (1, 16), "efficientnet-lite0": (1,), "fmnist": (1, 256)}
+FMNIST = "1.0-SqNxt-23v5-fmnist"
 
 
-def prepare(workdir: Path) -> None:
-    """The shared artefacts: a .pth converted to .npz by sqnxt-convert, and an ONNX export."""
+def torch_model(model: str, workdir: Path):
+    """The PyTorch reference of `model`, in eval mode, with the weights every engine uses."""
     import torch
-    from pytorchcv.models.squeezenext import sqnxt23v5_w1
+    if model == "sqnxt23v5_w1":
+        from pytorchcv.models.squeezenext import sqnxt23v5_w1
+        m = sqnxt23v5_w1()
+    elif model == "efficientnet-lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+        m = EfficientNet.from_name("efficientnet-lite0")
+    else:
+        from sqnxt_engine.io.model import load_model
+        from sqnxt_engine.train.torch_graph import GraphModule
+        graph, arrays, _ = load_model(workdir / f"{model}.npz")
+        m = GraphModule(graph)
+        m.load_arrays(arrays)
+        return m.eval()
+    m.load_state_dict(torch.load(workdir / f"{model}.pth", weights_only=True))
+    return m.eval()
+
+
+def input_shape(model: str) -> tuple[int, ...]:
+    return (1, 28, 28) if model == "fmnist" else (3, 224, 224)
+
+
+def prepare(model: str, workdir: Path) -> None:
+    """The shared artefacts: <model>.npz (sqnxt-convert from a seeded .pth, or the shipped file)
+    and <model>.onnx (exported from the PyTorch model)."""
+    import shutil
+
+    import torch
 
     from sqnxt_engine.cli.convert import main as convert
+    from sqnxt_engine.io.shipped import shipped_weights
 
     torch.manual_seed(0)
-    model = sqnxt23v5_w1().eval()
-    torch.save(model.state_dict(), workdir / "model.pth")
-    if convert([str(workdir / "model.pth"), "-o", str(workdir / "model.npz"), "--force"]) != 0:
-        raise SystemExit("conversion failed")
-    torch.onnx.export(model, torch.zeros(1, 3, 224, 224), str(workdir / "model.onnx"),
-                      input_names=["x"], dynamic_axes={"x": {0: "n"}}, dynamo=False)
+    if model == "fmnist":
+        shutil.copy(shipped_weights(FMNIST), workdir / f"{model}.npz")
+    else:
+        if model == "sqnxt23v5_w1":
+            from pytorchcv.models.squeezenext import sqnxt23v5_w1
+            seeded = sqnxt23v5_w1()
+        else:
+            from efficientnet_lite_pytorch import EfficientNet
+            seeded = EfficientNet.from_name("efficientnet-lite0")
+        torch.save(seeded.eval().state_dict(), workdir / f"{model}.pth")
+        if convert([str(workdir / f"{model}.pth"), "-o", str(workdir / f"{model}.npz"), "--force"]) != 0:
+            raise SystemExit(f"{model}: conversion failed")
+    # wrapped: the exporter reads `module.graph`, which GraphModule uses for its IR graph
+    with contextlib.redirect_stdout(sys.stderr):
+        torch.onnx.export(torch.nn.Sequential(torch_model(model, workdir)), torch.zeros((1,) + input_shape(model)),
+                          str(workdir / f"{model}.onnx"), input_names=["x"],
+                          dynamic_axes={"x": {0: "n"}}, dynamo=False)
 
 
-def worker(engine: str, batch: int, threads: int, workdir: Path) -> None:
+def worker(engine: str, model: str, batch: int, threads: int, workdir: Path) -> None:
     """Load one engine, then answer 'run' with the seconds one forward pass took, and 'quit' with
     the process's peak resident memory."""
     import numpy as np
 
-    x = np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(batch,) + input_shape(model)).astype(np.float32)
     if engine == "sqnxt-engine":
         from sqnxt_engine.io.model import load_model
-        from sqnxt_engine.runtime import Runner
-        graph, arrays, _ = load_model(workdir / "model.npz")
+        from sqnxt_engine.runtime import Runner, set_threads
+        set_threads(threads)
+        graph, arrays, _ = load_model(workdir / f"{model}.npz")
         runner = Runner(graph, arrays)
         forward = lambda: runner(x)  # noqa: E731
     elif engine == "onnxruntime":
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
-        sess = ort.InferenceSession(str(workdir / "model.onnx"), so, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(workdir / f"{model}.onnx"), so, providers=["CPUExecutionProvider"])
         forward = lambda: sess.run(None, {"x": x})  # noqa: E731
     else:
         import torch
-        from pytorchcv.models.squeezenext import sqnxt23v5_w1
         torch.set_num_threads(threads)
-        model = sqnxt23v5_w1().eval()
-        model.load_state_dict(torch.load(workdir / "model.pth", weights_only=True))
+        m = torch_model(model, workdir)
         xt = torch.from_numpy(x)
 
         def forward():
             with torch.inference_mode():
-                return model(xt)
+                return m(xt)
     for _ in range(3):
         forward()
     print("ready", flush=True)
@@ -93,18 +146,20 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(batches, threads, rounds, workdir: Path) -> list[dict]:
+def measure(models, threads, rounds, workdir: Path) -> list[dict]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
     procs = {}
-    for batch in batches:
-        for engine in ENGINES:
-            p = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--batch", str(batch),
-                                  "--threads", str(threads), "--workdir", str(workdir)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-            if p.stdout.readline().strip() != "ready":
-                raise SystemExit(f"{engine} worker failed to start")
-            procs[(engine, batch)] = p
+    for model in models:
+        for batch in BATCHES[model]:
+            for engine in ENGINES:
+                p = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--model", model,
+                                      "--batch", str(batch), "--threads", str(threads),
+                                      "--workdir", str(workdir)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                if p.stdout.readline().strip() != "ready":
+                    raise SystemExit(f"{engine} worker for {model} failed to start")
+                procs[(model, batch, engine)] = p
     times = {k: [] for k in procs}
     rng = random.Random(0)
     for _ in range(rounds):
@@ -115,45 +170,163 @@ def measure(batches, threads, rounds, workdir: Path) -> list[dict]:
             procs[k].stdin.flush()
             times[k].append(float(procs[k].stdout.readline()))
     rows = []
-    for (engine, batch), p in procs.items():
+    for (model, batch, engine), p in procs.items():
         p.stdin.write("quit\n")
         p.stdin.flush()
         peak = float(p.stdout.readline())
         p.wait()
-        ts = sorted(times[(engine, batch)])
-        rows.append({"engine": engine, "batch": batch, "median_ms": statistics.median(ts) * 1e3,
-                     "p10_ms": ts[len(ts) // 10] * 1e3, "p90_ms": ts[(9 * len(ts)) // 10] * 1e3,
+        ts = sorted(times[(model, batch, engine)])
+        median = statistics.median(ts)
+        rows.append({"model": model, "threads": threads, "batch": batch, "engine": engine,
+                     "median_ms": median * 1e3, "p10_ms": ts[len(ts) // 10] * 1e3,
+                     "p90_ms": ts[(9 * len(ts)) // 10] * 1e3, "images_per_s": batch / median,
                      "peak_mib": peak})
     for r in rows:
-        base = {e: next(q["median_ms"] for q in rows if q["engine"] == e and q["batch"] == r["batch"])
-                for e in ("onnxruntime", "pytorch")}
-        r["vs_onnxruntime"] = r["median_ms"] / base["onnxruntime"]
-        r["vs_pytorch"] = r["median_ms"] / base["pytorch"]
+        ort = next(q["median_ms"] for q in rows
+                   if (q["model"], q["batch"], q["engine"]) == (r["model"], r["batch"], "onnxruntime"))
+        r["vs_onnxruntime"] = r["median_ms"] / ort
     return rows
+
+
+def profile(model: str, batch: int, rounds: int) -> None:
+    """Per operator kind, median milliseconds per forward pass: compiled kernels vs the NumPy
+    reference path, the two runners called alternately."""
+    import numpy as np
+
+    import sqnxt_engine.functional as F
+    from sqnxt_engine.runtime import Runner
+
+    with tempfile.TemporaryDirectory() as d:
+        if model == "fmnist":
+            from sqnxt_engine.io.shipped import shipped_weights
+            path = shipped_weights(FMNIST)
+        else:
+            prepare(model, Path(d))
+            path = Path(d) / f"{model}.npz"
+        from sqnxt_engine.io.model import load_model
+        graph, arrays, _ = load_model(path)
+    fast = Runner(graph, arrays)
+    F.ConvPlan.REFERENCE = True  # plans built now run the NumPy path
+    try:
+        ref = Runner(graph, arrays)
+    finally:
+        F.ConvPlan.REFERENCE = False
+    times = {"kernels": collections.defaultdict(list), "numpy": collections.defaultdict(list)}
+    totals = {"kernels": [], "numpy": []}
+    current: dict = {}
+
+    def timed(step):
+        run = step.run
+
+        def wrapper(xs):
+            t = time.perf_counter()
+            y = run(xs)
+            if step.activation is not None and not step.act_in_run:
+                step.activation.apply_(y)
+            current[step.op.describe()] = current.get(step.op.describe(), 0.0) + time.perf_counter() - t
+            return y
+        return wrapper
+
+    for runner in (fast, ref):
+        for step in runner.steps:
+            step.run = timed(step)
+            step.act_in_run = True  # the wrapper applies an unfused activation inside the timing
+            step.in_place = False  # time the residual adds through their run as well
+    x = np.random.default_rng(0).normal(size=(batch,) + graph.input_shape).astype(np.float32)
+    pool = F.max_pool2d
+    for i in range(rounds + 1):
+        for name, runner in (("kernels", fast), ("numpy", ref)) if i % 2 else (("numpy", ref), ("kernels", fast)):
+            F.max_pool2d = pool if name == "kernels" else F.max_pool2d_reference
+            current.clear()
+            t = time.perf_counter()
+            runner(x)
+            if i:  # the first round warms up
+                totals[name].append(time.perf_counter() - t)
+                for k, v in current.items():
+                    times[name][k].append(v)
+    F.max_pool2d = pool
+    med = {n: {k: statistics.median(v) * 1e3 for k, v in t.items()} for n, t in times.items()}
+    print(f"{model}, batch {batch}, {rounds} interleaved rounds, median ms per forward pass; "
+          f"whole pass: kernels {statistics.median(totals['kernels']) * 1e3:.2f}, "
+          f"numpy {statistics.median(totals['numpy']) * 1e3:.2f}")
+    from sqnxt_engine.cli.common import format_table
+    kinds = sorted(med["numpy"], key=lambda k: -med["numpy"][k])
+    print(format_table([{"operator": k, "numpy_ms": round(med["numpy"][k], 2),
+                         "kernels_ms": round(med["kernels"][k], 2),
+                         "ratio": round(med["kernels"][k] / med["numpy"][k], 2)} for k in kinds]))
+
+
+def products(model: str) -> None:
+    """What bounds the engine: each convolution's matrix product alone (np.matmul on the layer's
+    GEMM shape as ConvPlan runs it, flat-scheme spare columns included), best of 7, batch 1."""
+    import numpy as np
+
+    from sqnxt_engine import zoo
+    from sqnxt_engine.graph import ops as O
+
+    graph = zoo.build(model)
+    rng = np.random.default_rng(0)
+    totals: dict[str, float] = {}
+    for layer in graph.layers:
+        op = layer.op
+        if not isinstance(op, O.Conv2d):
+            continue
+        c, _, w = layer.in_shapes[0]
+        o, ho, wo = op.output_shape(list(layer.in_shapes))
+        cg, (kh, kw) = c // op.groups, op.kernel
+        if cg == 1 and o == op.groups and (kh, kw) != (1, 1):
+            continue  # depthwise: no matrix product
+        if (kh, kw) != (1, 1) and op.stride == (1, 1):  # the flat scheme computes padded rows
+            wo = w + op.padding[2] + op.padding[3] + (1 if kw > 1 else 0)
+        a = rng.random((o, cg * kh * kw), dtype=np.float32)
+        b = rng.random((cg * kh * kw, ho * wo), dtype=np.float32)
+        best = float("inf")
+        for _ in range(7):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+        totals[op.describe()] = totals.get(op.describe(), 0.0) + best * 1e3
+    print(f"{graph.name}: matrix products alone, best of 7 each, batch 1: {sum(totals.values()):.2f} ms "
+          "(" + ", ".join(f"{k} {v:.2f}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1])) + ")")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=40)
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--models", nargs="+", choices=list(BATCHES), default=list(BATCHES))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--profile", choices=list(BATCHES), help="per-operator profile of this engine")
+    ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
+                    help="time each conv's matrix product alone")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
-    ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=1, help="batch of --profile")
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker, args.batch, args.threads, args.workdir)
+        return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir)
+    if args.products:
+        from sqnxt_engine.runtime import set_threads
+        set_threads(args.threads[0])
+        return products(args.products)
+    if args.profile:
+        from sqnxt_engine.runtime import set_threads
+        set_threads(args.threads[0])
+        return profile(args.profile, args.batch, args.rounds)
 
+    rows = []
     with tempfile.TemporaryDirectory() as d:
-        prepare(Path(d))
-        rows = measure(args.batches, args.threads, args.rounds, Path(d))
+        for model in args.models:
+            prepare(model, Path(d))
+        for threads in args.threads:
+            rows += measure(args.models, threads, args.rounds, Path(d))
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     from sqnxt_engine.cli.common import format_table
-    print(f"sqnxt23v5_w1, {args.threads} thread(s), {args.rounds} interleaved rounds, "
-          f"median of each; ratios are this row's median over the peer's")
+    print(f"{args.rounds} interleaved rounds per thread count, median of each; vs_onnxruntime is "
+          f"this row's median over onnxruntime's (same model, batch, threads)")
     print(format_table([{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
 
 

@@ -19,7 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import zoo
-from ..cli.common import add_format_options, add_out_option, emit, note, parser, run, subcommand
+from ..cli.common import (
+    add_format_options,
+    add_out_option,
+    add_safety_options,
+    emit,
+    note,
+    parser,
+    run,
+    subcommand,
+    to_json,
+)
 from ..errors import UserError, unknown_name
 from ..io.datasets import DATASETS
 from ..io.files import check_out
@@ -29,7 +39,7 @@ from . import fidelity as F
 from . import reports as R
 from .hardware import load_hardware
 from .network import emulate
-from .output import pyplot, save_figure, write_csv
+from .output import output_set, pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
@@ -45,6 +55,12 @@ def _sparsity(v: str) -> float:
     if not 0 <= f < 1:
         raise UserError(f"--sparsity must be in [0, 1), got {v}")
     return f
+
+
+def _seed(v: str) -> int:
+    if not v.isdigit():  # NumPy's generators take non-negative seeds only
+        raise UserError(f"--seed must be a non-negative integer, got {v!r}")
+    return int(v)
 
 
 def _trace(args) -> int:
@@ -88,8 +104,7 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     --csv; then --plot."""
     rows, total = [r.row() for r in res.layers], res.total_row()
     if args.fmt == "json":
-        import json
-        print(json.dumps(fields(rows, total), indent=2))
+        print(to_json(fields(rows, total)))
     elif args.fmt == "csv":
         emit(rows + [total], "csv", COLUMNS)
     else:
@@ -101,7 +116,7 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     if args.fmt != "table":
         print(footer, file=sys.stderr)
     if args.plot:
-        _plot_trace(res, args.plot)
+        _plot_trace(res, args.plot, args.force)
     return 0
 
 
@@ -139,7 +154,6 @@ def _trace_quantized(args, hw, model) -> int:
 
 def _eval(args) -> int:
     """Top-1 of a quantized file on a test set, every image through the emulated datapath."""
-    import json
     import time
 
     from ..io.datasets import load_dataset
@@ -160,7 +174,7 @@ def _eval(args) -> int:
     r = {"weights": args.weights, "data": args.data, "hardware": hw.name, "dataflow": args.dataflow,
          **r, "seconds": round(time.perf_counter() - t0, 1)}
     if args.json:
-        print(json.dumps(r, indent=2))
+        print(to_json(r))
         return 0
     acc = r["accumulator"]
     print(f"{args.weights} on {args.data} test ({r['images']} images), emulated on {hw.name} "
@@ -186,7 +200,7 @@ def _input(path: str, graph, meta: dict) -> np.ndarray:
     return x
 
 
-def _plot_trace(res, path: str) -> None:
+def _plot_trace(res, path: str, force: bool) -> None:
     plt = pyplot()
     names = [r.name for r in res.layers]
     cycles = [r.cycles for r in res.layers]
@@ -200,7 +214,7 @@ def _plot_trace(res, path: str) -> None:
     ax2.set_ylabel("MACs / cycle")
     ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
     fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    save_figure(fig, path, dpi=120, force=force)
     plt.close(fig)
 
 
@@ -246,8 +260,7 @@ def _table3(args) -> int:
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
             "paper_energy", "energy_ratio", "macs"]
     if args.fmt == "json":
-        import json
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     elif args.fmt == "csv":
         emit(rows, "csv", cols)
     else:
@@ -263,8 +276,9 @@ def _table3(args) -> int:
                                           if (F.V1, c) in runs.results})))
     print(note, file=sys.stderr if args.fmt != "table" else sys.stdout)
     if files:
-        write_csv(files[0], rows, cols)
-        R.plot_table3(rows, configs, files[1])
+        with output_set(args.force):  # the CSV and the PNG appear together or not at all
+            write_csv(files[0], rows, cols)
+            R.plot_table3(rows, configs, files[1])
     return 0
 
 
@@ -276,24 +290,24 @@ def _figure6(args) -> int:
     rows = R.figure6(models, configs, runs)
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
     if args.fmt == "json":
-        import json
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     else:
         emit(rows, args.fmt, cols)
         if args.fmt == "table":
             print("\n".join(F.network_lines({c: runs.results[(models[0], c)] for c in configs})))
     if files:
-        write_csv(files[0], rows, cols)
-        R.plot_figure6(rows, models, configs, files[1])
+        with output_set(args.force):
+            write_csv(files[0], rows, cols)
+            R.plot_figure6(rows, models, configs, files[1])
     return 0
 
 
 def _emulation_options(p) -> None:
-    """What every emulating subcommand takes: --debug, --sparsity, --seed."""
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed."""
+    add_safety_options(p)
     p.add_argument("--sparsity", type=_sparsity, default=0.4,
                    help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights and input")
 
 
 def _report_options(p, models) -> None:

@@ -92,7 +92,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -101,6 +100,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
+from ..io.files import read_text
+from ..io.structured_text import load_toml
 
 PRESETS = ("8x8", "16x16")
 OPERANDS = ("input", "weight", "psum")
@@ -339,14 +340,14 @@ def load_hardware(spec: str | Path) -> Hardware:
         where = f"preset {s}"
     else:
         path = Path(s)
-        if not path.is_file():
+        if not path.exists():
             raise HardwareError(f"{s}: no such hardware file (presets: {', '.join(PRESETS)})")
-        text = path.read_text("utf-8")
+        text = read_text(path)  # a regular file, size-bounded, UTF-8
         where = path.name
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise HardwareError(f"{where}: not valid TOML: {e}") from None
+        doc = load_toml(text, where)  # nesting depth bounded
+    except UserError as e:
+        raise HardwareError(str(e)) from None
     hw = hardware_from_dict(doc, where)
     if s in PRESETS and hw.name != s:
         raise HardwareError(f"{where}: name is {hw.name!r}, expected {s!r}")

@@ -156,7 +156,9 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     emu = out.reshape(-1)
     result.max_abs_diff = float(np.abs(emu.astype(np.float64) - fl).max())
     result.max_abs_ref = float(np.abs(fl).max())
-    result.top1_match = bool(np.argmax(emu) == np.argmax(fl))
+    # NaN or infinity in either output makes argmax meaningless: that is no agreement
+    finite = bool(np.isfinite(emu).all() and np.isfinite(fl).all())
+    result.top1_match = finite and bool(np.argmax(emu) == np.argmax(fl))
     return result
 
 

@@ -1,17 +1,44 @@
 """Files the emulator writes (CSV, PNG): checked first, written atomically, never overwritten
-without --force; matplotlib imported only when a plot is asked for."""
+without --force; matplotlib imported only when a plot is asked for.
+
+A result made of several files (table3's CSV and PNG) is written inside `output_set`: the files
+are rendered to memory as they are made and put in place together at the end of the block
+(io.files.write_atomic_group), so an interrupted run leaves all of them or none."""
 from __future__ import annotations
+
+import contextlib
+import io
 
 from ..cli.common import to_csv
 from ..errors import UserError
-from ..io.files import write_atomic
+from ..io.files import write_atomic, write_atomic_group
 
 PLOT_HINT = "plots need matplotlib: pip install 'sqnxt-engine[plot]'"
+_pending: list | None = None  # the files of the open output_set, else None
 
 
-def write_csv(path, rows: list[dict], columns=None) -> None:
-    text = to_csv(rows, columns).encode("utf-8")
-    write_atomic(path, lambda f: f.write(text))
+@contextlib.contextmanager
+def output_set(force: bool = False):
+    """Collect the files written in the block; write them all, or none, when it ends."""
+    global _pending
+    outer, _pending = _pending, []
+    try:
+        yield
+        files, _pending = _pending, outer
+        write_atomic_group(files, force)
+    finally:
+        _pending = outer
+
+
+def _write(path, data: bytes, force: bool) -> None:
+    if _pending is not None:
+        _pending.append((path, lambda f: f.write(data)))
+    else:
+        write_atomic(path, lambda f: f.write(data), force)
+
+
+def write_csv(path, rows: list[dict], columns=None, force: bool = False) -> None:
+    _write(path, to_csv(rows, columns).encode("utf-8"), force)
 
 
 def pyplot():
@@ -25,5 +52,7 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, dpi: int = 100) -> None:
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+def save_figure(fig, path, dpi: int = 100, force: bool = False) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    _write(path, buf.getvalue(), force)

@@ -45,6 +45,7 @@ from ..errors import UserError
 from ..kernels import (
     COUNTER_FIELDS,
     DATAFLOWS,
+    DISTINCT_ORDERS,
     ORDERS,
     ConvShape,
     Counters,
@@ -191,24 +192,9 @@ def fitting_tilings(shape: ConvShape, hw: Hardware) -> Tilings:
     return Tilings(tiles, sizes, least_dram_words(shape, -(-ext // tiles)))
 
 
-# ---- 2. canonical orders ------------------------------------------------------------------------
+# ---- 2. canonical orders: the kernels' table (orders differing only in loops of one tile) ----
 
-def _canonical_orders() -> list[np.ndarray]:
-    """For each mask of loops with more than one tile (bit d: loop LOOPS[d]), one order index
-    per class of orders that visit the tiles in the same sequence."""
-    out = []
-    for mask in range(16):
-        seen, keep = set(), []
-        for i, o in enumerate(ORDERS):
-            key = tuple(d for d in o if mask >> LOOPS.index(d) & 1)
-            if key not in seen:
-                seen.add(key)
-                keep.append(i)
-        out.append(np.array(keep, np.int64))
-    return out
-
-
-CANONICAL = _canonical_orders()
+CANONICAL = [np.array(o, np.int64) for o in DISTINCT_ORDERS]
 
 
 # ---- 3. bounds ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ See docs/kernels.md."""
 from .api import (
                   COUNTER_FIELDS,
                   DATAFLOWS,
+                  DISTINCT_ORDERS,
                   KINDS,
                   LOOPS,
                   MAP_WIDTH,
@@ -25,7 +26,7 @@ from .api import (
                   least_dram_words,
 )
 
-__all__ = ["DATAFLOWS", "LOOPS", "ORDERS", "OPERANDS", "KINDS", "TRANSFERS", "COUNTER_FIELDS",
-           "MAP_WIDTH", "AccumulatorOverflowWarning", "ConvShape", "Counters", "Dataflow",
-           "Mapping", "ZeroProfile", "count", "count_array", "count_many", "execute",
-           "footprints", "least_dram_words"]
+__all__ = ["COUNTER_FIELDS", "DATAFLOWS", "DISTINCT_ORDERS", "KINDS", "LOOPS", "MAP_WIDTH",
+           "OPERANDS", "ORDERS", "TRANSFERS", "AccumulatorOverflowWarning", "ConvShape",
+           "Counters", "Dataflow", "Mapping", "ZeroProfile", "count", "count_array", "count_many",
+           "execute", "footprints", "least_dram_words"]

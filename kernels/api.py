@@ -59,6 +59,9 @@ _DF_INDEX = {d: i for i, d in enumerate(DATAFLOWS)}
 LOOPS = ("k", "c", "y", "x")
 ORDERS = tuple(tuple(o) for o in _ln.ORDERS)       # the 24 loop orders, as generated
 _ORDER_INDEX = {o: i for i, o in enumerate(ORDERS)}
+# per mask of loops with several tiles (bit d: LOOPS[d]), one order index per class of orders
+# that visit the tiles in the same sequence (so give the same counts)
+DISTINCT_ORDERS = tuple(tuple(o) for o in _ln.DISTINCT_ORDERS)
 OPERANDS = ("input", "weight", "psum")
 KINDS = ("rf_reads", "rf_writes", "pe_transfers", "gb_reads", "gb_writes", "dram_reads",
          "dram_writes")

@@ -88,6 +88,19 @@ def test_resize_shorter_side_then_centre_crop_like_torchvision(tmp_path):
     np.testing.assert_array_equal(x, want.astype(np.float32))
 
 
+def test_resize_filter_comes_from_the_model_metadata(tmp_path):
+    """EfficientNet-Lite's metadata asks for bicubic (its TensorFlow reference); a model that
+    names no filter gets torchvision's bilinear."""
+    from sqnxt_engine import zoo
+    pixels = np.random.default_rng(1).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    pre = Preprocess.from_meta(zoo.build("efficientnet-lite0").meta)
+    assert pre.resize_filter == "bicubic" and Preprocess.from_meta({}).resize_filter == "bilinear"
+    x = load_image(tmp_path / "p.png", Preprocess(crop=24, resize=32, resize_filter="bicubic"))
+    want = np.asarray(Image.fromarray(pixels).resize((48, 32), Image.Resampling.BICUBIC))[4:28, 12:36]
+    np.testing.assert_array_equal(x, want.transpose(2, 0, 1).astype(np.float32))
+
+
 def test_tall_image_and_odd_margins(tmp_path):
     Image.new("RGB", (9, 15), (1, 2, 3)).save(tmp_path / "t.png")
     x = load_image(tmp_path / "t.png", Preprocess(crop=4, resize=None))
@@ -140,6 +153,7 @@ def test_batch(tmp_path):
     ({"mean": (1, 2)}, "mean needs 1 or 3 values"),
     ({"std": (0,)}, "std must be positive"),
     ({"crop": 300, "resize": 256}, "cannot crop 300"),
+    ({"resize_filter": "lanczos"}, "unknown resize filter"),
 ])
 def test_bad_preprocessing_options(kwargs, message):
     with pytest.raises(UserError, match=message):
@@ -154,7 +168,7 @@ def test_bad_files_are_named(tmp_path):
     text.write_text("this is not a picture\n")
     with pytest.raises(UserError, match="notes.jpg: not a readable image"):
         load_image(text, RAW)
-    with pytest.raises(UserError, match="not a readable image"):
+    with pytest.raises(UserError, match="is a directory, not a regular file"):
         load_image(tmp_path, RAW)  # a folder
     with pytest.raises(UserError, match="notes.jpg"):  # the batch names the bad file too
         load_batch([_uniform(tmp_path, "L", 1, "ok.png"), text], RAW)

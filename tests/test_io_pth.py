@@ -145,7 +145,7 @@ def test_garbage_is_a_user_error(tmp_path, content, match):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(UserError, match="nope.pth: cannot read"):
+    with pytest.raises(UserError, match="nope.pth: no such file"):
         read_pth(tmp_path / "nope.pth")
 
 

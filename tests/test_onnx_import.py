@@ -305,7 +305,7 @@ def test_malformed_file_is_user_error(content, tmp_path):
     path.write_bytes(content)
     with pytest.raises(UserError, match="bad.onnx"):
         read_onnx(path)
-    with pytest.raises(UserError, match="no such ONNX file"):
+    with pytest.raises(UserError, match="missing.onnx: no such file"):
         read_onnx(tmp_path / "missing.onnx")
 
 

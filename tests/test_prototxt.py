@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sqnxt_engine.errors import GraphError, UserError
 from sqnxt_engine.graph import ops as O
-from sqnxt_engine.io.prototext import parse
+from sqnxt_engine.io.protobuf_text import parse
 from sqnxt_engine.io.prototxt import read_prototxt
 
 # MODELS.md's expected counts (params M, MACs M) and the input size they are counted at.

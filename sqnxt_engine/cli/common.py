@@ -7,12 +7,17 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import UserError, escape_controls
+from ..io import limits
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -45,12 +50,26 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 def parser(prog: str, description: str) -> ArgumentParser:
-    """A command's parser: --version, --debug (show the traceback of an error), defaults in
-    --help. Subcommands get the same through `subcommand`."""
+    """A command's parser: --version, --debug (show the traceback of an error), --resource-limit,
+    defaults in --help. Subcommands get the same through `subcommand`."""
     p = ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_safety_options(p)
     return p
+
+
+def add_safety_options(p: argparse.ArgumentParser) -> None:
+    """--debug and --resource-limit, which every command takes."""
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p.add_argument("--resource-limit", action=_RaiseLimit, metavar="NAME=VALUE", help=limits.LIMIT_HELP)
+
+
+class _RaiseLimit(argparse.Action):
+    """Sets the limit as the option is parsed: before the command reads any file."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        name, number = limits.parse_limit(value)
+        limits.set_limits(replace(limits.current(), **{name: number}))
 
 
 def subcommand(subparsers, name: str, description: str) -> ArgumentParser:
@@ -76,10 +95,25 @@ def add_model_option(p: argparse.ArgumentParser, help: str, **kw) -> None:
     p.add_argument("--arch", dest="model", help=argparse.SUPPRESS, type=kw.get("type"))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` runs (temporary files are removed)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a command's main; a UserError (or a bad file) becomes one line on stderr and exit 2;
-    output into a closed pipe (`| head -1`) ends quietly."""
+    output into a closed pipe (`| head -1`) ends quietly. Text in a message that came from a file
+    is printed with control characters escaped, so the error stays one inert line. Any other
+    exception is a bug: one line too (exit 1), and --debug shows its traceback. SIGTERM ends the
+    command like Ctrl-C, removing temporary files (exit 143)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    limits.set_limits(limits.Limits())  # the defaults, unless --resource-limit changes one
     try:
         code = main(argv) or 0
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
@@ -87,13 +121,34 @@ def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
     except (UserError, OSError) as e:
         if isinstance(e, BrokenPipeError):
             return _closed_pipe()
-        if "--debug" in argv:
+        if debug:
             raise
         msg = str(e) if isinstance(e, UserError) else f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}"
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {escape_controls(msg)}", file=sys.stderr)
         return 2
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        if debug:
+            raise
+        print(f"error: internal error, {type(e).__name__}: {escape_controls(str(e))[:300]} "
+              "(run again with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
+
+
+def to_json(value) -> str:
+    """JSON text for output: non-finite floats become null (bare NaN is not JSON)."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(value), indent=2, allow_nan=False)
 
 
 def _closed_pipe() -> int:
@@ -153,7 +208,7 @@ def to_csv(rows: list[dict], columns: Sequence[str] | None = None) -> str:
 def emit(rows: list[dict], fmt: str, columns: Sequence[str] | None = None, footer: str = "") -> None:
     """Print rows as a table (default), JSON or CSV."""
     if fmt == "json":
-        print(json.dumps(rows, indent=2))
+        print(to_json(rows))
     elif fmt == "csv":
         sys.stdout.write(to_csv(rows, columns))
     else:

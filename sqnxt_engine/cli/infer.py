@@ -1,13 +1,13 @@
 """sqnxt-infer: classify images with a network and its weights."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
 from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime.predict import classify
-from .common import parser, run
+from ..runtime.threads import set_threads
+from .common import parser, run, to_json
 
 
 def _main(argv: list[str]) -> int:
@@ -19,7 +19,11 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--top", type=int, default=5, help="how many classes to show per image")
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
     p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--threads", type=int,
+                   help="threads for the matrix products and the kernels (default: BLAS's own, all cores)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        set_threads(args.threads)
     if args.top < 1 or args.batch_size < 1:
         raise UserError("--top and --batch-size must be at least 1")
     for path in args.images:
@@ -27,7 +31,7 @@ def _main(argv: list[str]) -> int:
             raise UserError(f"{path}: no such file")
     results = classify(args.images, args.weights, args.top, args.batch_size)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(to_json(results))
         return 0
     for r in results:
         print(r["path"])

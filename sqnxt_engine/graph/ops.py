@@ -9,13 +9,21 @@ shift (running statistics are not parameters); MACs are the multiply-accumulates
 convolutions and fully connected layers, plus one per output element for a bias or a batch
 norm (a batch norm right after a biased conv folds into that bias and adds nothing).
 Pooling, activations, additions and concatenations count no MACs.
+
+Arguments are checked when an operator is made, from one declaration per operator: each field's
+annotated type (int, float, bool, a tuple of ints), with every int non-negative (and at least 1 for
+the fields named in `positive`) and every float finite. Operators come from files (ONNX, prototxt,
+graphs stored in weight files), so a zero stride or a three-value kernel is a GraphError naming the
+operator, never a crash later in a kernel.
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
-from math import prod
-from typing import ClassVar
+from dataclasses import dataclass, fields
+from functools import cache
+from math import isfinite, prod
+from typing import ClassVar, get_type_hints
 
 import numpy as np
 
@@ -25,24 +33,71 @@ from ..errors import GraphError
 Shape = tuple[int, ...]
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _ints(v, what: str) -> tuple:
+    if not isinstance(v, (tuple, list)) or not all(_is_int(x) for x in v):
+        raise GraphError(f"{what} must be an int or a list of ints, got {v!r:.80}")
+    return tuple(int(x) for x in v)
+
+
 def pair(v) -> tuple[int, int]:
     """An int or a pair of ints, as a pair."""
-    if isinstance(v, int):
-        return (v, v)
-    a, b = v
-    return (int(a), int(b))
+    if _is_int(v):
+        return (int(v), int(v))
+    v = _ints(v, "a 2-D size")
+    if len(v) != 2:
+        raise GraphError(f"a 2-D size needs one or two values, got {len(v)}: {v}")
+    return v
 
 
 def quad(v) -> tuple[int, int, int, int]:
     """Padding as (top, bottom, left, right) from an int, a (vertical, horizontal) pair or a quad."""
-    if isinstance(v, int):
-        return (v, v, v, v)
-    v = tuple(int(p) for p in v)
+    if _is_int(v):
+        return (int(v),) * 4
+    v = _ints(v, "padding")
     if len(v) == 2:
         return (v[0], v[0], v[1], v[1])
     if len(v) == 4:
         return v
-    raise ValueError(f"padding must be an int, a pair or (top, bottom, left, right), got {v}")
+    raise GraphError(f"padding must be an int, a pair or (top, bottom, left, right), got {v}")
+
+
+# Ints larger than this are no size any network has; refusing them keeps shape arithmetic small.
+_MAX_ARG = 1 << 31
+
+
+@cache
+def _hints(cls) -> dict:
+    return get_type_hints(cls)
+
+
+def _check_args(op: Op) -> None:
+    """Every field of `op` against its annotated type and range (see the module notes)."""
+    hints = _hints(type(op))
+    for f in fields(op):
+        v, hint = getattr(op, f.name), hints[f.name]
+        where = f"{op.kind}: {f.name}"
+        if hint is bool:
+            if not isinstance(v, (bool, np.bool_)):
+                raise GraphError(f"{where} must be true or false, got {v!r:.80}")
+            v = bool(v)
+        elif hint is float:
+            if not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)) or not isfinite(v):
+                raise GraphError(f"{where} must be a finite number, got {v!r:.80}")
+            v = float(v)
+        else:  # int, or a tuple of ints (normalised by pair/quad in __post_init__ first)
+            values = _ints(v, where) if isinstance(v, (tuple, list)) else (v,)
+            if not all(_is_int(x) for x in values):
+                raise GraphError(f"{where} must be an integer, got {v!r:.80}")
+            low = 1 if f.name in op.positive else 0
+            if not all(low <= x <= _MAX_ARG for x in values):
+                raise GraphError(f"{where} must be {'positive' if low else 'non-negative'} "
+                                 f"(at most {_MAX_ARG:,}), got {v!r:.80}")
+            v = tuple(int(x) for x in values) if isinstance(v, (tuple, list)) else int(v)
+        object.__setattr__(op, f.name, v)
 
 
 def _need_map(op: Op, shape: Shape) -> tuple[int, int, int]:
@@ -58,6 +113,10 @@ class Op:
     kind: ClassVar[str] = "op"
     arity: ClassVar[int | None] = 1  # None: one or more inputs
     trainable: ClassVar[tuple[str, ...]] = ()  # parameter names that count as parameters
+    positive: ClassVar[tuple[str, ...]] = ()  # int fields that must be at least 1
+
+    def __post_init__(self):
+        _check_args(self)
 
     def output_shape(self, shapes: list[Shape]) -> Shape:
         return shapes[0]
@@ -96,16 +155,14 @@ class Conv2d(Op):
 
     kind: ClassVar[str] = "conv"
     trainable: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    positive: ClassVar[tuple[str, ...]] = ("out_channels", "kernel", "stride", "dilation", "groups")
 
     def __post_init__(self):
         object.__setattr__(self, "kernel", pair(self.kernel))
         object.__setattr__(self, "stride", pair(self.stride))
         object.__setattr__(self, "padding", quad(self.padding))
         object.__setattr__(self, "dilation", pair(self.dilation))
-        if self.out_channels <= 0 or self.groups <= 0 or min(self.kernel + self.stride + self.dilation) <= 0:
-            raise GraphError(f"conv: channels, groups, kernel, stride and dilation must be positive ({self})")
-        if min(self.padding) < 0:
-            raise GraphError(f"conv: padding must be non-negative, got {self.padding}")
+        super().__post_init__()
         if self.out_channels % self.groups:
             raise GraphError(f"conv: {self.out_channels} output channels do not split into {self.groups} groups")
 
@@ -137,9 +194,10 @@ class Conv2d(Op):
     def forward(self, xs, p):
         return self.prepare(p, xs[0].dtype)(xs)
 
-    def prepare(self, p, dtype):
+    def prepare(self, p, dtype, clamp=None):
+        """clamp: (lo, hi) of an activation fused into the plan (`bounds` of ReLU, ReLU6)."""
         plan = F.ConvPlan(p["weight"], p.get("bias"), self.stride, self.padding, self.dilation,
-                          self.groups, dtype)
+                          self.groups, dtype, clamp)
         return lambda xs: plan(xs[0])
 
     def describe(self):
@@ -189,6 +247,8 @@ def _constant_like(y: np.ndarray, value: float) -> np.ndarray:
 @dataclass(frozen=True)
 class ReLU(Op):
     kind: ClassVar[str] = "relu"
+    # an activation that is a clamp to (lo, hi) can be fused into a convolution's epilogue
+    bounds: ClassVar[tuple[float, float] | None] = (0.0, float("inf"))
 
     def forward(self, xs, p):
         return np.maximum(xs[0], 0)
@@ -201,6 +261,7 @@ class ReLU(Op):
 @dataclass(frozen=True)
 class ReLU6(Op):
     kind: ClassVar[str] = "relu6"
+    bounds: ClassVar[tuple[float, float] | None] = (0.0, 6.0)
 
     def forward(self, xs, p):
         return np.clip(xs[0], 0, 6)
@@ -214,6 +275,7 @@ class ReLU6(Op):
 class LeakyReLU(Op):
     slope: float = 0.1
     kind: ClassVar[str] = "leaky_relu"
+    bounds: ClassVar[tuple[float, float] | None] = None  # not a clamp
 
     def forward(self, xs, p):
         x = xs[0]
@@ -260,11 +322,13 @@ class _Pool2d(Op):
     stride: tuple[int, int] = (2, 2)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     ceil_mode: bool = False
+    positive: ClassVar[tuple[str, ...]] = ("kernel", "stride")
 
     def __post_init__(self):
         object.__setattr__(self, "kernel", pair(self.kernel))
         object.__setattr__(self, "stride", pair(self.stride))
         object.__setattr__(self, "padding", quad(self.padding))
+        super().__post_init__()
 
     def output_shape(self, shapes):
         c, h, w = _need_map(self, shapes[0])
@@ -316,6 +380,7 @@ class LRN(Op):
     beta: float = 0.75
     k: float = 1.0
     kind: ClassVar[str] = "lrn"
+    positive: ClassVar[tuple[str, ...]] = ("size",)
 
     def output_shape(self, shapes):
         return _need_map(self, shapes[0])
@@ -340,6 +405,7 @@ class Linear(Op):
     out_features: int
     bias: bool = True
     kind: ClassVar[str] = "fc"
+    positive: ClassVar[tuple[str, ...]] = ("out_features",)
     trainable: ClassVar[tuple[str, ...]] = ("weight", "bias")
 
     def output_shape(self, shapes):

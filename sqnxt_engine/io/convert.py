@@ -7,6 +7,7 @@ from pathlib import Path
 from .. import zoo
 from ..errors import UserError
 from ..graph.graph import Graph
+from .files import check_out
 from .images import PRESETS
 from .model import save_model
 from .weights import sha256_file
@@ -31,7 +32,8 @@ def convert_pth(src: Path, model: str | None, zoo_options: dict | None = None):
         raise UserError(f"{src}: cannot tell the architecture from its keys; name it with --model")
     options = dict(zoo_options or {})
     classifier = zoo.build(name, **options).param_shapes()
-    last_fc = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2][-1]
+    fcs = [k for k in classifier if k.endswith(".weight") and len(classifier[k]) == 2]
+    last_fc = fcs[-1] if fcs else None  # networks without a fully connected layer keep their classes
     if last_fc in arrays and arrays[last_fc].shape[0] != classifier[last_fc][0]:
         options["num_classes"] = int(arrays[last_fc].shape[0])  # fine-tuned to other classes
     graph = zoo.build(name, **options)
@@ -60,10 +62,7 @@ def convert(src, out, model: str | None = None, zoo_options: dict | None = None,
     preset of io.images.PRESETS) and `labels` (a label set name) are recorded in the file for
     sources that do not say; the source's name and sha256 are recorded too."""
     src, out = Path(src), Path(out)
-    if not src.is_file():
-        raise UserError(f"{src}: no such file")
-    if out.exists() and not force:
-        raise UserError(f"{out}: exists (use --force to overwrite)")
+    check_out(out, force)  # before the work; the readers check the source (a regular file...)
     if model:
         model = zoo.canonical(model)
     if preprocess is not None and preprocess not in PRESETS:

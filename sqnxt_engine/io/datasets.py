@@ -15,12 +15,15 @@ import os
 import shutil
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from . import limits
 from .fetch import cache_dir
+from .files import open_regular, read_bounded
 
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 _FMNIST_DIR = Path("usr/share/datasets/fashion-mnist")
@@ -65,15 +68,21 @@ def _call(cmd: list[str], cwd: str) -> None:
 
 def read_idx(path) -> np.ndarray:
     """An IDX file (optionally gzipped) as a numpy array: uint8 data, big-endian dims."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
+    limit = limits.current().max_file_bytes
+    with open_regular(path) as raw:
+        try:
+            if str(path).endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw) as f:  # inflated no further than the limit
+                    data = read_bounded(f, limit, f"{path} (decompressed)")
+            else:
+                data = read_bounded(raw, limit, str(path))
+        except (OSError, EOFError, zlib.error) as e:
+            raise UserError(f"{path}: cannot read ({e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise UserError(f"{path}: not an unsigned-byte IDX file")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise UserError(f"{path}: truncated IDX header")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     offset = 4 + 4 * ndim
     if len(data) - offset != int(np.prod(dims)):
@@ -90,7 +99,8 @@ def imagenet_samples() -> tuple[list[np.ndarray], np.ndarray]:
     from PIL import Image
 
     from .fetch import download_wheel
-    from .images import to_rgb8
+    from .images import check_image_size, to_rgb8
+    from .npz import check_zip_members, read_member
 
     folder = cache_dir() / "imagenet-samples"
     wheels = sorted(folder.glob("foolbox-*.whl"))
@@ -98,12 +108,20 @@ def imagenet_samples() -> tuple[list[np.ndarray], np.ndarray]:
         folder.mkdir(parents=True, exist_ok=True)
         wheels = [download_wheel(IMAGENET_SAMPLES_WHEEL, folder)]
     images, labels = [], []
-    with zipfile.ZipFile(wheels[0]) as z:
-        for name in sorted(z.namelist()):
-            m = re.fullmatch(r"foolbox/data/imagenet_\d+_(\d+)\.jpg", name)
-            if m:
-                images.append(np.asarray(to_rgb8(Image.open(io.BytesIO(z.read(name))))))
-                labels.append(int(m[1]))
+    try:
+        with open_regular(wheels[0]) as f, zipfile.ZipFile(f) as z:
+            members = check_zip_members(z.infolist())  # sizes bounded before anything is inflated
+            for name in sorted(members):
+                m = re.fullmatch(r"foolbox/data/imagenet_\d+_(\d+)\.jpg", name)
+                if m:
+                    with Image.open(io.BytesIO(read_member(z, members[name]))) as img:
+                        check_image_size(img.size, name)
+                        images.append(np.asarray(to_rgb8(img)))
+                    labels.append(int(m[1]))
+    except UserError as e:
+        raise UserError(f"{wheels[0]}: {e}") from None
+    except (OSError, zipfile.BadZipFile, zlib.error, Image.DecompressionBombError) as e:
+        raise UserError(f"{wheels[0]}: cannot read the samples ({e})") from None
     if len(images) != 20:
         raise UserError(f"{wheels[0]}: expected 20 ImageNet samples, found {len(images)}")
     return images, np.array(labels, dtype=np.int64)

@@ -7,8 +7,11 @@ Conventions (one for every model, so weight files and presets read alike):
   EfficientNet-Lite: RGB, mean 127, std 128. The zoo's graphs take their preprocessing from
   PRESETS below, the one place these numbers are written.
 - Resizing follows torchvision's PIL path, which the torch-trained weights were evaluated
-  with: shorter side to `resize` (bilinear, the longer side truncated), then a centre crop of
-  `crop` x `crop` with the offsets rounded.
+  with: shorter side to `resize` (the longer side truncated), then a centre crop of `crop` x
+  `crop` with the offsets rounded. The filter is the model's (`resize_filter` in its metadata):
+  "bilinear" for torchvision's models (Pillow's bilinear filter widens with the scale factor:
+  antialiased, as torchvision's PIL path and antialias=True are), "bicubic" for EfficientNet-Lite,
+  whose TensorFlow reference resizes bicubically.
 - Transparent images are composited on white: a viewer shows them so, whereas dropping the
   alpha channel exposes whatever colour happens to sit under transparent pixels (often black).
 - 16-bit images (Pillow modes I;16*, and I, which is how Pillow opens 16-bit PNG and TIFF)
@@ -17,6 +20,7 @@ Output: float32, CHW for one image and NCHW for a batch.
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -24,8 +28,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import UserError
+from . import limits
+from .files import read_regular
 
 _COLORS = {"RGB": 3, "BGR": 3, "L": 1}
+RESIZE_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 @dataclass(frozen=True)
@@ -35,11 +42,14 @@ class Preprocess:
     color: str = "RGB"              # output channels: RGB, BGR, or L (one grey channel)
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)  # pixel units, output channel order
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    resize_filter: str = "bilinear"  # a key of RESIZE_FILTERS: the model's reference filter
 
     def __post_init__(self):
         n = _COLORS.get(self.color)
         if n is None:
             raise UserError(f"unknown colour order {self.color!r} (RGB, BGR, L)")
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise UserError(f"unknown resize filter {self.resize_filter!r} ({', '.join(RESIZE_FILTERS)})")
         mean, std = _per_channel(self.mean, n, "mean"), _per_channel(self.std, n, "std")
         if min(std) <= 0:
             raise UserError(f"std must be positive, got {std}")
@@ -55,16 +65,17 @@ class Preprocess:
     def meta(self) -> dict:
         """The metadata keys of this preprocessing, as weight files and zoo graphs store them."""
         return {"input_size": self.crop, "resize": self.resize, "color": self.color,
-                "mean": self.mean, "std": self.std}
+                "mean": self.mean, "std": self.std, "resize_filter": self.resize_filter}
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> Preprocess:
         """From a weight file's or a zoo graph's metadata: input_size (the crop; an int or a
-        [C, H, W] list), resize, color, mean, std."""
+        [C, H, W] list), resize, color, mean, std, resize_filter."""
         size = meta.get("input_size", 224)
         crop = int(size[-1] if isinstance(size, (list, tuple)) else size)
         return cls(crop=crop, resize=meta.get("resize", crop), color=meta.get("color", "RGB"),
-                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))))
+                   mean=tuple(meta.get("mean", (0.0,))), std=tuple(meta.get("std", (1.0,))),
+                   resize_filter=meta.get("resize_filter", "bilinear"))
 
 
 def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
@@ -84,8 +95,9 @@ PRESETS = {
     # quantization); evaluation crops the centre 224/(224+32) of the shorter side (crop_padding
     # 32): shorter side to 256, then a 224 centre crop. The PyTorch port has no preprocessing of
     # its own (its only example, commented out, is torchvision's ImageNet normalisation copied
-    # from efficientnet_pytorch, which these weights were not trained with).
-    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.0,), (128.0,)),
+    # from efficientnet_pytorch, which these weights were not trained with). The resize is bicubic
+    # (preprocessing.py's _resize_image: tf.compat.v1.image.resize_bicubic).
+    "efficientnet-lite": Preprocess(224, 256, "RGB", (127.0,), (128.0,), "bicubic"),
     # the shipped Fashion-MNIST weights: 28x28 grey, the train split's mean and std in pixel units
     # (computed: 72.940, 90.021); sqnxt-train normalises with these too
     "fashion-mnist": Preprocess(28, 28, "L", (72.94,), (90.02,)),
@@ -93,16 +105,32 @@ PRESETS = {
 
 
 def load_image(path, pre: Preprocess) -> np.ndarray:
-    """One image file as a float32 (C, crop, crop) array. UserError names a bad file."""
+    """One image file as a float32 (C, crop, crop) array. UserError names a bad file.
+
+    Images may come from someone else: only a regular file within max_file_bytes is opened, and
+    the size its header declares is checked against the max_image_pixels and max_image_aspect
+    limits (io/limits.py) before Pillow decodes a pixel (a 100 kB PNG can declare 50,000 x 50,000)."""
+    # from memory: a chunk claiming 4 GB then costs what the file holds (a file's read(n)
+    # allocates n bytes before it reads)
+    data = io.BytesIO(read_regular(path))
     try:
-        with Image.open(path) as img:
+        Image.MAX_IMAGE_PIXELS = None  # the limit is ours (check_image_size), not Pillow's
+        with Image.open(data) as img:
+            check_image_size(img.size, path)
             img.load()  # decode now: a truncated or corrupt file fails here, with its name
             rgb = to_rgb8(ImageOps.exif_transpose(img))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         raise UserError(f"{path}: not a readable image ({e})") from None
     return preprocess(rgb, pre)
+
+
+def check_image_size(size: tuple[int, int], path) -> None:
+    """The declared width and height against the pixel and aspect-ratio limits."""
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise UserError(f"{path}: image of {w}x{h} pixels")
+    limits.check(f"{path}: image of {w}x{h}: pixels", w * h, "max_image_pixels")
+    limits.check(f"{path}: image of {w}x{h}: aspect ratio", -(-max(w, h) // min(w, h)), "max_image_aspect")
 
 
 def load_batch(paths: Iterable, pre: Preprocess) -> np.ndarray:
@@ -151,7 +179,7 @@ def preprocess(rgb: Image.Image, pre: Preprocess) -> np.ndarray:
     short = pre.resize or pre.crop
     size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
     if size != rgb.size:
-        rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+        rgb = rgb.resize(size, RESIZE_FILTERS[pre.resize_filter])
         w, h = size
     top, left = int(round((h - pre.crop) / 2.0)), int(round((w - pre.crop) / 2.0))
     rgb = rgb.crop((left, top, left + pre.crop, top + pre.crop))

@@ -8,6 +8,7 @@ from .. import zoo
 from ..errors import UserError, unknown_name
 from ..graph.graph import Graph, check_weights
 from ..graph.serialize import graph_from_dict, graph_to_dict
+from . import limits
 from .weights import load_weights, save_weights
 
 QUANTIZED_KEY = "quantization"  # the metadata entry that makes a file quantized (quant/model.py)
@@ -17,11 +18,14 @@ def graph_for(meta: dict) -> Graph:
     """The network a weight file's metadata describes: its own graph if it carries one, else the
     zoo's model named `architecture`, built with the file's `zoo_options`."""
     if "graph" in meta:
-        return graph_from_dict(meta["graph"], meta)
-    arch = meta.get("architecture")
-    if not arch:
-        raise UserError("weight file names no architecture")
-    return zoo.build(arch, **meta.get("zoo_options", {}))
+        graph = graph_from_dict(meta["graph"], meta)
+    else:
+        arch = meta.get("architecture")
+        if not arch:
+            raise UserError("weight file names no architecture")
+        graph = zoo.build(arch, **meta.get("zoo_options", {}))
+    limits.check_graph(graph)  # node count, tensor sizes, names, before anything runs
+    return graph
 
 
 def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Graph, dict, dict]:
@@ -33,7 +37,10 @@ def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Gra
     whose arrays the quant package checks), None either; the other kind is refused."""
     path = _weight_file(weights)
     arrays, meta = load_weights(path)
-    graph = graph_for(meta)
+    try:
+        graph = graph_for(meta)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
     is_quantized = QUANTIZED_KEY in meta
     if quantized is not None and quantized != is_quantized:
         raise UserError(f"{path}: is a quantized weight file; this needs float weights" if is_quantized

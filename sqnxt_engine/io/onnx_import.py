@@ -14,6 +14,13 @@ non-empty, else `<OpType>_<index>`), except where ONNX spells one IR operator wi
 
 Weights are keyed `<IR node>.<param>` (conv/fc: weight, bias; batch norm: gamma, beta, mean, var).
 Anything that does not map exactly raises UserError naming the ONNX node and its op type.
+
+A model may come from someone else (docs/security.md): the file is read as bytes within the
+max_file_bytes limit, tensors stored outside it ("external data", any path on this machine) are
+refused, every initializer's declared size is checked before it becomes an array, and constant
+folding runs only the operators in `_FOLDABLE`, each after the size of its result is worked out
+from its inputs (a ConstantOfShape of 10^12 elements or a Loop of 10^15 steps never runs); the
+whole import may fold at most max_fold_elements elements. Folded weights must be finite.
 """
 from __future__ import annotations
 
@@ -28,6 +35,8 @@ import numpy as np
 from ..errors import GraphError, UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph, GraphBuilder, Node
+from . import limits
+from .files import read_regular
 
 NEED_ONNX = "reading ONNX files needs the onnx package: pip install 'sqnxt-engine[onnx]'"
 _RANDOM_OPS = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -57,19 +66,51 @@ def read_onnx(path, input_shape=None, name: str | None = None) -> tuple[Graph, d
     """
     onnx = _onnx()
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such ONNX file")
+    data = read_regular(path)  # a regular file within max_file_bytes, or a UserError naming it
     try:
-        model = onnx.load(str(path))
-    except Exception as e:  # protobuf DecodeError, missing external data, ...
+        model = onnx.load_model_from_string(data)  # never opens the external data files it names
+    except Exception as e:  # protobuf DecodeError, nesting beyond protobuf's recursion limit, ...
         raise UserError(f"{path}: not a readable ONNX model ({_first_line(e)})") from None
-    if not model.graph.node:
-        raise UserError(f"{path}: not an ONNX model (it has no graph nodes)")
     try:
-        onnx.checker.check_model(model)
-    except Exception as e:
-        raise UserError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
-    return _Importer(onnx, model, name or path.stem, input_shape).run()
+        if not model.graph.node:
+            raise UserError("not an ONNX model (it has no graph nodes)")
+        limits.check("node count", len(model.graph.node), "max_graph_nodes")
+        _check_tensors(onnx, model.graph)
+        try:
+            onnx.checker.check_model(model)
+        except Exception as e:
+            raise UserError(f"not a valid ONNX model ({_first_line(e)})") from None
+        graph, weights = _Importer(onnx, model, name or path.stem, input_shape).run()
+        limits.check_graph(graph)
+        for key, w in weights.items():
+            if not np.isfinite(w).all():
+                raise UserError(f"weight {key!r:.80} holds NaN or infinite values")
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    return graph, weights
+
+
+def _check_tensors(onnx, graph) -> None:
+    """Initializers and Constant values: stored in the file, of a size within the limits."""
+    tensors = list(graph.initializer)
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                tensors.append(a.t)
+            elif a.type == onnx.AttributeProto.SPARSE_TENSOR:  # densified when folded
+                limits.check(f"node {node.name!r:.60}: sparse constant elements", _numel(a.sparse_tensor.dims),
+                             "max_tensor_elements")
+    for t in tensors:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            raise UserError(f"tensor {t.name!r:.60} is stored outside the file (external data is not read)")
+        limits.check(f"tensor {t.name!r:.60} elements", _numel(t.dims), "max_tensor_elements")
+
+
+def _numel(dims) -> int:
+    dims = list(dims)
+    if min(dims, default=0) < 0:
+        raise UserError(f"a tensor has a negative dimension in {dims[:8]}")
+    return prod(dims)
 
 
 class _Importer:
@@ -77,8 +118,12 @@ class _Importer:
         self.onnx = onnx
         self.graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-        self.consts: dict[str, np.ndarray] = {
-            t.name: onnx.numpy_helper.to_array(t) for t in self.graph.initializer}
+        try:
+            self.consts: dict[str, np.ndarray] = {
+                t.name: onnx.numpy_helper.to_array(t) for t in self.graph.initializer}
+        except Exception as e:  # data that does not fill the declared shape, unknown types
+            raise UserError(f"an initializer cannot be read ({_first_line(e)})") from None
+        self.folded = 0  # elements constant folding has read and written so far
         self.values: dict[str, str] = {}  # ONNX value -> IR node (or INPUT)
         self.pads: dict[str, tuple[str, tuple[int, int, int, int], str]] = {}  # value -> (src, pads, Pad node)
         self.weights: dict[str, np.ndarray] = {}
@@ -102,6 +147,9 @@ class _Importer:
         dims = ([d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
                 if tt.HasField("shape") else None)
         shown = "unknown" if dims is None else "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+        if dims is not None:
+            limits.check(f"the ONNX input {inp.name!r:.60}: declared elements",
+                         _numel(d or 1 for d in dims), "max_tensor_elements")
         if given is not None:
             given = tuple(int(d) for d in given)
             if dims is not None and (len(dims) != len(given) + 1 or any(
@@ -144,13 +192,25 @@ class _Importer:
         return self.b.build(outputs), self.weights
 
     def _fold(self, node, name):
+        where = f"ONNX node {name!r} ({node.op_type})"
+        if node.op_type not in _FOLDABLE:
+            raise UserError(f"{where}: constant folding of {node.op_type} is not supported")
+        feeds = {v: self.consts[v] for v in node.input if v}
+        try:
+            size = _FOLDABLE[node.op_type](node, [np.asarray(self.consts[v]) for v in node.input if v],
+                                           self.attrs(node))
+        except UserError:
+            raise
+        except Exception as e:
+            raise UserError(f"{where}: malformed constant inputs ({_first_line(e)})") from None
+        limits.check(f"{where}: elements of the folded constant", size, "max_tensor_elements")
+        self.folded += size + sum(np.asarray(v).size for v in feeds.values())
+        limits.check(f"{where}: constant folding work in all (elements)", self.folded, "max_fold_elements")
         try:
             from onnx.reference import ReferenceEvaluator
-            feeds = {v: self.consts[v] for v in node.input if v}
             results = ReferenceEvaluator(node, opsets={"": self.opset}).run(None, feeds)
         except Exception as e:
-            raise UserError(f"ONNX node {name!r} ({node.op_type}): cannot evaluate its constant "
-                            f"inputs ({_first_line(e)})") from None
+            raise UserError(f"{where}: cannot evaluate its constant inputs ({_first_line(e)})") from None
         for out, val in zip(node.output, results):
             if out:
                 self.consts[out] = np.asarray(val)
@@ -507,4 +567,58 @@ HANDLERS: dict[str, Callable] = {
     "GlobalAveragePool": _gap, "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze,
     "Gemm": _gemm, "MatMul": _matmul, "Dropout": _identity, "Identity": _identity, "Pad": _pad,
     "LRN": _lrn, "Shape": _shape,
+}
+# --- constant folding: which operators may run, and the size of their result -------------------
+# Each estimate sees the node, its constant inputs and its attributes, and returns the number
+# of elements the node will produce, from sizes and values alone (nothing is computed).
+
+def _broadcast(node, xs, a) -> int:
+    return prod(np.broadcast_shapes(*(x.shape for x in xs))) if xs else 1
+
+
+def _same_total(node, xs, a) -> int:  # reshaping, slicing, reordering, joining: no new elements
+    return sum(x.size for x in xs)
+
+
+def _constant_size(node, xs, a) -> int:
+    v = next(iter(a.values()), None)
+    if hasattr(v, "dims"):  # a TensorProto, or a SparseTensorProto (densified)
+        return prod(v.dims)
+    return len(v) if isinstance(v, (list, tuple)) else 1
+
+
+def _constant_of_shape(node, xs, a) -> int:
+    dims = [int(d) for d in xs[0].reshape(-1)] if xs else []
+    return prod(max(d, 0) for d in dims)
+
+
+def _range(node, xs, a) -> int:
+    start, limit, delta = (float(np.asarray(x).reshape(-1)[0]) for x in xs)
+    if delta == 0 or not np.isfinite([start, limit, delta]).all():
+        raise UserError(f"ONNX node {node.name!r:.60} (Range): delta {delta} over [{start}, {limit})")
+    return max(int(np.ceil((limit - start) / delta)), 0)
+
+
+def _expand(node, xs, a) -> int:
+    return prod(np.broadcast_shapes(xs[0].shape, tuple(int(d) for d in xs[1].reshape(-1))))
+
+
+def _tile(node, xs, a) -> int:
+    reps = [int(r) for r in xs[1].reshape(-1)]
+    return xs[0].size * prod(max(r, 0) for r in reps)
+
+
+def _gather(node, xs, a) -> int:
+    return xs[0].size * max(xs[1].size, 1)
+
+
+_ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Neg", "Abs", "Sqrt", "Reciprocal", "Cast", "Floor",
+                "Ceil", "Pow", "Min", "Max", "Equal", "Less", "Greater", "Not", "And", "Or", "Where",
+                "Exp", "Log", "Relu", "Sigmoid", "Clip", "Sign", "Mod")
+_RESHAPING = ("Reshape", "Unsqueeze", "Squeeze", "Flatten", "Transpose", "Concat", "Slice",
+              "Identity", "Shape", "Size", "Dropout")
+_FOLDABLE: dict[str, Callable] = {
+    **{op: _broadcast for op in _ELEMENTWISE}, **{op: _same_total for op in _RESHAPING},
+    "Constant": _constant_size, "ConstantOfShape": _constant_of_shape, "Range": _range,
+    "Expand": _expand, "Tile": _tile, "Gather": _gather,
 }

@@ -39,7 +39,9 @@ from pathlib import Path
 from ..errors import GraphError, UserError
 from ..graph import INPUT, Graph, GraphBuilder
 from ..graph import ops as O
-from .prototext import Message, parse
+from . import limits
+from .files import read_text
+from .protobuf_text import Message, parse
 
 # Legacy V1LayerParameter enum types, as the new string types.
 _V1_TYPES = {
@@ -74,7 +76,9 @@ def read_prototxt(path_or_text, input_shape=None, *, name: str | None = None,
     net = parse(text, source)
     if name is None and source != "<text>":
         name = _stem(source)
-    return _Importer(net, source, phase).run(input_shape, name)
+    graph = _Importer(net, source, phase).run(input_shape, name)
+    limits.check_graph(graph, source)
+    return graph
 
 
 def _load(path_or_text) -> tuple[str, str]:
@@ -82,12 +86,7 @@ def _load(path_or_text) -> tuple[str, str]:
             and not os.path.exists(path_or_text):
         return path_or_text, "<text>"
     path = Path(path_or_text)
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read it as text ({e.__class__.__name__}: {e})") from None
+    return read_text(path), str(path)  # a regular file, size-bounded, UTF-8
 
 
 def _stem(source: str) -> str:

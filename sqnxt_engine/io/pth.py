@@ -10,6 +10,12 @@ plain tensors, each replaced by a NumPy stand-in. Any other global is refused in
 Tensors are first built as `_TensorRef`s (storage, offset, shape, strides): the legacy
 format stores the raw bytes only after the pickle, so arrays are made once all storages
 are read, with bounds checked so a corrupt file cannot make NumPy read past a storage.
+
+Sizes are bounded before anything is inflated or allocated (io/limits.py): the zip members'
+declared sizes (a zip bomb is refused unread), a legacy storage's element count against the
+bytes left in the file, every tensor's element count (a tensor with zero strides and a huge
+shape would otherwise be materialised), and the nesting of the pickled containers. Floating
+tensors must be finite.
 """
 from __future__ import annotations
 
@@ -19,11 +25,15 @@ import struct
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from . import limits
+from .files import read_regular
+from .npz import check_zip_members, read_member
 
 # torch dtype name -> NumPy dtype. bfloat16 has no NumPy dtype: read as its raw 16 bits
 # and widened to float32 (exact: bfloat16 is the top half of a float32).
@@ -118,10 +128,47 @@ _GLOBALS = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
+def _key(k):
+    """A dict key from the file: a string or an integer. Anything else (a tuple, say) would be
+    hashed inside the unpickler, and a small pickle of shared tuples takes 10^40 steps to hash."""
+    if type(k) not in (str, int):
+        raise pickle.UnpicklingError(f"a dict key of type {type(k).__name__}, not a string or an integer")
+    return k
+
+
+class _Unpickler(pickle._Unpickler):
+    """The pure-Python unpickler, so that dict keys are checked before they are hashed (the C one
+    hashes them where nothing can intervene) and sets, which hash their elements, are refused.
+    Checkpoint pickles are small (the tensors' bytes are kept beside them), so speed is no issue."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file, storages: dict[str, _Storage]):
         super().__init__(file)
         self.storages = storages
+
+    def _load_setitem(self):
+        value, key = self.stack.pop(), self.stack.pop()
+        self.stack[-1][_key(key)] = value
+
+    def _load_setitems(self):
+        items = self.pop_mark()
+        d = self.stack[-1]
+        for i in range(0, len(items) - 1, 2):
+            d[_key(items[i])] = items[i + 1]
+
+    def _load_dict(self):
+        items = self.pop_mark()
+        self.append({_key(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)})
+
+    def _no_sets(self):
+        raise pickle.UnpicklingError("sets are not part of a state dict")
+
+    dispatch[pickle.SETITEM[0]] = _load_setitem
+    dispatch[pickle.SETITEMS[0]] = _load_setitems
+    dispatch[pickle.DICT[0]] = _load_dict
+    for _op in (pickle.EMPTY_SET, pickle.ADDITEMS, pickle.FROZENSET):
+        dispatch[_op[0]] = _no_sets
 
     def find_class(self, module, name):
         try:
@@ -141,8 +188,10 @@ class _Unpickler(pickle.Unpickler):
         # ("storage", storage type or dtype, key, location, numel[, legacy view info])
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                 and isinstance(pid[1], _DType) and pid[1].name in _DTYPES):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r:.80}")
-        key, dtype = str(pid[2]), pid[1].name
+            raise pickle.UnpicklingError(f"unsupported persistent id of type {type(pid).__name__}")
+        if not isinstance(pid[2], str):  # str() of shared nested lists can take forever
+            raise pickle.UnpicklingError("a storage key that is not a string")
+        key, dtype = pid[2], pid[1].name
         view = pid[5] if len(pid) > 5 else None
         if view is not None:  # pre-1.0 legacy files: a storage that views another one
             view_key, offset, size = view
@@ -159,7 +208,10 @@ def read_pth(path) -> dict[str, np.ndarray]:
     for a missing, corrupt or unsafe file."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        # From memory (the file is within max_file_bytes): a length field in a pickle opcode or a
+        # zip directory then costs no more than the bytes that are there, whereas a file's
+        # read(n) allocates n bytes up front.
+        with io.BytesIO(read_regular(path)) as f:
             head = f.read(4)
             f.seek(0)
             if head.startswith(b"PK\x03\x04"):
@@ -178,17 +230,23 @@ def read_pth(path) -> dict[str, np.ndarray]:
 
 def _read_zip(f):
     with zipfile.ZipFile(f) as z:
-        pkls = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        members = check_zip_members(z.infolist())  # before anything is inflated
+        pkls = [n for n in members if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkls:
             raise UserError("zip file without data.pkl: not a torch.save file")
         prefix = pkls[0][: -len("data.pkl")]
+
+        def member(name):
+            if name not in members:
+                raise UserError(f"zip member {name!r:.80} is missing")
+            return read_member(z, members[name])
         order = "<"
-        if prefix + "byteorder" in z.namelist():
-            order = "<" if z.read(prefix + "byteorder").strip() == b"little" else ">"
+        if prefix + "byteorder" in members:
+            order = "<" if member(prefix + "byteorder").strip() == b"little" else ">"
         storages: dict[str, _Storage] = {}
-        obj = _Unpickler(io.BytesIO(z.read(pkls[0])), storages).load()
+        obj = _Unpickler(io.BytesIO(member(pkls[0])), storages).load()
         for key, s in storages.items():
-            s.data = _storage_array(z.read(f"{prefix}data/{key}"), s.dtype, order)
+            s.data = _storage_array(member(f"{prefix}data/{key}"), s.dtype, order)
     return obj, storages
 
 
@@ -211,9 +269,14 @@ def _read_legacy(f):
     obj = _Unpickler(f, storages).load()
     keys = safe()
     for key in keys:
-        s = storages[str(key)]
+        if not isinstance(key, str) or key not in storages:
+            raise UserError("the storage key list names a storage the pickle does not use")
+        s = storages[key]
         itemsize = np.dtype(_DTYPES[s.dtype]).itemsize
         (numel,) = struct.unpack(order + "q", f.read(8))
+        left = len(f.getbuffer()) - f.tell()
+        if not 0 <= numel * itemsize <= left:  # before reading: f.read(n) allocates n bytes
+            raise UserError(f"storage {key} declares {numel:,} elements; the file holds {left:,} bytes more")
         raw = f.read(numel * itemsize)
         if numel < 0 or len(raw) != numel * itemsize:
             raise UserError(f"storage {key} is truncated")
@@ -247,8 +310,10 @@ def _tensor(ref: _TensorRef) -> np.ndarray:
     if ref.dtype == "bfloat16":
         base = (base.astype(np.uint32) << 16).view(np.float32)
     shape, stride = ref.shape, ref.stride
-    if len(shape) != len(stride) or min(shape + stride, default=0) < 0 or ref.offset < 0:
+    if (not all(isinstance(v, int) for v in shape + stride + (ref.offset,))
+            or len(shape) != len(stride) or min(shape + stride, default=0) < 0 or ref.offset < 0):
         raise UserError("tensor with a malformed shape or strides")
+    limits.check(f"tensor of shape {shape!r:.80}: elements", prod(shape), "max_tensor_elements")
     if 0 in shape:
         return np.zeros(shape, base.dtype)
     last = ref.offset + sum((n - 1) * s for n, s in zip(shape, stride))
@@ -259,14 +324,27 @@ def _tensor(ref: _TensorRef) -> np.ndarray:
     return np.array(view)  # an owned, contiguous copy: nothing keeps the file's buffers alive
 
 
-def _resolve(obj, storages):
+def _resolve(obj, storages, depth=0, done=None):
+    """Tensors made from their references, through dicts, lists and tuples. Each container is
+    resolved once (`done`, by identity): a pickle's memo lets a small file reference one list
+    ten times at each of forty levels, which a plain walk would expand to 10^40 entries."""
+    done = {} if done is None else done
+    if id(obj) in done:
+        return done[id(obj)][1]
+    if depth > limits.current().max_nesting:
+        raise limits.exceeded("nesting of the pickled containers", depth, "max_nesting")
     if isinstance(obj, _TensorRef):
-        return _tensor(obj)
-    if isinstance(obj, dict):
-        return {k: _resolve(v, storages) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, storages) for v in obj)
-    return obj
+        out = _tensor(obj)
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            raise UserError(f"a tensor of shape {out.shape} holds NaN or infinite values")
+    elif isinstance(obj, dict):
+        out = {k: _resolve(v, storages, depth + 1, done) for k, v in obj.items()}
+    elif isinstance(obj, (list, tuple)):
+        out = type(obj)(_resolve(v, storages, depth + 1, done) for v in obj)
+    else:
+        return obj
+    done[id(obj)] = (obj, out)  # keeps obj alive, so that its id is not reused
+    return out
 
 
 def _state_dict(obj) -> dict[str, np.ndarray]:

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, has_controls
 from ..graph.graph import check_weights
-from .files import write_atomic
+from .files import check_out, open_regular, write_atomic
+from .images import RESIZE_FILTERS
+from .npz import read_npz
+from .structured_text import load_json
 
 META_KEY = "__meta__"
 
@@ -35,9 +37,7 @@ def save_weights(path, graph_or_arch, arrays: Mapping[str, np.ndarray], meta: Ma
     mismatch) and its `meta` (preprocessing, labels...) is the default for `meta`. Floating arrays are stored
     as float32, or float16 with `float16=True` (loaded back as float32). An existing file is
     only replaced with `force=True`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise UserError(f"{path}: exists (use --force to overwrite)")
+    path = check_out(path, force)
     if isinstance(graph_or_arch, str):
         meta = {**(meta or {}), "architecture": graph_or_arch}
     else:
@@ -54,43 +54,94 @@ def save_weights(path, graph_or_arch, arrays: Mapping[str, np.ndarray], meta: Ma
         meta_json = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise UserError(f"{path}: metadata is not plain JSON ({e})") from None
-    write_atomic(path, lambda f: np.savez(f, **out, **{META_KEY: np.array(meta_json)}))
+    write_atomic(path, lambda f: np.savez(f, **out, **{META_KEY: np.array(meta_json)}), force)
     return path
 
 
 def load_weights(path, graph=None) -> tuple[dict[str, np.ndarray], dict]:
     """(arrays, meta) from a weight file. float16 arrays come back as float32. With a graph,
-    the arrays are checked against it. Errors are UserErrors naming the file."""
+    the arrays are checked against it. Errors are UserErrors naming the file.
+
+    The file may come from someone else (docs/security.md): the archive is checked before
+    anything is inflated (io/npz.py), the metadata against META_SCHEMA, and every floating
+    array for NaN and infinity, before anything is built from them."""
     path = Path(path)
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise UserError("not an .npz weight file")
-        with z:
-            names = list(z.files)
-            if META_KEY not in names:
-                raise UserError(f"no {META_KEY} entry: not a weight file of this project")
-            meta = json.loads(str(z[META_KEY]))
-            arrays = {k: _widen(z[k]) for k in names if k != META_KEY}
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        try:
+            arrays = read_npz(path, text_members=(META_KEY,))
+        except UserError as e:
+            raise UserError(f"corrupt or not a weight file: {e}") from None
+        if META_KEY not in arrays:
+            raise UserError(f"no {META_KEY} entry: not a weight file of this project")
+        meta_array = arrays.pop(META_KEY)
+        if meta_array.dtype.kind != "U" or meta_array.ndim != 0:
+            raise UserError(f"{META_KEY} is not one JSON string")
+        meta = load_json(str(meta_array), META_KEY)
+        check_meta(meta)
+        arrays = {k: _widen(a) for k, a in arrays.items()}
+        for k, a in arrays.items():
+            if a.dtype.kind == "U":
+                raise UserError(f"array {k!r:.80} holds text, not numbers")
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise UserError(f"array {k!r:.80} holds NaN or infinite values")
+        if graph is not None:
+            check_weights(graph, arrays)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
-    except ValueError as e:
-        if "pickle" in str(e):  # never suggest numpy's unsafe loading: weight files hold no objects
-            raise UserError(f"{path}: corrupt or not a weight file (reading it would need unpickling, "
-                            "which this loader never does)") from None
-        raise UserError(f"{path}: corrupt or not a weight file ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: corrupt or not a weight file ({e})") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{path}: {META_KEY} is not a JSON object")
-    if graph is not None:
-        try:
-            check_weights(graph, arrays)
-        except UserError as e:
-            raise UserError(f"{path}: {e}") from None
     return arrays, meta
+
+
+def _text(v) -> bool:
+    return isinstance(v, str) and len(v) <= 1000 and not has_controls(v)
+
+
+def _positive_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1 << 20
+
+
+def _numbers(v, positive=False) -> bool:
+    """1-4 pixel-unit numbers (mean, std): well inside float32's range, positive if asked."""
+    values = v if isinstance(v, list) else [v]
+    return 0 < len(values) <= 4 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and -1e30 < x < 1e30
+        and (x > 0 or not positive) for x in values)
+
+
+def _json_scalars(v) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and (
+        isinstance(x, (int, float, str, bool)) or x is None
+        or (isinstance(x, list) and all(isinstance(y, (int, float)) for y in x))) for k, x in v.items())
+
+
+# Every metadata key this project reads: what it must be. Other keys are kept as they are.
+META_SCHEMA = {
+    "architecture": ("a name", _text),
+    "input_size": ("a positive int or [C, H, W]", lambda v: _positive_int(v) or (
+        isinstance(v, list) and len(v) == 3 and all(map(_positive_int, v)))),
+    "resize": ("a positive int or null", lambda v: v is None or _positive_int(v)),
+    "color": ("RGB, BGR or L", lambda v: v in ("RGB", "BGR", "L")),
+    "resize_filter": (" or ".join(RESIZE_FILTERS), lambda v: isinstance(v, str) and v in RESIZE_FILTERS),
+    "mean": ("a finite number or a list of 1-4", _numbers),
+    "std": ("a positive number or a list of 1-4", lambda v: _numbers(v, positive=True)),
+    "labels": ("a label set name or a list of names",
+               lambda v: _text(v) or (isinstance(v, list) and all(map(_text, v)))),
+    "source": ("text", _text),
+    "licence": ("text", _text),
+    "sha256": ("64 hex digits", lambda v: isinstance(v, str) and len(v) == 64
+               and all(c in "0123456789abcdef" for c in v)),
+    "stored_dtype": ("float16 or float32", lambda v: v in ("float16", "float32")),
+    "zoo_options": ("an object of plain values", _json_scalars),
+    "graph": ("an object (a graph description)", lambda v: isinstance(v, dict)),
+}
+
+
+def check_meta(meta) -> None:
+    """UserError for metadata that is not an object or has a known key of the wrong kind."""
+    if not isinstance(meta, dict):
+        raise UserError(f"{META_KEY} is not a JSON object")
+    for key, (what, ok) in META_SCHEMA.items():
+        if key in meta and not ok(meta[key]):
+            raise UserError(f"{META_KEY}: {key} must be {what}, got {meta[key]!r:.80}")
 
 
 def _widen(a: np.ndarray) -> np.ndarray:
@@ -100,7 +151,7 @@ def _widen(a: np.ndarray) -> np.ndarray:
 def sha256_file(path) -> str:
     """Hex sha256 of a file, for the `sha256` metadata of converted weights."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

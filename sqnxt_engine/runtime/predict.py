@@ -80,7 +80,11 @@ def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int
     results = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        for path, best in zip(chunk, net.top(net.load_images(chunk), top)):
+        x = net.load_images(chunk)
+        bad = [str(p) for p, row in zip(chunk, net.probabilities(x)) if not np.isfinite(row).all()]
+        if bad:  # finite weights can still overflow float32; never print "nan%"
+            raise UserError(f"{weights}: the network's output is NaN or infinite for {bad[0]}")
+        for path, best in zip(chunk, net.top(x, top)):
             results.append({"path": str(path), "top": best})
     return results
 

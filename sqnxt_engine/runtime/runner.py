@@ -31,6 +31,7 @@ class Step:
     covers: tuple[str, ...]  # every node the step computes (the op's, a folded BN's, the act's)
     run: object = None  # op.prepare(params, dtype): the forward pass specialised to its weights
     in_place: bool = False  # an add that may accumulate into its first input's dying buffer
+    act_in_run: bool = False  # `run` applies the activation itself (a conv's fused clamp)
 
 
 class Runner:
@@ -74,8 +75,10 @@ class Runner:
             for c in covers[1:]:
                 absorbed[c] = node.name
             params = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
-            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers),
-                              op.prepare(params, self.dtype)))
+            clamp = act.bounds if isinstance(op, O.Conv2d) and act is not None else None
+            run = op.prepare(params, self.dtype, clamp) if clamp else op.prepare(params, self.dtype)
+            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers), run,
+                              act_in_run=clamp is not None))
         return _with_releases(steps, g.outputs)
 
     @staticmethod
@@ -99,15 +102,17 @@ class Runner:
         captured = {}
         for step in self.steps:
             xs = [env[i] for i in step.inputs]
+            fused = step.act_in_run   # the prepared forward pass applies the activation itself
             if mac_step is not None and isinstance(step.op, FOLDS_BN):
                 y = mac_step(step, xs)
+                fused = False         # ...but mac_step replaces that pass
             elif step.in_place and not capture:  # captured buffers must stay as they were
                 y = xs[0]
                 for other in xs[1:]:
                     y += other
             else:
                 y = step.run(xs)
-            if step.activation is not None:
+            if step.activation is not None and not fused:
                 step.activation.apply_(y)
             env[step.name] = y
             if capture:

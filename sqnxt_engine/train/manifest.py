@@ -75,7 +75,7 @@ def main(argv=None) -> int:
               f"sparsity {entry['weight_sparsity']:.1%}, {entry['bytes']:,} bytes", flush=True)
     data["weights"] = dict(sorted(data["weights"].items()))
     text = json.dumps(data, indent=2) + "\n"
-    write_atomic(out, lambda f: f.write(text.encode()))
+    write_atomic(out, lambda f: f.write(text.encode()), force=True)  # an update of the manifest
     return 0
 
 

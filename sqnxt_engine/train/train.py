@@ -202,13 +202,14 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     torch = _torch()
     from ..io.convert import convert
     from ..io.datasets import load_dataset
-    from ..io.files import write_atomic
+    from ..io.files import check_out, write_atomic
     from ..io.weights import load_weights
     from .torch_graph import GraphModule
 
     output = Path(output)
-    if output.exists() and not force:
-        raise UserError(f"{output}: exists (use --force to overwrite)")
+    record_path = output.with_suffix(".train.json")
+    check_out(output, force)  # both, before hours of training
+    check_out(record_path, force)
     torch.manual_seed(recipe.seed)
     np.random.seed(recipe.seed)
     torch.set_num_threads(threads)
@@ -251,5 +252,5 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
               "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
               "weight_sparsity": round(zeros / total, 4), "float16": float16}
     text = json.dumps(record, indent=2) + "\n"
-    write_atomic(output.with_suffix(".train.json"), lambda f: f.write(text.encode()))
+    write_atomic(record_path, lambda f: f.write(text.encode()), force)
     return record

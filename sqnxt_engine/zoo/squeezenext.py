@@ -10,7 +10,7 @@ Two published forms share the skeleton (stem, four stages, head) and differ in t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from ..errors import UserError
 from ..graph import ops as O
@@ -191,5 +191,30 @@ def pytorchcv_names() -> list[str]:
 
 
 def with_options(spec: SqueezeNextSpec, **overrides) -> SqueezeNextSpec:
-    """A spec with some fields replaced (e.g. small_input=True, num_classes=10, in_channels=1)."""
+    """A spec with some fields replaced (e.g. small_input=True, num_classes=10, in_channels=1).
+    Options come from users and weight files: a name that is no field, or a value of another
+    kind than the field's default, is a UserError."""
+    known = {f.name: getattr(spec, f.name) for f in fields(spec)}
+    for key, value in overrides.items():
+        if key not in known:
+            raise UserError(f"unknown SqueezeNext option {key!r:.60} (known: {', '.join(known)})")
+        overrides[key] = _option_value(key, value, known[key])
     return replace(spec, **overrides)
+
+
+def _option_value(key: str, value, default):
+    is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (list, tuple)) and all(is_int(v) and v > 0 for v in value)
+        value = tuple(value) if ok else value
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e6
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:  # ints (stem_stride may also be None)
+        ok = (is_int(value) and value > 0) or (value is None and key == "stem_stride")
+    if not ok:
+        raise UserError(f"SqueezeNext option {key}: {value!r:.60} is not like its default {default!r}")
+    return value

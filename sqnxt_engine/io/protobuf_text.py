@@ -11,7 +11,8 @@ its position, and the caller asks for fields by name and type. Supported syntax:
     # comment                                             to the end of the line
     ';' or ',' after a field                              tolerated
 
-Malformed text raises UserError "file:line:col: expected ..., got ...". Typed accessors
+Malformed text raises UserError "file:line:col: expected ..., got ...". Nesting deeper than the
+max_nesting limit (io/limits.py) is refused where it happens: the parser recurses per level. Typed accessors
 (`Message.int`, `.float`, `.bool`, `.str`, `.enum`, `.ints`, `.msg`) raise UserError naming the
 field's position when a value has the wrong type.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from . import limits
 
 _MISSING = object()
 _PUNCT = "{}<>:;,[]-"
@@ -298,6 +300,7 @@ class _Parser:
         self.source = source
         self.tokens = self.lexer.tokens()
         self.tok = next(self.tokens)
+        self.depth = 0
 
     def error(self, expected: str, tok: Token | None = None) -> UserError:
         tok = tok or self.tok
@@ -343,8 +346,13 @@ class _Parser:
             self.take()
         if self.at("{", "<"):
             opened = self.take()
+            if self.depth >= limits.current().max_nesting:
+                raise limits.exceeded(f"{self.source}:{opened.line}:{opened.col}: nesting depth",
+                                      self.depth + 1, "max_nesting")
             sub = Message(self.source, name_tok.line, name_tok.col, name=name)
+            self.depth += 1
             self.body(sub, ("}" if opened.text == "{" else ">", opened, name))
+            self.depth -= 1
             msg.fields.append((name, sub))
             return
         if not colon:

@@ -1,0 +1,219 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Inference kernels of the float runner (sqnxt_engine.functional.ConvPlan and max_pool2d):
+the passes that NumPy cannot fuse, each done once per element while the data is in cache.
+
+- bias_clamp: a product's epilogue, y = min(max(y + bias[c], lo), hi) in place (ReLU is
+  (0, inf), ReLU6 (0, 6), no activation (-inf, inf)); bias_clamp_crop does the same while
+  copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
+- depthwise: a depthwise convolution computed directly, with its epilogue.
+- max_pool: windows clipped to the input (what padding with -inf gives).
+
+Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
+it, see setup.py) the planes are split over `set_threads` threads, otherwise it runs serially.
+The NumPy code in functional.py is the reference the tests compare these against.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+
+cimport cython
+
+ctypedef fused real:
+    float
+    double
+
+cdef int _threads = 1
+
+
+def set_threads(int n):
+    """How many OpenMP threads the kernels use (without OpenMP they run serially anyway)."""
+    global _threads
+    _threads = max(1, n)
+
+
+def threads():
+    return _threads
+
+
+def has_openmp():
+    """Whether this build splits work over threads (compiled with OpenMP)."""
+    return bool(_openmp_build())
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    static int _openmp_build(void) { return 1; }
+    #else
+    static int _openmp_build(void) { return 0; }
+    #endif
+    """
+    int _openmp_build()
+
+
+cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef real v
+    for i in range(n):
+        v = y[i] + b
+        v = v if v > lo else lo
+        y[i] = v if v < hi else hi
+
+
+def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
+    """In place on (N, C, HW): y = clamp(y + bias[c], lo, hi); bias may be None (zero)."""
+    cdef Py_ssize_t n = y.shape[0], c = y.shape[1], hw = y.shape[2], p
+    cdef bint has_bias = bias is not None
+    cdef real* base = &y[0, 0, 0] if y.size else NULL
+    cdef real* b = &bias[0] if has_bias else NULL
+    if n * c * hw == 0:
+        return
+    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
+        _clamp_row(base + p * hw, hw, b[p % c] if has_bias else 0, <real>lo, <real>hi)
+
+
+def bias_clamp_crop(real[:, :, :, ::1] src, real[:, :, :, :] out, real[::1] bias, double lo, double hi):
+    """out[n, c, y, x] = clamp(src[n, c, y, x] + bias[c], lo, hi) for x < out's width: src may be
+    wider (spare columns), and out may be a band of rows of a larger array (only its rows need
+    be contiguous)."""
+    cdef Py_ssize_t n = out.shape[0], c = out.shape[1], ho = out.shape[2], wo = out.shape[3]
+    cdef Py_ssize_t p, r
+    cdef bint has_bias = bias is not None
+    cdef real* b = &bias[0] if has_bias else NULL
+    cdef real* o
+    cdef real bv
+    if n * c * ho * wo == 0:
+        return
+    if src.shape[0] != n or src.shape[1] != c or src.shape[2] != ho or src.shape[3] < wo:
+        raise ValueError("src does not cover out")
+    if out.strides[3] != sizeof(real):
+        raise ValueError("out's rows must be contiguous")
+    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
+        bv = b[p % c] if has_bias else 0
+        for r in range(ho):
+            o = &out[p // c, p % c, r, 0]
+            memcpy(o, &src[p // c, p % c, r, 0], wo * sizeof(real))
+            _clamp_row(o, wo, bv, <real>lo, <real>hi)
+
+
+def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
+              int sh, int sw, int dh, int dw, int pad_top, int pad_left, double lo, double hi):
+    """out[n, c] = clamp(bias[c] + sum_ij weight[c, i, j] * x[n, c, y*sh - pad_top + i*dh,
+    x*sw - pad_left + j*dw], lo, hi), zero outside x.
+
+    Each plane is copied into a zero-bordered scratch plane of row length wp (in cache), so no
+    loop tests bounds. At stride 1 every tap is then one multiply-add over a contiguous run of
+    ho*wp elements (the flat trick of ConvPlan: wp - wo spare columns per row, dropped by the
+    epilogue), long vectorisable loops even on 7x7 planes; strided kernels go row by row."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t kh = weight.shape[1], kw = weight.shape[2]
+    cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
+    # the scratch plane covers every tap of every output, plus one row for the flat runs' overhang
+    cdef Py_ssize_t hp = max((ho - 1) * sh + (kh - 1) * dh + 1, pad_top + h) + 1
+    cdef Py_ssize_t wp = max((wo - 1) * sw + (kw - 1) * dw + 1, pad_left + w)
+    cdef Py_ssize_t run = ho * wp
+    cdef bint has_bias = bias is not None
+    cdef Py_ssize_t p, ch, r, i, j, q
+    cdef real* pad
+    cdef real* acc
+    cdef real* src
+    cdef real* dst
+    cdef real* wt
+    cdef real wv
+    if n * c * ho * wo == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        pad = <real*> malloc((hp * wp + run) * sizeof(real))
+        acc = pad + hp * wp
+        if pad != NULL:
+            memset(pad, 0, hp * wp * sizeof(real))  # the borders stay zero for every plane
+        for p in prange(n * c, schedule="static"):
+            if pad == NULL:
+                continue  # out of memory: practically unreachable (a few KB per thread)
+            ch = p % c
+            src = &x[0, 0, 0, 0] + p * h * w
+            for r in range(h):
+                memcpy(pad + (r + pad_top) * wp + pad_left, src + r * w, w * sizeof(real))
+            dst = &out[0, 0, 0, 0] + p * ho * wo
+            wt = &weight[0, 0, 0] + ch * kh * kw
+            if sh == 1 and sw == 1:
+                memset(acc, 0, run * sizeof(real))
+                for i in range(kh):
+                    for j in range(kw):
+                        _axpy(acc, pad + i * dh * wp + j * dw, wt[i * kw + j], run)
+                for r in range(ho):
+                    memcpy(dst + r * wo, acc + r * wp, wo * sizeof(real))
+                    _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
+            else:
+                for r in range(ho):
+                    memset(dst + r * wo, 0, wo * sizeof(real))
+                    for i in range(kh):
+                        for j in range(kw):
+                            wv = wt[i * kw + j]
+                            src = pad + (r * sh + i * dh) * wp + j * dw
+                            for q in range(wo):
+                                dst[r * wo + q] = dst[r * wo + q] + wv * src[q * sw]
+                    _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
+        free(pad)
+
+
+cdef inline void _axpy(real* y, const real* x, real a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] + a * x[i]
+
+
+def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
+             int pad_top, int pad_left):
+    """out[n, c, y, q] = max of x[n, c, y*sh - pad_top + i, q*sw - pad_left + j] over the window's
+    taps inside x (-inf when none is). Separable, as max_pool2d_reference: per output row, the
+    elementwise max of the window's input rows (contiguous, vectorisable) into a scratch row,
+    then the max over each window's columns of that row."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
+    cdef Py_ssize_t p, r, q, iy, ix, y0, y1, x0, x1
+    cdef real* src
+    cdef real* dst
+    cdef real* row
+    cdef real m
+    cdef real ninf = -float("inf")
+    if n * c * ho * wo == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        row = <real*> malloc(w * sizeof(real))
+        for p in prange(n * c, schedule="static"):
+            if row == NULL:
+                continue  # out of memory: practically unreachable (one row per thread)
+            src = &x[0, 0, 0, 0] + p * h * w
+            dst = &out[0, 0, 0, 0] + p * ho * wo
+            for r in range(ho):
+                _window(r, sh, pad_top, kh, h, &y0, &y1)
+                for ix in range(w):
+                    row[ix] = ninf
+                for iy in range(y0, y1):
+                    _max_into(row, src + iy * w, w)
+                for q in range(wo):
+                    _window(q, sw, pad_left, kw, w, &x0, &x1)
+                    m = ninf
+                    for ix in range(x0, x1):
+                        if row[ix] > m:
+                            m = row[ix]
+                    dst[r * wo + q] = m
+        free(row)
+
+
+cdef inline void _window(Py_ssize_t o, int s, int pad, int k, Py_ssize_t size,
+                         Py_ssize_t* first, Py_ssize_t* end) noexcept nogil:
+    """The input range [first, end) of output o's window, clipped to [0, size)."""
+    first[0] = o * s - pad
+    end[0] = first[0] + k
+    if first[0] < 0:
+        first[0] = 0
+    if end[0] > size:
+        end[0] = size
+
+
+cdef inline void _max_into(real* y, const real* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = x[i] if x[i] > y[i] else y[i]
