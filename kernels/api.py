@@ -18,7 +18,7 @@ from . import _loopnest as _ln
 
 
 class Dataflow(enum.StrEnum):
-    """The four dataflows, and the one table of their facts (kernels/README.md defines them).
+    """The four dataflows, and the one table of their facts (docs/kernels.md defines them).
     A member is its name as a string ("ws", "os_socmop", ...), so it prints, compares and
     serialises as that name; its position is the kernel's dataflow index (DF_* in
     _loopnest_defs.pxd)."""
@@ -448,7 +448,8 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
     """Count-only mode: the counters execute() would give for this mapping, no arithmetic.
     Only SOC-MOP's skipped zero weights depend on the data: pass the weights, a boolean mask
     (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None.
-    The tile tallies come in closed form (cost independent of the number of tiles);
+    The tile tallies come in closed form, one class of equal tiles at a time (at most 16
+    classes), so the cost grows with the number of tiles per loop;
     walk=True walks the tiles like execute() instead (a cross-check, slower)."""
     if type(shape) is not ConvShape or type(mapping) is not Mapping:
         if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):

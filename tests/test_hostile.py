@@ -530,7 +530,7 @@ def test_emulator_never_agrees_on_nan_outputs():
     from sqnxt_engine import zoo
     from sqnxt_engine.emu.hardware import load_hardware
     from sqnxt_engine.emu.network import emulate
-    from sqnxt_engine.runtime.init import random_weights
+    from sqnxt_engine.runtime import random_weights
     g = zoo.build("1.0-SqNxt-23", small_input=True, in_channels=1, num_classes=10, input_size=28)
     w = random_weights(g, 0)
     last = [k for k in w if k.endswith(".weight")][-1]

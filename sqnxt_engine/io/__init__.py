@@ -9,9 +9,13 @@
   pth                a restricted reader of PyTorch .pth files (no torch, no arbitrary pickles)
   onnx_import        ONNX models to graphs and arrays
   prototxt           Caffe network definitions to graphs
-  prototext          the protobuf text format parser prototxt reads with
+  protobuf_text      the protobuf text format parser prototxt reads with (nesting bounded)
   images             image files and arrays to network input; the preprocessing presets
   labels             class names: a weight file's list or a known label set
   datasets           labelled data sets (Fashion-MNIST) fetched from Debian packages
-  files              safe writes: checked first, written atomically
+  files              regular files only: bounded reads; safe writes, checked first, written
+                     atomically, multi-file outputs whole or not at all
+  limits             the resource limits every loader enforces (raised with --resource-limit)
+  npz                the .npz container read without numpy's loader: members, headers, sizes
+  structured_text    JSON and TOML with their nesting bounded
 """
