@@ -6,6 +6,11 @@
   sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
                    [--jobs N]
   sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force] [--jobs N]
+  sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
+                 [--dataflow best] [--json]
+
+A quantized weight file (sqnxt-quant's) runs in integers (emu/integer.py): trace compares the
+emulated codes with the NumPy integer runner's, eval measures top-1 on a test set.
 """
 from __future__ import annotations
 
@@ -27,7 +32,9 @@ from ..cli.common import (
     to_json,
 )
 from ..errors import UserError, unknown_name
+from ..io.datasets import DATASETS
 from ..io.files import check_out
+from ..quant.model import QuantizedModel, is_quantized
 from ..runtime import random_weights
 from . import fidelity as F
 from . import reports as R
@@ -64,43 +71,122 @@ def _trace(args) -> int:
         from ..io.model import load_model
         if args.model:
             note(f"--model {args.model} is ignored: --weights {args.weights} names its own model")
-        graph, weights, meta = load_model(args.weights)
+        graph, weights, meta = load_model(args.weights, quantized=None)
     else:
         graph = zoo.build(args.model or DEFAULT_MODEL)
         weights = random_weights(graph, args.seed)
     if args.plot:
         check_out(args.plot, args.force)
         pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    if is_quantized(meta):
+        return _trace_quantized(args, hw, QuantizedModel.from_arrays(graph, weights, meta, args.weights))
     x = _input(args.image, graph, meta) if args.image else None
     res = emulate(graph, weights, hw, args.dataflow, args.sparsity, x=x, seed=args.seed,
                   progress=True)
-    rows = [r.row() for r in res.layers]
-    total = res.total_row()
     rel = res.max_abs_diff / res.max_abs_ref if res.max_abs_ref else 0.0
     compare = (f"emulated vs float output: max |diff| {res.max_abs_diff:.4g} "
                f"({rel:.2e} of max |float| {res.max_abs_ref:.4g}), top-1 "
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.layers if r.overflow_bits is not None]
+    header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
+              f"{args.sparsity:g}, energy in units of one MAC")
+    warning = (f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
+               f"{', '.join(overflow[:5])}" if overflow else "")
+    return _emit_trace(args, res, lambda rows, total: {
+        "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
+        "sparsity": args.sparsity, "layers": rows, "total": total,
+        "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
+        "top1_match": res.top1_match, "acc_overflow_layers": overflow}, header, compare, warning)
+
+
+def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> int:
+    """A trace's per-layer rows as --json (fields(rows, total) gives the object), --csv or a
+    table with `header`, `footer` and `warning`; the footer also goes to stderr with --json and
+    --csv; then --plot."""
+    rows, total = [r.row() for r in res.layers], res.total_row()
     if args.fmt == "json":
-        print(to_json({"model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
-                          "sparsity": args.sparsity, "layers": rows, "total": total,
-                          "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-                          "top1_match": res.top1_match, "acc_overflow_layers": overflow}))
+        print(to_json(fields(rows, total)))
     elif args.fmt == "csv":
         emit(rows + [total], "csv", COLUMNS)
     else:
-        header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
-                  f"{args.sparsity:g}, energy in units of one MAC")
         print(header)
-        emit(rows + [total], "table", COLUMNS, footer=compare)
-        print("\n".join(F.network_lines({hw.name: res})))
-        if overflow:
-            print(f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
-                  f"{', '.join(overflow[:5])}")
+        emit(rows + [total], "table", COLUMNS, footer=footer)
+        print("\n".join(F.network_lines({res.hw.name: res})))
+        if warning:
+            print(warning)
     if args.fmt != "table":
-        print(compare, file=sys.stderr)
+        print(footer, file=sys.stderr)
     if args.plot:
         _plot_trace(res, args.plot, args.force)
+    return 0
+
+
+def _trace_quantized(args, hw, model) -> int:
+    """trace of a quantized file: integer codes between layers, compared with the NumPy integer
+    runner (pruning does not apply: the file's weights are what the hardware holds)."""
+    from .integer import trace_quantized
+    from .network import NetworkResult
+    graph = model.graph
+    if args.sparsity != 0.4:
+        note("--sparsity is ignored: a quantized file's weights are used as they are")
+    x = (_input(args.image, graph, model.meta)[0] if args.image else
+         np.random.default_rng(args.seed).standard_normal(graph.input_shape).astype(np.float32))
+    run, cmp = trace_quantized(model, x, hw, args.dataflow)
+    res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.layers)
+    acc = run.accumulator
+    exact = ("bit-exact in every layer" if cmp["bit_exact"]
+             else "DIFFERS in " + ", ".join(cmp["differing_layers"]))
+    line = (f"emulated vs NumPy integer path: max |diff| {cmp['max_abs_diff']} (output codes), "
+            f"{exact}; {acc.bits}-bit accumulator ({acc.overflow})")
+    header = (f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
+              f"dataflow {args.dataflow}, integer codes between layers, energy in units of one MAC")
+    warning = (f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
+               f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}"
+               if run.overflow_layers else "")
+    quantization = {k: model.info[k] for k in ("bits", "method", "activations")}
+    return _emit_trace(args, res, lambda rows, total: {
+        "model": graph.name, "quantization": quantization, "hardware": hw.name,
+        "dataflow": args.dataflow, "layers": rows, "total": total,
+        "max_abs_diff": cmp["max_abs_diff"], "bit_exact": cmp["bit_exact"],
+        "differing_layers": cmp["differing_layers"],
+        "accumulator": {"bits": acc.bits, "overflow": acc.overflow},
+        "acc_overflow_layers": run.overflow_layers}, header, line, warning)
+
+
+def _eval(args) -> int:
+    """Top-1 of a quantized file on a test set, every image through the emulated datapath."""
+    import time
+
+    from ..io.datasets import load_dataset
+    from ..io.images import Preprocess, batch_from_arrays
+    from ..progress import progress_bar
+    from ..quant.model import load_quantized
+    from .integer import emulate_dataset
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    hw = load_hardware(args.hw)
+    model = load_quantized(args.weights)
+    images, labels = load_dataset(args.data, "test")
+    images, labels = images[:args.limit], labels[:args.limit]
+    x = batch_from_arrays(images, Preprocess.from_meta({**model.graph.meta, **model.meta}))
+    t0 = time.perf_counter()
+    with progress_bar(len(x), "emulating") as bar:
+        r = emulate_dataset(model, x, labels, hw, args.dataflow, bar.update)
+    r = {"weights": args.weights, "data": args.data, "hardware": hw.name, "dataflow": args.dataflow,
+         **r, "seconds": round(time.perf_counter() - t0, 1)}
+    if args.json:
+        print(to_json(r))
+        return 0
+    acc = r["accumulator"]
+    print(f"{args.weights} on {args.data} test ({r['images']} images), emulated on {hw.name} "
+          f"({args.dataflow}), {acc['bits']}-bit accumulator ({acc['overflow']}): top-1 {r['top1']:.2f}% "
+          f"({r['correct']}/{r['images']})")
+    print(f"  NumPy integer path: top-1 {r['numpy_top1']:.2f}%; emulated logits bit-exact on "
+          f"{r['bit_exact_images']}/{r['images']} images")
+    print(f"  per image: {r['cycles_per_image']:,.0f} cycles, energy {r['energy_per_image']:,.0f} "
+          f"(MAC units); {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
+    if r["acc_overflow_layers"]:
+        print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
     return 0
 
 
@@ -267,9 +353,19 @@ def _main(argv: list[str]) -> int:
                     "installed with the package, sqnxt_engine/data/paper/)")
     f6 = subcommand(sub, "figure6", "The paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5.")
     _report_options(f6, R.FIGURE6_MODELS)
+    ev = subcommand(sub, "eval", "Top-1 of a quantized file on a test set, every image through the "
+                    "emulated integer datapath, with cycles and energy per image.")
+    ev.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    ev.add_argument("--weights", required=True, help="a quantized .npz (made by sqnxt-quant)")
+    ev.add_argument("--data", default="fashion-mnist", choices=DATASETS, help="the data set; its test split is used")
+    ev.add_argument("--limit", type=int, help="only the first N test images")
+    ev.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
+    ev.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
+                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
+    ev.add_argument("--json", action="store_true", help="JSON output")
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
-    return {"trace": _trace, "table3": _table3, "figure6": _figure6}[args.command](args)
+    return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval}[args.command](args)
 
 
 def main(argv=None) -> int:

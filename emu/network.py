@@ -192,11 +192,22 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict):
     xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx, hw.word_bits)
     wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.word_bits)
     bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx + fw)).astype(np.int64)
+    yq, rec = kernel_layer(step.covers[0], shape, xq, wq, bq, hw, dataflow, cache)
+    y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
+    return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
+
+
+def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str, cache: dict,
+                 mapping=None):
+    """(int64 sums, LayerRecord) of one conv/fc layer on int16 operands: the mapping searched
+    once per (shape, zero weights, dataflow, hardware) in `cache` (or the one given), executed
+    and counted by the kernels, with the cycles and energy of those counts on hw."""
     zeros = S.zero_profile(shape, hw, wq)
-    key = (shape, zeros.zeros, dataflow, hw)
-    if key not in cache:
-        cache[key] = S.search(shape, hw, dataflow, zeros)
-    mapping = cache[key].mapping
+    if mapping is None:
+        key = (shape, zeros.zeros, dataflow, hw)
+        if key not in cache:
+            cache[key] = S.search(shape, hw, dataflow, zeros)
+        mapping = cache[key].mapping
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AccumulatorOverflowWarning)
         yq, counters = execute(shape, mapping, xq, wq, bq, acc_bits=hw.acc_bits)
@@ -205,7 +216,6 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict):
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
         counters = count(shape, mapping, zeros)
     tm = timing(shape, mapping, counters, hw)
-    rec = LayerRecord(step.covers[0], shape, mapping, counters, tm, energy(counters, hw.energy),
+    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw.energy),
                       shape.macs, over[0].bits_needed if over else None)
-    y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
-    return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
+    return yq, rec

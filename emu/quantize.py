@@ -1,7 +1,10 @@
 """16-bit fixed-point operands for the emulated MAC, and magnitude pruning.
 
-Minimal by design (a later issue adds the per-channel shift scaler): one power-of-two scale per
-tensor. A tensor whose largest magnitude is m gets f fractional bits, the most for which
+This is the emulation of *float* weights only: a per-layer fixed-point check of each MAC layer
+(float in, integers through the kernels, float out), not a network anyone deploys. A quantized
+file (sqnxt-quant, sqnxt_engine.quant: shift scaler, per-channel scales, calibrated activations,
+requantization in integers) runs as a true integer network in emu/integer.py. One power-of-two
+scale per tensor. A tensor whose largest magnitude is m gets f fractional bits, the most for which
 m * 2**f still fits a signed word (f may be negative for large values); q = round(v * 2**f),
 clipped. Weights are scaled from their own max |w| (per layer); a layer's input activations
 from the max |x| the float runner saw at that point on the same image (calibration on the

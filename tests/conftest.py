@@ -62,3 +62,22 @@ def state_dict(lite0_files, tmp_path_factory):
 def torch_model(lite0_files, tmp_path_factory):
     """EfficientNet-Lite0 in PyTorch (efficientnet-lite-pytorch) with the published weights."""
     return reference_model(lite0_files[0], tmp_path_factory.mktemp("pth"))
+
+
+# --- the shipped Fashion-MNIST model with its data (test_quant_fmnist, test_emu_integer) ---
+
+@pytest.fixture(scope="session")
+def fmnist_shipped():
+    """(graph, arrays, meta, preprocessing, train images, test images, test labels) of the
+    shipped 1.0-SqNxt-23v5-fmnist; skips when Fashion-MNIST cannot be fetched."""
+    from sqnxt_engine.errors import UserError
+    from sqnxt_engine.io.datasets import load_dataset
+    from sqnxt_engine.io.images import Preprocess
+    from sqnxt_engine.io.model import load_model
+    try:
+        train, _ = load_dataset("fashion-mnist", "train")
+        test, labels = load_dataset("fashion-mnist", "test")
+    except UserError as e:
+        pytest.skip(f"Fashion-MNIST unavailable: {e}")
+    graph, arrays, meta = load_model("1.0-SqNxt-23v5-fmnist")
+    return graph, arrays, meta, Preprocess.from_meta({**graph.meta, **meta}), train, test, labels

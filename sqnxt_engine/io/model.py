@@ -11,6 +11,8 @@ from ..graph.serialize import graph_from_dict, graph_to_dict
 from . import limits
 from .weights import load_weights, save_weights
 
+QUANTIZED_KEY = "quantization"  # the metadata entry that makes a file quantized (quant/model.py)
+
 
 def graph_for(meta: dict) -> Graph:
     """The network a weight file's metadata describes: its own graph if it carries one, else the
@@ -26,14 +28,27 @@ def graph_for(meta: dict) -> Graph:
     return graph
 
 
-def load_model(weights: str | Path) -> tuple[Graph, dict, dict]:
+def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Graph, dict, dict]:
     """(graph, arrays, meta) from a .npz path, the name of a shipped file (e.g.
     '1.0-SqNxt-23v5-fmnist', checked against its manifest's sha256), or a name the fetcher knows
-    (e.g. 'efficientnet-lite0', converted into the per-user cache on first use)."""
+    (e.g. 'efficientnet-lite0', converted into the per-user cache on first use).
+
+    quantized: False takes float weights only, True quantized files only (sqnxt-quant's output,
+    whose arrays the quant package checks), None either; the other kind is refused."""
     path = _weight_file(weights)
     arrays, meta = load_weights(path)
     try:
         graph = graph_for(meta)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    is_quantized = QUANTIZED_KEY in meta
+    if quantized is not None and quantized != is_quantized:
+        raise UserError(f"{path}: is a quantized weight file; this needs float weights" if is_quantized
+                        else f"{path}: holds float weights; this needs a quantized file (make one "
+                             "with sqnxt-quant)")
+    if is_quantized:
+        return graph, arrays, meta
+    try:
         check_weights(graph, arrays)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None

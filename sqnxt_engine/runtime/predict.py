@@ -15,6 +15,7 @@ from ..io.images import Preprocess, batch_from_arrays, load_batch
 from ..io.labels import labels_for
 from ..io.model import load_model
 from ..progress import progress_bar
+from ..quant.model import QuantizedModel, is_quantized
 from .runner import Runner
 
 
@@ -34,19 +35,22 @@ class Classifier:
     meta: dict
     preprocess: Preprocess
     labels: list[str]
-    runner: Runner
+    runner: Runner | QuantizedModel
 
     @classmethod
     def load(cls, weights: str | Path) -> Classifier:
         """From a weight file or name (see io.model.load_model), checked that the preprocessing
-        gives the channels the network takes."""
-        graph, arrays, meta = load_model(weights)
+        gives the channels the network takes. A quantized file (sqnxt-quant's) runs through the
+        pure-integer runner."""
+        graph, arrays, meta = load_model(weights, quantized=None)
         pre = Preprocess.from_meta({**graph.meta, **meta})
         if pre.channels != graph.input_shape[0]:
             raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                             f"{graph.name} takes {graph.input_shape[0]}")
         labels = labels_for(meta, graph.output_shape()[0])
-        return cls(graph, arrays, meta, pre, labels, Runner(graph, arrays))
+        runner = (QuantizedModel.from_arrays(graph, arrays, meta, source=weights) if is_quantized(meta)
+                  else Runner(graph, arrays))
+        return cls(graph, arrays, meta, pre, labels, runner)
 
     def prepare(self, images_u8) -> np.ndarray:
         """8-bit images (arrays) as the network's input batch, as sqnxt-infer prepares files."""

@@ -1,0 +1,147 @@
+"""A quantized network (sqnxt-quant's file) on the emulated accelerator, in integers throughout.
+
+Every conv and fc step runs through the loop-nest kernels in execute-and-count mode on the
+layer's 16-bit operands: the input's activation codes and the weight codes, with the bias
+(already in accumulator units) loaded into the accumulator first. The kernels return the exact
+sums; the hardware's accumulator (`hw.acc_bits` wide, wrapping or saturating as the model file
+says) and the output stage (requantization by multiplier and shift, the activation's clamp) are
+the quantized model's own integer functions, so the codes passed to the next layer are exactly
+what the NumPy integer runner computes with the same accumulator (tests/test_emu_integer.py
+holds this for every layer, dataflow, loop order and tile size). Pooling, adds and concats run
+the same integer functions outside the array, untimed, as the float emulation runs them.
+
+The mapping of each layer is searched once per (layer shape, zero weights, dataflow, hardware)
+in `cache`: sqnxt-emu eval runs a whole test set through the kernels with one search per layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import ops as O
+from ..graph.graph import INPUT
+from ..kernels import ConvShape
+from ..quant.fixedpoint import Accumulator
+from ..quant.model import IntegerStep, QuantizedModel
+from .hardware import Hardware
+from .network import LayerRecord, conv_shape, kernel_layer
+
+
+def hardware_accumulator(model: QuantizedModel, hw: Hardware) -> Accumulator:
+    """The emulated accumulator: the hardware's width, the model's overflow behaviour."""
+    return Accumulator(hw.acc_bits, model.accumulator.overflow)
+
+
+@dataclass
+class IntegerRun:
+    """One image through the emulated datapath, beside the NumPy integer runner's codes."""
+    model: str
+    hw: Hardware
+    dataflow: str
+    accumulator: Accumulator
+    layers: list[LayerRecord] = field(default_factory=list)
+    codes: dict = field(default_factory=dict)  # every step's emulated output codes
+    overflow_layers: list[str] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> float:
+        return sum(r.cycles for r in self.layers)
+
+    @property
+    def energy(self) -> float:
+        return sum(r.energy.total for r in self.layers)
+
+
+def _operands(step: IntegerStep, x: np.ndarray, shape: ConvShape):
+    """The kernel's int16 operands and int64 bias for one image's input codes x (C, H, W) or (F,)."""
+    xq = x.reshape(shape.C, shape.H, shape.W).astype(np.int16)
+    wq = step.arrays["weight"].reshape(shape.K, shape.Cg, shape.R, shape.S).astype(np.int16)
+    return xq, wq, step.arrays["bias"].astype(np.int64)
+
+
+def mac_on_array(step: IntegerStep, x: np.ndarray, hw: Hardware, dataflow: str, cache: dict,
+                 mapping=None):
+    """(exact int64 sums with bias, LayerRecord) of a mac step on one image's input codes, through
+    the searched mapping (or the one given)."""
+    shape = conv_shape(step.op, x.shape)
+    xq, wq, bias = _operands(step, x, shape)
+    acc, rec = kernel_layer(step.covers[0], shape, xq, wq, bias, hw, dataflow, cache, mapping)
+    out_shape = (step.op.out_features,) if isinstance(step.op, O.Linear) else acc.shape
+    return acc.reshape(out_shape), rec
+
+
+def emulate_codes(model: QuantizedModel, xq: np.ndarray, hw: Hardware, dataflow: str = "best",
+                  cache: dict | None = None) -> IntegerRun:
+    """One image's input codes (C, H, W) through the emulated accelerator."""
+    cache = {} if cache is None else cache
+    acc_model = hardware_accumulator(model, hw)
+    run = IntegerRun(model.graph.name, hw, dataflow, acc_model)
+    env = {INPUT: np.asarray(xq, np.int64).reshape((1,) + model.graph.input_shape)}
+    for step in model.steps:
+        xs = [env[i] for i in step.inputs]
+        if step.kind == "mac":
+            acc, rec = mac_on_array(step, xs[0][0], hw, dataflow, cache)
+            overflows = acc_model.overflows(acc)
+            if overflows:
+                rec.overflow_bits = int(np.abs(acc).max()).bit_length() + 1
+                run.overflow_layers.append(step.covers[0])
+            run.layers.append(rec)
+            y = step.finish(acc[None], acc_model)
+        else:
+            y = step.run(xs, acc_model, model.tensors)
+        env[step.name] = y
+    run.codes = env
+    return run
+
+
+def compare(run: IntegerRun, reference: dict, output: str) -> dict:
+    """max |emulated - NumPy| over the network's output codes, and whether every step's codes
+    are equal (`differing_layers` names those that are not)."""
+    diffs = {k: int(np.abs(v - reference[k]).max(initial=0)) for k, v in run.codes.items() if k != INPUT}
+    return {"max_abs_diff": diffs[output], "bit_exact": not any(diffs.values()),
+            "differing_layers": [k for k, d in diffs.items() if d]}
+
+
+def trace_quantized(model: QuantizedModel, x: np.ndarray, hw: Hardware, dataflow: str = "best"):
+    """(IntegerRun, comparison) for one float input image (C, H, W): the emulated run, and its
+    codes against the NumPy integer runner's with the same accumulator (`compare`)."""
+    xq = model.quantize_input(np.asarray(x)[None])
+    run = emulate_codes(model, xq[0], hw, dataflow)
+    reference = model.with_accumulator(run.accumulator).run_codes(xq, capture=True)
+    return run, compare(run, reference, model.graph.outputs[0])
+
+
+def emulate_dataset(model: QuantizedModel, x: np.ndarray, labels: np.ndarray, hw: Hardware,
+                    dataflow: str = "best", progress=None, batch_size: int = 250) -> dict:
+    """Top-1 of the emulated datapath over a preprocessed float batch x (N, C, H, W): every image
+    through the kernels (the mappings searched once per layer), beside the NumPy integer runner
+    on the same images with the same accumulator. progress(n) is called per image."""
+    cache: dict = {}
+    numpy_model = model.with_accumulator(hardware_accumulator(model, hw))
+    out = model.graph.outputs[0]
+    correct = numpy_correct = exact = 0
+    cycles = energy_units = 0.0
+    overflow: set[str] = set()
+    for s in range(0, len(x), batch_size):
+        xq = model.quantize_input(x[s:s + batch_size])
+        reference = numpy_model.run_codes(xq)[out].reshape(len(xq), -1)
+        for i, image in enumerate(xq):
+            run = emulate_codes(model, image, hw, dataflow, cache)
+            logits = run.codes[out].reshape(-1)
+            label = labels[s + i]
+            correct += int(logits.argmax() == label)
+            numpy_correct += int(reference[i].argmax() == label)
+            exact += int(np.array_equal(logits, reference[i]))
+            cycles += run.cycles
+            energy_units += run.energy
+            overflow.update(run.overflow_layers)
+            if progress:
+                progress(1)
+    n = len(x)
+    searches = len(cache)
+    return {"images": n, "correct": correct, "top1": 100.0 * correct / n,
+            "numpy_correct": numpy_correct, "numpy_top1": 100.0 * numpy_correct / n,
+            "bit_exact_images": exact, "cycles_per_image": cycles / n, "energy_per_image": energy_units / n,
+            "accumulator": {"bits": numpy_model.accumulator.bits, "overflow": numpy_model.accumulator.overflow},
+            "acc_overflow_layers": sorted(overflow), "mapping_searches": searches}

@@ -1,0 +1,70 @@
+"""sqnxt-quant: post-training integer quantization of a float weight file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UserError
+from ..io.images import Preprocess
+from ..io.model import load_model
+from ..progress import progress_bar
+from ..quant.calibrate import CalibrationSet, resolve_rule
+from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
+from ..quant.model import save_quantized
+from ..quant.quantize import default_accumulator, quantize_network
+from .common import add_out_option, parser, run
+
+
+def _main(argv: list[str]) -> int:
+    p = parser("sqnxt-quant", "Quantize float weights to an integer-only model (symmetric weights, "
+                              "layer-wise activations calibrated on images).")
+    p.add_argument("--weights", required=True, help="a float .npz weight file or a shipped name")
+    p.add_argument("--calib", nargs="+", required=True, metavar="IMAGES_OR_DATASET",
+                   help="calibration images: a data set name (its train split), a folder, or image files")
+    p.add_argument("--calib-count", type=int, default=500,
+                   help="use at most this many calibration images")
+    p.add_argument("--bits", type=int, required=True, help="weight and activation width: 8 or 16")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--shift-scaler", dest="method", action="store_const", const="shift-scaler",
+                   help="per-channel 4-bit binary shift before the layer-wise weight scale")
+    m.add_argument("--per-channel", dest="method", action="store_const", const="per-channel",
+                   help="one weight scale per output channel")
+    m.add_argument("--equalize", dest="method", action="store_const", const="equalize",
+                   help="cross-layer equalization, then layer-wise weights")
+    p.set_defaults(method="layer")
+    p.add_argument("--activations", default="auto",
+                   help="activation range rule: max, percentile:P, or auto (max at 16 bits, "
+                        "percentile:99.99 at 8)")
+    p.add_argument("--acc-bits", type=int, help="accumulator width (default 32 for 8-bit, 48 for 16-bit)")
+    p.add_argument("--overflow", choices=OVERFLOW_MODES, default="wrap",
+                   help="what a sum leaving the accumulator becomes")
+    p.add_argument("--batch-size", type=int, default=32, help="calibration images per forward pass")
+    add_out_option(p, "the quantized .npz to write", required=True)
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    args = p.parse_args(argv)
+    if args.bits not in (8, 16):
+        raise UserError(f"--bits must be 8 or 16, got {args.bits}")
+    if args.calib_count < 1 or args.batch_size < 1:
+        raise UserError("--calib-count and --batch-size must be at least 1")
+    rule = resolve_rule(args.activations, args.bits)
+    if Path(args.out).exists() and not args.force:  # before calibrating, not after
+        raise UserError(f"{args.out}: exists (use --force to overwrite)")
+    acc = default_accumulator(args.bits)
+    acc = Accumulator(args.acc_bits or acc.bits, args.overflow)
+    graph, arrays, meta = load_model(args.weights, quantized=False)
+    pre = Preprocess.from_meta({**graph.meta, **meta})
+    calib = CalibrationSet(args.calib, args.calib_count)
+    with progress_bar(len(calib), "calibrating") as bar:
+        model, _ = quantize_network(graph, arrays, calib.batches(pre, args.batch_size), len(calib),
+                                    args.bits, args.method, rule, acc, meta, bar.update)
+    path = save_quantized(args.out, model, force=args.force)
+    print(f"{path}: {graph.name}, int{args.bits} {args.method} weights, activations {rule} "
+          f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})")
+    return 0
+
+
+def main(argv=None) -> int:
+    return run(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

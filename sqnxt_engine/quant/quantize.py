@@ -1,0 +1,137 @@
+"""Post-training quantization: a float network and a calibration set -> a QuantizedModel.
+
+    plan = FloatPlan.from_weights(graph, weights)    # batch norm folded (the runner's folding)
+    equalize(plan)                                   # only for method 'equalize'
+    ranges = calibrate(plan, batches, n, rule)       # activation ranges, layer-wise
+    model = build(plan, ranges, bits, method, accumulator, meta)
+
+Methods (weights): 'layer' (one symmetric scale per layer), 'shift-scaler' (the per-channel
+4-bit binary shift scaler before the layer-wise scale, weights.py), 'per-channel' (one scale
+per output channel: the reference the shift scaler approaches), 'equalize' (cross-layer
+equalization, then layer-wise).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from ..graph.graph import INPUT
+from .calibrate import calibrate, resolve_rule
+from .equalize import equalize
+from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
+from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
+from .plan import FloatPlan, PlanStep
+from .weights import quantize_weight
+
+METHODS = ("layer", "shift-scaler", "per-channel", "equalize")
+PASS_THROUGH = ("maxpool", "flatten", "identity", "clamp")  # the output keeps the input's scale
+
+
+def default_accumulator(bits: int) -> Accumulator:
+    """32 bits for 8-bit codes (gemmlowp's); 48 for 16-bit codes, whose products alone take 31
+    bits (a 32-bit accumulator overflows on real layers)."""
+    return Accumulator(32 if bits == 8 else 48, "wrap")
+
+
+def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images: int, bits: int = 8,
+                     method: str = "layer", rule: str = "auto", accumulator: Accumulator | None = None,
+                     meta: dict | None = None, on_batch: Callable[[int], None] | None = None
+                     ) -> tuple[QuantizedModel, FloatPlan]:
+    """The quantized model and the float plan it was made from (equalized if asked: the float
+    network it approximates, for comparisons)."""
+    from ..errors import UserError
+    if method not in METHODS:
+        raise UserError(f"unknown quantization method {method!r} ({', '.join(METHODS)})")
+    if bits not in (8, 16):
+        raise UserError(f"bits must be 8 or 16, got {bits}")
+    rule = resolve_rule(rule, bits)
+    plan = FloatPlan.from_weights(graph, weights)
+    if method == "equalize":
+        equalize(plan)
+    ranges = calibrate(plan, batches, images, rule, on_batch)
+    model = build(plan, ranges, bits, method, rule, accumulator or default_accumulator(bits), meta or {})
+    return model, plan
+
+
+def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
+          accumulator: Accumulator, meta: dict) -> QuantizedModel:
+    weight_method = "layer" if method == "equalize" else method
+    nonneg = plan.nonnegative()
+    tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT])}
+    steps = []
+    for s in plan.steps:
+        if s.kind in PASS_THROUGH:
+            t_in = tensors[s.inputs[0]]
+            tensors[s.name] = Tensor(t_in.scale, t_in.lo, t_in.hi)
+        else:
+            tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name])
+        steps.append(_step(s, tensors, bits, weight_method, accumulator, plan))
+    info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule}
+    return QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
+
+
+def _tensor(rng: float, bits: int, nonnegative: bool) -> Tensor:
+    lo, hi = code_range(bits, nonnegative)
+    return Tensor(rng / hi if rng > 0 else 1.0, lo, hi)
+
+
+def _clamp_codes(s: PlanStep, t: Tensor, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The output codes' per-channel bounds: the tensor's code range, narrowed by the fused
+    activation's clamp (ReLU6's 6 rounds to the nearest code)."""
+    lo = np.full(channels, t.lo, np.int64)
+    hi = np.full(channels, t.hi, np.int64)
+    if s.lo is not None:
+        lo = np.maximum(lo, np.rint(s.lo / t.scale)).astype(np.int64)
+        finite = np.isfinite(s.hi)
+        hi[finite] = np.minimum(hi[finite], np.rint(s.hi[finite] / t.scale)).astype(np.int64)
+    return lo, hi
+
+
+def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator: Accumulator,
+          plan: FloatPlan) -> IntegerStep:
+    out = tensors[s.name]
+    step = IntegerStep(s.name, s.kind, s.op, s.inputs, s.covers)
+    a = step.arrays
+    channels = plan.graph.shapes[s.name][0]
+    if s.kind == "mac":
+        x = tensors[s.inputs[0]]
+        qw = quantize_weight(s.weight, bits, weight_method)
+        a["weight"] = qw.codes
+        a["bias"] = np.rint(s.bias / (x.scale * qw.scale)).astype(np.int64)
+        mb = accumulator.multiplier_bits
+        if weight_method == "per-channel":
+            pairs = [quantize_multiplier(x.scale * sc / out.scale, mb) for sc in qw.scale]
+            m = np.array([p[0] for p in pairs], np.int64)
+            r = np.array([p[1] for p in pairs], np.int64)
+        else:  # one multiplier; the shift scaler's s_o joins the right shift
+            m0, r0 = quantize_multiplier(x.scale * qw.layer_scale / out.scale, mb)
+            m = np.full(channels, m0, np.int64)
+            r = r0 + qw.shifts.astype(np.int64)
+            too_far = r > 62  # below half an output code whatever the sum: the result is 0
+            m[too_far], r[too_far] = 0, 62
+        a["multiplier"], a["shift"] = m, r
+        a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+        if weight_method == "shift-scaler":
+            step.weight_shift = qw.shifts
+    elif s.kind == "add":
+        ins = [tensors[i] for i in s.inputs]
+        m, r = common_shift_multipliers([t.scale / out.scale for t in ins])
+        a["multiplier"], a["shift"] = m, np.int64(r)
+        a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+    elif s.kind == "concat":
+        ms, rs = [], []
+        for i in s.inputs:
+            m, r = common_shift_multipliers([tensors[i].scale / out.scale])
+            ms.append(m[0])
+            rs.append(r)
+        a["multiplier"], a["shift"] = np.array(ms, np.int64), np.array(rs, np.int64)
+    elif s.kind in ("avgpool", "gap"):
+        x = tensors[s.inputs[0]]
+        _, h, w = plan.graph.shapes[s.inputs[0]]
+        counts = window_counts(s.op, h, w)
+        m, r = common_shift_multipliers(x.scale / (out.scale * counts))
+        a["multiplier"], a["shift"] = m, np.int64(r)
+    elif s.kind == "clamp":
+        a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+    return step

@@ -1,0 +1,126 @@
+"""The emulator runs quantized networks in integers: for any layer, dataflow, loop order and tile
+size, the kernels' sums through the model's output stage give exactly the NumPy integer
+runner's codes, and whole networks (a small one with every step kind, and the shipped
+Fashion-MNIST model on a real image) come out bit-exact."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sqnxt_engine.emu.cli import main as emu_main
+from sqnxt_engine.emu.hardware import load_hardware
+from sqnxt_engine.emu.integer import compare, emulate_codes, mac_on_array
+from sqnxt_engine.graph import ops as O
+from sqnxt_engine.graph.graph import GraphBuilder
+from sqnxt_engine.io.images import batch_from_arrays
+from sqnxt_engine.quant import Accumulator, quantize_network
+from sqnxt_engine.quant.model import IntegerStep, save_quantized
+from sqnxt_engine.runtime import random_weights
+
+from strategies import conv_geometries, mappings
+
+HW = load_hardware("8x8")
+
+
+@st.composite
+def integer_layers(draw):
+    """A conv step with random codes and output stage, its input codes, and a mapping."""
+    g = draw(conv_geometries())
+    shape = g.conv_shape()
+    bits = draw(st.sampled_from([8, 16]))
+    seed = draw(st.integers(0, 2 ** 31))
+    rng = np.random.default_rng(seed)
+    top = (1 << (bits - 1)) - 1
+    k = shape.K
+    op = O.Conv2d(k, g.kernel, g.stride, g.pad, (1, 1), g.groups, True)
+    w = rng.integers(-top, top + 1, (k, g.cg) + g.kernel).astype(np.int8 if bits == 8 else np.int16)
+    arrays = {"weight": w, "bias": rng.integers(-(1 << 20), 1 << 20, k),
+              "multiplier": rng.integers(1 << 29, 1 << 31, k), "shift": rng.integers(20, 45, k),
+              "lo": np.full(k, -top), "hi": np.full(k, top)}
+    step = IntegerStep("c", "mac", op, ("input",), ("c",), arrays)
+    x = rng.integers(-top, top + 1, (shape.C, shape.H, shape.W))
+    return step, x, shape, draw(mappings(shape, max_pe=3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(integer_layers(), st.sampled_from(["wrap", "saturate"]), st.sampled_from([16, 24, 32]))
+def test_every_mapping_gives_the_numpy_integer_codes(layer, overflow, acc_bits):
+    step, x, shape, mapping = layer
+    acc = Accumulator(acc_bits, overflow)
+    sums, _ = mac_on_array(step, x, HW, mapping.dataflow, {}, mapping=mapping)
+    emulated = step.finish(sums[None], acc)
+    numpy = step.run([x[None].astype(np.int64)], acc, {})
+    np.testing.assert_array_equal(emulated, numpy)
+
+
+def small_net():
+    b = GraphBuilder("tiny", (2, 9, 9))
+    x = b.conv_bn_act("c1", b.input, 6, 3, padding=1, act=O.ReLU6())
+    y = b.conv_bn_act("dw", x, 6, 3, padding=1, groups=6)
+    y = b.conv_bn_act("pw", y, 6, (1, 3), padding=(0, 1), act=None)
+    x = b.relu("sum.act", b.add("sum", O.Add(), x, y))
+    p = b.add("mp", O.MaxPool(3, 2, 0, ceil_mode=True), x)
+    a = b.add("ap", O.AvgPool(3, 2, 0, ceil_mode=True), x)
+    x = b.conv_bn_act("c2", b.add("cat", O.Concat(), p, a), 8, 1, stride=2)
+    x = b.add("flat", O.Flatten(), b.add("gap", O.GlobalAvgPool(), x))
+    b.add("fc", O.Linear(4), x)
+    g = b.build()
+    return g, random_weights(g, 1)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os", "best"])
+@pytest.mark.parametrize("bits,method", [(8, "shift-scaler"), (16, "per-channel"), (8, "equalize")])
+def test_whole_network_is_bit_exact(dataflow, bits, method):
+    g, w = small_net()
+    x = np.random.default_rng(0).normal(0, 1, (4,) + g.input_shape).astype(np.float32)
+    model, _ = quantize_network(g, w, [x], 4, bits, method)
+    run = emulate_codes(model, model.quantize_input(x[:1])[0], HW, dataflow)
+    ref = model.with_accumulator(run.accumulator).run_codes(model.quantize_input(x[:1]), capture=True)
+    result = compare(run, ref, g.outputs[0])
+    assert result == {"max_abs_diff": 0, "bit_exact": True, "differing_layers": []}
+    assert len(run.layers) == 5 and run.cycles > 0
+
+
+def test_narrow_hardware_accumulator_wraps_like_the_numpy_path():
+    g, w = small_net()
+    x = np.random.default_rng(0).normal(0, 1, (4,) + g.input_shape).astype(np.float32)
+    model, _ = quantize_network(g, w, [x], 4, 16, "layer")
+    hw16 = replace(load_hardware("8x8"), acc_bits=24)
+    run = emulate_codes(model, model.quantize_input(x[:1])[0], hw16, "best")
+    assert run.accumulator.bits == 24 and run.overflow_layers
+    ref = model.with_accumulator(run.accumulator).run_codes(model.quantize_input(x[:1]), capture=True)
+    assert compare(run, ref, g.outputs[0])["bit_exact"]
+
+
+@pytest.fixture(scope="module")
+def shipped_shift8(fmnist_shipped):
+    """The shipped model at int8 with the shift scaler (calibrated on 64 train images), and the
+    first test image as input codes."""
+    g, w, meta, pre, train, test, _ = fmnist_shipped
+    model, _ = quantize_network(g, w, [batch_from_arrays(train[:64], pre)], 64, 8, "shift-scaler", meta=meta)
+    return model, model.quantize_input(batch_from_arrays(test[:1], pre))
+
+
+def test_shipped_model_on_a_real_image_is_bit_exact(shipped_shift8):
+    model, xq = shipped_shift8
+    run = emulate_codes(model, xq[0], load_hardware("16x16"), "best")
+    ref = model.with_accumulator(run.accumulator).run_codes(xq, capture=True)
+    assert compare(run, ref, model.graph.outputs[0])["bit_exact"]
+
+
+def test_emu_commands_on_a_quantized_file(shipped_shift8, tmp_path, capsys):
+    q = save_quantized(tmp_path / "q.npz", shipped_shift8[0])
+    assert emu_main(["trace", "--weights", str(q), "--hw", "8x8", "--json"]) == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert trace["max_abs_diff"] == 0 and trace["bit_exact"] is True and trace["total"]["cycles"] > 0
+    assert emu_main(["eval", "--weights", str(q), "--limit", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 3 and result["bit_exact_images"] == 3
+    assert result["correct"] == result["numpy_correct"] and result["cycles_per_image"] > 0
+    assert emu_main(["eval", "--weights", "1.0-SqNxt-23v5-fmnist", "--limit", "1"]) == 2
+    assert "holds float weights" in capsys.readouterr().err
