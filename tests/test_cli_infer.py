@@ -1,5 +1,6 @@
 """sqnxt-infer and sqnxt-convert from the command line: outputs, formats and one-line errors."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -84,3 +85,12 @@ def test_convert_refuses_overwrite_and_unknown_keys(tmp_path, capsys):
     assert convert([str(tmp_path / "x.pth"), "-o", str(tmp_path / "exists.npz")]) == 2
     assert "exists" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
+
+
+def test_an_image_that_is_not_a_regular_file_is_named_for_what_it_is(weights, tmp_path, capsys):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert infer([str(fifo), "--weights", str(weights)]) == 2   # refused before any read: no hang
+    assert "is a FIFO (named pipe), not a regular file" in capsys.readouterr().err
+    assert infer([str(tmp_path), "--weights", str(weights)]) == 2
+    assert "is a directory, not a regular file" in capsys.readouterr().err

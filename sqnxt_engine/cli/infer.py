@@ -1,9 +1,8 @@
 """sqnxt-infer: classify images with a network and its weights."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import UserError
+from ..io.files import require_regular
 from ..io.shipped import DEFAULT_WEIGHTS
 from ..runtime.predict import classify
 from ..runtime.threads import set_threads
@@ -27,8 +26,7 @@ def _main(argv: list[str]) -> int:
     if args.top < 1 or args.batch_size < 1:
         raise UserError("--top and --batch-size must be at least 1")
     for path in args.images:
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such file")
+        require_regular(path)
     results = classify(args.images, args.weights, args.top, args.batch_size)
     if args.json:
         print(to_json(results))

@@ -1,9 +1,8 @@
 """sqnxt-quant: post-training integer quantization of a float weight file."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import UserError
+from ..io.files import check_out
 from ..io.images import Preprocess
 from ..io.model import load_model
 from ..progress import progress_bar
@@ -46,8 +45,7 @@ def _main(argv: list[str]) -> int:
     if args.calib_count < 1 or args.batch_size < 1:
         raise UserError("--calib-count and --batch-size must be at least 1")
     rule = resolve_rule(args.activations, args.bits)
-    if Path(args.out).exists() and not args.force:  # before calibrating, not after
-        raise UserError(f"{args.out}: exists (use --force to overwrite)")
+    check_out(args.out, args.force)  # before calibrating, not after
     acc = default_accumulator(args.bits)
     acc = Accumulator(args.acc_bits or acc.bits, args.overflow)
     graph, arrays, meta = load_model(args.weights, quantized=False)

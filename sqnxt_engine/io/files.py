@@ -37,6 +37,21 @@ def kind(mode: int) -> str:
 
 # --- reading ------------------------------------------------------------------------------------
 
+def require_regular(path) -> Path:
+    """`path`, or a UserError saying what is wrong with it: missing, or not a regular file (a
+    directory, FIFO, device or socket). For checking every input before any work starts."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise UserError(f"{p}: no such file") from None
+    except OSError as e:
+        raise UserError(f"{p}: cannot open ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{p}: is {kind(st.st_mode)}, not a regular file")
+    return p
+
+
 def open_regular(path) -> BinaryIO:
     """`path` opened for binary reading, or a UserError naming it: missing, unreadable, or not a
     regular file (a directory, FIFO, device or socket)."""

@@ -9,6 +9,7 @@ from ..errors import UserError, unknown_name
 from ..graph.graph import Graph, check_weights
 from ..graph.serialize import graph_from_dict, graph_to_dict
 from . import limits
+from .files import require_regular
 from .weights import load_weights, save_weights
 
 QUANTIZED_KEY = "quantization"  # the metadata entry that makes a file quantized (quant/model.py)
@@ -62,8 +63,7 @@ def load_graph(source: str | Path, input_size: int | None = None) -> Graph:
     suffix = path.suffix.lower()
     if suffix not in (".prototxt", ".onnx", ".npz"):
         return zoo.build(str(source))
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
+    require_regular(path)
     if suffix == ".prototxt":
         from .prototxt import read_prototxt
         return read_prototxt(path, input_shape=input_size)
