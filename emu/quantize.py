@@ -16,10 +16,12 @@ import math
 
 import numpy as np
 
+from ..quant.fixedpoint import qmax
+
 
 def frac_bits(max_abs: float, bits: int = 16) -> int:
     """Fractional bits of the power-of-two scale that fits max_abs in a signed `bits` word."""
-    top = (1 << (bits - 1)) - 1
+    top = qmax(bits)
     if not max_abs > 0 or not math.isfinite(max_abs):
         return bits - 1
     f = math.floor(math.log2(top / max_abs))
@@ -29,7 +31,7 @@ def frac_bits(max_abs: float, bits: int = 16) -> int:
 
 
 def quantize(a: np.ndarray, f: int, bits: int = 16) -> np.ndarray:
-    top = (1 << (bits - 1)) - 1
+    top = qmax(bits)
     q = np.rint(np.asarray(a, np.float64) * 2.0 ** f)
     return np.clip(q, -top - 1, top).astype(np.int16 if bits <= 16 else np.int32)
 

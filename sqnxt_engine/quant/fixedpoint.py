@@ -21,6 +21,11 @@ OVERFLOW_MODES = ("wrap", "saturate")
 OPERAND_BITS = 16
 
 
+def qmax(bits: int) -> int:
+    """The largest code of a symmetric signed `bits`-bit word (its smallest is -qmax or one less)."""
+    return (1 << (bits - 1)) - 1
+
+
 @dataclass(frozen=True)
 class Accumulator:
     """The MAC's wide accumulator: `bits` wide (signed), and what a sum that leaves its range

@@ -36,7 +36,7 @@ from ..graph.graph import INPUT, Graph
 from ..io.model import QUANTIZED_KEY as META_KEY
 from ..io.model import load_model
 from ..io.weights import save_weights
-from .fixedpoint import OPERAND_BITS, Accumulator, requantize
+from .fixedpoint import OPERAND_BITS, Accumulator, qmax, requantize
 from .plan import kind_of
 
 FORMAT = 1
@@ -52,9 +52,8 @@ EXACT_FLOAT = 1 << 53
 def code_range(bits: int, nonnegative: bool) -> tuple[int, int]:
     """The codes of an activation tensor (see the module doc)."""
     if nonnegative:
-        return 0, min((1 << bits) - 1, (1 << (OPERAND_BITS - 1)) - 1)
-    top = (1 << (bits - 1)) - 1
-    return -top, top
+        return 0, min((1 << bits) - 1, qmax(OPERAND_BITS))
+    return -qmax(bits), qmax(bits)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
+from .fixedpoint import qmax
 
 WEIGHT_BITS = (8, 16)
 SHIFT_BITS = 4  # the paper's 4-bit shift: shifts 0..15
@@ -32,10 +33,6 @@ class QuantizedWeight:
     scale: np.ndarray  # float64 (K,): channel o's weights are codes[o] * scale[o]
     shifts: np.ndarray  # uint8 (K,): the shift scaler's s_o (zeros for the other methods)
     layer_scale: float  # the one scale of layer-wise codes (method 'per-channel': max of scale)
-
-
-def qmax(bits: int) -> int:
-    return (1 << (bits - 1)) - 1
 
 
 def channel_ranges(w: np.ndarray) -> np.ndarray:
