@@ -212,16 +212,23 @@ def efficientnet_rows(rule: str, layers: bool) -> tuple[list[dict], dict]:
         preds = np.concatenate([p_in, p_sk])
         if float_preds is None:
             float_preds = preds
-        row = {"model": "efficientnet-lite0", "config": label,
-               "top1": 100.0 * float((p_in == labels).mean()), "images": len(labels),
-               "agree": f"{int((preds == float_preds).sum())}/{len(preds)}"}
-        row.update(_sqnr_summary(db))
-        row["seconds"] = round(t1 + t2, 1)
-        rows.append(row)
-        if db:
-            per_layer[label] = db
-        print(format_table([row]).splitlines()[-1], file=sys.stderr)
+        _add_row(rows, per_layer, "efficientnet-lite0", label, p_in, labels, preds, float_preds,
+                 db, t1 + t2)
     return rows, per_layer
+
+
+def _add_row(rows: list, per_layer: dict, model: str, label: str, preds, labels, all_preds,
+             float_preds, db: dict, seconds: float) -> None:
+    """One configuration's row (top-1 of `preds` on `labels`, agreement of `all_preds` with
+    float's), its per-layer SQNR kept, and the row echoed on stderr as it finishes."""
+    row = {"model": model, "config": label, "top1": 100.0 * float((preds == labels).mean()),
+           "images": len(labels), "agree": f"{int((all_preds == float_preds).sum())}/{len(all_preds)}"}
+    row.update(_sqnr_summary(db))
+    row["seconds"] = round(seconds, 1)
+    rows.append(row)
+    if db:
+        per_layer[label] = db
+    print(format_table([row]).splitlines()[-1], file=sys.stderr)
 
 
 def _sqnr_summary(db: dict) -> dict:
@@ -243,14 +250,7 @@ def fmnist_rows(name: str, rule: str) -> tuple[list[dict], dict]:
     for label, bits, method in CONFIGS:
         preds, db, t = evaluate(graph, arrays, meta, bits, method, rule, calib, x, sqnr=bits is not None)
         float_preds = preds if float_preds is None else float_preds
-        row = {"model": name, "config": label, "top1": 100.0 * float((preds == labels).mean()),
-               "images": len(labels), "agree": f"{int((preds == float_preds).sum())}/{len(preds)}"}
-        row.update(_sqnr_summary(db))
-        row["seconds"] = round(t, 1)
-        rows.append(row)
-        if db:
-            per_layer[label] = db
-        print(format_table([row]).splitlines()[-1], file=sys.stderr)
+        _add_row(rows, per_layer, name, label, preds, labels, preds, float_preds, db, t)
     return rows, per_layer
 
 
