@@ -77,21 +77,16 @@ def emulate_codes(model: QuantizedModel, xq: np.ndarray, hw: Hardware, dataflow:
     cache = {} if cache is None else cache
     acc_model = hardware_accumulator(model, hw)
     run = IntegerRun(model.graph.name, hw, dataflow, acc_model)
-    env = {INPUT: np.asarray(xq, np.int64).reshape((1,) + model.graph.input_shape)}
-    for step in model.steps:
-        xs = [env[i] for i in step.inputs]
-        if step.kind == "mac":
-            acc, rec = mac_on_array(step, xs[0][0], hw, dataflow, cache)
-            overflows = acc_model.overflows(acc)
-            if overflows:
-                rec.overflow_bits = int(np.abs(acc).max()).bit_length() + 1
-                run.overflow_layers.append(step.covers[0])
-            run.layers.append(rec)
-            y = step.finish(acc[None], acc_model)
-        else:
-            y = step.run(xs, acc_model, model.tensors)
-        env[step.name] = y
-    run.codes = env
+
+    def on_mac(step, xs):
+        acc, rec = mac_on_array(step, xs[0][0], hw, dataflow, cache)
+        if acc_model.overflows(acc):
+            rec.overflow_bits = int(np.abs(acc).max()).bit_length() + 1
+            run.overflow_layers.append(step.covers[0])
+        run.layers.append(rec)
+        return step.finish(acc[None], acc_model)
+    xq = np.asarray(xq, np.int64).reshape((1,) + model.graph.input_shape)
+    run.codes = model.run_codes(xq, capture=True, accumulator=acc_model, mac_step=on_mac)
     return run
 
 

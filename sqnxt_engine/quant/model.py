@@ -199,11 +199,18 @@ class QuantizedModel:
         t = self.tensors[INPUT]
         return np.clip(np.rint(np.asarray(x, np.float64) / t.scale), t.lo, t.hi).astype(np.int64)
 
-    def run_codes(self, xq: np.ndarray, capture: bool = False) -> dict[str, np.ndarray]:
-        """Integer codes in, {output name: codes} out (every step's with capture=True)."""
+    def run_codes(self, xq: np.ndarray, capture: bool = False, accumulator: Accumulator | None = None,
+                  mac_step=None) -> dict[str, np.ndarray]:
+        """Integer codes in, {output name: codes} out (every step's, the input's too, with
+        capture=True). accumulator: the datapath's, instead of the file's (the emulated
+        hardware's width). mac_step: a function (step, inputs) -> output codes that computes
+        the MAC steps instead of NumPy (the emulator runs them on the accelerator's kernels)."""
+        acc = self.accumulator if accumulator is None else accumulator
         env = {INPUT: np.asarray(xq, np.int64)}
         for s in self.steps:
-            env[s.name] = s.run([env[i] for i in s.inputs], self.accumulator, self.tensors)
+            xs = [env[i] for i in s.inputs]
+            env[s.name] = (mac_step(s, xs) if mac_step is not None and s.kind == "mac"
+                           else s.run(xs, acc, self.tensors))
         return env if capture else {o: env[o] for o in self.graph.outputs}
 
     def dequantize(self, name: str, codes: np.ndarray) -> np.ndarray:
