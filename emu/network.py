@@ -65,7 +65,7 @@ class LayerRecord:
             r[f"e_{lv}"] = e
         r["energy"] = self.energy.total
         if self.shift:
-            r["shape"] += f" <{self.shift}"
+            r["shape"] += f", fetched through {self.shift}"
             r["shift"] = self.shift
         return r
 
@@ -226,7 +226,7 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through
     shift = None if through is None else shift_offsets(through, shape.C)
     yq, rec = kernel_layer(step.covers[0], shape, xq, wq, bq, hw, dataflow, cache, shift=shift)
     if through is not None:
-        rec.shift = f"{step.inputs[0]} remapped"
+        rec.shift = f"{step.inputs[0]} (remap)"
     y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
     return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
 

@@ -169,7 +169,7 @@ def test_shift_resnet_traces_in_both_forms(shift_resnet, hw_name):
     assert remap.macs == copy.macs == sum(r.dense_macs for r in remap.layers)
     # remap: no shift rows; the nine consumers say whose shift their fetch performs
     marked = [r.row()["shift"] for r in remap.layers if "shift" in r.row()]
-    assert marked == [f"{s} remapped" for s in shifts]
+    assert marked == [f"{s} (remap)" for s in shifts]
     assert all(s not in [r.name for r in remap.layers] for s in shifts)
     # copy: one row per shift, before its consumer
     names = [r.name for r in copy.layers]
