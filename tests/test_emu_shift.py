@@ -16,7 +16,7 @@ from sqnxt_engine.emu.network import emulate
 from sqnxt_engine.emu.shift import copy_record, moved_words
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
-from sqnxt_engine.kernels import ConvShape, Counters, Mapping, count, execute
+from sqnxt_engine.kernels import DATAFLOWS, ORDERS, ConvShape, Counters, Mapping, count, execute
 from sqnxt_engine.runtime import random_weights
 
 from strategies import mappings
@@ -75,6 +75,27 @@ def test_shifted_fetch_equals_shift_then_conv_and_counts_agree(data):
             assert getattr(got, f) <= getattr(plain, f)
         else:
             assert getattr(got, f) == getattr(plain, f), f
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.data())
+def test_shifted_fetch_on_tiles_of_many_pixels(data):
+    """Tiles of 64 or more output pixels take the pixel-innermost arithmetic (with a staging
+    copy at stride 2), which the small layers above (k-innermost) do not reach."""
+    shape, op = data.draw(shifted_layers(max_c=10, max_hw=16).filter(
+        lambda so: so[0].Ho * so[0].Wo >= 64))
+    ty = data.draw(st.integers(-(-64 // shape.Wo), shape.Ho))
+    m = Mapping(data.draw(st.sampled_from(DATAFLOWS)), 4, 4, data.draw(st.sampled_from(ORDERS)),
+                (data.draw(st.integers(1, shape.K)), data.draw(st.integers(1, shape.C)), ty,
+                 shape.Wo), data.draw(st.integers(1, 3)))
+    x, w = operands(data.draw(st.integers(0, 2 ** 32 - 1)), shape)
+    off = op.offsets(shape.C)
+    y, got = execute(shape, m, x, w, shift=off, acc_bits=48)   # acc_bits: the tracking loops
+    assert np.array_equal(y, shift_then_conv(x, w, op, shape.stride[0]))
+    yf, got_f = execute(shape, m, x.astype(np.float32), w.astype(np.float32), shift=off)
+    assert np.array_equal(yf, y) and got_f == got
+    assert count(shape, m, w, shift=off) == got == count(shape, m, w, shift=off, walk=True)
 
 
 def test_border_reads_nothing():
