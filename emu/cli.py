@@ -1,11 +1,12 @@
 """sqnxt-emu: the accelerator emulator's command line.
 
-  sqnxt-emu trace [--model NAME | --weights FILE] [--image PATH] [--hw 16x16|8x8|FILE]
-                  [--dataflow os|ws|best|...] [--sparsity 0.4] [--seed 0] [--json | --csv]
-                  [--plot out.png] [--force]
-  sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
-                   [--jobs N]
-  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force] [--jobs N]
+  sqnxt-emu trace [--model NAME [--zoo-options JSON] | --weights FILE.npz|.onnx|.prototxt]
+                  [--image PATH] [--hw 16x16|8x8|FILE] [--dataflow os|ws|best|...]
+                  [--sparsity 0.4] [--seed 0] [--json | --csv] [--plot out.png] [--force]
+  sqnxt-emu table3 [--models A,B{JSON},FILE,...] [--zoo-options JSON] [--hw 8x8,16x16,FILE]
+                   [--reference PATH] [--out DIR] [--force] [--jobs N]
+  sqnxt-emu figure6 [--models ...] [--zoo-options JSON] [--hw 8x8,16x16,FILE] [--out DIR]
+                    [--force] [--jobs N]
   sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
                  [--dataflow best] [--json]
 
@@ -39,7 +40,7 @@ from ..quant.model import QuantizedModel, is_quantized
 from . import fidelity as F
 from . import reports as R
 from .hardware import load_hardware
-from .network import emulate
+from .network import emulate, non_mac_line
 from .output import output_set, pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
@@ -94,7 +95,10 @@ def _trace(args) -> int:
         "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
         "sparsity": args.sparsity, "layers": rows, "total": total,
         "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-        "top1_match": res.top1_match, "acc_overflow_layers": overflow}, header, compare, warning)
+        "top1_match": res.top1_match, "acc_overflow_layers": overflow,
+        "non_mac_steps": [{"step": name, "op": kind, "cycles": res.non_mac_cycles.get(name)}
+                          for name, kind in res.non_mac_steps.items()]},
+        header, f"{compare}\n{non_mac_line(res)}", warning)
 
 
 def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> int:
