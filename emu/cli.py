@@ -245,7 +245,7 @@ def _runs(args) -> tuple[R.Runs, list[str], list[str]]:
     runs = R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True, jobs=args.jobs)
     models = [runs.add_network(NetworkSpec.parse(word, args.zoo_options, args.seed))
               for word in split_networks(args.models)]
-    configs = [runs.add_hardware(source) for source in args.hw.split(",") if source.strip()]
+    configs = [runs.add_hardware(source.strip()) for source in args.hw.split(",") if source.strip()]
     for what, names in (("models", models), ("hw", configs)):
         if not names:
             raise UserError(f"--{what} needs at least one name")
