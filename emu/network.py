@@ -78,6 +78,7 @@ class NetworkResult:
     sparsity: float
     layers: list[LayerRecord] = field(default_factory=list)
     non_mac_cycles: dict[str, float] = field(default_factory=dict)  # hw.non_mac_cycles only
+    non_mac_steps: dict[str, str] = field(default_factory=dict)  # step -> op kind, timed or not
     max_abs_diff: float = 0.0
     max_abs_ref: float = 0.0
     top1_match: bool = True
@@ -164,6 +165,7 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
         return y
     out = runner.run(x, mac_step=on_mac)[graph.outputs[0]]
     bar.close()
+    result.non_mac_steps = {s.name: s.op.kind for s in _non_mac_steps(runner.steps)}
     if hw.non_mac_cycles:
         result.non_mac_cycles = non_mac_cycles(graph, runner.steps, hw)
     fl = ref[graph.outputs[0]].reshape(-1)
@@ -176,9 +178,9 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     return result
 
 
-# steps that move no data on the accelerator: a reshape, and a concatenation (its producers
-# write into the right places of the output in DRAM)
-_FREE = (O.Flatten, O.Concat)
+# steps that move no data on the accelerator: a reshape, a concatenation (its producers write
+# into the right places of the output in DRAM) and a channel slice (its consumers read their part)
+_FREE = (O.Flatten, O.Concat, O.Slice)
 
 
 def non_mac_cycles(graph: Graph, steps, hw: Hardware) -> dict[str, float]:
@@ -186,14 +188,32 @@ def non_mac_cycles(graph: Graph, steps, hw: Hardware) -> dict[str, float]:
     input element, or per output element and window tap for a pool, whichever is more.
     Shifts are not among them: they are charged by layers.shift (emu/shift.py)."""
     out = {}
-    for step in steps:
-        if isinstance(step.op, (O.Conv2d, O.Linear, O.Shift) + _FREE):
-            continue
+    for step in _non_mac_steps(steps):
         ins = sum(prod(graph.shapes[i]) for i in step.inputs)
         outs = prod(graph.shapes[step.name])
         window = prod(step.op.kernel) if hasattr(step.op, "kernel") else 1
         out[step.name] = elementwise_cycles(ins, outs, max(ins, outs * window), hw)
     return out
+
+
+def _non_mac_steps(steps):
+    """The steps without MACs that move data: all but conv, fc, shift (charged by
+    layers.shift, emu/shift.py) and the free ones (_FREE)."""
+    return [s for s in steps if not isinstance(s.op, (O.Conv2d, O.Linear, O.Shift) + _FREE)]
+
+
+def non_mac_line(res: NetworkResult) -> str:
+    """One line on the steps without MACs: how many of each kind, and their cycles when the
+    hardware times them."""
+    if not res.non_mac_steps:
+        return "no steps without MACs"
+    kinds: dict[str, int] = {}
+    for kind in res.non_mac_steps.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
+    listed = ", ".join(f"{k} x{n}" for k, n in kinds.items())
+    timed = (f"{sum(res.non_mac_cycles.values()):,.0f} cycles, in the total" if res.hw.non_mac_cycles
+             else "not timed ([layers] non_mac_cycles = false)")
+    return f"steps without MACs, run in NumPy: {len(res.non_mac_steps)} ({listed}): {timed}"
 
 
 def _shift_run(step, form: str, graph: Graph, hw: Hardware, records: list):
