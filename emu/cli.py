@@ -38,6 +38,7 @@ from ..quant.model import QuantizedModel, is_quantized
 from ..runtime import random_weights
 from . import fidelity as F
 from . import reports as R
+from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
 from .hardware import load_hardware
 from .network import emulate
 from .output import output_set, pyplot, save_figure, write_csv
@@ -100,17 +101,24 @@ def _trace(args) -> int:
 
 
 def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> int:
-    """A trace's per-layer rows as --json (fields(rows, total) gives the object), --csv or a
-    table with `header`, `footer` and `warning`; the footer also goes to stderr with --json and
-    --csv; then --plot."""
+    """A trace's per-layer rows as --json (fields(rows, total) gives the object, with the
+    energy per access that turns the rows' counts into their energy), --csv or a table with
+    `header`, `footer` and `warning` (--breakdown: the cycle parts' columns); the footer also
+    goes to stderr with --json and --csv; then --plot and --roofline."""
     rows, total = [r.row() for r in res.layers], res.total_row()
+    columns = COLUMNS
+    if args.breakdown and args.fmt != "json":
+        rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
+        columns = breakdown_columns(res)
     if args.fmt == "json":
-        print(to_json(fields(rows, total)))
+        print(to_json({**fields(rows, total), "energy_per_access": energy_per_access(res.hw.energy)}))
     elif args.fmt == "csv":
-        emit(rows + [total], "csv", COLUMNS)
+        emit(rows + [total], "csv", columns)
     else:
         print(header)
-        emit(rows + [total], "table", COLUMNS, footer=footer)
+        emit(rows + [total], "table", columns, footer=footer)
+        if args.breakdown:
+            print("cycles: " + describe_parts(res.cycle_parts()))
         print("\n".join(F.network_lines({res.hw.name: res})))
         if warning:
             print(warning)
@@ -346,6 +354,8 @@ def _main(argv: list[str]) -> int:
                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
     t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
     t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    t.add_argument("--breakdown", action="store_true", help="where the cycles go: array, buffer "
+                   "stall, fill/drain, DRAM edges and stall per layer (always in --json)")
     add_format_options(t)
     t3 = subcommand(sub, "table3", "The paper's Table 3 (time, energy) on the emulator, beside the paper's.")
     _report_options(t3, R.TABLE3_MODELS)

@@ -31,7 +31,7 @@ from . import search as S
 from .energy import Energy, energy
 from .hardware import Hardware
 from .quantize import frac_bits, prune, quantize
-from .timing import Timing, elementwise_cycles, timing
+from .timing import CYCLE_PARTS, Timing, elementwise_cycles, timing
 
 
 @dataclass
@@ -59,6 +59,8 @@ class LayerRecord:
         for lv, e in self.energy.levels().items():
             r[f"e_{lv}"] = e
         r["energy"] = self.energy.total
+        r.update({f"cycles_{part}": v for part, v in self.timing.parts.items()})
+        r["counts"] = self.counters.to_dict()  # every access count: energy = counts x table
         return r
 
 
@@ -96,7 +98,16 @@ class NetworkResult:
         for lv, v in e.levels().items():
             row[f"e_{lv}"] = v
         row["energy"] = e.total
+        row.update({f"cycles_{part}": v for part, v in self.cycle_parts().items()})
+        row["counts"] = c.to_dict()
         return row
+
+    def cycle_parts(self) -> dict[str, float]:
+        """Where the network's cycles go: the layers' parts (timing.CYCLE_PARTS) summed, and
+        non_mac, the layers without MACs (hw.non_mac_cycles only)."""
+        parts = {p: sum(r.timing.parts[p] for r in self.layers) for p in CYCLE_PARTS}
+        parts["non_mac"] = sum(self.non_mac_cycles.values())
+        return parts
 
 
 def conv_shape(op, in_shape) -> ConvShape:
