@@ -317,6 +317,24 @@ def _figure6(args) -> int:
     return 0
 
 
+def _diff(args) -> int:
+    """Two trace --json files compared layer by layer (emu/compare.py)."""
+    from . import compare as C
+    if args.top < 0:
+        raise UserError(f"--top must be 0 (all) or more, got {args.top}")
+    result = C.diff(C.load_trace(args.a), C.load_trace(args.b), args.sort)
+    if args.json:
+        print(to_json(result))
+        return 0
+    top = args.top or None
+    print(f"A: {args.a} ({result['a']})\nB: {args.b} ({result['b']})\n"
+          f"delta = B - A, relative to A; layers by |{args.sort} delta|, largest first")
+    emit(C.table_rows(result, top), "table", C.TABLE_COLUMNS)
+    for line in C.summary_lines(result, top):
+        print(line)
+    return 0
+
+
 def _emulation_options(p) -> None:
     """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed."""
     add_safety_options(p)
@@ -373,9 +391,19 @@ def _main(argv: list[str]) -> int:
     ev.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                     help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
     ev.add_argument("--json", action="store_true", help="JSON output")
+    d = subcommand(sub, "diff", "Two traces (sqnxt-emu trace --json files) compared: per-layer "
+                   "and total deltas of cycles, energy, DRAM bytes and utilisation.")
+    d.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    d.add_argument("a", metavar="A.json", help="the trace compared against (deltas are B - A)")
+    d.add_argument("b", metavar="B.json", help="the other trace")
+    d.add_argument("--sort", default="cycles", choices=["cycles", "energy", "dram_bytes",
+                   "utilisation"], help="order the layers by the size of this delta")
+    d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
+    d.add_argument("--json", action="store_true", help="JSON output")
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
-    return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval}[args.command](args)
+    return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
+            "diff": _diff}[args.command](args)
 
 
 def main(argv=None) -> int:
