@@ -2,10 +2,13 @@
 
   sqnxt-emu trace [--model NAME | --weights FILE] [--image PATH] [--hw 16x16|8x8|FILE]
                   [--dataflow os|ws|best|...] [--sparsity 0.4] [--seed 0] [--json | --csv]
-                  [--plot out.png] [--force]
+                  [--plot FIG] [--roofline FIG] [--log] [--breakdown] [--force]
+                  (FIG: .png, .pdf or .svg)
   sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
                    [--jobs N]
-  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force] [--jobs N]
+  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--figure-format png|pdf|svg]
+                    [--log] [--force] [--jobs N]
+  sqnxt-emu diff A.json B.json [--sort cycles|energy|dram_bytes|utilisation] [--top N] [--json]
   sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
                  [--dataflow best] [--json]
 
@@ -39,9 +42,10 @@ from ..runtime import random_weights
 from . import fidelity as F
 from . import reports as R
 from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
+from .figures import plot_roofline, plot_trace
 from .hardware import load_hardware
 from .network import emulate
-from .output import output_set, pyplot, save_figure, write_csv
+from .output import FIGURE_FORMATS, figure_out, output_set, pyplot, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
@@ -76,9 +80,9 @@ def _trace(args) -> int:
     else:
         graph = zoo.build(args.model or DEFAULT_MODEL)
         weights = random_weights(graph, args.seed)
-    if args.plot:
-        check_out(args.plot, args.force)
-        pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    for figure in (args.plot, args.roofline):  # fail now, not after the emulation
+        if figure:
+            figure_out(figure, args.force)
     if is_quantized(meta):
         return _trace_quantized(args, hw, QuantizedModel.from_arrays(graph, weights, meta, args.weights))
     x = _input(args.image, graph, meta) if args.image else None
@@ -125,7 +129,9 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     if args.fmt != "table":
         print(footer, file=sys.stderr)
     if args.plot:
-        _plot_trace(res, args.plot, args.force)
+        plot_trace(res, args.plot, args.log, args.force)
+    if args.roofline:
+        plot_roofline(res, args.roofline, force=args.force)
     return 0
 
 
@@ -209,24 +215,6 @@ def _input(path: str, graph, meta: dict) -> np.ndarray:
     return x
 
 
-def _plot_trace(res, path: str, force: bool) -> None:
-    plt = pyplot()
-    names = [r.name for r in res.layers]
-    cycles = [r.cycles for r in res.layers]
-    eff = [r.dense_macs / r.cycles if r.cycles else 0 for r in res.layers]
-    fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.12), 4))
-    ax.bar(range(len(names)), cycles, color="tab:blue")
-    ax.set_ylabel("cycles")
-    ax.set_xlabel("layer")
-    ax2 = ax.twinx()
-    ax2.plot(range(len(names)), eff, "k--", lw=1)
-    ax2.set_ylabel("MACs / cycle")
-    ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120, force=force)
-    plt.close(fig)
-
-
 def _names(text: str, known, what: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
@@ -239,8 +227,8 @@ def _names(text: str, known, what: str) -> list[str]:
     return names
 
 
-def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | None:
-    """(csv, png) paths in --out DIR (made if need be), checked before the work starts."""
+def _outputs(out: str | None, stem: str, force: bool, fmt: str = "png") -> tuple[Path, Path] | None:
+    """(csv, figure) paths in --out DIR (made if need be), checked before the work starts."""
     if out is None:
         return None
     d = Path(out)
@@ -248,7 +236,7 @@ def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | Non
         raise UserError(f"{out}: not a folder")
     pyplot()  # fail now, not after the emulation, if matplotlib is missing
     d.mkdir(parents=True, exist_ok=True)
-    return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.png", force)
+    return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.{fmt}", force)
 
 
 def _jobs(v: str) -> int:
@@ -264,7 +252,7 @@ def _runs(args) -> R.Runs:
 def _table3(args) -> int:
     models = _names(args.models, zoo.names(), "models")
     configs = _names(args.hw, R.CONFIGS, "hw")
-    files = _outputs(args.out, "table3", args.force)
+    files = _outputs(args.out, "table3", args.force, args.figure_format)
     ref = R.find_reference(args.reference)
     paper = R.read_paper_table3(ref) if ref else None
     note = (f"paper columns from {ref}" if ref else
@@ -300,7 +288,7 @@ def _table3(args) -> int:
 def _figure6(args) -> int:
     models = _names(args.models, zoo.names(), "models")
     configs = _names(args.hw, R.CONFIGS, "hw")
-    files = _outputs(args.out, "figure6", args.force)
+    files = _outputs(args.out, "figure6", args.force, args.figure_format)
     runs = _runs(args)
     rows = R.figure6(models, configs, runs)
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
@@ -313,7 +301,7 @@ def _figure6(args) -> int:
     if files:
         with output_set(args.force):
             write_csv(files[0], rows, cols)
-            R.plot_figure6(rows, models, configs, files[1])
+            R.plot_figure6(rows, models, configs, files[1], log=args.log)
     return 0
 
 
@@ -348,7 +336,9 @@ def _report_options(p, models) -> None:
     p.add_argument("--models", default=",".join(models),
                    help="comma-separated zoo models (default: the paper's)")
     p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
-    add_out_option(p, "write <command>.csv and <command>.png into this folder (made if need be)", metavar="DIR")
+    add_out_option(p, "write <command>.csv and the figure into this folder (made if need be)", metavar="DIR")
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="png",
+                   help="the --out figure's format (default png)")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
                    help="emulate this many (model, hardware) pairs at once, in worker processes "
@@ -370,8 +360,12 @@ def _main(argv: list[str]) -> int:
     t.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
     t.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
-    t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
-    t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a figure (.png, .pdf "
+                   "or .svg)")
+    t.add_argument("--roofline", metavar="FILE", help="write the per-layer roofline (MACs per cycle "
+                   "against MACs per DRAM byte, under the array's and the DRAM's roofs) as a figure")
+    t.add_argument("--log", action="store_true", help="--plot: cycles on a log scale")
+    t.add_argument("--force", action="store_true", help="overwrite an existing --plot / --roofline file")
     t.add_argument("--breakdown", action="store_true", help="where the cycles go: array, buffer "
                    "stall, fill/drain, DRAM edges and stall per layer (always in --json)")
     add_format_options(t)
@@ -381,6 +375,7 @@ def _main(argv: list[str]) -> int:
                     "installed with the package, sqnxt_engine/data/paper/)")
     f6 = subcommand(sub, "figure6", "The paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5.")
     _report_options(f6, R.FIGURE6_MODELS)
+    f6.add_argument("--log", action="store_true", help="the figure's cycles on a log scale")
     ev = subcommand(sub, "eval", "Top-1 of a quantized file on a test set, every image through the "
                     "emulated integer datapath, with cycles and energy per image.")
     ev.add_argument("--debug", action="store_true", help="show the traceback of an error")
