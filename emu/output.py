@@ -81,5 +81,6 @@ def save_figure(fig, path, dpi: int = 200, force: bool = False) -> None:
     """`fig` into `path` in the format its suffix names (figure_format)."""
     fmt = figure_format(path)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_NO_DATE[fmt])
+    with pyplot().rc_context({"svg.hashsalt": "sqnxt-engine"}):  # SVG ids: else a random salt
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_NO_DATE[fmt])
     _write(path, buf.getvalue(), force)
