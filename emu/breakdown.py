@@ -11,10 +11,12 @@ from .timing import CYCLE_PARTS
 NON_MAC = "non_mac"
 
 
-def breakdown_columns(res) -> list[str]:
-    """The --breakdown table's columns for a NetworkResult (non_mac only where it costs)."""
+def breakdown_columns(res, share: bool = True) -> list[str]:
+    """The --breakdown columns for a NetworkResult (non_mac only where it costs; `share`: with
+    breakdown_row's dram_share)."""
     parts = CYCLE_PARTS + ((NON_MAC,) if res.non_mac_cycles else ())
-    return ["layer", "dataflow", "cycles"] + [f"cycles_{p}" for p in parts] + ["dram_share"]
+    return (["layer", "dataflow", "cycles"] + [f"cycles_{p}" for p in parts]
+            + (["dram_share"] if share else []))
 
 
 def breakdown_row(row: dict) -> dict:

@@ -111,9 +111,10 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     goes to stderr with --json and --csv; then --plot and --roofline."""
     rows, total = [r.row() for r in res.layers], res.total_row()
     columns = COLUMNS
-    if args.breakdown and args.fmt != "json":
-        rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
-        columns = breakdown_columns(res)
+    if args.breakdown:   # the parts unrounded in CSV, in whole cycles with the DRAM share in a table
+        columns = breakdown_columns(res, share=args.fmt == "table")
+        if args.fmt == "table":
+            rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
     if args.fmt == "json":
         print(to_json({**fields(rows, total), "energy_per_access": energy_per_access(res.hw.energy)}))
     elif args.fmt == "csv":

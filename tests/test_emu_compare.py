@@ -1,6 +1,7 @@
 """Reading results: where the cycles go (timing parts), the counts a trace's JSON carries, and
 sqnxt-emu diff of two traces."""
 import contextlib
+import csv
 import io
 import json
 
@@ -179,3 +180,12 @@ def test_diff_user_errors_are_one_line(traces, tmp_path, capsys):
     assert "no layer in common" in capsys.readouterr().err
     assert main(["diff", str(traces["ws"]), str(traces["ws"]), "--sort", "speed"]) == 2
     assert main(["diff", str(traces["ws"]), str(traces["ws"]), "--top", "-1"]) == 2
+
+
+def test_trace_breakdown_csv_has_the_exact_parts(capsys):
+    assert main(["trace", "--model", MODEL, "--hw", "8x8", "--breakdown", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == ["layer", "dataflow", "cycles"] + [f"cycles_{p}" for p in CYCLE_PARTS]
+    for r in rows:
+        assert sum(float(r[f"cycles_{p}"]) for p in CYCLE_PARTS) == pytest.approx(
+            float(r["cycles"]), abs=0.5 if r["layer"] != "total" else 2)
