@@ -6,9 +6,7 @@ NetworkResult.cycle_parts (the layers' parts summed, plus the layers without MAC
 from __future__ import annotations
 
 from .energy import LEVELS
-from .timing import CYCLE_PARTS
-
-NON_MAC = "non_mac"
+from .timing import CYCLE_PARTS, NON_MAC
 
 
 def breakdown_columns(res, share: bool = True) -> list[str]:

@@ -39,6 +39,7 @@ from ..io.datasets import DATASETS
 from ..io.files import check_out
 from ..quant.model import QuantizedModel, is_quantized
 from ..runtime import random_weights
+from . import compare as C
 from . import fidelity as F
 from . import reports as R
 from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
@@ -308,7 +309,6 @@ def _figure6(args) -> int:
 
 def _diff(args) -> int:
     """Two trace --json files compared layer by layer (emu/compare.py)."""
-    from . import compare as C
     if args.top < 0:
         raise UserError(f"--top must be 0 (all) or more, got {args.top}")
     result = C.diff(C.load_trace(args.a), C.load_trace(args.b), args.sort)
@@ -392,8 +392,8 @@ def _main(argv: list[str]) -> int:
     d.add_argument("--debug", action="store_true", help="show the traceback of an error")
     d.add_argument("a", metavar="A.json", help="the trace compared against (deltas are B - A)")
     d.add_argument("b", metavar="B.json", help="the other trace")
-    d.add_argument("--sort", default="cycles", choices=["cycles", "energy", "dram_bytes",
-                   "utilisation"], help="order the layers by the size of this delta")
+    d.add_argument("--sort", default="cycles", choices=C.METRICS,
+                   help="order the layers by the size of this delta")
     d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
     d.add_argument("--json", action="store_true", help="JSON output")
     # subparsers of an ArgumentParser subclass keep its one-line error()

@@ -31,7 +31,7 @@ from . import search as S
 from .energy import Energy, energy
 from .hardware import Hardware
 from .quantize import frac_bits, prune, quantize
-from .timing import CYCLE_PARTS, Timing, elementwise_cycles, timing
+from .timing import CYCLE_PARTS, NON_MAC, Timing, elementwise_cycles, timing
 
 
 @dataclass
@@ -106,7 +106,7 @@ class NetworkResult:
         """Where the network's cycles go: the layers' parts (timing.CYCLE_PARTS) summed, and
         non_mac, the layers without MACs (hw.non_mac_cycles only)."""
         parts = {p: sum(r.timing.parts[p] for r in self.layers) for p in CYCLE_PARTS}
-        parts["non_mac"] = sum(self.non_mac_cycles.values())
+        parts[NON_MAC] = sum(self.non_mac_cycles.values())
         return parts
 
 

@@ -55,6 +55,7 @@ class Columns:
 
 # the parts of a layer's cycles (module doc), in the order they are summed
 CYCLE_PARTS = ("array", "buffer_stall", "fill_drain", "dram_edges", "dram_stall")
+NON_MAC = "non_mac"  # a network's part beyond its layers' CYCLE_PARTS: layers without MACs
 
 
 @dataclass(frozen=True)
