@@ -29,7 +29,7 @@ from .. import zoo
 from ..errors import UserError
 from ..progress import progress_bar
 from ..runtime import random_weights
-from .hardware import load_hardware
+from .hardware import EYERISS, load_hardware
 from .network import NetworkResult, emulate
 
 TABLE3_MODELS = ("AlexNet", "SqueezeNet-v1.0", "SqueezeNet-v1.1", "TinyDarknet", "1.0-SqNxt-23",
@@ -171,13 +171,16 @@ def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
         for m in models:
             res = runs.run(m, cfg)
             part.append({"model": m, "config": cfg, "cycles": round(res.cycles),
-                         "macs": res.macs, "energy": res.energy.total})
+                         "macs": res.macs, "energy": res.energy.total,
+                         "energy_unit": res.hw.energy.unit})
         fastest = min(r["cycles"] for r in part)
         have = [paper[(r["model"], cfg)] for r in part if (r["model"], cfg) in paper] if paper else []
         paper_fastest = min((t for t, _ in have), default=None)
         for r in part:
             r["time"] = r["cycles"] / fastest
             pt, pe = (paper or {}).get((r["model"], cfg), (None, None))
+            if runs.run(r["model"], cfg).hw.energy.model != EYERISS:
+                pe = None  # the paper's energies are Eyeriss-normalised: no ratio across units
             r["paper_time"] = None if pt is None else pt / paper_fastest
             r["paper_energy"] = pe
             r["time_ratio"] = None if pt is None else r["time"] / r["paper_time"]
@@ -208,7 +211,8 @@ def plot_table3(rows: list[dict], configs, path) -> None:
         part = [r for r in rows if r["config"] == cfg]
         x = range(len(part))
         for i, (key, pkey, label) in enumerate((("time", "paper_time", "normalised time"),
-                                                ("energy", "paper_energy", "energy (MAC units)"))):
+                                                ("energy", "paper_energy",
+                                                 f"energy, {part[0]['energy_unit']}"))):
             ax = axes[i][j]
             ax.bar([k - 0.2 for k in x], [r[key] for r in part], 0.4, label="emulator",
                    color="tab:blue")
