@@ -2,8 +2,9 @@
 
 Levels: mac (one per performed MAC), rf (register-file reads and writes), pe (PE-to-PE
 transfers), gb (global-buffer reads and writes), dram (DRAM reads and writes). Every count is one
-word (an operand at arith.word_bits, a partial sum at arith.acc_bits) and costs its level's
-per-access energy once: the emulator adds nothing that is not a counter, so energy == counts x
+word (an operand at arith.word_bits, a partial sum at arith.acc_bits, except a layer's final
+outputs, written to DRAM requantised to word_bits, as timing.py's DRAM bytes count them) and
+costs its level's per-access energy once: the emulator adds nothing that is not a counter, so energy == counts x
 per-access energy exactly. The per-access energies come from the hardware's [energy] model
 (hardware.EnergyTable): the paper's Eyeriss-normalised table (MAC = 1, the same at every size and
 width), or horowitz-45nm (pJ at 45 nm; energy_models.py): a register file and the global
@@ -71,6 +72,7 @@ class AccessEnergy:
     unit: str
     mac: float
     words: tuple[tuple[str, str, float], ...]  # (level, operand, energy of one access)
+    output_write: float  # one final output word written to DRAM (word_bits wide)
 
     def of(self, level: str, operand: str) -> float:
         return next(e for lv, op, e in self.words if lv == level and op == operand)
@@ -81,7 +83,7 @@ def access_energy(hw: Hardware) -> AccessEnergy:
     t = hw.energy
     if t.model != HOROWITZ:
         return AccessEnergy(t.unit, t.mac, tuple((lv, op, getattr(t, lv))
-                                                 for lv in MEMORY_LEVELS for op in OPERANDS))
+                                                 for lv in MEMORY_LEVELS for op in OPERANDS), t.dram)
     bits = {"input": hw.word_bits, "weight": hw.word_bits, "psum": hw.acc_bits}
     rf_bytes = hw.rf_words * hw.word_bytes
     per_word = {"rf": lambda b: EM.sram_pj(rf_bytes, b),
@@ -90,17 +92,22 @@ def access_energy(hw: Hardware) -> AccessEnergy:
                 "dram": lambda b: b * t.dram_pj_per_bit}
     return AccessEnergy(t.unit, EM.int_mac_pj(hw.word_bits, hw.acc_bits),
                         tuple((lv, op, per_word[lv](bits[op]))
-                              for lv in MEMORY_LEVELS for op in OPERANDS))
+                              for lv in MEMORY_LEVELS for op in OPERANDS),
+                        per_word["dram"](hw.word_bits))
 
 
-def energy(counters, hw: Hardware) -> Energy:
-    """counts x per-access energies."""
+def energy(counters, hw: Hardware, outputs: int) -> Energy:
+    """counts x per-access energies of one layer with `outputs` final output words."""
     unit = access_energy(hw)
     per = []
     totals = {lv: 0.0 for lv in LEVELS}
     totals["mac"] = int(counters.macs) * unit.mac
     for level, op, e_one in unit.words:
-        e = accesses(counters, level, op) * e_one
+        n = accesses(counters, level, op)
+        if (level, op) == ("dram", "psum"):  # the outputs' write-back; the rest spilled psums
+            e = outputs * unit.output_write + (n - outputs) * e_one
+        else:
+            e = n * e_one
         per.append((level, op, e))
         totals[level] += e
     return Energy(**totals, by_operand=tuple(per))

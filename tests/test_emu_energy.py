@@ -19,6 +19,7 @@ from sqnxt_engine.emu.hardware import (
     load_hardware,
 )
 from sqnxt_engine.emu.network import emulate
+from sqnxt_engine.emu.timing import timing
 from sqnxt_engine.kernels import ConvShape, Dataflow, Mapping, count
 from sqnxt_engine.runtime import random_weights
 
@@ -37,19 +38,34 @@ def test_presets_keep_the_papers_table_and_the_45nm_preset_uses_the_model():
     assert access_energy(hw).unit == "pJ (45 nm)"
 
 
+SHAPE = ConvShape(C=6, H=7, W=7, K=5, R=3, S=3, padding=1)
+UNTILED = Mapping.untiled(SHAPE, Dataflow.WS, 2, 3)
+SPILLING = Mapping(Dataflow.WS, 2, 3, ("c", "y", "k", "x"), (5, 2, 2, 7))  # psums to DRAM and back
+
+
+@pytest.mark.parametrize("mapping", [UNTILED, SPILLING])
 @pytest.mark.parametrize("table", [EnergyTable(), HOROWITZ,
                                    EnergyTable(mac=1.5, rf=1.25, pe=2.5, gb=6.5, dram=201.0)])
-def test_energy_is_counts_times_per_access_energy(table):
-    shape = ConvShape(C=6, H=7, W=7, K=5, R=3, S=3, padding=1)
-    c = count(shape, Mapping.untiled(shape, Dataflow.WS, 2, 3))
+def test_energy_is_counts_times_per_access_energy(table, mapping):
+    shape = SHAPE
+    c = count(shape, mapping)
+    assert (c.psum_dram_reads > 0) == (mapping is SPILLING)
     hw = replace(load_hardware("8x8"), energy=table)
-    per, e = access_energy(hw), energy(c, hw)
+    per, e = access_energy(hw), energy(c, hw, shape.output_size)
     assert e.mac == c.macs * per.mac
     for lv in MEMORY_LEVELS:
         assert sum(accesses(c, lv, op) for op in OPERANDS) > 0
         for op in OPERANDS:
-            assert e.operand(lv, op) == accesses(c, lv, op) * per.of(lv, op)
+            if (lv, op) == ("dram", "psum"):  # final outputs at word width, spills at acc width
+                spilled = accesses(c, lv, op) - shape.output_size
+                assert e.operand(lv, op) == (shape.output_size * per.output_write
+                                             + spilled * per.of(lv, op))
+            else:
+                assert e.operand(lv, op) == accesses(c, lv, op) * per.of(lv, op)
         assert getattr(e, lv) == sum(e.operand(lv, op) for op in OPERANDS)
+    if table.model == "horowitz-45nm":  # DRAM energy: per bit of the bytes timing.py moves
+        nbytes = timing(shape, mapping, c, hw).dram_bytes
+        assert e.dram == pytest.approx(nbytes * 8 * EM.DRAM_PJ_PER_BIT)
 
 
 def test_horowitz_per_access_energies_written_out():
@@ -102,6 +118,8 @@ def test_buffer_size_trade_off_of_squeezenext_v5():
     flat = _sqnxt_v5_by_buffer(EnergyTable(), kbs)
     sized = _sqnxt_v5_by_buffer(HOROWITZ, kbs)
     dram = {kb: sum(r.timing.dram_bytes for r in res.layers) for kb, res in sized.items()}
+    for kb, res in sized.items():  # DRAM energy: per bit of the bytes timing.py moves
+        assert res.energy.dram == pytest.approx(dram[kb] * 8 * EM.DRAM_PJ_PER_BIT)
     assert dram[32] > dram[128] == dram[512]  # the traffic saturates by 128 KB at 32x32 input
     assert flat[32].energy.total > flat[128].energy.total >= flat[512].energy.total
     assert sized[32].energy.dram > sized[128].energy.dram  # DRAM savings from 32 to 128 KB

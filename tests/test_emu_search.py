@@ -133,7 +133,7 @@ def test_energy_is_counts_times_table(shape):
     hw = replace(load_hardware("16x16"), energy=EnergyTable(mac=1.5, rf=1.25, pe=2.5, gb=6.5, dram=201.0))
     m = Mapping.untiled(shape, Dataflow.WS, 2, 3)
     c = count(shape, m)
-    e = energy(c, hw)
+    e = energy(c, hw, shape.output_size)
     d = c.to_dict()
     ops = ("input", "weight", "psum")
     assert e.mac == c.macs * 1.5
