@@ -185,7 +185,7 @@ def _eval(args) -> int:
     print(f"  NumPy integer path: top-1 {r['numpy_top1']:.2f}%; emulated logits bit-exact on "
           f"{r['bit_exact_images']}/{r['images']} images")
     print(f"  per image: {r['cycles_per_image']:,.0f} cycles, energy {r['energy_per_image']:,.0f} "
-          f"({r['energy_unit']}); {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
+          f"{r['energy_unit']}; {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
     if r["acc_overflow_layers"]:
         print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
     return 0

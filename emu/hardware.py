@@ -243,8 +243,7 @@ class Hardware:
                 f"{self.word_bits}-bit words, {self.acc_bits}-bit accumulators, {self.clock_mhz:g} MHz, "
                 f"DRAM {self.dram_latency_cycles:g} cycles + {self.dram_bandwidth_gbps:g} GB/s, "
                 f"{self.dma_engines} DMA engine{'s' if self.dma_engines > 1 else ''}, buffer "
-                f"{self.gb_words_per_cycle:g} words/cycle, fill/drain per {self.fill_drain}, energy "
-                f"{self.energy.model}")
+                f"{self.gb_words_per_cycle:g} words/cycle, fill/drain per {self.fill_drain}")
 
 
 # ---- loading ------------------------------------------------------------------------------

@@ -165,4 +165,3 @@ def test_energy_models_are_chosen_in_the_file():
            "energy": {"model": "horowitz-45nm", "dram_pj_per_bit": 20}}
     hw = hardware_from_dict(doc, "hw.toml")
     assert hw.energy == EnergyTable(model="horowitz-45nm", dram_pj_per_bit=20.0)
-    assert "energy horowitz-45nm" in hw.describe()
