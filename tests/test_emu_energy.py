@@ -165,3 +165,14 @@ def test_energy_models_are_chosen_in_the_file():
            "energy": {"model": "horowitz-45nm", "dram_pj_per_bit": 20}}
     hw = hardware_from_dict(doc, "hw.toml")
     assert hw.energy == EnergyTable(model="horowitz-45nm", dram_pj_per_bit=20.0)
+
+
+def test_table3_gives_no_energy_ratio_across_units():
+    from sqnxt_engine.emu import reports as R
+    model = "1.0-SqNxt-23v5"
+    paper = {(model, cfg): (1.0, 3.0e9) for cfg in ("16x16", "16x16-45nm")}
+    rows = R.table3([model], ["16x16", "16x16-45nm"], R.Runs(), paper)
+    flat, sized = rows
+    assert flat["energy_unit"] == "normalised (MAC = 1)" and flat["energy_ratio"] == flat["energy"] / 3.0e9
+    assert sized["energy_unit"] == "pJ (45 nm)" and sized["paper_energy"] is None
+    assert sized["energy_ratio"] is None and sized["time_ratio"] is not None
