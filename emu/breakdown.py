@@ -5,7 +5,7 @@ The parts themselves are timing.py's (CYCLE_PARTS, Timing.parts) and, for a whol
 NetworkResult.cycle_parts (the layers' parts summed, plus the layers without MACs)."""
 from __future__ import annotations
 
-from .energy import LEVELS
+from .energy import access_energy
 from .timing import CYCLE_PARTS, NON_MAC
 
 
@@ -38,6 +38,14 @@ def describe_parts(parts: dict[str, float]) -> str:
         f" of {total:,.0f}"
 
 
-def energy_per_access(table) -> dict[str, float]:
-    """The energy table's cost of one access at each level: energy = counts x these."""
-    return {lv: getattr(table, lv) for lv in LEVELS}
+def energy_per_access(hw) -> dict:
+    """The cost of one MAC and of one word's access at each memory level, by operand, under hw's
+    energy model (energy.access_energy): energy = counts x these, except that a layer's final
+    outputs go to DRAM at `dram_output_write` each (word width; spilled partial sums at the
+    psum figure)."""
+    cost = access_energy(hw)
+    out = {"unit": cost.unit, "mac": cost.mac}
+    for level, op, e in cost.words:
+        out.setdefault(level, {})[op] = e
+    out["dram_output_write"] = cost.output_write
+    return out

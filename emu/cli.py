@@ -93,7 +93,7 @@ def _trace(args) -> int:
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.layers if r.overflow_bits is not None]
     header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
-              f"{args.sparsity:g}, energy in units of one MAC")
+              f"{args.sparsity:g}, energy in {hw.energy.unit}")
     warning = (f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
                f"{', '.join(overflow[:5])}" if overflow else "")
     return _emit_trace(args, res, lambda rows, total: {
@@ -117,10 +117,12 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
         columns = breakdown_columns(res, share=args.fmt == "table")
         if args.fmt == "table":
             rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
+    unit = res.hw.energy.unit
     if args.fmt == "json":
-        print(to_json({**fields(rows, total), "energy_per_access": energy_per_access(res.hw.energy)}))
+        print(to_json({**fields(rows, total), "energy_unit": unit,
+                       "energy_per_access": energy_per_access(res.hw)}))
     elif args.fmt == "csv":
-        emit(rows + [total], "csv", columns)
+        emit([{**r, "energy_unit": unit} for r in rows + [total]], "csv", columns + ["energy_unit"])
     else:
         print(header)
         emit(rows + [total], "table", columns, footer=footer)
@@ -156,7 +158,7 @@ def _trace_quantized(args, hw, model) -> int:
     line = (f"emulated vs NumPy integer path: max |diff| {cmp['max_abs_diff']} (output codes), "
             f"{exact}; {acc.bits}-bit accumulator ({acc.overflow})")
     header = (f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
-              f"dataflow {args.dataflow}, integer codes between layers, energy in units of one MAC")
+              f"dataflow {args.dataflow}, integer codes between layers, energy in {hw.energy.unit}")
     warning = (f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
                f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}"
                if run.overflow_layers else "")
@@ -191,7 +193,7 @@ def _eval(args) -> int:
     with progress_bar(len(x), "emulating") as bar:
         r = emulate_dataset(model, x, labels, hw, args.dataflow, bar.update)
     r = {"weights": args.weights, "data": args.data, "hardware": hw.name, "dataflow": args.dataflow,
-         **r, "seconds": round(time.perf_counter() - t0, 1)}
+         **r, "energy_unit": hw.energy.unit, "seconds": round(time.perf_counter() - t0, 1)}
     if args.json:
         print(to_json(r))
         return 0
@@ -202,7 +204,7 @@ def _eval(args) -> int:
     print(f"  NumPy integer path: top-1 {r['numpy_top1']:.2f}%; emulated logits bit-exact on "
           f"{r['bit_exact_images']}/{r['images']} images")
     print(f"  per image: {r['cycles_per_image']:,.0f} cycles, energy {r['energy_per_image']:,.0f} "
-          f"(MAC units); {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
+          f"{r['energy_unit']}; {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
     if r["acc_overflow_layers"]:
         print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
     return 0
@@ -259,7 +261,7 @@ def _table3(args) -> int:
             "--reference PATH): printing without the paper's columns")
     rows = R.table3(models, configs, runs, paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
-            "paper_energy", "energy_ratio", "macs"]
+            "paper_energy", "energy_ratio", "macs", "energy_unit"]
     if args.fmt == "json":
         print(to_json(rows))
     elif args.fmt == "csv":
@@ -267,7 +269,8 @@ def _table3(args) -> int:
     else:
         print(f"Table 3 on the emulator: dataflow best per layer, weight sparsity {args.sparsity:g}, "
               f"seed {args.seed}; time normalised to the fastest network of each configuration "
-              "(the paper's too, among the same networks); energy in units of one MAC")
+              "(the paper's too, among the same networks); energy in "
+              f"{' / '.join(dict.fromkeys(r['energy_unit'] for r in rows))}")
         wide, wcols = R.table3_wide(rows, configs)
         if not paper:
             wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]

@@ -284,6 +284,6 @@ def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
         counters = count(shape, mapping, zeros, shift=shift)
     tm = timing(shape, mapping, counters, hw)
-    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw.energy),
+    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw, shape.output_size),
                       shape.macs, over[0].bits_needed if over else None)
     return yq, rec

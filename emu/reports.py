@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from .figures import COLUMN_WIDTH, mark_stages, paper_figure
-from .hardware import PRESETS, load_hardware
+from .hardware import EYERISS, PRESETS, load_hardware
 from .network import NetworkResult, emulate
 from .output import save_figure
 
@@ -205,13 +205,16 @@ def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
         for m in models:
             res = runs.run(m, cfg)
             part.append({"model": m, "config": cfg, "cycles": round(res.cycles),
-                         "macs": res.macs, "energy": res.energy.total})
+                         "macs": res.macs, "energy": res.energy.total,
+                         "energy_unit": res.hw.energy.unit})
         fastest = min(r["cycles"] for r in part)
         have = [paper[(r["model"], cfg)] for r in part if (r["model"], cfg) in paper] if paper else []
         paper_fastest = min((t for t, _ in have), default=None)
         for r in part:
             r["time"] = r["cycles"] / fastest
             pt, pe = (paper or {}).get((r["model"], cfg), (None, None))
+            if runs.run(r["model"], cfg).hw.energy.model != EYERISS:
+                pe = None  # the paper's energies are Eyeriss-normalised: no ratio across units
             r["paper_time"] = None if pt is None else pt / paper_fastest
             r["paper_energy"] = pe
             r["time_ratio"] = None if pt is None else r["time"] / r["paper_time"]
@@ -246,9 +249,10 @@ def plot_table3(rows: list[dict], configs, path) -> None:
         bar = 0.4 if with_paper else 0.8
         for j, cfg in enumerate(configs):
             part = {r["model"]: r for r in rows if r["config"] == cfg}
+            unit = next(iter(part.values()))["energy_unit"]
             for i, (key, pkey, label, scale) in enumerate((
                     ("time", "paper_time", "normalised time", 1),
-                    ("energy", "paper_energy", "energy (10$^9$ MAC units)", 1e9))):
+                    ("energy", "paper_energy", f"energy / 10$^9$ [{unit}]", 1e9))):
                 ax = axes[i][j]
                 shift = bar / 2 if with_paper else 0
                 ax.barh([k - shift for k in y], [part[m][key] / scale for m in models], bar,

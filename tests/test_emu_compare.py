@@ -88,7 +88,8 @@ def traces(tmp_path_factory):
 def test_trace_json_carries_parts_and_every_count(traces):
     t = json.loads(traces["ws"].read_text())
     cost = t["energy_per_access"]
-    assert set(cost) == set(LEVELS)
+    assert set(cost) == set(LEVELS) | {"unit", "dram_output_write"}
+    assert cost["dram_output_write"] == cost["dram"]["psum"]  # the Eyeriss table: one price a word
     for row in t["layers"] + [t["total"]]:
         parts = [row[f"cycles_{p}"] for p in CYCLE_PARTS]
         assert sum(parts) == pytest.approx(row["cycles"], abs=0.5 if row is not t["total"] else 1)
@@ -96,7 +97,7 @@ def test_trace_json_carries_parts_and_every_count(traces):
         counts = row["counts"]
         by_level = {"mac": counts["macs"] * cost["mac"]}
         for level, kinds in LEVEL_KINDS.items():
-            by_level[level] = sum(counts[f"{op}_{k}"] for op in OPERANDS for k in kinds) * cost[level]
+            by_level[level] = sum(counts[f"{op}_{k}"] * cost[level][op] for op in OPERANDS for k in kinds)
         for level, e in by_level.items():
             assert e == pytest.approx(row[f"e_{level}"], rel=1e-12)
         assert sum(by_level.values()) == pytest.approx(row["energy"], rel=1e-12)
