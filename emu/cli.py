@@ -369,9 +369,10 @@ def _pareto(args) -> int:
                        for cost, front in P.fronts(records).items()}))
     else:
         for cost, front in P.fronts(records).items():
-            print(f"Pareto front, accuracy against {cost}:")
-            emit([{**r, "hw": P.hardware_label(r)} for r in front], "table",
-                 ["network", "hw", cost, "accuracy", "params"])
+            shown = "latency_ms" if cost == "latency_s" else cost
+            print(f"Pareto front, accuracy against {shown.replace('_', ' ')}:")
+            emit([{**r, "hw": P.hardware_label(r), "latency_ms": r["latency_s"] * 1e3} for r in front],
+                 "table", ["network", "hw", shown, "accuracy", "accuracy_source", "params"])
     if args.out:
         _plot_pareto(records, args.out, args.force, args.db)
     return 0
@@ -399,7 +400,7 @@ def _sweep_parsers(sub) -> None:
                    "(e.g. tcp://host:8786) instead of local processes")
     s.add_argument("--export", metavar="FILE", help="write the sweep's records as .csv or .parquet")
     s.add_argument("--plot", metavar="FILE", help="write the Pareto view (accuracy against energy "
-                   "and time) of the database")
+                   "and time) of this sweep's records")
     s.add_argument("--force", action="store_true", help="overwrite existing --export / --plot files")
     s.add_argument("--json", action="store_true", help="the records as JSON")
     pa = subcommand(sub, "pareto", "The paper's Figure 7 from a sweep database: accuracy against "

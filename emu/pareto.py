@@ -55,39 +55,60 @@ def plot_pareto(records: list[dict], path, force: bool = False) -> None:
     networks = list(dict.fromkeys(r["network"] for r in rs))
     colours = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(networks)}
     biggest = max(r["params"] for r in rs)
-    area = lambda r: 30 + 420 * r["params"] / biggest  # noqa: E731  (points^2; the smallest stays visible)
+    area = lambda params: 400 * params / biggest  # noqa: E731  (points^2, proportional to size)
     units = sorted({r["energy_unit"] for r in rs})
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     for ax, (cost, xlabel, scale) in zip(axes, PANELS):
         for n in networks:
             mine = [r for r in rs if r["network"] == n]
             ax.scatter([r[cost] * scale for r in mine], [r["accuracy"] for r in mine],
-                       s=[area(r) for r in mine], color=colours[n], alpha=0.55,
-                       edgecolors="black", linewidths=0.5, label=n)
+                       s=[area(r["params"]) for r in mine], color=colours[n], alpha=0.55,
+                       edgecolors="black", linewidths=0.5)
         front = pareto_front(rs, cost)
         xs = [r[cost] * scale for r in front]
         ys = [r["accuracy"] for r in front]
-        ax.step(xs, ys, where="post", color="black", lw=1.2, ls="--", label="Pareto front")
+        ax.step(xs, ys, where="post", color="black", lw=1.2, ls="--")
+        ax.scatter(xs, ys, s=[area(r["params"]) for r in front], facecolors="none",
+                   edgecolors="black", linewidths=1.6)
         for r in front:
-            ax.annotate(hardware_label(r), (r[cost] * scale, r["accuracy"]), xytext=(6, -10),
-                        textcoords="offset points", fontsize=8)
+            ax.annotate(hardware_label(r), (r[cost] * scale, r["accuracy"]), xytext=(10, 10),
+                        textcoords="offset points", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
         ax.set_xlabel(xlabel.format(unit=" / ".join(units)))
-        ax.set_ylabel(f"top-1 accuracy (%)\n{_source_line(rs)}", fontsize=9)
+        ax.set_ylabel(f"{_source_line(rs)} (%)")
         xs_all = [r[cost] * scale for r in rs]
         if max(xs_all) > 10 * min(xs_all):
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
         ax.margins(x=0.12, y=0.15)
-    handles, labels = axes[0].get_legend_handles_labels()
-    for h in handles[:-1]:   # the legend's circles at one size: size stands for parameters
-        h.set_sizes([60])
+    # the legend: networks by colour (at one size), then the size scale and the front
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], ls="", marker="o", markersize=8, color=colours[n], alpha=0.7,
+                      markeredgecolor="black", markeredgewidth=0.5) for n in networks]
+    labels = list(networks)
+    for params in _size_steps(biggest):
+        handles.append(Line2D([], [], ls="", marker="o", markersize=area(params) ** 0.5,
+                              color="lightgrey", markeredgecolor="black", markeredgewidth=0.5))
+        labels.append(f"{params / 1e6:g} M parameters")
+    handles.append(Line2D([], [], color="black", ls="--", marker="o", markersize=8,
+                          markerfacecolor="none", markeredgewidth=1.6))
+    labels.append("Pareto front")
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9,
-               frameon=False)
-    fig.suptitle(f"Accuracy against energy and time on the emulated accelerator ({len(rs)} points; "
-                 f"circle area: parameters, largest {biggest / 1e6:.2f} M)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.035 * ((len(labels) - 1) // 4), 1, 1))
+               frameon=False, labelspacing=1.2)
+    fig.suptitle(f"Accuracy against energy and time on the emulated accelerator ({len(rs)} "
+                 "points; circle area proportional to parameters)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05 + 0.06 * ((len(labels) + 3) // 4), 1, 1))
     save_figure(fig, path, dpi=130, force=force)
     plt.close(fig)
+
+
+def _size_steps(biggest: float) -> list[float]:
+    """Two round parameter counts for the size legend: the biggest network's, rounded to one
+    significant figure, and half of it."""
+    import math
+    step = 10 ** math.floor(math.log10(biggest))
+    top = round(biggest / step) * step
+    return [top / 2, top]
 
 
 def _source_line(rs: list[dict]) -> str:

@@ -295,6 +295,8 @@ def _emulation_axes(v, where: str) -> list[list]:
         if not values:
             raise SweepError(f"{where}: emulation.{k} is an empty list")
         axes.append([_emulation_value(where, f"emulation.{k}", kind, x) for x in values])
+        if len(set(axes[-1])) < len(axes[-1]):
+            raise SweepError(f"{where}: emulation.{k} lists a value twice")
     return axes
 
 
@@ -429,17 +431,17 @@ class ResultsDB:
             self.conn.execute(f"INSERT OR REPLACE INTO points VALUES ({', '.join('?' * len(values))})",
                               values)
 
+    # a stable order, whichever order the points finished in
+    _ORDER = " ORDER BY network, pe_rows, pe_cols, gb_bytes, hardware, dataflow, sparsity, seed, key"
+
     def records(self) -> list[dict]:
-        """Every record, in a stable order (network, hardware, emulation options, key)."""
-        rows = self.conn.execute("SELECT record FROM points ORDER BY network, pe_rows, pe_cols, "
-                                 "gb_bytes, hardware, dataflow, sparsity, seed, key")
-        return [json.loads(r) for (r,) in rows]
+        """Every record (network, hardware, emulation options, key order)."""
+        return [json.loads(r) for (r,) in self.conn.execute("SELECT record FROM points" + self._ORDER)]
 
     def rows(self) -> list[dict]:
         """The columns of every record and of its run, in records()' order (for export)."""
         cur = self.conn.execute("SELECT key, " + ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
-                                + " FROM points ORDER BY network, pe_rows, pe_cols, gb_bytes, "
-                                "hardware, dataflow, sparsity, seed, key")
+                                + " FROM points" + self._ORDER)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur]
 

@@ -76,7 +76,7 @@ def test_local_and_dask_records_are_identical(tiny, tmp_path):
         db.close()
         runs[name] = stored(tmp_path / f"{name}.sqlite")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         db = SW.ResultsDB(tmp_path / "dask.sqlite")
         assert SW.run_sweep(sweep, db, scheduler=client).computed == 4
         db.close()
@@ -95,6 +95,16 @@ def test_local_and_dask_records_are_identical(tiny, tmp_path):
     # the run's when and where are kept beside the record, not in it
     with sqlite3.connect(tmp_path / "dask.sqlite") as conn:
         assert all(w for (w,) in conn.execute("SELECT worker FROM points"))
+
+
+def test_sweep_command_on_a_scheduler_address(tiny, tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster:
+        assert main(["sweep", str(tiny), "--db", str(tmp_path / "d.sqlite"), "--scheduler",
+                     cluster.scheduler_address, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["computed"], len(out["records"])) == (4, 4)
 
 
 def test_an_interrupted_sweep_resumes_without_recomputing(tiny, tmp_path, monkeypatch):
@@ -230,6 +240,7 @@ NET = '[[network]]\nmodel = "1.0-SqNxt-23"\n'
     (NET + '[emulation]\nsparsity = [0.4, 1.5]\n', "emulation.sparsity must be in [0, 1)"),
     (NET + '[emulation]\ndataflow = "fast"\n', "emulation.dataflow must be"),
     (NET + '[emulation]\nseed = -1\n', "emulation.seed must be a non-negative integer"),
+    (NET + '[emulation]\nseed = [0, 1, 0]\n', "emulation.seed lists a value twice"),
     ('[[network]]\nmodel = "1.0-SqNxt-23"\n[[network]]\nmodel = "1.0-sqnxt-23"\n', "listed twice"),
     ("network = [", "not valid TOML"),
 ])
