@@ -391,8 +391,8 @@ def _sweep_parsers(sub) -> None:
                    "per point in a SQLite database (resumable), exported as CSV or Parquet.")
     add_safety_options(s)
     s.add_argument("file", help="the sweep file (docs/emulator.md, Sweeps)")
-    s.add_argument("--db", help="the results database (default: the sweep file's name .sqlite, "
-                   "here); points it holds are not computed again")
+    s.add_argument("--db", help="the results database (default: NAME.sqlite in this folder, NAME "
+                   "the sweep file's name); points it holds are not computed again")
     s.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
                    help="compute this many points at once, in worker processes (default: the CPUs "
                    "available, here %(default)s); the records do not depend on it")
