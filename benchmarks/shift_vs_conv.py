@@ -3,17 +3,16 @@ the emulated accelerator. Conv ResNet-20 against ShiftResNet-20 (eps 3 and 6), a
 against its shift form (1.0-Shift-SqNxt-23v5), all in their Fashion-MNIST forms (sqnxt-train's).
 
 Per network: top-1 on the Fashion-MNIST test split by this engine where trained weights exist (the
-shipped file `<model>-fmnist`, or `<model>-fmnist.npz` in --weights-dir), else "-" and seeded
-random weights (--seed), so every other column is measured now and the table fills in as trained
-files appear; parameters and MACs (the graph's counts); emulated cycles and energy of one test
-image on the 8x8 and 16x16 presets (sqnxt_engine.emu.network.emulate, dense weights).
+shipped file `<model>-fmnist` of weights/MANIFEST.json, or `<model>-fmnist.npz` in --weights-dir),
+else "not trained" and seeded random weights (--seed), so every other column is measured now and
+the table fills in as trained files appear; parameters and MACs (the graph's counts); emulated
+cycles and energy of one test image (the first), dense weights, best dataflow per layer, on the
+8x8 and 16x16 presets with the hardware's shift = "remap" and shift = "copy" (emu/shift.py: the
+consumer 1x1 conv's shifted fetch, or a pass of its own through the buffer); each relative to
+its conv network on the same array and form (x). The conv networks have no shift: both forms
+give them the same figures.
 
     python benchmarks/shift_vs_conv.py [--limit-test 10000] [--weights-dir weights] [--json out.json]
-
-How the emulator charges the shift: not at all yet. It runs every non-MAC step in NumPy without
-timing it (emu/network.py), as it does pooling and additions; the data movement a shift costs (an
-address remap in the next 1x1 conv's fetch, or a copy through the buffer) awaits the emulator work
-of issue 11 (docs/shift.md). The cycles and energy below are therefore those of the MAC layers.
 """
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ from pathlib import Path
 VERSUS = {"ResNet-20": "ResNet-20", "ShiftResNet-20-e3": "ResNet-20", "ShiftResNet-20-e6": "ResNet-20",
           "1.0-SqNxt-23v5": "1.0-SqNxt-23v5", "1.0-Shift-SqNxt-23v5": "1.0-SqNxt-23v5"}
 ARRAYS = ("8x8", "16x16")
+SHIFT_FORMS = ("remap", "copy")   # hardware layers.shift (emu/hardware.py)
 
 
 def trained_file(model: str, weights_dir: Path | None) -> str | None:
@@ -37,7 +37,13 @@ def trained_file(model: str, weights_dir: Path | None) -> str | None:
     return shipped_name(name)
 
 
+def top1_cell(top1) -> str:
+    return top1 if isinstance(top1, str) else f"{top1:.2f}%"
+
+
 def measure(model: str, args, images, labels, cache: dict) -> dict:
+    import dataclasses
+
     from sqnxt_engine import zoo
     from sqnxt_engine.cli.eval import engine_accuracy
     from sqnxt_engine.emu.hardware import load_hardware
@@ -56,14 +62,19 @@ def measure(model: str, args, images, labels, cache: dict) -> dict:
         weights = random_weights(graph, args.seed)
         top1 = None
     row = {"model": model, "weights": Path(source).name if source else f"random (seed {args.seed})",
-           "top1": "-" if top1 is None else top1, "params": graph.params, "macs": graph.macs}
+           "top1": "not trained" if top1 is None else top1, "params": graph.params,
+           "macs": graph.macs}
     x = normalise(images[:1])
     for hw_name in ARRAYS:
-        res = emulate(graph, weights, load_hardware(hw_name), "best", 0.0, x=x,
-                      cache=cache.setdefault(hw_name, {}))
-        row[f"cycles_{hw_name}"] = round(res.cycles)
-        row[f"energy_{hw_name}"] = round(res.energy.total)
-        row[f"e_dram_{hw_name}"] = round(res.energy.levels()["dram"])  # the share data movement decides
+        hw = load_hardware(hw_name)
+        for form in SHIFT_FORMS:
+            res = emulate(graph, weights, dataclasses.replace(hw, shift=form), "best", 0.0, x=x,
+                          cache=cache.setdefault(hw_name, {}))   # searches do not depend on form
+            key = f"{hw_name}_{form}"
+            row[f"cycles_{key}"] = round(res.cycles)
+            row[f"energy_{key}"] = round(res.energy.total)
+            row[f"e_dram_{key}"] = round(res.energy.levels()["dram"])  # what data movement decides
+            row[f"top1_agrees_{key}"] = res.top1_match
     print(f"  {model}: done", file=sys.stderr, flush=True)
     return row
 
@@ -83,20 +94,27 @@ def main(argv=None) -> int:
     images, labels = images[:args.limit_test], labels[:args.limit_test]
     cache: dict = {}
     rows = {model: measure(model, args, images, labels, cache) for model in VERSUS}
-    table = []
+    table, printed = [], []
     for model, conv in VERSUS.items():
         r = dict(rows[model], vs=conv)
         for hw_name in ARRAYS:
-            for what in ("cycles", "energy"):
-                key = f"{what}_{hw_name}"
-                r[f"{key}_x"] = round(r[key] / rows[conv][key], 3)
+            line = {"model": model, "vs": "-" if conv == model else conv, "top-1": top1_cell(r["top1"]),
+                    "params": r["params"], "MACs": f"{r['macs'] / 1e6:.1f}M", "array": hw_name}
+            for form in SHIFT_FORMS:
+                for what in ("cycles", "energy"):
+                    key = f"{what}_{hw_name}_{form}"
+                    r[f"{key}_x"] = round(r[key] / rows[conv][key], 3)
+                    v = f"{r[key]:,}" if what == "cycles" else f"{r[key] / 1e6:.1f}M"
+                    line[f"{what} {form} (x)"] = f"{v} ({r[key + '_x']:.3f})"
+            line["DRAM energy remap / copy"] = (f"{r[f'e_dram_{hw_name}_remap'] / 1e6:.1f}M / "
+                                                f"{r[f'e_dram_{hw_name}_copy'] / 1e6:.1f}M")
+            printed.append(line)
         table.append(r)
     command = "python benchmarks/shift_vs_conv.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"{command}\n(top-1: {len(images):,} Fashion-MNIST test images, engine float32; cycles and "
-          f"energy: one test image, MAC layers, dense weights; _x: relative to `vs`)")
-    print(format_table(table, ["model", "vs", "weights", "top1", "params", "macs"]
-                       + [f"{w}_{hw}{x}" for hw in ARRAYS for w in ("cycles", "energy") for x in ("", "_x")]
-                       + [f"e_dram_{hw}" for hw in ARRAYS]))
+          f"energy: one test image, all layers the emulator charges, dense weights, energy in units "
+          f"of one MAC; x: relative to `vs` on the same array and shift form)")
+    print(format_table(printed))
     if args.json:
         Path(args.json).write_text(json.dumps({"command": command, "rows": table}, indent=2) + "\n")
     return 0

@@ -1,11 +1,12 @@
 """sqnxt-emu: the accelerator emulator's command line.
 
-  sqnxt-emu trace [--model NAME | --weights FILE] [--image PATH] [--hw 16x16|8x8|FILE]
-                  [--dataflow os|ws|best|...] [--sparsity 0.4] [--seed 0] [--json | --csv]
-                  [--plot out.png] [--force]
-  sqnxt-emu table3 [--models A,B,...] [--hw 8x8,16x16] [--reference PATH] [--out DIR] [--force]
-                   [--jobs N]
-  sqnxt-emu figure6 [--models ...] [--hw 8x8,16x16] [--out DIR] [--force] [--jobs N]
+  sqnxt-emu trace [--model NAME [--zoo-options JSON] | --weights FILE.npz|.onnx|.prototxt]
+                  [--image PATH] [--hw 16x16|8x8|FILE] [--dataflow os|ws|best|...]
+                  [--sparsity 0.4] [--seed 0] [--json | --csv] [--plot out.png] [--force]
+  sqnxt-emu table3 [--models A,B{JSON},FILE,...] [--zoo-options JSON] [--hw 8x8,16x16,FILE]
+                   [--reference PATH] [--out DIR] [--force] [--jobs N]
+  sqnxt-emu figure6 [--models ...] [--zoo-options JSON] [--hw 8x8,16x16,FILE] [--out DIR]
+                    [--force] [--jobs N]
   sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
                  [--dataflow best] [--json]
   sqnxt-emu sweep SWEEP.toml [--db FILE.sqlite] [--jobs N | --scheduler ADDRESS]
@@ -22,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import zoo
 from ..cli.common import (
     add_format_options,
     add_out_option,
     add_safety_options,
+    add_zoo_options_option,
     emit,
     note,
     parser,
@@ -34,15 +35,15 @@ from ..cli.common import (
     subcommand,
     to_json,
 )
-from ..errors import UserError, unknown_name
+from ..errors import UserError
 from ..io.datasets import DATASETS
 from ..io.files import check_out
+from ..io.network_spec import NetworkSpec, refuse_graph_file, split_networks
 from ..quant.model import QuantizedModel, is_quantized
-from ..runtime import random_weights
 from . import fidelity as F
 from . import reports as R
 from .hardware import load_hardware
-from .network import emulate
+from .network import emulate, non_mac_line
 from .output import output_set, pyplot, save_figure, write_csv
 from .search import DATAFLOW_CHOICES
 
@@ -69,15 +70,13 @@ def _seed(v: str) -> int:
 
 def _trace(args) -> int:
     hw = load_hardware(args.hw)
-    meta = {}
     if args.weights:
-        from ..io.model import load_model
         if args.model:
             note(f"--model {args.model} is ignored: --weights {args.weights} names its own model")
-        graph, weights, meta = load_model(args.weights, quantized=None)
+        spec = NetworkSpec.of(file=args.weights, zoo_options=args.zoo_options, seed=args.seed)
     else:
-        graph = zoo.build(args.model or DEFAULT_MODEL)
-        weights = random_weights(graph, args.seed)
+        spec = NetworkSpec.of(args.model or DEFAULT_MODEL, args.zoo_options, seed=args.seed)
+    graph, weights, meta, _ = spec.load(quantized=None)
     if args.plot:
         check_out(args.plot, args.force)
         pyplot()  # fail now, not after the emulation, if matplotlib is missing
@@ -99,7 +98,10 @@ def _trace(args) -> int:
         "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
         "sparsity": args.sparsity, "layers": rows, "total": total,
         "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-        "top1_match": res.top1_match, "acc_overflow_layers": overflow}, header, compare, warning)
+        "top1_match": res.top1_match, "acc_overflow_layers": overflow,
+        "non_mac_steps": [{"step": name, "op": kind, "cycles": res.non_mac_cycles.get(name)}
+                          for name, kind in res.non_mac_steps.items()]},
+        header, f"{compare}\n{non_mac_line(res)}", warning)
 
 
 def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> int:
@@ -165,6 +167,7 @@ def _eval(args) -> int:
     from ..progress import progress_bar
     from ..quant.model import load_quantized
     from .integer import emulate_dataset
+    refuse_graph_file(args.weights, "sqnxt-emu eval")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     hw = load_hardware(args.hw)
@@ -222,18 +225,6 @@ def _plot_trace(res, path: str, force: bool) -> None:
     plt.close(fig)
 
 
-def _names(text: str, known, what: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise UserError(f"--{what} needs at least one name")
-    for n in names:
-        if n not in known:
-            raise unknown_name(what[:-1] if what.endswith("s") else what, n, known,
-                               f"choose from {', '.join(known)}" if len(known) <= 10
-                               else "`sqnxt-models` lists them")
-    return names
-
-
 def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | None:
     """(csv, png) paths in --out DIR (made if need be), checked before the work starts."""
     if out is None:
@@ -252,20 +243,26 @@ def _jobs(v: str) -> int:
     return int(v)
 
 
-def _runs(args) -> R.Runs:
-    return R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True, jobs=args.jobs)
+def _runs(args) -> tuple[R.Runs, list[str], list[str]]:
+    """The Runs of table3 / figure6 and the report names of --models and --hw in it."""
+    runs = R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True, jobs=args.jobs)
+    models = [runs.add_network(NetworkSpec.parse(word, args.zoo_options, args.seed))
+              for word in split_networks(args.models)]
+    configs = [runs.add_hardware(source.strip()) for source in args.hw.split(",") if source.strip()]
+    for what, names in (("models", models), ("hw", configs)):
+        if not names:
+            raise UserError(f"--{what} needs at least one name")
+    return runs, models, configs
 
 
 def _table3(args) -> int:
-    models = _names(args.models, zoo.names(), "models")
-    configs = _names(args.hw, R.CONFIGS, "hw")
+    runs, models, configs = _runs(args)
     files = _outputs(args.out, "table3", args.force)
     ref = R.find_reference(args.reference)
     paper = R.read_paper_table3(ref) if ref else None
     note = (f"paper columns from {ref}" if ref else
             f"{R.REFERENCE_FILE} missing from this installation ({R.packaged_reference()}; "
             "--reference PATH): printing without the paper's columns")
-    runs = _runs(args)
     rows = R.table3(models, configs, runs, paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
             "paper_energy", "energy_ratio", "macs"]
@@ -293,10 +290,8 @@ def _table3(args) -> int:
 
 
 def _figure6(args) -> int:
-    models = _names(args.models, zoo.names(), "models")
-    configs = _names(args.hw, R.CONFIGS, "hw")
+    runs, models, configs = _runs(args)
     files = _outputs(args.out, "figure6", args.force)
-    runs = _runs(args)
     rows = R.figure6(models, configs, runs)
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
     if args.fmt == "json":
@@ -413,8 +408,12 @@ def _sweep_parsers(sub) -> None:
 
 
 def _emulation_options(p) -> None:
-    """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed."""
+    """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed,
+    --zoo-options."""
     add_safety_options(p)
+    add_zoo_options_option(p, "options of the zoo model(s), e.g. "
+                           """'{"depths": [3, 5, 12, 1], "stem_kernel": 3}' (SqueezeNextSpec fields; """
+                           "the network is then named with them)")
     p.add_argument("--sparsity", type=_sparsity, default=0.4,
                    help="prune conv/fc weights by magnitude to this fraction of zeros (paper: 0.4)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the random weights and input")
@@ -423,8 +422,11 @@ def _emulation_options(p) -> None:
 def _report_options(p, models) -> None:
     _emulation_options(p)
     p.add_argument("--models", default=",".join(models),
-                   help="comma-separated zoo models (default: the paper's)")
-    p.add_argument("--hw", default=",".join(R.CONFIGS), help="comma-separated presets (default 8x8,16x16)")
+                   help="comma-separated networks (default: the paper's): zoo models, zoo models "
+                   """with their own options (NAME{"depths": [3,5,12,1]}), .onnx, .prototxt or .npz files""")
+    p.add_argument("--hw", default=",".join(R.CONFIGS),
+                   help="comma-separated presets (8x8, 16x16) or hardware TOML files, each named in "
+                   "the tables by its `name` key or file stem (default 8x8,16x16)")
     add_out_option(p, "write <command>.csv and <command>.png into this folder (made if need be)", metavar="DIR")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
@@ -440,8 +442,10 @@ def _main(argv: list[str]) -> int:
     t = subcommand(sub, "trace", "Per-layer cycles, efficiency and energy of one network.")
     _emulation_options(t)
     t.add_argument("--model", help=f"a zoo model (default {DEFAULT_MODEL}; --weights overrides it)")
-    t.add_argument("--weights", help="a .npz weight file (its model, or the graph it carries, e.g. "
-                   "from sqnxt-convert model.onnx); default: seeded random weights")
+    t.add_argument("--weights", help="a network file instead of a zoo model: a .npz weight file (its "
+                   "model, or the graph it carries), an .onnx model (its own weights) or a "
+                   ".prototxt (the graph, with seeded random weights); default: the zoo model with "
+                   "seeded random weights")
     t.add_argument("--image", help="an image file, preprocessed as the weights say (default: a "
                    "seeded random input)")
     t.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
@@ -459,7 +463,8 @@ def _main(argv: list[str]) -> int:
     ev = subcommand(sub, "eval", "Top-1 of a quantized file on a test set, every image through the "
                     "emulated integer datapath, with cycles and energy per image.")
     ev.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    ev.add_argument("--weights", required=True, help="a quantized .npz (made by sqnxt-quant)")
+    ev.add_argument("--weights", required=True, help="a quantized .npz (made by sqnxt-quant; an ONNX "
+                    "model or a zoo model with options: sqnxt-convert, then sqnxt-quant)")
     ev.add_argument("--data", default="fashion-mnist", choices=DATASETS, help="the data set; its test split is used")
     ev.add_argument("--limit", type=int, help="only the first N test images")
     ev.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")

@@ -80,6 +80,15 @@ comparison with the paper's Table 3, and is never tuned to it.
                     the next layer's DMA. True: each such layer runs on the array at one
                     element operation per PE per cycle, reading its inputs from and writing its
                     output to DRAM (layers run one at a time), bounded by the buffer bandwidth.
+  shift = "remap"   How the accelerator performs a shift (Wu et al., no MACs; emu/shift.py):
+                    "remap", the following 1x1 convolution fetches its input at per-channel
+                    offsets and never reads the border, or "copy", a pass of its own through the
+                    buffer (its words fetched, moved and written back). Default "remap", decided
+                    before any comparison: it is the Shift paper's premise (a shift is an
+                    addressing pattern of the next point-wise convolution's input fetch, "zero
+                    FLOP" and no data movement of its own), and an address generator with a
+                    per-channel offset is a small addition to a DMA/fetch unit that already
+                    walks tiles. A shift that no 1x1 convolution alone consumes is copied either way.
 [energy]            Normalised energy per access (Eyeriss, as in the paper): mac 1, rf 1, pe 2,
                     gb 6, dram 200.
 [search]            Mapping cost = cycles_weight * cycles + dram_weight * DRAM words (search.py).
@@ -106,6 +115,7 @@ from ..io.structured_text import load_toml
 PRESETS = ("8x8", "16x16")
 OPERANDS = ("input", "weight", "psum")
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
+SHIFT_FORMS = ("remap", "copy")          # how a shift moves its data (module doc, emu/shift.py)
 
 
 class HardwareError(UserError):
@@ -150,6 +160,7 @@ class Hardware:
     gb_words_per_cycle: float | None = _param("buffer.words_per_cycle", "posnum", None)
     dma_engines: int = _param("dram.engines", "posint", 1)
     non_mac_cycles: bool = _param("layers.non_mac_cycles", "bool", False)
+    shift: str = _param("layers.shift", "choice:" + ",".join(SHIFT_FORMS), "remap")
     energy: EnergyTable = field(default_factory=EnergyTable)
     cycles_weight: float = _param("search.cycles_weight", "nonneg", 1.0)
     dram_weight: float = _param("search.dram_weight", "nonneg", 1.0)

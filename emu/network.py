@@ -12,6 +12,9 @@
    hardware layers.non_mac_cycles is true (timing.elementwise_cycles), never energy.
 4. Per MAC layer: the counters, timing.py's cycles, energy.py's energy. The emulated output
    is compared with the float runner's.
+5. Shifts (hardware layers.shift, emu/shift.py): "remap" runs a shift's 1x1 consumer with a
+   shifted fetch (the shift step itself moves nothing, and the consumer's record says so);
+   "copy", or a shift no such conv consumes, is a record of its own.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from . import search as S
 from .energy import Energy, energy
 from .hardware import Hardware
 from .quantize import frac_bits, prune, quantize
+from .shift import copy_record, remap_plan, shift_offsets
 from .timing import Timing, elementwise_cycles, timing
 
 
@@ -44,6 +48,7 @@ class LayerRecord:
     energy: Energy
     dense_macs: int
     overflow_bits: int | None = None  # bits a partial sum needed, if it overflowed acc_bits
+    shift: str | None = None  # the shift whose remap this layer's input fetch performs
 
     @property
     def cycles(self) -> float:
@@ -59,6 +64,9 @@ class LayerRecord:
         for lv, e in self.energy.levels().items():
             r[f"e_{lv}"] = e
         r["energy"] = self.energy.total
+        if self.shift:
+            r["shape"] += f", fetched through {self.shift}"
+            r["shift"] = self.shift
         return r
 
 
@@ -70,6 +78,7 @@ class NetworkResult:
     sparsity: float
     layers: list[LayerRecord] = field(default_factory=list)
     non_mac_cycles: dict[str, float] = field(default_factory=dict)  # hw.non_mac_cycles only
+    non_mac_steps: dict[str, str] = field(default_factory=dict)  # step -> op kind, timed or not
     max_abs_diff: float = 0.0
     max_abs_ref: float = 0.0
     top1_match: bool = True
@@ -143,13 +152,20 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     mac_steps = sum(isinstance(s.op, (O.Conv2d, O.Linear)) for s in runner.steps)
     bar = progress_bar(mac_steps, f"{graph.name} on {hw.name}", progress)
 
+    remap, shift_form = remap_plan(runner.steps, graph, hw)
+    for step in runner.steps:   # after the float run: the shifts as the hardware does them
+        if isinstance(step.op, O.Shift):
+            step.run = _shift_run(step, shift_form[step.name], graph, hw, result.layers)
+
     def on_mac(step, xs):
-        y, rec = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow, cache)
+        y, rec = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow, cache,
+                            remap.get(step.name))
         result.layers.append(rec)
         bar.update()
         return y
     out = runner.run(x, mac_step=on_mac)[graph.outputs[0]]
     bar.close()
+    result.non_mac_steps = {s.name: s.op.kind for s in _non_mac_steps(runner.steps)}
     if hw.non_mac_cycles:
         result.non_mac_cycles = non_mac_cycles(graph, runner.steps, hw)
     fl = ref[graph.outputs[0]].reshape(-1)
@@ -162,18 +178,17 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     return result
 
 
-# steps that move no data on the accelerator: a reshape, and a concatenation (its producers
-# write into the right places of the output in DRAM)
-_FREE = (O.Flatten, O.Concat)
+# steps that move no data on the accelerator: a reshape, a concatenation (its producers write
+# into the right places of the output in DRAM) and a channel slice (its consumers read their part)
+_FREE = (O.Flatten, O.Concat, O.Slice)
 
 
 def non_mac_cycles(graph: Graph, steps, hw: Hardware) -> dict[str, float]:
     """Cycles of the steps without MACs (timing.elementwise_cycles): one element operation per
-    input element, or per output element and window tap for a pool, whichever is more."""
+    input element, or per output element and window tap for a pool, whichever is more.
+    Shifts are not among them: they are charged by layers.shift (emu/shift.py)."""
     out = {}
-    for step in steps:
-        if isinstance(step.op, (O.Conv2d, O.Linear) + _FREE):
-            continue
+    for step in _non_mac_steps(steps):
         ins = sum(prod(graph.shapes[i]) for i in step.inputs)
         outs = prod(graph.shapes[step.name])
         window = prod(step.op.kernel) if hasattr(step.op, "kernel") else 1
@@ -181,7 +196,43 @@ def non_mac_cycles(graph: Graph, steps, hw: Hardware) -> dict[str, float]:
     return out
 
 
-def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict):
+def _non_mac_steps(steps):
+    """The steps without MACs that move data: all but conv, fc, shift (charged by
+    layers.shift, emu/shift.py) and the free ones (_FREE)."""
+    return [s for s in steps if not isinstance(s.op, (O.Conv2d, O.Linear, O.Shift) + _FREE)]
+
+
+def non_mac_line(res: NetworkResult) -> str:
+    """One line on the steps without MACs: how many of each kind, and their cycles when the
+    hardware times them."""
+    if not res.non_mac_steps:
+        return "no steps without MACs"
+    kinds: dict[str, int] = {}
+    for kind in res.non_mac_steps.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
+    listed = ", ".join(f"{k} x{n}" for k, n in kinds.items())
+    timed = (f"{sum(res.non_mac_cycles.values()):,.0f} cycles, in the total" if res.hw.non_mac_cycles
+             else "not timed ([layers] non_mac_cycles = false)")
+    return f"steps without MACs, run in NumPy: {len(res.non_mac_steps)} ({listed}): {timed}"
+
+
+def _shift_run(step, form: str, graph: Graph, hw: Hardware, records: list):
+    """The emulated run's forward pass of a shift step. Remapped: the input passes unchanged (a
+    copy only where another step also reads it, so no in-place step can alter what the
+    consumer fetches), the consumer's fetch does the shift. Copied: the shift's NumPy forward
+    pass on the emulated values, and its record."""
+    if form.startswith("remap"):
+        shared = len(graph.consumers().get(step.inputs[0], ())) > 1
+        return (lambda xs: xs[0].copy()) if shared else (lambda xs: xs[0])
+
+    def run(xs):
+        records.append(copy_record(step.name, step.op, xs[0].shape[1:], hw, form))
+        return step.op.forward(xs, {})
+    return run
+
+
+def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through=None):
+    """through: the shift (ops.Shift) this conv's fetch performs (remap), or None."""
     op = step.op
     in_shape = x.shape[1:]
     shape = conv_shape(op, in_shape)
@@ -192,16 +243,22 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict):
     xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx, hw.word_bits)
     wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.word_bits)
     bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx + fw)).astype(np.int64)
-    yq, rec = kernel_layer(step.covers[0], shape, xq, wq, bq, hw, dataflow, cache)
+    shift = None if through is None else shift_offsets(through, shape.C)
+    yq, rec = kernel_layer(step.covers[0], shape, xq, wq, bq, hw, dataflow, cache, shift=shift)
+    if through is not None:
+        rec.shift = f"{step.inputs[0]} (remap)"
     y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
     return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
 
 
 def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str, cache: dict,
-                 mapping=None):
+                 mapping=None, shift=None):
     """(int64 sums, LayerRecord) of one conv/fc layer on int16 operands: the mapping searched
     once per (shape, zero weights, dataflow, hardware) in `cache` (or the one given), executed
-    and counted by the kernels, with the cycles and energy of those counts on hw."""
+    and counted by the kernels, with the cycles and energy of those counts on hw.
+    shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
+    unshifted input. The mapping is the one searched for the plain layer: the shift removes
+    border reads only, and changes no tile's buffer footprint."""
     zeros = S.zero_profile(shape, hw, wq)
     if mapping is None:
         key = (shape, zeros.zeros, dataflow, hw)
@@ -210,11 +267,11 @@ def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow
         mapping = cache[key].mapping
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AccumulatorOverflowWarning)
-        yq, counters = execute(shape, mapping, xq, wq, bq, acc_bits=hw.acc_bits)
+        yq, counters = execute(shape, mapping, xq, wq, bq, acc_bits=hw.acc_bits, shift=shift)
     over = [w.message for w in caught if isinstance(w.message, AccumulatorOverflowWarning)]
     if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
-        counters = count(shape, mapping, zeros)
+        counters = count(shape, mapping, zeros, shift=shift)
     tm = timing(shape, mapping, counters, hw)
     rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw.energy),
                       shape.macs, over[0].bits_needed if over else None)

@@ -25,11 +25,10 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from .. import zoo
 from ..errors import UserError
+from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
-from ..runtime import random_weights
-from .hardware import load_hardware
+from .hardware import PRESETS, load_hardware
 from .network import NetworkResult, emulate
 
 TABLE3_MODELS = ("AlexNet", "SqueezeNet-v1.0", "SqueezeNet-v1.1", "TinyDarknet", "1.0-SqNxt-23",
@@ -105,13 +104,41 @@ class Runs:
     cache: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)   # (model, config) -> NetworkResult
     overrides: dict = field(default_factory=dict)  # Hardware fields changed on every preset
+    # report name -> what to build or load, for the names that are no plain zoo model or preset
+    networks: dict = field(default_factory=dict)  # -> NetworkSpec (a zoo model with options, a file)
+    hardware: dict = field(default_factory=dict)  # -> a hardware TOML file
+
+    def add_network(self, spec: NetworkSpec) -> str:
+        """Make `spec` runnable by its report name (spec.name), which is returned."""
+        if spec.name in self.networks and self.networks[spec.name] != spec:
+            raise UserError(f"two networks are both named {spec.name!r}")
+        if spec.file is not None or spec.zoo_options:
+            self.networks[spec.name] = spec
+        return spec.name
+
+    def add_hardware(self, source: str) -> str:
+        """Make a preset or a hardware TOML file runnable by its name (a file's `name` key, else
+        its stem), which is returned; a file may not take a preset's name or another file's."""
+        if source in PRESETS:
+            return source
+        name = load_hardware(source).name
+        if name in PRESETS:
+            raise UserError(f"{source}: is named {name!r}, a preset's name: give it another `name` "
+                            "in the file")
+        if self.hardware.get(name, source) != source:
+            raise UserError(f"{source} and {self.hardware[name]} are both named {name!r}: give one "
+                            "another `name` in the file")
+        self.hardware[name] = source
+        return name
 
     def run(self, model: str, config: str) -> NetworkResult:
-        """The emulation of a zoo model on a preset (run once per Runs, then remembered)."""
+        """The emulation of a network on a hardware, by their names (a zoo model or one of
+        `networks`, a preset or one of `hardware`): run once per Runs, then remembered."""
         if (model, config) not in self.results:
-            self.results[(model, config)] = _emulate(model, config, self.sparsity, self.seed,
-                                                     self.dataflow, self.overrides,
-                                                     self.progress, self.cache)
+            self.results[(model, config)] = _emulate(self.networks.get(model, model),
+                                                     self.hardware.get(config, config),
+                                                     self.sparsity, self.seed, self.dataflow,
+                                                     self.overrides, self.progress, self.cache)
         return self.results[(model, config)]
 
     def run_all(self, pairs) -> None:
@@ -131,7 +158,9 @@ class Runs:
         workers = min(self.jobs, len(todo))
         with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
                 ProcessPoolExecutor(workers) as pool:
-            futures = {pool.submit(_emulate_in_worker, m, cs, *settings): m for m, cs in todo.items()}
+            futures = {pool.submit(_emulate_in_worker, self.networks.get(m, m),
+                                   [self.hardware.get(c, c) for c in cs], *settings): m
+                       for m, cs in todo.items()}
             for done in as_completed(futures):
                 for config, result in zip(todo[futures[done]], done.result()):
                     self.results[(futures[done], config)] = result
@@ -139,13 +168,15 @@ class Runs:
 
 
 @lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
-def _network(model: str, seed: int) -> tuple:
-    """A zoo model's graph and seeded random weights (shared: callers must not modify them)."""
-    graph = zoo.build(model)
-    return graph, random_weights(graph, seed)
+def _network(model: str | NetworkSpec, seed: int) -> tuple:
+    """A network's graph (named as reports name it) and its weights: seeded random ones for a
+    zoo model or a graph-only file (shared: callers must not modify them)."""
+    spec = model if isinstance(model, NetworkSpec) else NetworkSpec.of(model)
+    graph, weights, _, _ = replace(spec, seed=seed).load()
+    return graph, weights
 
 
-def _emulate(model: str, config: str, sparsity: float, seed: int, dataflow: str,
+def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, dataflow: str,
              overrides: dict, progress: bool, cache: dict) -> NetworkResult:
     graph, weights = _network(model, seed)
     hw = replace(load_hardware(config), **overrides)
@@ -234,7 +265,7 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
     runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
-        pes = load_hardware(cfg).pes
+        pes = runs.run(models[0], cfg).hw.pes
         groups: dict[str, dict] = {}  # shape -> {label, pos, seen, per model sums}
         for mi, m in enumerate(models):
             res = runs.run(m, cfg)

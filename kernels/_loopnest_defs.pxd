@@ -71,3 +71,8 @@ cdef struct Agg:
     i64 sng             # sum over its k-tiles of the input-group spans of the dataflow's k-blocks
     i64 first           # its c-tiles with index 0 (first contribution to their outputs)
     i64 zero            # zero weights in its (k, c) tiles, all R x S taps (SOC-MOP only)
+    i64 inw             # input words the array reads under its (c, y, x) tiles, all taps, once
+                        # (every word, padding included; with a shifted fetch only those inside
+                        # the image: the border is never read)
+    i64 inz             # shifted fetch, SOC-MOP with Q = 1: sum over its tiles of nonzero
+                        # weights x in-image input words of their channel (each such MAC's read)

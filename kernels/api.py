@@ -3,6 +3,10 @@
 ConvShape (one layer), Mapping (how it runs on the PE array), Counters (what it costs),
 execute() (real outputs and counters) and count() (the same counters without arithmetic).
 Every user error is a ValueError raised here, before any C code runs.
+Shifted fetch (`shift=`, per input channel (dy, dx)): the layer reads input channel c of output
+(y, x) at (y*sy + dy, x*sx + dx), zero outside the image, i.e. it computes a 1x1 convolution of
+the shifted input (the shift of Wu et al. as an address remap): the border is neither fetched
+from DRAM nor read from the buffer, the array's MACs and cycles are those of the plain layer.
 Definitions of the dataflows and of every counter: docs/kernels.md.
 """
 from __future__ import annotations
@@ -443,14 +447,30 @@ class ZeroProfile:
         return cls(shape, t, int(t[-1]))
 
 
-def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool = False
-          ) -> Counters:
+def shift_offsets_array(shape: ConvShape, shift) -> np.ndarray | None:
+    """Validate the per-input-channel offsets of a shifted fetch: None, or a (C, 2) integer
+    array (dy, dx) for a 1x1 layer without padding or groups. Returns it as int64."""
+    if shift is None:
+        return None
+    a = np.asarray(shift)
+    if a.shape != (shape.C, 2) or a.dtype.kind not in "iu":
+        raise ValueError(f"shift must be a ({shape.C}, 2) integer array of (dy, dx) per input "
+                         f"channel, got {a.dtype} {a.shape}")
+    if (shape.R, shape.S) != (1, 1) or any(shape.padding) or shape.groups != 1:
+        raise ValueError(f"a shifted fetch needs a 1x1 layer without padding or groups, got "
+                         f"{shape.R}x{shape.S}, padding {shape.padding}, groups {shape.groups}")
+    return np.ascontiguousarray(a, np.int64)
+
+
+def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool = False,
+          shift=None) -> Counters:
     """Count-only mode: the counters execute() would give for this mapping, no arithmetic.
     Only SOC-MOP's skipped zero weights depend on the data: pass the weights, a boolean mask
     (True = zero weight) or a ZeroProfile (fastest); other dataflows may pass None.
     The tile tallies come in closed form, one class of equal tiles at a time (at most 16
     classes), so the cost grows with the number of tiles per loop;
-    walk=True walks the tiles like execute() instead (a cross-check, slower)."""
+    walk=True walks the tiles like execute() instead (a cross-check, slower).
+    shift: a shifted fetch's (dy, dx) per input channel (module doc), or None."""
     if type(shape) is not ConvShape or type(mapping) is not Mapping:
         if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
             raise ValueError("count(shape, mapping, w): shape must be a ConvShape and mapping "
@@ -472,7 +492,8 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
         if np.shape(w_or_zero_mask) != want:  # not needed by this dataflow: shape check only
             raise ValueError(f"weights / zero mask must have shape {want} (K, C/groups, R, S), "
                              f"got {np.shape(w_or_zero_mask)}")
-    return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp, walk))
+    off = shift_offsets_array(shape, shift)
+    return Counters._from_array(_ln.count_raw(shape._tup, mapping._tup, zp, walk, off))
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -480,13 +501,15 @@ KINNER_BELOW_PIXELS = 64  # tiles with fewer output pixels use the k-innermost l
 KINNER_BELOW_PIXELS_SOCMOP = 8  # its zero skip is a branch per weight there: rarely worth it
 
 
-def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None):
+def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None,
+            shift=None):
     """Execute-and-count mode. x: (C, H, W), w: (K, C/groups, R, S), both int16 (integer
     mode: int64 accumulators, int64 outputs, bias int64 added into the accumulator first) or
     both float32 / both float64 (float mode: accumulate and return in that dtype).
     acc_bits: in integer mode, warn (AccumulatorOverflowWarning) if any partial sum, in the
-    order the dataflow accumulates, leaves the signed acc_bits range. Returns (y, Counters),
-    y of shape (K, Ho, Wo)."""
+    order the dataflow accumulates, leaves the signed acc_bits range. shift: a shifted fetch's
+    (dy, dx) per input channel (module doc): y is then the 1x1 convolution of the shifted x.
+    Returns (y, Counters), y of shape (K, Ho, Wo)."""
     if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
         raise ValueError("execute(shape, mapping, x, w): shape must be a ConvShape and mapping "
                          "a Mapping")
@@ -506,6 +529,7 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     if not integer and x.dtype not in _FLOATS:
         raise ValueError(f"dtype must be int16, float32 or float64, got {x.dtype}")
     acc_dtype = np.int64 if integer else x.dtype
+    off = shift_offsets_array(shape, shift)
     # k-innermost layout for tiles with few output pixels (late layers, fc): the same MACs
     # in the same per-output order, vectorised over output channels instead of pixels
     tk, tc, ty, tx = mapping.tiles
@@ -537,11 +561,11 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
         out_k = np.ascontiguousarray(out.transpose(1, 2, 0))
         w_k = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
         res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w_k, out_k,
-                                                acc_bits is not None, True)
+                                                acc_bits is not None, True, off)
         out = np.ascontiguousarray(out_k.transpose(2, 0, 1))
     else:
         res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w, out,
-                                                acc_bits is not None, False)
+                                                acc_bits is not None, False, off)
     counters = Counters._from_array(res)
     if done != counters.macs:  # the arithmetic and the counting model must agree
         raise RuntimeError(f"internal error: executed {done} MACs, counted {counters.macs}")
@@ -556,7 +580,7 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     return out, counters
 
 
-def count_many(shape: ConvShape, mappings, w_or_zero_mask=None) -> list[Counters]:
+def count_many(shape: ConvShape, mappings, w_or_zero_mask=None, shift=None) -> list[Counters]:
     """count() for many mappings of one layer in one call (the mapping search's inner loop):
     the mappings are validated here, then one C loop counts them all."""
     if not isinstance(shape, ConvShape):
@@ -568,14 +592,15 @@ def count_many(shape: ConvShape, mappings, w_or_zero_mask=None) -> list[Counters
             raise ValueError(f"mappings[{r}] is not a Mapping")
         m.check(shape)
         rows[r] = m._tup
-    return [Counters._from_array(v) for v in count_array(shape, rows, w_or_zero_mask).tolist()]
+    return [Counters._from_array(v)
+            for v in count_array(shape, rows, w_or_zero_mask, shift).tolist()]
 
 
-def count_array(shape: ConvShape, rows, w_or_zero_mask=None) -> np.ndarray:
+def count_array(shape: ConvShape, rows, w_or_zero_mask=None, shift=None) -> np.ndarray:
     """Count-only mode, fully vectorised: rows is an (n, MAP_WIDTH) integer array of mappings
     (dataflow index in DATAFLOWS, pe_rows, pe_cols, order index in ORDERS, tk, tc, ty, tx,
     psums_per_pe: Mapping._tup); returns an (n, 30) int64 array of counters in COUNTER_FIELDS
-    order. Validated in NumPy."""
+    order (shift: as in count). Validated in NumPy."""
     if not isinstance(shape, ConvShape):
         raise ValueError("count_array(shape, rows, w): shape must be a ConvShape")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
@@ -604,7 +629,7 @@ def count_array(shape: ConvShape, rows, w_or_zero_mask=None) -> np.ndarray:
         raise ValueError("os_socmop skips zero weights: counting needs the weights, a zero "
                          "mask or a ZeroProfile")
     out = np.empty((len(rows), len(COUNTER_FIELDS)), np.int64)
-    _ln.count_batch(shape._tup, rows, zp, out)
+    _ln.count_batch(shape._tup, rows, zp, out, shift_offsets_array(shape, shift))
     return out
 
 

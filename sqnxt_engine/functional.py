@@ -380,3 +380,66 @@ def shift_into(out, x, kernel: int, dilation: int, assignment: str, reverse: boo
 def shift(x: np.ndarray, kernel: int = 3, dilation: int = 1, assignment: str = "interleaved") -> np.ndarray:
     """The shift of an NCHW batch (see shift_groups); zeros enter at the borders."""
     return shift_into(np.zeros_like(x), x, kernel, dilation, assignment)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) in x's precision, without overflow warnings for large |x| (the exponent is
+    of -|x| only)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def hard_sigmoid(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """max(0, min(1, alpha x + beta)) (ONNX HardSigmoid; PyTorch's hardsigmoid is alpha 1/6)."""
+    return np.clip(x * x.dtype.type(alpha) + x.dtype.type(beta), 0, 1)
+
+
+RESIZE_MODES = ("nearest", "linear")
+# how an output pixel's centre maps back onto the input (ONNX coordinate_transformation_mode)
+RESIZE_COORDINATES = ("half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners")
+# which input pixel a nearest resize takes at a fractional source position (ONNX nearest_mode)
+NEAREST_ROUNDING = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def _source_positions(n_in: int, n_out: int, coordinates: str) -> np.ndarray:
+    """Where each of n_out output positions falls on the n_in input positions (ONNX's formulas,
+    with the scale n_out / n_in)."""
+    out = np.arange(n_out, dtype=np.float64)
+    scale = n_out / n_in
+    if coordinates == "align_corners":
+        return out * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    if coordinates == "asymmetric":
+        return out / scale
+    if coordinates == "pytorch_half_pixel" and n_out == 1:
+        return np.zeros(1)
+    return (out + 0.5) / scale - 0.5
+
+
+def _nearest_index(pos: np.ndarray, n_in: int, rounding: str) -> np.ndarray:
+    index = {"round_prefer_floor": np.ceil(pos - 0.5), "round_prefer_ceil": np.floor(pos + 0.5),
+             "floor": np.floor(pos), "ceil": np.ceil(pos)}[rounding]
+    return np.clip(index, 0, n_in - 1).astype(np.intp)
+
+
+def _linear_axis(x: np.ndarray, axis: int, n_out: int, coordinates: str) -> np.ndarray:
+    n_in = x.shape[axis]
+    pos = np.clip(_source_positions(n_in, n_out, coordinates), 0, n_in - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n_in - 1)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    frac = (pos - lo).astype(x.dtype).reshape(shape)
+    a, b = np.take(x, lo, axis=axis), np.take(x, hi, axis=axis)
+    return a + (b - a) * frac
+
+
+def resize(x: np.ndarray, size: tuple[int, int], mode: str = "nearest",
+           coordinates: str = "half_pixel", nearest: str = "round_prefer_floor") -> np.ndarray:
+    """An NCHW batch resized to size (H, W) as ONNX Resize computes it: nearest (the input pixel
+    at each output's source position, rounded by `nearest`) or linear (bilinear, the source
+    position clamped to the input); `coordinates` maps output positions onto the input."""
+    if mode == "nearest":
+        rows = _nearest_index(_source_positions(x.shape[2], size[0], coordinates), x.shape[2], nearest)
+        cols = _nearest_index(_source_positions(x.shape[3], size[1], coordinates), x.shape[3], nearest)
+        return x[:, :, rows][:, :, :, cols]
+    return _linear_axis(_linear_axis(x, 2, size[0], coordinates), 3, size[1], coordinates)

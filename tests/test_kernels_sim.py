@@ -24,7 +24,10 @@ def blocks(lo, hi, size):
     return [range(b, min(b + size, hi)) for b in range(lo, hi, size)]
 
 
-def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
+def simulate(shape: ConvShape, m: Mapping, w, offsets=None) -> Counters:
+    """offsets: a shifted fetch's (dy, dx) per input channel (1x1 layers): channel c of output
+    (y, x) is read at (y*sy + dy, x*sx + dx), and a word outside the image is never fetched
+    from DRAM nor read from the buffer (the array's work is unchanged)."""
     K, Cg, R, S = shape.K, shape.Cg, shape.R, shape.S
     Kg, G = K // shape.groups, shape.groups
     sy, sx = shape.stride
@@ -35,6 +38,12 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
     n = {d: -(-ext[d] // t) for d, t in zip("kcyx", m.tiles)}   # the last tile may be partial
     Q = m.psums_per_pe
     z = {f: 0 for f in Counters._fields}
+
+    def fetched(c, y, x):
+        """Whether the word of input channel c under output (y, x) is read (1x1 when shifted)."""
+        if offsets is None:
+            return True
+        return 0 <= y * sy + offsets[c][0] < shape.H and 0 <= x * sx + offsets[c][1] < shape.W
 
     def add(op, kind, v):
         z[f"{op}_{kind}"] += v
@@ -56,7 +65,13 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
             z["weight_transfers"] += 1
             prev_w = (kt, ct)
         iid = (ct, yt, xt, kt if G > 1 else None)
-        if iid != prev_i:
+        if iid != prev_i and offsets is not None:   # each channel's own in-image window
+            words = sum(fetched(c, y, x) for c in cs for y in ys for x in xs)
+            add("input", "gb_writes", words)
+            add("input", "dram_reads", words)
+            z["input_transfers"] += 1
+            prev_i = iid
+        elif iid != prev_i:
             chans = {(k // Kg) * Cg + c for k in ks for c in cs}
             rows = {y * sy + j for y in ys for j in range(R)}      # padded coordinates
             cols = {x * sx + i for x in xs for i in range(S)}
@@ -87,13 +102,14 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                             add("weight", "gb_reads", len(kb) * len(cb))
                             add("weight", "rf_writes", len(kb) * len(cb))
                             first = ct == 0 and cb.start == cs.start and j == 0 and i == 0
-                            for _y in ys:
-                                for _x in xs:
+                            for y in ys:
+                                for x in xs:
                                     z["cycles"] += 1
                                     z["macs"] += len(kb) * len(cb)
                                     # one GB read per (row, group), broadcast to the row's PEs
                                     groups = {k // Kg for k in kb}
-                                    add("input", "gb_reads", len(cb) * len(groups))
+                                    rows_read = sum(fetched(c, y, x) for c in cb)
+                                    add("input", "gb_reads", rows_read * len(groups))
                                     add("input", "rf_writes", len(kb) * len(cb))
                                     for _k in kb:   # each column: the psum chain
                                         hops = len(cb) - 1
@@ -119,7 +135,8 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                 for _kq in blocks(ks.start, ks.stop, Q):
                     for yb in blocks(ys.start, ys.stop, Pr):
                         for xb in blocks(xs.start, xs.stop, Pc):
-                            add("input", "gb_reads", len(yb) * len(xb) * len(taps))
+                            add("input", "gb_reads", sum(fetched(c, y, x) for c, _j, _i in taps
+                                                         for y in yb for x in xb))
                             add("input", "rf_writes", len(yb) * len(xb) * len(taps))
             for kk, pix in groups_of_pes:
                 z["passes"] += 1
@@ -134,14 +151,15 @@ def simulate(shape: ConvShape, m: Mapping, w) -> Counters:
                             z["skipped_macs"] += npe
                             continue
                         if Q == 1:                      # each PE its own input
-                            add("input", "gb_reads", npe)
+                            add("input", "gb_reads", sum(fetched(c, y, x) for y, x in pix))
                             add("input", "rf_writes", npe)
                     elif m.dataflow == Dataflow.OS_MOCSOP:
                         add("weight", "gb_reads", npe)  # each PE its own weight
-                        add("input", "gb_reads", len({k // Kg for k in kk}))
+                        add("input", "gb_reads", len({k // Kg for k in kk}) * fetched(c, *pix[0]))
                     else:
                         add("weight", "gb_reads", len(kk))  # one per row
-                        add("input", "gb_reads", len(pix) * len({k // Kg for k in kk}))
+                        add("input", "gb_reads", sum(fetched(c, y, x) for y, x in pix)
+                            * len({k // Kg for k in kk}))
                     z["cycles"] += 1
                     z["macs"] += npe
                     add("weight", "rf_writes", npe)

@@ -267,9 +267,10 @@ def test_dynamic_spatial_dims_need_input_shape(tmp_path):
 
 def test_unsupported_op_names_node_and_type(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["r"], "r"),
-             helper.make_node("Sigmoid", ["r"], ["y"], "gate")]
+             helper.make_node("Softplus", ["r"], ["y"], "gate")]
     path = _model(nodes, [1, 3, 9, 9], 4, path=tmp_path / "m.onnx")
-    with pytest.raises(UserError, match=r"ONNX node 'gate': operator Sigmoid is not supported"):
+    with pytest.raises(UserError, match=r"1 ONNX node\(s\) with an operator this importer does not "
+                                        r"support: 'gate' \(Softplus\)"):
         read_onnx(path)
 
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 from .. import __version__
 from ..errors import UserError, escape_controls
 from ..io import limits
+from ..io.network_spec import parse_zoo_options
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -93,6 +94,12 @@ def add_model_option(p: argparse.ArgumentParser, help: str, **kw) -> None:
     spelling in sqnxt-convert, is still accepted."""
     p.add_argument("--model", help=help, **kw)
     p.add_argument("--arch", dest="model", help=argparse.SUPPRESS, type=kw.get("type"))
+
+
+def add_zoo_options_option(p: argparse.ArgumentParser, help: str) -> None:
+    """--zoo-options JSON: a zoo model's options (SqueezeNextSpec fields for a SqueezeNext), parsed
+    into a dict here, the one parser of every command."""
+    p.add_argument("--zoo-options", type=parse_zoo_options, metavar="JSON", help=help)
 
 
 class Terminated(KeyboardInterrupt):

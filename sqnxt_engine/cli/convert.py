@@ -1,23 +1,11 @@
 """sqnxt-convert: published weights (PyTorch .pth, ONNX) into this project's .npz weight files."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..errors import UserError
 from ..io.convert import convert
 from ..io.images import PRESETS
-from .common import add_model_option, add_out_option, parser, run
-
-
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"--zoo-options is not JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise UserError("--zoo-options must be a JSON object")
-    return value
+from .common import add_model_option, add_out_option, add_zoo_options_option, parser, run
 
 
 def _main(argv: list[str]) -> int:
@@ -25,9 +13,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("src", type=Path, help="a .pth / .pt state dict or an .onnx model")
     add_out_option(p, "the .npz file to write", required=True)
     add_model_option(p, "the zoo model the weights belong to, when the keys do not say")
-    p.add_argument("--zoo-options", type=_json_object,
-                   help="JSON options of the zoo graph, kept in the file "
-                        """(e.g. '{"small_input": true, "num_classes": 10}')""")
+    add_zoo_options_option(p, "JSON options of the zoo graph, kept in the file "
+                              """(e.g. '{"small_input": true, "num_classes": 10}')""")
     p.add_argument("--preprocess", choices=sorted(PRESETS),
                    help="record this preprocessing preset (for files that do not say, like ONNX)")
     p.add_argument("--labels", help="record a label set name (imagenet, fashion-mnist)")

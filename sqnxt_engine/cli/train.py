@@ -7,9 +7,8 @@ import shlex
 import sys
 from dataclasses import asdict
 
-from ..errors import UserError
 from ..train.train import CIFAR_FORM, SMALL_INPUT, Recipe, fashion_mnist_options, train_and_export
-from .common import add_out_option, parser, run
+from .common import add_out_option, add_zoo_options_option, parser, run
 
 _RECIPE_OPTIONS = [f for f in asdict(Recipe()) if f not in ("prune", "flip")]  # prune, flip: below
 
@@ -18,9 +17,8 @@ def _main(argv: list[str]) -> int:
     p = parser("sqnxt-train", "Train a zoo network on Fashion-MNIST (PyTorch) and export an .npz.")
     p.add_argument("model", metavar="MODEL", help="a zoo model name, e.g. 1.0-SqNxt-23v5, ShiftResNet-20-e3")
     add_out_option(p, "the .npz weight file to write", required=True)
-    p.add_argument("--zoo-options",
-                   help=f"JSON zoo options of the graph (default: the Fashion-MNIST form, for SqueezeNexts "
-                        f"{json.dumps(SMALL_INPUT)}, for the CIFAR ResNets {json.dumps(CIFAR_FORM)})")
+    add_zoo_options_option(p, f"JSON zoo options of the graph (default: the Fashion-MNIST form, for SqueezeNexts "
+                                 f"{json.dumps(SMALL_INPUT)}, for the CIFAR ResNets {json.dumps(CIFAR_FORM)})")
     p.add_argument("--init", help="start from this .npz (e.g. a dense model to prune and fine-tune)")
     p.add_argument("--prune", type=float, default=0.0, help="magnitude-prune to this sparsity per layer (e.g. 0.4)")
     for field in _RECIPE_OPTIONS:
@@ -36,11 +34,7 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--float16", action="store_true", help="store the .npz at half precision")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = p.parse_args(argv)
-    try:
-        options = (fashion_mnist_options(args.model) if args.zoo_options is None
-                   else json.loads(args.zoo_options))
-    except json.JSONDecodeError as e:
-        raise UserError(f"--zoo-options is not JSON ({e})") from None
+    options = fashion_mnist_options(args.model) if args.zoo_options is None else args.zoo_options
     recipe = Recipe(**{f: getattr(args, f) for f in _RECIPE_OPTIONS}, flip=not args.no_flip, prune=args.prune)
     record = train_and_export(args.model, args.out, options, recipe, args.init, args.limit_train,
                               args.limit_test, args.threads, args.float16, args.force,

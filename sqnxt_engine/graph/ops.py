@@ -11,10 +11,10 @@ norm (a batch norm right after a biased conv folds into that bias and adds nothi
 Pooling, activations, additions and concatenations count no MACs.
 
 Arguments are checked when an operator is made, from one declaration per operator: each field's
-annotated type (int, float, bool, a tuple of ints), with every int non-negative (and at least 1 for
-the fields named in `positive`) and every float finite. Operators come from files (ONNX, prototxt,
-graphs stored in weight files), so a zero stride or a three-value kernel is a GraphError naming the
-operator, never a crash later in a kernel.
+annotated type (int, float, bool, str, a tuple of ints), with every int non-negative (and at least 1
+for the fields named in `positive`), every float finite, and every str one of the field's `choices`.
+Operators come from files (ONNX, prototxt, graphs stored in weight files), so a zero stride or a
+three-value kernel is a GraphError naming the operator, never a crash later in a kernel.
 """
 from __future__ import annotations
 
@@ -84,6 +84,10 @@ def _check_args(op: Op) -> None:
             if not isinstance(v, (bool, np.bool_)):
                 raise GraphError(f"{where} must be true or false, got {v!r:.80}")
             v = bool(v)
+        elif hint is str:
+            choices = op.choices.get(f.name, ())
+            if not isinstance(v, str) or v not in choices:
+                raise GraphError(f"{where} must be one of {', '.join(choices)}, got {v!r:.80}")
         elif hint is float:
             if not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)) or not isfinite(v):
                 raise GraphError(f"{where} must be a finite number, got {v!r:.80}")
@@ -114,6 +118,7 @@ class Op:
     arity: ClassVar[int | None] = 1  # None: one or more inputs
     trainable: ClassVar[tuple[str, ...]] = ()  # parameter names that count as parameters
     positive: ClassVar[tuple[str, ...]] = ()  # int fields that must be at least 1
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}  # the values each str field may take
 
     def __post_init__(self):
         _check_args(self)
@@ -283,6 +288,129 @@ class LeakyReLU(Op):
 
     def apply_(self, y):
         np.multiply(y, np.where(y > 0, 1, self.slope).astype(y.dtype), out=y)
+
+
+@dataclass(frozen=True)
+class Sigmoid(Op):
+    kind: ClassVar[str] = "sigmoid"
+    bounds: ClassVar[tuple[float, float] | None] = None  # not a clamp
+
+    def forward(self, xs, p):
+        return F.sigmoid(xs[0])
+
+    def apply_(self, y):
+        y[...] = F.sigmoid(y)
+
+
+@dataclass(frozen=True)
+class HardSigmoid(Op):
+    """max(0, min(1, alpha x + beta)); PyTorch's hardsigmoid is alpha 1/6, beta 1/2."""
+    alpha: float = 0.2
+    beta: float = 0.5
+    kind: ClassVar[str] = "hard_sigmoid"
+    bounds: ClassVar[tuple[float, float] | None] = None  # a clamp of alpha x + beta, not of x
+
+    def forward(self, xs, p):
+        return F.hard_sigmoid(xs[0], self.alpha, self.beta)
+
+    def apply_(self, y):
+        y[...] = F.hard_sigmoid(y, self.alpha, self.beta)
+
+
+@dataclass(frozen=True)
+class HardSwish(Op):
+    """x * hardsigmoid(x) with alpha 1/6, beta 1/2 (ONNX HardSwish, MobileNet-v3)."""
+    kind: ClassVar[str] = "hard_swish"
+    bounds: ClassVar[tuple[float, float] | None] = None
+
+    def forward(self, xs, p):
+        return xs[0] * F.hard_sigmoid(xs[0], 1 / 6, 0.5)
+
+    def apply_(self, y):
+        y *= F.hard_sigmoid(y, 1 / 6, 0.5)
+
+
+@dataclass(frozen=True)
+class SiLU(Op):
+    """x * sigmoid(x) (ONNX Swish with alpha 1; exporters also write it as Sigmoid and Mul)."""
+    kind: ClassVar[str] = "silu"
+    bounds: ClassVar[tuple[float, float] | None] = None
+
+    def forward(self, xs, p):
+        return xs[0] * F.sigmoid(xs[0])
+
+    def apply_(self, y):
+        y *= F.sigmoid(y)
+
+
+@dataclass(frozen=True)
+class Mul(Op):
+    """The element-wise product of two tensors of one shape, or of a (C, H, W) map and a
+    (C, 1, 1) per-channel scale (squeeze-and-excitation), broadcast over H and W."""
+    kind: ClassVar[str] = "mul"
+    arity: ClassVar[int | None] = 2
+
+    def output_shape(self, shapes):
+        a, b = shapes
+        if a == b:
+            return a
+        big, small = (a, b) if prod(a) >= prod(b) else (b, a)
+        if len(big) != 3 or small != (big[0], 1, 1):
+            raise GraphError(f"mul: inputs {a} and {b} are neither of one shape nor a (C, H, W) map "
+                             "and its (C, 1, 1) per-channel scale")
+        return big
+
+    def forward(self, xs, p):
+        return xs[0] * xs[1]
+
+
+@dataclass(frozen=True)
+class Resize(Op):
+    """A feature map resized to `size` (H, W) as ONNX Resize does (functional.resize)."""
+    size: tuple[int, int]
+    mode: str = "nearest"
+    coordinates: str = "half_pixel"
+    nearest: str = "round_prefer_floor"
+    kind: ClassVar[str] = "resize"
+    positive: ClassVar[tuple[str, ...]] = ("size",)
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {
+        "mode": F.RESIZE_MODES, "coordinates": F.RESIZE_COORDINATES, "nearest": F.NEAREST_ROUNDING}
+
+    def __post_init__(self):
+        object.__setattr__(self, "size", pair(self.size))
+        super().__post_init__()
+
+    def output_shape(self, shapes):
+        c, _, _ = _need_map(self, shapes[0])
+        return (c,) + self.size
+
+    def forward(self, xs, p):
+        return F.resize(xs[0], self.size, self.mode, self.coordinates, self.nearest)
+
+    def describe(self):
+        return f"resize {self.mode} to {self.size[0]}x{self.size[1]}"
+
+
+@dataclass(frozen=True)
+class Slice(Op):
+    """Channels start..stop-1 of a map (or features of a vector): a channel Slice or one part of
+    a channel Split."""
+    start: int
+    stop: int
+    kind: ClassVar[str] = "slice"
+    positive: ClassVar[tuple[str, ...]] = ("stop",)
+
+    def output_shape(self, shapes):
+        if not 0 <= self.start < self.stop <= shapes[0][0]:
+            raise GraphError(f"slice: channels {self.start}..{self.stop - 1} are not within the "
+                             f"{shapes[0][0]} of {shapes[0]}")
+        return (self.stop - self.start,) + tuple(shapes[0][1:])
+
+    def forward(self, xs, p):
+        return np.ascontiguousarray(xs[0][:, self.start:self.stop])
+
+    def describe(self):
+        return f"slice channels {self.start}:{self.stop}"
 
 
 @dataclass(frozen=True)
@@ -480,6 +608,7 @@ class Shift(Op):
         return s + (" grouped" if self.assignment == "grouped" else "")
 
 
-ACTIVATIONS = (ReLU, ReLU6, LeakyReLU)
-OPS = {cls.kind: cls for cls in (Conv2d, BatchNorm, ReLU, ReLU6, LeakyReLU, Add, Concat, MaxPool,
+ACTIVATIONS = (ReLU, ReLU6, LeakyReLU, Sigmoid, HardSigmoid, HardSwish, SiLU)
+OPS = {cls.kind: cls for cls in (Conv2d, BatchNorm, ReLU, ReLU6, LeakyReLU, Sigmoid, HardSigmoid,
+                                 HardSwish, SiLU, Mul, Resize, Slice, Add, Concat, MaxPool,
                                  AvgPool, GlobalAvgPool, LRN, Flatten, Linear, Dropout, Shift)}

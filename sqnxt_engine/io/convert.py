@@ -2,6 +2,7 @@
 files: what sqnxt-convert does, and what sqnxt-train calls to export."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .. import zoo
@@ -50,8 +51,15 @@ def convert_onnx(src: Path, model: str | None, zoo_options: dict | None = None):
     from .onnx_import import read_onnx
 
     graph, arrays = read_onnx(src)
-    meta = {"architecture": model or graph.name}
+    meta = {"architecture": model or graph.name, "input_size": _side(graph)}
     return graph, arrays, meta
+
+
+def _side(graph: Graph) -> int | list[int]:
+    """The input size as the preprocessing metadata records it: the side of a square input,
+    else (C, H, W)."""
+    shape = graph.input_shape
+    return shape[-1] if len(shape) == 3 and shape[1] == shape[2] else list(shape)
 
 
 def convert(src, out, model: str | None = None, zoo_options: dict | None = None,
@@ -60,7 +68,8 @@ def convert(src, out, model: str | None = None, zoo_options: dict | None = None,
     """Convert `src` (.pth / .pt state dict, or .onnx) into the weight file `out`; returns
     (out, graph, arrays). `model` names the zoo model when the keys do not say; `preprocess` (a
     preset of io.images.PRESETS) and `labels` (a label set name) are recorded in the file for
-    sources that do not say; the source's name and sha256 are recorded too."""
+    sources that do not say (an ONNX file's input size is its own: the preset's crop fraction is
+    kept at that size); the source's name and sha256 are recorded too."""
     src, out = Path(src), Path(out)
     check_out(out, force)  # before the work; the readers check the source (a regular file...)
     if model:
@@ -70,7 +79,11 @@ def convert(src, out, model: str | None = None, zoo_options: dict | None = None,
     is_onnx = src.suffix.lower() == ".onnx"
     graph, arrays, meta = (convert_onnx if is_onnx else convert_pth)(src, model, zoo_options)
     if preprocess:
-        meta.update(PRESETS[preprocess].meta())
+        pre = PRESETS[preprocess]
+        if is_onnx:  # the file's own input size wins, with the preset's crop fraction (224 of 256)
+            side = graph.input_shape[-1]
+            pre = replace(pre, crop=side, resize=pre.resize and round(side * pre.resize / pre.crop))
+        meta.update(pre.meta())
     if labels:
         meta["labels"] = labels
     meta.update(source=src.name, sha256=sha256_file(src))

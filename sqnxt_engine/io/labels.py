@@ -39,6 +39,18 @@ def label_set(name: str, short: bool = True) -> list[str]:
     return [n.split(",")[0].strip() if short else n for n in load()]
 
 
+def read_labels(source: str) -> list[str]:
+    """Class names from a known label set's name or a text file of one name per line (blank
+    lines skipped), in class-index order."""
+    if source.lower() in LABEL_SETS:
+        return label_set(source)
+    from .files import read_text
+    names = [line.strip() for line in read_text(source).splitlines() if line.strip()]
+    if not names:
+        raise UserError(f"{source}: no class names in it (one per line)")
+    return names
+
+
 def labels_for(meta: dict, num_classes: int) -> list[str]:
     """`num_classes` names for a weight file: its own list, its named set, or "class N" where
     nothing better is known (or the count does not match)."""

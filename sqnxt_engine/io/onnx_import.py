@@ -166,10 +166,13 @@ class _Importer:
 
     # --- the walk ----------------------------------------------------------------------------
     def run(self):
+        unsupported = [f"{self.names[idx]!r} ({_op_name(node)})" for idx, node in enumerate(self.graph.node)
+                       if not _known(node)]
+        if unsupported:
+            raise UserError(f"{len(unsupported)} ONNX node(s) with an operator this importer does not "
+                            f"support: {', '.join(unsupported)}")
         for idx, node in enumerate(self.graph.node):
             name = self.names[idx]
-            if node.domain not in ("", "ai.onnx"):
-                raise UserError(f"ONNX node {name!r}: operator {node.domain}.{node.op_type} is not supported")
             ins = [v for v in node.input if v]
             if node.op_type == "Constant" or (ins and all(v in self.consts for v in ins)
                                               and node.op_type not in _RANDOM_OPS):
@@ -178,7 +181,7 @@ class _Importer:
             handler = HANDLERS.get(node.op_type)
             if handler is None:
                 raise UserError(f"ONNX node {name!r}: operator {node.op_type} is not supported")
-            for extra in node.output[1:]:
+            for extra in node.output[1:] if node.op_type not in _MULTI_OUTPUT else ():
                 if extra and self.uses[extra]:
                     raise UserError(f"ONNX node {name!r} ({node.op_type}): only its first output can "
                                     f"be used, but {extra!r} is")
@@ -306,6 +309,16 @@ class _Importer:
         strides = tuple(a.get("strides", (1, 1)))
         dilations = tuple(a.get("dilations", (1, 1)))
         return strides, dilations, self.spatial_pads(node, name, a, ins[1:], kernel, strides, dilations)
+
+
+def _op_name(node) -> str:
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
+def _known(node) -> bool:
+    """Whether the importer maps (or folds, when its inputs are constants) this node's operator."""
+    return node.domain in ("", "ai.onnx") and (
+        node.op_type in HANDLERS or node.op_type in _FOLDABLE)
 
 
 def _float(arr: np.ndarray) -> np.ndarray:
@@ -589,13 +602,155 @@ def _lrn(im, node, name):
                                float(a.get("bias", 1.0))))
 
 
+def _sigmoid(im, node, name):
+    im.unary(node, name, O.Sigmoid())
+
+
+def _hard_sigmoid(im, node, name):
+    a = im.attrs(node)
+    im.unary(node, name, O.HardSigmoid(float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))))
+
+
+def _hard_swish(im, node, name):
+    im.unary(node, name, O.HardSwish())
+
+
+def _swish(im, node, name):
+    alpha = float(im.attrs(node).get("alpha", 1.0))
+    if alpha != 1.0:
+        raise UserError(f"ONNX node {name!r} (Swish): only alpha 1 (SiLU) is supported, got {alpha}")
+    im.unary(node, name, O.SiLU())
+
+
+def _mul(im, node, name):
+    """x * y of two computed tensors: one shape, or a map and its per-channel scale (SE)."""
+    if any(v in im.consts for v in node.input):
+        raise UserError(f"ONNX node {name!r} (Mul): multiplying by a constant is not supported, only "
+                        "two computed tensors (e.g. squeeze-and-excitation's channel scaling)")
+    im.add(name, O.Mul(), [im.src(node, name, 0), im.src(node, name, 1)], onnx_node=node)
+
+
+def _reduce_mean(im, node, name):
+    """A mean over H and W: a global average pool (then a flatten when the axes are dropped)."""
+    a = im.attrs(node)
+    x = im.src(node, name)
+    axes = (a.get("axes") if im.opset < 18
+            else im.const(node, name, 1, "axes", required=False))
+    rank = len(im.shape(x)) + 1
+    axes = None if axes is None else sorted(int(d) % rank for d in np.asarray(axes).reshape(-1))
+    if axes != [2, 3] or rank != 4:
+        raise UserError(f"ONNX node {name!r} (ReduceMean): only a mean over H and W of an (N, C, H, W) "
+                        f"tensor is supported, got axes {axes}")
+    if a.get("keepdims", 1):
+        return im.add(name, O.GlobalAvgPool(), [x], onnx_node=node)
+    pooled = im.add(f"{name}.pool", O.GlobalAvgPool(), [x], onnx_node=node)
+    im.add(name, O.Flatten(), [pooled], onnx_node=node)
+
+
+def _resize(im, node, name):
+    """Resize of H and W, nearest or linear, to the sizes given or to the input times the scales
+    (which must give whole sizes exactly: the output positions are worked out from the sizes)."""
+    a = im.attrs(node)
+    where = f"ONNX node {name!r} ({node.op_type})"
+    x = im.src(node, name)
+    c, h, w = im.shape(x)
+    mode = a.get("mode", "nearest")
+    first = 1 if node.op_type == "Upsample" or im.opset < 11 else 2  # opset 11+: roi comes first
+    # Upsample and opset 10's Resize have no coordinate modes: their positions are asymmetric's
+    coordinates = a.get("coordinate_transformation_mode", "half_pixel" if first == 2 else "asymmetric")
+    if mode not in F.RESIZE_MODES or coordinates not in F.RESIZE_COORDINATES or a.get("antialias", 0) \
+            or "axes" in a:
+        raise UserError(f"{where}: only nearest and linear modes with coordinate transformation "
+                        f"{', '.join(F.RESIZE_COORDINATES)} are supported (got {mode}, {coordinates})")
+    scales = im.const(node, name, first, "scales", required=False)
+    sizes = im.const(node, name, first + 1, "sizes", required=False) if first == 2 else None
+    if sizes is not None and np.asarray(sizes).size:
+        n, ch, ho, wo = (int(d) for d in np.asarray(sizes).reshape(-1))
+    elif scales is not None and np.asarray(scales).size == 4:
+        sn, sc, sh, sw = (float(v) for v in np.asarray(scales).reshape(-1))
+        ch, ho, wo = c, int(h * sh), int(w * sw)
+        if (sn, sc) != (1, 1) or ho != h * sh or wo != w * sw:
+            raise UserError(f"{where}: scales {[sn, sc, sh, sw]} must be 1 on N and C and give whole "
+                            f"sizes of the {h}x{w} input")
+    else:
+        raise UserError(f"{where}: needs four scales or four sizes")
+    if ch != c or min(ho, wo) < 1:
+        raise UserError(f"{where}: only H and W may change, to positive sizes (got C {ch}, {ho}x{wo})")
+    nearest = a.get("nearest_mode", "round_prefer_floor")
+    if nearest not in F.NEAREST_ROUNDING:
+        raise UserError(f"{where}: nearest_mode {nearest!r} is not one of {', '.join(F.NEAREST_ROUNDING)}")
+    im.add(name, O.Resize((ho, wo), mode, coordinates, nearest), [x], onnx_node=node)
+
+
+def _channel_axis(im, node, name, axis, rank):
+    if axis % rank != 1:
+        raise UserError(f"ONNX node {name!r} ({node.op_type}): only the channel axis (1) can be "
+                        f"sliced or split, got axis {axis}")
+
+
+def _slice(im, node, name):
+    x = im.src(node, name)
+    shape = im.shape(x)
+    rank = len(shape) + 1
+    if im.opset < 10:
+        a = im.attrs(node)
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+    else:
+        starts, ends = (im.const(node, name, i, what) for i, what in ((1, "starts"), (2, "ends")))
+        axes = im.const(node, name, 3, "axes", required=False)
+        steps = im.const(node, name, 4, "steps", required=False)
+    starts, ends = ([int(v) for v in np.asarray(t).reshape(-1)] for t in (starts, ends))
+    axes = list(range(len(starts))) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+    steps = [1] * len(starts) if steps is None else [int(v) for v in np.asarray(steps).reshape(-1)]
+    full = {ax % rank: (s, e, st) for ax, s, e, st in zip(axes, starts, ends, steps)}
+    for ax, (s, e, st) in full.items():  # a slice of all of another axis (exporters write them)
+        whole = (im.batch or 1) if ax == 0 else shape[ax - 1]
+        if ax != 1 and not (st == 1 and s == 0 and e >= whole):
+            _channel_axis(im, node, name, ax, rank)
+    s, e, st = full.get(1, (0, shape[0], 1))
+    if st != 1:
+        raise UserError(f"ONNX node {name!r} (Slice): only step 1 is supported, got {st}")
+    n = shape[0]
+    s, e = (min(max(v + n if v < 0 else v, 0), n) for v in (s, e))
+    im.add(name, O.Slice(s, e), [x], onnx_node=node)
+
+
+def _split(im, node, name):
+    """A channel Split: one Slice per output (the first named after the node, the others
+    `<node>.<k>`)."""
+    a = im.attrs(node)
+    x = im.src(node, name)
+    shape = im.shape(x)
+    _channel_axis(im, node, name, int(a.get("axis", 0)), len(shape) + 1)
+    parts = a.get("split") if im.opset < 13 else im.const(node, name, 1, "split", required=False)
+    outs = len(node.output)
+    if parts is None:
+        if shape[0] % outs:
+            raise UserError(f"ONNX node {name!r} (Split): {shape[0]} channels do not split into {outs} "
+                            "equal parts")
+        parts = [shape[0] // outs] * outs
+    parts = [int(p) for p in np.asarray(parts).reshape(-1)]
+    if sum(parts) != shape[0] or len(parts) != outs or min(parts) < 1:
+        raise UserError(f"ONNX node {name!r} (Split): parts {parts} do not split {shape[0]} channels "
+                        f"into {outs} outputs")
+    start = 0
+    for k, (out, size) in enumerate(zip(node.output, parts)):
+        part = name if k == 0 else f"{name}.{k}"
+        im.b.add(part, O.Slice(start, start + size), x)
+        im.values[out] = part
+        start += size
+
+
 HANDLERS: dict[str, Callable] = {
     "Conv": _conv, "BatchNormalization": _batch_norm, "Relu": _relu, "Clip": _clip, "LeakyRelu": _leaky,
     "Add": _add, "Sum": _add, "Concat": _concat, "MaxPool": _pool, "AveragePool": _pool,
     "GlobalAveragePool": _gap, "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze,
     "Gemm": _gemm, "MatMul": _matmul, "Dropout": _identity, "Identity": _identity, "Pad": _pad,
-    "LRN": _lrn, "Shape": _shape,
+    "LRN": _lrn, "Shape": _shape, "Sigmoid": _sigmoid, "HardSigmoid": _hard_sigmoid,
+    "HardSwish": _hard_swish, "Swish": _swish, "Mul": _mul, "ReduceMean": _reduce_mean,
+    "Resize": _resize, "Upsample": _resize, "Slice": _slice, "Split": _split,
 }
+_MULTI_OUTPUT = ("Split",)  # every output of these is mapped
 # --- constant folding: which operators may run, and the size of their result -------------------
 # Each estimate sees the node, its constant inputs and its attributes, and returns the number
 # of elements the node will produce, from sizes and values alone (nothing is computed).

@@ -14,6 +14,7 @@ from ..graph.graph import Graph
 from ..io.images import Preprocess, batch_from_arrays, load_batch
 from ..io.labels import labels_for
 from ..io.model import load_model
+from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from ..quant.model import QuantizedModel, is_quantized
 from .runner import Runner
@@ -38,16 +39,26 @@ class Classifier:
     runner: Runner | QuantizedModel
 
     @classmethod
-    def load(cls, weights: str | Path) -> Classifier:
-        """From a weight file or name (see io.model.load_model), checked that the preprocessing
-        gives the channels the network takes. A quantized file (sqnxt-quant's) runs through the
-        pure-integer runner."""
-        graph, arrays, meta = load_model(weights, quantized=None)
-        pre = Preprocess.from_meta({**graph.meta, **meta})
+    def load(cls, weights: str | Path, preprocess: dict | None = None,
+             labels: list[str] | None = None) -> Classifier:
+        """From a weight file or name (see io.model.load_model) or an .onnx model, checked that
+        the preprocessing gives the channels the network takes. A quantized file (sqnxt-quant's)
+        runs through the pure-integer runner. The preprocessing is the file's metadata (where it
+        says nothing: the network's input side, no border cropped, no normalisation); `preprocess`
+        (metadata keys: input_size, resize, mean, std, ...) and `labels` replace what it says."""
+        if Path(str(weights)).suffix.lower() == ".onnx":
+            graph, arrays, meta, _ = NetworkSpec.of(file=str(weights)).load()
+        else:
+            graph, arrays, meta = load_model(weights, quantized=None)
+        pre = Preprocess.from_meta({"input_size": graph.input_shape[-1], **graph.meta, **meta,
+                                    **(preprocess or {})})
         if pre.channels != graph.input_shape[0]:
             raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                             f"{graph.name} takes {graph.input_shape[0]}")
-        labels = labels_for(meta, graph.output_shape()[0])
+        classes = graph.output_shape()[0]
+        if labels is not None and len(labels) != classes:
+            raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
+        labels = labels_for(meta, classes) if labels is None else labels
         runner = (QuantizedModel.from_arrays(graph, arrays, meta, source=weights) if is_quantized(meta)
                   else Runner(graph, arrays))
         return cls(graph, arrays, meta, pre, labels, runner)
@@ -74,9 +85,11 @@ class Classifier:
         return out
 
 
-def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int = 16) -> list[dict]:
-    """Per image file: its path and the top `top` classes as {class_id, label, probability}."""
-    net = Classifier.load(weights)
+def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int = 16,
+             preprocess: dict | None = None, labels: list[str] | None = None) -> list[dict]:
+    """Per image file: its path and the top `top` classes as {class_id, label, probability}
+    (preprocess, labels: as Classifier.load's)."""
+    net = Classifier.load(weights, preprocess, labels)
     results = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
