@@ -5,7 +5,8 @@ A sweep file (TOML) names the networks, a base hardware and the parameters to va
     [[network]]                     # one table per network (at least one)
     model = "1.0-SqNxt-23v5"        # a zoo name (`sqnxt-models`) ...
     options = { input_size = 113 }  # ... with zoo options (SqueezeNextSpec fields), or
-    # weights = "1.0-SqNxt-23-fmnist"  a shipped weight file's name or an .npz path (its own graph)
+    # weights = "1.0-SqNxt-23-fmnist"  a shipped weight file's name, or an .npz, .onnx or
+    #                                  .prototxt file (relative to the sweep file): its own graph
 
     [hardware]
     base = "16x16"                  # a preset or a hardware TOML file (relative to the sweep file)
@@ -23,8 +24,9 @@ Overrides are written as in a hardware file (emu/hardware.py's module doc names 
 merged into the base's document, which hardware_from_dict then validates: one validator for
 hardware files and sweeps, and a key or value it refuses is named with the point it came from.
 
-Each point (network, hardware, emulation options) has a stable key: the sha256 of the canonical
-JSON of the network (model, options, and the weight file's sha256), the hardware as resolved
+A network is an io.network_spec.NetworkSpec, as in every sqnxt-emu command. Each point (network,
+hardware, emulation options) has a stable key: the sha256 of the canonical JSON of the network's
+key (model, options and seed, or the file's sha256), the hardware as resolved
 (every Hardware field), the emulation options and the package version. The record of a point is
 deterministic: the same whichever executor computed it (local processes or a Dask cluster), so a
 record is stored once, under its key, as soon as it is computed, and a sweep started again skips
@@ -47,7 +49,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
@@ -56,11 +58,10 @@ from pathlib import Path
 from .. import __version__, zoo
 from ..errors import UserError
 from ..io.files import read_text, write_atomic
+from ..io.network_spec import NetworkSpec
 from ..io.shipped import manifest, shipped_name, shipped_weights
 from ..io.structured_text import load_toml
-from ..io.weights import sha256_file
 from ..progress import progress_bar
-from ..runtime import random_weights
 from .energy import LEVELS
 from .hardware import Hardware, HardwareError, _check, hardware_document, hardware_from_dict
 from .network import emulate
@@ -80,30 +81,9 @@ class SweepError(UserError):
 # ---- the sweep file ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class SweepNetwork:
-    """One network of a sweep: a zoo model with options, or a weight file (its own graph).
-    options is canonical JSON (sorted keys) so that the spec is hashable and its key stable."""
-    model: str | None = None
-    options: str = "{}"
-    weights: str | None = None        # a shipped name or a resolved .npz path
-    weights_sha256: str | None = None
-
-    @property
-    def label(self) -> str:
-        """What the network is, for reports: a weight file's name, or the model and its options."""
-        if self.weights:
-            return Path(self.weights).stem if self.weights.endswith(".npz") else self.weights
-        return self.model if self.options == "{}" else f"{self.model} {self.options}"
-
-    def canonical(self) -> dict:
-        return {"model": self.model, "options": json.loads(self.options),
-                "weights": self.weights and Path(self.weights).name, "weights_sha256": self.weights_sha256}
-
-
-@dataclass(frozen=True)
 class Point:
     """One sweep point: what is emulated, and its key."""
-    network: SweepNetwork
+    network: NetworkSpec  # its seed is the point's
     hardware: Hardware
     overrides: str  # the hardware overrides of this point, canonical JSON (for the record)
     dataflow: str
@@ -112,7 +92,7 @@ class Point:
 
     @property
     def key(self) -> str:
-        doc = {"network": self.network.canonical(), "hardware": asdict(self.hardware),
+        doc = {"network": self.network.key(), "hardware": asdict(self.hardware),
                "emulation": {"dataflow": self.dataflow, "sparsity": self.sparsity, "seed": self.seed},
                "version": __version__}
         return hashlib.sha256(_canonical_json(doc).encode()).hexdigest()
@@ -146,7 +126,7 @@ def load_sweep(path: str | Path) -> Sweep:
     networks = _networks(doc.get("network"), where, path.parent)
     hardware = _hardware_points(doc.get("hardware", {}), where, path.parent)
     emulation = _emulation_axes(doc.get("emulation", {}), where)
-    points = tuple(Point(net, hw, overrides, dataflow, sparsity, seed)
+    points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed)
                    for net in networks for hw, overrides in hardware
                    for dataflow, sparsity, seed in itertools.product(*emulation))
     return Sweep(path.stem, points)
@@ -158,7 +138,7 @@ def _table(v, where: str, key: str) -> dict:
     return v
 
 
-def _networks(v, where: str, folder: Path) -> list[SweepNetwork]:
+def _networks(v, where: str, folder: Path) -> list[NetworkSpec]:
     if v is None:
         raise SweepError(f"{where}: network is missing (one [[network]] table per network)")
     if not isinstance(v, list) or not v:
@@ -183,34 +163,26 @@ def _networks(v, where: str, folder: Path) -> list[SweepNetwork]:
         options = _table(entry.get("options", {}), where, f"{key}.options")
         try:
             zoo.build(model, **options)  # an unknown name or option is refused now, not in a worker
+            out.append(NetworkSpec.of(model, options))
         except UserError as e:
             raise SweepError(f"{where}: {key}: {e}") from None
-        out.append(SweepNetwork(model=_zoo_spelling(model), options=_canonical_json(options)))
-    labels = [n.label for n in out]
+    labels = [n.name for n in out]
     twice = sorted({lb for lb in labels if labels.count(lb) > 1})
     if twice:
         raise SweepError(f"{where}: network {twice[0]!r} is listed twice")
     return out
 
 
-def _zoo_spelling(model: str) -> str:
-    """The zoo's spelling of a name it builds (so that "1.0-sqnxt-23" and "1.0-SqNxt-23" are one
-    network, with one key)."""
-    try:
-        return zoo.canonical(model)
-    except UserError:  # built by a name pattern (e.g. a CIFAR ResNet depth) the listing lacks
-        return model
-
-
-def _weights_network(name: str, where: str, key: str, folder: Path) -> SweepNetwork:
+def _weights_network(name: str, where: str, key: str, folder: Path) -> NetworkSpec:
+    """A shipped weight file by name (as its checked path: the spec names it by its file), or a
+    network file relative to the sweep file."""
     if shipped_name(name) is not None:
-        path = shipped_weights(name)  # checked against the manifest's sha256
-        return SweepNetwork(weights=shipped_name(name), weights_sha256=sha256_file(path))
+        return NetworkSpec.of(file=str(shipped_weights(name)))  # checked against the manifest
     path = Path(name) if Path(name).is_absolute() else folder / name
     if not path.is_file():
         raise SweepError(f"{where}: {key}.weights: {name} is neither a shipped weight file "
-                         f"({', '.join(manifest()) or 'none shipped'}) nor an .npz file")
-    return SweepNetwork(weights=str(path.resolve()), weights_sha256=sha256_file(path))
+                         f"({', '.join(manifest()) or 'none shipped'}) nor a network file")
+    return NetworkSpec.of(file=str(path.resolve()))
 
 
 def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
@@ -318,25 +290,21 @@ def _emulation_value(where: str, key: str, kind: str, x):
 
 # ---- one point -----------------------------------------------------------------------------
 
-# The one place a sweep turns a network spec into a graph and weights (and the accuracy it has):
-# zoo networks get seeded random weights, weight files their own graph and trained weights.
 @lru_cache(maxsize=4)  # a worker's points of one network reuse its graph and weights
-def build_network(net: SweepNetwork, seed: int) -> tuple:
+def build_network(net: NetworkSpec) -> tuple:
     """(graph, weights, accuracy %, accuracy source) of a sweep network (callers must not modify
     the graph or the weights)."""
-    if net.weights:
-        from ..io.model import load_model
-        graph, weights, _ = load_model(net.weights)
-        entry = manifest().get(net.weights)
+    graph, weights, _, _ = net.load()
+    if net.file is not None:
+        found = shipped_name(Path(net.file).name)
+        entry = manifest().get(found) if found else None
         if entry and entry.get("engine_top1") is not None:
             return (graph, weights, float(entry["engine_top1"]),
                     f"{entry['dataset'].split(' ')[0]} test top-1 of the shipped weights "
-                    f"(weights/MANIFEST.json, {net.weights})")
+                    f"(weights/MANIFEST.json, {found})")
         return graph, weights, None, None
-    options = json.loads(net.options)
-    graph = zoo.build(net.model, **options)
-    top1 = None if options else paper_top1().get(net.model)
-    return (graph, random_weights(graph, seed), *(top1 or (None, None)))
+    top1 = None if net.options else paper_top1().get(net.model)
+    return (graph, weights, *(top1 or (None, None)))
 
 
 @lru_cache(maxsize=1)
@@ -361,14 +329,15 @@ _SEARCH_CACHE: dict = {}  # mapping searches of this process, shared by its poin
 
 def compute_record(point: Point) -> dict:
     """The record of one point (deterministic: the same in any process or on any worker)."""
-    graph, weights, accuracy, source = build_network(point.network, point.seed)
+    graph, weights, accuracy, source = build_network(point.network)
     hw = point.hardware
     res = emulate(graph, weights, hw, point.dataflow, point.sparsity, seed=point.seed,
                   cache=_SEARCH_CACHE)
     total = res.total_row()
-    record = {"key": point.key, "network": point.network.label, "model": graph.name,
-              "zoo_options": point.network.options, "weights": point.network.weights and
-              Path(point.network.weights).name, "hardware": hw.name, "overrides": point.overrides,
+    net = point.network
+    record = {"key": point.key, "network": net.name, "model": net.model,
+              "zoo_options": net.zoo_options, "file": net.file and Path(net.file).name,
+              "hardware": hw.name, "overrides": point.overrides,
               "pe_rows": hw.pe_rows, "pe_cols": hw.pe_cols, "gb_bytes": hw.gb_bytes,
               "word_bits": hw.word_bits, "clock_mhz": hw.clock_mhz, "dataflow": point.dataflow,
               "sparsity": point.sparsity, "seed": point.seed, "cycles": total["cycles"],
@@ -394,7 +363,7 @@ def compute_timed(point: Point) -> tuple[dict, dict]:
 # ---- the results database ------------------------------------------------------------------
 
 # the record's fields that get a column of their own (all of it is also kept as JSON)
-COLUMNS = ("network", "model", "zoo_options", "weights", "hardware", "overrides", "pe_rows",
+COLUMNS = ("network", "model", "zoo_options", "file", "hardware", "overrides", "pe_rows",
            "pe_cols", "gb_bytes", "word_bits", "clock_mhz", "dataflow", "sparsity", "seed",
            "cycles", "latency_s", *(f"energy_{lv}" for lv in LEVELS), "energy", "energy_unit",
            "dram_bytes", "utilisation", "macs", "params", "accuracy", "accuracy_source",
