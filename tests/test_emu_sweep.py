@@ -209,6 +209,41 @@ sparsity = 0.0
                 or r in front
 
 
+def test_an_onnx_network_in_a_sweep(tmp_path):
+    """A network file beside the sweep file (its path relative to it); named by the file; no
+    accuracy; an edited file is a new network (a new key)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+    def export(seed):
+        torch.manual_seed(seed)
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Tiny().eval(), (torch.randn(1, 3, 12, 12),), str(tmp_path / "tiny-net.onnx"),
+                              dynamo=False, opset_version=13)
+    export(0)
+    sweep = write(tmp_path, '[[network]]\nweights = "tiny-net.onnx"\n[hardware]\nbase = "8x8"\n'
+                  '[hardware.grid]\npe = [{ rows = 4, cols = 4 }, { rows = 8, cols = 8 }]\n')
+    db = SW.ResultsDB(tmp_path / "o.sqlite")
+    assert SW.run_sweep(SW.load_sweep(sweep), db).computed == 2
+    records = db.records()
+    assert [r["network"] for r in records] == ["tiny-net", "tiny-net"]
+    assert all(r["accuracy"] is None and r["macs"] > 0 for r in records)
+    export(1)  # other weights in the same file: other points
+    assert SW.run_sweep(SW.load_sweep(sweep), db).computed == 2
+    db.close()
+
+
 def test_pareto_front():
     rs = [{"e": 1, "accuracy": 50}, {"e": 2, "accuracy": 60}, {"e": 3, "accuracy": 55},
           {"e": 2, "accuracy": 40}, {"e": 4, "accuracy": 70}]
