@@ -2,11 +2,13 @@
 
   sqnxt-emu trace [--model NAME [--zoo-options JSON] | --weights FILE.npz|.onnx|.prototxt]
                   [--image PATH] [--hw 16x16|8x8|FILE] [--dataflow os|ws|best|...]
-                  [--sparsity 0.4] [--seed 0] [--json | --csv] [--plot out.png] [--force]
+                  [--sparsity 0.4] [--seed 0] [--json | --csv] [--plot FIG] [--roofline FIG]
+                  [--log] [--breakdown] [--force]            (FIG: .png, .pdf or .svg)
   sqnxt-emu table3 [--models A,B{JSON},FILE,...] [--zoo-options JSON] [--hw 8x8,16x16,FILE]
-                   [--reference PATH] [--out DIR] [--force] [--jobs N]
+                   [--reference PATH] [--out DIR] [--figure-format png|pdf|svg] [--force] [--jobs N]
   sqnxt-emu figure6 [--models ...] [--zoo-options JSON] [--hw 8x8,16x16,FILE] [--out DIR]
-                    [--force] [--jobs N]
+                    [--figure-format png|pdf|svg] [--log] [--force] [--jobs N]
+  sqnxt-emu diff A.json B.json [--sort cycles|energy|dram_bytes|utilisation] [--top N] [--json]
   sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
                  [--dataflow best] [--json]
   sqnxt-emu sweep SWEEP.toml [--db FILE.sqlite] [--jobs N | --scheduler ADDRESS]
@@ -40,11 +42,14 @@ from ..io.datasets import DATASETS
 from ..io.files import check_out
 from ..io.network_spec import NetworkSpec, refuse_graph_file, split_networks
 from ..quant.model import QuantizedModel, is_quantized
+from . import compare as C
 from . import fidelity as F
 from . import reports as R
+from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
+from .figures import plot_roofline, plot_trace
 from .hardware import load_hardware
 from .network import emulate, non_mac_line
-from .output import output_set, pyplot, save_figure, write_csv
+from .output import FIGURE_FORMATS, figure_out, output_set, pyplot, write_csv
 from .search import DATAFLOW_CHOICES
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
@@ -77,9 +82,9 @@ def _trace(args) -> int:
     else:
         spec = NetworkSpec.of(args.model or DEFAULT_MODEL, args.zoo_options, seed=args.seed)
     graph, weights, meta, _ = spec.load(quantized=None)
-    if args.plot:
-        check_out(args.plot, args.force)
-        pyplot()  # fail now, not after the emulation, if matplotlib is missing
+    for figure in (args.plot, args.roofline):  # fail now, not after the emulation
+        if figure:
+            figure_out(figure, args.force)
     if is_quantized(meta):
         return _trace_quantized(args, hw, QuantizedModel.from_arrays(graph, weights, meta, args.weights))
     x = _input(args.image, graph, meta) if args.image else None
@@ -91,7 +96,7 @@ def _trace(args) -> int:
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.layers if r.overflow_bits is not None]
     header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
-              f"{args.sparsity:g}, energy in units of one MAC")
+              f"{args.sparsity:g}, energy in {hw.energy.unit}")
     warning = (f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
                f"{', '.join(overflow[:5])}" if overflow else "")
     return _emit_trace(args, res, lambda rows, total: {
@@ -105,24 +110,36 @@ def _trace(args) -> int:
 
 
 def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> int:
-    """A trace's per-layer rows as --json (fields(rows, total) gives the object), --csv or a
-    table with `header`, `footer` and `warning`; the footer also goes to stderr with --json and
-    --csv; then --plot."""
+    """A trace's per-layer rows as --json (fields(rows, total) gives the object, with the
+    energy per access that turns the rows' counts into their energy), --csv or a table with
+    `header`, `footer` and `warning` (--breakdown: the cycle parts' columns); the footer also
+    goes to stderr with --json and --csv; then --plot and --roofline."""
     rows, total = [r.row() for r in res.layers], res.total_row()
+    columns = COLUMNS
+    if args.breakdown:   # the parts unrounded in CSV, in whole cycles with the DRAM share in a table
+        columns = breakdown_columns(res, share=args.fmt == "table")
+        if args.fmt == "table":
+            rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
+    unit = res.hw.energy.unit
     if args.fmt == "json":
-        print(to_json(fields(rows, total)))
+        print(to_json({**fields(rows, total), "energy_unit": unit,
+                       "energy_per_access": energy_per_access(res.hw)}))
     elif args.fmt == "csv":
-        emit(rows + [total], "csv", COLUMNS)
+        emit([{**r, "energy_unit": unit} for r in rows + [total]], "csv", columns + ["energy_unit"])
     else:
         print(header)
-        emit(rows + [total], "table", COLUMNS, footer=footer)
+        emit(rows + [total], "table", columns, footer=footer)
+        if args.breakdown:
+            print("cycles: " + describe_parts(res.cycle_parts()))
         print("\n".join(F.network_lines({res.hw.name: res})))
         if warning:
             print(warning)
     if args.fmt != "table":
         print(footer, file=sys.stderr)
     if args.plot:
-        _plot_trace(res, args.plot, args.force)
+        plot_trace(res, args.plot, args.log, args.force)
+    if args.roofline:
+        plot_roofline(res, args.roofline, force=args.force)
     return 0
 
 
@@ -144,7 +161,7 @@ def _trace_quantized(args, hw, model) -> int:
     line = (f"emulated vs NumPy integer path: max |diff| {cmp['max_abs_diff']} (output codes), "
             f"{exact}; {acc.bits}-bit accumulator ({acc.overflow})")
     header = (f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
-              f"dataflow {args.dataflow}, integer codes between layers, energy in units of one MAC")
+              f"dataflow {args.dataflow}, integer codes between layers, energy in {hw.energy.unit}")
     warning = (f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
                f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}"
                if run.overflow_layers else "")
@@ -179,7 +196,7 @@ def _eval(args) -> int:
     with progress_bar(len(x), "emulating") as bar:
         r = emulate_dataset(model, x, labels, hw, args.dataflow, bar.update)
     r = {"weights": args.weights, "data": args.data, "hardware": hw.name, "dataflow": args.dataflow,
-         **r, "seconds": round(time.perf_counter() - t0, 1)}
+         **r, "energy_unit": hw.energy.unit, "seconds": round(time.perf_counter() - t0, 1)}
     if args.json:
         print(to_json(r))
         return 0
@@ -190,7 +207,7 @@ def _eval(args) -> int:
     print(f"  NumPy integer path: top-1 {r['numpy_top1']:.2f}%; emulated logits bit-exact on "
           f"{r['bit_exact_images']}/{r['images']} images")
     print(f"  per image: {r['cycles_per_image']:,.0f} cycles, energy {r['energy_per_image']:,.0f} "
-          f"(MAC units); {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
+          f"{r['energy_unit']}; {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
     if r["acc_overflow_layers"]:
         print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
     return 0
@@ -207,26 +224,8 @@ def _input(path: str, graph, meta: dict) -> np.ndarray:
     return x
 
 
-def _plot_trace(res, path: str, force: bool) -> None:
-    plt = pyplot()
-    names = [r.name for r in res.layers]
-    cycles = [r.cycles for r in res.layers]
-    eff = [r.dense_macs / r.cycles if r.cycles else 0 for r in res.layers]
-    fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.12), 4))
-    ax.bar(range(len(names)), cycles, color="tab:blue")
-    ax.set_ylabel("cycles")
-    ax.set_xlabel("layer")
-    ax2 = ax.twinx()
-    ax2.plot(range(len(names)), eff, "k--", lw=1)
-    ax2.set_ylabel("MACs / cycle")
-    ax.set_title(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120, force=force)
-    plt.close(fig)
-
-
-def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | None:
-    """(csv, png) paths in --out DIR (made if need be), checked before the work starts."""
+def _outputs(out: str | None, stem: str, force: bool, fmt: str = "png") -> tuple[Path, Path] | None:
+    """(csv, figure) paths in --out DIR (made if need be), checked before the work starts."""
     if out is None:
         return None
     d = Path(out)
@@ -234,7 +233,7 @@ def _outputs(out: str | None, stem: str, force: bool) -> tuple[Path, Path] | Non
         raise UserError(f"{out}: not a folder")
     pyplot()  # fail now, not after the emulation, if matplotlib is missing
     d.mkdir(parents=True, exist_ok=True)
-    return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.png", force)
+    return check_out(d / f"{stem}.csv", force), check_out(d / f"{stem}.{fmt}", force)
 
 
 def _jobs(v: str) -> int:
@@ -257,7 +256,7 @@ def _runs(args) -> tuple[R.Runs, list[str], list[str]]:
 
 def _table3(args) -> int:
     runs, models, configs = _runs(args)
-    files = _outputs(args.out, "table3", args.force)
+    files = _outputs(args.out, "table3", args.force, args.figure_format)
     ref = R.find_reference(args.reference)
     paper = R.read_paper_table3(ref) if ref else None
     note = (f"paper columns from {ref}" if ref else
@@ -265,7 +264,7 @@ def _table3(args) -> int:
             "--reference PATH): printing without the paper's columns")
     rows = R.table3(models, configs, runs, paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
-            "paper_energy", "energy_ratio", "macs"]
+            "paper_energy", "energy_ratio", "macs", "energy_unit"]
     if args.fmt == "json":
         print(to_json(rows))
     elif args.fmt == "csv":
@@ -273,7 +272,8 @@ def _table3(args) -> int:
     else:
         print(f"Table 3 on the emulator: dataflow best per layer, weight sparsity {args.sparsity:g}, "
               f"seed {args.seed}; time normalised to the fastest network of each configuration "
-              "(the paper's too, among the same networks); energy in units of one MAC")
+              "(the paper's too, among the same networks); energy in "
+              f"{' / '.join(dict.fromkeys(r['energy_unit'] for r in rows))}")
         wide, wcols = R.table3_wide(rows, configs)
         if not paper:
             wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]
@@ -291,7 +291,7 @@ def _table3(args) -> int:
 
 def _figure6(args) -> int:
     runs, models, configs = _runs(args)
-    files = _outputs(args.out, "figure6", args.force)
+    files = _outputs(args.out, "figure6", args.force, args.figure_format)
     rows = R.figure6(models, configs, runs)
     cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
     if args.fmt == "json":
@@ -303,7 +303,24 @@ def _figure6(args) -> int:
     if files:
         with output_set(args.force):
             write_csv(files[0], rows, cols)
-            R.plot_figure6(rows, models, configs, files[1])
+            R.plot_figure6(rows, models, configs, files[1], log=args.log)
+    return 0
+
+
+def _diff(args) -> int:
+    """Two trace --json files compared layer by layer (emu/compare.py)."""
+    if args.top < 0:
+        raise UserError(f"--top must be 0 (all) or more, got {args.top}")
+    result = C.diff(C.load_trace(args.a), C.load_trace(args.b), args.sort)
+    if args.json:
+        print(to_json(result))
+        return 0
+    top = args.top or None
+    print(f"A: {args.a} ({result['a']})\nB: {args.b} ({result['b']})\n"
+          f"delta = B - A, relative to A; layers by |{args.sort} delta|, largest first")
+    emit(C.table_rows(result, top), "table", C.TABLE_COLUMNS)
+    for line in C.summary_lines(result, top):
+        print(line)
     return 0
 
 
@@ -314,8 +331,7 @@ def _sweep(args) -> int:
         check_out(args.export, args.force)
         SW.check_export(args.export)
     if args.plot:
-        check_out(args.plot, args.force)
-        pyplot()  # fail now, not after the sweep, if matplotlib is missing
+        figure_out(args.plot, args.force)  # a known format and matplotlib: checked before the sweep
     spec = SW.load_sweep(args.file)
     db = SW.ResultsDB(args.db or f"{Path(args.file).stem}.sqlite")
     try:
@@ -334,8 +350,8 @@ def _sweep(args) -> int:
                  ["network", "hardware", "dataflow", "sparsity", "cycles", "latency_ms", "energy",
                   "dram_bytes", "utilisation", "accuracy"])
             sources = sorted({r["accuracy_source"] for r in mine if r["accuracy_source"]})
-            print(f"energy in units of {mine[0]['energy_unit'] if mine else SW.ENERGY_UNIT}; "
-                  f"accuracy: {'; '.join(sources) or 'none'}")
+            units = " / ".join(dict.fromkeys(r["energy_unit"] for r in mine)) or "-"
+            print(f"energy in {units}; accuracy: {'; '.join(sources) or 'none'}")
         print(summary, file=sys.stderr if args.json else sys.stdout)
         if args.export:
             SW.export(db, args.export, args.force)
@@ -351,8 +367,7 @@ def _pareto(args) -> int:
     from . import pareto as P
     from .sweep import open_results
     if args.out:
-        check_out(args.out, args.force)
-        pyplot()
+        figure_out(args.out, args.force)
     db = open_results(args.db)
     try:
         records = db.records()
@@ -427,7 +442,9 @@ def _report_options(p, models) -> None:
     p.add_argument("--hw", default=",".join(R.CONFIGS),
                    help="comma-separated presets (8x8, 16x16) or hardware TOML files, each named in "
                    "the tables by its `name` key or file stem (default 8x8,16x16)")
-    add_out_option(p, "write <command>.csv and <command>.png into this folder (made if need be)", metavar="DIR")
+    add_out_option(p, "write <command>.csv and the figure into this folder (made if need be)", metavar="DIR")
+    p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="png",
+                   help="the --out figure's format (default png)")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
     p.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
                    help="emulate this many (model, hardware) pairs at once, in worker processes "
@@ -451,8 +468,14 @@ def _main(argv: list[str]) -> int:
     t.add_argument("--hw", default="16x16", help="preset 8x8 / 16x16, or a hardware TOML file")
     t.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                    help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
-    t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a PNG")
-    t.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    t.add_argument("--plot", help="write per-layer cycles and MACs/cycle as a figure (.png, .pdf "
+                   "or .svg)")
+    t.add_argument("--roofline", metavar="FILE", help="write the per-layer roofline (MACs per cycle "
+                   "against MACs per DRAM byte, under the array's and the DRAM's roofs) as a figure")
+    t.add_argument("--log", action="store_true", help="--plot: cycles on a log scale")
+    t.add_argument("--force", action="store_true", help="overwrite an existing --plot / --roofline file")
+    t.add_argument("--breakdown", action="store_true", help="where the cycles go: array, buffer "
+                   "stall, fill/drain, DRAM edges and stall per layer (always in --json)")
     add_format_options(t)
     t3 = subcommand(sub, "table3", "The paper's Table 3 (time, energy) on the emulator, beside the paper's.")
     _report_options(t3, R.TABLE3_MODELS)
@@ -460,6 +483,7 @@ def _main(argv: list[str]) -> int:
                     "installed with the package, sqnxt_engine/data/paper/)")
     f6 = subcommand(sub, "figure6", "The paper's Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5.")
     _report_options(f6, R.FIGURE6_MODELS)
+    f6.add_argument("--log", action="store_true", help="the figure's cycles on a log scale")
     ev = subcommand(sub, "eval", "Top-1 of a quantized file on a test set, every image through the "
                     "emulated integer datapath, with cycles and energy per image.")
     ev.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -471,11 +495,20 @@ def _main(argv: list[str]) -> int:
     ev.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                     help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
     ev.add_argument("--json", action="store_true", help="JSON output")
+    d = subcommand(sub, "diff", "Two traces (sqnxt-emu trace --json files) compared: per-layer "
+                   "and total deltas of cycles, energy, DRAM bytes and utilisation.")
+    d.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    d.add_argument("a", metavar="A.json", help="the trace compared against (deltas are B - A)")
+    d.add_argument("b", metavar="B.json", help="the other trace")
+    d.add_argument("--sort", default="cycles", choices=C.METRICS,
+                   help="order the layers by the size of this delta")
+    d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
+    d.add_argument("--json", action="store_true", help="JSON output")
     _sweep_parsers(sub)
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
     return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
-            "sweep": _sweep, "pareto": _pareto}[args.command](args)
+            "diff": _diff, "sweep": _sweep, "pareto": _pareto}[args.command](args)
 
 
 def main(argv=None) -> int:

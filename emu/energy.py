@@ -1,18 +1,27 @@
-"""Energy of a layer: access counts times the normalised cost per access, by level and operand.
+"""Energy of a layer: access counts times the energy of one access, by level and operand.
 
-Levels (hardware.EnergyTable): mac (one per performed MAC), rf (register-file reads and writes),
-pe (PE-to-PE transfers), gb (global-buffer reads and writes), dram (DRAM reads and writes).
-Every count is one word (an operand or a partial sum) and costs the table's figure once: the
-emulator adds nothing that is not a counter, so energy == counts x table exactly.
+Levels: mac (one per performed MAC), rf (register-file reads and writes), pe (PE-to-PE
+transfers), gb (global-buffer reads and writes), dram (DRAM reads and writes). Every count is one
+word (an operand at arith.word_bits, a partial sum at arith.acc_bits, except a layer's final
+outputs, written to DRAM requantised to word_bits, as timing.py's DRAM bytes count them) and
+costs its level's per-access energy once: the emulator adds nothing that is not a counter, so energy == counts x
+per-access energy exactly. The per-access energies come from the hardware's [energy] model
+(hardware.EnergyTable): the paper's Eyeriss-normalised table (MAC = 1, the same at every size and
+width), or horowitz-45nm (pJ at 45 nm; energy_models.py): a register file and the global
+buffer priced as SRAMs of their size read at the operand's width, a PE-to-PE transfer as the
+receiving PE's register-file write (the source has no figure for the short wire between
+neighbours, which is not modelled), DRAM per bit, the MAC as a multiply and an add.
 `counters` is anything with the kernels' Counters fields (input_rf_reads, ..., macs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .hardware import OPERANDS, EnergyTable
+from . import energy_models as EM
+from .hardware import HOROWITZ, OPERANDS, Hardware
 
 LEVELS = ("mac", "rf", "pe", "gb", "dram")
+MEMORY_LEVELS = LEVELS[1:]
 # counter kinds (kernels.Counters) summed into each memory level
 LEVEL_KINDS = {"rf": ("rf_reads", "rf_writes"), "pe": ("pe_transfers",),
                "gb": ("gb_reads", "gb_writes"), "dram": ("dram_reads", "dram_writes")}
@@ -56,15 +65,49 @@ def accesses(counters, level: str, operand: str) -> int:
     return sum(int(getattr(counters, f"{operand}_{kind}")) for kind in LEVEL_KINDS[level])
 
 
-def energy(counters, table: EnergyTable) -> Energy:
-    """counts x unit costs."""
+@dataclass(frozen=True)
+class AccessEnergy:
+    """The energy of one MAC and of one word's access at each memory level, by operand, on one
+    hardware, in `unit`."""
+    unit: str
+    mac: float
+    words: tuple[tuple[str, str, float], ...]  # (level, operand, energy of one access)
+    output_write: float  # one final output word written to DRAM (word_bits wide)
+
+    def of(self, level: str, operand: str) -> float:
+        return next(e for lv, op, e in self.words if lv == level and op == operand)
+
+
+def access_energy(hw: Hardware) -> AccessEnergy:
+    """The per-access energies of hw's [energy] model (module doc)."""
+    t = hw.energy
+    if t.model != HOROWITZ:
+        return AccessEnergy(t.unit, t.mac, tuple((lv, op, getattr(t, lv))
+                                                 for lv in MEMORY_LEVELS for op in OPERANDS), t.dram)
+    bits = {"input": hw.word_bits, "weight": hw.word_bits, "psum": hw.acc_bits}
+    rf_bytes = hw.rf_words * hw.word_bytes
+    per_word = {"rf": lambda b: EM.sram_pj(rf_bytes, b),
+                "pe": lambda b: EM.sram_pj(rf_bytes, b),  # the receiving PE's register write
+                "gb": lambda b: EM.sram_pj(hw.gb_bytes, b),
+                "dram": lambda b: b * t.dram_pj_per_bit}
+    return AccessEnergy(t.unit, EM.int_mac_pj(hw.word_bits, hw.acc_bits),
+                        tuple((lv, op, per_word[lv](bits[op]))
+                              for lv in MEMORY_LEVELS for op in OPERANDS),
+                        per_word["dram"](hw.word_bits))
+
+
+def energy(counters, hw: Hardware, outputs: int) -> Energy:
+    """counts x per-access energies of one layer with `outputs` final output words."""
+    unit = access_energy(hw)
     per = []
     totals = {lv: 0.0 for lv in LEVELS}
-    totals["mac"] = int(counters.macs) * table.mac
-    for level in ("rf", "pe", "gb", "dram"):
-        unit = getattr(table, level)
-        for op in OPERANDS:
-            e = accesses(counters, level, op) * unit
-            per.append((level, op, e))
-            totals[level] += e
+    totals["mac"] = int(counters.macs) * unit.mac
+    for level, op, e_one in unit.words:
+        n = accesses(counters, level, op)
+        if (level, op) == ("dram", "psum"):  # the outputs' write-back; the rest spilled psums
+            e = outputs * unit.output_write + (n - outputs) * e_one
+        else:
+            e = n * e_one
+        per.append((level, op, e))
+        totals[level] += e
     return Energy(**totals, by_operand=tuple(per))

@@ -89,8 +89,17 @@ comparison with the paper's Table 3, and is never tuned to it.
                     FLOP" and no data movement of its own), and an address generator with a
                     per-channel offset is a small addition to a DMA/fetch unit that already
                     walks tiles. A shift that no 1x1 convolution alone consumes is copied either way.
-[energy]            Normalised energy per access (Eyeriss, as in the paper): mac 1, rf 1, pe 2,
-                    gb 6, dram 200.
+[energy]            The energy of one access at each level (emu/energy.py).
+  model = "eyeriss-normalised"
+                    The paper's: fixed costs in units of one MAC (Eyeriss, as the paper uses
+                    them), set by mac 1, rf 1, pe 2, gb 6, dram 200, the same at any size.
+                    "horowitz-45nm": pJ at 45 nm, each memory's cost a function of its size and
+                    the access's width through the anchors of Horowitz, ISSCC 2014
+                    (emu/energy_models.py: source, anchors, exponents), so a larger buffer costs
+                    more per access; the MAC is a word_bits multiply and an acc_bits add.
+  dram_pj_per_bit = 30.47 (1.95 nJ / 64)
+                    horowitz-45nm only: the middle of the source's 1.3-2.6 nJ per 64-bit DRAM
+                    access. A parameter of the other model is an error.
 [search]            Mapping cost = cycles_weight * cycles + dram_weight * DRAM words (search.py).
   cycles_weight = 1.0, dram_weight = 1.0
                     One DRAM word is priced like one cycle: with 64-256 PEs a cycle is worth
@@ -111,26 +120,44 @@ import numpy as np
 from ..errors import UserError
 from ..io.files import read_text
 from ..io.structured_text import load_toml
+from . import energy_models as EM
 
-PRESETS = ("8x8", "16x16")
+PRESETS = ("8x8", "16x16", "16x16-45nm")
 OPERANDS = ("input", "weight", "psum")
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
 SHIFT_FORMS = ("remap", "copy")          # how a shift moves its data (module doc, emu/shift.py)
+EYERISS, HOROWITZ = "eyeriss-normalised", "horowitz-45nm"
+ENERGY_MODELS = (EYERISS, HOROWITZ)  # [energy] model (EnergyTable)
 
 
 class HardwareError(UserError):
     """A malformed hardware file or an impossible configuration; the message names the field."""
 
 
+def _energy_param(kind: str, default, models: tuple[str, ...]):
+    """An EnergyTable field: its TOML key is energy.<name>, `models` the energy models it
+    applies to (a file setting it under another model is an error)."""
+    return field(default=default, metadata={"kind": kind, "models": models})
+
+
 @dataclass(frozen=True)
 class EnergyTable:
-    """Normalised energy per access at each level (Eyeriss): one MAC, one register-file word,
-    one PE-to-PE word, one global-buffer word, one DRAM word."""
-    mac: float = 1.0
-    rf: float = 1.0
-    pe: float = 2.0
-    gb: float = 6.0
-    dram: float = 200.0
+    """[energy]: the model that prices one access at each level, and that model's parameters.
+    "eyeriss-normalised" (the paper's, default): fixed costs in units of one MAC, whatever the
+    sizes. "horowitz-45nm": pJ at 45 nm, each SRAM's cost following its size and access width
+    (emu/energy_models.py has the source, the anchors and the law)."""
+    model: str = _energy_param("choice:" + ",".join(ENERGY_MODELS), EYERISS, ENERGY_MODELS)
+    mac: float = _energy_param("nonneg", 1.0, (EYERISS,))
+    rf: float = _energy_param("nonneg", 1.0, (EYERISS,))
+    pe: float = _energy_param("nonneg", 2.0, (EYERISS,))
+    gb: float = _energy_param("nonneg", 6.0, (EYERISS,))
+    dram: float = _energy_param("nonneg", 200.0, (EYERISS,))
+    dram_pj_per_bit: float = _energy_param("posnum", EM.DRAM_PJ_PER_BIT, (HOROWITZ,))
+
+    @property
+    def unit(self) -> str:
+        """The unit of every energy this model gives."""
+        return EM.UNIT if self.model == HOROWITZ else "normalised (MAC = 1)"
 
 
 def _param(key: str, kind: str, default=dataclasses.MISSING, **kw):
@@ -237,7 +264,8 @@ _SCHEMA: dict[str, tuple[str, str, bool]] = {
     f.metadata["toml"]: (f.name, f.metadata["kind"],
                          f.default is dataclasses.MISSING and f.name != "name")
     for f in fields(Hardware) if "toml" in f.metadata}
-_ENERGY_KEYS = tuple(f.name for f in fields(EnergyTable))
+# energy.<name> -> (kind, models it applies to), from EnergyTable's fields
+_ENERGY_SCHEMA = {f.name: (f.metadata["kind"], f.metadata["models"]) for f in fields(EnergyTable)}
 _SECTIONS = {k.split(".")[0] for k in _SCHEMA if "." in k} | {"energy"}
 
 
@@ -303,13 +331,13 @@ def hardware_from_dict(doc: dict, where: str = "hardware") -> Hardware:
         else:
             raise HardwareError(f"{where}: unknown field {k!r}")
     kwargs: dict[str, Any] = {}
-    energy: dict[str, float] = {}
+    energy: dict[str, Any] = {}
     for key, v in flat.items():
         if key.startswith("energy."):
             name = key.split(".", 1)[1]
-            if name not in _ENERGY_KEYS:
-                raise HardwareError(f"{where}: unknown field {key!r} (energy has {', '.join(_ENERGY_KEYS)})")
-            energy[name] = _check(where, key, "nonneg", v)
+            if name not in _ENERGY_SCHEMA:
+                raise HardwareError(f"{where}: unknown field {key!r} (energy has {', '.join(_ENERGY_SCHEMA)})")
+            energy[name] = _check(where, key, _ENERGY_SCHEMA[name][0], v)
             continue
         if key not in _SCHEMA:
             raise HardwareError(f"{where}: unknown field {key!r}")
@@ -319,9 +347,21 @@ def hardware_from_dict(doc: dict, where: str = "hardware") -> Hardware:
         if required and fname not in kwargs:
             raise HardwareError(f"{where}: {key} is missing")
     kwargs.setdefault("name", Path(where).stem)
-    hw = Hardware(energy=EnergyTable(**energy), **kwargs)
+    hw = Hardware(energy=_energy_table(energy, where), **kwargs)
     _validate_combination(hw, where)
     return hw
+
+
+def _energy_table(given: dict[str, Any], where: str) -> EnergyTable:
+    """The [energy] section's table; a parameter of another model than the one named is an
+    error (it would be silently ignored)."""
+    model = given.get("model", EnergyTable.model)
+    for name in given:
+        models = _ENERGY_SCHEMA[name][1]
+        if model not in models:
+            raise HardwareError(f"{where}: energy.{name} applies to energy.model "
+                                f"{' or '.join(repr(m) for m in models)}, not {model!r}")
+    return EnergyTable(**given)
 
 
 def _validate_combination(hw: Hardware, where: str) -> None:

@@ -35,7 +35,7 @@ from .energy import Energy, energy
 from .hardware import Hardware
 from .quantize import frac_bits, prune, quantize
 from .shift import copy_record, remap_plan, shift_offsets
-from .timing import Timing, elementwise_cycles, timing
+from .timing import CYCLE_PARTS, NON_MAC, Timing, elementwise_cycles, timing
 
 
 @dataclass
@@ -67,6 +67,8 @@ class LayerRecord:
         if self.shift:
             r["shape"] += f", fetched through {self.shift}"
             r["shift"] = self.shift
+        r.update({f"cycles_{part}": v for part, v in self.timing.parts.items()})
+        r["counts"] = self.counters.to_dict()  # every access count: energy = counts x table
         return r
 
 
@@ -105,7 +107,16 @@ class NetworkResult:
         for lv, v in e.levels().items():
             row[f"e_{lv}"] = v
         row["energy"] = e.total
+        row.update({f"cycles_{part}": v for part, v in self.cycle_parts().items()})
+        row["counts"] = c.to_dict()
         return row
+
+    def cycle_parts(self) -> dict[str, float]:
+        """Where the network's cycles go: the layers' parts (timing.CYCLE_PARTS) summed, and
+        non_mac, the layers without MACs (hw.non_mac_cycles only)."""
+        parts = {p: sum(r.timing.parts[p] for r in self.layers) for p in CYCLE_PARTS}
+        parts[NON_MAC] = sum(self.non_mac_cycles.values())
+        return parts
 
 
 def conv_shape(op, in_shape) -> ConvShape:
@@ -273,6 +284,6 @@ def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
         counters = count(shape, mapping, zeros, shift=shift)
     tm = timing(shape, mapping, counters, hw)
-    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw.energy),
+    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw, shape.output_size),
                       shape.macs, over[0].bits_needed if over else None)
     return yq, rec

@@ -1,5 +1,9 @@
-"""Files the emulator writes (CSV, PNG): checked first, written atomically, never overwritten
-without --force; matplotlib imported only when a plot is asked for.
+"""Files the emulator writes (CSV, figures): checked first, written atomically, never
+overwritten without --force; matplotlib imported only when a plot is asked for.
+
+A figure's format is its file's suffix: .png, .pdf or .svg (FIGURE_FORMATS); `figure_out`
+refuses any other before the work starts. PDF and SVG carry no creation date, so the same
+figure makes the same file.
 
 A result made of several files (table3's CSV and PNG) is written inside `output_set`: the files
 are rendered to memory as they are made and put in place together at the end of the block
@@ -8,13 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 from ..cli.common import to_csv
 from ..errors import UserError
-from ..io.files import write_atomic, write_atomic_group
+from ..io.files import check_out, write_atomic, write_atomic_group
 
 PLOT_HINT = "plots need matplotlib: pip install 'sqnxt-engine[plot]'"
 _pending: list | None = None  # the files of the open output_set, else None
+FIGURE_FORMATS = ("png", "pdf", "svg")
+_NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
 
 
 @contextlib.contextmanager
@@ -52,7 +59,28 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, dpi: int = 100, force: bool = False) -> None:
+def figure_format(path) -> str:
+    """The format of a figure file, from its suffix; a UserError for a format not offered."""
+    suffix = Path(path).suffix.lower()
+    if suffix.lstrip(".") not in FIGURE_FORMATS:
+        shown = f"'{suffix}'" if suffix else "no suffix"
+        raise UserError(f"{path}: unknown figure format ({shown}); use "
+                        + ", ".join(f".{f}" for f in FIGURE_FORMATS))
+    return suffix[1:]
+
+
+def figure_out(path, force: bool) -> Path:
+    """A figure file we may write (check_out) in a known format, and matplotlib importable:
+    checked before any work."""
+    figure_format(path)
+    pyplot()
+    return check_out(path, force)
+
+
+def save_figure(fig, path, dpi: int = 200, force: bool = False) -> None:
+    """`fig` into `path` in the format its suffix names (figure_format)."""
+    fmt = figure_format(path)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with pyplot().rc_context({"svg.hashsalt": "sqnxt-engine"}):  # SVG ids: else a random salt
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=_NO_DATE[fmt])
     _write(path, buf.getvalue(), force)

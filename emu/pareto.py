@@ -8,6 +8,7 @@ accuracy (networks changed by zoo options, weights of unknown accuracy) are left
 """
 from __future__ import annotations
 
+from ..errors import UserError
 from .output import pyplot, save_figure
 
 # (record field, axis label, scale to the axis' unit)
@@ -57,6 +58,9 @@ def plot_pareto(records: list[dict], path, force: bool = False) -> None:
     biggest = max(r["params"] for r in rs)
     area = lambda params: 400 * params / biggest  # noqa: E731  (points^2, proportional to size)
     units = sorted({r["energy_unit"] for r in rs})
+    if len(units) > 1:  # one axis cannot show pJ beside MAC units
+        raise UserError(f"the records' energies are in different units ({', '.join(units)}): plot "
+                        "the hardware of one energy model at a time")
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     for ax, (cost, xlabel, scale) in zip(axes, PANELS):
         for n in networks:
@@ -74,7 +78,7 @@ def plot_pareto(records: list[dict], path, force: bool = False) -> None:
             ax.annotate(hardware_label(r), (r[cost] * scale, r["accuracy"]), xytext=(10, 10),
                         textcoords="offset points", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
-        ax.set_xlabel(xlabel.format(unit=" / ".join(units)))
+        ax.set_xlabel(xlabel.format(unit=units[0]))
         ax.set_ylabel(f"{_source_line(rs)} (%)")
         xs_all = [r[cost] * scale for r in rs]
         if max(xs_all) > 10 * min(xs_all):

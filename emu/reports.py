@@ -17,6 +17,7 @@ authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -28,8 +29,10 @@ from pathlib import Path
 from ..errors import UserError
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
-from .hardware import PRESETS, load_hardware
+from .figures import COLUMN_WIDTH, mark_stages, paper_figure
+from .hardware import EYERISS, PRESETS, load_hardware
 from .network import NetworkResult, emulate
+from .output import save_figure
 
 TABLE3_MODELS = ("AlexNet", "SqueezeNet-v1.0", "SqueezeNet-v1.1", "TinyDarknet", "1.0-SqNxt-23",
                  "1.0-SqNxt-23v2", "1.0-SqNxt-23v3", "1.0-SqNxt-23v4", "1.0-SqNxt-23v5",
@@ -202,13 +205,16 @@ def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
         for m in models:
             res = runs.run(m, cfg)
             part.append({"model": m, "config": cfg, "cycles": round(res.cycles),
-                         "macs": res.macs, "energy": res.energy.total})
+                         "macs": res.macs, "energy": res.energy.total,
+                         "energy_unit": res.hw.energy.unit})
         fastest = min(r["cycles"] for r in part)
         have = [paper[(r["model"], cfg)] for r in part if (r["model"], cfg) in paper] if paper else []
         paper_fastest = min((t for t, _ in have), default=None)
         for r in part:
             r["time"] = r["cycles"] / fastest
             pt, pe = (paper or {}).get((r["model"], cfg), (None, None))
+            if runs.run(r["model"], cfg).hw.energy.model != EYERISS:
+                pe = None  # the paper's energies are Eyeriss-normalised: no ratio across units
             r["paper_time"] = None if pt is None else pt / paper_fastest
             r["paper_energy"] = pe
             r["time_ratio"] = None if pt is None else r["time"] / r["paper_time"]
@@ -232,28 +238,40 @@ def table3_wide(rows: list[dict], configs) -> tuple[list[dict], list[str]]:
 
 
 def plot_table3(rows: list[dict], configs, path) -> None:
-    from .output import pyplot, save_figure
-    plt = pyplot()
-    fig, axes = plt.subplots(2, len(configs), figsize=(6.5 * len(configs), 7.5), squeeze=False)
-    for j, cfg in enumerate(configs):
-        part = [r for r in rows if r["config"] == cfg]
-        x = range(len(part))
-        for i, (key, pkey, label) in enumerate((("time", "paper_time", "normalised time"),
-                                                ("energy", "paper_energy", "energy (MAC units)"))):
-            ax = axes[i][j]
-            ax.bar([k - 0.2 for k in x], [r[key] for r in part], 0.4, label="emulator",
-                   color="tab:blue")
-            if any(r[pkey] is not None for r in part):
-                ax.bar([k + 0.2 for k in x], [r[pkey] or 0 for r in part], 0.4, label="paper",
-                       color="tab:orange")
-            ax.set_xticks(list(x))
-            ax.set_xticklabels([r["model"] for r in part], rotation=60, ha="right", fontsize=7)
-            ax.set_ylabel(label)
-            ax.set_title(f"{cfg}: {label}")
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    """Table 3 as a figure at column width: per configuration, the normalised time and the
+    energy of each network, the emulator's bar beside the paper's where it has one."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    with_paper = any(r["paper_time"] is not None for r in rows)
+    height = 0.8 + 2 * (0.45 + 0.08 * len(models) * (2 if with_paper else 1))
+    with paper_figure(2, len(configs), figsize=(COLUMN_WIDTH, height), sharey=True,
+                      squeeze=False) as (plt, fig, axes):
+        y = range(len(models))
+        bar = 0.4 if with_paper else 0.8
+        for j, cfg in enumerate(configs):
+            part = {r["model"]: r for r in rows if r["config"] == cfg}
+            unit = next(iter(part.values()))["energy_unit"]
+            for i, (key, pkey, label, scale) in enumerate((
+                    ("time", "paper_time", "normalised time", 1),
+                    ("energy", "paper_energy", f"energy / 10$^9$ [{unit}]", 1e9))):
+                ax = axes[i][j]
+                shift = bar / 2 if with_paper else 0
+                ax.barh([k - shift for k in y], [part[m][key] / scale for m in models], bar,
+                        label="emulator", color="tab:blue")
+                if with_paper:
+                    ax.barh([k + shift for k in y], [(part[m][pkey] or 0) / scale for m in models],
+                            bar, label="paper", color="tab:orange")
+                ax.set_xlabel(label)
+                ax.set_title(f"{cfg} PE array", fontsize=7)
+                ax.grid(axis="x", lw=0.3, color="0.85")
+                ax.set_axisbelow(True)
+        axes[0][0].set_yticks(list(y))
+        axes[0][0].set_yticklabels(models)
+        axes[0][0].set_ylim(len(models) - 0.5, -0.5)   # the first network on top
+        if with_paper:
+            fig.legend(*axes[0][0].get_legend_handles_labels(), loc="upper center", ncol=2,
+                       frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.97 if with_paper else 1), h_pad=0.6)
+        save_figure(fig, path)
 
 
 # ---- Figure 6 -------------------------------------------------------------------------------
@@ -296,38 +314,47 @@ def layer_config(name: str, s) -> str:
     return f"{name.split('.')[0]}: {s.C} -> {s.K} {s.R}x{s.S}{st}{g}"
 
 
-def plot_figure6(rows: list[dict], models, configs, path) -> None:
-    from .output import pyplot, save_figure
-    plt = pyplot()
-    ngroups = max((r["group"] for r in rows), default=0) + 1
-    fig, axes = plt.subplots(len(configs), 1, figsize=(max(10, ngroups * 0.33), 4.2 * len(configs)),
-                             squeeze=False)
-    width = 0.8 / len(models)
-    for ax, cfg in zip(axes[:, 0], configs):
-        part = [r for r in rows if r["config"] == cfg]
-        n = max(r["group"] for r in part) + 1
-        labels = [""] * n
-        for r in part:  # the first layer's name and the kernel (v1's 7x7 stem beside v2's 5x5)
-            labels[r["group"]] = f"{r['label']} {r['layer_config'].split()[-1]}"
-        for i, m in enumerate(models):
-            mine = sorted((r for r in part if r["model"] == m), key=lambda r: r["group"])
-            ax.bar([r["group"] - 0.4 + (i + 0.5) * width for r in mine], [r["cycles"] for r in mine],
-                   width, label=m)
-        ax.set_ylabel("cycles (layers of one configuration summed)")
-        ax.set_xticks(range(n))
-        ax.set_xticklabels(labels, rotation=90, fontsize=6)
-        ax.set_xlim(-0.6, n - 0.4)
-        ax2 = ax.twinx()
-        first = sorted((r for r in part if r["model"] == models[0] and r["efficiency"] is not None),
-                       key=lambda r: r["group"])
-        ax2.plot([r["group"] for r in first], [r["efficiency"] for r in first], "k:", marker=".",
-                 lw=1.2, label=f"{models[0]} efficiency")
-        ax2.set_ylabel("efficiency (MACs / cycle / PEs)")
-        ax2.set_ylim(bottom=0)
-        ax.set_title(f"{cfg} PE array")
-        h1, l1 = ax.get_legend_handles_labels()
+def plot_figure6(rows: list[dict], models, configs, path, log: bool = False) -> None:
+    """Figure 6 at column width: per configuration, each layer group's cycles for every model
+    and the first model's efficiency; groups named by layer and kernel under the bars, stages
+    above; the legend above the panels; `log`: cycles on a log scale."""
+    with paper_figure(len(configs), 1, figsize=(COLUMN_WIDTH, 0.5 + 2.35 * len(configs)),
+                      squeeze=False) as (plt, fig, axes):
+        width = 0.85 / len(models)
+        for ax, cfg in zip(axes[:, 0], configs):
+            part = [r for r in rows if r["config"] == cfg]
+            n = max(r["group"] for r in part) + 1
+            names, ticks = [""] * n, [""] * n
+            for r in part:  # the first layer's name and the kernel (v1's 7x7 stem beside v2's 5x5)
+                names[r["group"]] = r["label"]
+                short = r["label"].split(".")[-1]   # the stage is above, the unit varies
+                ticks[r["group"]] = f"{short} {r['layer_config'].split()[-1]}"
+            # linear: cycles in units of a power of ten, named in the axis label (matplotlib's
+            # offset text would sit among the stage names)
+            power = 0 if log else max(0, int(math.log10(max(r["cycles"] for r in part) or 1)))
+            for i, m in enumerate(models):
+                mine = sorted((r for r in part if r["model"] == m), key=lambda r: r["group"])
+                ax.bar([r["group"] - 0.425 + (i + 0.5) * width for r in mine],
+                       [r["cycles"] / 10 ** power for r in mine], width, label=m, lw=0)
+            if log:
+                ax.set_yscale("log")
+            ax.set_ylabel("cycles" + (" (log scale)" if log else f" ($10^{power}$)" if power else ""))
+            ax.set_xticks(range(n))
+            ax.set_xticklabels(ticks, rotation=90, fontsize=5)
+            ax.set_xlim(-0.6, n - 0.4)
+            mark_stages(ax, names)
+            ax.text(0.99, 0.96, f"{cfg} PE array", transform=ax.transAxes, ha="right", va="top",
+                    fontsize=7)
+            ax2 = ax.twinx()
+            first = sorted((r for r in part if r["model"] == models[0] and r["efficiency"] is not None),
+                           key=lambda r: r["group"])
+            ax2.plot([r["group"] for r in first], [r["efficiency"] for r in first], "k:",
+                     marker=".", lw=0.8, ms=2.5, label=f"{models[0]} efficiency")
+            ax2.set_ylabel("efficiency (MACs/cycle/PE)")
+            ax2.set_ylim(bottom=0)
+        h1, l1 = axes[0, 0].get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, ncol=3, loc="upper center")
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+        fig.legend(h1 + h2, l1 + l2, loc="upper center", ncol=3, frameon=False,
+                   columnspacing=1.0, handlelength=1.5)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.42 / fig.get_figheight()), h_pad=0.8)
+        save_figure(fig, path)

@@ -126,7 +126,8 @@ def copy_record(name: str, op: O.Shift, shape, hw: Hardware, form: str = "copy")
     tm = Timing(array, buffer, 0, hw.dram_latency_cycles + nbytes / hw.dram_bytes_per_cycle
                 if words else 0.0, total - max(array, buffer) if words else 0.0, total,
                 nbytes, int(read > 0) + int(written > 0))
-    return ShiftCopyRecord(name, tuple(shape), op, form, counters, tm, energy(counters, hw.energy))
+    # every word written to DRAM is a final output (word_bits wide under a sized energy model)
+    return ShiftCopyRecord(name, tuple(shape), op, form, counters, tm, energy(counters, hw, written))
 
 
 def shift_offsets(op: O.Shift, channels: int) -> np.ndarray:

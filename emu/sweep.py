@@ -70,8 +70,6 @@ from .search import DATAFLOW_CHOICES
 
 PARQUET_HINT = "Parquet export needs pyarrow: pip install 'sqnxt-engine[parquet]'"
 DASK_HINT = "--scheduler needs dask.distributed: pip install 'sqnxt-engine[dask]'"
-# the energy table's unit: the emulator's tables are normalised to one MAC (emu/energy.py)
-ENERGY_UNIT = "MAC = 1"
 
 
 class SweepError(UserError):
@@ -343,7 +341,7 @@ def compute_record(point: Point) -> dict:
               "sparsity": point.sparsity, "seed": point.seed, "cycles": total["cycles"],
               "latency_s": res.cycles / (hw.clock_mhz * 1e6)}
     record.update({f"energy_{lv}": total[f"e_{lv}"] for lv in LEVELS})
-    record.update({"energy": total["energy"], "energy_unit": ENERGY_UNIT,
+    record.update({"energy": total["energy"], "energy_unit": hw.energy.unit,
                    "dram_bytes": total["dram_bytes"], "utilisation": total["utilisation"],
                    "macs": res.macs, "params": graph.params, "accuracy": accuracy,
                    "accuracy_source": source, "top1_match": res.top1_match,

@@ -19,6 +19,12 @@ timing, each part a documented parameter of hardware.py:
 - Layers without MACs (pools, adds, ...), when layers.non_mac_cycles is true:
   `elementwise_cycles`.
 
+Where a layer's cycles go (`Timing.parts`, CYCLE_PARTS), parts that add up to its total exactly
+(the total is computed as their sum, in this order): the array's cycles; the buffer stall (the
+buffer's time beyond the array's, when its bandwidth is the bound); the fill/drain skew; the
+DRAM edges (with double buffering: the prologue and epilogue no compute can hide); the DRAM
+stall (DMA time beyond what overlaps compute; without double buffering, all of it).
+
 The functions take one mapping's Counters or, for the search, columns of many (`Columns`):
 one implementation costs both.
 """
@@ -47,20 +53,34 @@ class Columns:
             raise AttributeError(name) from None
 
 
+# the parts of a layer's cycles (module doc), in the order they are summed
+CYCLE_PARTS = ("array", "buffer_stall", "fill_drain", "dram_edges", "dram_stall")
+NON_MAC = "non_mac"  # a network's part beyond its layers' CYCLE_PARTS: layers without MACs
+
+
 @dataclass(frozen=True)
 class Timing:
     array: int           # the kernels' array cycles
     buffer: float        # cycles the global buffer needs for its words (bandwidth bound)
     fill_drain: int      # pipeline skew charged
     dram: float          # DMA busy cycles (latency + bytes / bandwidth, all transfers)
-    exposed_dram: float  # DMA cycles the array waits for
+    exposed_dram: float  # DMA cycles the array waits for: dram_edges + the DRAM stall
     total: float         # cycles of the layer
     dram_bytes: float    # bytes moved between DRAM and the buffer
     transfers: int       # DMA transfers
+    dram_edges: float = 0.0  # exposed DMA no compute can hide (double buffering's edges)
+    dram_stall: float = 0.0  # exposed DMA beyond the edges: exposed_dram - dram_edges
 
     @property
     def compute(self) -> float:
         return max(self.array, self.buffer) + self.fill_drain
+
+    @property
+    def parts(self) -> dict[str, float]:
+        """Where the cycles go (CYCLE_PARTS); sum(parts.values()) == total exactly."""
+        return {"array": self.array, "buffer_stall": max(self.array, self.buffer) - self.array,
+                "fill_drain": self.fill_drain, "dram_edges": self.dram_edges,
+                "dram_stall": self.dram_stall}
 
 
 def gb_words(c):
@@ -89,7 +109,7 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
     charged = {"pass": np.asarray(c.passes), "tile": np.prod(-(-ext // tiles), axis=1),
                "layer": 1}[hw.fill_drain]
     fill_drain = charged * hw.pipeline_skew
-    compute = np.maximum(array, buffer) + fill_drain
+    buffer_stall = np.maximum(array, buffer) - array
     wb, ab = hw.word_bytes, hw.acc_bytes
     outputs = shape.output_size
     in_bytes = c.input_dram_reads * wb
@@ -100,13 +120,16 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
                  + c.psum_write_transfers)
     dram = dma_cycles(transfers, nbytes, hw)
     if hw.double_buffering:
+        # edges + max(compute, dram - edges): the DMA beyond compute and the edges stalls
         edges = prologue_epilogue(shape, tiles, c.input_dram_reads, c.weight_dram_reads, hw)
-        total = edges + np.maximum(compute, np.maximum(0.0, dram - edges))
+        stall = np.maximum(0.0, dram - edges - (array + buffer_stall + fill_drain))
     else:
-        total = compute + dram
+        edges, stall = np.zeros_like(dram), dram
+    # summed part by part in CYCLE_PARTS' order, so that Timing.parts add up to it exactly
+    total = array + buffer_stall + fill_drain + edges + stall
     return {"array": array, "buffer": buffer, "fill_drain": fill_drain, "dram": dram,
-            "exposed_dram": total - compute, "total": total, "dram_bytes": nbytes,
-            "transfers": transfers}
+            "exposed_dram": edges + stall, "total": total, "dram_bytes": nbytes,
+            "transfers": transfers, "dram_edges": edges, "dram_stall": stall}
 
 
 def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, hw: Hardware):
@@ -125,9 +148,11 @@ def timing(shape: ConvShape, mapping: Mapping, counters: Counters, hw: Hardware)
     """Timing of one mapping from its counters."""
     rows = Columns(np.array([counters], np.int64))
     t = timing_columns(shape, [mapping.tiles], rows, hw)
-    return Timing(int(t["array"][0]), float(t["buffer"][0]), int(np.ravel(t["fill_drain"])[0]),
-                  float(t["dram"][0]), float(t["exposed_dram"][0]), float(t["total"][0]),
-                  float(t["dram_bytes"][0]), int(t["transfers"][0]))
+    first = {k: np.ravel(v)[0] for k, v in t.items()}
+    return Timing(int(first["array"]), float(first["buffer"]), int(first["fill_drain"]),
+                  float(first["dram"]), float(first["exposed_dram"]), float(first["total"]),
+                  float(first["dram_bytes"]), int(first["transfers"]), float(first["dram_edges"]),
+                  float(first["dram_stall"]))
 
 
 def elementwise_cycles(in_words: int, out_words: int, ops: int, hw: Hardware) -> float:

@@ -40,7 +40,7 @@ def test_emulation_matches_float_and_energy_is_counts_times_table(graph, dataflo
     assert [r.name for r in res.layers] == ["c1", "c2", "dw", "fc"]
     assert res.max_abs_diff <= 1e-3 * res.max_abs_ref and res.top1_match
     for r in res.layers:
-        assert r.energy == energy(r.counters, hw.energy)
+        assert r.energy == energy(r.counters, hw, r.shape.output_size)
         assert r.cycles >= r.counters.cycles
         skipped = r.counters.skipped_macs
         if r.mapping.dataflow == "os_socmop":

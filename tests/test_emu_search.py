@@ -1,5 +1,6 @@
 """Energy = counts x table; timing's DMA transfers agree with the kernels' counters; the
 mapping search is optimal (checked against brute force over every legal mapping)."""
+from dataclasses import replace
 from itertools import permutations, product
 
 import numpy as np
@@ -129,10 +130,10 @@ def test_buffer_smaller_than_a_tile_is_a_user_error():
 
 @pytest.mark.parametrize("shape", SMALL)
 def test_energy_is_counts_times_table(shape):
-    table = EnergyTable(mac=1.5, rf=1.25, pe=2.5, gb=6.5, dram=201.0)
+    hw = replace(load_hardware("16x16"), energy=EnergyTable(mac=1.5, rf=1.25, pe=2.5, gb=6.5, dram=201.0))
     m = Mapping.untiled(shape, Dataflow.WS, 2, 3)
     c = count(shape, m)
-    e = energy(c, table)
+    e = energy(c, hw, shape.output_size)
     d = c.to_dict()
     ops = ("input", "weight", "psum")
     assert e.mac == c.macs * 1.5

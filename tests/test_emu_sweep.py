@@ -10,6 +10,7 @@ import pytest
 from sqnxt_engine.emu import pareto as P
 from sqnxt_engine.emu import sweep as SW
 from sqnxt_engine.emu.cli import main
+from sqnxt_engine.emu.hardware import load_hardware
 
 # a small SqueezeNext (28x28, one block per stage): a point takes a fraction of a second
 TINY = '''
@@ -89,7 +90,7 @@ def test_local_and_dask_records_are_identical(tiny, tmp_path):
         assert r["energy"] == pytest.approx(sum(r[f"energy_{lv}"] for lv in ("mac", "rf", "pe", "gb", "dram")))
         hz = r["clock_mhz"] * 1e6  # cycles are rounded to whole cycles, the latency is not
         assert r["latency_s"] == pytest.approx(r["cycles"] / hz, abs=0.5 / hz)
-        assert r["energy_unit"] == SW.ENERGY_UNIT
+        assert r["energy_unit"] == load_hardware("8x8").energy.unit
         # a zoo network changed by options has no published accuracy
         assert r["accuracy"] is None and r["accuracy_source"] is None
     # the run's when and where are kept beside the record, not in it
@@ -292,7 +293,9 @@ def test_command_errors_are_one_line_exit_2(tiny, tmp_path, capsys):
                           (["sweep", str(tiny), "--db", str(not_db)], "not a sweep database"),
                           (["sweep", str(tiny), "--export", str(tmp_path / "o.xlsx")], "--export writes"),
                           (["sweep", str(tiny), "--jobs", "0"], "--jobs must be a positive integer"),
-                          (["pareto", str(tmp_path / "none.sqlite")], "no such sweep database")):
+                          (["pareto", str(tmp_path / "none.sqlite")], "no such sweep database"),
+                          (["pareto", str(not_db), "--out", str(tmp_path / "p.bmp")],
+                           "unknown figure format")):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (argv, err)

@@ -1,0 +1,51 @@
+"""Where a trace's cycles go, as table rows and one line (`sqnxt-emu trace --breakdown`), and
+what a trace's --json carries beyond its rows so that its energy can be recomputed by hand.
+
+The parts themselves are timing.py's (CYCLE_PARTS, Timing.parts) and, for a whole network,
+NetworkResult.cycle_parts (the layers' parts summed, plus the layers without MACs)."""
+from __future__ import annotations
+
+from .energy import access_energy
+from .timing import CYCLE_PARTS, NON_MAC
+
+
+def breakdown_columns(res, share: bool = True) -> list[str]:
+    """The --breakdown columns for a NetworkResult (non_mac only where it costs; `share`: with
+    breakdown_row's dram_share)."""
+    parts = CYCLE_PARTS + ((NON_MAC,) if res.non_mac_cycles else ())
+    return (["layer", "dataflow", "cycles"] + [f"cycles_{p}" for p in parts]
+            + (["dram_share"] if share else []))
+
+
+def breakdown_row(row: dict) -> dict:
+    """A trace row (LayerRecord.row / NetworkResult.total_row) with its cycle parts rounded
+    to whole cycles for the table, and the DRAM's share of the cycles (edges and stall)."""
+    out = dict(row)
+    exact = [k for k in row if k.startswith("cycles_")]
+    total = sum(row[k] for k in exact)
+    for k in exact:
+        out[k] = round(row[k])
+    dram = row["cycles_dram_edges"] + row["cycles_dram_stall"]
+    out["dram_share"] = f"{dram / total:.1%}" if total else ""
+    return out
+
+
+def describe_parts(parts: dict[str, float]) -> str:
+    """'array 61.2%, buffer_stall 0.0%, ...' of a network's cycle parts."""
+    total = sum(parts.values())
+    shown = {p: v for p, v in parts.items() if p != NON_MAC or v}  # non_mac: where it costs
+    return ", ".join(f"{p} {v / total:.1%}" for p, v in shown.items() if total) + \
+        f" of {total:,.0f}"
+
+
+def energy_per_access(hw) -> dict:
+    """The cost of one MAC and of one word's access at each memory level, by operand, under hw's
+    energy model (energy.access_energy): energy = counts x these, except that a layer's final
+    outputs go to DRAM at `dram_output_write` each (word width; spilled partial sums at the
+    psum figure)."""
+    cost = access_energy(hw)
+    out = {"unit": cost.unit, "mac": cost.mac}
+    for level, op, e in cost.words:
+        out.setdefault(level, {})[op] = e
+    out["dram_output_write"] = cost.output_write
+    return out
