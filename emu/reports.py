@@ -252,7 +252,7 @@ def plot_table3(rows: list[dict], configs, path) -> None:
             unit = next(iter(part.values()))["energy_unit"]
             for i, (key, pkey, label, scale) in enumerate((
                     ("time", "paper_time", "normalised time", 1),
-                    ("energy", "paper_energy", f"energy / 10$^9$ [{unit}]", 1e9))):
+                    ("energy", "paper_energy", f"energy / 10$^9$\n{unit}", 1e9))):
                 ax = axes[i][j]
                 shift = bar / 2 if with_paper else 0
                 ax.barh([k - shift for k in y], [part[m][key] / scale for m in models], bar,
