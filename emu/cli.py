@@ -11,6 +11,9 @@
   sqnxt-emu diff A.json B.json [--sort cycles|energy|dram_bytes|utilisation] [--top N] [--json]
   sqnxt-emu eval --weights QUANTIZED.npz [--data fashion-mnist] [--limit N] [--hw 16x16]
                  [--dataflow best] [--json]
+  sqnxt-emu sweep SWEEP.toml [--db FILE.sqlite] [--jobs N | --scheduler ADDRESS]
+                  [--export FILE.csv|.parquet] [--plot FILE] [--force] [--json]
+  sqnxt-emu pareto DB.sqlite [--out FILE] [--force] [--json]
 
 A quantized weight file (sqnxt-quant's) runs in integers (emu/integer.py): trace compares the
 emulated codes with the NumPy integer runner's, eval measures top-1 on a test set.
@@ -324,6 +327,104 @@ def _diff(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    """Run a sweep file's points not in the database yet, then report, export and plot."""
+    from . import sweep as SW
+    if args.export:
+        check_out(args.export, args.force)
+        SW.check_export(args.export)
+    if args.plot:
+        figure_out(args.plot, args.force)  # a known format and matplotlib: checked before the sweep
+    spec = SW.load_sweep(args.file)
+    db = SW.ResultsDB(args.db or f"{Path(args.file).stem}.sqlite")
+    try:
+        run = SW.run_sweep(spec, db, args.jobs, args.scheduler, progress=True)
+        records = db.records()
+        keys = {p.key for p in spec.points}
+        mine = [r for r in records if r["key"] in keys]
+        summary = (f"{run.points} points: {run.computed} computed "
+                   f"({run.points_per_second:.2f} points/s), {run.skipped} already in {db.path}")
+        if args.json:
+            print(to_json({"sweep": args.file, "db": str(db.path), "points": run.points,
+                           "computed": run.computed, "skipped": run.skipped,
+                           "seconds": run.seconds, "records": mine}))
+        else:
+            emit([{**r, "latency_ms": r["latency_s"] * 1e3} for r in mine], "table",
+                 ["network", "hardware", "dataflow", "sparsity", "cycles", "latency_ms", "energy",
+                  "dram_bytes", "utilisation", "accuracy"])
+            sources = sorted({r["accuracy_source"] for r in mine if r["accuracy_source"]})
+            units = " / ".join(dict.fromkeys(r["energy_unit"] for r in mine)) or "-"
+            print(f"energy in {units}; accuracy: {'; '.join(sources) or 'none'}")
+        print(summary, file=sys.stderr if args.json else sys.stdout)
+        if args.export:
+            SW.export(db, args.export, args.force)
+        if args.plot:
+            _plot_pareto(mine, args.plot, args.force, str(db.path))
+    finally:
+        db.close()
+    return 0
+
+
+def _pareto(args) -> int:
+    """The Pareto view (the paper's Figure 7) of a sweep database."""
+    from . import pareto as P
+    from .sweep import open_results
+    if args.out:
+        figure_out(args.out, args.force)
+    db = open_results(args.db)
+    try:
+        records = db.records()
+    finally:
+        db.close()
+    if args.json:
+        print(to_json({cost: [{k: r[k] for k in ("network", "hardware", cost, "accuracy",
+                                                 "accuracy_source", "params")} for r in front]
+                       for cost, front in P.fronts(records).items()}))
+    else:
+        for cost, front in P.fronts(records).items():
+            shown = "latency_ms" if cost == "latency_s" else cost
+            print(f"Pareto front, accuracy against {shown.replace('_', ' ')}:")
+            emit([{**r, "hw": P.hardware_label(r), "latency_ms": r["latency_s"] * 1e3} for r in front],
+                 "table", ["network", "hw", shown, "accuracy", "accuracy_source", "params"])
+    if args.out:
+        _plot_pareto(records, args.out, args.force, args.db)
+    return 0
+
+
+def _plot_pareto(records: list[dict], path: str, force: bool, db: str) -> None:
+    from .pareto import plot_pareto, with_accuracy
+    if not with_accuracy(records):
+        raise UserError(f"{db}: no record has an accuracy (zoo networks changed by options and "
+                        "weights of unknown accuracy have none): nothing to plot")
+    plot_pareto(records, path, force)
+
+
+def _sweep_parsers(sub) -> None:
+    s = subcommand(sub, "sweep", "Networks x hardware parameters from a TOML sweep file, one record "
+                   "per point in a SQLite database (resumable), exported as CSV or Parquet.")
+    add_safety_options(s)
+    s.add_argument("file", help="the sweep file (docs/emulator.md, Sweeps)")
+    s.add_argument("--db", help="the results database (default: NAME.sqlite in this folder, NAME "
+                   "the sweep file's name); points it holds are not computed again")
+    s.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
+                   help="compute this many points at once, in worker processes (default: the CPUs "
+                   "available, here %(default)s); the records do not depend on it")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler "
+                   "(e.g. tcp://host:8786) instead of local processes")
+    s.add_argument("--export", metavar="FILE", help="write the sweep's records as .csv or .parquet")
+    s.add_argument("--plot", metavar="FILE", help="write the Pareto view (accuracy against energy "
+                   "and time) of this sweep's records")
+    s.add_argument("--force", action="store_true", help="overwrite existing --export / --plot files")
+    s.add_argument("--json", action="store_true", help="the records as JSON")
+    pa = subcommand(sub, "pareto", "The paper's Figure 7 from a sweep database: accuracy against "
+                    "energy and time, circle area by parameters, the Pareto front drawn.")
+    add_safety_options(pa)
+    pa.add_argument("db", help="a sweep database (sqnxt-emu sweep --db)")
+    add_out_option(pa, "write the figure to this file")
+    pa.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    pa.add_argument("--json", action="store_true", help="the Pareto fronts as JSON")
+
+
 def _emulation_options(p) -> None:
     """What every emulating subcommand takes: --debug, --resource-limit, --sparsity, --seed,
     --zoo-options."""
@@ -406,10 +507,11 @@ def _main(argv: list[str]) -> int:
                    help="order the layers by the size of this delta")
     d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
     d.add_argument("--json", action="store_true", help="JSON output")
+    _sweep_parsers(sub)
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
     return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
-            "diff": _diff}[args.command](args)
+            "diff": _diff, "sweep": _sweep, "pareto": _pareto}[args.command](args)
 
 
 def main(argv=None) -> int:

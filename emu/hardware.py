@@ -385,6 +385,16 @@ def _validate_combination(hw: Hardware, where: str) -> None:
 
 def load_hardware(spec: str | Path) -> Hardware:
     """A preset name ("8x8", "16x16") or the path of a TOML hardware file."""
+    doc, where = hardware_document(spec)
+    hw = hardware_from_dict(doc, where)
+    if str(spec) in PRESETS and hw.name != str(spec):
+        raise HardwareError(f"{where}: name is {hw.name!r}, expected {str(spec)!r}")
+    return hw
+
+
+def hardware_document(spec: str | Path) -> tuple[dict, str]:
+    """The parsed, not yet validated document of a preset or hardware file, and the name errors
+    give it (a sweep merges its overrides into it before hardware_from_dict validates)."""
     s = str(spec)
     if s in PRESETS:
         text = resources.files(__package__).joinpath("presets", f"{s}.toml").read_text("utf-8")
@@ -396,10 +406,6 @@ def load_hardware(spec: str | Path) -> Hardware:
         text = read_text(path)  # a regular file, size-bounded, UTF-8
         where = path.name
     try:
-        doc = load_toml(text, where)  # nesting depth bounded
+        return load_toml(text, where), where  # nesting depth bounded
     except UserError as e:
         raise HardwareError(str(e)) from None
-    hw = hardware_from_dict(doc, where)
-    if s in PRESETS and hw.name != s:
-        raise HardwareError(f"{where}: name is {hw.name!r}, expected {s!r}")
-    return hw

@@ -1,0 +1,540 @@
+"""Design-space sweeps: networks x hardware parameters, one record per point, kept in SQLite.
+
+A sweep file (TOML) names the networks, a base hardware and the parameters to vary:
+
+    [[network]]                     # one table per network (at least one)
+    model = "1.0-SqNxt-23v5"        # a zoo name (`sqnxt-models`) ...
+    options = { input_size = 113 }  # ... with zoo options (SqueezeNextSpec fields), or
+    # weights = "1.0-SqNxt-23-fmnist"  a shipped weight file's name, or an .npz, .onnx or
+    #                                  .prototxt file (relative to the sweep file): its own graph
+
+    [hardware]
+    base = "16x16"                  # a preset or a hardware TOML file (relative to the sweep file)
+    points = [{ pe = { rows = 8, cols = 8 } }, ...]   # a list of overrides (default: the base)
+    [hardware.grid]                 # every combination of these lists, crossed with the points
+    buffer.bytes = [32768, 131072]
+    arith.word_bits = [8, 16]
+
+    [emulation]                     # a list instead of a value makes it an axis too
+    dataflow = "best"               # ws, os, best, ... (emu/search.py)
+    sparsity = 0.4                  # conv/fc weights pruned by magnitude to this fraction of zeros
+    seed = 0                        # random weights (zoo networks) and the random input
+
+Overrides are written as in a hardware file (emu/hardware.py's module doc names every key) and
+merged into the base's document, which hardware_from_dict then validates: one validator for
+hardware files and sweeps, and a key or value it refuses is named with the point it came from.
+
+A network is an io.network_spec.NetworkSpec, as in every sqnxt-emu command. Each point (network,
+hardware, emulation options) has a stable key: the sha256 of the canonical JSON of the network's
+key (model, options and seed, or the file's sha256), the hardware as resolved
+(every Hardware field), the emulation options and the package version. The record of a point is
+deterministic: the same whichever executor computed it (local processes or a Dask cluster), so a
+record is stored once, under its key, as soon as it is computed, and a sweep started again skips
+the points its database already holds. When and where a point ran (finished_at, worker, seconds)
+is kept in columns of its own, outside the record.
+
+Accuracy is only ever a measured or published figure, with its source named: the manifest's
+Fashion-MNIST test top-1 of a shipped weight file (weights/MANIFEST.json), or the paper's
+ImageNet top-1 of an unmodified zoo network (sqnxt_engine/data/paper/*.csv). A network changed
+by zoo options, or with weights of unknown accuracy, has none.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .. import __version__, zoo
+from ..errors import UserError
+from ..io.files import read_text, write_atomic
+from ..io.network_spec import NetworkSpec
+from ..io.shipped import manifest, shipped_name, shipped_weights
+from ..io.structured_text import load_toml
+from ..progress import progress_bar
+from .energy import LEVELS
+from .hardware import Hardware, HardwareError, _check, hardware_document, hardware_from_dict
+from .network import emulate
+from .output import write_csv
+from .search import DATAFLOW_CHOICES
+
+PARQUET_HINT = "Parquet export needs pyarrow: pip install 'sqnxt-engine[parquet]'"
+DASK_HINT = "--scheduler needs dask.distributed: pip install 'sqnxt-engine[dask]'"
+
+
+class SweepError(UserError):
+    """A malformed sweep file; the message names the file and the key."""
+
+
+# ---- the sweep file ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Point:
+    """One sweep point: what is emulated, and its key."""
+    network: NetworkSpec  # its seed is the point's
+    hardware: Hardware
+    overrides: str  # the hardware overrides of this point, canonical JSON (for the record)
+    dataflow: str
+    sparsity: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        doc = {"network": self.network.key(), "hardware": asdict(self.hardware),
+               "emulation": {"dataflow": self.dataflow, "sparsity": self.sparsity, "seed": self.seed},
+               "version": __version__}
+        return hashlib.sha256(_canonical_json(doc).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    points: tuple[Point, ...]
+
+
+def _canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+_TOP_KEYS = ("network", "hardware", "emulation")
+_HARDWARE_KEYS = ("base", "points", "grid")
+_NETWORK_KEYS = ("model", "options", "weights")
+_EMULATION = {"dataflow": ("choice:" + ",".join(DATAFLOW_CHOICES), "best"),
+              "sparsity": ("fraction", 0.4), "seed": ("seed", 0)}
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file (module doc): every point resolved, nothing emulated."""
+    path = Path(path)
+    where = path.name
+    doc = load_toml(read_text(path), where)
+    for k in doc:
+        if k not in _TOP_KEYS:
+            raise SweepError(f"{where}: unknown key {k!r} (expected {', '.join(_TOP_KEYS)})")
+    networks = _networks(doc.get("network"), where, path.parent)
+    hardware = _hardware_points(doc.get("hardware", {}), where, path.parent)
+    emulation = _emulation_axes(doc.get("emulation", {}), where)
+    points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed)
+                   for net in networks for hw, overrides in hardware
+                   for dataflow, sparsity, seed in itertools.product(*emulation))
+    return Sweep(path.stem, points)
+
+
+def _table(v, where: str, key: str) -> dict:
+    if not isinstance(v, dict):
+        raise SweepError(f"{where}: {key} must be a table, got {v!r:.60}")
+    return v
+
+
+def _networks(v, where: str, folder: Path) -> list[NetworkSpec]:
+    if v is None:
+        raise SweepError(f"{where}: network is missing (one [[network]] table per network)")
+    if not isinstance(v, list) or not v:
+        raise SweepError(f"{where}: network must be a list of tables ([[network]]), got {v!r:.60}")
+    out = []
+    for i, entry in enumerate(v):
+        key = f"network[{i}]"
+        entry = _table(entry, where, key)
+        for k in entry:
+            if k not in _NETWORK_KEYS:
+                raise SweepError(f"{where}: unknown key {key}.{k} (expected {', '.join(_NETWORK_KEYS)})")
+        if ("model" in entry) == ("weights" in entry):
+            raise SweepError(f"{where}: {key} needs model or weights (one of them)")
+        if "weights" in entry:
+            if "options" in entry:
+                raise SweepError(f"{where}: {key}.options applies to a zoo model, not to weights "
+                                 "(a weight file carries its own graph)")
+            out.append(_weights_network(_check(where, f"{key}.weights", "str", entry["weights"]),
+                                        where, key, folder))
+            continue
+        model = _check(where, f"{key}.model", "str", entry["model"])
+        options = _table(entry.get("options", {}), where, f"{key}.options")
+        try:
+            zoo.build(model, **options)  # an unknown name or option is refused now, not in a worker
+            out.append(NetworkSpec.of(model, options))
+        except UserError as e:
+            raise SweepError(f"{where}: {key}: {e}") from None
+    labels = [n.name for n in out]
+    twice = sorted({lb for lb in labels if labels.count(lb) > 1})
+    if twice:
+        raise SweepError(f"{where}: network {twice[0]!r} is listed twice")
+    return out
+
+
+def _weights_network(name: str, where: str, key: str, folder: Path) -> NetworkSpec:
+    """A shipped weight file by name (as its checked path: the spec names it by its file), or a
+    network file relative to the sweep file."""
+    if shipped_name(name) is not None:
+        return NetworkSpec.of(file=str(shipped_weights(name)))  # checked against the manifest
+    path = Path(name) if Path(name).is_absolute() else folder / name
+    if not path.is_file():
+        raise SweepError(f"{where}: {key}.weights: {name} is neither a shipped weight file "
+                         f"({', '.join(manifest()) or 'none shipped'}) nor a network file")
+    return NetworkSpec.of(file=str(path.resolve()))
+
+
+def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
+    """(Hardware, overrides as canonical JSON) of every hardware point: the points list crossed
+    with the grid's lists, each merged into the base document and validated as a hardware file."""
+    v = _table(v, where, "hardware")
+    for k in v:
+        if k not in _HARDWARE_KEYS:
+            raise SweepError(f"{where}: unknown key hardware.{k} (expected {', '.join(_HARDWARE_KEYS)})")
+    base = _check(where, "hardware.base", "str", v.get("base", "16x16"))
+    base_path = folder / base
+    try:
+        doc, base_where = hardware_document(base_path if base_path.is_file() else base)
+    except HardwareError as e:
+        raise SweepError(f"{where}: hardware.base: {e}") from None
+    points = v.get("points", [{}])
+    if not isinstance(points, list) or not points:
+        raise SweepError(f"{where}: hardware.points must be a non-empty list of tables")
+    points = [_table(p, where, f"hardware.points[{i}]") for i, p in enumerate(points)]
+    axes = _grid_axes(_table(v.get("grid", {}), where, "hardware.grid"), where, "hardware.grid")
+    out, seen = [], set()
+    for point in points:
+        for combo in itertools.product(*axes):
+            overrides = point
+            for part in combo:
+                overrides = _merge(overrides, part)
+            label = ",".join(f"{k}={v}" for k, v in _flatten(overrides))
+            name = f"{doc.get('name', Path(base_where).stem)}[{label}]" if label else None
+            merged = _merge(doc, {**overrides, **({"name": name} if name else {})})
+            try:
+                hw = hardware_from_dict(merged, f"{where} ({base_where}" + (f" with {label})" if label else ")"))
+            except HardwareError as e:
+                raise SweepError(str(e)) from None
+            if hw in seen:
+                raise SweepError(f"{where}: hardware point {label or base!r} occurs twice")
+            seen.add(hw)
+            out.append((hw, _canonical_json(overrides)))
+    return out
+
+
+def _grid_axes(grid: dict, where: str, prefix: str) -> list[list[dict]]:
+    """Each list in the grid (at any depth: `buffer.bytes = [...]`, or `pe = [{rows = 8, cols =
+    8}, ...]` for values that go together) is an axis; its values as nested override tables."""
+    axes = []
+    for k, v in grid.items():
+        if isinstance(v, list):
+            if not v:
+                raise SweepError(f"{where}: {prefix}.{k} is an empty list")
+            axes.append([{k: x} for x in v])
+        elif isinstance(v, dict):
+            axes += [[{k: x} for x in axis] for axis in _grid_axes(v, where, f"{prefix}.{k}")]
+        else:
+            raise SweepError(f"{where}: {prefix}.{k} must be a list of values (an axis), got {v!r:.60}")
+    return axes
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """a with b's entries, tables merged key by key."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _flatten(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _emulation_axes(v, where: str) -> list[list]:
+    v = _table(v, where, "emulation")
+    for k in v:
+        if k not in _EMULATION:
+            raise SweepError(f"{where}: unknown key emulation.{k} (expected {', '.join(_EMULATION)})")
+    axes = []
+    for k, (kind, default) in _EMULATION.items():
+        values = v.get(k, default)
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise SweepError(f"{where}: emulation.{k} is an empty list")
+        axes.append([_emulation_value(where, f"emulation.{k}", kind, x) for x in values])
+        if len(set(axes[-1])) < len(axes[-1]):
+            raise SweepError(f"{where}: emulation.{k} lists a value twice")
+    return axes
+
+
+def _emulation_value(where: str, key: str, kind: str, x):
+    try:
+        if kind == "fraction":
+            x = _check(where, key, "nonneg", x)
+            if x >= 1:
+                raise HardwareError(f"{where}: {key} must be in [0, 1), got {x!r}")
+            return x
+        if kind == "seed":  # NumPy's generators take non-negative seeds only
+            if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+                raise HardwareError(f"{where}: {key} must be a non-negative integer, got {x!r}")
+            return x
+        return _check(where, key, kind, x)
+    except HardwareError as e:
+        raise SweepError(str(e)) from None
+
+
+# ---- one point -----------------------------------------------------------------------------
+
+@lru_cache(maxsize=4)  # a worker's points of one network reuse its graph and weights
+def build_network(net: NetworkSpec) -> tuple:
+    """(graph, weights, accuracy %, accuracy source) of a sweep network (callers must not modify
+    the graph or the weights)."""
+    graph, weights, _, _ = net.load()
+    if net.file is not None:
+        found = shipped_name(Path(net.file).name)
+        entry = manifest().get(found) if found else None
+        if entry and entry.get("engine_top1") is not None:
+            return (graph, weights, float(entry["engine_top1"]),
+                    f"{entry['dataset'].split(' ')[0]} test top-1 of the shipped weights "
+                    f"(weights/MANIFEST.json, {found})")
+        return graph, weights, None, None
+    top1 = None if net.options else paper_top1().get(net.model)
+    return (graph, weights, *(top1 or (None, None)))
+
+
+@lru_cache(maxsize=1)
+def paper_top1() -> dict[str, tuple[float, str]]:
+    """{zoo name: (ImageNet top-1 %, source)} of the networks the paper's tables list."""
+    from .reports import PAPER_NAMES
+    zoo_name = {paper: z for z, paper in PAPER_NAMES.items()}
+    out: dict[str, tuple[float, str]] = {}
+    folder = resources.files("sqnxt_engine.data") / "paper"
+    for table in ("paper_table3.csv", "paper_table1.csv", "paper_table2.csv"):
+        with (folder / table).open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                name = zoo_name.get(row["model"], row["model"])
+                if name in zoo.names() and name not in out:
+                    out[name] = (float(row["top1"]), f"ImageNet top-1 published in the paper "
+                                 f"(sqnxt_engine/data/paper/{table})")
+    return out
+
+
+_SEARCH_CACHE: dict = {}  # mapping searches of this process, shared by its points (keyed by hardware)
+
+
+def compute_record(point: Point) -> dict:
+    """The record of one point (deterministic: the same in any process or on any worker)."""
+    graph, weights, accuracy, source = build_network(point.network)
+    hw = point.hardware
+    res = emulate(graph, weights, hw, point.dataflow, point.sparsity, seed=point.seed,
+                  cache=_SEARCH_CACHE)
+    total = res.total_row()
+    net = point.network
+    record = {"key": point.key, "network": net.name, "model": net.model,
+              "zoo_options": net.zoo_options, "file": net.file and Path(net.file).name,
+              "hardware": hw.name, "overrides": point.overrides,
+              "pe_rows": hw.pe_rows, "pe_cols": hw.pe_cols, "gb_bytes": hw.gb_bytes,
+              "word_bits": hw.word_bits, "clock_mhz": hw.clock_mhz, "dataflow": point.dataflow,
+              "sparsity": point.sparsity, "seed": point.seed, "cycles": total["cycles"],
+              "latency_s": res.cycles / (hw.clock_mhz * 1e6)}
+    record.update({f"energy_{lv}": total[f"e_{lv}"] for lv in LEVELS})
+    record.update({"energy": total["energy"], "energy_unit": hw.energy.unit,
+                   "dram_bytes": total["dram_bytes"], "utilisation": total["utilisation"],
+                   "macs": res.macs, "params": graph.params, "accuracy": accuracy,
+                   "accuracy_source": source, "top1_match": res.top1_match,
+                   "version": __version__, "hardware_fields": asdict(hw)})
+    return record
+
+
+def compute_timed(point: Point) -> tuple[dict, dict]:
+    """(record, run info): the record, and when, where and how long it ran (kept apart)."""
+    t0 = time.perf_counter()
+    record = compute_record(point)
+    info = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": time.perf_counter() - t0}
+    return record, info
+
+
+# ---- the results database ------------------------------------------------------------------
+
+# the record's fields that get a column of their own (all of it is also kept as JSON)
+COLUMNS = ("network", "model", "zoo_options", "file", "hardware", "overrides", "pe_rows",
+           "pe_cols", "gb_bytes", "word_bits", "clock_mhz", "dataflow", "sparsity", "seed",
+           "cycles", "latency_s", *(f"energy_{lv}" for lv in LEVELS), "energy", "energy_unit",
+           "dram_bytes", "utilisation", "macs", "params", "accuracy", "accuracy_source",
+           "top1_match", "version")
+RUN_COLUMNS = ("finished_at", "worker", "seconds")
+
+
+class ResultsDB:
+    """A sweep's SQLite database: one row per point, written (and committed) as each finishes.
+    WAL journal: a reader (pareto, export) never blocks the sweep writing."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.conn = sqlite3.connect(self.path)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            cols = ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, {cols}, "
+                              "record TEXT NOT NULL)")
+            have = [r[1] for r in self.conn.execute("PRAGMA table_info(points)")]
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"{self.path}: not a sweep database ({e})") from None
+        if have != ["key", *COLUMNS, *RUN_COLUMNS, "record"]:
+            raise UserError(f"{self.path}: its points table has other columns (made by another "
+                            "version of sqnxt-emu sweep?); use a new --db")
+
+    def keys(self) -> set[str]:
+        return {k for (k,) in self.conn.execute("SELECT key FROM points")}
+
+    def add(self, record: dict, info: dict) -> None:
+        values = [record["key"], *(_sql(record[c]) for c in COLUMNS),
+                  *(info[c] for c in RUN_COLUMNS), _canonical_json(record)]
+        with self.conn:  # one transaction per point: a killed sweep loses only points in flight
+            self.conn.execute(f"INSERT OR REPLACE INTO points VALUES ({', '.join('?' * len(values))})",
+                              values)
+
+    # a stable order, whichever order the points finished in
+    _ORDER = " ORDER BY network, pe_rows, pe_cols, gb_bytes, hardware, dataflow, sparsity, seed, key"
+
+    def records(self) -> list[dict]:
+        """Every record (network, hardware, emulation options, key order)."""
+        return [json.loads(r) for (r,) in self.conn.execute("SELECT record FROM points" + self._ORDER)]
+
+    def rows(self) -> list[dict]:
+        """The columns of every record and of its run, in records()' order (for export)."""
+        cur = self.conn.execute("SELECT key, " + ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
+                                + " FROM points" + self._ORDER)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _sql(v):
+    return int(v) if isinstance(v, bool) else v
+
+
+def open_results(path: str | Path) -> ResultsDB:
+    """An existing sweep database (for reading: export, pareto)."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such sweep database")
+    return ResultsDB(path)
+
+
+# ---- running -------------------------------------------------------------------------------
+
+@dataclass
+class SweepRun:
+    points: int
+    computed: int
+    skipped: int
+    seconds: float
+
+    @property
+    def points_per_second(self) -> float:
+        return self.computed / self.seconds if self.seconds else 0.0
+
+
+def run_sweep(sweep: Sweep, db: ResultsDB, jobs: int = 1, scheduler=None, progress: bool = False,
+              on_record: Callable[[dict], None] | None = None) -> SweepRun:
+    """Compute the points `db` does not hold yet and store each record as it finishes.
+    jobs 1: in this process; jobs > 1: a pool of that many processes; scheduler (an address or
+    a dask.distributed Client): on that Dask cluster, stored here as results come back.
+    on_record(record) is called after each point is stored."""
+    done = db.keys()
+    todo = [p for p in sweep.points if p.key not in done]
+    t0 = time.perf_counter()
+    where = (f"Dask {scheduler if isinstance(scheduler, str) else 'cluster'}" if scheduler
+             else f"{min(jobs, len(todo))} processes" if jobs > 1 else "1 process")
+    with progress_bar(len(todo), f"sweep {sweep.name} ({where})", progress) as bar:
+        for record, info in _results(todo, jobs, scheduler):
+            db.add(record, info)
+            bar.update()
+            if on_record:
+                on_record(record)
+    return SweepRun(len(sweep.points), len(todo), len(sweep.points) - len(todo),
+                    time.perf_counter() - t0)
+
+
+def _results(todo: list[Point], jobs: int, scheduler):
+    """(record, info) of each point, in the order they finish."""
+    if not todo:
+        return
+    if scheduler is not None:
+        yield from _dask_results(todo, scheduler)
+    elif jobs <= 1 or len(todo) == 1:
+        for p in todo:
+            yield compute_timed(p)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(min(jobs, len(todo))) as pool:
+            futures = [pool.submit(compute_timed, p) for p in todo]
+            try:
+                for f in as_completed(futures):
+                    yield f.result()
+            finally:  # stopped early (an error, Ctrl-C): drop the points not started
+                for f in futures:
+                    f.cancel()
+
+
+def _dask_results(todo: list[Point], scheduler):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UserError(DASK_HINT) from None
+    client = scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
+    try:
+        # the point's key names the task: a point resubmitted to a live cluster is computed once
+        futures = [client.submit(compute_timed, p, key=f"sqnxt-sweep-{p.key}", pure=False)
+                   for p in todo]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def _connect(client_class, address: str):
+    try:
+        return client_class(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise UserError(f"--scheduler {address}: cannot reach a Dask scheduler ({e})") from None
+
+
+# ---- export --------------------------------------------------------------------------------
+
+EXPORT_SUFFIXES = (".csv", ".parquet")
+
+
+def check_export(path: str | Path) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise UserError(f"{path}: --export writes {' or '.join(EXPORT_SUFFIXES)}, not {suffix or 'no suffix'!r}")
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UserError(PARQUET_HINT) from None
+
+
+def export(db: ResultsDB, path: str | Path, force: bool = False) -> int:
+    """Write the database's columns (not the JSON records) as CSV or Parquet; the row count."""
+    check_export(path)
+    rows = db.rows()
+    if Path(path).suffix.lower() == ".csv":
+        write_csv(path, rows, ["key", *COLUMNS, *RUN_COLUMNS], force=force)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        table = pa.Table.from_pylist(rows)
+        write_atomic(path, lambda f: pq.write_table(table, f), force)
+    return len(rows)
