@@ -45,6 +45,12 @@ def test_files_are_keyed_by_content_and_a_prototxt_gets_seeded_weights(tmp_path)
     assert a.key() != before
 
 
+def test_a_shipped_name_with_a_dot_is_named_in_full():
+    # "1.0-SqNxt-23-fmnist" has a dot but no file suffix: Path.stem would make it "1"
+    assert NetworkSpec.of(file="1.0-SqNxt-23-fmnist").name == "1.0-SqNxt-23-fmnist"
+    assert NetworkSpec.of(file="nets/1.0-SqNxt-23.onnx").name == "1.0-SqNxt-23"
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"model": "1.0-SqNxt-23v5", "zoo_options": {"stem": 3}}, r"unknown SqueezeNext option 'stem' "
                                                               r"\(known: .*depths.*stem_kernel"),

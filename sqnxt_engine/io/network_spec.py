@@ -81,7 +81,9 @@ class NetworkSpec:
         """What the network is, for reports: the zoo name with its options
         (`1.0-SqNxt-23v5[depths=3-5-12-1,stem_kernel=3]`), or the file's name without suffix."""
         if self.file is not None:
-            return Path(self.file).stem if Path(self.file).suffix else self.file
+            # a shipped name such as 1.0-SqNxt-23-fmnist has a dot but no file suffix
+            path = Path(self.file)
+            return path.stem if path.suffix.lower() in NETWORK_FILES else path.name
         if not self.zoo_options:
             return self.model
         return f"{self.model}[{','.join(f'{k}={_short(v)}' for k, v in self.options.items())}]"
