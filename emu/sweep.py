@@ -172,8 +172,8 @@ def _networks(v, where: str, folder: Path) -> list[NetworkSpec]:
 
 
 def _weights_network(name: str, where: str, key: str, folder: Path) -> NetworkSpec:
-    """A shipped weight file by name (as its checked path: the spec names it by its file), or a
-    network file relative to the sweep file."""
+    """A shipped weight file by name (as its path, checked against the manifest, so that the
+    point's key holds the file's sha256), or a network file relative to the sweep file."""
     if shipped_name(name) is not None:
         return NetworkSpec.of(file=str(shipped_weights(name)))  # checked against the manifest
     path = Path(name) if Path(name).is_absolute() else folder / name

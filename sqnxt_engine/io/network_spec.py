@@ -12,7 +12,6 @@ with options is never named after the model it started from alone.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +95,9 @@ class NetworkSpec:
             return f"zoo:{self.model}{self.zoo_options}{seed}"
         path = Path(self.file)
         if path.is_file():
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-            return f"file:{path.name}:sha256={digest}{seed}"
+            # streamed, regular files only; imported here so the parsers' import stays light
+            from .weights import sha256_file
+            return f"file:{path.name}:sha256={sha256_file(path)[:16]}{seed}"
         return f"weights:{self.file}{seed}"  # a shipped or fetchable name: fixed content
 
     def load(self, quantized: bool | None = False) -> tuple[Graph, dict, dict, str]:
