@@ -126,9 +126,8 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
                        "energy_per_access": energy_per_access(res.hw)}))
     elif args.fmt == "csv":
         if "energy" in columns:  # the unit beside the energies (--breakdown shows cycles only)
-            rows, total, columns = [{**r, "energy_unit": unit} for r in rows], {**total, "energy_unit": unit}, \
-                columns + ["energy_unit"]
-        emit(rows + [total], "csv", columns)
+            columns = columns + ["energy_unit"]
+        emit([{**r, "energy_unit": unit} for r in rows + [total]], "csv", columns)
     else:
         print(header)
         emit(rows + [total], "table", columns, footer=footer)
