@@ -56,6 +56,7 @@ def extensions():
         stem = os.path.splitext(os.path.basename(pyx))[0]
         mods.append(Extension(
             f"sqnxt_engine.kernels.{stem}", [pyx],
+            depends=glob.glob(os.path.join("kernels", "*.h")) + glob.glob(os.path.join("kernels", "*.pxd")),
             include_dirs=[numpy.get_include(), "kernels"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             # only the inference kernels (_infer*) split their loops over OpenMP threads

@@ -51,13 +51,31 @@ cdef extern from *:
     int _openmp_build()
 
 
+cdef extern from "_infer_simd.h" nogil:
+    # the hot loops, compiled once per instruction set and picked at load time (see the header)
+    void sqnxt_taps_f32(float* dst, const float* base, const Py_ssize_t* offs, const float* w,
+                        Py_ssize_t ntaps, Py_ssize_t n)
+    void sqnxt_taps_f64(double* dst, const double* base, const Py_ssize_t* offs, const double* w,
+                        Py_ssize_t ntaps, Py_ssize_t n)
+    void sqnxt_clamp_f32(float* y, Py_ssize_t n, float b, float lo, float hi)
+    void sqnxt_clamp_f64(double* y, Py_ssize_t n, double b, double lo, double hi)
+
+
 cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef real v
-    for i in range(n):
-        v = y[i] + b
-        v = v if v > lo else lo
-        y[i] = v if v < hi else hi
+    """y = min(max(y + b, lo), hi) over a row."""
+    if real is float:
+        sqnxt_clamp_f32(y, n, b, lo, hi)
+    else:
+        sqnxt_clamp_f64(y, n, b, lo, hi)
+
+
+cdef inline void _taps(real* dst, const real* base, const Py_ssize_t* offs, const real* w,
+                       Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil:
+    """dst[q] = sum over t of w[t] * base[offs[t] + q], for q < n."""
+    if real is float:
+        sqnxt_taps_f32(dst, base, offs, w, ntaps, n)
+    else:
+        sqnxt_taps_f64(dst, base, offs, w, ntaps, n)
 
 
 def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
@@ -101,66 +119,70 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
     """out[n, c] = clamp(bias[c] + sum_ij weight[c, i, j] * x[n, c, y*sh - pad_top + i*dh,
     x*sw - pad_left + j*dw], lo, hi), zero outside x.
 
-    Each plane is copied into a zero-bordered scratch plane of row length wp (in cache), so no
-    loop tests bounds. At stride 1 every tap is then one multiply-add over a contiguous run of
-    ho*wp elements (the flat trick of ConvPlan: wp - wo spare columns per row, dropped by the
-    epilogue), long vectorisable loops even on 7x7 planes; strided kernels go row by row."""
+    Each plane is copied, zero-bordered, into sh*sw phase planes of row length wq: phase (py, px)
+    holds the padded plane's rows py, py + sh, ... and columns px, px + sw, ... (one plane at
+    stride 1). Output (r, q) of tap (i, j) then reads phase ((i*dh) % sh, (j*dw) % sw) at row
+    r + (i*dh) // sh, column q + (j*dw) // sw, so each tap is one contiguous run of ho*wq elements
+    at a fixed offset, strided or not (the flat trick of ConvPlan, with wq - wo spare columns per
+    row that the epilogue drops). No loop tests bounds, the runs are long and vectorisable even
+    on 7x7 planes, and the taps are summed in registers (_infer_simd.h)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     cdef Py_ssize_t kh = weight.shape[1], kw = weight.shape[2]
     cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
-    # the scratch plane covers every tap of every output, plus one row for the flat runs' overhang
-    cdef Py_ssize_t hp = max((ho - 1) * sh + (kh - 1) * dh + 1, pad_top + h) + 1
-    cdef Py_ssize_t wp = max((wo - 1) * sw + (kw - 1) * dw + 1, pad_left + w)
-    cdef Py_ssize_t run = ho * wp
+    cdef Py_ssize_t nph = sh * sw
+    # every tap of every output and every input element lands inside the phase planes; the +1
+    # row takes the last run's overhang
+    cdef Py_ssize_t wq = max(wo + ((kw - 1) * dw) // sw, (pad_left + w + sw - 1) // sw)
+    cdef Py_ssize_t hq = max(ho + ((kh - 1) * dh) // sh, (pad_top + h + sh - 1) // sh) + 1
+    cdef Py_ssize_t plane = hq * wq, run = ho * wq
+    # the taps run over whole vector blocks (_infer_simd.h); spare outputs past run read the slack
+    cdef Py_ssize_t run_blocks = (run + 31) // 32 * 32, slack = run_blocks - run
     cdef bint has_bias = bias is not None
-    cdef Py_ssize_t p, ch, r, i, j, q
-    cdef real* pad
+    cdef Py_ssize_t p, ch, r, i, j, ix, px, xx, yy
+    cdef Py_ssize_t* offs
+    cdef real* phases
     cdef real* acc
     cdef real* src
+    cdef real* row
     cdef real* dst
-    cdef real* wt
-    cdef real wv
     if n * c * ho * wo == 0:
         return
+    offs = <Py_ssize_t*> malloc(kh * kw * sizeof(Py_ssize_t))
+    if offs == NULL:
+        raise MemoryError()
+    for i in range(kh):
+        for j in range(kw):
+            offs[i * kw + j] = (((i * dh) % sh) * sw + (j * dw) % sw) * plane \
+                + ((i * dh) // sh) * wq + (j * dw) // sw
     with nogil, parallel(num_threads=_threads):
-        pad = <real*> malloc((hp * wp + run) * sizeof(real))
-        acc = pad + hp * wp
-        if pad != NULL:
-            memset(pad, 0, hp * wp * sizeof(real))  # the borders stay zero for every plane
+        phases = <real*> malloc((nph * plane + slack + run_blocks) * sizeof(real))
+        acc = phases + nph * plane + slack
+        if phases != NULL:
+            # every plane fills the same positions, so what is zero (the border) stays zero
+            memset(phases, 0, (nph * plane + slack + run_blocks) * sizeof(real))
         for p in prange(n * c, schedule="static"):
-            if pad == NULL:
+            if phases == NULL:
                 continue  # out of memory: practically unreachable (a few KB per thread)
             ch = p % c
             src = &x[0, 0, 0, 0] + p * h * w
             for r in range(h):
-                memcpy(pad + (r + pad_top) * wp + pad_left, src + r * w, w * sizeof(real))
+                yy = r + pad_top
+                row = phases + (yy % sh) * sw * plane + (yy // sh) * wq
+                if sw == 1:
+                    memcpy(row + pad_left, src + r * w, w * sizeof(real))
+                else:
+                    for px in range(sw):  # the columns ix with (ix + pad_left) % sw == px
+                        ix = (px - pad_left % sw + sw) % sw
+                        dst = row + px * plane + (ix + pad_left) // sw
+                        for xx in range((w - ix + sw - 1) // sw):
+                            dst[xx] = src[r * w + ix + xx * sw]
+            _taps(acc, phases, offs, &weight[0, 0, 0] + ch * kh * kw, kh * kw, run_blocks)
             dst = &out[0, 0, 0, 0] + p * ho * wo
-            wt = &weight[0, 0, 0] + ch * kh * kw
-            if sh == 1 and sw == 1:
-                memset(acc, 0, run * sizeof(real))
-                for i in range(kh):
-                    for j in range(kw):
-                        _axpy(acc, pad + i * dh * wp + j * dw, wt[i * kw + j], run)
-                for r in range(ho):
-                    memcpy(dst + r * wo, acc + r * wp, wo * sizeof(real))
-                    _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
-            else:
-                for r in range(ho):
-                    memset(dst + r * wo, 0, wo * sizeof(real))
-                    for i in range(kh):
-                        for j in range(kw):
-                            wv = wt[i * kw + j]
-                            src = pad + (r * sh + i * dh) * wp + j * dw
-                            for q in range(wo):
-                                dst[r * wo + q] = dst[r * wo + q] + wv * src[q * sw]
-                    _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
-        free(pad)
-
-
-cdef inline void _axpy(real* y, const real* x, real a, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        y[i] = y[i] + a * x[i]
+            for r in range(ho):
+                memcpy(dst + r * wo, acc + r * wq, wo * sizeof(real))
+                _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
+        free(phases)
+    free(offs)
 
 
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
