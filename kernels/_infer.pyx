@@ -59,6 +59,8 @@ cdef extern from "_infer_simd.h" nogil:
                         Py_ssize_t ntaps, Py_ssize_t n)
     void sqnxt_clamp_f32(float* y, Py_ssize_t n, float b, float lo, float hi)
     void sqnxt_clamp_f64(double* y, Py_ssize_t n, double b, double lo, double hi)
+    void sqnxt_gather_f32(float* dst, const float* src, Py_ssize_t stride, Py_ssize_t n)
+    void sqnxt_gather_f64(double* dst, const double* src, Py_ssize_t stride, Py_ssize_t n)
 
 
 cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
@@ -76,6 +78,16 @@ cdef inline void _taps(real* dst, const real* base, const Py_ssize_t* offs, cons
         sqnxt_taps_f32(dst, base, offs, w, ntaps, n)
     else:
         sqnxt_taps_f64(dst, base, offs, w, ntaps, n)
+
+
+cdef inline void _gather(real* dst, const real* src, Py_ssize_t stride, Py_ssize_t n) noexcept nogil:
+    """dst[k] = src[k * stride] for k < n."""
+    if n <= 0:
+        return
+    if real is float:
+        sqnxt_gather_f32(dst, src, stride, n)
+    else:
+        sqnxt_gather_f64(dst, src, stride, n)
 
 
 def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
@@ -138,7 +150,7 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
     # the taps run over whole vector blocks (_infer_simd.h); spare outputs past run read the slack
     cdef Py_ssize_t run_blocks = (run + 31) // 32 * 32, slack = run_blocks - run
     cdef bint has_bias = bias is not None
-    cdef Py_ssize_t p, ch, r, i, j, ix, px, xx, yy
+    cdef Py_ssize_t p, ch, r, i, j, ix, px, yy
     cdef Py_ssize_t* offs
     cdef real* phases
     cdef real* acc
@@ -173,9 +185,8 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
                 else:
                     for px in range(sw):  # the columns ix with (ix + pad_left) % sw == px
                         ix = (px - pad_left % sw + sw) % sw
-                        dst = row + px * plane + (ix + pad_left) // sw
-                        for xx in range((w - ix + sw - 1) // sw):
-                            dst[xx] = src[r * w + ix + xx * sw]
+                        _gather(row + px * plane + (ix + pad_left) // sw, src + r * w + ix, sw,
+                                (w - ix + sw - 1) // sw)
             _taps(acc, phases, offs, &weight[0, 0, 0] + ch * kh * kw, kh * kw, run_blocks)
             dst = &out[0, 0, 0, 0] + p * ho * wo
             for r in range(ho):

@@ -14,7 +14,8 @@
 
 #include <Python.h>  /* Py_ssize_t, as the Cython declarations use */
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+/* target_clones dispatches through an ifunc, which needs glibc */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && defined(__GLIBC__)
 #define SQNXT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SQNXT_CLONES
@@ -79,9 +80,23 @@ typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
         }                                                                                       \
     }
 
+/* dst[k] = src[k * stride] for k < n: one column phase of a row (strided depthwise layers). */
+#define SQNXT_DEFINE_GATHER(NAME, REAL)                                                         \
+    SQNXT_CLONES static void NAME(REAL *restrict dst, const REAL *restrict src, Py_ssize_t stride, \
+                                  Py_ssize_t n)                                                 \
+    {                                                                                           \
+        Py_ssize_t k;                                                                           \
+        if (stride == 2) /* the common case, as a constant stride the compiler can vectorise */ \
+            for (k = 0; k < n; k++) dst[k] = src[2 * k];                                        \
+        else                                                                                    \
+            for (k = 0; k < n; k++) dst[k] = src[k * stride];                                   \
+    }
+
 SQNXT_DEFINE_TAPS(sqnxt_taps_f32, float, sqnxt_vf32)
 SQNXT_DEFINE_TAPS(sqnxt_taps_f64, double, sqnxt_vf64)
 SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32, float)
 SQNXT_DEFINE_CLAMP(sqnxt_clamp_f64, double)
+SQNXT_DEFINE_GATHER(sqnxt_gather_f32, float)
+SQNXT_DEFINE_GATHER(sqnxt_gather_f64, double)
 
 #endif
