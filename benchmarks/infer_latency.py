@@ -146,7 +146,12 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(models, threads, rounds, workdir: Path) -> list[dict]:
+def measure(models, threads, rounds, workdir: Path, burst: int = 1) -> list[dict]:
+    """Each round gives every worker, in shuffled order, a turn of `burst` timed passes in a row.
+    With burst 1 every pass starts cold from the machine's point of view (another engine just
+    ran); with more threads than one, that cold start is mostly waking the thread pool and
+    waiting for the previous worker's pool (OpenBLAS, onnxruntime and OpenMP threads spin a while
+    after their work) to yield the cores, so the two-thread rows use bursts (docs/inference-speed.md)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
     procs = {}
@@ -166,9 +171,10 @@ def measure(models, threads, rounds, workdir: Path) -> list[dict]:
         order = list(procs)
         rng.shuffle(order)
         for k in order:
-            procs[k].stdin.write("run\n")
-            procs[k].stdin.flush()
-            times[k].append(float(procs[k].stdout.readline()))
+            for _ in range(burst):
+                procs[k].stdin.write("run\n")
+                procs[k].stdin.flush()
+                times[k].append(float(procs[k].stdout.readline()))
     rows = []
     for (model, batch, engine), p in procs.items():
         p.stdin.write("quit\n")
@@ -296,6 +302,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--models", nargs="+", choices=list(BATCHES), default=list(BATCHES))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--burst", type=int, default=1, metavar="K",
+                    help="timed passes per worker turn (see measure)")
     ap.add_argument("--profile", choices=list(BATCHES), help="per-operator profile of this engine")
     ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each conv's matrix product alone")
@@ -320,12 +328,13 @@ def main() -> None:
         for model in args.models:
             prepare(model, Path(d))
         for threads in args.threads:
-            rows += measure(args.models, threads, args.rounds, Path(d))
+            rows += measure(args.models, threads, args.rounds, Path(d), args.burst)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     from sqnxt_engine.cli.common import format_table
-    print(f"{args.rounds} interleaved rounds per thread count, median of each; vs_onnxruntime is "
+    print(f"{args.rounds} interleaved rounds per thread count, {args.burst} timed pass(es) per turn, "
+          f"median of each; vs_onnxruntime is "
           f"this row's median over onnxruntime's (same model, batch, threads)")
     print(format_table([{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
 
