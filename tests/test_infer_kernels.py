@@ -94,3 +94,25 @@ def test_threads_do_not_change_results():
         np.testing.assert_array_equal(fast(x), one)
     finally:
         _infer.set_threads(before)
+
+
+def test_batch_split_over_threads_equals_one_pass():
+    """With set_threads(n) the Runner splits a batch of at least 2n images into n slices run side
+    by side. The outputs are the same, in order, up to rounding: a fully connected layer's product
+    has the batch as its rows, and BLAS picks its blocking (so its summation order) by size."""
+    from sqnxt_engine import zoo
+    from sqnxt_engine.runtime import Runner, random_weights, set_threads
+    from sqnxt_engine.runtime import threads as T
+
+    graph = zoo.build("1.0-SqNxt-23v5", num_classes=10, input_size=32)
+    runner = Runner(graph, random_weights(graph, 0))
+    x = np.random.default_rng(0).normal(size=(7,) + graph.input_shape).astype(np.float32)
+    before = T.inference_threads()
+    try:
+        set_threads(1)
+        whole = runner(x)
+        set_threads(3)  # 7 images: slices of 3, 2, 2
+        np.testing.assert_allclose(runner(x), whole, rtol=1e-5)
+        np.testing.assert_allclose(runner(x[:5]), runner.run(x[:5])[graph.outputs[0]], rtol=0)  # not split
+    finally:
+        set_threads(before)

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..functional import bn_scale_shift
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph, check_weights
+from .threads import inference_threads, single_threaded_blas
 
 FOLDS_BN = (O.Conv2d, O.Linear)
 FUSES_ACT = (O.Conv2d, O.Linear, O.BatchNorm, O.Add)
@@ -123,8 +124,26 @@ class Runner:
         return {**captured, **outs} if capture else outs
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """The first output of the graph for a batch."""
+        """The first output of the graph for a batch.
+
+        With more than one inference thread (runtime.set_threads) and at least two images per
+        thread, the batch is split into one slice per thread, run side by side with BLAS held to
+        one thread. Split by images, all of a pass runs in parallel: a batch's products are many
+        small ones (one per image, which OpenBLAS runs on one thread anyway) and the compiled
+        kernels run serially in the default build; both release the GIL. The outputs equal the
+        unsplit pass's up to rounding: BLAS picks a product's blocking, so its summation order,
+        by the matrix sizes, and a fully connected layer's rows are the batch."""
+        threads = inference_threads()
+        if threads > 1 and len(x) >= 2 * threads:
+            return self._split_batch(np.asarray(x), threads)
         return self.run(x)[self.graph.outputs[0]]
+
+    def _split_batch(self, x: np.ndarray, threads: int) -> np.ndarray:
+        from concurrent.futures import ThreadPoolExecutor
+        out = self.graph.outputs[0]
+        with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(lambda part: self.run(part)[out], np.array_split(x, threads)))
+        return np.concatenate(parts)
 
 
 def _fold_bn(op, params, bn: O.BatchNorm, bn_params):

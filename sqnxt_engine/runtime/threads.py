@@ -10,15 +10,39 @@ from __future__ import annotations
 from ..errors import UserError
 from ..kernels import _infer
 
+_threads = 1  # what set_threads was last given (1 until it is called)
+_blas = None   # threadpoolctl's controller, found once: finding the libraries costs milliseconds
+
 
 def set_threads(n: int) -> None:
-    """Use n threads for inference from now on, in this process (BLAS and the kernels).
-    Until called, BLAS uses its own default (all cores, for OpenBLAS) and the kernels one thread."""
+    """Use n threads for inference from now on, in this process (BLAS, the kernels, and the
+    Runner's batch split). Until called, BLAS uses its own default (all cores, for OpenBLAS), the
+    kernels one thread, and batches are not split."""
+    global _threads
     if not isinstance(n, int) or n < 1:
         raise UserError(f"the thread count must be a positive integer, got {n!r}")
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=n, user_api="blas")  # not used as a context: the limit stays
+    _blas_controller().limit(limits=n, user_api="blas")  # not used as a context: the limit stays
     _infer.set_threads(n)
+    _threads = n
+
+
+def inference_threads() -> int:
+    """The thread count set_threads was given, 1 until it is called."""
+    return _threads
+
+
+def single_threaded_blas():
+    """A context in which BLAS runs on one thread (the Runner's batch split, whose own threads
+    are the parallelism)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+def _blas_controller():
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController()
+    return _blas
 
 
 def kernel_threads() -> int:
