@@ -480,8 +480,11 @@ sys.exit(run(main, sys.argv[1:]))
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signals_remove_the_temporary_file(tmp_path, sig, code):
+    # SIGINT's default action restored in the child: a shell starts background jobs (a test run
+    # under `nohup ... &`) with SIGINT ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(tmp_path / "out.npz")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout.readline().strip() == "writing"
     assert len(os.listdir(tmp_path)) == 1  # the temporary file
     proc.send_signal(sig)

@@ -133,9 +133,10 @@ class Runner:
         kernels run serially in the default build; both release the GIL. The outputs equal the
         unsplit pass's up to rounding: BLAS picks a product's blocking, so its summation order,
         by the matrix sizes, and a fully connected layer's rows are the batch."""
+        x = np.asarray(x)
         threads = inference_threads()
-        if threads > 1 and len(x) >= 2 * threads:
-            return self._split_batch(np.asarray(x), threads)
+        if threads > 1 and x.ndim > 0 and len(x) >= 2 * threads:
+            return self._split_batch(x, threads)
         return self.run(x)[self.graph.outputs[0]]
 
     def _split_batch(self, x: np.ndarray, threads: int) -> np.ndarray:
