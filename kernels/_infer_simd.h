@@ -31,13 +31,9 @@
 #if defined(__GNUC__)
 typedef float sqnxt_vf32 __attribute__((vector_size(64), aligned(4)));
 typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
-#define SQNXT_DEFINE_TAPS(NAME, REAL, VEC)                                                      \
-    SQNXT_CLONES static void NAME(REAL *restrict dst, const REAL *restrict base,                \
-                                  const Py_ssize_t *restrict offs, const REAL *restrict w,      \
-                                  Py_ssize_t ntaps, Py_ssize_t n)                               \
+#define SQNXT_TAPS_BLOCKS(REAL, VEC)                                                            \
     {                                                                                           \
         const Py_ssize_t lanes = sizeof(VEC) / sizeof(REAL);                                    \
-        Py_ssize_t q = 0, t;                                                                    \
         for (; q + 2 * lanes <= n; q += 2 * lanes) {                                            \
             VEC a0 = {0}, a1 = {0};                                                             \
             for (t = 0; t < ntaps; t++) {                                                       \
@@ -48,25 +44,24 @@ typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
             *(VEC *)(dst + q) = a0;                                                             \
             *(VEC *)(dst + q + lanes) = a1;                                                     \
         }                                                                                       \
+    }
+#else
+#define SQNXT_TAPS_BLOCKS(REAL, VEC) /* no vector extension: the scalar loop does every output */
+#endif
+/* the vector blocks, then the outputs after the last whole block one at a time */
+#define SQNXT_DEFINE_TAPS(NAME, REAL, VEC)                                                      \
+    SQNXT_CLONES static void NAME(REAL *restrict dst, const REAL *restrict base,                \
+                                  const Py_ssize_t *restrict offs, const REAL *restrict w,      \
+                                  Py_ssize_t ntaps, Py_ssize_t n)                               \
+    {                                                                                           \
+        Py_ssize_t q = 0, t;                                                                    \
+        SQNXT_TAPS_BLOCKS(REAL, VEC)                                                            \
         for (; q < n; q++) {                                                                    \
             REAL a = 0;                                                                         \
             for (t = 0; t < ntaps; t++) a += w[t] * base[offs[t] + q];                          \
             dst[q] = a;                                                                         \
         }                                                                                       \
     }
-#else
-#define SQNXT_DEFINE_TAPS(NAME, REAL, VEC)                                                      \
-    static void NAME(REAL *dst, const REAL *base, const Py_ssize_t *offs, const REAL *w,        \
-                     Py_ssize_t ntaps, Py_ssize_t n)                                            \
-    {                                                                                           \
-        Py_ssize_t q, t;                                                                        \
-        for (q = 0; q < n; q++) {                                                               \
-            REAL a = 0;                                                                         \
-            for (t = 0; t < ntaps; t++) a += w[t] * base[offs[t] + q];                          \
-            dst[q] = a;                                                                         \
-        }                                                                                       \
-    }
-#endif
 
 /* y[i] = min(max(y[i] + b, lo), hi): a product's epilogue (bias, then ReLU or ReLU6). */
 #define SQNXT_DEFINE_CLAMP(NAME, REAL)                                                          \
