@@ -100,6 +100,8 @@ def test_batch_split_over_threads_equals_one_pass():
     """With set_threads(n) the Runner splits a batch of at least 2n images into n slices run side
     by side. The outputs are the same, in order, up to rounding: a fully connected layer's product
     has the batch as its rows, and BLAS picks its blocking (so its summation order) by size."""
+    from threadpoolctl import threadpool_limits
+
     from sqnxt_engine import zoo
     from sqnxt_engine.runtime import Runner, random_weights, set_threads
     from sqnxt_engine.runtime import threads as T
@@ -108,11 +110,13 @@ def test_batch_split_over_threads_equals_one_pass():
     runner = Runner(graph, random_weights(graph, 0))
     x = np.random.default_rng(0).normal(size=(7,) + graph.input_shape).astype(np.float32)
     before = T.inference_threads()
-    try:
-        set_threads(1)
-        whole = runner(x)
-        set_threads(3)  # 7 images: slices of 3, 2, 2
-        np.testing.assert_allclose(runner(x), whole, rtol=1e-5)
-        np.testing.assert_allclose(runner(x[:5]), runner.run(x[:5])[graph.outputs[0]], rtol=0)  # not split
-    finally:
-        set_threads(before)
+    # the context puts BLAS's own thread limits back afterwards (set_threads changes them for good)
+    with threadpool_limits(limits=None, user_api="blas"):
+        try:
+            set_threads(1)
+            whole = runner(x)
+            set_threads(3)  # 7 images: slices of 3, 2, 2
+            np.testing.assert_allclose(runner(x), whole, rtol=1e-5)
+            np.testing.assert_allclose(runner(x[:5]), runner.run(x[:5])[graph.outputs[0]], rtol=0)  # not split
+        finally:
+            set_threads(before)
