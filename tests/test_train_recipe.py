@@ -105,3 +105,94 @@ def test_short_run_trains_exports_and_the_engine_agrees(tmp_path):
         ref = m(torch.from_numpy(x)).argmax(1).numpy()
     assert (engine == ref).mean() >= 0.99  # float32 ties aside, the same classes
     assert 100.0 * (engine == labels[:300]).mean() == pytest.approx(record["torch_top1_float32"], abs=1.0)
+
+
+class _Stop(Exception):
+    """Raised from the log after an epoch: a run killed between two epochs."""
+
+
+def _checkpointed_recipe():
+    return Recipe(epochs=3, batch_size=16, warmup_steps=2, erase_p=0.5, label_smoothing=0.1)
+
+
+def test_a_stopped_run_continued_from_its_checkpoint_ends_with_the_same_weights(tmp_path):
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64)
+
+    def fresh():
+        torch.manual_seed(0)
+        return GraphModule(tiny_net())
+
+    straight = fresh()
+    train(straight, images, labels, _checkpointed_recipe(), log=lambda _: None)
+
+    def stop_after_first_epoch(msg):
+        if msg.startswith("epoch 1/"):
+            raise _Stop
+
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(_Stop):
+        train(fresh(), images, labels, _checkpointed_recipe(), log=stop_after_first_epoch,
+              checkpoint=Checkpoint(path, {"run": "a"}))
+    assert path.is_file()
+    messages = []
+    resumed, ckpt = fresh(), Checkpoint(path, {"run": "a"})
+    seconds = train(resumed, images, labels, _checkpointed_recipe(), log=messages.append, checkpoint=ckpt)
+    assert messages[0].startswith(f"continuing from {path}: 1 of 3 epochs done")
+    assert [m.split(":")[0] for m in messages[1:]] == ["epoch 2/3", "epoch 3/3"]  # epoch 1 not repeated
+    assert ckpt.continued_at == [1] and seconds > 0
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name  # weights, batch-norm statistics: bit for bit
+
+
+def test_a_checkpoint_of_another_run_or_not_a_checkpoint_is_refused(tmp_path):
+    from sqnxt_engine.errors import UserError
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    path = tmp_path / "run.ckpt"
+    net = GraphModule(tiny_net())
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    state = net, opt, torch.Generator().manual_seed(3)
+    assert Checkpoint(path, {"recipe": {"epochs": 3}}).restore(*state) is None  # nothing yet: start afresh
+    Checkpoint(path, {"recipe": {"epochs": 3}}).save(*state, {"epoch": 1, "step": 4, "seconds": 2.5})
+    assert Checkpoint(path, {"recipe": {"epochs": 3}}).restore(*state) == {"epoch": 1, "step": 4, "seconds": 2.5}
+    with pytest.raises(UserError, match=r"written by a different run \(recipe differ\)"):
+        Checkpoint(path, {"recipe": {"epochs": 30}}).restore(*state)
+    other = GraphModule(tiny_net())  # the identity matches, the arrays do not fit the module
+    other.extra = torch.nn.Conv2d(1, 4, 3)
+    with pytest.raises(UserError, match="damaged checkpoint"):
+        Checkpoint(path, {"recipe": {"epochs": 3}}).restore(other, opt, state[2])
+
+    class Payload:  # what a pickle could do when unpickled: run code
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    import pickle
+    path.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(UserError, match="not a sqnxt-train checkpoint"):
+        Checkpoint(path, {}).restore(*state)
+    assert not (tmp_path / "ran").exists()  # refused unread
+    np.savez(path.open("wb"), x=np.zeros(3))
+    with pytest.raises(UserError, match="no __meta__"):
+        Checkpoint(path, {}).restore(*state)
+
+
+def test_sqnxt_train_checkpoint_option(tmp_path, capsys):
+    out, ckpt = tmp_path / "c.npz", tmp_path / "c.ckpt"
+    args = ["ShiftResNet-20-e1", "-o", str(out), "--epochs", "1", "--limit-train", "64", "--limit-test", "64",
+            "--batch-size", "32", "--warmup-steps", "1", "--threads", "1", "--device", "cpu",
+            "--checkpoint", str(ckpt)]
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    net = GraphModule(tiny_net())
+    Checkpoint(ckpt, {"someone": "else"}).save(net, torch.optim.SGD(net.parameters(), lr=0.1),
+                                               torch.Generator(), {"epoch": 1, "step": 1, "seconds": 1.0})
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "written by a different run" in err and not out.exists()
+    ckpt.unlink()
+    assert main(args) == 0
+    record = json.loads(out.with_suffix(".train.json").read_text())
+    assert record["continued_at_epochs"] == [] and not ckpt.exists()  # removed once the file is written
+    assert main(args[:-2] + ["--checkpoint", str(tmp_path / "no" / "such.ckpt"), "--force"]) == 2
+    assert "does not exist" in capsys.readouterr().err

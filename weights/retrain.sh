@@ -12,6 +12,11 @@
 # DEVICE (auto | cpu | cuda), THREADS (torch CPU threads, 1), LIMIT (first N train and test
 # images only: smoke runs), MODELS (the dense models to train, default all six below).
 #
+# Stopped part-way (the process killed, the machine taken back)? Each model keeps its training
+# state in OUT/<file>.ckpt after every epoch (sqnxt-train --checkpoint); run the script again with
+# MODELS set to the models not yet written and the stopped one continues from its last finished
+# epoch, ending with the weights an uninterrupted run gives on the same device and thread count.
+#
 # Time: about 23 h of one CPU thread for everything at 30 epochs (2.0-10.0 h per dense model,
 # 0.2 h per pruned fine-tune), estimated from each model's CPU time per image-epoch measured by
 # `benchmarks/recipe_ablation.py --arch MODEL --train 1000 --val 200 --epochs 1 --variants new
@@ -39,13 +44,13 @@ train() {
 
 for model in $MODELS; do
     echo "== $model: $EPOCHS epochs" >&2
-    train "$model" -o "$model-fmnist.npz" --epochs "$EPOCHS"
+    train "$model" -o "$model-fmnist.npz" --epochs "$EPOCHS" --checkpoint "$model-fmnist.ckpt"
 done
 for model in $PRUNED; do
     if [[ -f $model-fmnist.npz ]]; then
         echo "== $model: pruned 40%, $FINETUNE_EPOCHS epochs of fine-tuning" >&2
         train "$model" --init "$model-fmnist.npz" --prune 0.4 --epochs "$FINETUNE_EPOCHS" --lr 0.01 \
-            --warmup-steps 0 -o "$model-fmnist-pruned40.npz"
+            --warmup-steps 0 -o "$model-fmnist-pruned40.npz" --checkpoint "$model-fmnist-pruned40.ckpt"
     fi
 done
 python -m sqnxt_engine.train.manifest ./*-fmnist*.npz

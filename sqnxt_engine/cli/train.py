@@ -33,13 +33,17 @@ def _main(argv: list[str]) -> int:
                    help="where to train: auto (CUDA when torch sees a GPU), cpu or cuda")
     p.add_argument("--float16", action="store_true", help="store the .npz at half precision")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="keep the training state here after every epoch; if FILE exists (a run stopped "
+                        "part-way), continue from it; removed when the weight file is written")
     args = p.parse_args(argv)
     options = fashion_mnist_options(args.model) if args.zoo_options is None else args.zoo_options
     recipe = Recipe(**{f: getattr(args, f) for f in _RECIPE_OPTIONS}, flip=not args.no_flip, prune=args.prune)
     record = train_and_export(args.model, args.out, options, recipe, args.init, args.limit_train,
                               args.limit_test, args.threads, args.float16, args.force,
                               command="sqnxt-train " + shlex.join(argv),
-                              log=lambda msg: print(msg, file=sys.stderr, flush=True), device=args.device)
+                              log=lambda msg: print(msg, file=sys.stderr, flush=True), device=args.device,
+                              checkpoint=args.checkpoint)
     print(json.dumps(record, indent=2))
     return 0
 

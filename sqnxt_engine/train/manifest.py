@@ -55,6 +55,9 @@ def measure(path: Path) -> dict:
         "training_seconds": record.get("training_seconds"), "training_threads": record.get("threads"),
         "training_machine": record.get("machine"), "training_device": record.get("device", "cpu"),
         "torch_version": record.get("torch"),
+        # a run stopped and continued from its checkpoint: the epochs where it was picked up again
+        # (threads and device above are those of its last part)
+        "training_continued_at_epochs": record.get("continued_at_epochs", []),
         "preprocess": {k: meta.get(k) for k in ("input_size", "resize", "color", "mean", "std")},
         "labels": meta.get("labels"),
     }

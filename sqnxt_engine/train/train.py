@@ -198,9 +198,11 @@ def torch_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: in
 
 
 def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=None, log=print,
-          device: str = "cpu"):
+          device: str = "cpu", checkpoint=None) -> float:
     """Train in place with the recipe on `device` (the model moves there; batches are augmented
-    on the CPU, then moved); masks (from magnitude_masks) keep pruned weights at zero."""
+    on the CPU, then moved); masks (from magnitude_masks) keep pruned weights at zero. With a
+    checkpoint (checkpoint.Checkpoint) the state is saved after every epoch, and a saved state is
+    continued from. Returns the seconds spent training, over every run that contributed."""
     torch = _torch()
     model.to(device)
     gen = torch.Generator().manual_seed(recipe.seed)
@@ -221,8 +223,13 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
     x_all = torch.from_numpy(normalise(images))
     y_all = torch.from_numpy(labels.astype(np.int64))
     mask_list = [(w, masks[name].to(device)) for name, w in weight_tensors(model)] if masks else []
-    step = 0
-    for epoch in range(recipe.epochs):
+    step = first_epoch = 0
+    seconds = 0.0
+    saved = checkpoint.restore(model, opt, gen) if checkpoint else None
+    if saved:
+        first_epoch, step, seconds = saved["epoch"], saved["step"], saved["seconds"]
+        log(f"continuing from {checkpoint.path}: {first_epoch} of {recipe.epochs} epochs done")
+    for epoch in range(first_epoch, recipe.epochs):
         model.train()
         t0, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         order = torch.randperm(len(images), generator=gen)
@@ -246,9 +253,12 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
             seen += len(idx)
             correct += int((out.argmax(1) == yb).sum())
             loss_sum += loss.item() * len(idx)
+        seconds += time.time() - t0
+        if checkpoint:
+            checkpoint.save(model, opt, gen, {"epoch": epoch + 1, "step": step, "seconds": seconds})
         log(f"epoch {epoch + 1}/{recipe.epochs}: loss {loss_sum / seen:.4f}, train acc "
             f"{100.0 * correct / seen:.2f}%, {time.time() - t0:.0f} s")
-    return model
+    return seconds
 
 
 def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[str]:
@@ -261,11 +271,13 @@ def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[s
 def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None,
                      limit_train: int | None = None, limit_test: int | None = None, threads: int = 2,
                      float16: bool = False, force: bool = False, command: str = "",
-                     log=print, device: str = "auto") -> dict:
+                     log=print, device: str = "auto", checkpoint=None) -> dict:
     """Train the zoo model `arch` (built with `options`) on Fashion-MNIST with `recipe`, starting
     from the weight file `init` if given, and write it as the weight file `output` (beside it the
     training record, `<output>.train.json`); returns that record. `command` is recorded as the
-    command line that asked for it. device: auto, cpu or cuda (resolve_device)."""
+    command line that asked for it. device: auto, cpu or cuda (resolve_device). checkpoint: a
+    path where the training state is kept between epochs (checkpoint.py): a run stopped part-way
+    continues from it when called again, and it is removed once the weight file is written."""
     torch = _torch()
     from ..io.convert import convert
     from ..io.datasets import load_dataset
@@ -277,6 +289,8 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     record_path = output.with_suffix(".train.json")
     check_out(output, force)  # both, before hours of training
     check_out(record_path, force)
+    if checkpoint:
+        check_out(checkpoint, force=True)  # its folder exists; a file there is a regular one
     torch.manual_seed(recipe.seed)
     np.random.seed(recipe.seed)
     torch.set_num_threads(threads)
@@ -297,10 +311,14 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     if recipe.prune:
         masks = magnitude_masks(model, recipe.prune)
         log(f"pruned to {recipe.prune:.0%}: test top-1 before fine-tuning {torch_accuracy(model, x_test, y_test):.2f}%")
-    t0 = time.time()
-    if recipe.epochs:
-        train(model, x_train, y_train, recipe, masks, log, device)
-    seconds = time.time() - t0
+    saver = None
+    if checkpoint:
+        from ..io.weights import sha256_file
+        from .checkpoint import Checkpoint
+        saver = Checkpoint(checkpoint, {"architecture": arch, "zoo_options": options, "recipe": asdict(recipe),
+                                        "init_sha256": sha256_file(init) if init else None,
+                                        "train_images": len(x_train)})
+    seconds = train(model, x_train, y_train, recipe, masks, log, device, saver) if recipe.epochs else 0.0
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
@@ -318,7 +336,10 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
               "training_seconds": round(seconds, 1), "threads": threads, "device": device_name(device),
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
-              "weight_sparsity": round(zeros / total, 4), "float16": float16}
+              "weight_sparsity": round(zeros / total, 4), "float16": float16,
+              "continued_at_epochs": saver.continued_at if saver else []}
     text = json.dumps(record, indent=2) + "\n"
     write_atomic(record_path, lambda f: f.write(text.encode()), force)
+    if saver:
+        saver.remove()
     return record

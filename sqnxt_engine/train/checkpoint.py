@@ -1,0 +1,98 @@
+"""Training state saved after every epoch (sqnxt-train --checkpoint FILE), so that a run that is
+stopped (the process killed, the machine taken back, a session's time used up) continues from its
+last finished epoch when the same command is run again, and ends with the same weights as one
+uninterrupted run on the same device and thread count.
+
+What an epoch boundary needs, and nothing else: the module's parameters and buffers (batch-norm
+statistics), the optimiser's momentum buffers, the step count (the learning rate is a function of
+it), the batch generator's state (shuffling and augmentation draw from it), and the seconds trained
+so far. Pruning masks are not saved: they are recomputed from the --init file before the state is
+restored. The optimiser's hyper-parameters come from the recipe, not from the file.
+
+The file carries the identity of the run that wrote it (network, zoo options, recipe, the sha256 of
+the --init file, the number of training images). A checkpoint of any other run is refused with
+one line instead of being continued: resuming a different recipe would silently train a model no
+command describes.
+
+Format and threat model: an `.npz` of plain arrays (`model.<name>`, `momentum.<index>`,
+`generator`) plus one JSON string under `__meta__`, like the weight files; it is read by io/npz.py,
+which bounds every size before anything is inflated and never unpickles, so a file swapped in by
+someone else can at worst be refused.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+FORMAT = 1
+META_KEY = "__meta__"
+
+
+class Checkpoint:
+    """The training state of one run at `path`. identity: plain JSON values that must match for a
+    saved state to be continued (see the module's docstring)."""
+
+    def __init__(self, path, identity: dict):
+        self.path = Path(path)
+        self.identity = json.loads(json.dumps({"format": FORMAT, **identity}))  # as it reads back
+        self.continued_at: list[int] = []  # the epochs at which a stopped run was picked up again
+
+    def save(self, model, optimizer, generator, progress: dict) -> None:
+        """Write the state after an epoch (progress: epoch, step, seconds), atomically: a run
+        killed while saving leaves the previous epoch's file."""
+        from ..io.files import write_atomic
+        arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+        for index, state in optimizer.state_dict()["state"].items():
+            if state.get("momentum_buffer") is not None:
+                arrays[f"momentum.{index}"] = state["momentum_buffer"].detach().cpu().numpy()
+        arrays["generator"] = generator.get_state().numpy()
+        meta = json.dumps({"identity": self.identity, "continued_at": self.continued_at, **progress},
+                          allow_nan=False)
+        write_atomic(self.path, lambda f: np.savez(f, **arrays, **{META_KEY: np.array(meta)}), force=True)
+
+    def restore(self, model, optimizer, generator) -> dict | None:
+        """Load a saved state into the three objects and return its progress (epoch, step,
+        seconds), or None when there is no file yet."""
+        import torch
+
+        from ..io.npz import read_npz
+        from ..io.structured_text import load_json
+        if not self.path.exists():
+            return None
+        try:
+            arrays = read_npz(self.path, text_members=(META_KEY,))
+        except UserError as e:
+            raise UserError(f"{self.path}: not a sqnxt-train checkpoint ({e})") from None
+        meta = arrays.pop(META_KEY, None)
+        if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
+            raise UserError(f"{self.path}: not a sqnxt-train checkpoint (no {META_KEY} string)")
+        meta = load_json(str(meta), f"{self.path}: {META_KEY}")
+        theirs = meta.get("identity") if isinstance(meta, dict) else None
+        if not isinstance(theirs, dict):
+            raise UserError(f"{self.path}: not a sqnxt-train checkpoint (no identity)")
+        if theirs != self.identity:
+            keys = sorted(k for k in self.identity.keys() | theirs.keys() if theirs.get(k) != self.identity.get(k))
+            raise UserError(f"{self.path}: written by a different run ({', '.join(keys)} differ); "
+                            f"remove it or name another --checkpoint")
+        try:
+            progress = {k: meta[k] for k in ("epoch", "step", "seconds")}
+            self.continued_at = [int(e) for e in meta["continued_at"]] + [int(progress["epoch"])]
+            model.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")})
+            momentum = {int(k[9:]): {"momentum_buffer": torch.from_numpy(v)}
+                        for k, v in arrays.items() if k.startswith("momentum.")}
+            optimizer.load_state_dict({"state": momentum, "param_groups": optimizer.state_dict()["param_groups"]})
+            generator.set_state(torch.from_numpy(arrays["generator"]))
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # missing or misshapen entries
+            raise UserError(f"{self.path}: a damaged checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
+        return progress
+
+    def remove(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
