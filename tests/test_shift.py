@@ -91,6 +91,38 @@ def test_shift_equals_torch_roll_reference_in_numpy_and_torch(k, d, assignment, 
     xr = torch.from_numpy(x).requires_grad_()
     torch_reference(xr, k, d, assignment).backward(g)
     np.testing.assert_array_equal(xt.grad.numpy(), xr.grad.numpy())
+    # float32 channels-last, how sqnxt-train keeps activations on the CPU: kernels._shift's path
+    last = torch.channels_last
+    xl = torch.from_numpy(x.astype(np.float32)).contiguous(memory_format=last).requires_grad_()
+    got = GraphModule(b.build())(xl)
+    assert got.is_contiguous(memory_format=last)
+    np.testing.assert_array_equal(got.detach().numpy(), want.astype(np.float32))
+    got.backward(g.float().contiguous(memory_format=last))
+    np.testing.assert_array_equal(xl.grad.numpy(), xr.grad.numpy().astype(np.float32))
+
+
+@given(shift_cases)
+def test_channels_last_kernel_equals_the_shift(case):
+    from sqnxt_engine.kernels._shift import shift_nhwc
+    k, d, assignment, c, h, w, n = case
+    x = np.random.default_rng(c * 100 + h * 10 + w).standard_normal((n, c, h, w)).astype(np.float32)
+    offsets = F.shift_offsets(c, k, d, assignment)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    out = np.full_like(nhwc, np.nan)  # every element must be written, zeros included
+    shift_nhwc(nhwc, offsets, out)
+    np.testing.assert_array_equal(out.transpose(0, 3, 1, 2), F.shift(x, k, d, assignment))
+    shift_nhwc(nhwc, -offsets, out)  # the opposite shift: the gradient
+    np.testing.assert_array_equal(out.transpose(0, 3, 1, 2), F.shift_into(np.zeros_like(x), x, k, d, assignment,
+                                                                          reverse=True))
+
+
+def test_channels_last_kernel_refuses_mismatched_arguments():
+    from sqnxt_engine.kernels._shift import shift_nhwc
+    x = np.zeros((1, 4, 4, 9), np.float32)
+    with pytest.raises(ValueError, match="out has shape"):
+        shift_nhwc(x, F.shift_offsets(9, 3, 1, "interleaved"), np.zeros((1, 4, 4, 8), np.float32))
+    with pytest.raises(ValueError, match=r"offsets must have shape \(9, 2\)"):
+        shift_nhwc(x, np.zeros((8, 2), np.int64), np.zeros_like(x))
 
 
 def test_channels_past_the_last_full_group_stay():

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..functional import shift_into
+from ..functional import shift_into, shift_offsets
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
+from ..kernels._shift import shift_nhwc
 
 # torch parameter/buffer name -> the project's name, per kind of module
 _BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
@@ -88,6 +89,21 @@ def _pool(op: O._Pool2d) -> nn.Module:
     return pool if fits else Padded(pool, op.padding, 0.0)
 
 
+def _shift(x, kernel: int, dilation: int, assignment: str, reverse: bool = False):
+    """The shift of a tensor in its own memory layout: a channels-last float32 tensor on the CPU
+    (how train.train keeps activations there) through kernels._shift, one pass over the tensor;
+    anything else through functional.shift_into's slice assignments, one per channel group, which
+    are contiguous planes in the NCHW layout."""
+    if (x.device.type == "cpu" and x.dtype == torch.float32 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)):
+        out = torch.empty_like(x)  # channels-last too
+        offsets = shift_offsets(x.shape[1], kernel, dilation, assignment)
+        offsets = -offsets if reverse else offsets
+        shift_nhwc(x.detach().permute(0, 2, 3, 1).numpy(), offsets, out.permute(0, 2, 3, 1).numpy())
+        return out
+    return shift_into(torch.zeros_like(x), x, kernel, dilation, assignment, reverse)
+
+
 class _ShiftFunction(torch.autograd.Function):
     """The shift with its gradient written out: the backward pass is the opposite shift. Autograd
     through slicing instead (views of a padded copy, or slice assignment) materialises a
@@ -97,15 +113,15 @@ class _ShiftFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, dilation, assignment):
         ctx.args = (kernel, dilation, assignment)
-        return shift_into(torch.zeros_like(x), x, kernel, dilation, assignment)
+        return _shift(x, kernel, dilation, assignment)
 
     @staticmethod
     def backward(ctx, grad):
-        return shift_into(torch.zeros_like(grad), grad, *ctx.args, reverse=True), None, None, None
+        return _shift(grad, *ctx.args, reverse=True), None, None, None
 
 
 class Shift(nn.Module):
-    """The IR's shift, through the engine's own slicing code (functional.shift_into)."""
+    """The IR's shift, through the engine's own definition (functional.shift_groups)."""
 
     def __init__(self, op: O.Shift):
         super().__init__()
