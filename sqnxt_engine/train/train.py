@@ -28,10 +28,12 @@ masks are kept through fine-tuning (weights re-zeroed after every step), so zero
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import platform
 import shlex
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -130,6 +132,25 @@ def random_erase(batch, p: float, max_area: float, gen):
     return torch.where(mask, torch.randn(batch.shape, generator=gen), batch)
 
 
+def reuse_freed_memory() -> None:
+    """Ask glibc's malloc to serve large blocks from its heap and keep what is freed there for
+    the next tensor, instead of mapping fresh pages for every large tensor (its default above
+    32 MB, and by default above 128 kB until such a block is freed) and unmapping them again: a
+    training step allocates and frees the same activation sizes hundreds of times, and every fresh
+    page costs a page fault on first touch. On this project's 2-core virtual machine that was
+    ~40% of a ShiftResNet-20-e6 training step (docs/shift.md, "Training time"). The process
+    keeps its peak memory instead of returning it. Other C libraries: nothing happens."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
+    mallopt(m_mmap_max, 0)
+    mallopt(m_trim_threshold, 2**31 - 1)
+
+
 def resolve_device(name: str) -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without one is a user error."""
     torch = _torch()
@@ -204,6 +225,7 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
     checkpoint (checkpoint.Checkpoint) the state is saved after every epoch, and a saved state is
     continued from. Returns the seconds spent training, over every run that contributed."""
     torch = _torch()
+    reuse_freed_memory()
     # channels-last on the CPU: torch's CPU convolutions (oneDNN) run faster in it; 1.2-1.6x per
     # training step across the zoo's Fashion-MNIST networks (docs/shift.md, "Training time")
     layout = torch.channels_last if device == "cpu" else torch.contiguous_format
