@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The shift (functional.shift_groups) of a channels-last (N, H, W, C) float32 array: the training
 module's forward and backward pass on the CPU (train/torch_graph.py), where torch keeps
-activations channels-last because its convolutions run faster so (docs/shift.md, "Training").
+activations channels-last because its convolutions run faster so (docs/shift.md, "Training time on
+the CPU").
 
 In channels-last memory a pixel's channels are contiguous, so a shift group (every k^2-th channel,
 or a run of channels) is a strided slice, and assigning the k^2 groups one after another reads and

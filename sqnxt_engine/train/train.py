@@ -138,8 +138,8 @@ def reuse_freed_memory() -> None:
     32 MB, and by default above 128 kB until such a block is freed) and unmapping them again: a
     training step allocates and frees the same activation sizes hundreds of times, and every fresh
     page costs a page fault on first touch. On this project's 2-core virtual machine that was
-    ~40% of a ShiftResNet-20-e6 training step (docs/shift.md, "Training time"). The process
-    keeps its peak memory instead of returning it. Other C libraries: nothing happens."""
+    half of a ShiftResNet-20-e6 training step (docs/shift.md, "Training time on the CPU"). The
+    process keeps its peak memory instead of returning it. Other C libraries: nothing happens."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -226,8 +226,8 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
     continued from. Returns the seconds spent training, over every run that contributed."""
     torch = _torch()
     reuse_freed_memory()
-    # channels-last on the CPU: torch's CPU convolutions (oneDNN) run faster in it; 1.2-1.6x per
-    # training step across the zoo's Fashion-MNIST networks (docs/shift.md, "Training time")
+    # channels-last on the CPU: torch's CPU convolutions (oneDNN) run faster in it; 1.3-1.7x per
+    # training step across the zoo's Fashion-MNIST networks (docs/shift.md, "Training time on the CPU")
     layout = torch.channels_last if device == "cpu" else torch.contiguous_format
     model.to(device, memory_format=layout)
     gen = torch.Generator().manual_seed(recipe.seed)
