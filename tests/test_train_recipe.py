@@ -173,7 +173,8 @@ def test_a_checkpoint_of_another_run_or_not_a_checkpoint_is_refused(tmp_path):
     with pytest.raises(UserError, match="not a sqnxt-train checkpoint"):
         Checkpoint(path, {}).restore(*state)
     assert not (tmp_path / "ran").exists()  # refused unread
-    np.savez(path.open("wb"), x=np.zeros(3))
+    with path.open("wb") as f:  # an .npz archive, but without the metadata
+        np.savez(f, x=np.zeros(3))
     with pytest.raises(UserError, match="no __meta__"):
         Checkpoint(path, {}).restore(*state)
 
