@@ -54,8 +54,30 @@ def save_weights(path, graph_or_arch, arrays: Mapping[str, np.ndarray], meta: Ma
         meta_json = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise UserError(f"{path}: metadata is not plain JSON ({e})") from None
-    write_atomic(path, lambda f: np.savez(f, **out, **{META_KEY: np.array(meta_json)}), force)
+    write_npz_with_meta(path, out, meta_json, force)
     return path
+
+
+def write_npz_with_meta(path, arrays: Mapping[str, np.ndarray], meta_json: str, force: bool) -> None:
+    """The container of the weight files (and of sqnxt-train's checkpoints): the arrays and one
+    JSON string under META_KEY, written atomically."""
+    write_atomic(path, lambda f: np.savez(f, **arrays, **{META_KEY: np.array(meta_json)}), force)
+
+
+def read_npz_with_meta(path, what: str) -> tuple[dict[str, np.ndarray], object]:
+    """(arrays, parsed metadata) of a file written by write_npz_with_meta, the archive checked by
+    io/npz.py before anything is inflated. `what` names the kind of file in the errors, which are
+    UserErrors without the file name (callers add it)."""
+    try:
+        arrays = read_npz(path, text_members=(META_KEY,))
+    except UserError as e:
+        raise UserError(f"corrupt or not {what}: {e}") from None
+    if META_KEY not in arrays:
+        raise UserError(f"no {META_KEY} entry: not {what} of this project")
+    meta_array = arrays.pop(META_KEY)
+    if meta_array.dtype.kind != "U" or meta_array.ndim != 0:
+        raise UserError(f"{META_KEY} is not one JSON string")
+    return arrays, load_json(str(meta_array), META_KEY)
 
 
 def load_weights(path, graph=None) -> tuple[dict[str, np.ndarray], dict]:
@@ -67,16 +89,7 @@ def load_weights(path, graph=None) -> tuple[dict[str, np.ndarray], dict]:
     array for NaN and infinity, before anything is built from them."""
     path = Path(path)
     try:
-        try:
-            arrays = read_npz(path, text_members=(META_KEY,))
-        except UserError as e:
-            raise UserError(f"corrupt or not a weight file: {e}") from None
-        if META_KEY not in arrays:
-            raise UserError(f"no {META_KEY} entry: not a weight file of this project")
-        meta_array = arrays.pop(META_KEY)
-        if meta_array.dtype.kind != "U" or meta_array.ndim != 0:
-            raise UserError(f"{META_KEY} is not one JSON string")
-        meta = load_json(str(meta_array), META_KEY)
+        arrays, meta = read_npz_with_meta(path, "a weight file")
         check_meta(meta)
         arrays = {k: _widen(a) for k, a in arrays.items()}
         for k, a in arrays.items():

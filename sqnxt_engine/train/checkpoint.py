@@ -15,22 +15,19 @@ one line instead of being continued: resuming a different recipe would silently 
 command describes.
 
 Format and threat model: an `.npz` of plain arrays (`model.<name>`, `momentum.<index>`,
-`generator`) plus one JSON string under `__meta__`, like the weight files; it is read by io/npz.py,
+`generator`) plus one JSON string under `__meta__`, the weight files' container (io/weights.py's
+write_npz_with_meta and read_npz_with_meta); it is read through io/npz.py,
 which bounds every size before anything is inflated and never unpickles, so a file swapped in by
 someone else can at worst be refused.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import UserError
 
 FORMAT = 1
-META_KEY = "__meta__"
 
 
 class Checkpoint:
@@ -45,7 +42,7 @@ class Checkpoint:
     def save(self, model, optimizer, generator, progress: dict) -> None:
         """Write the state after an epoch (progress: epoch, step, seconds), atomically: a run
         killed while saving leaves the previous epoch's file."""
-        from ..io.files import write_atomic
+        from ..io.weights import write_npz_with_meta
         arrays = {f"model.{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
         for index, state in optimizer.state_dict()["state"].items():
             if state.get("momentum_buffer") is not None:
@@ -53,25 +50,20 @@ class Checkpoint:
         arrays["generator"] = generator.get_state().numpy()
         meta = json.dumps({"identity": self.identity, "continued_at": self.continued_at, **progress},
                           allow_nan=False)
-        write_atomic(self.path, lambda f: np.savez(f, **arrays, **{META_KEY: np.array(meta)}), force=True)
+        write_npz_with_meta(self.path, arrays, meta, force=True)
 
     def restore(self, model, optimizer, generator) -> dict | None:
         """Load a saved state into the three objects and return its progress (epoch, step,
         seconds), or None when there is no file yet."""
         import torch
 
-        from ..io.npz import read_npz
-        from ..io.structured_text import load_json
+        from ..io.weights import read_npz_with_meta
         if not self.path.exists():
             return None
         try:
-            arrays = read_npz(self.path, text_members=(META_KEY,))
+            arrays, meta = read_npz_with_meta(self.path, "a sqnxt-train checkpoint")
         except UserError as e:
-            raise UserError(f"{self.path}: not a sqnxt-train checkpoint ({e})") from None
-        meta = arrays.pop(META_KEY, None)
-        if meta is None or meta.dtype.kind != "U" or meta.ndim != 0:
-            raise UserError(f"{self.path}: not a sqnxt-train checkpoint (no {META_KEY} string)")
-        meta = load_json(str(meta), f"{self.path}: {META_KEY}")
+            raise UserError(f"{self.path}: {e}") from None
         theirs = meta.get("identity") if isinstance(meta, dict) else None
         if not isinstance(theirs, dict):
             raise UserError(f"{self.path}: not a sqnxt-train checkpoint (no identity)")
@@ -92,7 +84,4 @@ class Checkpoint:
         return progress
 
     def remove(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)
