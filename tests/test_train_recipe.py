@@ -90,7 +90,7 @@ def test_short_run_trains_exports_and_the_engine_agrees(tmp_path):
                  "--limit-test", "300", "--batch-size", "50", "--warmup-steps", "4", "--threads", "1",
                  "--device", "cpu", "--erase-p", "0.5", "--label-smoothing", "0.1"]) == 0
     record = json.loads(out.with_suffix(".train.json").read_text())
-    assert record["zoo_options"] == CIFAR_FORM and record["device"] == "cpu"
+    assert record["zoo_options"] == CIFAR_FORM and record["parts"] == [{"epochs": [1, 4], "threads": 1, "device": "cpu"}]
     assert record["recipe"]["erase_p"] == 0.5 and record["recipe"]["label_smoothing"] == 0.1
     assert record["torch_top1_float32"] > 40  # 10 classes: chance is 10% (this run: 62%)
     graph, arrays, meta = load_model(out)
@@ -109,6 +109,9 @@ def test_short_run_trains_exports_and_the_engine_agrees(tmp_path):
 
 class _Stop(Exception):
     """Raised from the log after an epoch: a run killed between two epochs."""
+
+
+CPU = {"threads": 1, "device": "cpu"}  # a checkpoint's setting where it does not matter
 
 
 def _checkpointed_recipe():
@@ -135,14 +138,16 @@ def test_a_stopped_run_continued_from_its_checkpoint_ends_with_the_same_weights(
     path = tmp_path / "run.ckpt"
     with pytest.raises(_Stop):
         train(fresh(), images, labels, _checkpointed_recipe(), log=stop_after_first_epoch,
-              checkpoint=Checkpoint(path, {"run": "a"}))
+              checkpoint=Checkpoint(path, {"run": "a"}, {"threads": 1, "device": "cpu"}))
     assert path.is_file()
     messages = []
-    resumed, ckpt = fresh(), Checkpoint(path, {"run": "a"})
+    resumed, ckpt = fresh(), Checkpoint(path, {"run": "a"}, {"threads": 2, "device": "cpu"})
     seconds = train(resumed, images, labels, _checkpointed_recipe(), log=messages.append, checkpoint=ckpt)
     assert messages[0].startswith(f"continuing from {path}: 1 of 3 epochs done")
     assert [m.split(":")[0] for m in messages[1:]] == ["epoch 2/3", "epoch 3/3"]  # epoch 1 not repeated
-    assert ckpt.continued_at == [1] and seconds > 0
+    assert ckpt.parts(3) == [{"epochs": [1, 1], "threads": 1, "device": "cpu"},  # the setting is recorded,
+                             {"epochs": [2, 3], "threads": 2, "device": "cpu"}]  # not part of the identity
+    assert seconds > 0
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name  # weights, batch-norm statistics: bit for bit
 
@@ -154,15 +159,15 @@ def test_a_checkpoint_of_another_run_or_not_a_checkpoint_is_refused(tmp_path):
     net = GraphModule(tiny_net())
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     state = net, opt, torch.Generator().manual_seed(3)
-    assert Checkpoint(path, {"recipe": {"epochs": 3}}).restore(*state) is None  # nothing yet: start afresh
-    Checkpoint(path, {"recipe": {"epochs": 3}}).save(*state, {"epoch": 1, "step": 4, "seconds": 2.5})
-    assert Checkpoint(path, {"recipe": {"epochs": 3}}).restore(*state) == {"epoch": 1, "step": 4, "seconds": 2.5}
+    assert Checkpoint(path, {"recipe": {"epochs": 3}}, CPU).restore(*state) is None  # nothing yet: start afresh
+    Checkpoint(path, {"recipe": {"epochs": 3}}, CPU).save(*state, {"epoch": 1, "step": 4, "seconds": 2.5})
+    assert Checkpoint(path, {"recipe": {"epochs": 3}}, CPU).restore(*state) == {"epoch": 1, "step": 4, "seconds": 2.5}
     with pytest.raises(UserError, match=r"written by a different run \(recipe differ\)"):
-        Checkpoint(path, {"recipe": {"epochs": 30}}).restore(*state)
+        Checkpoint(path, {"recipe": {"epochs": 30}}, CPU).restore(*state)
     other = GraphModule(tiny_net())  # the identity matches, the arrays do not fit the module
     other.extra = torch.nn.Conv2d(1, 4, 3)
     with pytest.raises(UserError, match="damaged checkpoint"):
-        Checkpoint(path, {"recipe": {"epochs": 3}}).restore(other, opt, state[2])
+        Checkpoint(path, {"recipe": {"epochs": 3}}, CPU).restore(other, opt, state[2])
 
     class Payload:  # what a pickle could do when unpickled: run code
         def __reduce__(self):
@@ -171,12 +176,12 @@ def test_a_checkpoint_of_another_run_or_not_a_checkpoint_is_refused(tmp_path):
     import pickle
     path.write_bytes(pickle.dumps(Payload()))
     with pytest.raises(UserError, match="not a sqnxt-train checkpoint"):
-        Checkpoint(path, {}).restore(*state)
+        Checkpoint(path, {}, CPU).restore(*state)
     assert not (tmp_path / "ran").exists()  # refused unread
     with path.open("wb") as f:  # an .npz archive, but without the metadata
         np.savez(f, x=np.zeros(3))
     with pytest.raises(UserError, match="no __meta__"):
-        Checkpoint(path, {}).restore(*state)
+        Checkpoint(path, {}, CPU).restore(*state)
 
 
 def test_sqnxt_train_checkpoint_option(tmp_path, capsys):
@@ -186,7 +191,7 @@ def test_sqnxt_train_checkpoint_option(tmp_path, capsys):
             "--checkpoint", str(ckpt)]
     from sqnxt_engine.train.checkpoint import Checkpoint
     net = GraphModule(tiny_net())
-    Checkpoint(ckpt, {"someone": "else"}).save(net, torch.optim.SGD(net.parameters(), lr=0.1),
+    Checkpoint(ckpt, {"someone": "else"}, CPU).save(net, torch.optim.SGD(net.parameters(), lr=0.1),
                                                torch.Generator(), {"epoch": 1, "step": 1, "seconds": 1.0})
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -194,6 +199,6 @@ def test_sqnxt_train_checkpoint_option(tmp_path, capsys):
     ckpt.unlink()
     assert main(args) == 0
     record = json.loads(out.with_suffix(".train.json").read_text())
-    assert record["continued_at_epochs"] == [] and not ckpt.exists()  # removed once the file is written
+    assert record["parts"] == [{"epochs": [1, 1], "threads": 1, "device": "cpu"}] and not ckpt.exists()  # removed once the file is written
     assert main(args[:-2] + ["--checkpoint", str(tmp_path / "no" / "such.ckpt"), "--force"]) == 2
     assert "does not exist" in capsys.readouterr().err

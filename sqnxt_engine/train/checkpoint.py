@@ -7,7 +7,10 @@ What an epoch boundary needs, and nothing else: the module's parameters and buff
 statistics), the optimiser's momentum buffers, the step count (the learning rate is a function of
 it), the batch generator's state (shuffling and augmentation draw from it), and the seconds trained
 so far. Pruning masks are not saved: they are recomputed from the --init file before the state is
-restored. The optimiser's hyper-parameters come from the recipe, not from the file.
+restored. The optimiser's hyper-parameters come from the recipe, not from the file. It also keeps
+the run's parts so far (epochs, torch threads, device of each stretch between stops), which are
+recorded, not checked: a run may be continued on another thread count or device, and the manifest
+says which epochs ran how.
 
 The file carries the identity of the run that wrote it (network, zoo options, recipe, the sha256 of
 the --init file, the number of training images). A checkpoint of any other run is refused with
@@ -27,17 +30,27 @@ from pathlib import Path
 
 from ..errors import UserError
 
-FORMAT = 1
+FORMAT = 2  # 2: parts (epochs, threads, device) replace the list of epochs continued at
 
 
 class Checkpoint:
     """The training state of one run at `path`. identity: plain JSON values that must match for a
-    saved state to be continued (see the module's docstring)."""
+    saved state to be continued (see the module's docstring); setting: how this part of the run
+    trains ({"threads": n, "device": name}), recorded in its part."""
 
-    def __init__(self, path, identity: dict):
+    def __init__(self, path, identity: dict, setting: dict):
         self.path = Path(path)
         self.identity = json.loads(json.dumps({"format": FORMAT, **identity}))  # as it reads back
-        self.continued_at: list[int] = []  # the epochs at which a stopped run was picked up again
+        self.setting = dict(setting)
+        self.earlier_parts: list[dict] = []  # the parts before the last stop, as read back
+        self.first_epoch = 1  # this part's first epoch (1-based)
+
+    def parts(self, last_epoch: int) -> list[dict]:
+        """The run's parts up to `last_epoch`: one per stretch between stops, each {"epochs":
+        [first, last], "threads", "device"}; a run never stopped has one."""
+        if last_epoch < self.first_epoch:
+            return list(self.earlier_parts)
+        return self.earlier_parts + [{"epochs": [self.first_epoch, last_epoch], **self.setting}]
 
     def save(self, model, optimizer, generator, progress: dict) -> None:
         """Write the state after an epoch (progress: epoch, step, seconds), atomically: a run
@@ -48,7 +61,7 @@ class Checkpoint:
             if state.get("momentum_buffer") is not None:
                 arrays[f"momentum.{index}"] = state["momentum_buffer"].detach().cpu().numpy()
         arrays["generator"] = generator.get_state().numpy()
-        meta = json.dumps({"identity": self.identity, "continued_at": self.continued_at, **progress},
+        meta = json.dumps({"identity": self.identity, "parts": self.parts(progress["epoch"]), **progress},
                           allow_nan=False)
         write_npz_with_meta(self.path, arrays, meta, force=True)
 
@@ -73,7 +86,10 @@ class Checkpoint:
                             f"remove it or name another --checkpoint")
         try:
             progress = {k: meta[k] for k in ("epoch", "step", "seconds")}
-            self.continued_at = [int(e) for e in meta["continued_at"]] + [int(progress["epoch"])]
+            self.earlier_parts = [{"epochs": [int(part["epochs"][0]), int(part["epochs"][1])],
+                                   "threads": int(part["threads"]), "device": str(part["device"])}
+                                  for part in meta["parts"]]
+            self.first_epoch = int(progress["epoch"]) + 1
             model.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("model.")})
             momentum = {int(k[9:]): {"momentum_buffer": torch.from_numpy(v)}
                         for k, v in arrays.items() if k.startswith("momentum.")}

@@ -52,12 +52,11 @@ def measure(path: Path) -> dict:
         "convert_command": "sqnxt-convert " + shlex.join(convert_args(
             f"{path.stem}.pth", path.name, graph.name, meta.get("zoo_options", {}),
             meta.get("stored_dtype") == "float16")),
-        "training_seconds": record.get("training_seconds"), "training_threads": record.get("threads"),
-        "training_machine": record.get("machine"), "training_device": record.get("device", "cpu"),
-        "torch_version": record.get("torch"),
-        # a run stopped and continued from its checkpoint: the epochs where it was picked up again
-        # (threads and device above are those of its last part)
-        "training_continued_at_epochs": record.get("continued_at_epochs", []),
+        "training_seconds": record.get("training_seconds"),
+        # epochs, torch threads and device of each stretch of the run; more than one when it was
+        # stopped and continued from its checkpoint
+        "training_parts": record.get("parts"),
+        "training_machine": record.get("machine"), "torch_version": record.get("torch"),
         "preprocess": {k: meta.get(k) for k in ("input_size", "resize", "color", "mean", "std")},
         "labels": meta.get("labels"),
     }

@@ -344,8 +344,14 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
         from .checkpoint import Checkpoint
         saver = Checkpoint(checkpoint, {"architecture": arch, "zoo_options": options, "recipe": asdict(recipe),
                                         "init_sha256": sha256_file(init) if init else None,
-                                        "train_images": len(x_train)})
+                                        "train_images": len(x_train)},
+                           {"threads": threads, "device": device_name(device)})
     seconds = train(model, x_train, y_train, recipe, masks, log, device, saver) if recipe.epochs else 0.0
+    # which epochs ran on how many threads, on which device: one part unless stopped and continued
+    if saver:
+        parts = saver.parts(recipe.epochs)
+    else:
+        parts = [{"epochs": [1, recipe.epochs], "threads": threads, "device": device_name(device)}] if recipe.epochs else []
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
@@ -360,11 +366,10 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     record = {"architecture": arch, "zoo_options": options, "dataset": "fashion-mnist",
               "recipe": asdict(recipe), "init": Path(init).name if init else None,
               "command": command, "train_images": len(x_train),
-              "training_seconds": round(seconds, 1), "threads": threads, "device": device_name(device),
+              "training_seconds": round(seconds, 1), "parts": parts,
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
-              "weight_sparsity": round(zeros / total, 4), "float16": float16,
-              "continued_at_epochs": saver.continued_at if saver else []}
+              "weight_sparsity": round(zeros / total, 4), "float16": float16}
     text = json.dumps(record, indent=2) + "\n"
     write_atomic(record_path, lambda f: f.write(text.encode()), force)
     if saver:
