@@ -339,19 +339,19 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
         masks = magnitude_masks(model, recipe.prune)
         log(f"pruned to {recipe.prune:.0%}: test top-1 before fine-tuning {torch_accuracy(model, x_test, y_test):.2f}%")
     saver = None
+    setting = {"threads": threads, "device": device_name(device)}  # recorded with the epochs it trained
     if checkpoint:
         from ..io.weights import sha256_file
         from .checkpoint import Checkpoint
         saver = Checkpoint(checkpoint, {"architecture": arch, "zoo_options": options, "recipe": asdict(recipe),
                                         "init_sha256": sha256_file(init) if init else None,
-                                        "train_images": len(x_train)},
-                           {"threads": threads, "device": device_name(device)})
+                                        "train_images": len(x_train)}, setting)
     seconds = train(model, x_train, y_train, recipe, masks, log, device, saver) if recipe.epochs else 0.0
     # which epochs ran on how many threads, on which device: one part unless stopped and continued
     if saver:
         parts = saver.parts(recipe.epochs)
     else:
-        parts = [{"epochs": [1, recipe.epochs], "threads": threads, "device": device_name(device)}] if recipe.epochs else []
+        parts = [{"epochs": [1, recipe.epochs], **setting}] if recipe.epochs else []
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
