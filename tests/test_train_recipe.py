@@ -169,6 +169,12 @@ def test_a_checkpoint_of_another_run_or_not_a_checkpoint_is_refused(tmp_path):
     other.extra = torch.nn.Conv2d(1, 4, 3)
     with pytest.raises(UserError, match="damaged checkpoint"):
         Checkpoint(path, {"recipe": {"epochs": 3}}, CPU).restore(other, opt, state[2])
+    from sqnxt_engine.io.weights import read_npz_with_meta, write_npz_with_meta
+    arrays, meta = read_npz_with_meta(path, "a checkpoint")
+    for parts in ([{"epochs": []}], 7, [{"epochs": [1, 1], "threads": "many", "device": "cpu"}]):
+        write_npz_with_meta(path, arrays, json.dumps({**meta, "parts": parts}), force=True)
+        with pytest.raises(UserError, match="damaged checkpoint"):
+            Checkpoint(path, {"recipe": {"epochs": 3}}, CPU).restore(*state)
 
     class Payload:  # what a pickle could do when unpickled: run code
         def __reduce__(self):

@@ -95,7 +95,7 @@ class Checkpoint:
                         for k, v in arrays.items() if k.startswith("momentum.")}
             optimizer.load_state_dict({"state": momentum, "param_groups": optimizer.state_dict()["param_groups"]})
             generator.set_state(torch.from_numpy(arrays["generator"]))
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # missing or misshapen entries
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:  # missing or misshapen entries
             raise UserError(f"{self.path}: a damaged checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
         return progress
 
