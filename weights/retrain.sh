@@ -20,7 +20,7 @@
 # Time: about 23 h of one CPU thread for everything at 30 epochs (2.0-10.0 h per dense model,
 # 0.2 h per pruned fine-tune), estimated from each model's CPU time per image-epoch measured by
 # `benchmarks/recipe_ablation.py --arch MODEL --train 1000 --val 200 --epochs 1 --variants new
-# --threads 1` (docs/shift.md, "What remains", has the table), before sqnxt-train's CPU changes
+# --threads 1` (docs/shift.md, "The long runs", has the table), before sqnxt-train's CPU changes
 # (channels-last, the shift kernel, malloc keeping freed memory) made a training step 1.3-3.2x
 # faster (docs/shift.md, "Training time on the CPU"). Not measured on a GPU.
 set -euo pipefail

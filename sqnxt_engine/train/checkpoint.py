@@ -33,6 +33,15 @@ from ..errors import UserError
 FORMAT = 2  # 2: parts (epochs, threads, device) replace the list of epochs continued at
 
 
+def run_parts(earlier: list[dict], first_epoch: int, last_epoch: int, setting: dict) -> list[dict]:
+    """A run's parts, one per stretch between stops, each {"epochs": [first, last], "threads",
+    "device"}: the `earlier` ones, then the current one from `first_epoch` (1-based) to
+    `last_epoch` with `setting`, if it has trained an epoch yet. A run never stopped has one."""
+    if last_epoch < first_epoch:
+        return list(earlier)
+    return earlier + [{"epochs": [first_epoch, last_epoch], **setting}]
+
+
 class Checkpoint:
     """The training state of one run at `path`. identity: plain JSON values that must match for a
     saved state to be continued (see the module's docstring); setting: how this part of the run
@@ -46,11 +55,8 @@ class Checkpoint:
         self.first_epoch = 1  # this part's first epoch (1-based)
 
     def parts(self, last_epoch: int) -> list[dict]:
-        """The run's parts up to `last_epoch`: one per stretch between stops, each {"epochs":
-        [first, last], "threads", "device"}; a run never stopped has one."""
-        if last_epoch < self.first_epoch:
-            return list(self.earlier_parts)
-        return self.earlier_parts + [{"epochs": [self.first_epoch, last_epoch], **self.setting}]
+        """The run's parts up to `last_epoch` (run_parts)."""
+        return run_parts(self.earlier_parts, self.first_epoch, last_epoch, self.setting)
 
     def save(self, model, optimizer, generator, progress: dict) -> None:
         """Write the state after an epoch (progress: epoch, step, seconds), atomically: a run

@@ -338,20 +338,17 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     if recipe.prune:
         masks = magnitude_masks(model, recipe.prune)
         log(f"pruned to {recipe.prune:.0%}: test top-1 before fine-tuning {torch_accuracy(model, x_test, y_test):.2f}%")
+    from .checkpoint import Checkpoint, run_parts
     saver = None
     setting = {"threads": threads, "device": device_name(device)}  # recorded with the epochs it trained
     if checkpoint:
         from ..io.weights import sha256_file
-        from .checkpoint import Checkpoint
         saver = Checkpoint(checkpoint, {"architecture": arch, "zoo_options": options, "recipe": asdict(recipe),
                                         "init_sha256": sha256_file(init) if init else None,
                                         "train_images": len(x_train)}, setting)
     seconds = train(model, x_train, y_train, recipe, masks, log, device, saver) if recipe.epochs else 0.0
     # which epochs ran on how many threads, on which device: one part unless stopped and continued
-    if saver:
-        parts = saver.parts(recipe.epochs)
-    else:
-        parts = [{"epochs": [1, recipe.epochs], **setting}] if recipe.epochs else []
+    parts = saver.parts(recipe.epochs) if saver else run_parts([], 1, recipe.epochs, setting)
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
