@@ -1,24 +1,23 @@
 """Where a trace's cycles go, as table rows and one line (`sqnxt-emu trace --breakdown`), and
 what a trace's --json carries beyond its rows so that its energy can be recomputed by hand.
 
-The parts themselves are timing.py's (CYCLE_PARTS, Timing.parts) and, for a whole network,
-NetworkResult.cycle_parts (the layers' parts summed, plus the layers without MACs)."""
+The parts themselves are timing.py's (CYCLE_PARTS, Timing.parts), of every charged step (MAC
+layers and steps without MACs alike, record.py) and, for a whole network, NetworkResult.cycle_parts
+(the steps' parts summed)."""
 from __future__ import annotations
 
 from .energy import access_energy
-from .timing import CYCLE_PARTS, NON_MAC
+from .timing import CYCLE_PARTS
 
 
-def breakdown_columns(res, share: bool = True) -> list[str]:
-    """The --breakdown columns for a NetworkResult (non_mac only where it costs; `share`: with
-    breakdown_row's dram_share)."""
-    parts = CYCLE_PARTS + ((NON_MAC,) if res.non_mac_cycles else ())
-    return (["layer", "dataflow", "cycles"] + [f"cycles_{p}" for p in parts]
+def breakdown_columns(share: bool = True) -> list[str]:
+    """The --breakdown columns (`share`: with breakdown_row's dram_share)."""
+    return (["layer", "dataflow", "cycles"] + [f"cycles_{p}" for p in CYCLE_PARTS]
             + (["dram_share"] if share else []))
 
 
 def breakdown_row(row: dict) -> dict:
-    """A trace row (LayerRecord.row / NetworkResult.total_row) with its cycle parts rounded
+    """A trace row (StepRecord.row / NetworkResult.total_row) with its cycle parts rounded
     to whole cycles for the table, and the DRAM's share of the cycles (edges and stall)."""
     out = dict(row)
     exact = [k for k in row if k.startswith("cycles_")]
@@ -31,10 +30,10 @@ def breakdown_row(row: dict) -> dict:
 
 
 def describe_parts(parts: dict[str, float]) -> str:
-    """'array 61.2%, buffer_stall 0.0%, ...' of a network's cycle parts."""
+    """'array 61.2%, buffer_stall 0.0%, ... of 123,456' of a network's cycles by part, or by
+    step kind ('conv 95.1%, add 2.9%, ...')."""
     total = sum(parts.values())
-    shown = {p: v for p, v in parts.items() if p != NON_MAC or v}  # non_mac: where it costs
-    return ", ".join(f"{p} {v / total:.1%}" for p, v in shown.items() if total) + \
+    return ", ".join(f"{p} {v / total:.1%}" for p, v in parts.items() if total) + \
         f" of {total:,.0f}"
 
 

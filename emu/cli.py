@@ -94,17 +94,18 @@ def _trace(args) -> int:
     compare = (f"emulated vs float output: max |diff| {res.max_abs_diff:.4g} "
                f"({rel:.2e} of max |float| {res.max_abs_ref:.4g}), top-1 "
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
-    overflow = [r.name for r in res.layers if r.overflow_bits is not None]
+    overflow = [r.name for r in res.steps if r.overflow_bits is not None]
     header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
               f"{args.sparsity:g}, energy in {hw.energy.unit}")
     warning = (f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
                f"{', '.join(overflow[:5])}" if overflow else "")
+    charged = {r.name: r.cycles for r in res.steps}
     return _emit_trace(args, res, lambda rows, total: {
         "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
         "sparsity": args.sparsity, "layers": rows, "total": total,
         "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
         "top1_match": res.top1_match, "acc_overflow_layers": overflow,
-        "non_mac_steps": [{"step": name, "op": kind, "cycles": res.non_mac_cycles.get(name)}
+        "non_mac_steps": [{"step": name, "op": kind, "cycles": charged.get(name)}
                           for name, kind in res.non_mac_steps.items()]},
         header, f"{compare}\n{non_mac_line(res)}", warning)
 
@@ -114,10 +115,10 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     energy per access that turns the rows' counts into their energy), --csv or a table with
     `header`, `footer` and `warning` (--breakdown: the cycle parts' columns); the footer also
     goes to stderr with --json and --csv; then --plot and --roofline."""
-    rows, total = [r.row() for r in res.layers], res.total_row()
+    rows, total = [r.row() for r in res.steps], res.total_row()
     columns = COLUMNS
     if args.breakdown:   # the parts unrounded in CSV, in whole cycles with the DRAM share in a table
-        columns = breakdown_columns(res, share=args.fmt == "table")
+        columns = breakdown_columns(share=args.fmt == "table")
         if args.fmt == "table":
             rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
     unit = res.hw.energy.unit
@@ -133,6 +134,9 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
         emit(rows + [total], "table", columns, footer=footer)
         if args.breakdown:
             print("cycles: " + describe_parts(res.cycle_parts()))
+            by_kind = res.cycles_by_kind()
+            if len(by_kind) > 1:
+                print("cycles by step: " + describe_parts(by_kind))
         print("\n".join(F.network_lines({res.hw.name: res})))
         if warning:
             print(warning)
@@ -156,7 +160,7 @@ def _trace_quantized(args, hw, model) -> int:
     x = (_input(args.image, graph, model.meta)[0] if args.image else
          np.random.default_rng(args.seed).standard_normal(graph.input_shape).astype(np.float32))
     run, cmp = trace_quantized(model, x, hw, args.dataflow)
-    res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.layers)
+    res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.steps)
     acc = run.accumulator
     exact = ("bit-exact in every layer" if cmp["bit_exact"]
              else "DIFFERS in " + ", ".join(cmp["differing_layers"]))

@@ -18,8 +18,8 @@ V1, V5 = "1.0-SqNxt-23", "1.0-SqNxt-23v5"
 
 
 def stem_share(res: NetworkResult) -> float:
-    """The first layer's share of the network's cycles."""
-    return res.layers[0].cycles / res.cycles
+    """The first MAC layer's share of the network's cycles."""
+    return res.mac_steps[0].cycles / res.cycles
 
 
 def efficiency(layers, pes: int) -> float:
@@ -29,11 +29,12 @@ def efficiency(layers, pes: int) -> float:
 
 
 def first_module_efficiency(res: NetworkResult) -> tuple[float, float]:
-    """Efficiency of the first module's layers (stage1) and of the layers after it."""
+    """Efficiency of the first module's MAC layers (stage1) and of the MAC layers after it."""
     pes = res.hw.pes
-    stage = [r.name.split(".")[0] for r in res.layers]
-    first = [r for r, s in zip(res.layers, stage) if s == "stage1"]
-    later = [r for r, s in zip(res.layers, stage) if s not in ("stage1", stage[0])]
+    layers = res.mac_steps
+    stage = [r.name.split(".")[0] for r in layers]
+    first = [r for r, s in zip(layers, stage) if s == "stage1"]
+    later = [r for r, s in zip(layers, stage) if s not in ("stage1", stage[0])]
     return efficiency(first, pes), efficiency(later, pes)
 
 

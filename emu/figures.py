@@ -26,6 +26,7 @@ PAPER_STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.
                "ytick.labelsize": 6, "legend.fontsize": 6, "lines.markersize": 3.5,
                "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6}
 DATAFLOW_COLOURS = dict(zip(DATAFLOWS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))
+NO_MACS_COLOUR = "0.6"   # the steps without MACs (shift copies, timed pools and adds)
 STAGE_MARKERS = "osD^v<>ph*"
 
 
@@ -68,22 +69,30 @@ def mark_stages(ax, names, min_width: int = 3) -> None:
                     ha="center", va="bottom", fontsize=6)
 
 
-def dataflow_legend_handles(flows):
-    """Legend patches for the dataflows in `flows`, in DATAFLOWS' order."""
+def dataflow_legend_handles(flows, no_macs: bool = False):
+    """Legend patches for the dataflows in `flows`, in DATAFLOWS' order (`no_macs`: and one for
+    the steps without MACs)."""
     from matplotlib.patches import Patch
-    return [Patch(color=DATAFLOW_COLOURS[d], label=d.title) for d in DATAFLOWS if d in set(flows)]
+    return ([Patch(color=DATAFLOW_COLOURS[d], label=d.title) for d in DATAFLOWS if d in set(flows)]
+            + ([Patch(color=NO_MACS_COLOUR, label="no MACs")] if no_macs else []))
+
+
+def step_colour(rec) -> str:
+    """A step's bar colour: its dataflow's, or NO_MACS_COLOUR."""
+    return DATAFLOW_COLOURS[Dataflow(rec.dataflow)] if rec.has_macs else NO_MACS_COLOUR
 
 
 def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
-    """Per-layer cycles of a NetworkResult as bars coloured by dataflow, with its dense MACs per
-    cycle; layers named under the bars, stages above; `log`: a log scale for the cycles."""
-    layers = res.layers
+    """Per-step cycles of a NetworkResult (every charged step) as bars coloured by dataflow, with
+    its dense MACs per cycle; steps named under the bars, stages above; `log`: a log scale for
+    the cycles."""
+    layers = res.steps
     names = [r.name for r in layers]
-    flows = [Dataflow(r.mapping.dataflow) for r in layers]
+    flows = [Dataflow(r.dataflow) for r in layers if r.has_macs]
     width = max(COLUMN_WIDTH * 2, 0.085 * len(names) + 1.2)
     with paper_figure(figsize=(width, 3.2)) as (plt, fig, ax):
         x = range(len(layers))
-        ax.bar(x, [r.cycles for r in layers], 0.8, color=[DATAFLOW_COLOURS[d] for d in flows])
+        ax.bar(x, [r.cycles for r in layers], 0.8, color=[step_colour(r) for r in layers])
         ax.set_ylabel("cycles" + (" (log scale)" if log else ""))
         if log:
             ax.set_yscale("log")
@@ -96,7 +105,8 @@ def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
                  label="dense MACs / cycle")
         ax2.set_ylabel("dense MACs / cycle")
         ax2.set_ylim(bottom=0)
-        handles = dataflow_legend_handles(flows) + ax2.get_legend_handles_labels()[0]
+        handles = (dataflow_legend_handles(flows, len(flows) < len(layers))
+                   + ax2.get_legend_handles_labels()[0])
         fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False)
         fig.suptitle(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}", y=0.995,
                      fontsize=7, x=0.01, ha="left")
@@ -105,11 +115,12 @@ def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
 
 
 def roofline_points(res) -> list[dict]:
-    """Per MAC layer of a NetworkResult: its roofline point (module doc) and what it is made of."""
+    """Per MAC layer of a NetworkResult: its roofline point (module doc) and what it is made of.
+    The steps without MACs have no point (no MAC performed: no operational intensity)."""
     out = []
-    for r in res.layers:
+    for r in res.mac_steps:
         macs, nbytes = r.counters.macs, r.timing.dram_bytes
-        out.append({"layer": r.name, "stage": stage(r.name), "dataflow": r.mapping.dataflow,
+        out.append({"layer": r.name, "stage": stage(r.name), "dataflow": r.dataflow,
                     "macs": macs, "dram_bytes": nbytes, "cycles": r.cycles,
                     "intensity": macs / nbytes if nbytes else None,
                     "macs_per_cycle": macs / r.cycles if r.cycles else 0.0})

@@ -72,14 +72,17 @@ comparison with the paper's Table 3, and is never tuned to it.
                     they are written back, so the array drains.
 [layers]
   non_mac_cycles = false
-                    Whether the layers without MACs (pooling, element-wise adds, concatenation,
-                    standalone activations) cost cycles. Default false, decided before any
-                    comparison: the paper's accelerator is a MAC array with two conv modes (WS,
+                    Whether the layers without MACs (pooling, element-wise adds, standalone
+                    activations, the squeeze-excitation multiply) are charged, cycles and the
+                    energy of the words they move, as a shift copied through the buffer is.
+                    Default false, decided before any comparison: the paper's accelerator is a MAC array with two conv modes (WS,
                     OS), its Figure 6 shows only conv layers, and pools/adds are cheap next to
                     the convs; a real chip would run them on a small vector unit overlapped with
                     the next layer's DMA. True: each such layer runs on the array at one
                     element operation per PE per cycle, reading its inputs from and writing its
-                    output to DRAM (layers run one at a time), bounded by the buffer bandwidth.
+                    output to DRAM (layers run one at a time), bounded by the buffer bandwidth
+                    (emu/record.py's pass streamed through the buffer). Concatenation, flatten
+                    and slices move no data and are never charged.
   shift = "remap"   How the accelerator performs a shift (Wu et al., no MACs; emu/shift.py):
                     "remap", the following 1x1 convolution fetches its input at per-channel
                     offsets and never reads the border, or "copy", a pass of its own through the

@@ -8,7 +8,8 @@ says) and the output stage (requantization by multiplier and shift, the activati
 the quantized model's own integer functions, so the codes passed to the next layer are exactly
 what the NumPy integer runner computes with the same accumulator (tests/test_emu_integer.py
 holds this for every layer, dataflow, loop order and tile size). Pooling, adds and concats run
-the same integer functions outside the array, untimed, as the float emulation runs them.
+the same integer functions outside the array; like the float emulation's, they are charged
+only where the hardware times them (network.charged_steps).
 
 The mapping of each layer is searched once per (layer shape, zero weights, dataflow, hardware)
 in `cache`: sqnxt-emu eval runs a whole test set through the kernels with one search per layer.
@@ -25,7 +26,8 @@ from ..kernels import ConvShape
 from ..quant.fixedpoint import Accumulator
 from ..quant.model import IntegerStep, QuantizedModel
 from .hardware import Hardware
-from .network import LayerRecord, conv_shape, kernel_layer
+from .network import charged_steps, conv_shape, kernel_layer
+from .record import StepRecord
 
 
 def hardware_accumulator(model: QuantizedModel, hw: Hardware) -> Accumulator:
@@ -40,17 +42,17 @@ class IntegerRun:
     hw: Hardware
     dataflow: str
     accumulator: Accumulator
-    layers: list[LayerRecord] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)  # every charged step, in run order
     codes: dict = field(default_factory=dict)  # every step's emulated output codes
     overflow_layers: list[str] = field(default_factory=list)
 
     @property
     def cycles(self) -> float:
-        return sum(r.cycles for r in self.layers)
+        return sum(r.cycles for r in self.steps)
 
     @property
     def energy(self) -> float:
-        return sum(r.energy.total for r in self.layers)
+        return sum(r.energy.total for r in self.steps)
 
 
 def _operands(step: IntegerStep, x: np.ndarray, shape: ConvShape):
@@ -62,11 +64,11 @@ def _operands(step: IntegerStep, x: np.ndarray, shape: ConvShape):
 
 def mac_on_array(step: IntegerStep, x: np.ndarray, hw: Hardware, dataflow: str, cache: dict,
                  mapping=None):
-    """(exact int64 sums with bias, LayerRecord) of a mac step on one image's input codes, through
+    """(exact int64 sums with bias, StepRecord) of a mac step on one image's input codes, through
     the searched mapping (or the one given)."""
     shape = conv_shape(step.op, x.shape)
     xq, wq, bias = _operands(step, x, shape)
-    acc, rec = kernel_layer(step.covers[0], shape, xq, wq, bias, hw, dataflow, cache, mapping)
+    acc, rec = kernel_layer(step.covers[0], step.op.kind, shape, xq, wq, bias, hw, dataflow, cache, mapping)
     out_shape = (step.op.out_features,) if isinstance(step.op, O.Linear) else acc.shape
     return acc.reshape(out_shape), rec
 
@@ -77,16 +79,18 @@ def emulate_codes(model: QuantizedModel, xq: np.ndarray, hw: Hardware, dataflow:
     cache = {} if cache is None else cache
     acc_model = hardware_accumulator(model, hw)
     run = IntegerRun(model.graph.name, hw, dataflow, acc_model)
+    mac_records: dict[str, StepRecord] = {}
 
     def on_mac(step, xs):
         acc, rec = mac_on_array(step, xs[0][0], hw, dataflow, cache)
         if acc_model.overflows(acc):
             rec.overflow_bits = int(np.abs(acc).max()).bit_length() + 1
             run.overflow_layers.append(step.covers[0])
-        run.layers.append(rec)
+        mac_records[step.name] = rec
         return step.finish(acc[None], acc_model)
     xq = np.asarray(xq, np.int64).reshape((1,) + model.graph.input_shape)
     run.codes = model.run_codes(xq, capture=True, accumulator=acc_model, mac_step=on_mac)
+    run.steps = charged_steps(model.steps, model.graph, hw, mac_records, {})
     return run
 
 

@@ -8,10 +8,11 @@
    fc step becomes a kernel call on 16-bit fixed-point operands (quantize.py) through the
    mapping the search chose (count-only mode), executed and counted for real; its int64
    accumulators are scaled back, and the runner applies the fused activation. Every other step
-   (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles only when
-   hardware layers.non_mac_cycles is true (timing.elementwise_cycles), never energy.
-4. Per MAC layer: the counters, timing.py's cycles, energy.py's energy. The emulated output
-   is compared with the float runner's.
+   (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles and energy
+   only when hardware layers.non_mac_cycles is true, as a pass streamed through the buffer.
+4. Every charged step becomes one StepRecord (record.py): its counters, timing.py's cycles,
+   energy.py's energy (`charged_steps`). The emulated output is compared with the float
+   runner's.
 5. Shifts (hardware layers.shift, emu/shift.py): "remap" runs a shift's 1x1 consumer with a
    shifted fetch (the shift step itself moves nothing, and the consumer's record says so);
    "copy", or a shift no such conv consumes, is a record of its own.
@@ -31,79 +32,53 @@ from ..kernels import AccumulatorOverflowWarning, ConvShape, Counters, count, ex
 from ..progress import progress_bar
 from ..runtime import Runner
 from . import search as S
-from .energy import Energy, energy
+from .energy import Energy
 from .hardware import Hardware
 from .quantize import frac_bits, prune, quantize
+from .record import StepRecord, charge, stream_step
 from .shift import copy_record, remap_plan, shift_offsets
-from .timing import CYCLE_PARTS, NON_MAC, Timing, elementwise_cycles, timing
-
-
-@dataclass
-class LayerRecord:
-    name: str
-    shape: ConvShape
-    mapping: object
-    counters: Counters
-    timing: Timing
-    energy: Energy
-    dense_macs: int
-    overflow_bits: int | None = None  # bits a partial sum needed, if it overflowed acc_bits
-    shift: str | None = None  # the shift whose remap this layer's input fetch performs
-
-    @property
-    def cycles(self) -> float:
-        return self.timing.total
-
-    def row(self) -> dict:
-        r = {"layer": self.name, "shape": S.shape_str(self.shape),
-             "dataflow": self.mapping.dataflow, "mapping": S.mapping_str(self.mapping),
-             "macs": self.dense_macs, "cycles": round(self.cycles),
-             "macs_per_cycle": self.dense_macs / self.cycles if self.cycles else 0.0,
-             "utilisation": self.counters.utilisation,
-             "dram_bytes": round(self.timing.dram_bytes)}
-        for lv, e in self.energy.levels().items():
-            r[f"e_{lv}"] = e
-        r["energy"] = self.energy.total
-        if self.shift:
-            r["shape"] += f", fetched through {self.shift}"
-            r["shift"] = self.shift
-        r.update({f"cycles_{part}": v for part, v in self.timing.parts.items()})
-        r["counts"] = self.counters.to_dict()  # every access count: energy = counts x table
-        return r
+from .timing import CYCLE_PARTS, timing
 
 
 @dataclass
 class NetworkResult:
+    """A network's run on the emulated accelerator: every charged step's record (record.py) in
+    run order, and how the emulated output compares with the float runner's."""
     model: str
     hw: Hardware
     dataflow: str
     sparsity: float
-    layers: list[LayerRecord] = field(default_factory=list)
-    non_mac_cycles: dict[str, float] = field(default_factory=dict)  # hw.non_mac_cycles only
-    non_mac_steps: dict[str, str] = field(default_factory=dict)  # step -> op kind, timed or not
+    steps: list[StepRecord] = field(default_factory=list)
+    non_mac_steps: dict[str, str] = field(default_factory=dict)  # step -> op kind, charged or not
     max_abs_diff: float = 0.0
     max_abs_ref: float = 0.0
     top1_match: bool = True
 
     @property
+    def mac_steps(self) -> list[StepRecord]:
+        """The conv and fc layers' records."""
+        return [r for r in self.steps if r.has_macs]
+
+    @property
     def cycles(self) -> float:
-        return sum(r.cycles for r in self.layers) + sum(self.non_mac_cycles.values())
+        return sum(r.cycles for r in self.steps)
 
     @property
     def energy(self) -> Energy:
-        return sum((r.energy for r in self.layers), 0)
+        return sum((r.energy for r in self.steps), 0)
 
     @property
     def macs(self) -> int:
-        return sum(r.dense_macs for r in self.layers)
+        return sum(r.dense_macs for r in self.steps)
 
     def total_row(self) -> dict:
         e = self.energy
-        c = sum((r.counters for r in self.layers), Counters())
-        row = {"layer": "total", "shape": "", "dataflow": "", "mapping": "", "macs": self.macs,
-               "cycles": round(self.cycles), "macs_per_cycle": self.macs / self.cycles,
+        c = sum((r.counters for r in self.steps), Counters())
+        row = {"layer": "total", "kind": "", "shape": "", "dataflow": "", "mapping": "",
+               "macs": self.macs, "cycles": round(self.cycles),
+               "macs_per_cycle": self.macs / self.cycles if self.cycles else 0.0,
                "utilisation": c.utilisation,
-               "dram_bytes": round(sum(r.timing.dram_bytes for r in self.layers))}
+               "dram_bytes": round(sum(r.timing.dram_bytes for r in self.steps))}
         for lv, v in e.levels().items():
             row[f"e_{lv}"] = v
         row["energy"] = e.total
@@ -112,11 +87,15 @@ class NetworkResult:
         return row
 
     def cycle_parts(self) -> dict[str, float]:
-        """Where the network's cycles go: the layers' parts (timing.CYCLE_PARTS) summed, and
-        non_mac, the layers without MACs (hw.non_mac_cycles only)."""
-        parts = {p: sum(r.timing.parts[p] for r in self.layers) for p in CYCLE_PARTS}
-        parts[NON_MAC] = sum(self.non_mac_cycles.values())
-        return parts
+        """Where the network's cycles go: its steps' parts (timing.CYCLE_PARTS) summed."""
+        return {p: sum(r.timing.parts[p] for r in self.steps) for p in CYCLE_PARTS}
+
+    def cycles_by_kind(self) -> dict[str, float]:
+        """The network's cycles by step kind (conv, linear, shift, maxpool, add, ...)."""
+        out: dict[str, float] = {}
+        for r in self.steps:
+            out[r.kind] = out.get(r.kind, 0.0) + r.cycles
+        return out
 
 
 def conv_shape(op, in_shape) -> ConvShape:
@@ -166,19 +145,18 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     remap, shift_form = remap_plan(runner.steps, graph, hw)
     for step in runner.steps:   # after the float run: the shifts as the hardware does them
         if isinstance(step.op, O.Shift):
-            step.run = _shift_run(step, shift_form[step.name], graph, hw, result.layers)
+            step.run = _shift_run(step, shift_form[step.name], graph)
+    mac_records: dict[str, StepRecord] = {}
 
     def on_mac(step, xs):
-        y, rec = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow, cache,
-                            remap.get(step.name))
-        result.layers.append(rec)
+        y, mac_records[step.name] = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow,
+                                               cache, remap.get(step.name))
         bar.update()
         return y
     out = runner.run(x, mac_step=on_mac)[graph.outputs[0]]
     bar.close()
-    result.non_mac_steps = {s.name: s.op.kind for s in _non_mac_steps(runner.steps)}
-    if hw.non_mac_cycles:
-        result.non_mac_cycles = non_mac_cycles(graph, runner.steps, hw)
+    result.steps = charged_steps(runner.steps, graph, hw, mac_records, shift_form)
+    result.non_mac_steps = {s.covers[0]: s.op.kind for s in _non_mac_steps(runner.steps)}
     fl = ref[graph.outputs[0]].reshape(-1)
     emu = out.reshape(-1)
     result.max_abs_diff = float(np.abs(emu.astype(np.float64) - fl).max())
@@ -194,17 +172,37 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
 _FREE = (O.Flatten, O.Concat, O.Slice)
 
 
-def non_mac_cycles(graph: Graph, steps, hw: Hardware) -> dict[str, float]:
-    """Cycles of the steps without MACs (timing.elementwise_cycles): one element operation per
-    input element, or per output element and window tap for a pool, whichever is more.
-    Shifts are not among them: they are charged by layers.shift (emu/shift.py)."""
-    out = {}
-    for step in _non_mac_steps(steps):
-        ins = sum(prod(graph.shapes[i]) for i in step.inputs)
-        outs = prod(graph.shapes[step.name])
-        window = prod(step.op.kernel) if hasattr(step.op, "kernel") else 1
-        out[step.name] = elementwise_cycles(ins, outs, max(ins, outs * window), hw)
+def charged_steps(steps, graph: Graph, hw: Hardware, mac_records: dict,
+                  shift_form: dict[str, str]) -> list[StepRecord]:
+    """Every step the accelerator charges, in run order (record.py): the MAC steps' records
+    (mac_records, by step name); each shift the hardware copies (shift_form, shift.py; a
+    shift not in it is copied); and, where hw.non_mac_cycles, every step without MACs that
+    moves data, streamed through the buffer with one element operation per input element, or
+    per output element and window tap for a pool, whichever is more."""
+    non_mac = {s.name for s in _non_mac_steps(steps)} if hw.non_mac_cycles else set()
+    out = []
+    for step in steps:
+        if step.name in mac_records:
+            out.append(mac_records[step.name])
+        elif isinstance(step.op, O.Shift):
+            form = shift_form.get(step.name, "copy")
+            if not form.startswith("remap"):
+                out.append(copy_record(step.covers[0], step.op, graph.shapes[step.inputs[0]],
+                                       hw, form))
+        elif step.name in non_mac:
+            ins = sum(prod(graph.shapes[i]) for i in step.inputs)
+            shape = graph.shapes[step.name]
+            window = prod(step.op.kernel) if hasattr(step.op, "kernel") else 1
+            out.append(stream_step(step.covers[0], step.op.kind, _stream_shape(graph, step),
+                                   "stream", ins, prod(shape), max(ins, prod(shape) * window), hw))
     return out
+
+
+def _stream_shape(graph: Graph, step) -> str:
+    """'64x56x56 + 64x56x56 -> 64x56x56 add' of a step without MACs, for a table."""
+    dims = lambda name: "x".join(map(str, graph.shapes[name]))  # noqa: E731
+    return (" + ".join(dims(i) for i in step.inputs) + f" -> {dims(step.name)} "
+            + step.op.describe())
 
 
 def _non_mac_steps(steps):
@@ -222,24 +220,21 @@ def non_mac_line(res: NetworkResult) -> str:
     for kind in res.non_mac_steps.values():
         kinds[kind] = kinds.get(kind, 0) + 1
     listed = ", ".join(f"{k} x{n}" for k, n in kinds.items())
-    timed = (f"{sum(res.non_mac_cycles.values()):,.0f} cycles, in the total" if res.hw.non_mac_cycles
+    charged = sum(r.cycles for r in res.steps if r.name in res.non_mac_steps)
+    timed = (f"{charged:,.0f} cycles, in the total" if res.hw.non_mac_cycles
              else "not timed ([layers] non_mac_cycles = false)")
     return f"steps without MACs, run in NumPy: {len(res.non_mac_steps)} ({listed}): {timed}"
 
 
-def _shift_run(step, form: str, graph: Graph, hw: Hardware, records: list):
+def _shift_run(step, form: str, graph: Graph):
     """The emulated run's forward pass of a shift step. Remapped: the input passes unchanged (a
     copy only where another step also reads it, so no in-place step can alter what the
     consumer fetches), the consumer's fetch does the shift. Copied: the shift's NumPy forward
-    pass on the emulated values, and its record."""
+    pass on the emulated values (its cost is charged_steps')."""
     if form.startswith("remap"):
         shared = len(graph.consumers().get(step.inputs[0], ())) > 1
         return (lambda xs: xs[0].copy()) if shared else (lambda xs: xs[0])
-
-    def run(xs):
-        records.append(copy_record(step.name, step.op, xs[0].shape[1:], hw, form))
-        return step.op.forward(xs, {})
-    return run
+    return lambda xs: step.op.forward(xs, {})
 
 
 def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through=None):
@@ -255,16 +250,18 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through
     wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.word_bits)
     bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx + fw)).astype(np.int64)
     shift = None if through is None else shift_offsets(through, shape.C)
-    yq, rec = kernel_layer(step.covers[0], shape, xq, wq, bq, hw, dataflow, cache, shift=shift)
+    yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,
+                           shift=shift)
     if through is not None:
         rec.shift = f"{step.inputs[0]} (remap)"
+        rec.shape += f", fetched through {rec.shift}"
     y = (yq.astype(np.float64) * 2.0 ** -(fx + fw)).astype(np.float32)
     return y.reshape((1,) + tuple(op.output_shape([in_shape]))), rec
 
 
-def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str, cache: dict,
-                 mapping=None, shift=None):
-    """(int64 sums, LayerRecord) of one conv/fc layer on int16 operands: the mapping searched
+def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str,
+                 cache: dict, mapping=None, shift=None):
+    """(int64 sums, StepRecord) of one conv/fc layer on int16 operands: the mapping searched
     once per (shape, zero weights, dataflow, hardware) in `cache` (or the one given), executed
     and counted by the kernels, with the cycles and energy of those counts on hw.
     shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
@@ -283,7 +280,8 @@ def kernel_layer(name: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow
     if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
         counters = count(shape, mapping, zeros, shift=shift)
-    tm = timing(shape, mapping, counters, hw)
-    rec = LayerRecord(name, shape, mapping, counters, tm, energy(counters, hw, shape.output_size),
-                      shape.macs, over[0].bits_needed if over else None)
+    rec = charge(name, kind, S.shape_str(shape),
+                 S.mapping_str(mapping), counters, timing(shape, mapping, counters, hw), hw,
+                 shape.output_size, dense_macs=shape.macs, conv=shape, mapping=mapping)
+    rec.overflow_bits = over[0].bits_needed if over else None
     return yq, rec

@@ -7,8 +7,9 @@ The paper's columns (sqnxt_engine/data/paper/paper_table3.csv) are renormalised 
 fastest of the same networks in the paper, so a subset (--models) compares like with like; for
 all 13 networks that leaves the published figures unchanged.
 
-Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5 on each array, layers of the same
-configuration summed into one item as in the paper, with the efficiency line (dense MACs per
+Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5 on each array (every charged step: the MAC
+layers, and steps without MACs where the hardware charges them, one item per stage and kind),
+layers of the same configuration summed into one item as in the paper, with the efficiency line (dense MACs per
 cycle divided by the number of PEs) of the first network. A configuration: the stage (the
 layer name's first part) and the layer's input and output channels, kernel, stride and groups.
 The feature-map size is left out so that the same layer lines up across the variants: the
@@ -287,9 +288,9 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
         groups: dict[str, dict] = {}  # shape -> {label, pos, seen, per model sums}
         for mi, m in enumerate(models):
             res = runs.run(m, cfg)
-            n = len(res.layers)
-            for li, rec in enumerate(res.layers):
-                key = layer_config(rec.name, rec.shape)
+            n = len(res.steps)
+            for li, rec in enumerate(res.steps):
+                key = layer_config(rec)
                 g = groups.setdefault(key, {"label": rec.name, "pos": li / n,
                                             "seen": (mi, li), "sums": {}})
                 g["pos"] = min(g["pos"], li / n)
@@ -303,15 +304,20 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
                 macs, cycles, nl = g["sums"].get(m, (0, 0.0, 0))
                 rows.append({"config": cfg, "group": gi, "label": g["label"], "layer_config": key,
                              "model": m, "layers": nl, "macs": macs, "cycles": round(cycles),
-                             "efficiency": macs / cycles / pes if cycles else None})
+                             "efficiency": macs / cycles / pes if macs and cycles else None})
     return rows
 
 
-def layer_config(name: str, s) -> str:
-    """The configuration a Figure 6 item sums over (see the module doc)."""
+def layer_config(rec) -> str:
+    """The configuration a Figure 6 item sums over (see the module doc); a step without MACs
+    (timed, or a copied shift) by its stage and op kind."""
+    stage = rec.name.split(".")[0]
+    s = rec.conv
+    if s is None:
+        return f"{stage}: {rec.kind}"
     g = f" g{s.groups}" if s.groups > 1 else ""
     st = f"/{s.stride[0]}" if s.stride != (1, 1) else ""
-    return f"{name.split('.')[0]}: {s.C} -> {s.K} {s.R}x{s.S}{st}{g}"
+    return f"{stage}: {s.C} -> {s.K} {s.R}x{s.S}{st}{g}"
 
 
 def plot_figure6(rows: list[dict], models, configs, path, log: bool = False) -> None:

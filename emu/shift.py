@@ -9,7 +9,7 @@ in the form hardware `layers.shift` names (hardware.py):
   buffer reads drop by the border's share, and the array's work (MACs, cycles) is unchanged. Its
   cost therefore shows in the consumer's row, which the trace marks (`remap_plan`).
 - "copy": a pass of its own through the buffer (`copy_record`), charged like the emulator's
-  other layers without MACs (timing.elementwise_cycles: layers run one at a time, so the shift's
+  other steps without MACs (record.stream_step: layers run one at a time, so the shift's
   input is in DRAM, written there by its producer as the kernels count, and its output goes back
   there for its consumer). Per channel that moves (offset not (0, 0); the others stay where they
   are, the pass working in place): its H*W - border words are fetched from DRAM into the buffer
@@ -21,16 +21,12 @@ in the form hardware `layers.shift` names (hardware.py):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..functional import shift_groups
 from ..graph import ops as O
-from ..kernels import Counters
-from .energy import Energy, energy
 from .hardware import Hardware
-from .timing import Timing, elementwise_cycles
+from .record import StepRecord, stream_step
 
 
 def remappable(op, in_shape) -> bool:
@@ -79,55 +75,13 @@ def moved_words(op: O.Shift, shape) -> tuple[int, int]:
     return read, written
 
 
-@dataclass
-class ShiftCopyRecord:
-    """A shift charged as a copy through the buffer (module doc): the same interface as
-    network.LayerRecord for reports (no MACs, no mapping)."""
-    name: str
-    shape: tuple[int, int, int]
-    op: O.Shift
-    form: str
-    counters: Counters
-    timing: Timing
-    energy: Energy
-    dense_macs: int = 0
-    overflow_bits: int | None = None
-
-    @property
-    def cycles(self) -> float:
-        return self.timing.total
-
-    def row(self) -> dict:
-        c, h, w = self.shape
-        r = {"layer": self.name, "shape": f"{c}x{h}x{w} {self.op.describe()}",
-             "dataflow": "shift", "mapping": self.form, "macs": 0, "cycles": round(self.cycles),
-             "macs_per_cycle": 0.0, "utilisation": 0.0,
-             "dram_bytes": round(self.timing.dram_bytes)}
-        for lv, e in self.energy.levels().items():
-            r[f"e_{lv}"] = e
-        r["energy"] = self.energy.total
-        r["shift"] = self.form
-        return r
-
-
-def copy_record(name: str, op: O.Shift, shape, hw: Hardware, form: str = "copy") -> ShiftCopyRecord:
-    """Counters, cycles and energy of a shift of a C x H x W tensor copied through the buffer."""
+def copy_record(name: str, op: O.Shift, shape, hw: Hardware, form: str = "copy") -> StepRecord:
+    """The record of a shift of a C x H x W tensor copied through the buffer (module doc): a
+    pass without MACs (record.stream_step), one element operation per word written."""
     read, written = moved_words(op, shape)
-    ops = written                             # one element operation per word written
-    array = -(-ops // hw.pes)
-    counters = Counters(input_dram_reads=read, input_gb_writes=read, input_gb_reads=read,
-                        psum_gb_writes=written, psum_gb_reads=written, psum_dram_writes=written,
-                        cycles=array, pe_slots=array * hw.pes,
-                        input_transfers=int(read > 0), psum_write_transfers=int(written > 0))
-    words = read + written
-    nbytes = words * hw.word_bytes
-    buffer = 2 * words / hw.gb_words_per_cycle
-    total = elementwise_cycles(read, written, ops, hw) if words else 0.0
-    tm = Timing(array, buffer, 0, hw.dram_latency_cycles + nbytes / hw.dram_bytes_per_cycle
-                if words else 0.0, total - max(array, buffer) if words else 0.0, total,
-                nbytes, int(read > 0) + int(written > 0))
-    # every word written to DRAM is a final output (word_bits wide under a sized energy model)
-    return ShiftCopyRecord(name, tuple(shape), op, form, counters, tm, energy(counters, hw, written))
+    c, h, w = shape
+    return stream_step(name, op.kind, f"{c}x{h}x{w} {op.describe()}", form, read, written,
+                       written, hw)
 
 
 def shift_offsets(op: O.Shift, channels: int) -> np.ndarray:

@@ -16,17 +16,17 @@ timing, each part a documented parameter of hardware.py:
   DRAM. With it, transfers run while the array computes, except the first input and weight
   tiles (the prologue: nothing to compute yet) and the last output tile (the epilogue):
   cycles = prologue + max(compute, DRAM - prologue - epilogue) + epilogue.
-- Layers without MACs (pools, adds, ...), when layers.non_mac_cycles is true:
-  `elementwise_cycles`.
+- Steps without MACs (pools, adds, a shift copied through the buffer, ...): `stream_timing`,
+  a pass streamed through the buffer and the array (its own section there).
 
-Where a layer's cycles go (`Timing.parts`, CYCLE_PARTS), parts that add up to its total exactly
+Where a step's cycles go (`Timing.parts`, CYCLE_PARTS), parts that add up to its total exactly
 (the total is computed as their sum, in this order): the array's cycles; the buffer stall (the
 buffer's time beyond the array's, when its bandwidth is the bound); the fill/drain skew; the
 DRAM edges (with double buffering: the prologue and epilogue no compute can hide); the DRAM
 stall (DMA time beyond what overlaps compute; without double buffering, all of it).
 
 The functions take one mapping's Counters or, for the search, columns of many (`Columns`):
-one implementation costs both.
+one implementation costs both. This module is the only place a Timing is made.
 """
 from __future__ import annotations
 
@@ -55,7 +55,6 @@ class Columns:
 
 # the parts of a layer's cycles (module doc), in the order they are summed
 CYCLE_PARTS = ("array", "buffer_stall", "fill_drain", "dram_edges", "dram_stall")
-NON_MAC = "non_mac"  # a network's part beyond its layers' CYCLE_PARTS: layers without MACs
 
 
 @dataclass(frozen=True)
@@ -155,14 +154,25 @@ def timing(shape: ConvShape, mapping: Mapping, counters: Counters, hw: Hardware)
                   float(first["dram_stall"]))
 
 
-def elementwise_cycles(in_words: int, out_words: int, ops: int, hw: Hardware) -> float:
-    """A layer without MACs (pool, add, concat, activation) on the accelerator, when
-    layers.non_mac_cycles is true: `ops` element operations at one per PE per cycle, its input
-    read from DRAM and its output written back (layers run one at a time) in one streamed
-    transfer each way, both passing through the buffer (written by the DMA and read by the
-    array, written by the array and read by the DMA); the three overlap, the first transfer's
-    latency does not."""
-    nbytes = (in_words + out_words) * hw.word_bytes
+def stream_timing(read_words: int, written_words: int, ops: int, hw: Hardware) -> Timing:
+    """A step without MACs (pool, add, activation, a shift copied through the buffer) on the
+    accelerator: `ops` element operations at one per PE per cycle, its `read_words` fetched from
+    DRAM and its `written_words` written back (layers run one at a time) in one streamed transfer
+    each way, both passing through the buffer (written by the DMA and read by the array, written
+    by the array and read by the DMA). The three overlap; the first transfer's latency does not:
+    cycles = latency + max(array, buffer, DRAM stream). As parts: the array's cycles, the
+    buffer's time beyond them, the latency as the DRAM edge no compute hides, and the stream's
+    time beyond the array's and the buffer's as the DRAM stall. No pipeline skew: an element
+    operation needs no systolic fill. A step that moves nothing costs nothing."""
+    words = read_words + written_words
+    if not words:
+        return Timing(0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0)
+    nbytes = words * hw.word_bytes
     array = -(-ops // hw.pes)
-    buffer = 2 * (in_words + out_words) / hw.gb_words_per_cycle
-    return hw.dram_latency_cycles + max(array, buffer, nbytes / hw.dram_bytes_per_cycle)
+    buffer = 2 * words / hw.gb_words_per_cycle
+    stream = nbytes / hw.dram_bytes_per_cycle
+    edges = float(hw.dram_latency_cycles)
+    stall = max(0.0, stream - max(array, buffer))
+    total = array + (max(array, buffer) - array) + 0 + edges + stall   # CYCLE_PARTS' order
+    return Timing(array, buffer, 0, edges + stream, edges + stall, total, nbytes,
+                  int(read_words > 0) + int(written_words > 0), edges, stall)

@@ -117,7 +117,7 @@ def test_buffer_size_trade_off_of_squeezenext_v5():
     kbs = (32, 128, 512)
     flat = _sqnxt_v5_by_buffer(EnergyTable(), kbs)
     sized = _sqnxt_v5_by_buffer(HOROWITZ, kbs)
-    dram = {kb: sum(r.timing.dram_bytes for r in res.layers) for kb, res in sized.items()}
+    dram = {kb: sum(r.timing.dram_bytes for r in res.mac_steps) for kb, res in sized.items()}
     for kb, res in sized.items():  # DRAM energy: per bit of the bytes timing.py moves
         assert res.energy.dram == pytest.approx(dram[kb] * 8 * EM.DRAM_PJ_PER_BIT)
     assert dram[32] > dram[128] == dram[512]  # the traffic saturates by 128 KB at 32x32 input

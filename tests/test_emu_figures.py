@@ -51,7 +51,7 @@ def test_trace_figures_in_every_format(trace_result, fmt, tmp_path):
 def test_roofline_points_lie_under_both_roofs(trace_result):
     hw = trace_result.hw
     points = FG.roofline_points(trace_result)
-    assert [p["layer"] for p in points] == [r.name for r in trace_result.layers]
+    assert [p["layer"] for p in points] == [r.name for r in trace_result.mac_steps]
     for p in points:
         assert 0 < p["macs_per_cycle"] <= hw.pes
         assert p["macs_per_cycle"] <= hw.dram_bytes_per_cycle * p["intensity"] * (1 + 1e-12)

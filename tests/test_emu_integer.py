@@ -83,7 +83,7 @@ def test_whole_network_is_bit_exact(dataflow, bits, method):
     ref = model.with_accumulator(run.accumulator).run_codes(model.quantize_input(x[:1]), capture=True)
     result = compare(run, ref, g.outputs[0])
     assert result == {"max_abs_diff": 0, "bit_exact": True, "differing_layers": []}
-    assert len(run.layers) == 5 and run.cycles > 0
+    assert len(run.steps) == 5 and run.cycles > 0
 
 
 def test_narrow_hardware_accumulator_wraps_like_the_numpy_path():

@@ -37,10 +37,10 @@ def test_emulation_matches_float_and_energy_is_counts_times_table(graph, dataflo
     hw = load_hardware("8x8")
     w = random_weights(graph, 1)
     res = emulate(graph, w, hw, dataflow, sparsity=0.4)
-    assert [r.name for r in res.layers] == ["c1", "c2", "dw", "fc"]
+    assert [r.name for r in res.mac_steps] == ["c1", "c2", "dw", "fc"]
     assert res.max_abs_diff <= 1e-3 * res.max_abs_ref and res.top1_match
-    for r in res.layers:
-        assert r.energy == energy(r.counters, hw, r.shape.output_size)
+    for r in res.mac_steps:
+        assert r.energy == energy(r.counters, hw, r.conv.output_size)
         assert r.cycles >= r.counters.cycles
         skipped = r.counters.skipped_macs
         if r.mapping.dataflow == "os_socmop":
@@ -48,8 +48,8 @@ def test_emulation_matches_float_and_energy_is_counts_times_table(graph, dataflo
         else:
             assert skipped == 0 and r.counters.macs == r.dense_macs
     if dataflow == "ws":
-        assert {r.mapping.dataflow for r in res.layers} == {"ws"}
-    assert res.energy.total == pytest.approx(sum(r.energy.total for r in res.layers))
+        assert {r.mapping.dataflow for r in res.mac_steps} == {"ws"}
+    assert res.energy.total == pytest.approx(sum(r.energy.total for r in res.mac_steps))
 
 
 def test_zero_skipping_needs_zeros(graph):
@@ -57,8 +57,8 @@ def test_zero_skipping_needs_zeros(graph):
     w = random_weights(graph, 1)
     dense = emulate(graph, w, hw, "os", sparsity=0.0)
     sparse = emulate(graph, w, hw, "os", sparsity=0.4)
-    assert sum(r.counters.skipped_macs for r in dense.layers) == 0
-    assert sparse.layers[0].counters.macs < dense.layers[0].counters.macs
+    assert sum(r.counters.skipped_macs for r in dense.mac_steps) == 0
+    assert sparse.mac_steps[0].counters.macs < dense.mac_steps[0].counters.macs
 
 
 def test_trace_json_default_model(capsys):
@@ -106,7 +106,7 @@ def test_no_zero_skipping_counts_every_mac(tmp_path):
     skip = emulate(g, w, preset, "os", sparsity=0.4)
     full = emulate(g, w, noskip, "os", sparsity=0.4)
     assert full.max_abs_diff == skip.max_abs_diff  # the same arithmetic
-    for a, b in zip(skip.layers, full.layers):
+    for a, b in zip(skip.mac_steps, full.mac_steps):
         assert b.counters.skipped_macs == 0 and b.counters.macs == b.dense_macs
         assert a.counters.skipped_macs > 0 and a.counters.macs < b.counters.macs
         assert b.cycles >= a.cycles
@@ -122,7 +122,7 @@ def test_dilated_convolution_is_refused_in_one_line(tmp_path, capsys):
         emulate(g, random_weights(g, 0), load_hardware("8x8"), "os")
 
 
-def test_non_mac_layers_cost_cycles_only_when_asked(tmp_path):
+def test_non_mac_layers_are_charged_only_when_asked(tmp_path):
     text = tmp_path / "hw.toml"
     text.write_text("[pe]\nrows = 8\ncols = 8\n[buffer]\nbytes = 32768\n"
                     "[layers]\nnon_mac_cycles = true\n")
@@ -130,6 +130,10 @@ def test_non_mac_layers_cost_cycles_only_when_asked(tmp_path):
     w = random_weights(g, 1)
     off = emulate(g, w, load_hardware("8x8"), "os")
     on = emulate(g, w, load_hardware(text), "os")
-    assert off.non_mac_cycles == {}
-    assert set(on.non_mac_cycles) == {"sum", "gap"}   # flatten moves no data
-    assert on.cycles == pytest.approx(off.cycles + sum(on.non_mac_cycles.values()))
+    assert all(r.has_macs for r in off.steps)
+    extra = [r for r in on.steps if not r.has_macs]
+    assert [r.name for r in extra] == ["sum", "gap"]   # flatten moves no data; in run order
+    assert on.cycles == pytest.approx(off.cycles + sum(r.cycles for r in extra))
+    assert on.energy.total == pytest.approx(off.energy.total + sum(r.energy.total for r in extra))
+    for r in extra:   # their words cost what a MAC layer's cost at each level
+        assert r.energy.mac == 0 and r.energy.dram > 0 and r.energy.gb > 0

@@ -91,7 +91,7 @@ def test_figure6_groups_sum_the_network(tmp_path):
         res = results[(m, "8x8")]
         mine = [r for r in rows if r["model"] == m]
         assert len(mine) == len(groups)
-        assert sum(r["layers"] for r in mine) == len(res.layers)
+        assert sum(r["layers"] for r in mine) == len(res.steps)
         assert sum(r["macs"] for r in mine) == res.macs
         assert sum(r["cycles"] for r in mine) == pytest.approx(res.cycles, abs=len(groups))
         for r in mine:

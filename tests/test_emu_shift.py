@@ -138,7 +138,8 @@ def test_copy_counts_the_words_it_moves(op):
     assert c.macs == 0 and rec.energy.mac == 0
     # each word: into and out of the buffer, and once to or from DRAM
     assert rec.energy.total == pytest.approx((read + written) * (2 * hw.energy.gb + hw.energy.dram))
-    assert rec.cycles > 0 and rec.row()["shift"] == "copy"
+    assert rec.cycles > 0 and rec.row()["mapping"] == "copy" and rec.row()["kind"] == "shift"
+    assert sum(rec.timing.parts.values()) == rec.cycles   # exactly: the parts are the cycles
 
 
 @pytest.mark.parametrize("hw_name", ["8x8", "16x16"])
@@ -187,13 +188,13 @@ def test_shift_resnet_traces_in_both_forms(shift_resnet, hw_name):
     remap, copy = res["remap"], res["copy"]
     # the same arithmetic either way (the shift is exact on fixed-point values)
     assert remap.max_abs_diff == copy.max_abs_diff
-    assert remap.macs == copy.macs == sum(r.dense_macs for r in remap.layers)
+    assert remap.macs == copy.macs == sum(r.dense_macs for r in remap.steps)
     # remap: no shift rows; the nine consumers say whose shift their fetch performs
-    marked = [r.row()["shift"] for r in remap.layers if "shift" in r.row()]
+    marked = [r.row()["shift"] for r in remap.steps if "shift" in r.row()]
     assert marked == [f"{s} (remap)" for s in shifts]
-    assert all(s not in [r.name for r in remap.layers] for s in shifts)
+    assert all(s not in [r.name for r in remap.steps] for s in shifts)
     # copy: one row per shift, before its consumer
-    names = [r.name for r in copy.layers]
+    names = [r.name for r in copy.steps]
     assert [n for n in names if n in shifts] == shifts
     assert all(names[names.index(s) + 1].endswith("conv2") for s in shifts)
     assert copy.cycles > remap.cycles and copy.energy.total > remap.energy.total
@@ -208,6 +209,6 @@ def test_shift_without_a_1x1_consumer_falls_back_to_copy():
     g = b.build()
     w = random_weights(g, 0)
     res = emulate(g, w, load_hardware("8x8"), "best", 0.0)
-    rows = {r.name: r.row() for r in res.layers}
-    assert rows["s"]["shift"].startswith("copy (no 1x1 convolution")
+    rows = {r.name: r.row() for r in res.steps}
+    assert rows["s"]["mapping"].startswith("copy (no 1x1 convolution")
     assert "shift" not in rows["c2"] and res.top1_match
