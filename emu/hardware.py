@@ -75,8 +75,9 @@ comparison with the paper's Table 3, and is never tuned to it.
                     Whether the layers without MACs (pooling, element-wise adds, standalone
                     activations, the squeeze-excitation multiply) are charged, cycles and the
                     energy of the words they move, as a shift copied through the buffer is.
-                    Default false, decided before any comparison: the paper's accelerator is a MAC array with two conv modes (WS,
-                    OS), its Figure 6 shows only conv layers, and pools/adds are cheap next to
+                    Default false, decided before any comparison: the paper's accelerator is a
+                    MAC array with two conv modes (WS, OS), its Figure 6 shows only conv
+                    layers, and pools/adds are cheap next to
                     the convs; a real chip would run them on a small vector unit overlapped with
                     the next layer's DMA. True: each such layer runs on the array at one
                     element operation per PE per cycle, reading its inputs from and writing its
