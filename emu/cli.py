@@ -14,6 +14,7 @@
   sqnxt-emu sweep SWEEP.toml [--db FILE.sqlite] [--jobs N | --scheduler ADDRESS]
                   [--export FILE.csv|.parquet] [--plot FILE] [--force] [--json]
   sqnxt-emu pareto DB.sqlite [--out FILE] [--force] [--json]
+  sqnxt-emu hardware [16x16|8x8|FILE] [--json]
 
 A quantized weight file (sqnxt-quant's) runs in integers (emu/integer.py): trace compares the
 emulated codes with the NumPy integer runner's, eval measures top-1 on a test set.
@@ -47,7 +48,7 @@ from . import fidelity as F
 from . import reports as R
 from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
 from .figures import plot_roofline, plot_trace
-from .hardware import load_hardware
+from .hardware import DERIVED, load_hardware, resolved
 from .network import emulate, non_mac_line
 from .output import FIGURE_FORMATS, figure_out, output_set, pyplot, write_csv
 from .search import DATAFLOW_CHOICES
@@ -216,6 +217,28 @@ def _eval(args) -> int:
           f"{r['energy_unit']}; {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
     if r["acc_overflow_layers"]:
         print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
+    return 0
+
+
+def _hardware(args) -> int:
+    """Every parameter a preset or hardware file runs with, and where its value comes from."""
+    hw, rows = resolved(args.hw)
+    if args.json:
+        print(to_json({"name": hw.name, "parameters": [
+            {"key": k, "value": v, "origin": o} for k, v, o in rows]}))
+        return 0
+    print(hw.describe())
+    def spelled(v):   # as a hardware file writes it
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, dict):
+            return ", ".join(f"{op} {frac:g}" for op, frac in v.items())
+        return str(v)
+    emit([{"parameter": k, "value": spelled(v),
+           "origin": o + (f" ({DERIVED[k]})" if o == "derived" else "")} for k, v, o in rows],
+         "table", ["parameter", "value", "origin"])
     return 0
 
 
@@ -511,10 +534,17 @@ def _main(argv: list[str]) -> int:
     d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
     d.add_argument("--json", action="store_true", help="JSON output")
     _sweep_parsers(sub)
+    h = subcommand(sub, "hardware", "Every parameter of a preset or hardware file, with where its "
+                   "value comes from (the file, the documented default, or derived from others).")
+    h.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    h.add_argument("hw", nargs="?", default="16x16", help="preset 8x8 / 16x16 / 16x16-45nm, or a "
+                   "hardware TOML file (default 16x16)")
+    h.add_argument("--json", action="store_true", help="JSON output")
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
     return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
-            "diff": _diff, "sweep": _sweep, "pareto": _pareto}[args.command](args)
+            "diff": _diff, "sweep": _sweep, "pareto": _pareto,
+            "hardware": _hardware}[args.command](args)
 
 
 def main(argv=None) -> int:

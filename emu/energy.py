@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..kernels import OPERANDS
 from . import energy_models as EM
-from .hardware import HOROWITZ, OPERANDS, Hardware
+from .hardware import HOROWITZ, Hardware
 
 LEVELS = ("mac", "rf", "pe", "gb", "dram")
 MEMORY_LEVELS = LEVELS[1:]

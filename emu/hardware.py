@@ -25,7 +25,7 @@ comparison with the paper's Table 3, and is never tuned to it.
                     works on this one) so DRAM transfers overlap compute. A DMA engine with
                     ping-pong buffers is the standard design for a tiled accelerator; it costs
                     half the buffer.
-  words_per_cycle   Global-buffer bandwidth: words read or written per cycle, by the array and
+  words_per_cycle   (derived unless stated) Global-buffer bandwidth: words read or written per cycle, by the array and
                     the DMA together (they share the buffer's ports). The paper "calculated the
                     cycles consumed by the PE array and the global buffer by modelling the timings
                     of the internal data paths", so the buffer's bandwidth is finite. Default
@@ -35,7 +35,10 @@ comparison with the paper's Table 3, and is never tuned to it.
                     Pr + 2 Pc + DRAM bytes per cycle / word bytes = 64 on 16x16, 40 on 8x8. A
                     narrower buffer would throttle WS itself; one as wide as SOC-MOP without
                     input reuse asks (a word per PE per cycle) would be an unusually costly SRAM.
-                    A layer's array time is at least its GB words / words_per_cycle.
+                    A layer's array time is at least its GB words / words_per_cycle. Derived
+                    from the array and the DRAM unless the file states it (DERIVED), so a
+                    file that changes the array changes it too; `sqnxt-emu hardware FILE` and
+                    the trace's first line show the value in force.
 [arith]
   word_bits = 16    Operand width (paper: 16-bit integer MAC).
   acc_bits = 32     Accumulator width: a 16x16-bit product is 32 bits, the usual accumulator of
@@ -124,10 +127,10 @@ import numpy as np
 from ..errors import UserError
 from ..io.files import read_text
 from ..io.structured_text import load_toml
+from ..kernels import OPERANDS
 from . import energy_models as EM
 
 PRESETS = ("8x8", "16x16", "16x16-45nm")
-OPERANDS = ("input", "weight", "psum")
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
 SHIFT_FORMS = ("remap", "copy")          # how a shift moves its data (module doc, emu/shift.py)
 EYERISS, HOROWITZ = "eyeriss-normalised", "horowitz-45nm"
@@ -385,6 +388,31 @@ def _validate_combination(hw: Hardware, where: str) -> None:
     if not hw.fits({"input": 1, "weight": 1, "psum": 1}):
         raise HardwareError(f"{where}: buffer.bytes ({hw.gb_bytes}) is smaller than one tile "
                             f"(one word per operand{', twice: double buffering' if hw.double_buffering else ''})")
+
+
+DERIVED = {"buffer.words_per_cycle": "pe.rows + 2 pe.cols + DRAM bytes per cycle / word bytes"}
+
+
+def resolved(spec: str | Path) -> tuple[Hardware, list[tuple[str, Any, str]]]:
+    """A preset or hardware file and every parameter it runs with: (TOML key, value, origin),
+    origin "file" (stated there), "default" (the documented default, module doc) or "derived"
+    (DERIVED: computed from other parameters because the file does not state it)."""
+    doc, _ = hardware_document(spec)
+    hw = load_hardware(spec)
+    stated = {f"{k}.{kk}" if isinstance(v, dict) else k
+              for k, v in doc.items() for kk in (v if isinstance(v, dict) else [None])}
+    rows = []
+    for key, (fname, _, _) in _SCHEMA.items():
+        value = getattr(hw, fname)
+        if key == "buffer.split":
+            value = "shared" if value is None else dict(value)
+        origin = "file" if key in stated else "derived" if key in DERIVED else "default"
+        rows.append((key, value, origin))
+    for f in fields(EnergyTable):
+        if hw.energy.model in f.metadata["models"]:
+            key = f"energy.{f.name}"
+            rows.append((key, getattr(hw.energy, f.name), "file" if key in stated else "default"))
+    return hw, rows
 
 
 def load_hardware(spec: str | Path) -> Hardware:

@@ -1,6 +1,7 @@
 # Shared C-level declarations of the loop-nest kernels (kernels/_loopnest.pyx.tp cimports them).
 # The counter layout (NCOUNT slots) is defined here once; kernels/api.py names the slots in the
-# same order (COUNTER_FIELDS) and kernels/README.md defines each in words.
+# same order (COUNTER_FIELDS, checked against NCOUNT at import) and defines each in words
+# (the Counters docstring).
 
 cdef enum:
     DF_WS = 0

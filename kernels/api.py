@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import enum
 import warnings
+from collections import namedtuple
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
@@ -74,7 +74,7 @@ TRANSFERS = ("input_transfers", "weight_transfers", "psum_read_transfers", "psum
 # slot order of the C counter vector (kernels/_loopnest_defs.pxd)
 COUNTER_FIELDS = tuple(f"{op}_{k}" for op in OPERANDS for k in KINDS) + (
     "macs", "skipped_macs", "cycles", "pe_slots", "passes") + TRANSFERS
-assert len(COUNTER_FIELDS) == 30
+assert len(COUNTER_FIELDS) == _ln.N_COUNTERS
 MAP_WIDTH = _ln.MAP_WIDTH  # columns of a mapping row: dataflow, Pr, Pc, order, tk, tc, ty, tx, Q
 
 
@@ -265,10 +265,6 @@ class Mapping:
         self.check(shape)
         return {op: int(v[0]) for op, v in footprints(shape, np.array([self.tiles])).items()}
 
-    def tiles_per_loop(self, shape: ConvShape) -> tuple[int, int, int, int]:
-        """Number of tiles along k, c, y, x (the last of each may be partial)."""
-        return tuple(-(-n // t) for n, t in zip(shape._out, self.tiles))
-
 
 def footprints(shape: ConvShape, tiles) -> dict[str, np.ndarray]:
     """Mapping.footprint for an (n, 4) array of tile sizes (tk, tc, ty, tx): GB words per
@@ -319,37 +315,8 @@ psum_read_transfers, psum_write_transfers
 """
 
 
-class _CounterFields(NamedTuple):
-    input_rf_reads: int = 0
-    input_rf_writes: int = 0
-    input_pe_transfers: int = 0
-    input_gb_reads: int = 0
-    input_gb_writes: int = 0
-    input_dram_reads: int = 0
-    input_dram_writes: int = 0
-    weight_rf_reads: int = 0
-    weight_rf_writes: int = 0
-    weight_pe_transfers: int = 0
-    weight_gb_reads: int = 0
-    weight_gb_writes: int = 0
-    weight_dram_reads: int = 0
-    weight_dram_writes: int = 0
-    psum_rf_reads: int = 0
-    psum_rf_writes: int = 0
-    psum_pe_transfers: int = 0
-    psum_gb_reads: int = 0
-    psum_gb_writes: int = 0
-    psum_dram_reads: int = 0
-    psum_dram_writes: int = 0
-    macs: int = 0
-    skipped_macs: int = 0
-    cycles: int = 0
-    pe_slots: int = 0
-    passes: int = 0
-    input_transfers: int = 0
-    weight_transfers: int = 0
-    psum_read_transfers: int = 0
-    psum_write_transfers: int = 0
+# the fields, in slot order, each defaulting to 0 (_DOC_COUNTERS defines them)
+_CounterFields = namedtuple("_CounterFields", COUNTER_FIELDS, defaults=(0,) * len(COUNTER_FIELDS))
 
 
 class Counters(_CounterFields):
@@ -365,11 +332,6 @@ class Counters(_CounterFields):
     def utilisation(self) -> float:
         """macs / (cycles * pe_rows * pe_cols); 0 for no cycles."""
         return self.macs / self.pe_slots if self.pe_slots else 0.0
-
-    def operand(self, op: str) -> dict[str, int]:
-        if op not in OPERANDS:
-            raise ValueError(f"operand must be one of {OPERANDS}, got {op!r}")
-        return {k: getattr(self, f"{op}_{k}") for k in KINDS}
 
     def to_dict(self) -> dict:
         d = dict(zip(COUNTER_FIELDS, self))

@@ -25,7 +25,7 @@ def test_presets_are_the_papers_two_configurations():
 
 
 def test_presets_agree_with_the_documented_defaults():
-    # a preset file spells out the defaults; it must not silently differ from them
+    # a preset states the paper's values, which are also the defaults: it may not differ from them
     for name in PRESETS:
         hw = load_hardware(name)
         d = Hardware(name, hw.pe_rows, hw.pe_cols, hw.gb_bytes, energy=EnergyTable(model=hw.energy.model))
@@ -115,3 +115,63 @@ def test_modelling_parameters_and_their_defaults(tmp_path):
     assert hw.os_psums_per_pe == 1 and load_hardware("16x16").os_psums_per_pe == 16 - 2
     assert load_hardware("16x16").gb_words_per_cycle == 64
     assert load_hardware("8x8").gb_words_per_cycle == 40
+
+
+def test_buffer_bandwidth_follows_the_array_unless_stated(tmp_path):
+    """A preset copied and edited to another array gets that array's buffer bandwidth, not the
+    preset's: words_per_cycle is derived unless the file states it."""
+    from importlib import resources
+    preset = resources.files("sqnxt_engine.emu").joinpath("presets", "16x16.toml").read_text()
+    f = tmp_path / "32x32.toml"
+    f.write_text(preset.replace('name = "16x16"', 'name = "32x32"').replace("rows = 16", "rows = 32")
+                 .replace("cols = 16", "cols = 32"))
+    hw = load_hardware(f)
+    assert (hw.pe_rows, hw.gb_words_per_cycle) == (32, 32 + 2 * 32 + 16)
+    assert "buffer 112 words/cycle" in hw.describe()
+    f.write_text(f.read_text().replace("[buffer]", "[buffer]\nwords_per_cycle = 64"))
+    assert load_hardware(f).gb_words_per_cycle == 64
+
+
+def test_hardware_command_shows_every_parameter_and_its_origin(tmp_path, capsys):
+    import json
+
+    from sqnxt_engine.emu.cli import main
+    from sqnxt_engine.emu.hardware import _SCHEMA
+    f = tmp_path / "hw.toml"
+    f.write_text(MINIMAL + "[clock]\nmhz = 250\n")
+    assert main(["hardware", str(f), "--json"]) == 0
+    rows = {r["key"]: (r["value"], r["origin"]) for r in json.loads(capsys.readouterr().out)["parameters"]}
+    assert set(_SCHEMA) <= set(rows)
+    assert rows["clock.mhz"] == (250, "file") and rows["pe.rf_words"] == (16, "default")
+    assert rows["buffer.words_per_cycle"] == (4 + 2 * 4 + 32, "derived")   # 64 bytes per cycle at 250 MHz
+    assert main(["hardware", "16x16"]) == 0
+    assert "derived (pe.rows + 2 pe.cols" in capsys.readouterr().out
+    assert main(["hardware", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_module_doc_states_the_defaults_the_fields_have(tmp_path):
+    """hardware.py's module docstring explains each default; the values it writes are the
+    fields' (a default changed in one place only fails here)."""
+    import re
+    from dataclasses import fields
+
+    from sqnxt_engine.emu import hardware as H
+    f = tmp_path / "tiny.toml"
+    f.write_text(MINIMAL)
+    values = {k: v for k, v, _ in H.resolved(f)[1]}
+    values.update({f"energy.{e.name}": e.default for e in fields(EnergyTable)})  # every model's
+    section, checked = None, 0
+    for line in H.__doc__.splitlines():
+        if m := re.match(r"^\[(\w+)\]", line):
+            section = m.group(1)
+        for key, text in re.findall(r"(?:^  |, )(\w+) = (\"[^\"]*\"|[\w.]+)", line):
+            want = values[f"{section}.{key}"]
+            got = text.strip('"')
+            if isinstance(want, bool):
+                assert got == str(want).lower(), key
+            elif isinstance(want, (int, float)):
+                assert float(got) == pytest.approx(want, rel=1e-3), key
+            else:
+                assert got == want, key
+            checked += 1
+    assert checked >= 15
