@@ -1,5 +1,5 @@
 """The emulator's headline figures beside the paper's, how long the commands that print them
-take, and what each modelling parameter does to them (issue 11; docs/emulator-fidelity.md).
+take, and what each modelling parameter does to them (docs/emulator-fidelity.md).
 
     python benchmarks/emu_fidelity.py                    # the commands, timed
     python benchmarks/emu_fidelity.py --set fill_drain=pass [--set ...]   # one alternative
@@ -8,7 +8,8 @@ take, and what each modelling parameter does to them (issue 11; docs/emulator-fi
 Default: runs the installed commands as a user would, each in a subprocess, wall time measured
 here, and prints the headline lines they print (emu/fidelity.py): `sqnxt-emu trace --model
 1.0-SqNxt-23 --hw H` on both arrays (stem share, first-module efficiency), `sqnxt-emu table3`
-(13 networks x 2 arrays: v5/v1 cycles and energy, rank correlation with the paper); then the
+(13 networks x 2 arrays: the co-design steps v2/v1 ... v5/v1 in cycles and energy beside the
+paper's and beside the MAC ratio, rank correlation with the paper beside MAC count's); then the
 searched cycles of layers that differ by one output pixel a side, beside their MACs.
 
 With --set FIELD=VALUE (a Hardware field: fill_drain, os_input_reuse, gb_words_per_cycle,
@@ -45,8 +46,11 @@ def timed(cmd: list[str], repeat: int) -> tuple[str, str]:
 
 
 def headline(out: str) -> list[str]:
-    """The headline lines a command printed (emu/fidelity.py: they start with a preset name)."""
-    return [ln for ln in out.splitlines() if ln.startswith(tuple(f"{c}:" for c in CONFIGS))]
+    """The headline lines a command printed (emu/fidelity.py: they start with a preset name),
+    and table3's co-design steps table (its rows start with a preset name too)."""
+    return [ln for ln in out.splitlines()
+            if ln.startswith(tuple(f"{c}{sep}" for c in CONFIGS for sep in (":", " ")))
+            or ln.startswith(("config  step", "------  -----"))]
 
 
 def one_pixel_pairs():
@@ -82,12 +86,16 @@ def pixel_lines(cfg: str) -> list[str]:
 
 
 def variant(overrides: dict) -> list[str]:
+    """The headline figures and the co-design steps of 1.0-SqNxt-23 v1-v5 with `overrides`."""
     from sqnxt_engine.emu import fidelity as F
     from sqnxt_engine.emu import reports as R
     runs = R.Runs(overrides=overrides)
     ref = R.find_reference(None)
-    rows = R.table3([F.V1, F.V5], CONFIGS, runs, R.read_paper_table3(ref) if ref else None)
-    return F.table3_lines(rows) + F.network_lines({c: runs.results[(F.V1, c)] for c in CONFIGS})
+    rows = R.table3(R.FIGURE6_MODELS, CONFIGS, runs, R.read_paper_table3(ref) if ref else None)
+    steps = [f"{r['config']}: {r['step']} cycles {r['cycles']:.3f} (paper {r['paper_time']:.3f}, "
+             f"MACs {r['macs']:.3f}), energy {r['energy']:.3f} (paper {r['paper_energy']:.3f})"
+             for r in F.step_rows(rows)]
+    return steps + F.table3_lines(rows) + F.network_lines({c: runs.results[(F.V1, c)] for c in CONFIGS})
 
 
 def parse_set(text: str) -> tuple[str, object]:

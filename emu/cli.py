@@ -307,6 +307,12 @@ def _table3(args) -> int:
         if not paper:
             wcols = [c for c in wcols if not c.endswith(("paper", "paper E", "t/p", "E/p"))]
         emit(wide, "table", wcols)
+        steps = F.step_rows(rows)
+        if steps:
+            print("The co-design steps: ratios of the later network to the earlier (paper: its "
+                  "Table 3; macs: what MAC count alone predicts)")
+            emit(steps, "table", ["config", "step", "change", "cycles", "paper_time", "macs", "energy",
+                                  "paper_energy"])
         print("\n".join(F.table3_lines(rows)))
         print("\n".join(F.network_lines({c: runs.results[(F.V1, c)] for c in configs
                                           if (F.V1, c) in runs.results})))
@@ -322,7 +328,8 @@ def _figure6(args) -> int:
     runs, models, configs = _runs(args)
     files = _outputs(args.out, "figure6", args.force, args.figure_format)
     rows = R.figure6(models, configs, runs)
-    cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency"]
+    cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency",
+            "utilisation"]
     if args.fmt == "json":
         print(to_json(rows))
     else:

@@ -23,19 +23,38 @@ def stem_share(res: NetworkResult) -> float:
 
 
 def efficiency(layers, pes: int) -> float:
+    """Dense MACs per cycle per PE (Figure 6's efficiency: can exceed 1 where SOC-MOP skips
+    zero weights)."""
     macs = sum(r.dense_macs for r in layers)
     cycles = sum(r.cycles for r in layers)
     return macs / cycles / pes if cycles else 0.0
 
 
-def first_module_efficiency(res: NetworkResult) -> tuple[float, float]:
-    """Efficiency of the first module's MAC layers (stage1) and of the MAC layers after it."""
-    pes = res.hw.pes
+def utilisation(layers, pes: int) -> float:
+    """MACs performed per PE-cycle: the share of the array's cycles doing work (at most 1)."""
+    macs = sum(r.counters.macs for r in layers)
+    cycles = sum(r.cycles for r in layers)
+    return macs / cycles / pes if cycles else 0.0
+
+
+def _first_and_later(res: NetworkResult) -> tuple[list, list]:
     layers = res.mac_steps
     stage = [r.name.split(".")[0] for r in layers]
     first = [r for r, s in zip(layers, stage) if s == "stage1"]
     later = [r for r, s in zip(layers, stage) if s not in ("stage1", stage[0])]
-    return efficiency(first, pes), efficiency(later, pes)
+    return first, later
+
+
+def first_module_efficiency(res: NetworkResult) -> tuple[float, float]:
+    """Efficiency of the first module's MAC layers (stage1) and of the MAC layers after it."""
+    first, later = _first_and_later(res)
+    return efficiency(first, res.hw.pes), efficiency(later, res.hw.pes)
+
+
+def first_module_utilisation(res: NetworkResult) -> tuple[float, float]:
+    """Utilisation of the first module's MAC layers (stage1) and of the MAC layers after it."""
+    first, later = _first_and_later(res)
+    return utilisation(first, res.hw.pes), utilisation(later, res.hw.pes)
 
 
 def spearman(a, b) -> float:
@@ -68,10 +87,41 @@ def network_lines(results: dict[str, NetworkResult]) -> list[str]:
                 f"(paper, 1.0-SqNxt-23's 7x7 stem on 16x16: {PAPER_STEM_SHARE:.0%})")
         first, later = first_module_efficiency(res)
         if first and later:
+            used, used_later = first_module_utilisation(res)
             line += (f"; first-module efficiency {first:.3f}, later layers {later:.3f}, ratio "
-                     f"{first / later:.2f} (paper: lower on 16x16 than on 8x8)")
+                     f"{first / later:.2f}; utilisation {used:.3f} / {used_later:.3f}, ratio "
+                     f"{used / used_later:.2f} (paper: a drop, larger on 16x16 than on 8x8)")
         out.append(line)
     return out
+
+
+# Table 3's co-design steps: (label, network, the network it changes, what changed)
+STEPS = (("v2/v1", "1.0-SqNxt-23v2", V1, "7x7 stem -> 5x5"),
+         ("v3/v2", "1.0-SqNxt-23v3", "1.0-SqNxt-23v2", "blocks 6-6-8-1 -> 4-8-8-1"),
+         ("v4/v3", "1.0-SqNxt-23v4", "1.0-SqNxt-23v3", "blocks -> 2-10-8-1"),
+         ("v5/v4", V5, "1.0-SqNxt-23v4", "blocks -> 2-4-14-1"),
+         ("v5/v2", V5, "1.0-SqNxt-23v2", "the redistribution, all of it"),
+         ("v5/v1", V5, V1, "every step"))
+
+
+def step_rows(rows: list[dict]) -> list[dict]:
+    """The co-design steps (STEPS) among table3 rows, per configuration: the emulator's ratio
+    of cycles and of energy, the paper's, and the ratio of dense MACs."""
+    out = []
+    for cfg in dict.fromkeys(r["config"] for r in rows):
+        part = {r["model"]: r for r in rows if r["config"] == cfg}
+        for label, new, old, what in STEPS:
+            if new not in part or old not in part:
+                continue
+            a, b = part[old], part[new]
+            out.append({"config": cfg, "step": label, "change": what,
+                        **{key: _ratio(b, a, key) for key in
+                           ("cycles", "paper_time", "macs", "energy", "paper_energy")}})
+    return out
+
+
+def _ratio(new: dict, old: dict, key: str) -> float | None:
+    return new[key] / old[key] if old.get(key) and new.get(key) is not None else None
 
 
 def table3_lines(rows: list[dict]) -> list[str]:
@@ -91,8 +141,12 @@ def table3_lines(rows: list[dict]) -> list[str]:
             line += ";"
         have = [r for r in part.values() if r.get("paper_time") is not None]
         if len(have) > 2:
+            macs = [r["macs"] for r in have]
             line += (f" rank correlation with the paper over {len(have)} networks: time "
-                     f"{spearman([r['time'] for r in have], [r['paper_time'] for r in have]):.3f}, "
-                     f"energy {spearman([r['energy'] for r in have], [r['paper_energy'] for r in have]):.3f}")
+                     f"{spearman([r['time'] for r in have], [r['paper_time'] for r in have]):.3f} "
+                     f"(MAC count: {spearman(macs, [r['paper_time'] for r in have]):.3f})")
+            if all(r.get("paper_energy") is not None for r in have):
+                line += (f", energy {spearman([r['energy'] for r in have], [r['paper_energy'] for r in have]):.3f} "
+                         f"(MAC count: {spearman(macs, [r['paper_energy'] for r in have]):.3f})")
         out.append(line.rstrip(";"))
     return out

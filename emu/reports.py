@@ -9,8 +9,9 @@ all 13 networks that leaves the published figures unchanged.
 
 Figure 6: per-layer cycles of 1.0-SqNxt-23 v1-v5 on each array (every charged step: the MAC
 layers, and steps without MACs where the hardware charges them, one item per stage and kind),
-layers of the same configuration summed into one item as in the paper, with the efficiency line (dense MACs per
-cycle divided by the number of PEs) of the first network. A configuration: the stage (the
+layers of the same configuration summed into one item as in the paper, with the first network's
+efficiency (dense MACs per cycle divided by the number of PEs, the paper's metric) and
+utilisation (MACs performed per cycle per PE) lines. A configuration: the stage (the
 layer name's first part) and the layer's input and output channels, kernel, stride and groups.
 The feature-map size is left out so that the same layer lines up across the variants: the
 authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56.
@@ -279,8 +280,10 @@ def plot_table3(rows: list[dict], configs, path) -> None:
 
 def figure6(models, configs, runs: Runs) -> list[dict]:
     """One row per (config, layer group, model): the summed cycles and MACs of the model's layers
-    of that configuration, and the group's efficiency (MACs / cycles / PEs). Groups are ordered
-    by where they first occur in a network (relative depth), so v2's 5x5 stem comes first."""
+    of that configuration, the group's efficiency (dense MACs / cycles / PEs, the paper's
+    metric) and its utilisation (MACs performed / cycles / PEs: the zero weights SOC-MOP skips
+    are no work, so it never exceeds 1). Groups are ordered by where they first occur in a
+    network (relative depth), so v2's 5x5 stem comes first."""
     runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
@@ -294,17 +297,19 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
                 g = groups.setdefault(key, {"label": rec.name, "pos": li / n,
                                             "seen": (mi, li), "sums": {}})
                 g["pos"] = min(g["pos"], li / n)
-                s = g["sums"].setdefault(m, [0, 0.0, 0])
+                s = g["sums"].setdefault(m, [0, 0.0, 0, 0])
                 s[0] += rec.dense_macs
                 s[1] += rec.cycles
                 s[2] += 1
+                s[3] += rec.counters.macs
         order = sorted(groups.items(), key=lambda kv: (kv[1]["pos"], kv[1]["seen"]))
         for gi, (key, g) in enumerate(order):
             for m in models:
-                macs, cycles, nl = g["sums"].get(m, (0, 0.0, 0))
+                macs, cycles, nl, performed = g["sums"].get(m, (0, 0.0, 0, 0))
                 rows.append({"config": cfg, "group": gi, "label": g["label"], "layer_config": key,
                              "model": m, "layers": nl, "macs": macs, "cycles": round(cycles),
-                             "efficiency": macs / cycles / pes if macs and cycles else None})
+                             "efficiency": macs / cycles / pes if macs and cycles else None,
+                             "utilisation": performed / cycles / pes if macs and cycles else None})
     return rows
 
 
@@ -355,12 +360,16 @@ def plot_figure6(rows: list[dict], models, configs, path, log: bool = False) -> 
             first = sorted((r for r in part if r["model"] == models[0] and r["efficiency"] is not None),
                            key=lambda r: r["group"])
             ax2.plot([r["group"] for r in first], [r["efficiency"] for r in first], "k:",
-                     marker=".", lw=0.8, ms=2.5, label=f"{models[0]} efficiency")
-            ax2.set_ylabel("efficiency (MACs/cycle/PE)")
+                     marker=".", lw=0.8, ms=2.5, label=f"{models[0]}: dense MACs/cycle/PE")
+            ax2.plot([r["group"] for r in first], [r["utilisation"] for r in first], "-",
+                     color="0.45", marker="x", lw=0.6, ms=2, label=f"{models[0]}: utilisation")
+            ax2.set_ylabel("MACs / cycle / PE")
             ax2.set_ylim(bottom=0)
         h1, l1 = axes[0, 0].get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        fig.legend(h1 + h2, l1 + l2, loc="upper center", ncol=3, frameon=False,
+        ncol = 2   # the lines' labels are long: three columns overflow a column's width
+        rows = -(-len(h1 + h2) // ncol)
+        fig.legend(h1 + h2, l1 + l2, loc="upper center", ncol=ncol, frameon=False,
                    columnspacing=1.0, handlelength=1.5)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.42 / fig.get_figheight()), h_pad=0.8)
+        fig.tight_layout(rect=(0, 0, 1, 1 - (0.11 * rows + 0.08) / fig.get_figheight()), h_pad=0.8)
         save_figure(fig, path)

@@ -97,6 +97,8 @@ def test_figure6_groups_sum_the_network(tmp_path):
         for r in mine:
             if r["layers"]:
                 assert r["efficiency"] == pytest.approx(r["macs"] / r["cycles"] / 64, rel=1e-3)
+                # performed MACs: the zeros SOC-MOP skips are no work, the array is never over-full
+                assert 0 < r["utilisation"] <= min(1.0, r["efficiency"])
     # v5 has 14 blocks in stage 3 against v1's 8: its stage-3 items sum more layers
     s3 = {m: sum(r["layers"] for r in rows if r["model"] == m and r["layer_config"].startswith("stage3"))
           for m in models}
@@ -189,3 +191,19 @@ def test_jobs_must_be_a_positive_integer(capsys):
     for bad in ("0", "-1", "two"):
         assert main(["table3", "--jobs", bad]) == 2
         assert "--jobs must be a positive integer" in capsys.readouterr().err
+
+
+def test_co_design_steps_are_ratios_of_the_later_network_to_the_earlier():
+    from sqnxt_engine.emu import fidelity as F
+    nets = [F.V1, "1.0-SqNxt-23v2", "1.0-SqNxt-23v3", "1.0-SqNxt-23v4", F.V5]
+    # made-up rows: each network's cycles halve the previous one's, energies a third
+    rows = [{"model": m, "config": "8x8", "cycles": 1000 / 2 ** i, "energy": 900 / 3 ** i,
+             "macs": 100 + i, "paper_time": 1.0 + i, "paper_energy": None} for i, m in enumerate(nets)]
+    steps = {r["step"]: r for r in F.step_rows(rows)}
+    assert list(steps) == ["v2/v1", "v3/v2", "v4/v3", "v5/v4", "v5/v2", "v5/v1"]
+    assert steps["v3/v2"]["cycles"] == 0.5 and steps["v5/v2"]["cycles"] == 0.125
+    assert steps["v5/v1"]["energy"] == pytest.approx(1 / 81)
+    assert steps["v2/v1"]["macs"] == pytest.approx(101 / 100)
+    assert steps["v4/v3"]["paper_time"] == pytest.approx(4 / 3)
+    assert steps["v2/v1"]["paper_energy"] is None   # no paper figure: no ratio
+    assert F.step_rows([r for r in rows if r["model"] != F.V5])[-1]["step"] == "v4/v3"
