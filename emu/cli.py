@@ -52,6 +52,7 @@ from .hardware import DERIVED, load_hardware, resolved
 from .network import emulate, non_mac_line
 from .output import FIGURE_FORMATS, figure_out, output_set, pyplot, write_csv
 from .search import DATAFLOW_CHOICES
+from .workers import available_cpus
 
 DEFAULT_MODEL = "1.0-SqNxt-23"
 COLUMNS = ["layer", "shape", "dataflow", "mapping", "macs", "cycles", "macs_per_cycle",
@@ -273,7 +274,7 @@ def _jobs(v: str) -> int:
 
 def _runs(args) -> tuple[R.Runs, list[str], list[str]]:
     """The Runs of table3 / figure6 and the report names of --models and --hw in it."""
-    runs = R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True, jobs=args.jobs)
+    runs = R.Runs(sparsity=args.sparsity, seed=args.seed, progress=True, jobs=args.jobs, note=note)
     models = [runs.add_network(NetworkSpec.parse(word, args.zoo_options, args.seed))
               for word in split_networks(args.models)]
     configs = [runs.add_hardware(source.strip()) for source in args.hw.split(",") if source.strip()]
@@ -371,7 +372,8 @@ def _sweep(args) -> int:
     spec = SW.load_sweep(args.file)
     db = SW.ResultsDB(args.db or f"{Path(args.file).stem}.sqlite")
     try:
-        run = SW.run_sweep(spec, db, args.jobs, args.scheduler, progress=True)
+        run = SW.run_sweep(spec, db, args.jobs or available_cpus(), args.scheduler, progress=True,
+                           note=note if args.jobs else None)
         records = db.records()
         keys = {p.key for p in spec.points}
         mine = [r for r in records if r["key"] in keys]
@@ -439,9 +441,10 @@ def _sweep_parsers(sub) -> None:
     s.add_argument("file", help="the sweep file (docs/emulator.md, Sweeps)")
     s.add_argument("--db", help="the results database (default: NAME.sqlite in this folder, NAME "
                    "the sweep file's name); points it holds are not computed again")
-    s.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
+    s.add_argument("--jobs", type=_jobs, default=None,
                    help="compute this many points at once, in worker processes (default: the CPUs "
-                   "available, here %(default)s); the records do not depend on it")
+                   f"available, here {available_cpus()}; never more than the points or the CPUs); "
+                   "the records do not depend on it")
     s.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler "
                    "(e.g. tcp://host:8786) instead of local processes")
     s.add_argument("--export", metavar="FILE", help="write the sweep's records as .csv or .parquet")
@@ -482,10 +485,10 @@ def _report_options(p, models) -> None:
     p.add_argument("--figure-format", choices=FIGURE_FORMATS, default="png",
                    help="the --out figure's format (default png)")
     p.add_argument("--force", action="store_true", help="overwrite existing files in --out")
-    p.add_argument("--jobs", type=_jobs, default=R.available_cpus(),
-                   help="emulate this many (model, hardware) pairs at once, in worker processes "
-                   "(default: the CPUs available, here %(default)s; 1: one after another in "
-                   "this process); the results do not depend on it")
+    p.add_argument("--jobs", type=_jobs, default=None,
+                   help="emulate this many networks at once, in worker processes (default: the "
+                   f"CPUs available, here {available_cpus()}; never more than the networks or the "
+                   "CPUs; 1: one after another in this process); the results do not depend on it")
     add_format_options(p)
 
 

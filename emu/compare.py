@@ -8,27 +8,22 @@ most leads.
 """
 from __future__ import annotations
 
-import json
+import math
 
 from ..errors import UserError
-from ..io.files import require_regular
+from ..io.files import read_text
+from ..io.structured_text import load_json
 
 METRICS = ("cycles", "energy", "dram_bytes", "utilisation")
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def load_trace(path) -> dict:
     """A trace --json file, checked to be one (a UserError naming the file otherwise)."""
-    p = require_regular(path)
-    try:
-        trace = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a JSON file ({e})") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    trace = load_json(read_text(path), str(path))   # a regular file, size and nesting bounded
     if not isinstance(trace, dict) or not isinstance(trace.get("layers"), list) \
             or not isinstance(trace.get("total"), dict):
         raise UserError(f"{path}: not a trace (make one with sqnxt-emu trace --json)")
@@ -36,6 +31,9 @@ def load_trace(path) -> dict:
         where = "its total" if i == len(trace["layers"]) else f"layer {i}"
         if not isinstance(row, dict) or not isinstance(row.get("layer"), str):
             raise UserError(f"{path}: not a trace: {where} has no layer name")
+        if not isinstance(row.get("dataflow", ""), (str, type(None))):
+            raise UserError(f"{path}: not a trace: {where} ({row['layer']}) has a dataflow that is "
+                            "not a name")
         bad = [m for m in METRICS if not _is_number(row.get(m))]
         if bad:
             raise UserError(f"{path}: not a trace: {where} ({row['layer']}) has no number for "

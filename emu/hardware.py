@@ -276,9 +276,16 @@ _ENERGY_SCHEMA = {f.name: (f.metadata["kind"], f.metadata["models"]) for f in fi
 _SECTIONS = {k.split(".")[0] for k in _SCHEMA if "." in k} | {"energy"}
 
 
+# the largest value a number may take: far beyond any real design, small enough that the
+# kernels' int64 counts (PEs x cycles, buffer words, accumulators) cannot overflow
+_MAX = {"pe.rows": 4096, "pe.cols": 4096, "pe.rf_words": 1 << 20, "buffer.bytes": 1 << 40,
+        "arith.acc_bits": 64, "dram.engines": 1024}
+_MAX_INT, _MAX_NUMBER = (1 << 31) - 1, 1e15
+
+
 def _check(where: str, key: str, kind: str, v: Any):
     def bad(what):
-        raise HardwareError(f"{where}: {key} must be {what}, got {v!r}")
+        raise HardwareError(f"{where}: {key} must be {what}, got {v!r:.60}")
 
     if kind == "str":
         if not isinstance(v, str) or not v:
@@ -296,12 +303,16 @@ def _check(where: str, key: str, kind: str, v: Any):
     if kind == "posint":
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             bad("a positive integer")
+        if v > _MAX.get(key, _MAX_INT):
+            bad(f"at most {_MAX.get(key, _MAX_INT):,}")
         return v
     if kind in ("posnum", "nonneg"):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             bad("a number")
         if v < 0 or (kind == "posnum" and v == 0):
             bad("a positive number" if kind == "posnum" else "a non-negative number")
+        if v > _MAX_NUMBER:
+            bad(f"at most {_MAX_NUMBER:g}")
         return float(v)
     if kind == "split":
         if v == "shared":

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -35,6 +35,7 @@ from .figures import COLUMN_WIDTH, mark_stages, paper_figure
 from .hardware import EYERISS, PRESETS, load_hardware
 from .network import NetworkResult, emulate
 from .output import save_figure
+from .workers import available_cpus, pool, worker_count
 
 TABLE3_MODELS = ("AlexNet", "SqueezeNet-v1.0", "SqueezeNet-v1.1", "TinyDarknet", "1.0-SqNxt-23",
                  "1.0-SqNxt-23v2", "1.0-SqNxt-23v3", "1.0-SqNxt-23v4", "1.0-SqNxt-23v5",
@@ -87,25 +88,20 @@ def read_paper_table3(path: Path | Traversable) -> dict[tuple[str, str], tuple[f
     return out
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 @dataclass
 class Runs:
     """Emulates networks, sharing one search cache between them (identical layer shapes with
     the same number of zero weights on the same hardware are searched once per process).
     jobs > 1: `run_all` spreads the (model, config) emulations over that many worker
-    processes; the search is exact and the weights seeded, so the results are the same."""
+    processes (None: one per CPU; never more than the networks or the CPUs, workers.py, with
+    `note` told when the jobs asked for are lowered); the search is exact and the weights
+    seeded, so the results are the same."""
     sparsity: float = 0.4
     seed: int = 0
     dataflow: str = "best"
     progress: bool = False
-    jobs: int = 1
+    jobs: int | None = 1
+    note: Callable[[str], None] | None = None
     cache: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)   # (model, config) -> NetworkResult
     overrides: dict = field(default_factory=dict)  # Hardware fields changed on every preset
@@ -154,16 +150,20 @@ class Runs:
         for model, config in dict.fromkeys(pairs):
             if (model, config) not in self.results:
                 todo.setdefault(model, []).append(config)
-        if self.jobs <= 1 or len(todo) <= 1:
+        jobs = available_cpus() if self.jobs is None else self.jobs
+        workers = worker_count(jobs, len(todo))
+        if self.jobs is not None and workers < self.jobs and self.note and len(todo) > 1:
+            self.note(f"--jobs {self.jobs} lowered to {workers} ({len(todo)} networks to emulate, "
+                      f"{available_cpus()} CPUs available)")
+        if workers <= 1:
             for model, configs in todo.items():
                 for config in configs:
                     self.run(model, config)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
-        workers = min(self.jobs, len(todo))
         with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
-                ProcessPoolExecutor(workers) as pool:
-            futures = {pool.submit(_emulate_in_worker, self.networks.get(m, m),
+                pool(workers) as workers_pool:
+            futures = {workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
                                    [self.hardware.get(c, c) for c in cs], *settings): m
                        for m, cs in todo.items()}
             for done in as_completed(futures):

@@ -44,29 +44,34 @@ import csv
 import hashlib
 import itertools
 import json
+import math
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
+from math import prod
 from pathlib import Path
 
 from .. import __version__, zoo
 from ..errors import UserError
+from ..io import limits
 from ..io.files import read_text, write_atomic
 from ..io.network_spec import NetworkSpec
 from ..io.shipped import manifest, shipped_name, shipped_weights
-from ..io.structured_text import load_toml
+from ..io.structured_text import load_json, load_toml
 from ..progress import progress_bar
 from .energy import LEVELS
 from .hardware import Hardware, HardwareError, _check, hardware_document, hardware_from_dict
 from .network import emulate
 from .output import write_csv
 from .search import DATAFLOW_CHOICES
+from .workers import available_cpus, pool, worker_count
 
 PARQUET_HINT = "Parquet export needs pyarrow: pip install 'sqnxt-engine[parquet]'"
 DASK_HINT = "--scheduler needs dask.distributed: pip install 'sqnxt-engine[dask]'"
@@ -121,9 +126,17 @@ def load_sweep(path: str | Path) -> Sweep:
     for k in doc:
         if k not in _TOP_KEYS:
             raise SweepError(f"{where}: unknown key {k!r} (expected {', '.join(_TOP_KEYS)})")
-    networks = _networks(doc.get("network"), where, path.parent)
-    hardware = _hardware_points(doc.get("hardware", {}), where, path.parent)
     emulation = _emulation_axes(doc.get("emulation", {}), where)
+    hw_table = _table(doc.get("hardware", {}), where, "hardware")
+    entries = doc.get("network")
+    count = (len(entries) if isinstance(entries, list) else 1) * _hardware_count(hw_table, where) \
+        * prod(len(axis) for axis in emulation)
+    if count > limits.current().max_sweep_points:   # counted before anything is expanded
+        raise SweepError(f"{where}: {count:,} points, more than max_sweep_points "
+                         f"({limits.current().max_sweep_points:,}); split the sweep, or raise the "
+                         "limit with --resource-limit max_sweep_points=N")
+    networks = _networks(entries, where, path.parent)
+    hardware = _hardware_points(hw_table, where, path.parent)
     points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed)
                    for net in networks for hw, overrides in hardware
                    for dataflow, sparsity, seed in itertools.product(*emulation))
@@ -183,6 +196,14 @@ def _weights_network(name: str, where: str, key: str, folder: Path) -> NetworkSp
     return NetworkSpec.of(file=str(path.resolve()))
 
 
+def _hardware_count(v: dict, where: str) -> int:
+    """How many hardware points the table makes (points x grid), without making them."""
+    points = v.get("points", [{}])
+    n = len(points) if isinstance(points, list) else 1
+    grid = _table(v.get("grid", {}), where, "hardware.grid")
+    return n * prod(len(axis) for axis in _grid_axes(grid, where, "hardware.grid", values=False))
+
+
 def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
     """(Hardware, overrides as canonical JSON) of every hardware point: the points list crossed
     with the grid's lists, each merged into the base document and validated as a hardware file."""
@@ -221,17 +242,19 @@ def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
     return out
 
 
-def _grid_axes(grid: dict, where: str, prefix: str) -> list[list[dict]]:
+def _grid_axes(grid: dict, where: str, prefix: str, values: bool = True) -> list[list]:
     """Each list in the grid (at any depth: `buffer.bytes = [...]`, or `pe = [{rows = 8, cols =
-    8}, ...]` for values that go together) is an axis; its values as nested override tables."""
+    8}, ...]` for values that go together) is an axis; its values as nested override tables
+    (values=False: the lists themselves, to count them)."""
     axes = []
     for k, v in grid.items():
         if isinstance(v, list):
             if not v:
                 raise SweepError(f"{where}: {prefix}.{k} is an empty list")
-            axes.append([{k: x} for x in v])
+            axes.append([{k: x} for x in v] if values else v)
         elif isinstance(v, dict):
-            axes += [[{k: x} for x in axis] for axis in _grid_axes(v, where, f"{prefix}.{k}")]
+            inner = _grid_axes(v, where, f"{prefix}.{k}", values)
+            axes += [[{k: x} for x in axis] for axis in inner] if values else inner
         else:
             raise SweepError(f"{where}: {prefix}.{k} must be a list of values (an axis), got {v!r:.60}")
     return axes
@@ -369,48 +392,106 @@ COLUMNS = ("network", "model", "zoo_options", "file", "hardware", "overrides", "
 RUN_COLUMNS = ("finished_at", "worker", "seconds")
 
 
+# the database's marker (PRAGMA application_id: "SqNx") and its schema's version (user_version):
+# a database without them that holds anything is another program's, and is never written
+APPLICATION_ID = 0x53714E78
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 5.0   # how long a write waits for another writer's lock before giving up
+
+
 class ResultsDB:
     """A sweep's SQLite database: one row per point, written (and committed) as each finishes.
-    WAL journal: a reader (pareto, export) never blocks the sweep writing."""
+    WAL journal: a reader (pareto, export) never blocks the sweep writing. A database is this
+    command's when it carries APPLICATION_ID, or is empty; any other file, a database of another
+    program included, is refused before anything is written to it. readonly (pareto): opened
+    read-only, so a read can never create, convert or change a file."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         try:
-            self.conn = sqlite3.connect(self.path)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            cols = ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
-            self.conn.execute(f"CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, {cols}, "
-                              "record TEXT NOT NULL)")
+            if readonly:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                            timeout=BUSY_TIMEOUT_S)
+            else:
+                self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+            self._check_ours()
+            if not readonly:
+                with self.conn:
+                    self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                cols = ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
+                self.conn.execute(f"CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, {cols}, "
+                                  "record TEXT NOT NULL)")
             have = [r[1] for r in self.conn.execute("PRAGMA table_info(points)")]
-        except sqlite3.DatabaseError as e:
+        except sqlite3.OperationalError as e:   # locked, read-only folder, no room
+            raise UserError(f"{self.path}: cannot open the sweep database ({e})") from None
+        except sqlite3.Error as e:
             raise UserError(f"{self.path}: not a sweep database ({e})") from None
         if have != ["key", *COLUMNS, *RUN_COLUMNS, "record"]:
             raise UserError(f"{self.path}: its points table has other columns (made by another "
                             "version of sqnxt-emu sweep?); use a new --db")
 
+    def _check_ours(self) -> None:
+        """Refuse a database that is neither empty nor this command's (class doc)."""
+        (app,), (version,) = (self.conn.execute("PRAGMA application_id").fetchone(),
+                              self.conn.execute("PRAGMA user_version").fetchone())
+        tables = sorted(n for (n,) in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        if app == APPLICATION_ID:
+            if version > SCHEMA_VERSION:
+                raise UserError(f"{self.path}: made by a newer sqnxt-emu (schema {version}); "
+                                "use that version or a new --db")
+            return
+        if app == 0 and tables == ["points"] and version == 0:
+            return   # written before the marker existed; its columns are checked as any
+        if app != 0 or tables:
+            raise UserError(f"{self.path}: not a sweep database (another program's: "
+                            f"{', '.join(tables) or f'application id {app}'}); sqnxt-emu writes "
+                            "only its own databases: use a new --db")
+        if self.readonly:
+            raise UserError(f"{self.path}: an empty database, not a sweep's (make one with "
+                            "sqnxt-emu sweep --db)")
+
     def keys(self) -> set[str]:
-        return {k for (k,) in self.conn.execute("SELECT key FROM points")}
+        return {k for (k,) in self._query("SELECT key FROM points")[1]}
 
     def add(self, record: dict, info: dict) -> None:
+        """Store one point (its own transaction: a killed sweep loses only the points in
+        flight). A database that cannot take it (locked, full disk, damaged) is a UserError."""
         values = [record["key"], *(_sql(record[c]) for c in COLUMNS),
                   *(info[c] for c in RUN_COLUMNS), _canonical_json(record)]
-        with self.conn:  # one transaction per point: a killed sweep loses only points in flight
-            self.conn.execute(f"INSERT OR REPLACE INTO points VALUES ({', '.join('?' * len(values))})",
-                              values)
+        try:
+            with self.conn:
+                self.conn.execute(f"INSERT OR REPLACE INTO points VALUES ({', '.join('?' * len(values))})",
+                                  values)
+        except sqlite3.Error as e:
+            raise UserError(f"{self.path}: cannot store a point ({e})") from None
 
     # a stable order, whichever order the points finished in
     _ORDER = " ORDER BY network, pe_rows, pe_cols, gb_bytes, hardware, dataflow, sparsity, seed, key"
 
     def records(self) -> list[dict]:
-        """Every record (network, hardware, emulation options, key order)."""
-        return [json.loads(r) for (r,) in self.conn.execute("SELECT record FROM points" + self._ORDER)]
+        """Every record (network, hardware, emulation options, key order), each checked to be
+        one (check_record): the database may have been written by anyone."""
+        return [check_record(load_json(r, f"{self.path}: record {i}") if isinstance(r, str) else r,
+                             f"{self.path}: record {i}")
+                for i, (r,) in enumerate(self._query("SELECT record FROM points" + self._ORDER)[1])]
 
     def rows(self) -> list[dict]:
         """The columns of every record and of its run, in records()' order (for export)."""
-        cur = self.conn.execute("SELECT key, " + ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
-                                + " FROM points" + self._ORDER)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur]
+        names, rows = self._query("SELECT key, " + ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
+                                  + " FROM points" + self._ORDER)
+        return [dict(zip(names, r)) for r in rows]
+
+    def _query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """(column names, rows) of a read; a damaged or locked database is a UserError."""
+        try:
+            cur = self.conn.execute(sql)
+            return [d[0] for d in cur.description], cur.fetchall()
+        except sqlite3.Error as e:
+            raise UserError(f"{self.path}: cannot read the sweep database ({e})") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -421,10 +502,32 @@ def _sql(v):
 
 
 def open_results(path: str | Path) -> ResultsDB:
-    """An existing sweep database (for reading: export, pareto)."""
+    """An existing sweep database, read-only (pareto)."""
     if not Path(path).is_file():
         raise UserError(f"{path}: no such sweep database")
-    return ResultsDB(path)
+    return ResultsDB(path, readonly=True)
+
+
+# what the reports read of a record, and its type(s); the rest is kept as it is
+RECORD_FIELDS = {"key": str, "network": str, "hardware": str, "dataflow": str, "cycles": (int, float),
+                 "latency_s": (int, float), "energy": (int, float), "energy_unit": str,
+                 "dram_bytes": (int, float), "utilisation": (int, float),
+                 "accuracy": (int, float, type(None)), "accuracy_source": (str, type(None)),
+                 "params": (int, type(None)), "pe_rows": int, "pe_cols": int, "gb_bytes": int,
+                 "sparsity": (int, float), "seed": int}
+
+
+def check_record(record, where: str) -> dict:
+    """A stored record checked to have every field the reports read, of the right type and
+    finite (a database is a file like any other: anyone may have written it)."""
+    if not isinstance(record, dict):
+        raise UserError(f"{where}: not a sweep record (a JSON object)")
+    for name, kind in RECORD_FIELDS.items():
+        v = record.get(name)
+        if name not in record or isinstance(v, bool) or not isinstance(v, kind) or \
+                (isinstance(v, float) and not math.isfinite(v)):
+            raise UserError(f"{where}: not a sweep record: {name} is {v!r:.40}")
+    return record
 
 
 # ---- running -------------------------------------------------------------------------------
@@ -442,39 +545,58 @@ class SweepRun:
 
 
 def run_sweep(sweep: Sweep, db: ResultsDB, jobs: int = 1, scheduler=None, progress: bool = False,
-              on_record: Callable[[dict], None] | None = None) -> SweepRun:
+              on_record: Callable[[dict], None] | None = None,
+              note: Callable[[str], None] | None = None) -> SweepRun:
     """Compute the points `db` does not hold yet and store each record as it finishes.
-    jobs 1: in this process; jobs > 1: a pool of that many processes; scheduler (an address or
-    a dask.distributed Client): on that Dask cluster, stored here as results come back.
-    on_record(record) is called after each point is stored."""
+    jobs 1: in this process; jobs > 1: a pool of processes (never more than the points or the
+    CPUs: workers.py; `note` is told when the jobs asked for are lowered); scheduler (an address
+    or a dask.distributed Client): on that Dask cluster, stored here as results come back.
+    on_record(record) is called after each point is stored. Stopped by an error, the UserError
+    says how many points are stored and that the same command resumes; by Ctrl-C or SIGTERM,
+    `note` is told so and the interrupt goes on."""
     done = db.keys()
     todo = [p for p in sweep.points if p.key not in done]
+    workers = worker_count(jobs, len(todo))
+    if scheduler is None and note and todo and workers < jobs:
+        note(f"--jobs {jobs} lowered to {workers} ({len(todo)} points to compute, "
+             f"{available_cpus()} CPUs available)")
     t0 = time.perf_counter()
     where = (f"Dask {scheduler if isinstance(scheduler, str) else 'cluster'}" if scheduler
-             else f"{min(jobs, len(todo))} processes" if jobs > 1 else "1 process")
-    with progress_bar(len(todo), f"sweep {sweep.name} ({where})", progress) as bar:
-        for record, info in _results(todo, jobs, scheduler):
-            db.add(record, info)
-            bar.update()
-            if on_record:
-                on_record(record)
+             else f"{workers} processes" if workers > 1 else "1 process")
+    stored = 0
+    try:
+        with progress_bar(len(todo), f"sweep {sweep.name} ({where})", progress) as bar:
+            for record, info in _results(todo, workers, scheduler):
+                db.add(record, info)
+                stored += 1
+                bar.update()
+                if on_record:
+                    on_record(record)
+    except (UserError, KeyboardInterrupt) as e:
+        held = (f"{len(sweep.points) - len(todo) + stored} of {len(sweep.points)} points are "
+                f"stored in {db.path}; the same command computes the rest")
+        if isinstance(e, UserError):
+            raise UserError(f"{e}; {held}") from None
+        if note:   # Ctrl-C or SIGTERM: the command still ends as interrupted
+            note(f"interrupted: {held}")
+        raise
     return SweepRun(len(sweep.points), len(todo), len(sweep.points) - len(todo),
                     time.perf_counter() - t0)
 
 
-def _results(todo: list[Point], jobs: int, scheduler):
+def _results(todo: list[Point], workers: int, scheduler):
     """(record, info) of each point, in the order they finish."""
     if not todo:
         return
     if scheduler is not None:
         yield from _dask_results(todo, scheduler)
-    elif jobs <= 1 or len(todo) == 1:
+    elif workers <= 1:
         for p in todo:
             yield compute_timed(p)
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        with ProcessPoolExecutor(min(jobs, len(todo))) as pool:
-            futures = [pool.submit(compute_timed, p) for p in todo]
+        from concurrent.futures import as_completed
+        with pool(workers) as executor:
+            futures = [executor.submit(compute_timed, p) for p in todo]
             try:
                 for f in as_completed(futures):
                     yield f.result()
@@ -503,11 +625,30 @@ def _dask_results(todo: list[Point], scheduler):
             client.close()
 
 
-def _connect(client_class, address: str):
-    try:
-        return client_class(address, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as e:
-        raise UserError(f"--scheduler {address}: cannot reach a Dask scheduler ({e})") from None
+SCHEDULER_TIMEOUT_S = 20.0   # to connect to a scheduler and hear its answer
+
+
+def _connect(client_class, address: str, timeout: float | None = None):
+    """A Client of the scheduler at `address`, or a UserError within `timeout` seconds: a port
+    nobody listens on fails at once, but a listener that accepts and never answers would keep
+    Client waiting past its own timeout, so the connection is made in a daemon thread that is
+    abandoned at the deadline (default SCHEDULER_TIMEOUT_S)."""
+    timeout = SCHEDULER_TIMEOUT_S if timeout is None else timeout
+    box: dict = {}
+
+    def connect():
+        try:
+            box["client"] = client_class(address, timeout=f"{timeout}s")
+        except Exception as e:  # reported below, in the caller's thread
+            box["error"] = e
+    t = threading.Thread(target=connect, daemon=True, name="dask-connect")
+    t.start()
+    t.join(timeout)
+    if "client" in box:
+        return box["client"]
+    e = box.get("error")
+    why = f"{type(e).__name__}: {e}" if e else f"no answer in {timeout:g} s"
+    raise UserError(f"--scheduler {address}: cannot reach a Dask scheduler ({why})")
 
 
 # ---- export --------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ class Limits:
     max_nesting: int = 64
     # elements ONNX constant folding may read and write in all, over the whole import
     max_fold_elements: int = 1 << 26
+    # points of one sweep file (networks x hardware points x grid x emulation axes), counted
+    # before any is expanded: at a few points a second, the default is hours of work
+    max_sweep_points: int = 100_000
 
     def __post_init__(self):
         for f in fields(self):
