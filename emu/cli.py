@@ -236,6 +236,8 @@ def _hardware(args) -> int:
             return f"{v:g}"
         if isinstance(v, dict):
             return ", ".join(f"{op} {frac:g}" for op, frac in v.items())
+        if isinstance(v, tuple):
+            return ", ".join(v)
         return str(v)
     emit([{"parameter": k, "value": spelled(v),
            "origin": o + (f" ({DERIVED[k]})" if o == "derived" else "")} for k, v, o in rows],

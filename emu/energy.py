@@ -61,9 +61,10 @@ class Energy:
         return self if other == 0 else self.__add__(other)
 
 
-def accesses(counters, level: str, operand: str) -> int:
-    """Word accesses of one operand at one memory level."""
-    return sum(int(getattr(counters, f"{operand}_{kind}")) for kind in LEVEL_KINDS[level])
+def accesses(counters, level: str, operand: str):
+    """Word accesses of one operand at one memory level (an int, or an array for the search's
+    columns of many mappings)."""
+    return sum(getattr(counters, f"{operand}_{kind}") for kind in LEVEL_KINDS[level])
 
 
 @dataclass(frozen=True)
@@ -99,16 +100,31 @@ def access_energy(hw: Hardware) -> AccessEnergy:
 
 def energy(counters, hw: Hardware, outputs: int) -> Energy:
     """counts x per-access energies of one layer with `outputs` final output words."""
-    unit = access_energy(hw)
-    per = []
+    per = list(_by_operand(counters, access_energy(hw), outputs))
     totals = {lv: 0.0 for lv in LEVELS}
-    totals["mac"] = int(counters.macs) * unit.mac
-    for level, op, e_one in unit.words:
-        n = accesses(counters, level, op)
-        if (level, op) == ("dram", "psum"):  # the outputs' write-back; the rest spilled psums
-            e = outputs * unit.output_write + (n - outputs) * e_one
-        else:
-            e = n * e_one
-        per.append((level, op, e))
+    totals["mac"] = int(counters.macs) * access_energy(hw).mac
+    for level, _, e in per:
         totals[level] += e
     return Energy(**totals, by_operand=tuple(per))
+
+
+def energy_total(counters, hw: Hardware, outputs: int):
+    """energy(...).total for columns of many mappings (the search's objective): arrays in,
+    an array out, summed in the same order."""
+    unit = access_energy(hw)
+    totals = {lv: 0.0 for lv in LEVELS}
+    totals["mac"] = counters.macs * unit.mac
+    for level, _, e in _by_operand(counters, unit, outputs):
+        totals[level] = totals[level] + e
+    return sum(totals[lv] for lv in LEVELS)
+
+
+def _by_operand(counters, unit: AccessEnergy, outputs):
+    """(level, operand, energy) of each memory level and operand (module doc): the outputs'
+    write-back to DRAM at the output price, spilled partial sums at the psum price."""
+    for level, op, e_one in unit.words:
+        n = accesses(counters, level, op)
+        if (level, op) == ("dram", "psum"):
+            yield level, op, outputs * unit.output_write + (n - outputs) * e_one
+        else:
+            yield level, op, n * e_one

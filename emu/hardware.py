@@ -63,6 +63,12 @@ comparison with the paper's Table 3, and is never tuned to it.
                     on left is read and convolved with different filter weights"). How many
                     channels is bounded by the register file: pe.rf_words - 2. False: each output
                     channel's cycle re-reads the input (one accumulator per PE).
+  supported = ["ws", "os_socmop"]
+                    The dataflows the array can run (kernels.DATAFLOWS: ws, os_socmop,
+                    os_mocsop, os_mocmop). Default the paper's two: "the faster dataflow" is
+                    chosen per layer between weight and output stationary (SOC-MOP, Figure 4).
+                    `--dataflow best` is the best mapping under [search] objective over these
+                    (emu/search.py); one dataflow may still be named on the command line.
 [pipeline]
   fill_drain = "tile"  When the array pays its pipeline skew of rows + cols - 2 cycles (the
                     farthest PE starts that late, and the last partial sum leaves that late):
@@ -107,11 +113,16 @@ comparison with the paper's Table 3, and is never tuned to it.
   dram_pj_per_bit = 30.47 (1.95 nJ / 64)
                     horowitz-45nm only: the middle of the source's 1.3-2.6 nJ per 64-bit DRAM
                     access. A parameter of the other model is an error.
-[search]            Mapping cost = cycles_weight * cycles + dram_weight * DRAM words (search.py).
+[search]            What the mapping search minimises, per layer and over `dataflow.supported`.
+  objective = "weighted"
+                    "cycles": the fewest cycles, then the fewest DRAM words between mappings of
+                    equal cycles. "energy": the least energy (counts x the [energy] model), then
+                    the fewest cycles. "edp": the least energy x cycles. "weighted":
+                    cycles_weight x cycles + dram_weight x DRAM words (one DRAM word priced like
+                    one cycle: meant to keep speed the first objective, with DRAM traffic
+                    deciding between mappings of about the same speed).
   cycles_weight = 1.0, dram_weight = 1.0
-                    One DRAM word is priced like one cycle: with 64-256 PEs a cycle is worth
-                    64-256 MACs, so speed stays the first objective and DRAM traffic decides
-                    between mappings of about the same speed.
+                    "weighted" only (a file that sets them under another objective is refused).
 """
 from __future__ import annotations
 
@@ -127,13 +138,16 @@ import numpy as np
 from ..errors import UserError
 from ..io.files import read_text
 from ..io.structured_text import load_toml
-from ..kernels import OPERANDS
+from ..kernels import DATAFLOWS, OPERANDS
 from . import energy_models as EM
 
 PRESETS = ("8x8", "16x16", "16x16-45nm")
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
+OBJECTIVES = ("cycles", "energy", "edp", "weighted")  # [search] objective (module doc, search.py)
+WEIGHTED_ONLY = ("search.cycles_weight", "search.dram_weight")
 SHIFT_FORMS = ("remap", "copy")          # how a shift moves its data (module doc, emu/shift.py)
 EYERISS, HOROWITZ = "eyeriss-normalised", "horowitz-45nm"
+DATAFLOW_NAMES = tuple(d.value for d in DATAFLOWS)
 ENERGY_MODELS = (EYERISS, HOROWITZ)  # [energy] model (EnergyTable)
 
 
@@ -196,6 +210,8 @@ class Hardware:
     non_mac_cycles: bool = _param("layers.non_mac_cycles", "bool", False)
     shift: str = _param("layers.shift", "choice:" + ",".join(SHIFT_FORMS), "remap")
     energy: EnergyTable = field(default_factory=EnergyTable)
+    dataflows: tuple[str, ...] = _param("dataflow.supported", "dataflows", ("ws", "os_socmop"))
+    objective: str = _param("search.objective", "choice:" + ",".join(OBJECTIVES), "weighted")
     cycles_weight: float = _param("search.cycles_weight", "nonneg", 1.0)
     dram_weight: float = _param("search.dram_weight", "nonneg", 1.0)
 
@@ -261,7 +277,8 @@ class Hardware:
                 f"{self.word_bits}-bit words, {self.acc_bits}-bit accumulators, {self.clock_mhz:g} MHz, "
                 f"DRAM {self.dram_latency_cycles:g} cycles + {self.dram_bandwidth_gbps:g} GB/s, "
                 f"{self.dma_engines} DMA engine{'s' if self.dma_engines > 1 else ''}, buffer "
-                f"{self.gb_words_per_cycle:g} words/cycle, fill/drain per {self.fill_drain}")
+                f"{self.gb_words_per_cycle:g} words/cycle, fill/drain per {self.fill_drain}, "
+                f"dataflows {'/'.join(self.dataflows)}, search objective {self.objective}")
 
 
 # ---- loading ------------------------------------------------------------------------------
@@ -314,6 +331,15 @@ def _check(where: str, key: str, kind: str, v: Any):
         if v > _MAX_NUMBER:
             bad(f"at most {_MAX_NUMBER:g}")
         return float(v)
+    if kind == "dataflows":
+        if not isinstance(v, list) or not v or not all(isinstance(d, str) for d in v) \
+                or len(set(v)) < len(v):
+            bad("a non-empty list of distinct dataflow names")
+        unknown = [d for d in v if d not in DATAFLOW_NAMES]
+        if unknown:
+            raise HardwareError(f"{where}: {key}: unknown dataflow {unknown[0]!r:.40} (the kernels "
+                                f"model {', '.join(DATAFLOW_NAMES)})")
+        return tuple(d for d in DATAFLOW_NAMES if d in v)   # one order, whatever the file's
     if kind == "split":
         if v == "shared":
             return None
@@ -365,6 +391,11 @@ def hardware_from_dict(doc: dict, where: str = "hardware") -> Hardware:
         if required and fname not in kwargs:
             raise HardwareError(f"{where}: {key} is missing")
     kwargs.setdefault("name", Path(where).stem)
+    objective = kwargs.get("objective", Hardware.objective)
+    for key in WEIGHTED_ONLY:
+        if key in flat and objective != "weighted":
+            raise HardwareError(f"{where}: {key} applies to search.objective \"weighted\", not "
+                                f"{objective!r}")
     hw = Hardware(energy=_energy_table(energy, where), **kwargs)
     _validate_combination(hw, where)
     return hw

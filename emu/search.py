@@ -5,12 +5,15 @@ size from 1 to its loop's extent (the last tile of a loop may be partial), keepi
 that fit the global buffer (Hardware.fits: the input, weight and partial-sum tiles, psums at
 accumulator width, twice with double buffering).
 
-The cost of a mapping (documented in hardware.py, [search]):
-    cost = cycles_weight * cycles + dram_weight * DRAM words
-with cycles the layer's total from timing.py and DRAM words the kernels' dram_reads +
-dram_writes of all operands, all from the kernels' count-only mode (`count_array`, a batch of
-mappings per C call). The search is exact (the least cost over the whole space; tests check it
-against brute force over every tile size) but does not count every candidate:
+What a mapping costs is hardware [search] objective (hardware.py): a key of two numbers,
+compared first by the first (`cost`), then by the second (`tiebreak`), from the layer's cycles
+(timing.py), its DRAM words (dram_reads + dram_writes of all operands) and its energy (energy.py),
+all from the kernels' count-only mode (`count_array`, a batch of mappings per C call):
+    cycles:   (cycles, DRAM words)          energy: (energy, cycles)
+    edp:      (energy x cycles, cycles)     weighted: (cycles_weight x cycles + dram_weight x
+                                                       DRAM words, 0)
+The search is exact (the least key over the whole space; tests check it against brute force over
+every tile size, for every objective) but does not count every candidate:
 
 1. Tile sizes that cannot be optimal are dropped, loop by loop. Every counter the cost depends
    on is a sum over tiles of products of one factor per loop, and the factor of loop d depends
@@ -28,12 +31,14 @@ against brute force over every tile size) but does not count every candidate:
    cycles and pipeline fill/drain: they do not depend on the order, and for every dataflow
    they are a product of one factor per loop, so the factors are counted once per loop size,
    `_separable`) with the least DRAM the layer can have (each operand's words once, one
-   transfer per distinct tile at the latency); tilings are counted, all their orders in one
-   batch, in order of increasing bound until the next bound is no better than the best cost.
+   transfer per distinct tile at the latency), and for the energy objectives the least energy
+   (the MACs performed, each with the register-file accesses every performed MAC makes, and
+   the least DRAM words at the cheapest word's price); tilings are counted, all their orders in
+   one batch, in order of increasing bound until the next bound is no better than the best key.
 
-"The faster dataflow": with `dataflow="best"` the search finds the best WS and the best OS
-(SOC-MOP) mapping and keeps the one with fewer cycles (then lower cost), as the paper chooses
-per layer.
+`dataflow="best"`: the best mapping of each dataflow the hardware supports
+(dataflow.supported; the paper's: WS and SOC-MOP, "the faster dataflow" per layer), and the
+best of those under the same objective.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ from ..kernels import (
     COUNTER_FIELDS,
     DATAFLOWS,
     DISTINCT_ORDERS,
+    OPERANDS,
     ORDERS,
     ConvShape,
     Counters,
@@ -58,30 +64,50 @@ from ..kernels import (
     least_dram_words,
 )
 from . import timing as T
+from .energy import access_energy, energy_total
 from .hardware import Hardware
 
-# command-line names of the dataflow choices: each dataflow by its own name, and three sets
-DATAFLOW_CHOICES = {"os": (Dataflow.OS_SOCMOP,), "ws": (Dataflow.WS,),
-                    "best": (Dataflow.WS, Dataflow.OS_SOCMOP)} | {
-    d.value: (d,) for d in DATAFLOWS if d is not Dataflow.WS} | {"all": DATAFLOWS}
+# command-line names of the dataflow choices: each dataflow by its own name, os for SOC-MOP,
+# and best: the hardware's supported dataflows (None here: dataflows_of resolves it)
+DATAFLOW_CHOICES = {"os": (Dataflow.OS_SOCMOP,), "ws": (Dataflow.WS,), "best": None} | {
+    d.value: (d,) for d in DATAFLOWS if d is not Dataflow.WS}
 LOOPS = "kcyx"
+
+
+def dataflows_of(choice: str, hw: Hardware) -> tuple[Dataflow, ...]:
+    """The dataflows a --dataflow choice searches on hw."""
+    if choice not in DATAFLOW_CHOICES:
+        raise UserError(f"unknown dataflow {choice!r} (choose from {', '.join(DATAFLOW_CHOICES)})")
+    return DATAFLOW_CHOICES[choice] or tuple(Dataflow(d) for d in hw.dataflows)
 
 
 @dataclass(frozen=True)
 class Choice:
-    """A mapping with its count-only counters, timing and cost."""
+    """A mapping with its count-only counters, timing and objective key (cost, tiebreak)."""
     mapping: Mapping
     counters: Counters
     timing: T.Timing
     cost: float
+    tiebreak: float = 0.0
+
+    @property
+    def key(self) -> tuple[float, float]:
+        return (self.cost, self.tiebreak)
 
     @property
     def dram_words(self) -> int:
         return int(T.dram_words(self.counters))
 
 
-def cost(hw: Hardware, total, counters):
-    return hw.cycles_weight * total + hw.dram_weight * T.dram_words(counters)
+def objective(hw: Hardware, shape: ConvShape, total, counters):
+    """(cost, tiebreak) of mappings under hw's [search] objective (module doc): numbers for one
+    mapping's Counters, arrays for columns of many."""
+    if hw.objective == "weighted":
+        return hw.cycles_weight * total + hw.dram_weight * T.dram_words(counters), 0.0 * total
+    if hw.objective == "cycles":
+        return total, T.dram_words(counters) + 0.0
+    e = energy_total(counters, hw, shape.output_size)
+    return (e, total) if hw.objective == "energy" else (e * total, total)
 
 
 def mapping_for(hw: Hardware, dataflow, order, tiles) -> Mapping:
@@ -100,7 +126,7 @@ def evaluate(shape: ConvShape, mapping: Mapping, hw: Hardware, zeros) -> Choice:
     """Count one mapping (count-only mode) and cost it."""
     c = count(shape, mapping, zeros if mapping.dataflow.skips_zero_weights else None)
     tm = T.timing(shape, mapping, c, hw)
-    return Choice(mapping, c, tm, cost(hw, tm.total, c))
+    return Choice(mapping, c, tm, *(float(v) for v in objective(hw, shape, tm.total, c)))
 
 
 # ---- 1. candidate tile sizes -------------------------------------------------------------------
@@ -232,7 +258,8 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
 
 
 class _Bound:
-    """Lower bounds of the cost of every order of each tiling (module doc, step 3)."""
+    """Lower bounds of the key (cost, tiebreak) of every order of each tiling (module doc,
+    step 3)."""
 
     def __init__(self, shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings):
         tiles = tilings.tiles
@@ -253,7 +280,24 @@ class _Bound:
             total = np.maximum(compute, dram)
         else:
             total = compute + dram
-        self.cost = hw.cycles_weight * total + hw.dram_weight * words
+        if hw.objective == "weighted":
+            self.cost, self.tiebreak = hw.cycles_weight * total + hw.dram_weight * words, 0 * total
+        elif hw.objective == "cycles":
+            self.cost, self.tiebreak = total, words
+        else:
+            # every performed MAC reads its three operands from, and writes its partial sum to,
+            # a register file (kernels' counters); every DRAM word costs at least the cheapest
+            unit = access_energy(hw)
+            rf = {op: unit.of("rf", op) for op in OPERANDS}
+            per_mac = unit.mac + sum(rf.values()) + rf["psum"]
+            dram = min(min(unit.of("dram", op) for op in OPERANDS), unit.output_write)
+            energy = _separable(shape, hw, dataflow, zeros, tilings, "macs") * per_mac + words * dram
+            self.cost, self.tiebreak = (energy, total) if hw.objective == "energy" \
+                else (energy * total, total)
+
+    def below(self, key: tuple[float, float]) -> np.ndarray:
+        """The tilings whose bound is below `key` (lexicographically): those that may beat it."""
+        return (self.cost < key[0]) | ((self.cost == key[0]) & (self.tiebreak < key[1]))
 
 
 def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware) -> np.ndarray:
@@ -290,18 +334,18 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
     if not len(tiles):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
                         f"this layer ({shape_str(shape)})")
-    bound = _Bound(shape, hw, dataflow, zeros, tilings).cost
+    bound = _Bound(shape, hw, dataflow, zeros, tilings)
     ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
-    best_cost, best_row, best_counts = np.inf, None, None
+    best_key, best_row, best_counts = (np.inf, np.inf), None, None
     counted = 0
     left = np.ones(len(tiles), bool)           # tilings not counted yet
     k = min(64, len(tiles))
-    batch = np.argpartition(bound, k - 1)[:k]  # start with the least bounds, no full sort
+    batch = np.argpartition(bound.cost, k - 1)[:k]  # start with the least bounds, no full sort
     while len(batch):
-        batch = batch[np.argsort(bound[batch], kind="stable")]
+        batch = batch[np.lexsort((bound.tiebreak[batch], bound.cost[batch]))]
         for start in range(0, len(batch), 256):
             take = batch[start:start + 256]
-            take = take[bound[take] < best_cost]
+            take = take[bound.below(best_key)[take]]
             if not len(take):
                 break
             left[take] = False
@@ -309,31 +353,30 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
             counts = count_array(shape, rows, zeros)
             cols = T.Columns(counts)
             tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
-            costs = cost(hw, tm["total"], cols)
+            costs, ties = objective(hw, shape, tm["total"], cols)
             counted += len(rows)
-            i = int(np.argmin(costs))
-            if costs[i] < best_cost:
-                best_cost, best_row, best_counts = float(costs[i]), rows[i], counts[i]
-        batch = np.flatnonzero(left & (bound < best_cost))
+            i = int(np.lexsort((ties, costs))[0])
+            if (costs[i], ties[i]) < best_key:
+                best_key, best_row, best_counts = (float(costs[i]), float(ties[i])), rows[i], counts[i]
+        batch = np.flatnonzero(left & bound.below(best_key))
         if len(batch) > 4096:
-            batch = batch[np.argpartition(bound[batch], 4095)[:4096]]
+            batch = batch[np.argpartition(bound.cost[batch], 4095)[:4096]]
     if stats is not None:
         stats.tilings += len(tiles)
         stats.counted += counted
     m = mapping_for(hw, dataflow, ORDERS[best_row[3]], tuple(int(v) for v in best_row[4:8]))
     c = Counters._from_array(best_counts.tolist())
-    return Choice(m, c, T.timing(shape, m, c, hw), best_cost)
+    return Choice(m, c, T.timing(shape, m, c, hw), *best_key)
 
 
 def search(shape: ConvShape, hw: Hardware, dataflow: str = "best", zeros=None,
            stats: SearchStats | None = None) -> Choice:
-    """The mapping for a layer: the least-cost one of each dataflow asked for, then the fastest."""
-    if dataflow not in DATAFLOW_CHOICES:
-        raise UserError(f"unknown dataflow {dataflow!r} (choose from {', '.join(DATAFLOW_CHOICES)})")
+    """The mapping for a layer: the best one of each dataflow asked for (dataflows_of), then
+    the best of those, all under hw's objective."""
+    flows = dataflows_of(dataflow, hw)
     tilings = fitting_tilings(shape, hw)
-    choices = [search_dataflow(shape, hw, df, zeros, stats, tilings)
-               for df in DATAFLOW_CHOICES[dataflow]]
-    return min(choices, key=lambda ch: (ch.timing.total, ch.cost))
+    return min((search_dataflow(shape, hw, df, zeros, stats, tilings) for df in flows),
+               key=lambda ch: ch.key)
 
 
 def shape_str(s: ConvShape) -> str:

@@ -48,27 +48,40 @@ def weights(shape, seed=0, sparsity=0.4):
 
 
 def brute_force(shape, hw, dataflow, zeros):
-    """The least cost over every tile size (1 to the extent) and order that fits, one by one."""
-    best = np.inf
+    """The least key (cost, tiebreak) over every tile size (1 to the extent) and order that
+    fits, one by one, each costed on its own (search.evaluate)."""
+    best = (np.inf, np.inf)
     for tiles in product(*(range(1, n + 1) for n in (shape.K, shape.Cg, shape.Ho, shape.Wo))):
         for order in permutations("kcyx"):
             m = S.mapping_for(hw, dataflow, order, tiles)
             if hw.fits(m.footprint(shape)):
-                best = min(best, S.evaluate(shape, m, hw, zeros).cost)
+                best = min(best, S.evaluate(shape, m, hw, zeros).key)
     return best
+
+
+OBJECTIVE_VARIANTS = [
+    {"search__objective": "cycles"},   # cycles, then DRAM words
+    {"search__objective": "weighted", "buffer__double_buffering": False, "search__dram_weight": 0.0,
+     "pipeline__fill_drain": "pass", "dram__engines": 2, "buffer__words_per_cycle": 3.0,
+     "pe__rf_words": 4},
+    {"search__objective": "weighted"},
+    {"search__objective": "energy"},
+    {"search__objective": "edp", "buffer__bytes": 512},
+    {"search__objective": "energy", "energy__model": "horowitz-45nm", "pipeline__fill_drain": "pass"},
+]
 
 
 @pytest.mark.parametrize("shape", SMALL)
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
-@pytest.mark.parametrize("over", [{}, {"buffer__double_buffering": False, "search__dram_weight": 0.0,
-                                       "pipeline__fill_drain": "pass", "dram__engines": 2,
-                                       "buffer__words_per_cycle": 3.0, "pe__rf_words": 4}])
+@pytest.mark.parametrize("over", OBJECTIVE_VARIANTS)
 def test_search_equals_brute_force_over_every_tile_size(shape, dataflow, over):
     hw = tiny_hw(**over)
     zp = ZeroProfile.of(shape, weights(shape))
     stats = S.SearchStats()
     got = S.search_dataflow(shape, hw, dataflow, zp, stats)
-    assert got.cost == pytest.approx(brute_force(shape, hw, dataflow, zp))
+    want = brute_force(shape, hw, dataflow, zp)
+    assert got.cost == pytest.approx(want[0], rel=1e-12)
+    assert got.tiebreak == pytest.approx(want[1], rel=1e-12)
     assert hw.fits(got.mapping.footprint(shape))
     assert got == S.evaluate(shape, got.mapping, hw, zp)   # its counts and timing are its own
 
@@ -119,6 +132,37 @@ def test_best_picks_the_faster_dataflow():
     best = S.search(shape, hw, "best", zp)
     assert best.timing.total == min(ws.timing.total, os_.timing.total)
     assert {ws.mapping.dataflow, os_.mapping.dataflow} == {Dataflow.WS, Dataflow.OS_SOCMOP}
+
+
+@pytest.mark.parametrize("objective", ["cycles", "energy", "edp", "weighted"])
+def test_best_is_best_under_the_objective_over_the_supported_dataflows(objective):
+    """No single dataflow beats `best` under the hardware's objective; with every dataflow
+    supported, best is at least as good as with the paper's two."""
+    shape = ConvShape(C=16, H=12, W=12, K=16, R=3, S=3, padding=1)
+    w = weights(shape)
+    paper = tiny_hw(buffer__bytes=2048, search__objective=objective)
+    every = tiny_hw(buffer__bytes=2048, search__objective=objective,
+                    dataflow__supported=[d.value for d in DATAFLOWS])
+    zp = ZeroProfile.of(shape, w)
+    best = S.search(shape, every, "best", zp)
+    for d in DATAFLOWS:
+        assert best.key <= S.search(shape, every, d.value, zp).key
+    assert best.key <= S.search(shape, paper, "best", zp).key
+    assert S.search(shape, paper, "best", zp).mapping.dataflow in (Dataflow.WS, Dataflow.OS_SOCMOP)
+    if objective == "cycles":   # the least cycles; the least DRAM words among those
+        assert best.cost == min(S.search(shape, every, d.value, zp).timing.total for d in DATAFLOWS)
+
+
+def test_objective_is_checked_and_named(tmp_path):
+    with pytest.raises(UserError, match='search.dram_weight applies to search.objective "weighted"'):
+        tiny_hw(search__objective="cycles", search__dram_weight=2.0)
+    with pytest.raises(UserError, match="unknown dataflow 'ws2'"):
+        tiny_hw(dataflow__supported=["ws2"])
+    with pytest.raises(UserError, match="search.objective must be"):
+        tiny_hw(search__objective="speed")
+    assert "search objective energy" in tiny_hw(search__objective="energy").describe()
+    with pytest.raises(UserError, match="unknown dataflow 'all'"):
+        S.search(ConvShape(C=2, H=2, W=2, K=2), tiny_hw(), "all")
 
 
 def test_buffer_smaller_than_a_tile_is_a_user_error():
