@@ -59,21 +59,23 @@ def brute_force(shape, hw, dataflow, zeros):
     return best
 
 
-OBJECTIVE_VARIANTS = [
+HW_VARIANTS = [
     {"search__objective": "cycles"},   # cycles, then DRAM words
     {"search__objective": "weighted", "buffer__double_buffering": False, "search__dram_weight": 0.0,
      "pipeline__fill_drain": "pass", "dram__engines": 2, "buffer__words_per_cycle": 3.0,
      "pe__rf_words": 4},
-    {"search__objective": "weighted"},
-    {"search__objective": "energy"},
-    {"search__objective": "edp", "buffer__bytes": 512},
-    {"search__objective": "energy", "energy__model": "horowitz-45nm", "pipeline__fill_drain": "pass"},
 ]
+# the other objectives, on a plain and a grouped layer, one dataflow of each kind
+OBJECTIVE_CASES = [(shape, dataflow, over) for shape in (SMALL[0], SMALL[3])
+                   for dataflow in (Dataflow.WS, Dataflow.OS_SOCMOP)
+                   for over in ({"search__objective": "weighted"}, {"search__objective": "energy"},
+                                {"search__objective": "edp", "buffer__bytes": 512},
+                                {"search__objective": "energy", "energy__model": "horowitz-45nm",
+                                 "pipeline__fill_drain": "pass"})]
 
 
-@pytest.mark.parametrize("shape", SMALL)
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-@pytest.mark.parametrize("over", OBJECTIVE_VARIANTS)
+@pytest.mark.parametrize("shape, dataflow, over",
+                         [(s, d, o) for o in HW_VARIANTS for d in DATAFLOWS for s in SMALL] + OBJECTIVE_CASES)
 def test_search_equals_brute_force_over_every_tile_size(shape, dataflow, over):
     hw = tiny_hw(**over)
     zp = ZeroProfile.of(shape, weights(shape))
