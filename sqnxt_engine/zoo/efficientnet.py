@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
-from ..io.images import PRESETS
 from .baselines import tf_same_padding
+from .preprocess import PRESETS
 
 NAME = "efficientnet-lite0"
 BN_EPS = 1e-3
