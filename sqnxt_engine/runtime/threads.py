@@ -44,7 +44,3 @@ def _blas_controller():
         _blas = ThreadpoolController()
     return _blas
 
-
-def kernel_threads() -> int:
-    """The compiled kernels' thread count (1 in a build without OpenMP, whatever was set)."""
-    return _infer.threads() if _infer.has_openmp() else 1
