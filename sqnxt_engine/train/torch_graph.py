@@ -24,9 +24,6 @@ from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
 from ._shift import shift_nhwc
 
-# torch parameter/buffer name -> the project's name, per kind of module
-_BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
-
 
 def module_key(node: str) -> str:
     return node.replace(".", "__")
@@ -200,7 +197,7 @@ class GraphModule(nn.Module):
     def named_arrays(self):
         """(project name, tensor) of every parameter and BN running statistic."""
         for name, m in self.param_modules():
-            names = _BN_NAMES if isinstance(m, nn.BatchNorm2d) else {"weight": "weight", "bias": "bias"}
+            names = O.BatchNorm.torch_names if isinstance(m, nn.BatchNorm2d) else {"weight": "weight", "bias": "bias"}
             tensors = dict(m.named_parameters(recurse=False)) | dict(m.named_buffers(recurse=False))
             for tname, pname in names.items():
                 if tensors.get(tname) is not None:
