@@ -46,9 +46,10 @@ class Classifier:
         runs through the pure-integer runner. The preprocessing is the file's metadata (where it
         says nothing: the network's input side, no border cropped, no normalisation); `preprocess`
         (metadata keys: input_size, resize, mean, std, ...) and `labels` replace what it says."""
-        if Path(str(weights)).suffix.lower() == ".onnx":
+        onnx = Path(str(weights)).suffix.lower() == ".onnx"
+        if onnx:
             graph, arrays, meta, _ = NetworkSpec.of(file=str(weights)).load()
-        else:
+        else:  # checked against the file's architecture, once, by load_model
             graph, arrays, meta = load_model(weights, quantized=None)
         pre = Preprocess.from_meta({"input_size": graph.input_shape[-1], **graph.meta, **meta,
                                     **(preprocess or {})})
@@ -60,7 +61,7 @@ class Classifier:
             raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
         labels = labels_for(meta, classes) if labels is None else labels
         runner = (QuantizedModel.from_arrays(graph, arrays, meta, source=weights) if is_quantized(meta)
-                  else Runner(graph, arrays))
+                  else Runner(graph, arrays, checked=not onnx))
         return cls(graph, arrays, meta, pre, labels, runner)
 
     def prepare(self, images_u8) -> np.ndarray:
@@ -77,8 +78,13 @@ class Classifier:
 
     def top(self, x: np.ndarray, k: int = 5) -> list[list[dict]]:
         """Per input: its `k` most probable classes as {class_id, label, probability}."""
+        return self.ranked(self.probabilities(x), k)
+
+    def ranked(self, probabilities: np.ndarray, k: int = 5) -> list[list[dict]]:
+        """Per row of `probabilities` (from `probabilities`): its `k` most probable classes as
+        {class_id, label, probability}."""
         out = []
-        for p in self.probabilities(x):
+        for p in probabilities:
             best = np.argsort(-p, kind="stable")[:k]
             out.append([{"class_id": int(i), "label": self.labels[i], "probability": float(p[i])}
                         for i in best])
@@ -93,11 +99,11 @@ def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int
     results = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        x = net.load_images(chunk)
-        bad = [str(p) for p, row in zip(chunk, net.probabilities(x)) if not np.isfinite(row).all()]
+        probabilities = net.probabilities(net.load_images(chunk))  # one forward pass per batch
+        bad = [str(p) for p, row in zip(chunk, probabilities) if not np.isfinite(row).all()]
         if bad:  # finite weights can still overflow float32; never print "nan%"
             raise UserError(f"{weights}: the network's output is NaN or infinite for {bad[0]}")
-        for path, best in zip(chunk, net.top(x, top)):
+        for path, best in zip(chunk, net.ranked(probabilities, top)):
             results.append({"path": str(path), "top": best})
     return results
 

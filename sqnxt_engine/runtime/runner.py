@@ -37,15 +37,19 @@ class Runner:
     """Runs `graph` with `weights` ({'<node>.<param>': array}) in float32 or float64.
 
     fuse=False keeps every node separate (every node's output can then be captured), which is
-    what layer-by-layer comparisons with a reference need.
+    what layer-by-layer comparisons with a reference need. The weights are checked against the
+    graph (graph.check_weights) unless checked=True says that was done already, by the weight
+    file's loader (io.model.load_model checks a file against its architecture and names the file).
     """
 
-    def __init__(self, graph: Graph, weights: dict, dtype=np.float32, fuse: bool = True):
+    def __init__(self, graph: Graph, weights: dict, dtype=np.float32, fuse: bool = True,
+                 checked: bool = False):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise UserError(f"the float runner takes float32 or float64, not {self.dtype}")
-        check_weights(graph, weights)
+        if not checked:
+            check_weights(graph, weights)
         self.steps = self._compile(weights, fuse)
 
     def _compile(self, weights, fuse):
