@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,11 +14,13 @@ from ..errors import UserError
 from ..graph.graph import Graph
 from ..io.images import Preprocess, batch_from_arrays, load_batch
 from ..io.labels import labels_for
-from ..io.model import load_model
+from ..io.model import QUANTIZED_KEY, load_model
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
-from ..quant.model import QuantizedModel, is_quantized
 from .runner import Runner
+
+if TYPE_CHECKING:
+    from ..quant.model import QuantizedModel
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -60,8 +63,11 @@ class Classifier:
         if labels is not None and len(labels) != classes:
             raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
         labels = labels_for(meta, classes) if labels is None else labels
-        runner = (QuantizedModel.from_arrays(graph, arrays, meta, source=weights) if is_quantized(meta)
-                  else Runner(graph, arrays, checked=not onnx))
+        if QUANTIZED_KEY in meta:  # the integer runner, imported only for a quantized file
+            from ..quant.model import QuantizedModel
+            runner = QuantizedModel.from_arrays(graph, arrays, meta, source=weights)
+        else:
+            runner = Runner(graph, arrays, checked=not onnx)
         return cls(graph, arrays, meta, pre, labels, runner)
 
     def prepare(self, images_u8) -> np.ndarray:
