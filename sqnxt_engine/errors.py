@@ -23,6 +23,8 @@ class GraphError(UserError):
 def escape_controls(text: str) -> str:
     """`text` with control and format characters (newlines, terminal escapes, bidi overrides)
     written as escapes, so that text from a file prints as one inert line."""
+    if text.isprintable():  # the common case, without a call per character
+        return text
     return "".join(c if c.isprintable() or c == " " else
                    (repr(c)[1:-1] if unicodedata.category(c)[0] in "CZ" else c) for c in text)
 
