@@ -1,5 +1,11 @@
-"""Builds the Cython kernels. Templates (kernels/*.pyx.tp) are expanded with Tempita first, so
-each loop order is generated from one source instead of copied by hand."""
+"""Builds the Cython kernels, each set in the folder of the code that uses it:
+
+  kernels/                 the accelerator's loop-nest kernels (sqnxt_engine.kernels); templates
+                           (*.pyx.tp) are expanded with Tempita first, so each loop order is
+                           generated from one source instead of copied by hand
+  sqnxt_engine/functional/ the float runner's inference kernels (_infer.pyx, _infer_simd.h)
+  sqnxt_engine/train/      sqnxt-train's channels-last shift (_shift.pyx)
+"""
 import glob
 import os
 
@@ -48,24 +54,33 @@ def openmp_flags():
     return ["-fopenmp"]
 
 
+# (source folder, package, OpenMP): only the inference kernels split their loops over OpenMP threads
+KERNEL_SETS = [
+    ("kernels", "sqnxt_engine.kernels", False),
+    (os.path.join("sqnxt_engine", "functional"), "sqnxt_engine.functional", True),
+    (os.path.join("sqnxt_engine", "train"), "sqnxt_engine.train", False),
+]
+
+
 def extensions():
     expand_templates()
     mods = []
     openmp = openmp_flags()
-    for pyx in sorted(glob.glob(os.path.join("kernels", "*.pyx"))):
-        stem = os.path.splitext(os.path.basename(pyx))[0]
-        mods.append(Extension(
-            f"sqnxt_engine.kernels.{stem}", [pyx],
-            depends=glob.glob(os.path.join("kernels", "*.h")) + glob.glob(os.path.join("kernels", "*.pxd")),
-            include_dirs=[numpy.get_include(), "kernels"],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            # only the inference kernels (_infer*) split their loops over OpenMP threads
-            extra_compile_args=["-O3"] + (openmp if stem.startswith("_infer") else []),
-            extra_link_args=openmp if stem.startswith("_infer") else [],
-        ))
+    for folder, package, uses_openmp in KERNEL_SETS:
+        flags = openmp if uses_openmp else []
+        for pyx in sorted(glob.glob(os.path.join(folder, "*.pyx"))):
+            stem = os.path.splitext(os.path.basename(pyx))[0]
+            mods.append(Extension(
+                f"{package}.{stem}", [pyx],
+                depends=glob.glob(os.path.join(folder, "*.h")) + glob.glob(os.path.join(folder, "*.pxd")),
+                include_dirs=[numpy.get_include(), folder],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+                extra_compile_args=["-O3"] + flags,
+                extra_link_args=flags,
+            ))
     if not mods:
         return []
-    return cythonize(mods, language_level=3, include_path=["kernels"],
+    return cythonize(mods, language_level=3, include_path=[folder for folder, _, _ in KERNEL_SETS],
                      compiler_directives={"boundscheck": False, "wraparound": False,
                                           "cdivision": True, "initializedcheck": False})
 

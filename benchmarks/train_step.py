@@ -3,7 +3,7 @@
   nchw            torch's default layout; the shift through functional.shift_into (one slice
                   assignment per channel group); glibc's malloc as it comes
   channels-last   activations channels-last (what train.train does on the CPU); the shift through
-                  kernels/_shift.pyx, one gather pass
+                  sqnxt_engine/train/_shift.pyx, one gather pass
   + reuse memory  the above, and train.reuse_freed_memory (malloc keeps freed blocks for the next
                   tensor instead of mapping fresh pages: no first-touch page faults)
 

@@ -1,4 +1,5 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with code 2."""
+"""Errors a user can cause (the CLI prints them as one line and exits with code 2), and how a name
+the user types is matched against the names the engine knows (name_key, closest)."""
 from __future__ import annotations
 
 import difflib
@@ -22,12 +23,21 @@ class GraphError(UserError):
 def escape_controls(text: str) -> str:
     """`text` with control and format characters (newlines, terminal escapes, bidi overrides)
     written as escapes, so that text from a file prints as one inert line."""
+    if text.isprintable():  # the common case, without a call per character
+        return text
     return "".join(c if c.isprintable() or c == " " else
                    (repr(c)[1:-1] if unicodedata.category(c)[0] in "CZ" else c) for c in text)
 
 
 def has_controls(text: str) -> bool:
     return escape_controls(text) != text
+
+
+def name_key(name: str) -> str:
+    """The key a name the user types is matched by, for every kind of name the engine looks up (zoo
+    models, shipped and fetchable weights): case, spaces, dashes and underscores do not matter,
+    dots do ("1.0-SqNxt-23" is not "10-SqNxt-23")."""
+    return "".join(ch for ch in name.lower() if ch.isalnum() or ch == ".")
 
 
 def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:

@@ -1,4 +1,4 @@
-"""The compiled inference kernels (kernels/_infer.pyx) equal the NumPy reference they replace:
+"""The compiled inference kernels (sqnxt_engine/functional/_infer.pyx) equal the NumPy reference they replace:
 every convolution scheme with a fused bias and clamp, in float32 and float64, and max pooling
 with padding and ceil mode; and they give the same result on any number of threads."""
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sqnxt_engine import functional as F
-from sqnxt_engine.kernels import _infer
+from sqnxt_engine.functional import _infer
 
 CLAMPS = [None, (0.0, np.inf), (0.0, 6.0), (-0.5, 0.5)]
 

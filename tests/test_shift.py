@@ -91,7 +91,7 @@ def test_shift_equals_torch_roll_reference_in_numpy_and_torch(k, d, assignment, 
     xr = torch.from_numpy(x).requires_grad_()
     torch_reference(xr, k, d, assignment).backward(g)
     np.testing.assert_array_equal(xt.grad.numpy(), xr.grad.numpy())
-    # float32 channels-last, how sqnxt-train keeps activations on the CPU: kernels._shift's path
+    # float32 channels-last, how sqnxt-train keeps activations on the CPU: train._shift's path
     last = torch.channels_last
     xl = torch.from_numpy(x.astype(np.float32)).contiguous(memory_format=last).requires_grad_()
     got = GraphModule(b.build())(xl)
@@ -103,7 +103,7 @@ def test_shift_equals_torch_roll_reference_in_numpy_and_torch(k, d, assignment, 
 
 @given(shift_cases)
 def test_channels_last_kernel_equals_the_shift(case):
-    from sqnxt_engine.kernels._shift import shift_nhwc
+    from sqnxt_engine.train._shift import shift_nhwc
     k, d, assignment, c, h, w, n = case
     x = np.random.default_rng(c * 100 + h * 10 + w).standard_normal((n, c, h, w)).astype(np.float32)
     offsets = F.shift_offsets(c, k, d, assignment)
@@ -117,7 +117,7 @@ def test_channels_last_kernel_equals_the_shift(case):
 
 
 def test_channels_last_kernel_refuses_mismatched_arguments():
-    from sqnxt_engine.kernels._shift import shift_nhwc
+    from sqnxt_engine.train._shift import shift_nhwc
     x = np.zeros((1, 4, 4, 9), np.float32)
     with pytest.raises(ValueError, match="out has shape"):
         shift_nhwc(x, F.shift_offsets(9, 3, 1, "interleaved"), np.zeros((1, 4, 4, 8), np.float32))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io.convert import convert
-from ..io.images import PRESETS
+from ..zoo.preprocess import PRESETS
 from .common import add_model_option, add_out_option, add_zoo_options_option, parser, run
 
 

@@ -1,4 +1,5 @@
-"""Graph IR: operators (one class each), nodes, graphs and a builder."""
+"""Graph IR: operators (one class each), nodes, graphs and a builder; which nodes run as one step
+(fusion: batch norm folded, activations fused); seeded random weights for any graph (seeded_weights)."""
 from . import ops
 from .graph import INPUT, Graph, GraphBuilder, Layer, Node, check_weights, layer_table
 from .ops import (

@@ -221,6 +221,10 @@ class BatchNorm(Op):
 
     kind: ClassVar[str] = "bn"
     trainable: ClassVar[tuple[str, ...]] = ("gamma", "beta")
+    # PyTorch's BatchNorm parameter and buffer names -> this op's (the one place the map is
+    # written: the pytorchcv and EfficientNet converters and sqnxt-train's torch module read it)
+    torch_names: ClassVar[dict[str, str]] = {"weight": "gamma", "bias": "beta",
+                                             "running_mean": "mean", "running_var": "var"}
 
     def param_shapes(self, shapes):
         c = (shapes[0][0],)

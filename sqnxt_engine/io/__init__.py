@@ -10,7 +10,7 @@
   onnx_import        ONNX models to graphs and arrays
   prototxt           Caffe network definitions to graphs
   protobuf_text      the protobuf text format parser prototxt reads with (nesting bounded)
-  images             image files and arrays to network input; the preprocessing presets
+  images             image files and arrays to network input (the presets: zoo/preprocess.py)
   labels             class names: a weight file's list or a known label set
   datasets           labelled data sets (Fashion-MNIST) fetched from Debian packages
   files              regular files only: bounded reads; safe writes, checked first, written

@@ -8,8 +8,8 @@ from pathlib import Path
 from .. import zoo
 from ..errors import UserError
 from ..graph.graph import Graph
+from ..zoo.preprocess import PRESETS
 from .files import check_out
-from .images import PRESETS
 from .model import save_model
 from .weights import sha256_file
 
@@ -67,7 +67,7 @@ def convert(src, out, model: str | None = None, zoo_options: dict | None = None,
             force: bool = False) -> tuple[Path, Graph, dict]:
     """Convert `src` (.pth / .pt state dict, or .onnx) into the weight file `out`; returns
     (out, graph, arrays). `model` names the zoo model when the keys do not say; `preprocess` (a
-    preset of io.images.PRESETS) and `labels` (a label set name) are recorded in the file for
+    preset of zoo.preprocess.PRESETS) and `labels` (a label set name) are recorded in the file for
     sources that do not say (an ONNX file's input size is its own: the preset's crop fraction is
     kept at that size); the source's name and sha256 are recorded too."""
     src, out = Path(src), Path(out)

@@ -20,8 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import UserError
-
-_BN_PARAMS = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
+from ..graph import ops as O
 
 # pytorchcv's SqueezeNext names: units per stage -> version, stem channels -> width suffix
 # (pytorchcv scales the 64-channel stem with the width, unlike the paper's Caffe files).
@@ -39,9 +38,9 @@ def convert_pytorchcv(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         if module in bns:
             if param == "num_batches_tracked":
                 continue
-            if param not in _BN_PARAMS:
+            if param not in O.BatchNorm.torch_names:
                 raise UserError(f"unexpected batch-norm entry {key}")
-            name = f"{module}.{_BN_PARAMS[param]}"
+            name = f"{module}.{O.BatchNorm.torch_names[param]}"
         elif module.endswith(".conv") and module[: -len(".conv")] + ".bn" in bns:
             name = f"{module[: -len('.conv')]}.{param}"
         else:

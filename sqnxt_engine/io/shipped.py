@@ -13,7 +13,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, name_key
 from .weights import sha256_file
 
 DEFAULT_WEIGHTS = "1.0-SqNxt-23v5-fmnist"
@@ -38,9 +38,9 @@ def manifest(folder: Path | None = None) -> dict:
 
 
 def shipped_name(name: str, folder: Path | None = None) -> str | None:
-    """The manifest's name for `name` (with or without .npz, any case), or None."""
-    key = name.lower().removesuffix(".npz")
-    return next((n for n in manifest(folder) if n.lower() == key), None)
+    """The manifest's name for `name` (with or without .npz; matched by errors.name_key), or None."""
+    key = name_key(name.lower().removesuffix(".npz"))
+    return next((n for n in manifest(folder) if name_key(n) == key), None)
 
 
 def verify(path: Path, sha256: str) -> Path:

@@ -62,8 +62,3 @@ def load_toml(text: str, where: str) -> dict:
         raise limits.exceeded(f"{where}: nesting depth", limits.current().max_nesting + 1,
                               "max_nesting") from None
 
-
-def read_toml(path) -> dict:
-    """A TOML file: a regular file, at most max_file_bytes, UTF-8, nesting bounded."""
-    from .files import read_text
-    return load_toml(read_text(path), str(path))

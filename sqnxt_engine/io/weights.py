@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import UserError, has_controls
 from ..graph.graph import check_weights
+from ..zoo.preprocess import RESIZE_FILTERS
 from .files import check_out, open_regular, write_atomic
-from .images import RESIZE_FILTERS
 from .npz import read_npz
 from .structured_text import load_json
 

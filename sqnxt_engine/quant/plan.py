@@ -2,8 +2,8 @@
 the conv or fc before it, activations fused into their producer), in float64, with each
 activation written as a per-channel clamp [lo, hi] (ReLU: [0, inf), ReLU6: [0, 6]).
 
-The steps come from runtime.Runner's compilation, so batch-norm folding and fusion have one
-implementation. Per-channel clamps are what lets cross-layer equalization stay exact through
+The steps are graph.fusion's, as the float runner compiles them, so batch-norm folding and fusion
+have one implementation. Per-channel clamps are what lets cross-layer equalization stay exact through
 ReLU6: scaling channel i by 1/s_i moves its upper clamp to 6/s_i.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..graph import ops as O
-from ..graph.graph import INPUT, Graph
-from ..runtime.runner import Runner
+from ..graph.fusion import fused_steps
+from ..graph.graph import INPUT, Graph, check_weights
 
 MAC = (O.Conv2d, O.Linear)
 # op type -> step kind, for the steps the integer datapath runs
@@ -53,9 +53,9 @@ class FloatPlan:
 
     @classmethod
     def from_weights(cls, graph: Graph, weights: dict) -> FloatPlan:
-        runner = Runner(graph, weights, np.float64)
+        check_weights(graph, weights)
         steps = []
-        for s in runner.steps:
+        for s in fused_steps(graph, weights):
             kind = kind_of(s.op)
             channels = graph.shapes[s.name][0]
             lo = hi = None

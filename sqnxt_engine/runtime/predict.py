@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,11 +14,13 @@ from ..errors import UserError
 from ..graph.graph import Graph
 from ..io.images import Preprocess, batch_from_arrays, load_batch
 from ..io.labels import labels_for
-from ..io.model import load_model
+from ..io.model import QUANTIZED_KEY, load_model
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
-from ..quant.model import QuantizedModel, is_quantized
 from .runner import Runner
+
+if TYPE_CHECKING:
+    from ..quant.model import QuantizedModel
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -46,9 +49,10 @@ class Classifier:
         runs through the pure-integer runner. The preprocessing is the file's metadata (where it
         says nothing: the network's input side, no border cropped, no normalisation); `preprocess`
         (metadata keys: input_size, resize, mean, std, ...) and `labels` replace what it says."""
-        if Path(str(weights)).suffix.lower() == ".onnx":
+        onnx = Path(str(weights)).suffix.lower() == ".onnx"
+        if onnx:
             graph, arrays, meta, _ = NetworkSpec.of(file=str(weights)).load()
-        else:
+        else:  # checked against the file's architecture, once, by load_model
             graph, arrays, meta = load_model(weights, quantized=None)
         pre = Preprocess.from_meta({"input_size": graph.input_shape[-1], **graph.meta, **meta,
                                     **(preprocess or {})})
@@ -59,8 +63,11 @@ class Classifier:
         if labels is not None and len(labels) != classes:
             raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
         labels = labels_for(meta, classes) if labels is None else labels
-        runner = (QuantizedModel.from_arrays(graph, arrays, meta, source=weights) if is_quantized(meta)
-                  else Runner(graph, arrays))
+        if QUANTIZED_KEY in meta:  # the integer runner, imported only for a quantized file
+            from ..quant.model import QuantizedModel
+            runner = QuantizedModel.from_arrays(graph, arrays, meta, source=weights)
+        else:
+            runner = Runner(graph, arrays, checked=not onnx)
         return cls(graph, arrays, meta, pre, labels, runner)
 
     def prepare(self, images_u8) -> np.ndarray:
@@ -77,8 +84,13 @@ class Classifier:
 
     def top(self, x: np.ndarray, k: int = 5) -> list[list[dict]]:
         """Per input: its `k` most probable classes as {class_id, label, probability}."""
+        return self.ranked(self.probabilities(x), k)
+
+    def ranked(self, probabilities: np.ndarray, k: int = 5) -> list[list[dict]]:
+        """Per row of `probabilities` (from `probabilities`): its `k` most probable classes as
+        {class_id, label, probability}."""
         out = []
-        for p in self.probabilities(x):
+        for p in probabilities:
             best = np.argsort(-p, kind="stable")[:k]
             out.append([{"class_id": int(i), "label": self.labels[i], "probability": float(p[i])}
                         for i in best])
@@ -93,11 +105,11 @@ def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int
     results = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        x = net.load_images(chunk)
-        bad = [str(p) for p, row in zip(chunk, net.probabilities(x)) if not np.isfinite(row).all()]
+        probabilities = net.probabilities(net.load_images(chunk))  # one forward pass per batch
+        bad = [str(p) for p, row in zip(chunk, probabilities) if not np.isfinite(row).all()]
         if bad:  # finite weights can still overflow float32; never print "nan%"
             raise UserError(f"{weights}: the network's output is NaN or infinite for {bad[0]}")
-        for path, best in zip(chunk, net.top(x, top)):
+        for path, best in zip(chunk, net.ranked(probabilities, top)):
             results.append({"path": str(path), "top": best})
     return results
 

@@ -1,24 +1,22 @@
 """The float runner: executes a graph on an NCHW batch.
 
-Binding weights compiles the graph into a plan of steps: a batch norm that is the only consumer of
-a conv or fc is folded into its weights and bias (in float64, then cast), an activation that is the
-only consumer of a conv, fc, batch norm or add runs in place on its producer's fresh output, and
-each intermediate buffer is released as soon as its last consumer has run.
+Binding weights compiles the graph into a plan of steps (graph.fusion's: a batch norm that is the
+only consumer of a conv or fc is folded into its weights and bias, in float64, then cast; an
+activation that is the only consumer of a conv, fc, batch norm or add runs in place on its
+producer's fresh output), each specialised to its weights, and each intermediate buffer is
+released as soon as its last consumer has run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UserError
-from ..functional import bn_scale_shift
 from ..graph import ops as O
+from ..graph.fusion import FOLDS_BN, fused_steps
 from ..graph.graph import INPUT, Graph, check_weights
 from .threads import inference_threads, single_threaded_blas
-
-FOLDS_BN = (O.Conv2d, O.Linear)
-FUSES_ACT = (O.Conv2d, O.Linear, O.BatchNorm, O.Add)
 
 
 @dataclass
@@ -39,54 +37,30 @@ class Runner:
     """Runs `graph` with `weights` ({'<node>.<param>': array}) in float32 or float64.
 
     fuse=False keeps every node separate (every node's output can then be captured), which is
-    what layer-by-layer comparisons with a reference need.
+    what layer-by-layer comparisons with a reference need. The weights are checked against the
+    graph (graph.check_weights) unless checked=True says that was done already, by the weight
+    file's loader (io.model.load_model checks a file against its architecture and names the file).
     """
 
-    def __init__(self, graph: Graph, weights: dict, dtype=np.float32, fuse: bool = True):
+    def __init__(self, graph: Graph, weights: dict, dtype=np.float32, fuse: bool = True,
+                 checked: bool = False):
         self.graph = graph
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise UserError(f"the float runner takes float32 or float64, not {self.dtype}")
-        check_weights(graph, weights)
+        if not checked:
+            check_weights(graph, weights)
         self.steps = self._compile(weights, fuse)
 
     def _compile(self, weights, fuse):
-        g = self.graph
-        consumers = g.consumers()
-        sole = {n: c[0] for n, c in consumers.items() if len(c) == 1 and n not in g.outputs}
-        absorbed: dict[str, str] = {}  # node absorbed into an earlier step -> that step's head
-        steps: list[Step] = []
-        for node in g.nodes:
-            if node.name in absorbed:
-                continue
-            params = {k.split(".")[-1]: v for k, v in self._params_of(node.name, weights).items()}
-            covers = [node.name]
-            nxt = sole.get(node.name)
-            if fuse and isinstance(node.op, FOLDS_BN) and nxt and isinstance(g[nxt].op, O.BatchNorm):
-                params = _fold_bn(node.op, params, g[nxt].op, self._params_of(nxt, weights))
-                covers.append(nxt)
-                nxt = sole.get(nxt)
-            act = None
-            if fuse and isinstance(node.op, FUSES_ACT) and nxt and isinstance(g[nxt].op, O.ACTIVATIONS):
-                act = g[nxt].op
-                covers.append(nxt)
-            op = node.op
-            if isinstance(op, FOLDS_BN) and "bias" in params and not op.bias:
-                op = replace(op, bias=True)  # a folded batch norm became its bias
-            for c in covers[1:]:
-                absorbed[c] = node.name
-            params = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
-            clamp = act.bounds if isinstance(op, O.Conv2d) and act is not None else None
-            run = op.prepare(params, self.dtype, clamp) if clamp else op.prepare(params, self.dtype)
-            steps.append(Step(covers[-1], op, node.inputs, params, act, (), tuple(covers), run,
+        steps = []
+        for f in fused_steps(self.graph, weights, fuse):
+            params = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in f.params.items()}
+            clamp = f.activation.bounds if isinstance(f.op, O.Conv2d) and f.activation is not None else None
+            run = f.op.prepare(params, self.dtype, clamp) if clamp else f.op.prepare(params, self.dtype)
+            steps.append(Step(f.name, f.op, f.inputs, params, f.activation, (), f.covers, run,
                               act_in_run=clamp is not None))
-        return _with_releases(steps, g.outputs)
-
-    @staticmethod
-    def _params_of(name, weights):
-        prefix = name + "."
-        return {k[len(prefix):]: v for k, v in weights.items()
-                if k.startswith(prefix) and "." not in k[len(prefix):]}
+        return _with_releases(steps, self.graph.outputs)
 
     def run(self, x: np.ndarray, capture: bool = False, mac_step=None) -> dict[str, np.ndarray]:
         """Run on a batch; returns the graph outputs by name, and with capture=True every
@@ -145,15 +119,6 @@ class Runner:
         with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(lambda part: self.run(part)[out], np.array_split(x, threads)))
         return np.concatenate(parts)
-
-
-def _fold_bn(op, params, bn: O.BatchNorm, bn_params):
-    scale, shift = bn_scale_shift(bn_params["gamma"], bn_params["beta"], bn_params["mean"],
-                                  bn_params["var"], bn.eps)
-    w = np.asarray(params["weight"], np.float64)
-    w = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
-    b = np.asarray(params.get("bias", 0.0), np.float64) * scale + shift
-    return {"weight": w, "bias": b}
 
 
 def _with_releases(steps: list[Step], outputs) -> list[Step]:

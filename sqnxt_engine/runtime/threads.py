@@ -1,5 +1,5 @@
 """How many threads inference uses: the BLAS library's (the matrix products, through NumPy) and
-the compiled inference kernels' (kernels/_infer.pyx, when built with OpenMP).
+the compiled inference kernels' (functional/_infer.pyx, when built with OpenMP).
 
 BLAS threads are set through threadpoolctl: NumPy does not expose its BLAS's thread count, the
 environment variables (OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...) are read only when the library
@@ -8,7 +8,7 @@ loads, and threadpoolctl knows each BLAS's own call (OpenBLAS, MKL, BLIS, Apple 
 from __future__ import annotations
 
 from ..errors import UserError
-from ..kernels import _infer
+from ..functional import _infer
 
 _threads = 1  # what set_threads was last given (1 until it is called)
 _blas = None   # threadpoolctl's controller, found once: finding the libraries costs milliseconds
@@ -44,7 +44,3 @@ def _blas_controller():
         _blas = ThreadpoolController()
     return _blas
 
-
-def kernel_threads() -> int:
-    """The compiled kernels' thread count (1 in a build without OpenMP, whatever was set)."""
-    return _infer.threads() if _infer.has_openmp() else 1

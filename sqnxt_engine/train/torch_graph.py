@@ -22,10 +22,7 @@ from torch import nn
 from ..functional import shift_into, shift_offsets
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
-from ..kernels._shift import shift_nhwc
-
-# torch parameter/buffer name -> the project's name, per kind of module
-_BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
+from ._shift import shift_nhwc
 
 
 def module_key(node: str) -> str:
@@ -91,7 +88,7 @@ def _pool(op: O._Pool2d) -> nn.Module:
 
 def _shift(x, kernel: int, dilation: int, assignment: str, reverse: bool = False):
     """The shift of a tensor in its own memory layout: a channels-last float32 tensor on the CPU
-    (how train.train keeps activations there) through kernels._shift, one pass over the tensor;
+    (how train.train keeps activations there) through train/_shift.pyx, one pass over the tensor;
     anything else through functional.shift_into's slice assignments, one per channel group, which
     are contiguous planes in the NCHW layout."""
     if (x.device.type == "cpu" and x.dtype == torch.float32 and not x.is_contiguous()
@@ -200,7 +197,7 @@ class GraphModule(nn.Module):
     def named_arrays(self):
         """(project name, tensor) of every parameter and BN running statistic."""
         for name, m in self.param_modules():
-            names = _BN_NAMES if isinstance(m, nn.BatchNorm2d) else {"weight": "weight", "bias": "bias"}
+            names = O.BatchNorm.torch_names if isinstance(m, nn.BatchNorm2d) else {"weight": "weight", "bias": "bias"}
             tensors = dict(m.named_parameters(recurse=False)) | dict(m.named_buffers(recurse=False))
             for tname, pname in names.items():
                 if tensors.get(tname) is not None:

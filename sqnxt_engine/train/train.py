@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import zoo
 from ..errors import UserError
-from ..io.images import PRESETS
+from ..zoo.preprocess import PRESETS
 
 # the normalisation of the shipped weights: the "fashion-mnist" preset (train split's mean and std)
 FMNIST_MEAN, FMNIST_STD = PRESETS["fashion-mnist"].mean[0], PRESETS["fashion-mnist"].std[0]

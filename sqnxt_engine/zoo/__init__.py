@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from ..errors import UserError, unknown_name
+from ..errors import UserError, name_key, unknown_name
 from ..graph.graph import Graph
 from . import baselines, resnet
 from .efficientnet import efficientnet_lite0
@@ -33,18 +33,14 @@ def names() -> list[str]:
     return paper_names() + pytorchcv_names() + list(OTHER_MODELS) + resnet.names()
 
 
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum() or ch == ".")
-
-
-_CANONICAL = {_key(n): n for n in names()}
-_CANONICAL.update({_key("SqueezeNet v1.0"): "SqueezeNet-v1.0", _key("Tiny Darknet"): "TinyDarknet",
-                   _key("MobileNet"): "MobileNet-v1"})
+_CANONICAL = {name_key(n): n for n in names()}
+_CANONICAL.update({name_key("SqueezeNet v1.0"): "SqueezeNet-v1.0", name_key("Tiny Darknet"): "TinyDarknet",
+                   name_key("MobileNet"): "MobileNet-v1"})
 
 
 def canonical(name: str) -> str:
     """The zoo's spelling of a model name (case, spaces and dashes do not matter)."""
-    found = _CANONICAL.get(_key(name))
+    found = _CANONICAL.get(name_key(name))
     if found is None:
         raise unknown_name("model", name, names(), "`sqnxt-models` lists them")
     return found
@@ -53,15 +49,15 @@ def canonical(name: str) -> str:
 def model_named_in(text: str) -> str | None:
     """The zoo model a name starts with (the longest that fits: "1.0-sqnxt-23v5-imagenet" ->
     1.0-SqNxt-23v5), or None."""
-    key = _key(text)
+    key = name_key(text)
     found = [n for k, n in _CANONICAL.items() if key.startswith(k)]
-    return max(found, key=lambda n: len(_key(n)), default=None)
+    return max(found, key=lambda n: len(name_key(n)), default=None)
 
 
 def build(name: str, **options) -> Graph:
     """Build a model by name. SqueezeNext models take SqueezeNextSpec fields as options
     (e.g. small_input=True, in_channels=1, num_classes=10, input_size=28)."""
-    name = canonical(name) if _key(name) in _CANONICAL else name
+    name = canonical(name) if name_key(name) in _CANONICAL else name
     spec = spec_from_name(name)
     if spec is not None:
         return build_squeezenext(with_options(spec, **options), name)

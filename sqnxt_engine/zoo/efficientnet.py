@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
-from ..io.images import PRESETS
 from .baselines import tf_same_padding
+from .preprocess import PRESETS
 
 NAME = "efficientnet-lite0"
 BN_EPS = 1e-3
@@ -64,9 +64,6 @@ def efficientnet_lite0(size: int = 224, num_classes: int = 1000) -> Graph:
     return b.build()
 
 
-_BN_PARAMS = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
-
-
 def efficientnet_lite0_weights(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The reference state dict (efficientnet-lite-pytorch names) under the graph's names.
 
@@ -88,9 +85,9 @@ def efficientnet_lite0_weights(state_dict: Mapping[str, np.ndarray]) -> dict[str
                 owner[module], conv = conv, None
             if param == "num_batches_tracked":
                 continue
-            if param not in _BN_PARAMS:
+            if param not in O.BatchNorm.torch_names:
                 raise UserError(f"unexpected batch-norm entry {key}")
-            name = f"{owner[module]}.bn.{_BN_PARAMS[param]}"
+            name = f"{owner[module]}.bn.{O.BatchNorm.torch_names[param]}"
         else:
             if param == "weight" and np.ndim(value) == 4:
                 conv = module

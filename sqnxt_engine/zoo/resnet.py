@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..functional import SHIFT_ASSIGNMENTS
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
-from ..io.images import PRESETS
+from .preprocess import PRESETS
 
 BLOCKS_PER_STAGE = {20: 3, 56: 9, 110: 18}
 EXPANSIONS = (1, 3, 6, 9)  # the ShiftResNet table's expansion rates

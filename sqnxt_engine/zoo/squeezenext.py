@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
-from ..io.images import PRESETS
+from .preprocess import PRESETS
 
 # Blocks per stage. 34 and 44 have no published definition: these depth lists reproduce the
 # paper's parameter counts (MODELS.md) and are a choice, not a fact.

@@ -1,5 +1,5 @@
 """The operators' arithmetic on NCHW batches: NumPy code, and the compiled inference kernels
-(`sqnxt_engine.kernels._infer`) for the passes NumPy cannot fuse.
+(`_infer.pyx` in this folder, sqnxt_engine.functional._infer) for the passes NumPy cannot fuse.
 
 Kept free of graph types so that the IR, the runners and the tests can all call the same code.
 The NumPy code stays as the reference: `ConvPlan(..., reference=True)` and `max_pool2d_reference`
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import _infer
+from . import _infer
 
 NO_CLAMP = (-np.inf, np.inf)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph.graph import Graph
+from .graph import Graph
 
 
 def random_weights(graph: Graph, seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:

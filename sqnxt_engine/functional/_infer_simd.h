@@ -1,4 +1,4 @@
-/* The inner loops of kernels/_infer.pyx that decide its speed, in C so that each can be compiled
+/* The inner loops of _infer.pyx (beside this file) that decide its speed, in C so that each can be compiled
  * more than once: GCC's target_clones builds an AVX-512, an AVX2 (x86-64-v3) and a baseline copy
  * and picks one when the module loads, by what the CPU has. The package is built with plain -O3
  * (the baseline is SSE2 on x86-64), so without this the loops would run 4 floats wide on CPUs that
