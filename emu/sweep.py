@@ -65,6 +65,7 @@ from ..io.files import read_text, write_atomic
 from ..io.network_spec import NetworkSpec
 from ..io.shipped import manifest, shipped_name, shipped_weights
 from ..io.structured_text import load_json, load_toml
+from ..io.weights import sha256_file
 from ..progress import progress_bar
 from .energy import LEVELS
 from .hardware import Hardware, HardwareError, _check, hardware_document, hardware_from_dict
@@ -317,9 +318,11 @@ def build_network(net: NetworkSpec) -> tuple:
     the graph or the weights)."""
     graph, weights, _, _ = net.load()
     if net.file is not None:
+        # a shipped file's measured accuracy, for the shipped file only: its bytes, not its name
         found = shipped_name(Path(net.file).name)
         entry = manifest().get(found) if found else None
-        if entry and entry.get("engine_top1") is not None:
+        if entry and entry.get("engine_top1") is not None and \
+                sha256_file(Path(net.file)) == entry.get("sha256"):
             return (graph, weights, float(entry["engine_top1"]),
                     f"{entry['dataset'].split(' ')[0]} test top-1 of the shipped weights "
                     f"(weights/MANIFEST.json, {found})")

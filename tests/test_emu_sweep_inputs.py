@@ -246,3 +246,22 @@ def test_workers_die_with_a_killed_sweep(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_copy_named_like_a_shipped_file_gets_no_shipped_accuracy(tmp_path, capsys):
+    """A sweep's accuracy of a weight file comes from the manifest only for the shipped bytes:
+    a file that merely has a shipped file's name (or one a name match would take) has none."""
+    import numpy as np
+
+    from sqnxt_engine.io.shipped import shipped_weights
+    from sqnxt_engine.io.weights import read_npz_with_meta, write_npz_with_meta
+    arrays, meta = read_npz_with_meta(shipped_weights("ResNet-20-fmnist"), "weight file")
+    arrays = {k: (v * np.float32(0.5)).astype(v.dtype) if k.endswith(".weight") else v
+              for k, v in arrays.items()}
+    fake = tmp_path / "ResNet_20_FMNIST.npz"
+    write_npz_with_meta(fake, arrays, json.dumps(meta), force=False)
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'[[network]]\nweights = "{fake}"\n[hardware]\nbase = "8x8"\n')
+    assert main(["sweep", str(sweep), "--db", str(tmp_path / "a.sqlite"), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)["records"]
+    assert record["accuracy"] is None and record["accuracy_source"] is None
