@@ -12,7 +12,8 @@ comparison with the paper's Table 3, and is never tuned to it.
                     room for a small ping-pong of each without approaching Eyeriss's 0.5 KB per
                     PE. Validated: at least the 3 words the dataflows need. It bounds the output
                     channels an OS PE can hold (dataflow.os_input_reuse): rf_words - 2 (one word
-                    each for the input and the weight in flight, the rest accumulators).
+                    each for the input and the weight in flight, the rest accumulators); only
+                    channels of one group share an input read.
 [buffer]
   bytes             Global buffer (paper: 32 KB or 128 KB).
   split = "shared"  How the buffer is divided among the operands' tiles: "shared" (one pool:

@@ -21,7 +21,10 @@ every tile size, for every objective) but does not count every candidate:
    tiles of ceil(t_i / P) for each array dimension P a dataflow spreads it over (Pr, Pc,
    Pr*Pc, and the OS psums per PE), for y and x the input rows / columns the tiles touch
    (in DRAM and in the buffer, halos and padding), for k in a grouped layer the input groups
-   its tiles and blocks span; and the fit depends on the full tile size t. The cost only grows
+   its tiles and blocks span, and for k with SOC-MOP input reuse the input reads themselves
+   (counted per size: the pieces of one group a PE holds, and the nonzero weights of the
+   one-channel pieces, depend on where the k-tiles start); and the fit depends on the full tile
+   size t. The cost only grows
    with each of these, so a size t whose every feature is matched or beaten by another size's
    is never needed (`candidate_sizes`: the Pareto-minimal sizes; about 2 sqrt(n) plus the sizes
    aligned to the array).
@@ -153,8 +156,23 @@ def _touched(starts, sizes, s, R, pad, size, in_dram: bool):
     return cum[starts + sizes - o[0]] - cum[starts - o[0]]
 
 
-def candidate_sizes(shape: ConvShape, hw: Hardware) -> list[np.ndarray]:
-    """Per loop (k, c, y, x), the tile sizes that can be optimal (module doc, step 1)."""
+def _socmop_input_reads(shape: ConvShape, hw: Hardware, zeros, sizes: np.ndarray) -> np.ndarray:
+    """SOC-MOP's input GB reads for k-tiles of each size, the other loops whole. With input
+    reuse they depend on the k-tiling only (a PE's pieces of up to Q channels of one group, and
+    the nonzero weights of the one-channel pieces: the kernels' single_pieces), not on the
+    other tiles: every output pixel's PE reads the same words whatever the pixel blocks."""
+    maps = np.zeros((len(sizes), 9), np.int64)
+    maps[:, 0] = Dataflow.OS_SOCMOP.index
+    maps[:, 1:3] = hw.pe_rows, hw.pe_cols
+    maps[:, 4] = sizes
+    maps[:, 5:8] = shape.Cg, shape.Ho, shape.Wo
+    maps[:, 8] = hw.os_psums_per_pe
+    return count_array(shape, maps, zeros)[:, COUNTER_FIELDS.index("input_gb_reads")]
+
+
+def candidate_sizes(shape: ConvShape, hw: Hardware, zeros=None) -> list[np.ndarray]:
+    """Per loop (k, c, y, x), the tile sizes that can be optimal (module doc, step 1). zeros:
+    the layer's ZeroProfile when SOC-MOP is searched (its input reads depend on the k-tiling)."""
     blocks = sorted({hw.pe_rows, hw.pe_cols, hw.pes, hw.os_psums_per_pe})
     kg = shape.K // shape.groups
     out = []
@@ -169,6 +187,8 @@ def candidate_sizes(shape: ConvShape, hw: Hardware) -> list[np.ndarray]:
             for in_dram in (True, False):   # the lambda is called at once, inside this iteration
                 feats.append(_tile_sums(
                     n, t, lambda a, b: _touched(a, b, s, R, pad, size, in_dram)))  # noqa: B023
+        if d == "k" and zeros is not None and hw.os_psums_per_pe > 1:
+            feats.append(_socmop_input_reads(shape, hw, zeros, t))
         if d == "k" and shape.groups > 1 and kg > 1:   # (depthwise: a channel is a group)
             def spans(a, b):
                 return (a + b - 1) // kg - a // kg + 1
@@ -209,8 +229,8 @@ class Tilings:
     least_words: np.ndarray
 
 
-def fitting_tilings(shape: ConvShape, hw: Hardware) -> Tilings:
-    sizes = candidate_sizes(shape, hw)
+def fitting_tilings(shape: ConvShape, hw: Hardware, zeros=None) -> Tilings:
+    sizes = candidate_sizes(shape, hw, zeros)
     grids = np.meshgrid(*sizes, indexing="ij")
     tiles = np.stack([g.ravel() for g in grids], axis=1)
     tiles = tiles[hw.fits_array(footprints(shape, tiles))]
@@ -329,7 +349,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
     if dataflow.skips_zero_weights and zeros is None:
         raise ValueError("os_socmop needs the layer's ZeroProfile")
     zeros = zeros if dataflow.skips_zero_weights else None
-    tilings = fitting_tilings(shape, hw) if tilings is None else tilings
+    tilings = fitting_tilings(shape, hw, zeros) if tilings is None else tilings
     tiles = tilings.tiles
     if not len(tiles):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
@@ -374,7 +394,8 @@ def search(shape: ConvShape, hw: Hardware, dataflow: str = "best", zeros=None,
     """The mapping for a layer: the best one of each dataflow asked for (dataflows_of), then
     the best of those, all under hw's objective."""
     flows = dataflows_of(dataflow, hw)
-    tilings = fitting_tilings(shape, hw)
+    os_zeros = zeros if any(df.skips_zero_weights for df in flows) else None
+    tilings = fitting_tilings(shape, hw, os_zeros)
     return min((search_dataflow(shape, hw, df, zeros, stats, tilings) for df in flows),
                key=lambda ch: ch.key)
 

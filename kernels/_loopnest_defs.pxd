@@ -75,5 +75,13 @@ cdef struct Agg:
     i64 inw             # input words the array reads under its (c, y, x) tiles, all taps, once
                         # (every word, padding included; with a shifted fetch only those inside
                         # the image: the border is never read)
-    i64 inz             # shifted fetch, SOC-MOP with Q = 1: sum over its tiles of nonzero
-                        # weights x in-image input words of their channel (each such MAC's read)
+    i64 pm              # SOC-MOP: over its k-tiles, the input-reuse pieces of several output
+                        # channels (a piece: up to Q consecutive channels of one group that a
+                        # PE holds at once; a group run of L channels in a k-tile is cut into
+                        # ceil(L / Q) pieces from its first channel)
+    i64 ps              # SOC-MOP: over its k-tiles, the pieces of one output channel
+    i64 zs              # SOC-MOP: zero weights of the one-channel pieces' channels over its
+                        # c-tiles, all R x S taps
+    i64 inz             # shifted fetch, SOC-MOP: over its tiles and its one-channel pieces'
+                        # channels, nonzero weights x in-image input words of their input
+                        # channel (each such MAC's read)

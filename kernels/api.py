@@ -49,7 +49,8 @@ class Dataflow(enum.StrEnum):
     @property
     def reuses_inputs_over_channels(self) -> bool:
         """Whether a PE can hold the partial sums of several output channels and apply one input
-        read to them in consecutive cycles (Mapping.psums_per_pe; the paper's Figure 4, T0/T1)."""
+        read to them in consecutive cycles (Mapping.psums_per_pe; the paper's Figure 4, T0/T1;
+        only channels of one group share a read)."""
         return _DF_FACTS[self][2]
 
 
@@ -208,7 +209,8 @@ class Mapping:
     A tile size is 1 to its loop's extent; when it does not divide the loop, the last tile is
     partial (check(shape) validates). tc counts input channels per group; ty, tx count output
     rows / columns. psums_per_pe (SOC-MOP only): output channels whose partial sums a PE holds
-    at once, so one input read serves that many channels in consecutive cycles (1: none)."""
+    at once, so one input read serves up to that many channels of one group in consecutive
+    cycles (1: none; a depthwise layer: none whatever the value; docs/kernels.md)."""
 
     dataflow: Dataflow
     pe_rows: int

@@ -28,6 +28,7 @@ SMALL = [
     ConvShape(C=8, H=4, W=6, K=4),
     ConvShape(C=6, H=7, W=7, K=4, R=3, S=1, stride=2, padding=(1, 1, 0, 0)),
     ConvShape(C=4, H=5, W=5, K=4, R=3, S=3, padding=1, groups=4),
+    ConvShape(C=4, H=5, W=4, K=10, R=3, S=1, padding=(1, 1, 0, 0), groups=2),  # SOC-MOP reuse
     ConvShape.fc(12, 10),
 ]
 
