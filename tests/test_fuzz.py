@@ -9,7 +9,8 @@ exploring runs draw new cases each time:
     pytest --hypothesis-profile=fuzz tests/test_fuzz.py    # 2,000 random cases per loader
     SQNXT_FUZZ_CASES=20000 pytest --hypothesis-profile=fuzz tests/test_fuzz.py
     python benchmarks/fuzz.py                              # 10,000 per loader, forked, timed
-A failure prints the seed of its mutations; add (loader, seed) to FOUND."""
+A failure prints the seed of its mutations (benchmarks/fuzz.py prints `case_seed`, a string);
+add (loader, seed, a pattern of the expected one-line error) to FOUND."""
 from __future__ import annotations
 
 import os
@@ -33,7 +34,8 @@ import fuzz_targets as ft  # noqa: E402
 CASES = int(os.environ.get("SQNXT_FUZZ_CASES", "0")) or 200 * max(1, settings().max_examples // 60)
 _WORK = tempfile.TemporaryDirectory(prefix="sqnxt-fuzz-")
 
-# (loader, seed of the mutations) that once crashed a loader, each run on every suite run:
+# (loader, seed of the mutations: an int, or benchmarks/fuzz.py's case_seed string, pattern of the
+# UserError now raised) for each case that once crashed a loader, run on every suite run:
 FOUND = [
     # a weight file whose metadata text holds a code point past U+10FFFF: NumPy built a broken
     # str of it and reading it raised SystemError (now refused by io/npz.py's parse_npy)
@@ -48,7 +50,7 @@ def _seeds(name: str) -> tuple[bytes, ...]:
     return tuple(ft.LOADERS[name][2](Path(_WORK.name)))
 
 
-def _one_case(name: str, seed: int) -> str | None:
+def _one_case(name: str, seed: int | str) -> str | None:
     """Load the case `seed` makes from `name`'s seeds: None if it loads, else the UserError's
     message, which must be one line; no pickled code may run and no temporary file stay."""
     suffix, load, _ = ft.LOADERS[name]
