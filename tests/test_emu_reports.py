@@ -157,8 +157,8 @@ def test_trace_image_changes_the_input(tmp_path, capsys):
     Image.fromarray(np.full((300, 260, 3), 200, np.uint8)).save(img)
     runs = []
     for extra in ([], ["--image", str(img)]):
-        assert main(["trace", "--model", "1.0-SqNxt-23v5", "--hw", "16x16", "--dataflow", "ws",
-                     "--json"] + extra) == 0
+        assert main(["trace", "--model", "1.0-SqNxt-23v5", "--zoo-options", '{"input_size": 64}', "--hw", "16x16",
+                     "--dataflow", "ws", "--json"] + extra) == 0
         runs.append(json.loads(capsys.readouterr().out))
     # WS does not skip zeros: the same counts; the input (so the output) differs
     assert runs[0]["total"]["cycles"] == runs[1]["total"]["cycles"]
