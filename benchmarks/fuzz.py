@@ -12,6 +12,12 @@ imported libraries); files left behind (anything but the case file and a command
 temporary files); code executed (the canary: a file CANARY in the working folder, or an audit event
 of a process-spawning call, from the hostile pickles among the seeds).
 Exit status 1 if any crash, hang, file left behind or code execution was seen.
+
+This is the exploring fuzz beside the deterministic suite (tests/test_fuzz.py runs a fixed 200
+cases per loader; `pytest --hypothesis-profile=fuzz tests/test_fuzz.py` runs 2,000 random ones).
+The cases follow from --seed: the default (0) repeats the same 10,000, another seed explores new
+ones. Each crash it prints names the seed of its case (`case_seed`); that case is kept as a
+regression by adding (loader, case_seed, message pattern) to tests/test_fuzz.py's FOUND.
 """
 from __future__ import annotations
 
@@ -123,7 +129,7 @@ def fuzz(name: str, cases: int, seed: int, timeout: float, mem_gb: float, worker
         stats["left"] += bool(msg["left"])
         stats["executed"] += msg["executed"]
         if (msg["outcome"] in ("crash", "hang") or msg["left"] or msg["executed"]) and len(stats["examples"]) < 8:
-            stats["examples"].append(msg)
+            stats["examples"].append({**msg, "case_seed": f"{seed}/{name}/{msg['i']}"})  # as in _worker
 
     for first, last in todo:
         start(first, last)

@@ -49,7 +49,8 @@ def weights_seed(tmp: Path) -> bytes:
     meta = {"labels": [f"c{i}" for i in range(5)], "input_size": 12, "resize": 12, "mean": [1, 2, 3],
             "std": [4.0], "source": "fuzz", "sha256": "0" * 64}
     path = save_model(tmp / "seed.npz", g, arrays, meta, force=True, in_zoo=False)
-    return path.read_bytes()
+    with zipfile.ZipFile(path) as z:  # np.savez dates the members by the clock: rewritten, fixed
+        return _zip({i.filename: z.read(i) for i in z.infolist()})
 
 
 def pth_seeds() -> list[bytes]:
@@ -62,8 +63,46 @@ def pth_seeds() -> list[bytes]:
     for new in (True, False):
         buf = io.BytesIO()
         torch.save({"state_dict": state}, buf, _use_new_zipfile_serialization=new)
-        out.append(buf.getvalue())
+        out.append(buf.getvalue() if new else _fixed_storage_keys(buf.getvalue()))
     return out
+
+
+def _fixed_storage_keys(data: bytes) -> bytes:
+    """The legacy format names each storage by its memory address (different on every run) and
+    writes the storages in the order of those names. Renamed 0...0, 0...1, ... in the order the
+    tensors name them (same lengths: the pickles stay valid) and written in that order, the seed
+    and every case made from it are the same bytes on every run."""
+    import pickle
+    import pickletools
+    ends, at = [], 0
+    for _ in range(5):  # magic number, protocol, system info, the object, the storage keys
+        at = 1 + max(pos for _, _, pos in pickletools.genops(data[at:])) + at
+        ends.append(at)
+    keys = pickle.loads(data[ends[3]:ends[4]])
+    sizes, glob, last, memo = {}, "", None, {}  # key -> element size, from the storage type before it
+    for op, arg, _ in pickletools.genops(data[ends[2]:ends[3]]):
+        if op.name == "GLOBAL":
+            glob = arg
+        elif op.name in ("BINPUT", "LONG_BINPUT") and last == "GLOBAL":
+            memo[arg] = glob
+        elif op.name in ("BINGET", "LONG_BINGET") and arg in memo:
+            glob = memo[arg]  # a storage type named again
+        elif op.name == "BINUNICODE" and arg in keys and arg not in sizes:
+            sizes[arg] = {"Float": 4, "Half": 2, "Long": 8, "Double": 8, "Int": 4, "BFloat16": 2}[
+                glob.split()[-1].removesuffix("Storage")]
+        last = op.name
+    order = list(sizes)  # first named first
+    new = {k: str(i).zfill(len(k)) for i, k in enumerate(order)}
+    records, at = {}, ends[4]
+    for k in keys:
+        n = struct.unpack("<q", data[at:at + 8])[0]
+        records[k], at = data[at:at + 8 + n * sizes[k]], at + 8 + n * sizes[k]
+    head = data[:ends[3]]
+    for k in order:
+        head = head.replace(b"X" + struct.pack("<I", len(k)) + k.encode(),
+                            b"X" + struct.pack("<I", len(k)) + new[k].encode())
+    key_list = pickle.dumps(sorted(new.values()), protocol=2)
+    return head + key_list + b"".join(records[k] for k in sorted(order, key=new.get)) + data[at:]
 
 
 def hostile_pickles() -> list[bytes]:
@@ -94,10 +133,11 @@ def hostile_pickles() -> list[bytes]:
 
 
 def _zip(members: dict[str, bytes], method=zipfile.ZIP_STORED) -> bytes:
+    """A zip archive of `members`, the same bytes on every run (a fixed date, not the clock's)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", method) as z:
         for name, data in members.items():
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, method)
     return buf.getvalue()
 
 

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from sqnxt_engine.functional import conv2d
 
 from strategies import conv_geometries
+from tolerance import assert_close
 
 
 def naive_conv(x, w, b, stride, pad, dil, groups):
@@ -46,7 +47,7 @@ def test_conv2d_matches_naive_loops(layer, n, bias, seed):
     got = conv2d(x, wt, b, stride, pad, dil, groups)
     want = naive_conv(x, wt, b, stride, pad, dil, groups)
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    assert_close(got, want, 1e-10)
 
 
 def test_conv2d_keeps_float32():

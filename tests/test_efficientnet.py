@@ -26,6 +26,8 @@ from sqnxt_engine.zoo.efficientnet import (
     recognise_efficientnet_lite,
 )
 
+from tolerance import assert_close
+
 SRC = fetch.source("efficientnet-lite0")
 
 # --- the graph, without weights -------------------------------------------------------------
@@ -173,7 +175,7 @@ def test_layer_by_layer_float64(lite0_files, torch_model):
             h.remove()
     assert len(want) == 17
     for name, ref in want.items():
-        np.testing.assert_allclose(got[name], ref, rtol=0, atol=1e-9 * np.abs(ref).max(), err_msg=name)
+        assert_close(got[name], ref, 1e-9, err_msg=name)
 
 
 def test_logits_float32_random_input(lite0_files, torch_model):

@@ -131,7 +131,8 @@ def test_buffer_size_trade_off_of_squeezenext_v5():
 
 
 def test_units_in_json_csv_and_table(tmp_path, capsys):
-    args = ["trace", "--model", "1.0-SqNxt-23v5", "--dataflow", "ws", "--hw", "16x16-45nm"]
+    args = ["trace", "--model", "1.0-SqNxt-23v5", "--zoo-options", '{"input_size": 64}', "--dataflow", "ws",
+            "--hw", "16x16-45nm"]  # 64x64: the units are checked, not the numbers
     assert main(args + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["energy_unit"] == "pJ (45 nm)" and out["total"]["energy"] > 0

@@ -61,8 +61,8 @@ def test_roofline_points_lie_under_both_roofs(trace_result):
 
 def test_trace_writes_its_figures_from_the_command_line(tmp_path, capsys):
     plot, roof = tmp_path / "t.svg", tmp_path / "r.pdf"
-    assert main(["trace", "--model", MODEL, "--hw", "8x8", "--json", "--plot", str(plot),
-                 "--roofline", str(roof)]) == 0
+    assert main(["trace", "--model", MODEL, "--zoo-options", '{"input_size": 64}', "--hw", "8x8", "--json",
+                 "--plot", str(plot), "--roofline", str(roof)]) == 0
     check_figure(plot)
     check_figure(roof)
     assert main(["trace", "--model", MODEL, "--roofline", str(roof)]) == 2   # no overwrite
@@ -85,7 +85,8 @@ def test_an_unknown_figure_format_stops_before_any_work(name, tmp_path, capsys, 
 
 def test_figure6_out_in_another_format(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["figure6", "--models", "1.0-SqNxt-23,1.0-SqNxt-23v5", "--hw", "8x8", "--jobs", "1",
+    assert main(["figure6", "--models", '1.0-SqNxt-23{"input_size": 64},1.0-SqNxt-23v5{"input_size": 64}',
+                 "--hw", "8x8", "--jobs", "1",
                  "--out", str(out), "--figure-format", "svg", "--log", "--csv"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["figure6.csv", "figure6.svg"]
     check_figure(out / "figure6.svg")

@@ -11,6 +11,7 @@ from sqnxt_engine.emu import reports as R
 from sqnxt_engine.emu.cli import main
 
 SMALL = "1.0-SqNxt-23v5,SqueezeNet-v1.1"
+SMALL_64 = '1.0-SqNxt-23v5{"input_size": 64},1.0-SqNxt-23{"input_size": 64}'  # 12x fewer MACs
 PAPER = ("model,params_m,macs_m,top1,top5,depth,time_8x8_32kb,energy_8x8_32kb,time_16x16_128kb,"
          "energy_16x16_128kb\n"
          "SqueezeNet v1.1,1.2,352,57.10,80.30,,1.60,3.3e9,1.31,2.4e9\n"
@@ -158,8 +159,8 @@ def test_trace_image_changes_the_input(tmp_path, capsys):
     Image.fromarray(np.full((300, 260, 3), 200, np.uint8)).save(img)
     runs = []
     for extra in ([], ["--image", str(img)]):
-        assert main(["trace", "--model", "1.0-SqNxt-23v5", "--hw", "16x16", "--dataflow", "ws",
-                     "--json"] + extra) == 0
+        assert main(["trace", "--model", "1.0-SqNxt-23v5", "--zoo-options", '{"input_size": 64}', "--hw", "16x16",
+                     "--dataflow", "ws", "--json"] + extra) == 0
         runs.append(json.loads(capsys.readouterr().out))
     # WS does not skip zeros: the same counts; the input (so the output) differs
     assert runs[0]["total"]["cycles"] == runs[1]["total"]["cycles"]
@@ -175,12 +176,14 @@ def test_the_papers_table3_is_installed_with_the_package():
 
 @pytest.mark.parametrize("command", ["table3", "figure6"])
 def test_jobs_do_not_change_the_results(command, tmp_path, capsys):
-    """Worker processes (--jobs 2) print and write what one process (--jobs 1) does."""
+    """Worker processes (--jobs 2) print and write what one process (--jobs 1) does: two
+    (model, hardware) pairs, one per worker, on 64x64 inputs (what is compared does not depend
+    on the size; at 227x227 the test took 8-14 s per command)."""
     pytest.importorskip("matplotlib")
     outputs = []
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}"
-        assert main([command, "--models", SMALL, "--hw", "8x8", "--jobs", jobs, "--json",
+        assert main([command, "--models", SMALL_64, "--hw", "8x8", "--jobs", jobs, "--json",
                      "--out", str(out)]) == 0
         outputs.append((capsys.readouterr().out, (out / f"{command}.csv").read_text()))
     assert outputs[0] == outputs[1]

@@ -190,6 +190,20 @@ def test_malformed_npy_members(tmp_path, monkeypatch, member, match):
     assert not (tmp_path / ft.CANARY).exists()
 
 
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_metadata_text_past_the_last_code_point_is_refused(tmp_path, order):
+    """A '<U' or '>U' member is 4-byte code units; NumPy makes a str of 0x110000 and beyond that
+    crashed the metadata check with SystemError (the fuzz case FOUND in test_fuzz.py)."""
+    units = [ord(c) for c in json.dumps({"sha256": "a" * 64})]
+    units[12] = 0x110000  # inside the sha256 value, which the check reads character by character
+    data = struct.pack(f"{order}{len(units)}I", *units)
+    member = _npy_header(f"{{'descr': '{order}U{len(units)}', 'fortran_order': False, 'shape': (), }}", data)
+    refused(load_model, _weights(tmp_path, {"__meta__.npy": member}), "past U\\+10FFFF")
+    units[12] = 0x10FFFF  # the last code point is text: the file gets past the container
+    data = struct.pack(f"{order}{len(units)}I", *units)
+    member = _npy_header(f"{{'descr': '{order}U{len(units)}', 'fortran_order': False, 'shape': (), }}", data)
+    refused(load_model, _weights(tmp_path, {"__meta__.npy": member}), "sha256 must be")
+
 def test_zip_container_faults(tmp_path):
     arr = _npy(np.ones(3, np.float32))
     cases = {

@@ -8,6 +8,8 @@ from sqnxt_engine.io.convert_pytorchcv import convert_pytorchcv, recognise_pytor
 from sqnxt_engine.io.pth import read_pth
 from sqnxt_engine.io.weights import load_weights, save_weights
 
+from tolerance import assert_close
+
 # pytorchcv's own trainable-parameter counts (MODELS.md)
 PARAMS = {"sqnxt23_w1": 724_056, "sqnxt23_w3d2": 1_511_824, "sqnxt23_w2": 2_583_752,
           "sqnxt23v5_w1": 921_816, "sqnxt23v5_w3d2": 1_953_616, "sqnxt23v5_w2": 3_366_344}
@@ -131,4 +133,4 @@ def test_converted_weights_compute_what_pytorchcv_computes(tmp_path, squeezenext
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         want = model.double()(x.double()).numpy()
-    np.testing.assert_allclose(runner(x.numpy().astype(np.float64)), want, rtol=1e-9, atol=1e-9)
+    assert_close(runner(x.numpy().astype(np.float64)), want, 1e-9)

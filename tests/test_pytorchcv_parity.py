@@ -3,6 +3,8 @@ formats, converted by sqnxt-convert, then compared float64 layer by layer and fl
 import numpy as np
 import pytest
 
+from tolerance import assert_close
+
 torch = pytest.importorskip("torch")
 sqn = pytest.importorskip("pytorchcv.models.squeezenext")
 
@@ -75,8 +77,7 @@ def test_float64_layer_by_layer(converted, name):
     got = Runner(graph, arrays, np.float64, fuse=False).run(x, capture=True)
     assert len(want) > 20
     for node, ref in want.items():
-        err = np.abs(got[node] - ref).max() / np.abs(ref).max()
-        assert err < 1e-9, f"{node}: relative error {err:.2e}"
+        assert_close(got[node], ref, 1e-9, err_msg=node)
 
 
 @pytest.mark.parametrize("name", NAMES)

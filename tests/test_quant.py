@@ -24,6 +24,8 @@ from sqnxt_engine.quant.plan import FloatPlan
 from sqnxt_engine.quant.weights import SHIFT_BITS, channel_ranges, quantize_weight, shift_scaler
 from sqnxt_engine.runtime import Runner, random_weights
 
+from tolerance import assert_close
+
 # --- fixed point -----------------------------------------------------------------------------
 
 @given(st.lists(st.integers(-(1 << 31), (1 << 31) - 1), min_size=1, max_size=20),  # a 32-bit acc
@@ -144,7 +146,7 @@ def test_equalization_keeps_the_function_and_equalizes_ranges():
     pairs = equalize(plan, tol=1e-12)
     assert pairs == len(equalizable_pairs(plan)) >= 2  # e -> dw (through ReLU6), dw -> pw
     after = plan.executor(np.float64)(x)
-    np.testing.assert_allclose(after["fc"], before["fc"], rtol=1e-9, atol=1e-9)
+    assert_close(after["fc"], before["fc"], 1e-9)
     for a, b in equalizable_pairs(plan):
         r1 = np.abs(a.weight).reshape(len(a.weight), -1).max(axis=1)
         per_input = np.abs(b.weight).max(axis=(0, 2, 3)) if b.op.groups == 1 else None

@@ -37,8 +37,14 @@ def _quantized(data, bits, method):
                             "auto", meta=meta)[0]
 
 
-def test_int16_agrees_with_float_and_int8_keeps_accuracy(data):
+@pytest.mark.parametrize("n", [300, pytest.param(SUBSET, marks=pytest.mark.slow)])
+def test_int16_agrees_with_float_and_int8_keeps_accuracy(data, n):
+    """On the first 300 test images (the integer runner takes about 10 ms an image at int16), and
+    on 1,000 as a slow test. Measured: int16 agrees with float on every image of both (the bound
+    is 99%); int8's top-1 equals float's on the 300 and is within 0.2 points on the 1,000 (the
+    bound is 3 points), so a broken quantizer fails either size."""
     graph, arrays, _, _, x, labels = data
+    x, labels = x[:n], labels[:n]
     float_pred = Runner(graph, arrays)(x).argmax(1)
     int16 = _quantized(data, 16, "layer")(x).argmax(1)
     assert (int16 == float_pred).mean() >= 0.99
@@ -55,11 +61,12 @@ def test_commands_run_a_quantized_file(data, tmp_path, capsys):
     assert "int8 shift-scaler" in capsys.readouterr().out
     model = load_quantized(out)
     assert model.bits == 8 and model.info["method"] == "shift-scaler"
-    assert eval_main(["--weights", str(out), "--limit", "200", "--json"]) == 0
+    # 50 images: the count sqnxt-eval prints must equal the model's own, image for image
+    assert eval_main(["--weights", str(out), "--limit", "50", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     graph, arrays, meta, _, x, labels = data
-    want = (model(x[:200]).argmax(1) == labels[:200]).sum()
-    assert result["correct"] == want and result["images"] == 200
+    want = (model(x[:50]).argmax(1) == labels[:50]).sum()
+    assert result["correct"] == want and result["images"] == 50
     png = tmp_path / "shirt.png"
     Image.fromarray(load_dataset("fashion-mnist", "test")[0][0]).save(png)
     assert infer_main([str(png), "--weights", str(out), "--json", "--top", "1"]) == 0

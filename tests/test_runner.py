@@ -5,6 +5,8 @@ import pytest
 from sqnxt_engine import UserError, zoo
 from sqnxt_engine.runtime import Runner, random_weights
 
+from tolerance import assert_close
+
 
 @pytest.mark.parametrize("name", ["1.0-SqNxt-23v5", "sqnxt23_w1", "1.0-G-SqNxt-23", "MobileNet-v1",
                                   "TinyDarknet", "AlexNet", "SqueezeNet-v1.1"])
@@ -15,14 +17,15 @@ def test_fused_float32_equals_unfused_float64(name):
     fast = Runner(g, w)(x.astype(np.float32))
     exact = Runner(g, w, np.float64, fuse=False)(x)
     assert fast.dtype == np.float32
-    np.testing.assert_allclose(fast, exact, rtol=0, atol=1e-4 * np.abs(exact).max())
+    assert_close(fast, exact, 1e-4)
 
 
 def test_batch_items_are_independent():
     g = zoo.build("1.0-SqNxt-23")
     r = Runner(g, random_weights(g, 1), np.float64)
     x = np.random.default_rng(0).normal(size=(3,) + g.input_shape)
-    np.testing.assert_allclose(r(x)[1:2], r(x[1:2]), rtol=1e-12, atol=1e-12)
+    # one image alone is a different BLAS call shape from the batch: equal up to rounding
+    assert_close(r(x)[1:2], r(x[1:2]), 1e-12)
 
 
 def test_buffers_are_released_after_their_last_consumer():

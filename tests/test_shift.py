@@ -17,6 +17,8 @@ from sqnxt_engine.graph.graph import GraphBuilder
 from sqnxt_engine.graph.serialize import graph_from_dict, graph_to_dict
 from sqnxt_engine.runtime import Runner, random_weights
 
+from tolerance import assert_close
+
 ASSIGNMENTS = ("interleaved", "grouped")
 
 
@@ -229,4 +231,4 @@ def test_runner_on_a_zoo_style_csc_block_matches_torch_module():
     m.load_arrays(w)
     x = np.random.default_rng(2).standard_normal((2, 8, 7, 7))
     with torch.no_grad():
-        np.testing.assert_allclose(m(torch.from_numpy(x)).numpy(), Runner(g, w, np.float64)(x), rtol=1e-10)
+        assert_close(m(torch.from_numpy(x)).numpy(), Runner(g, w, np.float64)(x), 1e-10)

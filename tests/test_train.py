@@ -15,6 +15,8 @@ from sqnxt_engine.io import datasets
 from sqnxt_engine.io.model import load_model
 from sqnxt_engine.runtime import Runner, random_weights
 
+from tolerance import assert_close
+
 torch = pytest.importorskip("torch")
 from sqnxt_engine.train.torch_graph import GraphModule  # noqa: E402
 from sqnxt_engine.train.train import SMALL_INPUT, Recipe, magnitude_masks, sparsity_of, train  # noqa: E402
@@ -49,7 +51,7 @@ def test_torch_module_equals_numpy_runner(make):
     with torch.no_grad():
         got = m(torch.from_numpy(x)).numpy()
     want = Runner(g, w, np.float64)(x)
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+    assert_close(got, want, 1e-9)
 
 
 def test_export_convert_load_round_trip(tmp_path):

@@ -127,5 +127,11 @@ def parse_npy(data: bytes, where: str = ".npy data", text_ok: bool = False) -> n
     if len(data) - offset != count * dtype.itemsize:
         raise UserError(f"{where}: {len(data) - offset:,} data bytes, shape {shape} of {dtype} needs "
                         f"{count * dtype.itemsize:,}")
+    if dtype.kind == "U":
+        # NumPy makes a str of any 4-byte code unit; one past U+10FFFF gives a str that crashes
+        # Python (SystemError) when read character by character, so the text is checked here
+        units = np.frombuffer(data, dtype.byteorder.replace("|", "=") + "u4", count * dtype.itemsize // 4, offset)
+        if units.size and units.max() > 0x10FFFF:
+            raise UserError(f"{where}: text holds a code point past U+10FFFF (not Unicode)")
     flat = np.frombuffer(data, dtype, count=count, offset=offset)
     return np.array(flat.reshape(shape, order="F" if fortran else "C"), order="C")
