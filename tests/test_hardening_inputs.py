@@ -1,0 +1,171 @@
+"""Hardening, round 2 (issue 28): images bounded before decoding (ICO, ICNS, TIFF, 16-bit and RGBA
+PNG: the header's size and the bytes decoding takes), numbers that cannot mislead (no accuracy from
+NaN outputs), and user input that used to end in an internal error: each a one-line refusal, exit 2.
+
+The image tests run the loader in a child process and read the child's own peak resident size
+(ru_maxrss of RUSAGE_SELF, before and after the call: Pillow's C allocations count there, where
+tracemalloc does not see them)."""
+import json
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sqnxt_engine.errors import UserError
+from sqnxt_engine.io import limits
+from sqnxt_engine.io.images import PRESETS, load_image
+
+MB = 1 << 20
+
+# The child: sqnxt-infer's main on the arguments, with the peak resident size before and after.
+_CHILD = r"""
+import json, resource, sys
+from sqnxt_engine.cli.infer import main
+from sqnxt_engine.runtime.predict import Classifier
+Classifier.load("1.0-SqNxt-23v5-fmnist")  # the weights sqnxt-infer loads: not the image's cost
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+code = main(sys.argv[1:])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"code": code, "grew_mb": (after - before) / 1024}))
+"""
+
+
+def _infer(*args):
+    """(exit code, peak growth in MB during the command, stderr) of sqnxt-infer in a child."""
+    r = subprocess.run([sys.executable, "-c", _CHILD, *map(str, args)], capture_output=True, text=True,
+                       cwd="/", timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return out["code"], out["grew_mb"], r.stderr
+
+
+def _png(w: int, h: int, depth: int = 8, color: int = 6, value: int = 0) -> bytes:
+    """A PNG of w x h pixels (colour type `color`, `depth` bits), every byte `value`: a few kB
+    for millions of pixels, written row by row (never held whole)."""
+    bands = {0: 1, 2: 3, 4: 2, 6: 4}[color]
+    row = b"\0" + bytes([value]) * (w * bands * depth // 8)
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _ico(embedded: bytes) -> bytes:
+    """An ICO of one image whose directory says 256 x 256 (0, 0), holding `embedded`."""
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(embedded), 22)
+    return struct.pack("<HHH", 0, 1, 1) + entry + embedded
+
+
+def _icns(embedded: bytes) -> bytes:
+    """An ICNS whose one block is the 512x512@2x icon (ic10), holding `embedded`."""
+    block = b"ic10" + struct.pack(">I", 8 + len(embedded)) + embedded
+    return b"icns" + struct.pack(">I", 8 + len(block)) + block
+
+
+def _one_line_refusal(code, err, *words):
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+
+
+# --- 1. images bounded before decoding ------------------------------------------------------
+
+@pytest.mark.parametrize("container", [_ico, _icns])
+def test_ico_and_icns_embedded_size_checked_before_decoding(tmp_path, container):
+    # the directory says 256 x 256 (ICO) or 1024 x 1024 (ICNS); the PNG inside is 4000 x 4000
+    # RGBA, 64 MB decoded: before, ICO decoded it inside Image.open and ICNS when loaded (an
+    # ICNS then classified it, exit 0), with the pixel limit at 1 Mi pixels
+    path = tmp_path / ("icon.ico" if container is _ico else "icon.icns")
+    path.write_bytes(container(_png(4000, 4000)))
+    code, grew, err = _infer("--resource-limit", "max_image_pixels=1M", path)
+    assert grew < 24, f"{grew:.0f} MB"  # decoding it takes 64 MB at least
+    _one_line_refusal(code, err, "embedded image of 4000x4000", "max_image_pixels")
+
+
+def test_ico_embedded_huge_png_refused_in_process(tmp_path):
+    path = tmp_path / "huge.ico"
+    png = bytearray(_png(1, 1))
+    png[16:24] = struct.pack(">II", 60000, 60000)  # IHDR claims 60,000 x 60,000
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    path.write_bytes(_ico(bytes(png)))
+    with pytest.raises(UserError, match="embedded image of 60000x60000: pixels .* max_image_pixels"):
+        load_image(path, PRESETS["imagenet-torch"])
+
+
+def test_16bit_png_memory_is_budgeted_by_its_decoded_bytes(tmp_path):
+    # 3000 x 3000 grey at 16 bits: 9 M pixels, within every pixel limit. Its conversion to
+    # 8 bits took 8-byte floats, three of them at once (before: ~250 MB for this file, 2.7 GB at
+    # 100 M pixels); now the working bytes are budgeted, and the budget holds
+    path = tmp_path / "deep.png"
+    path.write_bytes(_png(3000, 3000, depth=16, color=0, value=0x80))
+    assert Image.open(path).mode == "I;16"
+    budget = 3000 * 3000 * (2 + 1 + 4) / MB  # 63 MB: decoded (2 bytes), 8-bit grey (1), RGB (4)
+    code, grew, err = _infer(path)
+    assert code == 0, err
+    assert grew < budget, f"{grew:.0f} MB over a budget of {budget:.0f} MB"
+    from sqnxt_engine.io.images import working_bytes
+    assert working_bytes((3000, 3000), "I;16") / MB == budget
+    code, grew, err = _infer("--resource-limit", "max_image_bytes=32M", path)
+    _one_line_refusal(code, err, "image of 3000x3000 I;16: bytes to decode and convert", "max_image_bytes")
+    assert grew < 16, f"{grew:.0f} MB"
+
+
+def test_rgba_png_budgeted_by_bytes_not_pixels(tmp_path):
+    # 9,000 x 9,000 RGBA: 81 M pixels, under max_image_pixels (100 M); its way to RGB takes four
+    # images of 324 MB (1.96 GB at 100 M pixels before). The pixel data is cut short: refused
+    # from the header, nothing of it is needed
+    png = bytearray(_png(1, 1))
+    png[16:24] = struct.pack(">II", 9000, 9000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    path = tmp_path / "rgba.png"
+    path.write_bytes(png)
+    code, grew, err = _infer(path)
+    _one_line_refusal(code, err, "image of 9000x9000 RGBA: bytes to decode and convert", "max_image_bytes")
+    assert grew < 16
+    with limits.using(max_image_bytes=2 << 30):  # raised: the same header passes the budget
+        with pytest.raises(UserError, match="not a readable image"):  # (and the data is missing)
+            load_image(path, PRESETS["imagenet-torch"])
+
+
+def _tiled_tiff(w: int, h: int, tile: int) -> bytes:
+    """A little-endian grey TIFF of w x h in one uncompressed tile whose header says `tile` x
+    `tile` (the data: 64 x 64 bytes whatever it says)."""
+    data = bytes(range(64)) * 64
+    tags = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (277, 3, 1),
+            (322, 4, tile), (323, 4, tile), (324, 4, 8), (325, 4, len(data))]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", t, k, 1, v) for t, k, v in tags)
+    return b"II*\0" + struct.pack("<I", 8 + len(data)) + data + ifd + b"\0\0\0\0"
+
+
+def test_tiff_tile_declared_larger_than_the_budget_is_refused(tmp_path):
+    path = tmp_path / "tiles.tif"
+    path.write_bytes(_tiled_tiff(64, 64, 64))
+    assert load_image(path, PRESETS["fashion-mnist"]).shape == (1, 28, 28)
+    path.write_bytes(_tiled_tiff(64, 64, 40000))  # a 1.6 GB tile for a 4 kB image
+    with pytest.raises(UserError, match="TIFF tile or strip .* max_image_bytes"):
+        load_image(path, PRESETS["fashion-mnist"])
+
+
+def test_ordinary_images_still_load_alike(tmp_path):
+    # an icon of several sizes, a rotated JPEG, 16-bit and RGBA PNG: the same arrays as before
+    img = Image.linear_gradient("L").resize((64, 48)).convert("RGBA")
+    img.save(tmp_path / "a.ico", sizes=[(16, 16), (48, 48)])
+    assert load_image(tmp_path / "a.ico", PRESETS["cifar10"]).shape == (3, 32, 32)
+    jpeg = Image.linear_gradient("L").convert("RGB").resize((40, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown 20 x 40
+    jpeg.save(tmp_path / "r.jpg", exif=exif)
+    turned = load_image(tmp_path / "r.jpg", PRESETS["cifar10"])
+    from PIL import ImageOps
+
+    from sqnxt_engine.io.images import preprocess, to_rgb8
+    want = preprocess(to_rgb8(ImageOps.exif_transpose(Image.open(tmp_path / "r.jpg"))), PRESETS["cifar10"])
+    np.testing.assert_array_equal(turned, want)
