@@ -19,6 +19,12 @@ from sqnxt_engine.errors import UserError
 from sqnxt_engine.io import limits
 from sqnxt_engine.io.images import PRESETS, load_image
 
+try:  # imported once at collection, as tests/test_train_recipe.py does (seconds, not a test's)
+    import torch
+except ImportError:
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="training needs torch")
+
 MB = 1 << 20
 
 # The child: sqnxt-infer's main on the arguments, with the peak resident size before and after.
@@ -101,20 +107,20 @@ def test_ico_embedded_huge_png_refused_in_process(tmp_path):
 
 
 def test_16bit_png_memory_is_budgeted_by_its_decoded_bytes(tmp_path):
-    # 3000 x 3000 grey at 16 bits: 9 M pixels, within every pixel limit. Its conversion to
-    # 8 bits took 8-byte floats, three of them at once (before: ~250 MB for this file, 2.7 GB at
+    # 2500 x 2500 grey at 16 bits: 6 M pixels, within every pixel limit. Its conversion to
+    # 8 bits took 8-byte floats, three of them at once (before: ~170 MB for this file, 2.7 GB at
     # 100 M pixels); now the working bytes are budgeted, and the budget holds
     path = tmp_path / "deep.png"
-    path.write_bytes(_png(3000, 3000, depth=16, color=0, value=0x80))
+    path.write_bytes(_png(2500, 2500, depth=16, color=0, value=0x80))
     assert Image.open(path).mode == "I;16"
-    budget = 3000 * 3000 * (2 + 1 + 4) / MB  # 63 MB: decoded (2 bytes), 8-bit grey (1), RGB (4)
+    budget = 2500 * 2500 * (2 + 1 + 4) / MB  # 42 MB: decoded (2 bytes), 8-bit grey (1), RGB (4)
     code, grew, err = _infer(path)
     assert code == 0, err
     assert grew < budget, f"{grew:.0f} MB over a budget of {budget:.0f} MB"
     from sqnxt_engine.io.images import working_bytes
-    assert working_bytes((3000, 3000), "I;16") / MB == budget
-    code, grew, err = _infer("--resource-limit", "max_image_bytes=32M", path)
-    _one_line_refusal(code, err, "image of 3000x3000 I;16: bytes to decode and convert", "max_image_bytes")
+    assert working_bytes((2500, 2500), "I;16") / MB == budget
+    code, grew, err = _infer("--resource-limit", "max_image_bytes=16M", path)
+    _one_line_refusal(code, err, "image of 2500x2500 I;16: bytes to decode and convert", "max_image_bytes")
     assert grew < 16, f"{grew:.0f} MB"
 
 
@@ -169,3 +175,138 @@ def test_ordinary_images_still_load_alike(tmp_path):
     from sqnxt_engine.io.images import preprocess, to_rgb8
     want = preprocess(to_rgb8(ImageOps.exif_transpose(Image.open(tmp_path / "r.jpg"))), PRESETS["cifar10"])
     np.testing.assert_array_equal(turned, want)
+
+
+# --- 2. training inputs: every number in range, every checkpoint value checked ----------------
+
+_TRAIN = ["ShiftResNet-20-e1", "--epochs", "1", "--limit-train", "8", "--limit-test", "8", "--batch-size", "8",
+          "--warmup-steps", "1", "--threads", "1", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--threads", "-1", "--threads must be at least 1"),  # before: internal error (torch)
+    ("--threads", "0", "--threads must be at least 1"),
+    ("--limit-train", "-5", "--limit-train must be at least 1"),  # before: all but the last 5 images
+    ("--limit-test", "0", "--limit-test must be at least 1"),
+    ("--epochs", "-1", "--epochs must be a whole number from 0"),  # before: no training, exit 0
+    ("--batch-size", "0", "--batch-size must be a whole number from 1"),  # before: ZeroDivisionError
+    ("--lr", "-0.1", "--lr must be a number from 0"),  # before: trained uphill
+    ("--lr", "inf", "--lr must be a number from 0"),
+    ("--momentum", "1.5", "--momentum must be a number from 0 to 1 (not included)"),
+    ("--weight-decay", "-1", "--weight-decay must be"),
+    ("--warmup-steps", "-3", "--warmup-steps must be"),
+    ("--crop-pad", "-2", "--crop-pad must be"),
+    ("--erase-p", "2", "--erase-p must be a number from 0 to 1"),
+    ("--erase-max-area", "-1", "--erase-max-area must be"),
+    ("--label-smoothing", "1.5", "--label-smoothing must be"),
+    ("--seed", "-1", "--seed must be"),  # before: internal error (numpy's seed)
+    ("--seed", str(1 << 32), "--seed must be"),
+    ("--prune", "1", "--prune must be a number from 0 to 1 (not included)"),
+    ("--prune", "-0.5", "--prune must be"),
+])
+@needs_torch
+def test_sqnxt_train_numbers_are_range_checked(tmp_path, capsys, option, value, words):
+    from sqnxt_engine.cli.train import main
+    out = tmp_path / "t.npz"
+    assert main([*_TRAIN, "-o", str(out), option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert not out.exists()
+
+
+@needs_torch
+def test_sqnxt_train_zoo_options_must_give_the_fashion_mnist_form(tmp_path, capsys):
+    from sqnxt_engine.cli.train import main
+    # before: an internal error from torch (3 channels expected, 1 given) after loading the data
+    assert main([*_TRAIN, "-o", str(tmp_path / "t.npz"), "--zoo-options", '{"input_size": 28}']) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Fashion-MNIST needs (1, 28, 28) and 10" in err, err
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stopped_run(tmp_path):
+    """A checkpoint written after epoch 1 of a 3-epoch run on 64 images (4 steps an epoch), and
+    what resuming needs: (path, run(checkpoint) -> trains the rest)."""
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    from sqnxt_engine.train.torch_graph import GraphModule
+    from sqnxt_engine.train.train import Recipe, train
+    from tests.test_train_recipe import tiny_net
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64)
+    recipe = Recipe(epochs=3, batch_size=16, warmup_steps=2)
+    path = tmp_path / "run.ckpt"
+
+    def run(log=lambda _: None):
+        torch.manual_seed(0)
+        return train(GraphModule(tiny_net()), images, labels, recipe, log=log,
+                     checkpoint=Checkpoint(path, {"run": "a"}, {"threads": 1, "device": "cpu"}))
+
+    def stop(msg):
+        if msg.startswith("epoch 1/"):
+            raise _Stop
+    with pytest.raises(_Stop):
+        run(stop)
+    return path, run
+
+
+def _rewrite(path, meta_changes=None, array_changes=None):
+    from sqnxt_engine.io.weights import read_npz_with_meta, write_npz_with_meta
+    arrays, meta = read_npz_with_meta(path, "a checkpoint")
+    meta.update(meta_changes or {})
+    arrays.update(array_changes or {})
+    write_npz_with_meta(path, arrays, json.dumps(meta), force=True)
+
+
+@pytest.mark.parametrize("meta, arrays, words", [
+    ({"epoch": 1.0}, None, "epoch 1.0 is not a whole number from 1 to 3"),  # before: TypeError
+    ({"step": "4"}, None, "step '4' after 1 epochs, not 4"),  # before: TypeError
+    ({"epoch": -5}, None, "epoch -5"),  # before: 8 epochs of a 3-epoch recipe, then deleted
+    ({"epoch": 10 ** 9}, None, "epoch 1000000000"),  # before: no training at all
+    ({"step": -4}, None, "step -4"),  # before: a negative learning rate
+    ({"step": 7}, None, "step 7 after 1 epochs, not 4"),
+    ({"seconds": -1}, None, "seconds -1"),
+    ({"epoch": 2, "step": 8}, None, "its parts end at epoch 1, not at epoch 2"),
+    (None, {"momentum.0": np.zeros((3, 3), np.float32)}, "momentum.0 is float32 (3, 3)"),  # before: RuntimeError
+    (None, {"momentum.99": np.zeros(3, np.float32)}, "an array 'momentum.99'"),
+    (None, {"generator": np.zeros(7, np.uint8)}, "generator is uint8 (7,)"),
+    (None, {"model.layers.c1.weight": np.full((8, 1, 3, 3), np.inf, np.float32)}, "NaN or infinite"),
+])
+@needs_torch
+def test_checkpoint_values_checked_before_training(tmp_path, meta, arrays, words):
+    path, run = _stopped_run(tmp_path)
+    _rewrite(path, meta, arrays)
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="damaged checkpoint") as e:
+        run()
+    assert words in str(e.value) and "\n" not in str(e.value)
+    assert path.read_bytes() == before  # neither removed nor overwritten
+
+
+@needs_torch
+def test_sqnxt_train_refuses_a_damaged_checkpoint_and_keeps_it(tmp_path, capsys):
+    from dataclasses import asdict
+
+    from sqnxt_engine import zoo
+    from sqnxt_engine.cli.train import main
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    from sqnxt_engine.train.torch_graph import GraphModule
+    from sqnxt_engine.train.train import Recipe, fashion_mnist_options
+    options = fashion_mnist_options("ShiftResNet-20-e1")
+    recipe = Recipe(epochs=1, batch_size=8, warmup_steps=1)
+    identity = {"architecture": "ShiftResNet-20-e1", "zoo_options": options, "recipe": asdict(recipe),
+                "init_sha256": None, "train_images": 8}
+    net = GraphModule(zoo.build("ShiftResNet-20-e1", **options))
+    ckpt, out = tmp_path / "run.ckpt", tmp_path / "t.npz"
+    Checkpoint(ckpt, identity, {"threads": 1, "device": "cpu"}).save(
+        net, torch.optim.SGD(net.parameters(), lr=0.1), torch.Generator(), {"epoch": 1, "step": 1, "seconds": 1.0})
+    _rewrite(ckpt, {"epoch": -5})
+    before = ckpt.read_bytes()
+    assert main([*_TRAIN, "-o", str(out), "--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a damaged checkpoint (epoch -5" in err, err
+    assert ckpt.read_bytes() == before and not out.exists()
