@@ -310,3 +310,54 @@ def test_sqnxt_train_refuses_a_damaged_checkpoint_and_keeps_it(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a damaged checkpoint (epoch -5" in err, err
     assert ckpt.read_bytes() == before and not out.exists()
+
+
+# --- 3. numbers that cannot mislead; internal errors that were user errors -------------------------
+
+@pytest.fixture(scope="module")
+def overflowing_weights(tmp_path_factory):
+    """The shipped Fashion-MNIST weights with every classifier weight at +-3e38: finite weights
+    whose outputs overflow float32 to infinities (and NaN, +inf plus -inf)."""
+    from sqnxt_engine.io.model import load_model
+    from sqnxt_engine.io.shipped import DEFAULT_WEIGHTS
+    from sqnxt_engine.io.weights import save_weights
+    graph, arrays, meta = load_model(DEFAULT_WEIGHTS, quantized=False)
+    arrays = {**arrays, "fc.weight": np.sign(arrays["fc.weight"]) * np.float32(3e38)}
+    meta = {k: v for k, v in meta.items() if k not in ("stored_dtype", "sha256")}
+    return save_weights(tmp_path_factory.mktemp("w") / "inf.npz", graph, arrays, meta)
+
+
+def test_sqnxt_eval_prints_no_accuracy_from_non_finite_outputs(overflowing_weights, capsys):
+    from sqnxt_engine.cli.eval import main
+    # before: "top-1 11.xx%" (argmax of infinities and NaN), exit 0
+    assert main(["--weights", str(overflowing_weights), "--limit", "20", "--batch-size", "8"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured
+    assert "NaN or infinite for 20 of 20 images; no accuracy computed" in captured.err
+
+
+def test_sqnxt_quant_calibration_refuses_non_finite_activations(overflowing_weights, tmp_path, capsys):
+    from sqnxt_engine.cli.quant import main
+    out = tmp_path / "q.npz"
+    assert main(["--weights", str(overflowing_weights), "--calib", "fashion-mnist", "--calib-count", "8",
+                 "--bits", "8", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN or infinite for 8 of 8 calibration images" in err, err
+    assert not out.exists()
+
+
+def test_sqnxt_infer_refuses_non_finite_outputs(overflowing_weights, tmp_path):
+    Image.new("L", (28, 28), 90).save(tmp_path / "a.png")
+    code, _, err = _infer("--weights", overflowing_weights, tmp_path / "a.png")
+    _one_line_refusal(code, err, "NaN or infinite")
+
+
+def test_sqnxt_quant_acc_bits_zero_is_refused_not_the_default(tmp_path, capsys):
+    from sqnxt_engine.cli.quant import main
+    out = tmp_path / "q.npz"
+    # before: --acc-bits 0 was falsy, so the default 32-bit accumulator, exit 0
+    assert main(["--weights", "1.0-SqNxt-23v5-fmnist", "--calib", "fashion-mnist", "--calib-count", "2",
+                 "--bits", "8", "--acc-bits", "0", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "accumulator width must be 16 to 48 bits, got 0" in err, err
+    assert not out.exists()

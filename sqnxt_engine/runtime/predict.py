@@ -94,7 +94,8 @@ def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         x = net.load_images(chunk)
-        bad = [str(p) for p, row in zip(chunk, net.probabilities(x)) if not np.isfinite(row).all()]
+        with np.errstate(over="ignore", invalid="ignore"):  # found below, said in one line
+            bad = [str(p) for p, row in zip(chunk, net.probabilities(x)) if not np.isfinite(row).all()]
         if bad:  # finite weights can still overflow float32; never print "nan%"
             raise UserError(f"{weights}: the network's output is NaN or infinite for {bad[0]}")
         for path, best in zip(chunk, net.top(x, top)):
@@ -107,11 +108,17 @@ def engine_accuracy(weights: str | Path, images: np.ndarray, labels: np.ndarray,
     """(correct, total) top-1 of the engine (float32 runner) on uint8 images; a progress bar
     on a terminal."""
     net = Classifier.load(weights)
-    correct = 0
+    correct = nonfinite = 0
     with progress_bar(len(images), label) as bar:
         for s in range(0, len(images), batch_size):
-            logits = net.runner(net.prepare(images[s:s + batch_size])).reshape(-1, len(net.labels))
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: counted below, one line
+                logits = net.runner(net.prepare(images[s:s + batch_size])).reshape(-1, len(net.labels))
+            nonfinite += int((~np.isfinite(logits).all(axis=1)).sum())
             correct += int((logits.argmax(1) == labels[s:s + batch_size]).sum())
             bar.update(len(logits))
-            bar.set_postfix_str(f"top-1 {100.0 * correct / min(s + batch_size, len(images)):.2f}%")
+            if not nonfinite:
+                bar.set_postfix_str(f"top-1 {100.0 * correct / min(s + batch_size, len(images)):.2f}%")
+    if nonfinite:  # argmax of NaN is the first class: an accuracy from these would mean nothing
+        raise UserError(f"{weights}: the network's output is NaN or infinite for {nonfinite:,} of "
+                        f"{len(images):,} images; no accuracy computed")
     return correct, len(images)
