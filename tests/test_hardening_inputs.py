@@ -352,6 +352,45 @@ def test_sqnxt_infer_refuses_non_finite_outputs(overflowing_weights, tmp_path):
     _one_line_refusal(code, err, "NaN or infinite")
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--zoo-options", "[" * 50000 + "]" * 50000], "--zoo-options: nesting depth (50,000) exceeds the limit"),
+    (["--zoo-options", '{"input_size": 100000}'], "output of shape (64, 49997, 49997)"),
+    (["--zoo-options", '{"input_size": 2.5}'], "is not like its default"),
+    (["--resource-limit", "max_nesting=\u00b2"], "'²' is not a positive integer"),
+])
+def test_user_input_that_was_an_internal_error(args, words, capsys):
+    from sqnxt_engine.emu.cli import main
+    # before: RecursionError, MemoryError (a 3 x 100,000 x 100,000 input), ValueError: exit 1
+    assert main(["trace", "--model", "1.0-SqNxt-23", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+
+
+def test_cifar_resnet_options_are_typed():
+    from sqnxt_engine import zoo
+    with pytest.raises(UserError, match="input_size: 'x' is not a positive integer"):
+        zoo.build("ResNet-20", input_size="x")  # before: TypeError
+    with pytest.raises(UserError, match="input_size: 2.5 is not a positive integer"):
+        zoo.build("ResNet-20", input_size=2.5)  # before: a graph of 2.5 x 2.5 pixels
+
+
+def test_onnx_clip_with_a_vector_bound_is_refused(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from sqnxt_engine.io.onnx_import import read_onnx
+    lo = numpy_helper.from_array(np.zeros(3, np.float32), "lo")
+    hi = numpy_helper.from_array(np.array(6, np.float32), "hi")
+    node = helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])], [lo, hi])
+    path = tmp_path / "clip.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    # before: TypeError (only a size-1 array converts to a Python scalar)
+    with pytest.raises(UserError, match=r"Clip\): min must be a scalar, got shape \(3,\)"):
+        read_onnx(path)
+
+
 def test_sqnxt_quant_acc_bits_zero_is_refused_not_the_default(tmp_path, capsys):
     from sqnxt_engine.cli.quant import main
     out = tmp_path / "q.npz"
