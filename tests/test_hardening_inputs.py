@@ -104,6 +104,13 @@ def test_ico_embedded_huge_png_refused_in_process(tmp_path):
     path.write_bytes(_ico(bytes(png)))
     with pytest.raises(UserError, match="embedded image of 60000x60000: pixels .* max_image_pixels"):
         load_image(path, PRESETS["imagenet-torch"])
+    # a bitmap instead, its header claiming 30,000 x 30,000 (the doubled height: its mask), in
+    # the first of 65,535 directory entries: one header read, not 65,535
+    dib = struct.pack("<IiiHHIIiiII", 40, 30000, 60000, 1, 32, 0, 0, 0, 0, 0, 0) + bytes(64)
+    entry = struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(dib), 6 + 16 * 65535)
+    path.write_bytes(struct.pack("<HHH", 0, 1, 65535) + entry * 65535 + dib)
+    with pytest.raises(UserError, match="embedded image of 30000x60000: pixels .* max_image_pixels"):
+        load_image(path, PRESETS["imagenet-torch"])
 
 
 def test_16bit_png_memory_is_budgeted_by_its_decoded_bytes(tmp_path):

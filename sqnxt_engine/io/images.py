@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from struct import error as struct_error
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -120,7 +121,7 @@ def load_image(path, pre: Preprocess) -> np.ndarray:
     data = io.BytesIO(raw)
     try:
         Image.MAX_IMAGE_PIXELS = None  # the limit is ours (check_image_size), not Pillow's
-        check_embedded_images(raw, path)  # ICO and ICNS: Pillow decodes ICO inside Image.open
+        check_embedded_images(raw, path)  # ICO, ICNS: Pillow decodes an ICO inside Image.open
         with Image.open(data) as img:
             turn = _orientation(img.info.get("exif"))
             check_image_size(img.size, path, img.mode, copied=turn != 1)
@@ -186,38 +187,40 @@ def _orientation(exif: bytes | None) -> int:
 
 
 def check_embedded_images(raw: bytes, path) -> None:
-    """ICO, CUR and ICNS hold several images, and their directory states sizes that the embedded
-    PNG, BMP or JPEG 2000 need not keep: Pillow decodes the one it picks whatever size its own
-    header says (an ICO inside Image.open itself). Each embedded image's header is read here
-    (Pillow's header parsers, nothing decoded) and its size checked like any image's."""
-    from PIL import BmpImagePlugin, IcnsImagePlugin, PngImagePlugin
-    blobs = []
-    if raw[:4] in (b"\0\0\1\0", b"\0\0\2\0"):  # ICO, CUR: 16-byte entries after a 6-byte header
-        count = int.from_bytes(raw[4:6], "little")
-        for i in range(count):
-            entry = raw[6 + 16 * i:22 + 16 * i]
-            if len(entry) < 16:
-                break  # Pillow refuses the file
-            blobs.append(raw[int.from_bytes(entry[12:16], "little"):])
-    elif raw[:4] == b"icns":
+    """ICO and ICNS hold several images, and their directory states sizes that the embedded PNG,
+    BMP or JPEG 2000 need not keep: Pillow decodes the one it picks whatever size that image's
+    own header says (an ICO inside Image.open itself). The header of each image Pillow may decode
+    is read here, in place (Pillow's header parsers, nothing decoded, nothing copied), and its
+    size checked like any image's. (CUR: Pillow reads its bitmap's header at open, and decodes
+    later: load_image checks it as any image.)"""
+    from PIL import BmpImagePlugin, IcnsImagePlugin, IcoImagePlugin, PngImagePlugin
+    fp = io.BytesIO(raw)
+    where: list[tuple[int, int | None]] = []  # (offset, length) of the embedded images
+    try:
+        if raw[:4] == b"\0\0\1\0":  # ICO: the entry Pillow decodes (the largest, fewest colours)
+            entries = IcoImagePlugin.IcoFile(fp).entry
+            where = [(entries[0].offset, None)] if entries else []
+        elif raw[:4] == b"icns":  # the blocks of the types Pillow reads as PNG or JPEG 2000
+            toc = IcnsImagePlugin.IcnsFile(fp).dct
+            codes = {code for readers in IcnsImagePlugin.IcnsFile.SIZES.values()
+                     for code, reader in readers if reader is IcnsImagePlugin.read_png_or_jpeg2000}
+            where = [toc[code] for code in sorted(codes) if code in toc]
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct_error):
+        return  # Pillow will say what is wrong with the file
+    for offset, length in where:
+        head = raw[offset:offset + 12]
+        fp.seek(offset)
         try:
-            toc = IcnsImagePlugin.IcnsFile(io.BytesIO(raw)).dct
-        except (OSError, ValueError, SyntaxError, EOFError):
-            return  # Pillow will say what is wrong with it
-        blobs = [raw[start:start + length] for start, length in toc.values()]
-    for blob in blobs:
-        fp = io.BytesIO(blob)
-        try:
-            if blob[:8] == PngImagePlugin._MAGIC:
+            if head[:8] == PngImagePlugin._MAGIC:
                 inner = PngImagePlugin.PngImageFile(fp)
-            elif blob[:4] == b"\xff\x4f\xff\x51" or blob[:12] == b"\0\0\0\x0cjP  \r\n\x87\n":
+            elif head[:4] == b"\xff\x4f\xff\x51" or head == b"\0\0\0\x0cjP  \r\n\x87\n":
                 from PIL import Jpeg2KImagePlugin
-                inner = Jpeg2KImagePlugin.Jpeg2KImageFile(fp)
-            elif raw[:4] != b"icns":
+                inner = Jpeg2KImagePlugin.Jpeg2KImageFile(io.BytesIO(raw[offset:offset + (length or 0)]))
+            elif length is None:
                 inner = BmpImagePlugin.DibImageFile(fp)  # an ICO's bitmap (height doubled: its mask)
             else:
-                continue  # ICNS's raw and RLE images have the fixed sizes their type says
-        except (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError):
+                continue
+        except (OSError, ValueError, SyntaxError, EOFError, TypeError, IndexError, KeyError, struct_error):
             continue  # not one Pillow can read either; Pillow refuses the file when it gets there
         # decoded as RGBA (a masked bitmap) or in its own mode: the costlier of the two
         mode = max((inner.mode, "RGBA"), key=lambda m: working_bytes((1, 1), m))
