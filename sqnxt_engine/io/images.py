@@ -124,13 +124,13 @@ def load_image(path, pre: Preprocess) -> np.ndarray:
         check_embedded_images(raw, path)  # ICO, ICNS: Pillow decodes an ICO inside Image.open
         with Image.open(data) as img:
             turn = _orientation(img.info.get("exif"))
-            check_image_size(img.size, path, img.mode, copied=turn != 1)
+            check_image_size(img.size, path, _costing(img), copied=turn != 1)
             check_tiff_tiles(img, path)
             img.load()  # decode now: a truncated or corrupt file fails here, with its name
             # what decoding made (an ICNS takes its embedded image's size), and the orientation,
             # which a PNG may state after its pixels: checked again before the copies are made
             turn = img.getexif().get(ExifTags.Base.Orientation, 1)
-            check_image_size(img.size, path, img.mode, copied=turn != 1)
+            check_image_size(img.size, path, _costing(img), copied=turn != 1)
             rgb = to_rgb8(ImageOps.exif_transpose(img) if turn != 1 else img)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         raise UserError(f"{path}: not a readable image ({e})") from None
@@ -160,7 +160,7 @@ _DECODED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 
 # (those alive together at its peak); modes not listed: 4 (one convert to RGB)
 _ALPHA_PATH = 4 + 4 + 4  # a white RGBA, the composite, the RGB of it
 _CONVERTED = {"RGB": 0, "RGBA": _ALPHA_PATH, "LA": 4 + _ALPHA_PATH, "La": 4 + _ALPHA_PATH,
-              "PA": 4 + _ALPHA_PATH, "RGBa": 4 + _ALPHA_PATH, "P": 4 + _ALPHA_PATH,
+              "PA": 4 + _ALPHA_PATH, "RGBa": 4 + _ALPHA_PATH, "P": 4,
               "I": 1 + 4, "F": 1 + 4, **{m: 1 + 4 for m in ("I;16", "I;16L", "I;16B", "I;16N")}}
 
 
@@ -172,6 +172,12 @@ def working_bytes(size: tuple[int, int], mode: str, copied: bool = False) -> int
     more images of that size on its way to RGB)."""
     decoded = _DECODED.get(mode, 4)
     return size[0] * size[1] * (decoded * (2 if copied else 1) + _CONVERTED.get(mode, 4))
+
+
+def _costing(img: Image.Image) -> str:
+    """The mode whose conversion an image costs: a palette image with a transparent colour goes
+    the way of one with alpha (PA)."""
+    return "PA" if img.mode == "P" and "transparency" in img.info else img.mode
 
 
 def _orientation(exif: bytes | None) -> int:
