@@ -203,6 +203,7 @@ _TRAIN = ["ShiftResNet-20-e1", "--epochs", "1", "--limit-train", "8", "--limit-t
     ("--weight-decay", "-1", "--weight-decay must be"),
     ("--warmup-steps", "-3", "--warmup-steps must be"),
     ("--crop-pad", "-2", "--crop-pad must be"),
+    ("--crop-pad", "1000", "--crop-pad must be a whole number from 0 to 28"),  # before: 2 GB batches
     ("--erase-p", "2", "--erase-p must be a number from 0 to 1"),
     ("--erase-max-area", "-1", "--erase-max-area must be"),
     ("--label-smoothing", "1.5", "--label-smoothing must be"),

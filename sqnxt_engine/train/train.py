@@ -94,10 +94,12 @@ class Recipe:
 
 
 # (field, lowest, highest, highest allowed): the ranges where training means what it says
+# (crop_pad: at most the 28-pixel side of the images; a wider border pads each batch to
+# gigabytes of mostly padding)
 _RECIPE_RANGES = (
     ("epochs", 0, 100_000, True), ("batch_size", 1, 1 << 20, True), ("lr", 0, 1e6, True),
     ("momentum", 0, 1, False), ("weight_decay", 0, 1e6, True), ("warmup_steps", 0, 1 << 40, True),
-    ("crop_pad", 0, 1024, True), ("erase_p", 0, 1, True), ("erase_max_area", 0, 1, True),
+    ("crop_pad", 0, 28, True), ("erase_p", 0, 1, True), ("erase_max_area", 0, 1, True),
     ("label_smoothing", 0, 1, True), ("seed", 0, (1 << 32) - 1, True), ("prune", 0, 1, False),
 )
 
