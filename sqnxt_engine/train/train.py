@@ -87,7 +87,8 @@ class Recipe:
             inside = typed and math.isfinite(v) and lo <= v and (v <= hi if closed else v < hi)
             if not inside:
                 what = "a whole number" if kind is int else "a number"
-                raise UserError(f"--{name.replace('_', '-')} must be {what} from {lo:g} to {hi:g}"
+                span = f"{lo:,} to {hi:,}" if kind is int else f"{lo:g} to {hi:g}"
+                raise UserError(f"--{name.replace('_', '-')} must be {what} from {span}"
                                 f"{'' if closed else ' (not included)'}, got {v!r:.40}")
         if not isinstance(self.flip, bool):
             raise UserError(f"recipe: flip must be true or false, got {self.flip!r:.40}")
