@@ -323,6 +323,36 @@ def test_sqnxt_train_refuses_a_damaged_checkpoint_and_keeps_it(tmp_path, capsys)
     assert ckpt.read_bytes() == before and not out.exists()
 
 
+@needs_torch
+def test_a_diverged_run_stops_with_one_line_instead_of_training_on_nan():
+    from sqnxt_engine.train.torch_graph import GraphModule
+    from sqnxt_engine.train.train import Recipe, train
+    from tests.test_train_recipe import tiny_net
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    messages = []
+    # before: every epoch ran on with "loss nan, train acc 10%", then a test top-1 from NaN outputs
+    torch.manual_seed(0)
+    with pytest.raises(UserError, match=r"training diverged at epoch \d, step \d+: the loss is (nan|inf); lower --lr"):
+        train(GraphModule(tiny_net()), images, rng.integers(0, 10, 64),
+              Recipe(epochs=3, batch_size=16, lr=1e6, warmup_steps=0), log=messages.append)
+    assert len(messages) < 3  # stopped in the epoch it diverged in
+
+
+@needs_torch
+def test_torch_accuracy_refuses_non_finite_outputs():
+    from sqnxt_engine.train.torch_graph import GraphModule
+    from sqnxt_engine.train.train import torch_accuracy
+    from tests.test_train_recipe import tiny_net
+    net = GraphModule(tiny_net())
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    # before: argmax of NaN rows is class 0, so "top-1 10%" of a balanced set
+    with pytest.raises(UserError, match="NaN or infinite for 20 of 20 test images"):
+        torch_accuracy(net, np.zeros((20, 28, 28), np.uint8), np.arange(20) % 10)
+
+
 # --- 3. numbers that cannot mislead; internal errors that were user errors -------------------------
 
 @pytest.fixture(scope="module")

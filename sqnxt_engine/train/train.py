@@ -312,6 +312,9 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
             seen += len(idx)
             correct += int((out.argmax(1) == yb).sum())
             loss_sum += loss.item() * len(idx)
+            if not math.isfinite(loss_sum):  # diverged: every later step, and any accuracy, is NaN
+                raise UserError(f"training diverged at epoch {epoch + 1}, step {step}: the loss is "
+                                f"{loss.item()}; lower --lr (now {recipe.lr:g})")
         seconds += time.time() - t0
         if checkpoint:
             checkpoint.save(model, opt, gen, {"epoch": epoch + 1, "step": step, "seconds": seconds})
