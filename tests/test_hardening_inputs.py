@@ -6,6 +6,7 @@ The image tests run the loader in a child process and read the child's own peak 
 (ru_maxrss of RUSAGE_SELF, before and after the call: Pillow's C allocations count there, where
 tracemalloc does not see them)."""
 import json
+import resource
 import struct
 import subprocess
 import sys
@@ -42,8 +43,10 @@ print(json.dumps({"code": code, "grew_mb": (after - before) / 1024}))
 
 def _infer(*args):
     """(exit code, peak growth in MB during the command, stderr) of sqnxt-infer in a child."""
+    def cap():  # 4 GiB of address space: a loader that is not bounded fails, the machine does not
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
     r = subprocess.run([sys.executable, "-c", _CHILD, *map(str, args)], capture_output=True, text=True,
-                       cwd="/", timeout=60)
+                       cwd="/", timeout=60, preexec_fn=cap)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     return out["code"], out["grew_mb"], r.stderr
@@ -391,6 +394,21 @@ def test_sqnxt_infer_refuses_non_finite_outputs(overflowing_weights, tmp_path):
     Image.new("L", (28, 28), 90).save(tmp_path / "a.png")
     code, _, err = _infer("--weights", overflowing_weights, tmp_path / "a.png")
     _one_line_refusal(code, err, "NaN or infinite")
+
+
+def test_sqnxt_infer_input_size_is_bounded_before_any_image_is_resized(tmp_path):
+    Image.new("L", (28, 28), 90).save(tmp_path / "a.png")
+    # before: every image resized to 100,000 x 100,000 (40 GB), a MemoryError, exit 1
+    code, grew, err = _infer("--input-size", "100000", tmp_path / "a.png")
+    _one_line_refusal(code, err, "preprocessing gives 100000x100000 images, 1.0-SqNxt-23v5 takes 28x28")
+    assert grew < 16
+
+
+def test_a_resize_is_bounded_like_a_decoded_image():
+    from sqnxt_engine.io.images import Preprocess, preprocess
+    # a weight file's metadata may say resize 100,000 (and crop 28): refused before resizing
+    with pytest.raises(UserError, match="resizing a 28x28 image to 100000x100000: pixels .* max_image_pixels"):
+        preprocess(Image.new("RGB", (28, 28)), Preprocess(28, 100000, "L", (0.0,), (1.0,)))
 
 
 @pytest.mark.parametrize("args, words", [

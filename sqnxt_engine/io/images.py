@@ -312,7 +312,11 @@ def preprocess(rgb: Image.Image, pre: Preprocess) -> np.ndarray:
     w, h = rgb.size
     short = pre.resize or pre.crop
     size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
-    if size != rgb.size:
+    if size != rgb.size:  # the resized image is made whole: bounded as a decoded one is
+        limits.check(f"resizing a {w}x{h} image to {size[0]}x{size[1]}: pixels", size[0] * size[1],
+                     "max_image_pixels")
+        limits.check(f"resizing a {w}x{h} image to {size[0]}x{size[1]}: bytes", 4 * size[0] * size[1],
+                     "max_image_bytes")
         rgb = rgb.resize(size, RESIZE_FILTERS[pre.resize_filter])
         w, h = size
     top, left = int(round((h - pre.crop) / 2.0)), int(round((w - pre.crop) / 2.0))

@@ -55,6 +55,10 @@ class Classifier:
         if pre.channels != graph.input_shape[0]:
             raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                             f"{graph.name} takes {graph.input_shape[0]}")
+        if len(graph.input_shape) == 3 and (pre.crop, pre.crop) != tuple(graph.input_shape[1:]):
+            # the runner would refuse the batch, but only after every image was resized to it
+            raise UserError(f"{weights}: preprocessing gives {pre.crop}x{pre.crop} images, {graph.name} "
+                            f"takes {graph.input_shape[1]}x{graph.input_shape[2]}")
         classes = graph.output_shape()[0]
         if labels is not None and len(labels) != classes:
             raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
