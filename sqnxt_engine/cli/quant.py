@@ -47,7 +47,8 @@ def _main(argv: list[str]) -> int:
     rule = resolve_rule(args.activations, args.bits)
     check_out(args.out, args.force)  # before calibrating, not after
     acc = default_accumulator(args.bits)
-    acc = Accumulator(args.acc_bits or acc.bits, args.overflow)
+    # --acc-bits 0 is refused by Accumulator, not taken for the default
+    acc = Accumulator(acc.bits if args.acc_bits is None else args.acc_bits, args.overflow)
     graph, arrays, meta = load_model(args.weights, quantized=False)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     calib = CalibrationSet(args.calib, args.calib_count)

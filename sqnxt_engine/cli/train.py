@@ -7,6 +7,7 @@ import shlex
 import sys
 from dataclasses import asdict
 
+from ..errors import UserError
 from ..train.train import CIFAR_FORM, SMALL_INPUT, Recipe, fashion_mnist_options, train_and_export
 from .common import add_out_option, add_zoo_options_option, parser, run
 
@@ -37,6 +38,12 @@ def _main(argv: list[str]) -> int:
                    help="keep the training state here after every epoch; if FILE exists (a run stopped "
                         "part-way), continue from it; removed when the weight file is written")
     args = p.parse_args(argv)
+    for option, value, lowest in (("--limit-train", args.limit_train, 1), ("--limit-test", args.limit_test, 1),
+                                  ("--threads", args.threads, 1)):
+        if value is not None and value < lowest:  # a slice [:-5] would quietly drop the last five
+            raise UserError(f"{option} must be at least {lowest}, got {value}")
+    if args.threads > 4096:
+        raise UserError(f"--threads must be at most 4096, got {args.threads}")
     options = fashion_mnist_options(args.model) if args.zoo_options is None else args.zoo_options
     recipe = Recipe(**{f: getattr(args, f) for f in _RECIPE_OPTIONS}, flip=not args.no_flip, prune=args.prune)
     record = train_and_export(args.model, args.out, options, recipe, args.init, args.limit_train,

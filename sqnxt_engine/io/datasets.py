@@ -99,7 +99,7 @@ def imagenet_samples() -> tuple[list[np.ndarray], np.ndarray]:
     from PIL import Image
 
     from .fetch import download_wheel
-    from .images import check_image_size, to_rgb8
+    from .images import check_embedded_images, check_image_size, to_rgb8
     from .npz import check_zip_members, read_member
 
     folder = cache_dir() / "imagenet-samples"
@@ -114,8 +114,10 @@ def imagenet_samples() -> tuple[list[np.ndarray], np.ndarray]:
             for name in sorted(members):
                 m = re.fullmatch(r"foolbox/data/imagenet_\d+_(\d+)\.jpg", name)
                 if m:
-                    with Image.open(io.BytesIO(read_member(z, members[name]))) as img:
-                        check_image_size(img.size, name)
+                    data = read_member(z, members[name])
+                    check_embedded_images(data, name)  # named .jpg, but Pillow opens what it is
+                    with Image.open(io.BytesIO(data)) as img:
+                        check_image_size(img.size, name, img.mode)  # pixels, aspect, decoded bytes
                         images.append(np.asarray(to_rgb8(img)))
                     labels.append(int(m[1]))
     except UserError as e:

@@ -25,6 +25,10 @@ class Limits:
     # pixels of one decoded image, and its longer side over its shorter one
     max_image_pixels: int = 100_000_000
     max_image_aspect: int = 100
+    # bytes one image may take decoded and converted to 8-bit RGB: Pillow's decoded image (its
+    # mode's bytes per pixel: 1 for L and P, 2 for 16-bit grey, 4 for RGB, RGBA and 32-bit) plus
+    # the full-size copies the conversion makes (io/images.py's working_bytes)
+    max_image_bytes: int = 1 << 30
     # nodes of one graph (ONNX, prototxt, a graph stored in a weight file), and arrays in one file
     max_graph_nodes: int = 100_000
     # nesting of JSON, TOML, protobuf text, pickled containers and ONNX sub-graphs
@@ -76,7 +80,7 @@ def parse_limit(text: str) -> tuple[str, int]:
     value = value.strip()
     scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(value[-1:].lower(), 1)
     digits = value[:-1] if scale > 1 else value
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "²" is a digit to isdigit, not to int
         raise UserError(f"--resource-limit {name}: {value!r} is not a positive integer (k, M, G suffixes allowed)")
     return name, int(digits) * scale
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from .structured_text import check_json_depth
 
 if TYPE_CHECKING:  # the zoo and the graph are imported when a spec is made or loaded, so that
     from ..graph.graph import Graph  # every command's parser (cli/common) can import this module
@@ -146,6 +147,7 @@ def _short(value) -> str:
 
 def parse_zoo_options(text: str, what: str = "--zoo-options") -> dict:
     """A JSON object of zoo options from a user, or a one-line UserError naming `what`."""
+    check_json_depth(text, what)  # json recurses per level: 50,000 `[` are a RecursionError
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:

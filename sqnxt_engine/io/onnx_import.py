@@ -400,7 +400,11 @@ def _clip(im, node, name):
     a = im.attrs(node)
     if im.opset >= 11:
         lo, hi = (im.const(node, name, i, what, required=False) for i, what in ((1, "min"), (2, "max")))
-        lo, hi = (None if v is None else float(v) for v in (lo, hi))
+        for v, what in ((lo, "min"), (hi, "max")):
+            if v is not None and np.size(v) != 1:
+                raise UserError(f"ONNX node {name!r} (Clip): {what} must be a scalar, got shape "
+                                f"{np.shape(v)}")
+        lo, hi = (None if v is None else float(np.reshape(v, ())) for v in (lo, hi))
     else:
         lo, hi = a.get("min"), a.get("max")
     if lo == 0 and hi == 6:

@@ -34,6 +34,11 @@ def _check_depth(text: str, skip: re.Pattern, where: str) -> None:
     limits.check(f"{where}: nesting depth", nesting_depth(text, skip), "max_nesting")
 
 
+def check_json_depth(text: str, where: str) -> None:
+    """JSON text's nesting depth against max_nesting, before a parser recurses into it."""
+    _check_depth(text, _JSON_SKIP, where)
+
+
 def load_json(text: str, where: str):
     """Parse JSON text; UserError naming `where` for bad syntax or deep nesting. NaN and Infinity
     (which Python's json accepts but JSON does not) are refused."""

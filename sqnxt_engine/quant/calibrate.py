@@ -57,10 +57,13 @@ def calibrate(plan: FloatPlan, batches: Iterable[np.ndarray], images: int, rule:
     sizes = {n: math.prod(plan.graph.shapes[n] if n != INPUT else plan.graph.input_shape) for n in names}
     keep = {n: max(1, math.ceil(images * sizes[n] * (1 - p / 100))) for n in names} if p else {}
     top: dict[str, np.ndarray] = {}
-    seen = 0
+    seen = nonfinite = 0
     for x in batches:
-        env = run(x)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: counted here, one line below
+            env = run(x)
+        bad = np.zeros(len(x), bool)
         for n in names:
+            bad |= ~np.isfinite(env[n]).reshape(len(x), -1).all(axis=1)
             a = np.abs(env[n]).reshape(-1)
             if p is None:
                 top[n] = np.maximum(top.get(n, np.float32(0)), a.max(initial=0))
@@ -69,12 +72,16 @@ def calibrate(plan: FloatPlan, batches: Iterable[np.ndarray], images: int, rule:
                 k = keep[n]
                 top[n] = merged if merged.size <= k else np.partition(merged, merged.size - k)[-k:]
         seen += len(x)
+        nonfinite += int(bad.sum())
         if on_batch:
             on_batch(len(x))
     if not seen:
         raise UserError("the calibration set is empty")
     if seen != images:
         raise ValueError(f"calibrate: {seen} images seen, {images} announced")
+    if nonfinite:  # a NaN range would quietly become a scale of 1, an infinite one a scale of inf
+        raise UserError(f"the float network's activations are NaN or infinite for {nonfinite:,} of "
+                        f"{seen:,} calibration images; no ranges computed")
     if p is None:
         return {n: float(top[n]) for n in names}
     # the P-th percentile of all images * size values is the k-th largest, with k as kept

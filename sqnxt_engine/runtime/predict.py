@@ -59,6 +59,10 @@ class Classifier:
         if pre.channels != graph.input_shape[0]:
             raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                             f"{graph.name} takes {graph.input_shape[0]}")
+        if len(graph.input_shape) == 3 and (pre.crop, pre.crop) != tuple(graph.input_shape[1:]):
+            # the runner would refuse the batch, but only after every image was resized to it
+            raise UserError(f"{weights}: preprocessing gives {pre.crop}x{pre.crop} images, {graph.name} "
+                            f"takes {graph.input_shape[1]}x{graph.input_shape[2]}")
         classes = graph.output_shape()[0]
         if labels is not None and len(labels) != classes:
             raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
@@ -105,7 +109,8 @@ def classify(paths: Sequence, weights: str | Path, top: int = 5, batch_size: int
     results = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
-        probabilities = net.probabilities(net.load_images(chunk))  # one forward pass per batch
+        with np.errstate(over="ignore", invalid="ignore"):  # found below, said in one line
+            probabilities = net.probabilities(net.load_images(chunk))  # one forward pass per batch
         bad = [str(p) for p, row in zip(chunk, probabilities) if not np.isfinite(row).all()]
         if bad:  # finite weights can still overflow float32; never print "nan%"
             raise UserError(f"{weights}: the network's output is NaN or infinite for {bad[0]}")
@@ -119,11 +124,17 @@ def engine_accuracy(weights: str | Path, images: np.ndarray, labels: np.ndarray,
     """(correct, total) top-1 of the engine (float32 runner) on uint8 images; a progress bar
     on a terminal."""
     net = Classifier.load(weights)
-    correct = 0
+    correct = nonfinite = 0
     with progress_bar(len(images), label) as bar:
         for s in range(0, len(images), batch_size):
-            logits = net.runner(net.prepare(images[s:s + batch_size])).reshape(-1, len(net.labels))
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: counted below, one line
+                logits = net.runner(net.prepare(images[s:s + batch_size])).reshape(-1, len(net.labels))
+            nonfinite += int((~np.isfinite(logits).all(axis=1)).sum())
             correct += int((logits.argmax(1) == labels[s:s + batch_size]).sum())
             bar.update(len(logits))
-            bar.set_postfix_str(f"top-1 {100.0 * correct / min(s + batch_size, len(images)):.2f}%")
+            if not nonfinite:
+                bar.set_postfix_str(f"top-1 {100.0 * correct / min(s + batch_size, len(images)):.2f}%")
+    if nonfinite:  # argmax of NaN is the first class: an accuracy from these would mean nothing
+        raise UserError(f"{weights}: the network's output is NaN or infinite for {nonfinite:,} of "
+                        f"{len(images):,} images; no accuracy computed")
     return correct, len(images)

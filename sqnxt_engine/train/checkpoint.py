@@ -71,9 +71,13 @@ class Checkpoint:
                           allow_nan=False)
         write_npz_with_meta(self.path, arrays, meta, force=True)
 
-    def restore(self, model, optimizer, generator) -> dict | None:
+    def restore(self, model, optimizer, generator, epochs: int | None = None,
+                steps_per_epoch: int | None = None) -> dict | None:
         """Load a saved state into the three objects and return its progress (epoch, step,
-        seconds), or None when there is no file yet."""
+        seconds), or None when there is no file yet. Every value is checked against the run first
+        (the recipe's `epochs`, its `steps_per_epoch` where given; the arrays' names, shapes and
+        dtypes against the three objects): a file that does not fit is refused as damaged, left
+        as it is, and nothing is loaded."""
         import torch
 
         from ..io.weights import read_npz_with_meta
@@ -90,6 +94,8 @@ class Checkpoint:
             keys = sorted(k for k in self.identity.keys() | theirs.keys() if theirs.get(k) != self.identity.get(k))
             raise UserError(f"{self.path}: written by a different run ({', '.join(keys)} differ); "
                             f"remove it or name another --checkpoint")
+        _check_progress(self.path, meta, epochs, steps_per_epoch)
+        _check_arrays(self.path, arrays, model, optimizer, generator)
         try:
             progress = {k: meta[k] for k in ("epoch", "step", "seconds")}
             self.earlier_parts = [{"epochs": [int(part["epochs"][0]), int(part["epochs"][1])],
@@ -107,3 +113,68 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _damaged(path, what: str) -> UserError:
+    return UserError(f"{path}: a damaged checkpoint ({what}); remove it or name another --checkpoint")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_progress(path, meta: dict, epochs: int | None, steps_per_epoch: int | None) -> None:
+    """epoch, step, seconds and parts as this run could have written them: integers in range
+    (an epoch after the recipe's last, or a step count other than the epochs' steps, would train
+    a schedule no command describes), parts covering epochs 1..epoch one after another."""
+    for key in ("epoch", "step", "seconds", "parts"):
+        if key not in meta:
+            raise _damaged(path, f"no {key}")
+    epoch, step, seconds, parts = (meta[k] for k in ("epoch", "step", "seconds", "parts"))
+    last = epochs if epochs is not None else 1 << 31
+    if not _is_int(epoch) or not 1 <= epoch <= last:
+        raise _damaged(path, f"epoch {epoch!r:.40} is not a whole number from 1 to {last}")
+    if not _is_int(step) or step < 0 or (steps_per_epoch is not None and step != epoch * steps_per_epoch):
+        want = f"{epoch * steps_per_epoch:,}" if steps_per_epoch is not None else "a whole number >= 0"
+        raise _damaged(path, f"step {step!r:.40} after {epoch} epochs, not {want}")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+        raise _damaged(path, f"seconds {seconds!r:.40} is not a finite number >= 0")
+    if not isinstance(parts, list) or not parts:
+        raise _damaged(path, f"parts {parts!r:.40} is not a list of the run's parts")
+    following = 1
+    for part in parts:
+        ok = (isinstance(part, dict) and set(part) == {"epochs", "threads", "device"}
+              and isinstance(part["epochs"], list) and len(part["epochs"]) == 2
+              and all(_is_int(e) for e in part["epochs"]) and part["epochs"][0] == following
+              and following <= part["epochs"][1] <= epoch
+              and _is_int(part["threads"]) and part["threads"] >= 1
+              and isinstance(part["device"], str) and len(part["device"]) <= 200)
+        if not ok:
+            raise _damaged(path, f"part {part!r:.80} does not follow epochs 1..{following - 1}")
+        following = part["epochs"][1] + 1
+    if following != epoch + 1:
+        raise _damaged(path, f"its parts end at epoch {following - 1}, not at epoch {epoch}")
+
+
+def _check_arrays(path, arrays: dict, model, optimizer, generator) -> None:
+    """Every array named as the objects name theirs, of their shape and dtype: model.<name> for
+    each entry of the module's state, momentum.<index> for a parameter of the optimiser, generator;
+    float values finite."""
+    import numpy as np
+    import torch
+    want = {f"model.{k}": v for k, v in model.state_dict().items()}
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    want.update({f"momentum.{i}": p for i, p in enumerate(params)})
+    want["generator"] = generator.get_state()
+    for name, a in arrays.items():
+        ref = want.get(name)
+        if ref is None:
+            raise _damaged(path, f"an array {name!r:.60} that this run does not have")
+        shape, dtype = tuple(ref.shape), torch.empty(0, dtype=ref.dtype).numpy().dtype
+        if a.shape != shape or a.dtype != dtype:
+            raise _damaged(path, f"{name} is {a.dtype} {a.shape}, this run's is {dtype} {shape}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise _damaged(path, f"{name} holds NaN or infinite values")
+    missing = [k for k in want if not k.startswith("momentum.") and k not in arrays]
+    if missing:
+        raise _damaged(path, f"no array {missing[0]!r:.60}")

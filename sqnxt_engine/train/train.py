@@ -77,6 +77,33 @@ class Recipe:
     seed: int = 0
     prune: float = 0.0
 
+    def __post_init__(self):
+        """Each value in its range (a recipe comes from a command line or a checkpoint's run):
+        UserError naming the option otherwise."""
+        for name, lo, hi, closed in _RECIPE_RANGES:
+            v = getattr(self, name)
+            kind = int if isinstance(getattr(Recipe, name), int) else float
+            typed = isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or isinstance(v, int))
+            inside = typed and math.isfinite(v) and lo <= v and (v <= hi if closed else v < hi)
+            if not inside:
+                what = "a whole number" if kind is int else "a number"
+                span = f"{lo:,} to {hi:,}" if kind is int else f"{lo:g} to {hi:g}"
+                raise UserError(f"--{name.replace('_', '-')} must be {what} from {span}"
+                                f"{'' if closed else ' (not included)'}, got {v!r:.40}")
+        if not isinstance(self.flip, bool):
+            raise UserError(f"recipe: flip must be true or false, got {self.flip!r:.40}")
+
+
+# (field, lowest, highest, highest allowed): the ranges where training means what it says
+# (crop_pad: at most the 28-pixel side of the images; a wider border pads each batch to
+# gigabytes of mostly padding)
+_RECIPE_RANGES = (
+    ("epochs", 0, 100_000, True), ("batch_size", 1, 1 << 20, True), ("lr", 0, 1e6, True),
+    ("momentum", 0, 1, False), ("weight_decay", 0, 1e6, True), ("warmup_steps", 0, 1 << 40, True),
+    ("crop_pad", 0, 28, True), ("erase_p", 0, 1, True), ("erase_max_area", 0, 1, True),
+    ("label_smoothing", 0, 1, True), ("seed", 0, (1 << 32) - 1, True), ("prune", 0, 1, False),
+)
+
 
 def _torch():
     try:
@@ -210,11 +237,16 @@ def torch_accuracy(model, images: np.ndarray, labels: np.ndarray, batch_size: in
     torch = _torch()
     model.eval()
     device = next(model.parameters()).device
-    correct = 0
+    correct = nonfinite = 0
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
             x = torch.from_numpy(normalise(images[s:s + batch_size])).to(device)
-            correct += int((model(x).argmax(1).cpu().numpy() == labels[s:s + batch_size]).sum())
+            out = model(x)
+            nonfinite += int((~torch.isfinite(out).all(1)).sum())
+            correct += int((out.argmax(1).cpu().numpy() == labels[s:s + batch_size]).sum())
+    if nonfinite:  # a diverged run: argmax of NaN is no prediction
+        raise UserError(f"the network's output is NaN or infinite for {nonfinite:,} of {len(images):,} "
+                        "test images (training diverged?); no accuracy computed")
     return 100.0 * correct / max(len(images), 1)
 
 
@@ -252,7 +284,7 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
     mask_list = [(w, masks[name].to(device)) for name, w in weight_tensors(model)] if masks else []
     step = first_epoch = 0
     seconds = 0.0
-    saved = checkpoint.restore(model, opt, gen) if checkpoint else None
+    saved = checkpoint.restore(model, opt, gen, recipe.epochs, steps_per_epoch) if checkpoint else None
     if saved:
         first_epoch, step, seconds = saved["epoch"], saved["step"], saved["seconds"]
         log(f"continuing from {checkpoint.path}: {first_epoch} of {recipe.epochs} epochs done")
@@ -280,6 +312,9 @@ def train(model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, masks=N
             seen += len(idx)
             correct += int((out.argmax(1) == yb).sum())
             loss_sum += loss.item() * len(idx)
+            if not math.isfinite(loss_sum):  # diverged: every later step, and any accuracy, is NaN
+                raise UserError(f"training diverged at epoch {epoch + 1}, step {step}: the loss is "
+                                f"{loss.item()}; lower --lr (now {recipe.lr:g})")
         seconds += time.time() - t0
         if checkpoint:
             checkpoint.save(model, opt, gen, {"epoch": epoch + 1, "step": step, "seconds": seconds})
@@ -324,6 +359,10 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     device = resolve_device(device)
     arch = zoo.canonical(arch)
     graph = zoo.build(arch, **options)
+    if tuple(graph.input_shape) != (1, 28, 28) or graph.output_shape()[0] != 10:
+        raise UserError(f"{arch} with zoo options {json.dumps(options)[:120]} takes {graph.input_shape} and "
+                        f"gives {graph.output_shape()[0]} classes; Fashion-MNIST needs (1, 28, 28) and 10 "
+                        f"(leave --zoo-options out for the Fashion-MNIST form)")
     model = GraphModule(graph)
     if init:
         arrays, _ = load_weights(init, graph)

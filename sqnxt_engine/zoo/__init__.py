@@ -60,14 +60,23 @@ def build(name: str, **options) -> Graph:
     name = canonical(name) if name_key(name) in _CANONICAL else name
     spec = spec_from_name(name)
     if spec is not None:
-        return build_squeezenext(with_options(spec, **options), name)
+        return _bounded(build_squeezenext(with_options(spec, **options), name), options)
     if resnet.spec_from_name(name) is not None:
-        return resnet.build(name, **options)
+        return _bounded(resnet.build(name, **options), options)
     if name in OTHER_MODELS:
         if options:
             raise UserError(f"{name} takes no options (got {sorted(options)})")
         return OTHER_MODELS[name]()
     raise unknown_name("model", name, names(), "`sqnxt-models` lists them")
+
+
+def _bounded(graph: Graph, options: dict) -> Graph:
+    """A graph built with a user's options (an input_size of 100,000: a 3 x 100,000 x 100,000
+    input) within the resource limits, as a graph read from a file is, before anything runs it."""
+    if options:
+        from ..io import limits
+        limits.check_graph(graph, f"{graph.name} with zoo options {options}"[:200])
+    return graph
 
 
 def summary(name: str) -> dict:

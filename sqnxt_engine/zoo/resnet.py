@@ -42,6 +42,18 @@ class CifarResNetSpec:
     shift_assignment: str = "interleaved"
 
     def __post_init__(self):
+        def whole(v):
+            return isinstance(v, int) and not isinstance(v, bool)
+        for key in ("depth", "input_size", "in_channels", "num_classes"):  # options come from users
+            v = getattr(self, key)
+            if not whole(v) or not 0 < v <= 1 << 31:
+                raise UserError(f"CIFAR ResNet option {key}: {v!r:.60} is not a positive integer")
+        if self.expansion is not None and (isinstance(self.expansion, bool)
+                                           or not isinstance(self.expansion, (int, float))
+                                           or not 0 < self.expansion < 1e6):
+            raise UserError(f"CIFAR ResNet option expansion: {self.expansion!r:.60} is not a positive number")
+        if not isinstance(self.shift_assignment, str):
+            raise UserError(f"CIFAR ResNet option shift_assignment: {self.shift_assignment!r:.60} is not a string")
         if self.depth < 8 or (self.depth - 2) % 6:
             raise UserError(f"a CIFAR ResNet has 6n + 2 layers (20, 56, 110, ...), not {self.depth}")
         if self.expansion is not None and self.expansion <= 0:
