@@ -117,7 +117,7 @@ def workdir():
 def environment():
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(COLUMNS="200", TERM="dumb", NO_COLOR="1", PYTHONHASHSEED="0")
+    env.update(COLUMNS="200", TERM="dumb", NO_COLOR="1", PYTHONHASHSEED="0", PYTHONUNBUFFERED="1")
     return env
 
 
