@@ -57,6 +57,7 @@ class Block:
     end: int          # one past the content's last line
     flags: frozenset
     command: str      # "" for a session block
+    first: str = ""   # a session block's first command
 
     @property
     def where(self):
@@ -64,7 +65,7 @@ class Block:
 
     @property
     def label(self):
-        return self.command or "session"
+        return self.command or f"$ {self.first}"
 
 
 def find_blocks(page: Path, lines: list) -> list:
@@ -99,9 +100,12 @@ def find_blocks(page: Path, lines: list) -> list:
         else:
             raise SystemExit(f"{page}:{i + 1}: an output marker must come right before a code "
                              "block or a table")
-        if not blocks[-1].command and not any(
-                line.startswith("$ ") for line in lines[blocks[-1].start:blocks[-1].end]):
-            raise SystemExit(f"{page}:{i + 1}: a marker without a command needs '$ ' lines")
+        b = blocks[-1]
+        if not b.command:
+            prompts = [line[2:] for line in lines[b.start:b.end] if line.startswith("$ ")]
+            if not prompts:
+                raise SystemExit(f"{page}:{i + 1}: a marker without a command needs '$ ' lines")
+            b.first = prompts[0]
     return blocks
 
 

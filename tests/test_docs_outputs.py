@@ -28,7 +28,7 @@ def test_every_marker_parses_and_some_are_cheap():
     assert len(CHEAP) >= 5
 
 
-@pytest.mark.parametrize("block,old", CHEAP, ids=[f"{b.where} {b.label[:40]}" for b, _ in CHEAP])
+@pytest.mark.parametrize("block,old", CHEAP, ids=[f"{b.where} {b.label[:50]}" for b, _ in CHEAP])
 def test_quoted_output_is_current(block, old):
     new, problem = regen.regenerate(block, old, timeout=120)
     assert problem is None, f"{block.where}: {problem}\n" + "\n".join(new[-20:])
