@@ -1,5 +1,5 @@
 """The emulator's headline figures beside the paper's, how long the commands that print them
-take, and what each modelling parameter does to them (docs/emulator-fidelity.md).
+take, and what each modelling parameter does to them (docs/fidelity.md).
 
     python benchmarks/emu_fidelity.py                    # the commands, timed
     python benchmarks/emu_fidelity.py --set fill_drain=pass [--set ...]   # one alternative

@@ -440,7 +440,7 @@ def _sweep_parsers(sub) -> None:
     s = subcommand(sub, "sweep", "Networks x hardware parameters from a TOML sweep file, one record "
                    "per point in a SQLite database (resumable), exported as CSV or Parquet.")
     add_safety_options(s)
-    s.add_argument("file", help="the sweep file (docs/emulator.md, Sweeps)")
+    s.add_argument("file", help="the sweep file (docs/sweeps.md)")
     s.add_argument("--db", help="the results database (default: NAME.sqlite in this folder, NAME "
                    "the sweep file's name); points it holds are not computed again")
     s.add_argument("--jobs", type=_jobs, default=None,
