@@ -58,9 +58,8 @@ from importlib import resources
 from math import prod
 from pathlib import Path
 
-from .. import __version__, zoo
+from .. import __version__, limits, zoo
 from ..errors import UserError
-from ..io import limits
 from ..io.files import read_text, write_atomic
 from ..io.network_spec import NetworkSpec
 from ..io.shipped import manifest, shipped_name, shipped_weights
@@ -430,7 +429,7 @@ class ResultsDB:
             have = [r[1] for r in self.conn.execute("PRAGMA table_info(points)")]
         except sqlite3.OperationalError as e:   # locked, read-only folder, no room
             raise UserError(f"{self.path}: cannot open the sweep database ({e})") from None
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:
             raise UserError(f"{self.path}: not a sweep database ({e})") from None
         if have != ["key", *COLUMNS, *RUN_COLUMNS, "record"]:
             raise UserError(f"{self.path}: its points table has other columns (made by another "
@@ -493,7 +492,7 @@ class ResultsDB:
         try:
             cur = self.conn.execute(sql)
             return [d[0] for d in cur.description], cur.fetchall()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeDecodeError) as e:   # damaged: text that is not UTF-8
             raise UserError(f"{self.path}: cannot read the sweep database ({e})") from None
 
     def close(self) -> None:

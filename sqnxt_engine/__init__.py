@@ -5,7 +5,9 @@ The core's folders, one job each; imports go one way, from a layer to the layers
 
 Layers, lowest first: functional < graph < zoo < io < quant < runtime < train < cli
 
-  errors, progress  (top-level modules) the user's error and the progress bar: below every layer
+  errors, progress, limits
+                    (top-level modules) the user's error, the progress bar, the resource limits
+                    on what a file or an option may make the engine take: below every layer
   functional        the operators' arithmetic on NCHW arrays, with its compiled inference kernels
   graph             the IR: operators, nodes, graphs; batch-norm folding and fusion (fusion),
                     seeded random weights for any graph (seeded_weights)

@@ -250,6 +250,75 @@ def _load_idx(path):
     read_idx(path)
 
 
+SWEEP_SEED = b"""[[network]]
+model = "1.0-SqNxt-23"
+options = { input_size = 28, small_input = true, stem_stride = 2, num_classes = 10, depths = [1, 1, 1, 1] }
+[hardware]
+base = "8x8"
+points = [{ pe = { rows = 4, cols = 4 } }, {}]
+[hardware.grid]
+buffer.bytes = [16384, 32768]
+[emulation]
+dataflow = ["best", "ws"]
+sparsity = 0.4
+seed = [0, 1]
+"""
+
+
+def _record(i: int) -> dict:
+    """A stored sweep record of the shape compute_record makes (made by hand: no emulation)."""
+    from sqnxt_engine.emu import sweep as SW
+    r = {c: 0 for c in SW.COLUMNS} | {k: 1.5 for k, kind in SW.RECORD_FIELDS.items() if kind == (int, float)}
+    r.update(key=f"k{i}", network="net", model="1.0-SqNxt-23", zoo_options="{}", file=None, hardware="8x8",
+             overrides="{}", pe_rows=8, pe_cols=8, gb_bytes=32768, word_bits=16, clock_mhz=500.0,
+             dataflow="best", seed=i, energy_unit="normalised (MAC = 1)", accuracy=50.0 + i,
+             accuracy_source="made up", params=1000 + i, top1_match=True, version="0")
+    return r
+
+
+def sweep_db_seed(tmp: Path) -> bytes:
+    from sqnxt_engine.emu import sweep as SW
+    path = tmp / "seed.sqlite"
+    path.unlink(missing_ok=True)
+    db = SW.ResultsDB(path)
+    for i in range(3):
+        db.add(_record(i), {"finished_at": "2026-01-01T00:00:00+00:00", "worker": "w", "seconds": 1.0})
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.execute("PRAGMA journal_mode=DELETE")   # one self-contained file
+    db.close()
+    return path.read_bytes()
+
+
+def trace_seed() -> bytes:
+    row = {"layer": "stem", "kind": "conv", "dataflow": "ws", "cycles": 100, "energy": 12.5,
+           "dram_bytes": 64, "utilisation": 0.5}
+    return json.dumps({"model": "m", "hardware": "8x8", "dataflow": "best",
+                       "layers": [row, {**row, "layer": "fc", "dataflow": "os_socmop"}],
+                       "total": {**row, "layer": "total", "cycles": 200}}).encode()
+
+
+def _load_sweep(path):
+    from sqnxt_engine.emu.sweep import load_sweep
+    load_sweep(path)
+
+
+def _load_sweep_db(path):
+    from sqnxt_engine.emu.pareto import fronts
+    from sqnxt_engine.emu.sweep import open_results
+    db = open_results(path)
+    try:
+        fronts(db.records())
+        db.rows()
+    finally:
+        db.close()
+
+
+def _load_trace(path):
+    from sqnxt_engine.emu.compare import diff, load_trace
+    t = load_trace(path)
+    diff(t, t)
+
+
 # name -> (file suffix, loader, seeds(tmp folder) -> list of byte strings)
 LOADERS: dict[str, tuple[str, Callable, Callable[[Path], list[bytes]]]] = {
     "weights (.npz)": (".npz", _load_weights, lambda tmp: [weights_seed(tmp)] + hostile_npz()),
@@ -259,6 +328,9 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[Path], list[bytes]]]] = {
     "hardware (.toml)": (".toml", _load_toml, lambda tmp: [toml_seed()]),
     "image": (".img", _load_image, lambda tmp: image_seeds()),
     "idx (.gz)": (".gz", _load_idx, lambda tmp: [idx_seed()]),
+    "sweep (.toml)": (".toml", _load_sweep, lambda tmp: [SWEEP_SEED]),
+    "sweep database (.sqlite)": (".sqlite", _load_sweep_db, lambda tmp: [sweep_db_seed(tmp)]),
+    "trace (.json)": (".json", _load_trace, lambda tmp: [trace_seed()]),
 }
 
 # --- mutations ----------------------------------------------------------------------------------

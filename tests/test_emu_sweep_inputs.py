@@ -265,3 +265,14 @@ def test_a_copy_named_like_a_shipped_file_gets_no_shipped_accuracy(tmp_path, cap
     assert main(["sweep", str(sweep), "--db", str(tmp_path / "a.sqlite"), "--json"]) == 0
     (record,) = json.loads(capsys.readouterr().out)["records"]
     assert record["accuracy"] is None and record["accuracy_source"] is None
+
+
+def test_a_network_too_deep_to_build_is_refused_before_building(tmp_path, capsys):
+    """depths of 2^32 blocks (found by benchmarks/fuzz.py's sweep target) built for ever."""
+    sweep = tmp_path / "deep.toml"
+    sweep.write_text(TINY.replace("depths = [1, 1, 1, 1]", f"depths = [{2 ** 32}, 1, 1, 1]"))
+    t0 = time.perf_counter()
+    err = one_line_error(capsys, main(["sweep", str(sweep), "--db", str(tmp_path / "d.sqlite")]))
+    assert "exceeds the limit max_graph_nodes" in err and time.perf_counter() - t0 < 5
+    err = one_line_error(capsys, main(["trace", "--zoo-options", '{"depths": [1, 1, 1, 4294967296]}']))
+    assert "depths: nodes of the blocks" in err

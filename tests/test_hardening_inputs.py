@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sqnxt_engine import limits
 from sqnxt_engine.errors import UserError
-from sqnxt_engine.io import limits
 from sqnxt_engine.io.images import PRESETS, load_image
 
 try:  # imported once at collection, as tests/test_train_recipe.py does (seconds, not a test's)

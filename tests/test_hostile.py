@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sqnxt_engine import limits
 from sqnxt_engine.errors import UserError, escape_controls
-from sqnxt_engine.io import limits
 from sqnxt_engine.io.files import check_out, open_regular, write_atomic, write_atomic_group
 from sqnxt_engine.io.model import load_model
 from sqnxt_engine.io.weights import META_KEY

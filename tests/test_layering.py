@@ -8,7 +8,7 @@ from pathlib import Path
 import sqnxt_engine
 
 CORE = Path(__file__).resolve().parents[1] / "sqnxt_engine"
-TOP = "(top)"  # the top-level modules (errors, progress, __init__): below every folder
+TOP = "(top)"  # the top-level modules (errors, progress, limits, __init__): below every folder
 
 
 def module_of(path: Path) -> list[str]:

@@ -15,9 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .. import __version__
+from .. import __version__, limits
 from ..errors import UserError, escape_controls
-from ..io import limits
 from ..io.network_spec import parse_zoo_options
 
 

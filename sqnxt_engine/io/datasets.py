@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..errors import UserError
-from . import limits
 from .fetch import cache_dir
 from .files import open_regular, read_bounded
 

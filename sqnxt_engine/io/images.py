@@ -23,9 +23,9 @@ from struct import error as struct_error
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from .. import limits
 from ..errors import UserError
 from ..zoo.preprocess import PRESETS, RESIZE_FILTERS, Preprocess
-from . import limits
 from .files import read_regular
 
 __all__ = ["PRESETS", "Preprocess", "batch_from_arrays", "load_batch", "load_image", "preprocess", "to_rgb8"]
@@ -39,7 +39,7 @@ def load_image(path, pre: Preprocess) -> np.ndarray:
 
     Images may come from someone else: only a regular file within max_file_bytes is opened, and
     the size its header declares is checked against the max_image_pixels and max_image_aspect
-    limits (io/limits.py) before Pillow decodes a pixel (a 100 kB PNG can declare 50,000 x 50,000)."""
+    limits (limits.py) before Pillow decodes a pixel (a 100 kB PNG can declare 50,000 x 50,000)."""
     # from memory: a chunk claiming 4 GB then costs what the file holds (a file's read(n)
     # allocates n bytes before it reads)
     raw = read_regular(path)

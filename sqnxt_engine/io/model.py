@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import zoo
+from .. import limits, zoo
 from ..errors import UserError, unknown_name
 from ..graph.graph import Graph, check_weights
 from ..graph.serialize import graph_from_dict, graph_to_dict
-from . import limits
 from .files import require_regular
 from .weights import load_weights, save_weights
 

@@ -26,8 +26,8 @@ from math import prod
 
 import numpy as np
 
+from .. import limits
 from ..errors import UserError
-from . import limits
 from .files import read_bounded, read_regular
 
 _NUMERIC_KINDS = "biuf"

@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import functional as F
+from .. import limits
 from ..errors import GraphError, UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph, GraphBuilder, Node
-from . import limits
 from .files import read_regular
 
 NEED_ONNX = "reading ONNX files needs the onnx package: pip install 'sqnxt-engine[onnx]'"

@@ -12,7 +12,7 @@ its position, and the caller asks for fields by name and type. Supported syntax:
     ';' or ',' after a field                              tolerated
 
 Malformed text raises UserError "file:line:col: expected ..., got ...". Nesting deeper than the
-max_nesting limit (io/limits.py) is refused where it happens: the parser recurses per level. Typed accessors
+max_nesting limit (limits.py) is refused where it happens: the parser recurses per level. Typed accessors
 (`Message.int`, `.float`, `.bool`, `.str`, `.enum`, `.ints`, `.msg`) raise UserError naming the
 field's position when a value has the wrong type.
 """
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import limits
 from ..errors import UserError
-from . import limits
 
 _MISSING = object()
 _PUNCT = "{}<>:;,[]-"

@@ -36,10 +36,10 @@ import os
 from math import ceil
 from pathlib import Path
 
+from .. import limits
 from ..errors import GraphError, UserError
 from ..graph import INPUT, Graph, GraphBuilder
 from ..graph import ops as O
-from . import limits
 from .files import read_text
 from .protobuf_text import Message, parse
 

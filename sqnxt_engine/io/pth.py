@@ -11,7 +11,7 @@ Tensors are first built as `_TensorRef`s (storage, offset, shape, strides): the 
 format stores the raw bytes only after the pickle, so arrays are made once all storages
 are read, with bounds checked so a corrupt file cannot make NumPy read past a storage.
 
-Sizes are bounded before anything is inflated or allocated (io/limits.py): the zip members'
+Sizes are bounded before anything is inflated or allocated (limits.py): the zip members'
 declared sizes (a zip bomb is refused unread), a legacy storage's element count against the
 bytes left in the file, every tensor's element count (a tensor with zero strides and a huge
 shape would otherwise be materialised), and the nesting of the pickled containers. Floating
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..errors import UserError
-from . import limits
 from .files import read_regular
 from .npz import check_zip_members, read_member
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+from .. import limits
 from ..errors import UserError
-from . import limits
 
 # Strings and comments, whose brackets do not nest. TOML: multi-line strings first, then basic
 # and literal strings, then comments; JSON has only basic strings.

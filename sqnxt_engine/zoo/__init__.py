@@ -74,7 +74,7 @@ def _bounded(graph: Graph, options: dict) -> Graph:
     """A graph built with a user's options (an input_size of 100,000: a 3 x 100,000 x 100,000
     input) within the resource limits, as a graph read from a file is, before anything runs it."""
     if options:
-        from ..io import limits
+        from .. import limits
         limits.check_graph(graph, f"{graph.name} with zoo options {options}"[:200])
     return graph
 

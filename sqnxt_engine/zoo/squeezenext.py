@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 
+from .. import limits
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import Graph, GraphBuilder
@@ -64,6 +65,8 @@ class SqueezeNextSpec:
             raise UserError(f"unknown wiring {self.wiring!r} (parallel, projection)")
         if len(self.depths) != 4 or min(self.depths) < 1:
             raise UserError(f"depths must be four positive block counts, got {self.depths}")
+        # bounded before anything is built: every block is at least five convolutions
+        limits.check("depths: nodes of the blocks", 5 * sum(self.depths), "max_graph_nodes")
         if self.width <= 0:
             raise UserError(f"width must be positive, got {self.width}")
         if self.spatial not in ("separable", "shift"):

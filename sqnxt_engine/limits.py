@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass, fields, replace
 from math import prod
 
-from ..errors import UserError
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def check(what: str, value: int, name: str) -> None:
 def check_graph(graph, source: str = "") -> None:
     """A graph read from a file against the limits: its node count, every tensor it computes or
     takes as a parameter, and names that print as one line (they reach terminals)."""
-    from ..errors import has_controls
+    from .errors import has_controls
     where = f"{source}: " if source else ""
     check(f"{where}graph {graph.name!r:.60}: node count", len(graph.nodes), "max_graph_nodes")
     for name in (graph.name, *(n.name for n in graph.nodes)):
