@@ -200,11 +200,15 @@ def image_seeds() -> list[bytes]:
     from PIL import Image
     out = []
     rng = np.random.default_rng(0)
-    for fmt, mode in (("PNG", "RGB"), ("PNG", "P"), ("JPEG", "RGB"), ("GIF", "L"), ("BMP", "RGB")):
+    for fmt, mode in (("PNG", "RGB"), ("PNG", "P"), ("JPEG", "RGB"), ("GIF", "L"), ("BMP", "RGB"),
+                      ("PNG", "RGBA"), ("TIFF", "RGB"), ("ICO", "RGBA")):   # (ICNS writes 2 MB)
         img = Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).convert(mode)
         buf = io.BytesIO()
-        img.save(buf, fmt)
+        img.save(buf, fmt, **({"sizes": [(16, 16), (32, 32)]} if fmt == "ICO" else {}))
         out.append(buf.getvalue())
+    buf = io.BytesIO()   # 16-bit grey: budgeted by its decoded bytes, not its pixels
+    Image.fromarray(rng.integers(0, 65535, (20, 30), dtype=np.uint16)).save(buf, "PNG")
+    out.append(buf.getvalue())
     return out
 
 
