@@ -133,6 +133,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -480,8 +481,9 @@ def hardware_document(spec: str | Path) -> tuple[dict, str]:
         where = f"preset {s}"
     else:
         path = Path(s)
-        if not path.exists():
-            raise HardwareError(f"{s}: no such hardware file (presets: {', '.join(PRESETS)})")
+        if not os.path.exists(path):   # (False, not an OSError, for a name too long to look up)
+            shown = s if len(s) <= 100 else s[:97] + "..."
+            raise HardwareError(f"{shown}: no such hardware file (presets: {', '.join(PRESETS)})")
         text = read_text(path)  # a regular file, size-bounded, UTF-8
         where = path.name
     try:

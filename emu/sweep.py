@@ -60,7 +60,7 @@ from pathlib import Path
 
 from .. import __version__, limits, zoo
 from ..errors import UserError
-from ..io.files import read_text, write_atomic
+from ..io.files import is_file, read_text, write_atomic
 from ..io.network_spec import NetworkSpec
 from ..io.shipped import manifest, shipped_name, shipped_weights
 from ..io.structured_text import load_json, load_toml
@@ -190,7 +190,7 @@ def _weights_network(name: str, where: str, key: str, folder: Path) -> NetworkSp
     if shipped_name(name) is not None:
         return NetworkSpec.of(file=str(shipped_weights(name)))  # checked against the manifest
     path = Path(name) if Path(name).is_absolute() else folder / name
-    if not path.is_file():
+    if not is_file(path):
         raise SweepError(f"{where}: {key}.weights: {name} is neither a shipped weight file "
                          f"({', '.join(manifest()) or 'none shipped'}) nor a network file")
     return NetworkSpec.of(file=str(path.resolve()))
@@ -214,7 +214,7 @@ def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
     base = _check(where, "hardware.base", "str", v.get("base", "16x16"))
     base_path = folder / base
     try:
-        doc, base_where = hardware_document(base_path if base_path.is_file() else base)
+        doc, base_where = hardware_document(base_path if is_file(base_path) else base)
     except HardwareError as e:
         raise SweepError(f"{where}: hardware.base: {e}") from None
     points = v.get("points", [{}])

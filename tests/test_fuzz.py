@@ -40,6 +40,10 @@ FOUND = [
     # a weight file whose metadata text holds a code point past U+10FFFF: NumPy built a broken
     # str of it and reading it raised SystemError (now refused by io/npz.py's parse_npy)
     ("weights (.npz)", 1263, "past U\\+10FFFF"),
+    # a sweep file whose hardware.base is a name too long for the system to look up: OSError
+    # (ENAMETOOLONG) from Path.is_file (now io.files.is_file and os.path.exists)
+    ("sweep (.toml)", "0/sweep (.toml)/16", "no such hardware file"),
+    ("sweep (.toml)", "0/sweep (.toml)/8910", "no such hardware file"),
 ]
 
 

@@ -52,6 +52,15 @@ def require_regular(path) -> Path:
     return p
 
 
+def is_file(path) -> bool:
+    """Path.is_file() that answers False, not an OSError, for a name the system cannot even look
+    up (too long, embedded NUL): a name read from a file is no file then."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def open_regular(path) -> BinaryIO:
     """`path` opened for binary reading, or a UserError naming it: missing, unreadable, or not a
     regular file (a directory, FIFO, device or socket)."""

@@ -13,11 +13,13 @@ with options is never named after the model it started from alone.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from .files import is_file
 from .structured_text import check_json_depth
 
 if TYPE_CHECKING:  # the zoo and the graph are imported when a spec is made or loaded, so that
@@ -63,7 +65,7 @@ class NetworkSpec:
             model, _, rest = text.partition("{")
             return cls.of(model.strip(), parse_zoo_options("{" + rest, f"{model.strip()}'s options"),
                           seed=seed)
-        if Path(text).suffix.lower() in NETWORK_FILES or Path(text).exists():
+        if Path(text).suffix.lower() in NETWORK_FILES or os.path.exists(text):
             return cls.of(file=text, seed=seed)
         return cls.of(text, zoo_options, seed=seed)
 
@@ -95,7 +97,7 @@ class NetworkSpec:
         if self.file is None:
             return f"zoo:{self.model}{self.zoo_options}{seed}"
         path = Path(self.file)
-        if path.is_file():
+        if is_file(path):
             # streamed, regular files only; imported here so the parsers' import stays light
             from .weights import sha256_file
             return f"file:{path.name}:sha256={sha256_file(path)[:16]}{seed}"
