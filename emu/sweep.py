@@ -60,7 +60,7 @@ from pathlib import Path
 
 from .. import __version__, limits, zoo
 from ..errors import UserError
-from ..io.files import is_file, read_text, write_atomic
+from ..io.files import is_file, read_text, require_regular, write_atomic
 from ..io.network_spec import NetworkSpec
 from ..io.shipped import manifest, shipped_name, shipped_weights
 from ..io.structured_text import load_json, load_toml
@@ -411,6 +411,8 @@ class ResultsDB:
     def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
         self.readonly = readonly
+        if os.path.lexists(self.path):
+            require_regular(self.path)   # a FIFO or a device would hang or feed SQLite garbage
         try:
             if readonly:
                 self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
@@ -505,8 +507,9 @@ def _sql(v):
 
 def open_results(path: str | Path) -> ResultsDB:
     """An existing sweep database, read-only (pareto)."""
-    if not Path(path).is_file():
+    if not os.path.lexists(path):
         raise UserError(f"{path}: no such sweep database")
+    require_regular(path)   # a FIFO, a folder, a device: one line each, never opened
     return ResultsDB(path, readonly=True)
 
 

@@ -276,3 +276,10 @@ def test_a_network_too_deep_to_build_is_refused_before_building(tmp_path, capsys
     assert "exceeds the limit max_graph_nodes" in err and time.perf_counter() - t0 < 5
     err = one_line_error(capsys, main(["trace", "--zoo-options", '{"depths": [1, 1, 1, 4294967296]}']))
     assert "depths: nodes of the blocks" in err
+
+
+def test_a_fifo_as_the_database_is_refused(tiny, tmp_path, capsys):
+    fifo = tmp_path / "db.sqlite"
+    os.mkfifo(fifo)
+    for argv in (["sweep", str(tiny), "--db", str(fifo)], ["pareto", str(fifo)]):
+        assert "is a FIFO (named pipe), not a regular file" in one_line_error(capsys, main(argv))
