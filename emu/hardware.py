@@ -401,7 +401,8 @@ def hardware_from_dict(doc: dict, where: str = "hardware") -> Hardware:
     for key in WEIGHTED_ONLY:
         if key in flat and objective != "weighted":
             raise HardwareError(f"{where}: {key} applies to search.objective \"weighted\", not "
-                                f"{objective!r}")
+                                f"{objective!r}: remove it, or state objective = \"weighted\" "
+                                "(the search's only objective before it had a name)")
     hw = Hardware(energy=_energy_table(energy, where), **kwargs)
     _validate_combination(hw, where)
     return hw
