@@ -60,6 +60,7 @@ def _seeds(name: str, folder: Path) -> list[bytes]:
 def _worker(name, seeds, first, last, seed, timeout, mem_bytes, folder: Path, out_fd):
     """Run cases first..last-1 in this (forked) process; one JSON line per case on out_fd."""
     resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
+    ft.WARM_UP.get(name, lambda: None)()   # libraries a loader loads (torch's dlopen), before the watch
     spawned = []
     sys.addaudithook(lambda event, args: spawned.append(event) if event in _SPAWN_EVENTS else None)
     os.chdir(folder)

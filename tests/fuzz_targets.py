@@ -323,6 +323,51 @@ def _load_trace(path):
     diff(t, t)
 
 
+_CKPT_IDENTITY = {"run": "fuzz"}
+_CKPT_SETTING = {"threads": 1, "device": "cpu"}
+
+
+def _ckpt_objects():
+    """A small module, its SGD optimiser and a generator: what a checkpoint is restored into."""
+    import torch
+
+    from sqnxt_engine.graph import GraphBuilder
+    from sqnxt_engine.graph import ops as O
+    from sqnxt_engine.train.torch_graph import GraphModule
+    b = GraphBuilder("fz", (1, 8, 8))
+    x = b.conv_bn_act("c1", b.input, 4, 3, 1, 1)
+    x = b.add("flat", O.Flatten(), b.add("gap", O.GlobalAvgPool(), x))
+    b.add("fc", O.Linear(3), x)
+    torch.manual_seed(0)
+    model = GraphModule(b.build())
+    return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), torch.Generator()
+
+
+def checkpoint_seed(tmp: Path) -> bytes:
+    """A sqnxt-train checkpoint after epoch 1 of 3 (4 steps an epoch), its momentum filled."""
+    import torch
+
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    model, opt, gen = _ckpt_objects()
+    model(torch.zeros(2, 1, 8, 8)).sum().backward()
+    opt.step()
+    path = tmp / "seed.ckpt"
+    Checkpoint(path, _CKPT_IDENTITY, _CKPT_SETTING).save(model, opt, gen,
+                                                         {"epoch": 1, "step": 4, "seconds": 1.5})
+    with zipfile.ZipFile(path) as z:  # fixed member dates, as weights_seed
+        return _zip({i.filename: z.read(i) for i in z.infolist()})
+
+
+def _load_checkpoint(path):
+    from sqnxt_engine.train.checkpoint import Checkpoint
+    Checkpoint(path, _CKPT_IDENTITY, _CKPT_SETTING).restore(*_ckpt_objects(), epochs=3,
+                                                            steps_per_epoch=4)
+
+
+# what a loader needs loaded before benchmarks/fuzz.py watches for code run: importing torch
+# dlopens its libraries, an event the watch would take for a case running code
+WARM_UP = {"checkpoint (.ckpt)": _ckpt_objects}
+
 # name -> (file suffix, loader, seeds(tmp folder) -> list of byte strings)
 LOADERS: dict[str, tuple[str, Callable, Callable[[Path], list[bytes]]]] = {
     "weights (.npz)": (".npz", _load_weights, lambda tmp: [weights_seed(tmp)] + hostile_npz()),
@@ -335,6 +380,7 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[Path], list[bytes]]]] = {
     "sweep (.toml)": (".toml", _load_sweep, lambda tmp: [SWEEP_SEED]),
     "sweep database (.sqlite)": (".sqlite", _load_sweep_db, lambda tmp: [sweep_db_seed(tmp)]),
     "trace (.json)": (".json", _load_trace, lambda tmp: [trace_seed()]),
+    "checkpoint (.ckpt)": (".ckpt", _load_checkpoint, lambda tmp: [checkpoint_seed(tmp)]),
 }
 
 # --- mutations ----------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ FOUND = [
 @cache
 def _seeds(name: str) -> tuple[bytes, ...]:
     pytest.importorskip("onnx") if name == "onnx" else None
-    pytest.importorskip("torch") if name.startswith("pytorch") else None
+    pytest.importorskip("torch") if name.startswith(("pytorch", "checkpoint")) else None
     return tuple(ft.LOADERS[name][2](Path(_WORK.name)))
 
 
