@@ -288,32 +288,39 @@ def footprints(shape: ConvShape, tiles) -> dict[str, np.ndarray]:
 
 
 _DOC_COUNTERS = """
-Per operand (input, weight, psum: partial sums and, at the end, the outputs):
-  rf_reads      words read from a PE register file: one per performed MAC (its input, its
-                weight, its partial sum), plus each psum word leaving a PE (to the PE below or
-                to the global buffer)
-  rf_writes     words written into a PE register file: each operand word delivered to a PE
-                (a broadcast to n PEs is n writes), plus one psum write per performed MAC
-  pe_transfers  words moved from one PE to its neighbour (WS: psums down a column)
-  gb_reads      global-buffer words read: by the array (operand fetches, psum reloads) and by
-                the DMA (psum/output write-back to DRAM)
-  gb_writes     global-buffer words written: by the array (psums) and by the DMA (tiles
-                fetched from DRAM; input padding zeros are written by the DMA too)
-  dram_reads    DRAM words read (tile fetches; spilled psums read back)
-  dram_writes   DRAM words written (psum/output tiles written back)
-macs          MACs performed (a zero weight's MAC in WS and the MOC dataflows is performed)
-skipped_macs  MACs not performed because SOC-MOP skipped a zero weight
-cycles        PE-array cycles: steps in which every active PE performs at most one MAC;
-              no DRAM stalls, no fill/drain; DRAM and pipeline timing are the emulator's
-pe_slots      cycles * pe_rows * pe_cols (PE-cycles available); utilisation = macs / pe_slots
-passes        array passes: times the array starts on a new stationary block (WS: a weight
-              block and tap; SOC-MOP: an output channel's pixel block; MOC-SOP: a pixel's
-              channel block; MOC-MOP: a channel block and pixel row block)
-input_transfers, weight_transfers
-              DMA transfers from DRAM: tiles of the operand made resident in the GB
-psum_read_transfers, psum_write_transfers
-              DMA transfers of partial-sum tiles: spilled tiles read back; tiles written
-              back (the last write of each tile holds its final outputs)
+
+Per operand (input, weight, psum: partial sums and, at the end, the outputs), in words:
+  rf_reads      words read from a PE register file: one per performed MAC for each operand (its
+                input, its weight, its partial sum), plus each psum word leaving a PE (to the PE
+                below, or to the global buffer)
+  rf_writes     words written into a PE register file: each operand word delivered to a PE (a
+                broadcast to n PEs is n writes), plus one psum write per performed MAC
+  pe_transfers  words passed from one PE to its neighbour (WS: partial sums down a column; the
+                OS dataflows fetch from the GB and have none)
+  gb_reads      global-buffer words read, by the array (operand fetches, psum reloads) and by the
+                DMA (psum/output write-back to DRAM)
+  gb_writes     global-buffer words written, by the array (partial sums) and by the DMA (tiles
+                fetched from DRAM, with input padding zeros)
+  dram_reads    DRAM words read: tile fetches, spilled partial sums read back
+  dram_writes   DRAM words written: psum/output tiles written back (inputs and weights: 0)
+Work:
+  macs          MACs performed (WS and the MOC dataflows perform zero-weight MACs)
+  skipped_macs  MACs SOC-MOP did not perform because the weight was zero (macs + skipped_macs =
+                the layer's MACs)
+  cycles        PE-array cycles: steps in which every active PE performs at most one MAC; no
+                DRAM stalls, no fill/drain (DRAM and pipeline timing are the emulator's)
+  pe_slots      cycles * Pr * Pc, PE-cycles available, additive over layers; utilisation =
+                macs / pe_slots
+  passes        times the array starts a new stationary block: WS a weight block and tap;
+                SOC-MOP an output channel's pixel block; MOC-SOP a pixel's channel block; MOC-MOP
+                a channel block and pixel-row block (the emulator's fill_drain = "pass" pays the
+                pipeline skew once per pass)
+Transfers, what the emulator's DRAM timing needs beside the words (TRANSFERS):
+  input_transfers, weight_transfers
+                DMA transfers from DRAM: tiles of the operand made resident in the GB
+  psum_read_transfers, psum_write_transfers
+                spilled partial-sum tiles read back; partial-sum / output tiles written back
+                (the last write of each tile holds its final outputs)
 """
 
 
