@@ -227,18 +227,21 @@ def test_jobs_are_capped_by_the_points(tiny, tmp_path, capsys):
 
 def test_workers_die_with_a_killed_sweep(tmp_path):
     psutil = pytest.importorskip("psutil")
-    sweep = tmp_path / "long.toml"
-    sweep.write_text(TINY.replace("[16384, 32768]", "[16384, 20480, 24576, 28672, 32768, 36864, 40960, 45056]"))
-    proc = subprocess.Popen([sys.executable, "-c", "from sqnxt_engine.emu.cli import main; main()",
-                             "sweep", str(sweep), "--db", str(tmp_path / "k.sqlite"), "--jobs", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sweep = tmp_path / "long.toml"   # 120 points: the workers live for seconds, not a moment
+    sizes = ", ".join(str(16384 + 1024 * i) for i in range(60))
+    sweep.write_text(TINY.replace("[16384, 32768]", f"[{sizes}]") + '[emulation]\nseed = [0, 1]\n')
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", "from sqnxt_engine.emu.cli import main; main()",
+                                 "sweep", str(sweep), "--db", str(tmp_path / "k.sqlite"), "--jobs", "2"],
+                                stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path)  # not the source tree
     try:
         deadline = time.time() + 60
         children = []
-        while time.time() < deadline and len(children) < 2:
-            time.sleep(0.2)
+        while time.time() < deadline and len(children) < 2 and proc.poll() is None:
+            time.sleep(0.05)
             children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 2, "the sweep started no workers"
+        assert len(children) >= 2, f"the sweep started no workers (exit {proc.poll()}): {err.read_text()[-300:]}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         gone, alive = psutil.wait_procs(children, timeout=10)
