@@ -109,11 +109,17 @@ def find_blocks(page: Path, lines: list) -> list:
     return blocks
 
 
+# not linked: the repository, and the source package, which `python -c` in the scratch folder
+# would import instead of the installed one (without its compiled kernels, where the install is
+# not editable)
+UNLINKED = {".git", "sqnxt_engine"}
+
+
 def workdir():
-    """A temporary folder with a link to each entry of the repository root."""
+    """A temporary folder with a link to each entry of the repository root (but UNLINKED)."""
     tmp = tempfile.TemporaryDirectory(prefix="sqnxt-regen-")
     for entry in ROOT.iterdir():
-        if entry.name != ".git":
+        if entry.name not in UNLINKED:
             os.symlink(entry, Path(tmp.name) / entry.name)
     return tmp
 
