@@ -104,7 +104,7 @@ def _trace(args) -> int:
     charged = {r.name: r.cycles for r in res.steps}
     return _emit_trace(args, res, lambda rows, total: {
         "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
-        "sparsity": args.sparsity, "layers": rows, "total": total,
+        "objective": hw.objective, "sparsity": args.sparsity, "layers": rows, "total": total,
         "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
         "top1_match": res.top1_match, "acc_overflow_layers": overflow,
         "non_mac_steps": [{"step": name, "op": kind, "cycles": charged.get(name)}
@@ -176,7 +176,7 @@ def _trace_quantized(args, hw, model) -> int:
     quantization = {k: model.info[k] for k in ("bits", "method", "activations")}
     return _emit_trace(args, res, lambda rows, total: {
         "model": graph.name, "quantization": quantization, "hardware": hw.name,
-        "dataflow": args.dataflow, "layers": rows, "total": total,
+        "dataflow": args.dataflow, "objective": hw.objective, "layers": rows, "total": total,
         "max_abs_diff": cmp["max_abs_diff"], "bit_exact": cmp["bit_exact"],
         "differing_layers": cmp["differing_layers"],
         "accumulator": {"bits": acc.bits, "overflow": acc.overflow},
@@ -296,13 +296,15 @@ def _table3(args) -> int:
             "--reference PATH): printing without the paper's columns")
     rows = R.table3(models, configs, runs, paper)
     cols = ["model", "config", "cycles", "time", "paper_time", "time_ratio", "energy",
-            "paper_energy", "energy_ratio", "macs", "energy_unit"]
+            "paper_energy", "energy_ratio", "macs", "energy_unit", "objective"]
     if args.fmt == "json":
         print(to_json(rows))
     elif args.fmt == "csv":
         emit(rows, "csv", cols)
     else:
-        print(f"Table 3 on the emulator: dataflow best per layer, weight sparsity {args.sparsity:g}, "
+        objectives = " / ".join(dict.fromkeys(r["objective"] for r in rows))
+        print(f"Table 3 on the emulator: dataflow best per layer (search objective {objectives}), "
+              f"weight sparsity {args.sparsity:g}, "
               f"seed {args.seed}; time normalised to the fastest network of each configuration "
               "(the paper's too, among the same networks); energy in "
               f"{' / '.join(dict.fromkeys(r['energy_unit'] for r in rows))}")
@@ -331,8 +333,8 @@ def _figure6(args) -> int:
     runs, models, configs = _runs(args)
     files = _outputs(args.out, "figure6", args.force, args.figure_format)
     rows = R.figure6(models, configs, runs)
-    cols = ["config", "group", "label", "layer_config", "model", "layers", "macs", "cycles", "efficiency",
-            "utilisation"]
+    cols = ["config", "objective", "group", "label", "layer_config", "model", "layers", "macs", "cycles",
+            "efficiency", "utilisation"]
     if args.fmt == "json":
         print(to_json(rows))
     else:

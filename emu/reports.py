@@ -208,7 +208,7 @@ def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
             res = runs.run(m, cfg)
             part.append({"model": m, "config": cfg, "cycles": round(res.cycles),
                          "macs": res.macs, "energy": res.energy.total,
-                         "energy_unit": res.hw.energy.unit})
+                         "energy_unit": res.hw.energy.unit, "objective": res.hw.objective})
         fastest = min(r["cycles"] for r in part)
         have = [paper[(r["model"], cfg)] for r in part if (r["model"], cfg) in paper] if paper else []
         paper_fastest = min((t for t, _ in have), default=None)
@@ -306,7 +306,8 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
         for gi, (key, g) in enumerate(order):
             for m in models:
                 macs, cycles, nl, performed = g["sums"].get(m, (0, 0.0, 0, 0))
-                rows.append({"config": cfg, "group": gi, "label": g["label"], "layer_config": key,
+                rows.append({"config": cfg, "objective": runs.run(m, cfg).hw.objective,
+                             "group": gi, "label": g["label"], "layer_config": key,
                              "model": m, "layers": nl, "macs": macs, "cycles": round(cycles),
                              "efficiency": macs / cycles / pes if macs and cycles else None,
                              "utilisation": performed / cycles / pes if macs and cycles else None})

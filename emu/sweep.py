@@ -363,6 +363,7 @@ def compute_record(point: Point) -> dict:
               "hardware": hw.name, "overrides": point.overrides,
               "pe_rows": hw.pe_rows, "pe_cols": hw.pe_cols, "gb_bytes": hw.gb_bytes,
               "word_bits": hw.word_bits, "clock_mhz": hw.clock_mhz, "dataflow": point.dataflow,
+              "objective": hw.objective,
               "sparsity": point.sparsity, "seed": point.seed, "cycles": total["cycles"],
               "latency_s": res.cycles / (hw.clock_mhz * 1e6)}
     record.update({f"energy_{lv}": total[f"e_{lv}"] for lv in LEVELS})

@@ -77,6 +77,7 @@ def traces(files):
 @pytest.mark.parametrize("name", ["shift_net", "quantized"])
 def test_json_rows_cover_every_kind_of_step_and_add_up(traces, name):
     t = traces[name]
+    assert t["objective"] == "cycles"   # the search's objective, named in every output
     kinds = {row["kind"] for row in t["layers"]}
     assert {"conv", "add", "gap", "fc"} <= kinds
     if name == "shift_net":
@@ -133,6 +134,7 @@ def test_figure6_sums_to_the_trace(files, traces, tmp_path):
     rows = json.loads(run("figure6", "--models", files["shift_net"], "--hw", files["hw"],
                           "--json", "-o", tmp_path / "f6"))
     rows = rows["rows"] if isinstance(rows, dict) else rows
+    assert {r["objective"] for r in rows} == {"cycles"}
     t = traces["shift_net"]
     assert sum(r["layers"] for r in rows) == len(t["layers"])
     assert sum(r["cycles"] for r in rows) == pytest.approx(t["total"]["cycles"], abs=len(t["layers"]))
@@ -160,6 +162,7 @@ def test_sweep_records_and_pareto_read_the_same_totals(files, traces, tmp_path):
     with sqlite3.connect(db) as conn:
         (record,) = [json.loads(r) for (r,) in conn.execute("SELECT record FROM points")]
     t = traces["shift_net"]
+    assert record["objective"] == t["objective"] == "cycles"
     assert record["cycles"] == t["total"]["cycles"]
     assert record["energy"] == pytest.approx(t["total"]["energy"], rel=1e-12)
     assert sum(record[f"energy_{lv}"] for lv in LEVELS) == pytest.approx(record["energy"], rel=1e-12)
