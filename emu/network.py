@@ -91,7 +91,7 @@ class NetworkResult:
         return {p: sum(r.timing.parts[p] for r in self.steps) for p in CYCLE_PARTS}
 
     def cycles_by_kind(self) -> dict[str, float]:
-        """The network's cycles by step kind (conv, linear, shift, maxpool, add, ...)."""
+        """The network's cycles by step kind (conv, fc, shift, maxpool, add, ...)."""
         out: dict[str, float] = {}
         for r in self.steps:
             out[r.kind] = out.get(r.kind, 0.0) + r.cycles
@@ -200,7 +200,8 @@ def charged_steps(steps, graph: Graph, hw: Hardware, mac_records: dict,
 
 def _stream_shape(graph: Graph, step) -> str:
     """'64x56x56 + 64x56x56 -> 64x56x56 add' of a step without MACs, for a table."""
-    dims = lambda name: "x".join(map(str, graph.shapes[name]))  # noqa: E731
+    def dims(name):
+        return "x".join(map(str, graph.shapes[name]))
     return (" + ".join(dims(i) for i in step.inputs) + f" -> {dims(step.name)} "
             + step.op.describe())
 

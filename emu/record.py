@@ -29,7 +29,7 @@ from .timing import Timing, stream_timing
 class StepRecord:
     """What one charged step cost. `conv` and `mapping` are set for MAC steps only."""
     name: str              # the layer's name (a MAC step: the conv or fc the step covers)
-    kind: str              # the op's kind: "conv", "linear", "shift", "maxpool", "add", ...
+    kind: str              # the op's kind: "conv", "fc", "shift", "maxpool", "add", ...
     shape: str             # what the step computes, for a table ("64x56x56 -> ...")
     how: str               # a MAC step's mapping (search.mapping_str), else how it is charged
     counters: Counters
