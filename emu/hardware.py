@@ -7,13 +7,22 @@ comparison with the paper's Table 3, and is never tuned to it.
 
 [pe]
   rows, cols        PE array (paper: 8x8 or 16x16).
-  rf_words = 16     Register-file words per PE. The dataflows keep one weight (WS) or one
-                    accumulator (OS) per PE plus the operand in flight, i.e. 3 words; 16 leaves
-                    room for a small ping-pong of each without approaching Eyeriss's 0.5 KB per
-                    PE. Validated: at least the 3 words the dataflows need. It bounds the output
-                    channels an OS PE can hold (dataflow.os_input_reuse): rf_words - 2 (one word
-                    each for the input and the weight in flight, the rest accumulators); only
-                    channels of one group share an input read.
+  rf_words = 16     Register-file words per PE, of arith.word_bits each: one budget in bits
+                    (16 x 16 = 256), spent once. Operands in flight take word_bits each, partial
+                    sums acc_bits each. WS holds its stationary weight(s), the input in flight
+                    and one partial sum; OS (SOC-MOP) the input and the weight in flight and its
+                    accumulators. 16 leaves room for a small ping-pong without approaching
+                    Eyeriss's 0.5 KB per PE. Validated: the dataflows' smallest sets fit.
+  rf_double_buffered = true
+                    The register file holds the next stationary block beside the current one
+                    (WS: a second weight; OS: a second set of accumulators), so passes follow
+                    back to back and pipeline.fill_drain "tile" or "layer" can hide the skew
+                    between them; "tile" (the default) needs it. Default true, the reading the
+                    fill/drain default was argued from. It halves what OS input reuse may hold:
+                    accumulators per PE = (rf_words x word_bits - 2 word_bits) / (acc_bits x 2)
+                    = 3 with the defaults (7 when false). Both readings of the paper (Figure 4
+                    shows consecutive passes, and says nothing of the register file's use) are
+                    this parameter; docs/fidelity.md reports both.
 [buffer]
   bytes             Global buffer (paper: 32 KB or 128 KB).
   split = "shared"  How the buffer is divided among the operands' tiles: "shared" (one pool:
@@ -62,8 +71,9 @@ comparison with the paper's Table 3, and is never tuned to it.
                     output channels in consecutive cycles, holding one partial sum per channel:
                     the paper's Figure 4 ("In T0 and T1 cycles of OS data flow, the shaded area
                     on left is read and convolved with different filter weights"). How many
-                    channels is bounded by the register file: pe.rf_words - 2. False: each output
-                    channel's cycle re-reads the input (one accumulator per PE).
+                    channels is bounded by the register file's accumulators (pe.rf_words, above;
+                    only channels of one group share a read). False: each output channel's
+                    cycle re-reads the input (one accumulator per PE).
   supported = ["ws", "os_socmop"]
                     The dataflows the array can run (kernels.DATAFLOWS: ws, os_socmop,
                     os_mocsop, os_mocmop). Default the paper's two: "the faster dataflow" is
@@ -75,8 +85,10 @@ comparison with the paper's Table 3, and is never tuned to it.
                     farthest PE starts that late, and the last partial sum leaves that late):
                     "pass" (every time the array starts a new stationary block), "tile" (once per
                     tile) or "layer" (once per layer). Default "tile", decided before any
-                    comparison: within a tile the PEs' register files (rf_words 16) hold the next
-                    stationary block beside the current one, so passes follow back to back as in
+                    comparison: within a tile the PEs' register files hold the next stationary
+                    block beside the current one (pe.rf_double_buffered, which "tile" and
+                    "layer" require, and which the register file pays for), so passes follow
+                    back to back as in
                     Figure 4's consecutive cycles; at a tile boundary the controller swaps the
                     global buffer's halves and the tile's partial sums must be complete before
                     they are written back, so the array drains.
@@ -201,6 +213,7 @@ class Hardware:
     pe_cols: int = _param("pe.cols", "posint")
     gb_bytes: int = _param("buffer.bytes", "posint")
     rf_words: int = _param("pe.rf_words", "posint", 16)
+    rf_double_buffered: bool = _param("pe.rf_double_buffered", "bool", True)
     gb_split: tuple[tuple[str, float], ...] | None = _param("buffer.split", "split", None)  # None: shared
     double_buffering: bool = _param("buffer.double_buffering", "bool", True)
     word_bits: int = _param("arith.word_bits", "posint", 16)
@@ -229,7 +242,19 @@ class Hardware:
     @property
     def os_psums_per_pe(self) -> int:
         """Output channels an OS (SOC-MOP) PE holds at once: its input reuse (module doc)."""
-        return max(1, self.rf_words - 2) if self.os_input_reuse else 1
+        if not self.os_input_reuse:
+            return 1
+        return max(1, (self.rf_bits - 2 * self.word_bits) // (self.acc_bits * self.rf_copies))
+
+    @property
+    def rf_bits(self) -> int:
+        """The register file's budget in bits (module doc, pe.rf_words)."""
+        return self.rf_words * self.word_bits
+
+    @property
+    def rf_copies(self) -> int:
+        """Stationary blocks the register file holds: 2 when double-buffered."""
+        return 2 if self.rf_double_buffered else 1
 
     @property
     def pipeline_skew(self) -> int:
@@ -421,9 +446,6 @@ def _energy_table(given: dict[str, Any], where: str) -> EnergyTable:
 
 
 def _validate_combination(hw: Hardware, where: str) -> None:
-    if hw.rf_words < 3:
-        raise HardwareError(f"{where}: pe.rf_words must be at least 3 (an operand pair and an "
-                            f"accumulator), got {hw.rf_words}")
     if hw.word_bits % 8 or hw.acc_bits % 8:
         raise HardwareError(f"{where}: arith.word_bits and arith.acc_bits must be whole bytes, "
                             f"got {hw.word_bits} and {hw.acc_bits}")
@@ -433,6 +455,18 @@ def _validate_combination(hw: Hardware, where: str) -> None:
     if hw.acc_bits < 2 * hw.word_bits:
         raise HardwareError(f"{where}: arith.acc_bits ({hw.acc_bits}) must hold a product of two "
                             f"{hw.word_bits}-bit words ({2 * hw.word_bits} bits)")
+    # the register file, one budget in bits (module doc): each dataflow's smallest set fits
+    copies = hw.rf_copies
+    need = max(2 * hw.word_bits + copies * hw.acc_bits,             # OS: operands + accumulator(s)
+               (copies + 1) * hw.word_bits + hw.acc_bits)            # WS: weight(s), input, psum
+    if hw.rf_bits < need:
+        raise HardwareError(f"{where}: pe.rf_words ({hw.rf_words} x {hw.word_bits} bits) cannot hold "
+                            f"an operand pair and {copies} accumulator(s) of {hw.acc_bits} bits "
+                            f"({need} bits{', double-buffered' if copies == 2 else ''})")
+    if hw.fill_drain != "pass" and not hw.rf_double_buffered:
+        raise HardwareError(f"{where}: pipeline.fill_drain = {hw.fill_drain!r} hides the skew "
+                            "between passes, which needs pe.rf_double_buffered = true; use "
+                            "fill_drain = \"pass\" without it")
     # the smallest tile (one word of each operand) must fit: otherwise no layer can run
     if not hw.fits({"input": 1, "weight": 1, "psum": 1}):
         raise HardwareError(f"{where}: buffer.bytes ({hw.gb_bytes}) is smaller than one tile "

@@ -112,7 +112,10 @@ def test_modelling_parameters_and_their_defaults(tmp_path):
     hw = load_hardware(f)
     assert (hw.fill_drain, hw.dma_engines, hw.non_mac_cycles) == ("tile", 1, False)
     assert hw.gb_words_per_cycle == 4 + 2 * 4 + 16   # WS at full rate + the DMA at DRAM rate
-    assert hw.os_psums_per_pe == 1 and load_hardware("16x16").os_psums_per_pe == 16 - 2
+    assert hw.os_psums_per_pe == 1
+    # the register file in bits, spent once: 16 x 16 bits less the input and the weight in flight,
+    # in 32-bit accumulators, twice over when it holds the next stationary block
+    assert load_hardware("16x16").os_psums_per_pe == (256 - 32) // (32 * 2) == 3
     assert load_hardware("16x16").gb_words_per_cycle == 64
     assert load_hardware("8x8").gb_words_per_cycle == 40
 
@@ -175,3 +178,22 @@ def test_module_doc_states_the_defaults_the_fields_have(tmp_path):
                 assert got == want, key
             checked += 1
     assert checked >= 15
+
+
+def test_register_file_is_one_budget_in_bits(tmp_path):
+    f = tmp_path / "rf.toml"
+
+    def hw(extra):   # extra [pe] keys go into MINIMAL's [pe] table
+        pe, _, rest = extra.partition("[pe]\n")
+        keys, _, tail = rest.partition("[")
+        f.write_text(MINIMAL.replace("[pe]\n", "[pe]\n" + keys) + pe + (("[" + tail) if tail else ""))
+        return load_hardware(f)
+    single = hw("[pe]\nrf_double_buffered = false\n[pipeline]\nfill_drain = \"pass\"\n")
+    assert single.os_psums_per_pe == (256 - 32) // 32 == 7
+    assert hw("[arith]\nword_bits = 8\nacc_bits = 24\n").os_psums_per_pe == (128 - 16) // 48 == 2
+    with pytest.raises(HardwareError, match="fill_drain = 'tile' hides the skew between passes"):
+        hw("[pe]\nrf_double_buffered = false\n")
+    with pytest.raises(HardwareError, match=r"pe.rf_words \(4 x 16 bits\) cannot hold"):
+        hw("[pe]\nrf_words = 4\n")   # 64 bits: two operands and two 32-bit accumulators do not fit
+    assert hw("[pe]\nrf_words = 4\nrf_double_buffered = false\n[pipeline]\nfill_drain = \"pass\"\n"
+              ).os_psums_per_pe == 1

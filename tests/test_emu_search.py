@@ -64,7 +64,7 @@ HW_VARIANTS = [
     {"search__objective": "cycles"},   # cycles, then DRAM words
     {"search__objective": "weighted", "buffer__double_buffering": False, "search__dram_weight": 0.0,
      "pipeline__fill_drain": "pass", "dram__engines": 2, "buffer__words_per_cycle": 3.0,
-     "pe__rf_words": 4},
+     "pe__rf_words": 4, "pe__rf_double_buffered": False},
 ]
 # the other objectives, on a plain and a grouped layer, one dataflow of each kind
 OBJECTIVE_CASES = [(shape, dataflow, over) for shape in (SMALL[0], SMALL[3])
