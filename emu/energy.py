@@ -100,9 +100,10 @@ def access_energy(hw: Hardware) -> AccessEnergy:
 
 def energy(counters, hw: Hardware, outputs: int) -> Energy:
     """counts x per-access energies of one layer with `outputs` final output words."""
-    per = list(_by_operand(counters, access_energy(hw), outputs))
+    unit = access_energy(hw)
+    per = list(_by_operand(counters, unit, outputs))
     totals = {lv: 0.0 for lv in LEVELS}
-    totals["mac"] = int(counters.macs) * access_energy(hw).mac
+    totals["mac"] = int(counters.macs) * unit.mac
     for level, _, e in per:
         totals[level] += e
     return Energy(**totals, by_operand=tuple(per))

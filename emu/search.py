@@ -102,15 +102,23 @@ class Choice:
         return int(T.dram_words(self.counters))
 
 
-def objective(hw: Hardware, shape: ConvShape, total, counters):
-    """(cost, tiebreak) of mappings under hw's [search] objective (module doc): numbers for one
-    mapping's Counters, arrays for columns of many."""
+def _key(hw: Hardware, total, words, energy):
+    """(cost, tiebreak) under hw's [search] objective (module doc) from cycles, DRAM words and
+    energy (numbers or arrays, exact or lower bounds; energy a callable, called only by the
+    objectives that need it)."""
     if hw.objective == "weighted":
-        return hw.cycles_weight * total + hw.dram_weight * T.dram_words(counters), 0.0 * total
+        return hw.cycles_weight * total + hw.dram_weight * words, 0.0 * total
     if hw.objective == "cycles":
-        return total, T.dram_words(counters) + 0.0
-    e = energy_total(counters, hw, shape.output_size)
+        return total, words + 0.0
+    e = energy()
     return (e, total) if hw.objective == "energy" else (e * total, total)
+
+
+def objective(hw: Hardware, shape: ConvShape, total, counters):
+    """(cost, tiebreak) of mappings: numbers for one mapping's Counters, arrays for columns of
+    many."""
+    return _key(hw, total, T.dram_words(counters),
+                lambda: energy_total(counters, hw, shape.output_size))
 
 
 def mapping_for(hw: Hardware, dataflow, order, tiles) -> Mapping:
@@ -300,24 +308,21 @@ class _Bound:
             total = np.maximum(compute, dram)
         else:
             total = compute + dram
-        if hw.objective == "weighted":
-            self.cost, self.tiebreak = hw.cycles_weight * total + hw.dram_weight * words, 0 * total
-        elif hw.objective == "cycles":
-            self.cost, self.tiebreak = total, words
-        else:
+        def least_energy():
             # every performed MAC reads its three operands from, and writes its partial sum to,
             # a register file (kernels' counters); every DRAM word costs at least the cheapest
             unit = access_energy(hw)
             rf = {op: unit.of("rf", op) for op in OPERANDS}
             per_mac = unit.mac + sum(rf.values()) + rf["psum"]
             dram = min(min(unit.of("dram", op) for op in OPERANDS), unit.output_write)
-            energy = _separable(shape, hw, dataflow, zeros, tilings, "macs") * per_mac + words * dram
-            self.cost, self.tiebreak = (energy, total) if hw.objective == "energy" \
-                else (energy * total, total)
+            return _separable(shape, hw, dataflow, zeros, tilings, "macs") * per_mac + words * dram
+        self.cost, self.tiebreak = _key(hw, total, words, least_energy)
 
-    def below(self, key: tuple[float, float]) -> np.ndarray:
-        """The tilings whose bound is below `key` (lexicographically): those that may beat it."""
-        return (self.cost < key[0]) | ((self.cost == key[0]) & (self.tiebreak < key[1]))
+    def below(self, key: tuple[float, float], at=slice(None)) -> np.ndarray:
+        """Whether the tilings `at` have a bound below `key` (lexicographically): whether they
+        may beat it."""
+        cost = self.cost[at]
+        return (cost < key[0]) | ((cost == key[0]) & (self.tiebreak[at] < key[1]))
 
 
 def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware) -> np.ndarray:
@@ -365,7 +370,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
         batch = batch[np.lexsort((bound.tiebreak[batch], bound.cost[batch]))]
         for start in range(0, len(batch), 256):
             take = batch[start:start + 256]
-            take = take[bound.below(best_key)[take]]
+            take = take[bound.below(best_key, take)]
             if not len(take):
                 break
             left[take] = False
