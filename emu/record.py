@@ -96,5 +96,5 @@ def stream_counters(read_words: int, written_words: int, ops: int, hw: Hardware)
 def stream_step(name: str, kind: str, shape: str, how: str, read_words: int, written_words: int,
                 ops: int, hw: Hardware) -> StepRecord:
     """The record of a step without MACs streamed through the buffer (module doc)."""
-    return charge(name, kind, shape, how, stream_counters(read_words, written_words, ops, hw),
-                  stream_timing(read_words, written_words, ops, hw), hw, written_words)
+    counters = stream_counters(read_words, written_words, ops, hw)
+    return charge(name, kind, shape, how, counters, stream_timing(counters, hw), hw, written_words)

@@ -154,25 +154,26 @@ def timing(shape: ConvShape, mapping: Mapping, counters: Counters, hw: Hardware)
                   float(first["dram_stall"]))
 
 
-def stream_timing(read_words: int, written_words: int, ops: int, hw: Hardware) -> Timing:
+def stream_timing(c: Counters, hw: Hardware) -> Timing:
     """A step without MACs (pool, add, activation, a shift copied through the buffer) on the
-    accelerator: `ops` element operations at one per PE per cycle, its `read_words` fetched from
-    DRAM and its `written_words` written back (layers run one at a time) in one streamed transfer
-    each way, both passing through the buffer (written by the DMA and read by the array, written
-    by the array and read by the DMA). The three overlap; the first transfer's latency does not:
+    accelerator, from its counters (record.stream_counters): its element operations at one per
+    PE per cycle (the counters' array cycles), its inputs fetched from DRAM and its outputs
+    written back (layers run one at a time) in one streamed transfer each way, both passing
+    through the buffer (written by the DMA and read by the array, written by the array and read
+    by the DMA). The three overlap; the first transfer's latency does not:
     cycles = latency + max(array, buffer, DRAM stream). As parts: the array's cycles, the
     buffer's time beyond them, the latency as the DRAM edge no compute hides, and the stream's
     time beyond the array's and the buffer's as the DRAM stall. No pipeline skew: an element
     operation needs no systolic fill. A step that moves nothing costs nothing."""
-    words = read_words + written_words
+    words = dram_words(c)
     if not words:
         return Timing(0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0)
     nbytes = words * hw.word_bytes
-    array = -(-ops // hw.pes)
-    buffer = 2 * words / hw.gb_words_per_cycle
+    array = c.cycles
+    buffer = gb_words(c) / hw.gb_words_per_cycle
     stream = nbytes / hw.dram_bytes_per_cycle
     edges = float(hw.dram_latency_cycles)
     stall = max(0.0, stream - max(array, buffer))
     total = array + (max(array, buffer) - array) + 0 + edges + stall   # CYCLE_PARTS' order
     return Timing(array, buffer, 0, edges + stream, edges + stall, total, nbytes,
-                  int(read_words > 0) + int(written_words > 0), edges, stall)
+                  c.input_transfers + c.psum_write_transfers, edges, stall)
