@@ -41,8 +41,9 @@ from ..cli.common import (
 from ..errors import UserError
 from ..io.datasets import DATASETS
 from ..io.files import check_out
+from ..io.model import is_quantized
 from ..io.network_spec import NetworkSpec, refuse_graph_file, split_networks
-from ..quant.model import QuantizedModel, is_quantized
+from ..quant.model import QuantizedModel
 from . import compare as C
 from . import fidelity as F
 from . import reports as R

@@ -14,6 +14,11 @@ from .weights import load_weights, save_weights
 QUANTIZED_KEY = "quantization"  # the metadata entry that makes a file quantized (quant/model.py)
 
 
+def is_quantized(meta: dict) -> bool:
+    """Whether a weight file's metadata is a quantized file's (sqnxt-quant's output)."""
+    return QUANTIZED_KEY in meta
+
+
 def graph_for(meta: dict) -> Graph:
     """The network a weight file's metadata describes: its own graph if it carries one, else the
     zoo's model named `architecture`, built with the file's `zoo_options`."""
@@ -41,12 +46,12 @@ def load_model(weights: str | Path, quantized: bool | None = False) -> tuple[Gra
         graph = graph_for(meta)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
-    is_quantized = QUANTIZED_KEY in meta
-    if quantized is not None and quantized != is_quantized:
-        raise UserError(f"{path}: is a quantized weight file; this needs float weights" if is_quantized
+    integer = is_quantized(meta)
+    if quantized is not None and quantized != integer:
+        raise UserError(f"{path}: is a quantized weight file; this needs float weights" if integer
                         else f"{path}: holds float weights; this needs a quantized file (make one "
                              "with sqnxt-quant)")
-    if is_quantized:
+    if integer:
         return graph, arrays, meta
     try:
         check_weights(graph, arrays)

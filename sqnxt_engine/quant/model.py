@@ -324,10 +324,6 @@ def _narrowest(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def is_quantized(meta: dict) -> bool:
-    return META_KEY in meta
-
-
 def load_quantized(weights) -> QuantizedModel:
     """A quantized model from a file or name (io.model.load_model's lookup); a float file is
     refused with one line."""

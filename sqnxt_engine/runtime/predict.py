@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..graph.graph import Graph
 from ..io.images import Preprocess, batch_from_arrays, load_batch
 from ..io.labels import labels_for
-from ..io.model import QUANTIZED_KEY, load_model
+from ..io.model import is_quantized, load_model
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from .runner import Runner
@@ -67,7 +67,7 @@ class Classifier:
         if labels is not None and len(labels) != classes:
             raise UserError(f"{len(labels)} class names for the {classes} classes of {graph.name}")
         labels = labels_for(meta, classes) if labels is None else labels
-        if QUANTIZED_KEY in meta:  # the integer runner, imported only for a quantized file
+        if is_quantized(meta):  # the integer runner, imported only for a quantized file
             from ..quant.model import QuantizedModel
             runner = QuantizedModel.from_arrays(graph, arrays, meta, source=weights)
         else:
