@@ -287,7 +287,7 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
     runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
-        pes = runs.run(models[0], cfg).hw.pes
+        hw = runs.run(models[0], cfg).hw   # the configuration's, the same for every model
         groups: dict[str, dict] = {}  # shape -> {label, pos, seen, per model sums}
         for mi, m in enumerate(models):
             res = runs.run(m, cfg)
@@ -306,11 +306,11 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
         for gi, (key, g) in enumerate(order):
             for m in models:
                 macs, cycles, nl, performed = g["sums"].get(m, (0, 0.0, 0, 0))
-                rows.append({"config": cfg, "objective": runs.run(m, cfg).hw.objective,
+                rows.append({"config": cfg, "objective": hw.objective,
                              "group": gi, "label": g["label"], "layer_config": key,
                              "model": m, "layers": nl, "macs": macs, "cycles": round(cycles),
-                             "efficiency": macs / cycles / pes if macs and cycles else None,
-                             "utilisation": performed / cycles / pes if macs and cycles else None})
+                             "efficiency": macs / cycles / hw.pes if macs and cycles else None,
+                             "utilisation": performed / cycles / hw.pes if macs and cycles else None})
     return rows
 
 
