@@ -54,6 +54,25 @@ comparison with the paper's Table 3, and is never tuned to it.
   acc_bits = 32     Accumulator width: a 16x16-bit product is 32 bits, the usual accumulator of
                     a 16-bit MAC. Partial sums live in the global buffer (and spill to DRAM) at
                     this width; the emulator warns when a real partial sum overflows it.
+  input_bits, weight_bits, output_bits   (derived: word_bits unless stated)
+                    The widths at which the hardware stores and moves each operand: input
+                    activations, weights, and a layer's final outputs (partial sums are
+                    acc_bits). They set how many tiles fit in the buffer, the bytes each DRAM
+                    transfer moves, the buffer's time (narrower operands are packed: the buffer
+                    moves words_per_cycle x word_bits bits per cycle), the register file's
+                    operands in flight, and every access's energy (energy.per_bit). A float file
+                    is quantized to them (emu/quantize.py); a quantized file carries its own
+                    widths (its `bits`), which replace them for its run, and a file wider than
+                    word_bits is refused with one line (its codes do not fit the datapath).
+                    Default word_bits, derived: the paper's 16-bit operands throughout. Each at
+                    most word_bits.
+  split_mac = false Whether a PE's word_bits multiplier splits into
+                    lanes = word_bits // max(input_bits, weight_bits) narrower MACs per cycle (two
+                    8x8 in a 16-bit PE, as in subword-parallel datapaths). True: a layer's array
+                    cycles divide by the lanes (rounded up), the accesses move the narrower
+                    operands' bits. Default false: the paper's PE is one 16-bit MAC, and its text
+                    says nothing of splitting it; narrower operands then save memory traffic and
+                    energy but no MAC cycles.
 [clock]
   mhz = 500         The paper gives DRAM bandwidth in GB/s and latency in cycles but no clock.
                     500 MHz sits between Eyeriss (200 MHz, 65 nm) and the 1 GHz of mobile NPUs of
@@ -123,6 +142,17 @@ comparison with the paper's Table 3, and is never tuned to it.
                     the access's width through the anchors of Horowitz, ISSCC 2014
                     (emu/energy_models.py: source, anchors, exponents), so a larger buffer costs
                     more per access; the MAC is a word_bits multiply and an acc_bits add.
+  per_bit = true    eyeriss-normalised only: the table's entries are the energy of one access of
+                    a 16-bit word (Eyeriss's and the paper's 16-bit fixed point), and an access
+                    of b bits costs b / 16 of its level's entry at every memory level: a 32-bit
+                    partial sum twice a 16-bit operand, an 8-bit operand half. Default true,
+                    decided before any comparison: SRAM and DRAM access energy grows with the
+                    bits moved (Horowitz's 45 nm figures are per bit for DRAM and near-linear in
+                    width for SRAM), and the register file is one budget in bits (pe.rf_words);
+                    a table that priced a 32-bit accumulator like a 16-bit operand would let
+                    precision change no energy. The MAC stays `mac` at any width (the table has
+                    no law for it; horowitz-45nm prices the multiplier by width). False: the
+                    table read literally, one access one cost whatever its width.
   dram_pj_per_bit = 30.47 (1.95 nJ / 64)
                     horowitz-45nm only: the middle of the source's 1.3-2.6 nJ per 64-bit DRAM
                     access. A parameter of the other model is an error.
@@ -165,6 +195,7 @@ OBJECTIVES = ("cycles", "energy", "edp", "weighted")  # [search] objective (modu
 WEIGHTED_ONLY = ("search.cycles_weight", "search.dram_weight")
 SHIFT_FORMS = ("remap", "copy")          # how a shift moves its data (module doc, emu/shift.py)
 EYERISS, HOROWITZ = "eyeriss-normalised", "horowitz-45nm"
+OPERAND_WIDTHS = ("input_bits", "weight_bits", "output_bits")   # arith.*, derived from word_bits
 DATAFLOW_NAMES = tuple(d.value for d in DATAFLOWS)
 ENERGY_MODELS = (EYERISS, HOROWITZ)  # [energy] model (EnergyTable)
 
@@ -192,6 +223,7 @@ class EnergyTable:
     gb: float = _energy_param("nonneg", 6.0, (EYERISS,))
     dram: float = _energy_param("nonneg", 200.0, (EYERISS,))
     dram_pj_per_bit: float = _energy_param("posnum", EM.DRAM_PJ_PER_BIT, (HOROWITZ,))
+    per_bit: bool = _energy_param("bool", True, (EYERISS,))
 
     @property
     def unit(self) -> str:
@@ -218,6 +250,10 @@ class Hardware:
     double_buffering: bool = _param("buffer.double_buffering", "bool", True)
     word_bits: int = _param("arith.word_bits", "posint", 16)
     acc_bits: int = _param("arith.acc_bits", "posint", 32)
+    input_bits: int | None = _param("arith.input_bits", "posint", None)    # None: word_bits
+    weight_bits: int | None = _param("arith.weight_bits", "posint", None)
+    output_bits: int | None = _param("arith.output_bits", "posint", None)
+    split_mac: bool = _param("arith.split_mac", "bool", False)
     clock_mhz: float = _param("clock.mhz", "posnum", 500.0)
     dram_latency_cycles: float = _param("dram.latency_cycles", "nonneg", 100.0)
     dram_bandwidth_gbps: float = _param("dram.bandwidth_gbps", "posnum", 16.0)
@@ -235,6 +271,9 @@ class Hardware:
     dram_weight: float = _param("search.dram_weight", "nonneg", 1.0)
 
     def __post_init__(self):
+        for name in OPERAND_WIDTHS:   # derived: word_bits unless stated (module doc)
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.word_bits)
         if self.gb_words_per_cycle is None:  # the documented default (module doc)
             object.__setattr__(self, "gb_words_per_cycle", float(
                 self.pe_rows + 2 * self.pe_cols + self.dram_bytes_per_cycle * 8 / self.word_bits))
@@ -244,7 +283,32 @@ class Hardware:
         """Output channels an OS (SOC-MOP) PE holds at once: its input reuse (module doc)."""
         if not self.os_input_reuse:
             return 1
-        return max(1, (self.rf_bits - 2 * self.word_bits) // (self.acc_bits * self.rf_copies))
+        return max(1, (self.rf_bits - self.input_bits - self.weight_bits)
+                   // (self.acc_bits * self.rf_copies))
+
+    @property
+    def operand_bits(self) -> dict[str, int]:
+        """Bits of one word of each operand as the hardware stores and moves it (module doc):
+        partial sums at acc_bits."""
+        return {"input": self.input_bits, "weight": self.weight_bits, "psum": self.acc_bits}
+
+    @property
+    def mac_lanes(self) -> int:
+        """MACs one PE performs per cycle: 1, or with arith.split_mac the narrower operands'
+        lanes in a word_bits multiplier (module doc)."""
+        if not self.split_mac:
+            return 1
+        return max(1, self.word_bits // max(self.input_bits, self.weight_bits))
+
+    def with_operand_bits(self, bits: int, where: str) -> Hardware:
+        """This hardware running a quantized file whose codes are `bits` wide (`where` names
+        the file): its operands stored and moved at that width. A file wider than the
+        datapath is refused (module doc, arith.input_bits)."""
+        if bits > self.word_bits:
+            raise HardwareError(f"{where}: its {bits}-bit codes are wider than {self.name}'s "
+                                f"{self.word_bits}-bit datapath (arith.word_bits); quantize it "
+                                f"with --bits {self.word_bits} or less, or use wider hardware")
+        return dataclasses.replace(self, input_bits=bits, weight_bits=bits, output_bits=bits)
 
     @property
     def rf_bits(self) -> int:
@@ -287,14 +351,12 @@ class Hardware:
         return {op: self.gb_bytes * frac / copies for op, frac in self.gb_split}
 
     def fits(self, footprint_words: dict[str, int]) -> bool:
-        """Whether tiles of these sizes (words per operand; psums at accumulator width) fit."""
+        """Whether tiles of these sizes (words per operand, each at its operand_bits) fit."""
         return bool(self.fits_array({op: np.asarray(footprint_words[op]) for op in OPERANDS}))
 
     def fits_array(self, footprint_words: dict[str, np.ndarray]) -> np.ndarray:
         """fits() for arrays of footprints (kernels.footprints): a boolean array."""
-        nbytes = {"input": footprint_words["input"] * self.word_bytes,
-                  "weight": footprint_words["weight"] * self.word_bytes,
-                  "psum": footprint_words["psum"] * self.acc_bytes}
+        nbytes = {op: footprint_words[op] * (bits / 8) for op, bits in self.operand_bits.items()}
         budget = self.buffer_budget()
         if isinstance(budget, dict):
             return np.logical_and.reduce([nbytes[op] <= budget[op] for op in OPERANDS])
@@ -305,11 +367,22 @@ class Hardware:
             ", ".join(f"{op} {frac:g}" for op, frac in self.gb_split)
         return (f"{self.name}: {self.pe_rows}x{self.pe_cols} PEs, {self.gb_bytes // 1024} KB buffer "
                 f"({split}{', double-buffered' if self.double_buffering else ''}), "
-                f"{self.word_bits}-bit words, {self.acc_bits}-bit accumulators, {self.clock_mhz:g} MHz, "
+                f"{self.word_bits}-bit words{self._operands_note()}, {self.acc_bits}-bit "
+                f"accumulators, {self.clock_mhz:g} MHz, "
                 f"DRAM {self.dram_latency_cycles:g} cycles + {self.dram_bandwidth_gbps:g} GB/s, "
                 f"{self.dma_engines} DMA engine{'s' if self.dma_engines > 1 else ''}, buffer "
                 f"{self.gb_words_per_cycle:g} words/cycle, fill/drain per {self.fill_drain}, "
                 f"dataflows {'/'.join(self.dataflows)}, search objective {self.objective}")
+
+    def _operands_note(self) -> str:
+        """' (operands 8/8/8 bits, 2 MACs per PE)' where they differ from the word."""
+        widths = (self.input_bits, self.weight_bits, self.output_bits)
+        note = []
+        if widths != (self.word_bits,) * 3:
+            note.append("operands in/weight/out " + "/".join(map(str, widths)) + " bits")
+        if self.mac_lanes > 1:
+            note.append(f"{self.mac_lanes} MACs per PE")
+        return f" ({', '.join(note)})" if note else ""
 
 
 # ---- loading ------------------------------------------------------------------------------
@@ -449,6 +522,10 @@ def _validate_combination(hw: Hardware, where: str) -> None:
     if hw.word_bits % 8 or hw.acc_bits % 8:
         raise HardwareError(f"{where}: arith.word_bits and arith.acc_bits must be whole bytes, "
                             f"got {hw.word_bits} and {hw.acc_bits}")
+    for name in OPERAND_WIDTHS:
+        if getattr(hw, name) > hw.word_bits:
+            raise HardwareError(f"{where}: arith.{name} ({getattr(hw, name)}) is wider than the "
+                                f"datapath (arith.word_bits = {hw.word_bits})")
     if hw.word_bits > 16:
         raise HardwareError(f"{where}: arith.word_bits must be at most 16 (the kernels' MAC is "
                             f"16-bit), got {hw.word_bits}")
@@ -457,8 +534,9 @@ def _validate_combination(hw: Hardware, where: str) -> None:
                             f"{hw.word_bits}-bit words ({2 * hw.word_bits} bits)")
     # the register file, one budget in bits (module doc): each dataflow's smallest set fits
     copies = hw.rf_copies
-    need = max(2 * hw.word_bits + copies * hw.acc_bits,             # OS: operands + accumulator(s)
-               (copies + 1) * hw.word_bits + hw.acc_bits)            # WS: weight(s), input, psum
+    operands = hw.input_bits + hw.weight_bits
+    need = max(operands + copies * hw.acc_bits,                      # OS: operands + accumulator(s)
+               operands + (copies - 1) * hw.weight_bits + hw.acc_bits)   # WS: weight(s), input, psum
     if hw.rf_bits < need:
         raise HardwareError(f"{where}: pe.rf_words ({hw.rf_words} x {hw.word_bits} bits) cannot hold "
                             f"an operand pair and {copies} accumulator(s) of {hw.acc_bits} bits "
@@ -473,7 +551,8 @@ def _validate_combination(hw: Hardware, where: str) -> None:
                             f"(one word per operand{', twice: double buffering' if hw.double_buffering else ''})")
 
 
-DERIVED = {"buffer.words_per_cycle": "pe.rows + 2 pe.cols + DRAM bytes per cycle / word bytes"}
+DERIVED = {"buffer.words_per_cycle": "pe.rows + 2 pe.cols + DRAM bytes per cycle / word bytes",
+           **{f"arith.{name}": "arith.word_bits" for name in OPERAND_WIDTHS}}
 
 
 def resolved(spec: str | Path) -> tuple[Hardware, list[tuple[str, Any, str]]]:
