@@ -41,8 +41,11 @@ comparison with the paper's Table 3, and is never tuned to it.
                     of the internal data paths", so the buffer's bandwidth is finite. Default
                     (decided before any comparison): what weight stationary, the dataflow the
                     paper calls the most common, needs at full rate (Pr input words in, Pc partial
-                    sums in and Pc out per cycle) plus the DMA at the DRAM's full rate:
-                    Pr + 2 Pc + DRAM bytes per cycle / word bytes = 64 on 16x16, 40 on 8x8. A
+                    sums in and Pc out per cycle, at acc_bits each) plus the DMA at the DRAM's
+                    full rate, counted in bits and divided by the word (the port moves
+                    words_per_cycle x word_bits bits; arith.input_bits): Pr + 2 Pc acc_bits /
+                    word_bits + DRAM bytes per cycle / word bytes = 96 on 16x16, 56 on 8x8 (64
+                    and 40 before partial sums were counted at their width). A
                     narrower buffer would throttle WS itself; one as wide as SOC-MOP without
                     input reuse asks (a word per PE per cycle) would be an unusually costly SRAM.
                     A layer's array time is at least its GB words / words_per_cycle. Derived
@@ -276,7 +279,8 @@ class Hardware:
                 object.__setattr__(self, name, self.word_bits)
         if self.gb_words_per_cycle is None:  # the documented default (module doc)
             object.__setattr__(self, "gb_words_per_cycle", float(
-                self.pe_rows + 2 * self.pe_cols + self.dram_bytes_per_cycle * 8 / self.word_bits))
+                self.pe_rows + 2 * self.pe_cols * self.acc_bits / self.word_bits
+                + self.dram_bytes_per_cycle * 8 / self.word_bits))
 
     @property
     def os_psums_per_pe(self) -> int:
@@ -551,7 +555,8 @@ def _validate_combination(hw: Hardware, where: str) -> None:
                             f"(one word per operand{', twice: double buffering' if hw.double_buffering else ''})")
 
 
-DERIVED = {"buffer.words_per_cycle": "pe.rows + 2 pe.cols + DRAM bytes per cycle / word bytes",
+DERIVED = {"buffer.words_per_cycle": "pe.rows + 2 pe.cols acc_bits / word_bits + DRAM bytes per "
+                                     "cycle / word bytes",
            **{f"arith.{name}": "arith.word_bits" for name in OPERAND_WIDTHS}}
 
 
