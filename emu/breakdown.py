@@ -7,7 +7,7 @@ layers and steps without MACs alike, record.py) and, for a whole network, Networ
 from __future__ import annotations
 
 from .energy import access_energy
-from .timing import CYCLE_PARTS
+from .timing import CYCLE_PARTS, stream_bits
 
 
 def breakdown_columns(share: bool = True) -> list[str]:
@@ -39,12 +39,15 @@ def describe_parts(parts: dict[str, float]) -> str:
 
 def energy_per_access(hw) -> dict:
     """The cost of one MAC and of one word's access at each memory level, by operand, under hw's
-    energy model (energy.access_energy): energy = counts x these, except that a layer's final
-    outputs go to DRAM at `dram_output_write` each (word width; spilled partial sums at the
-    psum figure)."""
+    energy model (energy.access_energy), each operand at its width: energy = counts x these,
+    except that a step's final outputs (its row's `outputs`) go to DRAM at `dram_output_write`
+    each (output_bits; spilled partial sums at the psum figure), and that a streamed step's
+    (row `streamed`) psum counts are its outputs, at `streamed_psum` (output_bits) per level."""
     cost = access_energy(hw)
     out = {"unit": cost.unit, "mac": cost.mac}
     for level, op, e in cost.words:
         out.setdefault(level, {})[op] = e
     out["dram_output_write"] = cost.output_write
+    streamed = access_energy(hw, stream_bits(hw))
+    out["streamed_psum"] = {lv: e for lv, op, e in streamed.words if op == "psum"}
     return out

@@ -163,6 +163,7 @@ def _trace_quantized(args, hw, model) -> int:
     x = (_input(args.image, graph, model.meta)[0] if args.image else
          np.random.default_rng(args.seed).standard_normal(graph.input_shape).astype(np.float32))
     run, cmp = trace_quantized(model, x, hw, args.dataflow)
+    hw = run.hw   # storing and moving the file's widths (integer.hardware_for)
     res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.steps)
     acc = run.accumulator
     exact = ("bit-exact in every layer" if cmp["bit_exact"]

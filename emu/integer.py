@@ -1,7 +1,8 @@
 """A quantized network (sqnxt-quant's file) on the emulated accelerator, in integers throughout.
 
 Every conv and fc step runs through the loop-nest kernels in execute-and-count mode on the
-layer's 16-bit operands: the input's activation codes and the weight codes, with the bias
+layer's operands (the file's `bits`, which the hardware stores and moves them at:
+hardware_for): the input's activation codes and the weight codes, with the bias
 (already in accumulator units) loaded into the accumulator first. The kernels return the exact
 sums; the hardware's accumulator (`hw.acc_bits` wide, wrapping or saturating as the model file
 says) and the output stage (requantization by multiplier and shift, the activation's clamp) are
@@ -33,6 +34,12 @@ from .record import StepRecord
 def hardware_accumulator(model: QuantizedModel, hw: Hardware) -> Accumulator:
     """The emulated accumulator: the hardware's width, the model's overflow behaviour."""
     return Accumulator(hw.acc_bits, model.accumulator.overflow)
+
+
+def hardware_for(model: QuantizedModel, hw: Hardware) -> Hardware:
+    """hw running the file's codes: its operands stored and moved at the file's width (DRAM
+    bytes, buffer fit, energy per bit); a file wider than the datapath refused."""
+    return hw.with_operand_bits(model.bits, f"quantized {model.graph.name}")
 
 
 @dataclass
@@ -77,6 +84,7 @@ def emulate_codes(model: QuantizedModel, xq: np.ndarray, hw: Hardware, dataflow:
                   cache: dict | None = None) -> IntegerRun:
     """One image's input codes (C, H, W) through the emulated accelerator."""
     cache = {} if cache is None else cache
+    hw = hardware_for(model, hw)
     acc_model = hardware_accumulator(model, hw)
     run = IntegerRun(model.graph.name, hw, dataflow, acc_model)
     mac_records: dict[str, StepRecord] = {}
@@ -117,6 +125,7 @@ def emulate_dataset(model: QuantizedModel, x: np.ndarray, labels: np.ndarray, hw
     through the kernels (the mappings searched once per layer), beside the NumPy integer runner
     on the same images with the same accumulator. progress(n) is called per image."""
     cache: dict = {}
+    hardware_for(model, hw)   # a file wider than the datapath: refused before any work
     numpy_model = model.with_accumulator(hardware_accumulator(model, hw))
     out = model.graph.outputs[0]
     correct = numpy_correct = exact = 0

@@ -5,7 +5,8 @@
 2. The float runner (batch norms folded, activations fused) runs the image once; its per-step
    outputs calibrate the activation scales.
 3. The emulated run is the runner's own step loop with a hook for the MAC steps: every conv /
-   fc step becomes a kernel call on 16-bit fixed-point operands (quantize.py) through the
+   fc step becomes a kernel call on fixed-point operands of the hardware's widths
+   (arith.input_bits / weight_bits, 16 by default; quantize.py) through the
    mapping the search chose (count-only mode), executed and counted for real; its int64
    accumulators are scaled back, and the runner applies the fused activation. Every other step
    (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles and energy
@@ -78,7 +79,8 @@ class NetworkResult:
                "macs": self.macs, "cycles": round(self.cycles),
                "macs_per_cycle": self.macs / self.cycles if self.cycles else 0.0,
                "utilisation": c.utilisation,
-               "dram_bytes": round(sum(r.timing.dram_bytes for r in self.steps))}
+               "dram_bytes": round(sum(r.timing.dram_bytes for r in self.steps)),
+               "outputs": sum(r.outputs for r in self.steps)}
         for lv, v in e.levels().items():
             row[f"e_{lv}"] = v
         row["energy"] = e.total
@@ -245,10 +247,10 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through
     shape = conv_shape(op, in_shape)
     wf = step.params["weight"]
     bf = step.params.get("bias")
-    fx = frac_bits(float(np.abs(x_ref).max()), hw.word_bits)
-    fw = frac_bits(float(np.abs(wf).max()), hw.word_bits)
-    xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx, hw.word_bits)
-    wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.word_bits)
+    fx = frac_bits(float(np.abs(x_ref).max()), hw.input_bits)
+    fw = frac_bits(float(np.abs(wf).max()), hw.weight_bits)
+    xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx, hw.input_bits)
+    wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.weight_bits)
     bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx + fw)).astype(np.int64)
     shift = None if through is None else shift_offsets(through, shape.C)
     yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,

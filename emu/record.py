@@ -13,7 +13,8 @@ energy the sum of its levels, whatever the step. Every report (the trace table, 
 A step without MACs is a pass streamed through the buffer (`stream_counters`,
 timing.stream_timing): its input words fetched from DRAM into the buffer and read by the array,
 its output words written by the array into the buffer and by the DMA back to DRAM. Its outputs
-are final, so they are written to DRAM at word width (energy.energy's `outputs`).
+are final, so they move at output_bits everywhere (timing.stream_bits) and are written to DRAM
+as outputs (energy.energy's `outputs`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from ..kernels import ConvShape, Counters, Mapping
 from .energy import Energy, energy
 from .hardware import Hardware
-from .timing import Timing, stream_timing
+from .timing import Timing, stream_bits, stream_timing
 
 
 @dataclass
@@ -38,6 +39,9 @@ class StepRecord:
     dense_macs: int = 0
     conv: ConvShape | None = None
     mapping: Mapping | None = None
+    outputs: int = 0       # final output words, written to DRAM at output_bits
+    streamed: bool = False  # a pass without MACs streamed through the buffer (its outputs move
+                            # at output_bits at every level: timing.stream_bits)
     overflow_bits: int | None = None  # bits a partial sum needed, if it overflowed acc_bits
     shift: str | None = None  # the shift whose remap this layer's input fetch performs
 
@@ -62,7 +66,8 @@ class StepRecord:
              "cycles": round(self.cycles),
              "macs_per_cycle": self.dense_macs / self.cycles if self.cycles else 0.0,
              "utilisation": self.counters.utilisation,
-             "dram_bytes": round(self.timing.dram_bytes)}
+             "dram_bytes": round(self.timing.dram_bytes), "outputs": self.outputs,
+             "streamed": self.streamed}
         for lv, e in self.energy.levels().items():
             r[f"e_{lv}"] = e
         r["energy"] = self.energy.total
@@ -74,11 +79,12 @@ class StepRecord:
 
 
 def charge(name: str, kind: str, shape: str, how: str, counters: Counters, timing: Timing,
-           hw: Hardware, outputs: int, **mac) -> StepRecord:
+           hw: Hardware, outputs: int, bits: dict[str, int] | None = None, **mac) -> StepRecord:
     """The record of one step: its energy from its counters on hw (`outputs`: its final output
-    words, written to DRAM at word width). mac: a MAC step's dense_macs, conv and mapping."""
-    return StepRecord(name, kind, shape, how, counters, timing, energy(counters, hw, outputs),
-                      **mac)
+    words, written to DRAM at output_bits; bits: the operands' widths, energy.access_energy's).
+    mac: a MAC step's dense_macs, conv and mapping."""
+    return StepRecord(name, kind, shape, how, counters, timing,
+                      energy(counters, hw, outputs, bits), outputs=outputs, **mac)
 
 
 def stream_counters(read_words: int, written_words: int, ops: int, hw: Hardware) -> Counters:
@@ -97,4 +103,7 @@ def stream_step(name: str, kind: str, shape: str, how: str, read_words: int, wri
                 ops: int, hw: Hardware) -> StepRecord:
     """The record of a step without MACs streamed through the buffer (module doc)."""
     counters = stream_counters(read_words, written_words, ops, hw)
-    return charge(name, kind, shape, how, counters, stream_timing(counters, hw), hw, written_words)
+    rec = charge(name, kind, shape, how, counters, stream_timing(counters, hw), hw, written_words,
+                 stream_bits(hw))
+    rec.streamed = True
+    return rec

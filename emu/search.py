@@ -296,12 +296,13 @@ class _Bound:
         cycles = _separable(shape, hw, dataflow, zeros, tilings, "cycles")
         charged = {"pass": lambda: _separable(shape, hw, dataflow, zeros, tilings, "passes"),
                    "tile": lambda: np.prod(n, axis=1), "layer": lambda: 1}[hw.fill_drain]()
-        compute = cycles + charged * hw.pipeline_skew
+        compute = T.array_cycles(cycles, hw) + charged * hw.pipeline_skew
         words = tilings.least_words
         # distinct tiles of each operand: each is transferred at least once
         in_tiles = n[:, 1] * n[:, 2] * n[:, 3] * (n[:, 0] if shape.groups > 1 else 1)
         transfers = n[:, 0] * n[:, 1] + in_tiles + n[:, 0] * n[:, 2] * n[:, 3]
-        dram = T.dma_cycles(transfers, words * hw.word_bytes, hw)
+        narrowest = min(min(hw.operand_bits.values()), hw.output_bits) / 8
+        dram = T.dma_cycles(transfers, words * narrowest, hw)
         if hw.double_buffering:   # timing's prologue and epilogue, at their least
             compute = compute + T.prologue_epilogue(shape, tiles, shape.input_used,
                                                     shape.weight_size, hw)

@@ -3,15 +3,17 @@
 Every loop-nest fact comes from the kernels (count-only or execute mode): array cycles, passes,
 global-buffer words, DRAM words and DMA transfers per operand. What is added here is hardware
 timing, each part a documented parameter of hardware.py:
-- Compute: the array's cycles, or the buffer's time if longer: (GB words read and written, by
-  the array and the DMA) / buffer.words_per_cycle; plus the pipeline skew (rows + cols - 2
-  cycles) once per array pass, per tile or per layer (pipeline.fill_drain).
+- Compute: the array's cycles (divided by the PE's MAC lanes where arith.split_mac splits
+  it, rounded up), or the buffer's time if longer: (GB bits read and written, by the array
+  and the DMA, each operand at its width, hardware.operand_bits) / (buffer.words_per_cycle x
+  word_bits); plus the pipeline skew (rows + cols - 2 cycles) once per array pass, per tile or
+  per layer (pipeline.fill_drain).
 - DRAM: one DMA transfer per tile made resident or written back (the kernels' transfer
   counters), each costing the latency plus its bytes over the bandwidth. Bytes: inputs,
-  weights and outputs at word width, spilled partial sums (written and read back) at
-  accumulator width. With n DMA engines (dram.engines) up to n transfers overlap their
-  latencies; the bandwidth is shared: DRAM time = max(bytes / bandwidth,
-  (transfers * latency + bytes / bandwidth) / n).
+  weights and final outputs at their widths (arith.input_bits, weight_bits, output_bits),
+  spilled partial sums (written and read back) at accumulator width. With n DMA engines
+  (dram.engines) up to n transfers overlap their latencies; the bandwidth is shared:
+  DRAM time = max(bytes / bandwidth, (transfers * latency + bytes / bandwidth) / n).
 - Overlap: without double buffering the array waits for every transfer: cycles = compute +
   DRAM. With it, transfers run while the array computes, except the first input and weight
   tiles (the prologue: nothing to compute yet) and the last output tile (the epilogue):
@@ -82,9 +84,23 @@ class Timing:
                 "dram_stall": self.dram_stall}
 
 
-def gb_words(c):
-    """Global-buffer words read and written (array and DMA)."""
-    return sum(getattr(c, f"{op}_gb_reads") + getattr(c, f"{op}_gb_writes") for op in OPERANDS)
+def gb_bits(c, bits: dict[str, int]):
+    """Global-buffer bits read and written (array and DMA), each operand's words at bits[op]."""
+    return sum((getattr(c, f"{op}_gb_reads") + getattr(c, f"{op}_gb_writes")) * bits[op]
+               for op in OPERANDS)
+
+
+def buffer_cycles(c, hw: Hardware, bits: dict[str, int] | None = None):
+    """Cycles the global buffer's port needs for a step's accesses (module doc)."""
+    return gb_bits(c, hw.operand_bits if bits is None else bits) / (
+        hw.gb_words_per_cycle * hw.word_bits)
+
+
+def array_cycles(cycles, hw: Hardware):
+    """A MAC step's array cycles on hw: the kernels' cycles (a number or an array) over the
+    PE's MAC lanes, rounded up."""
+    lanes = hw.mac_lanes
+    return np.asarray(cycles) if lanes == 1 else -(-np.asarray(cycles) // lanes)
 
 
 def dram_words(c):
@@ -103,18 +119,16 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
     (Columns of n rows, or one Counters with tiles of one row)."""
     tiles = np.asarray(tiles, np.int64).reshape(-1, 4)
     ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
-    array = np.asarray(c.cycles)
-    buffer = gb_words(c) / hw.gb_words_per_cycle
+    array = array_cycles(c.cycles, hw)
+    buffer = buffer_cycles(c, hw)
     charged = {"pass": np.asarray(c.passes), "tile": np.prod(-(-ext // tiles), axis=1),
                "layer": 1}[hw.fill_drain]
     fill_drain = charged * hw.pipeline_skew
     buffer_stall = np.maximum(array, buffer) - array
-    wb, ab = hw.word_bytes, hw.acc_bytes
+    ib, wb, ob, ab = hw.input_bits / 8, hw.weight_bits / 8, hw.output_bits / 8, hw.acc_bytes
     outputs = shape.output_size
-    in_bytes = c.input_dram_reads * wb
-    w_bytes = c.weight_dram_reads * wb
-    nbytes = (in_bytes + w_bytes + c.psum_dram_reads * ab + outputs * wb
-              + (c.psum_dram_writes - outputs) * ab)    # spilled partial sums at acc width
+    nbytes = (c.input_dram_reads * ib + c.weight_dram_reads * wb + c.psum_dram_reads * ab
+              + outputs * ob + (c.psum_dram_writes - outputs) * ab)  # spills at acc width
     transfers = (c.input_transfers + c.weight_transfers + c.psum_read_transfers
                  + c.psum_write_transfers)
     dram = dma_cycles(transfers, nbytes, hw)
@@ -136,10 +150,11 @@ def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, hw: Ha
     tiles (nothing to compute yet; at most all the input / weight words the layer fetches) and
     the last output tile."""
     fp = footprints(shape, tiles)
-    wb, bpc, lat = hw.word_bytes, hw.dram_bytes_per_cycle, hw.dram_latency_cycles
-    first = np.minimum(fp["input"], input_words) + np.minimum(fp["weight"], weight_words)
-    prologue = lat * np.ceil(2 / hw.dma_engines) + first * wb / bpc   # an input and a weight tile
-    epilogue = lat + np.minimum(fp["psum"], shape.output_size) * wb / bpc
+    bpc, lat = hw.dram_bytes_per_cycle, hw.dram_latency_cycles
+    first = (np.minimum(fp["input"], input_words) * hw.input_bits
+             + np.minimum(fp["weight"], weight_words) * hw.weight_bits) / 8
+    prologue = lat * np.ceil(2 / hw.dma_engines) + first / bpc   # an input and a weight tile
+    epilogue = lat + np.minimum(fp["psum"], shape.output_size) * hw.output_bits / 8 / bpc
     return prologue + epilogue
 
 
@@ -154,6 +169,12 @@ def timing(shape: ConvShape, mapping: Mapping, counters: Counters, hw: Hardware)
                   float(first["dram_stall"]))
 
 
+def stream_bits(hw: Hardware) -> dict[str, int]:
+    """The widths of a streamed step's words by counter operand: its outputs, counted as psum
+    words, are final outputs at output_bits (stream_timing)."""
+    return {**hw.operand_bits, "psum": hw.output_bits}
+
+
 def stream_timing(c: Counters, hw: Hardware) -> Timing:
     """A step without MACs (pool, add, activation, a shift copied through the buffer) on the
     accelerator, from its counters (record.stream_counters): its element operations at one per
@@ -164,13 +185,16 @@ def stream_timing(c: Counters, hw: Hardware) -> Timing:
     cycles = latency + max(array, buffer, DRAM stream). As parts: the array's cycles, the
     buffer's time beyond them, the latency as the DRAM edge no compute hides, and the stream's
     time beyond the array's and the buffer's as the DRAM stall. No pipeline skew: an element
-    operation needs no systolic fill. A step that moves nothing costs nothing."""
-    words = dram_words(c)
-    if not words:
+    operation needs no systolic fill. A step that moves nothing costs nothing. Its inputs move
+    at arith.input_bits, its outputs (the counters' psum words: final, never partial sums) at
+    output_bits (stream_bits)."""
+    if not dram_words(c):
         return Timing(0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0)
-    nbytes = words * hw.word_bytes
+    bits = stream_bits(hw)
+    nbytes = sum((getattr(c, f"{op}_dram_reads") + getattr(c, f"{op}_dram_writes")) * b
+                 for op, b in bits.items()) / 8
     array = c.cycles
-    buffer = gb_words(c) / hw.gb_words_per_cycle
+    buffer = buffer_cycles(c, hw, bits)
     stream = nbytes / hw.dram_bytes_per_cycle
     edges = float(hw.dram_latency_cycles)
     stall = max(0.0, stream - max(array, buffer))

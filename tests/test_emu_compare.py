@@ -6,16 +6,16 @@ import io
 import json
 
 import pytest
+from by_hand import energy_by_level
 
 from sqnxt_engine.emu import compare as C
 from sqnxt_engine.emu.cli import main
-from sqnxt_engine.emu.energy import LEVEL_KINDS, LEVELS
+from sqnxt_engine.emu.energy import LEVELS
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.network import emulate
 from sqnxt_engine.emu.timing import CYCLE_PARTS
 from sqnxt_engine.graph import GraphBuilder
 from sqnxt_engine.graph import ops as O
-from sqnxt_engine.kernels import OPERANDS
 from sqnxt_engine.runtime import random_weights
 
 MODEL = "1.0-SqNxt-23v5"
@@ -87,16 +87,14 @@ def traces(tmp_path_factory):
 def test_trace_json_carries_parts_and_every_count(traces):
     t = json.loads(traces["ws"].read_text())
     cost = t["energy_per_access"]
-    assert set(cost) == set(LEVELS) | {"unit", "dram_output_write"}
-    assert cost["dram_output_write"] == cost["dram"]["psum"]  # the Eyeriss table: one price a word
+    assert set(cost) == set(LEVELS) | {"unit", "dram_output_write", "streamed_psum"}
+    # the Eyeriss table per bit: a 16-bit output written half a 32-bit partial sum's price
+    assert cost["dram_output_write"] == cost["dram"]["psum"] / 2 == cost["dram"]["input"]
     for row in t["layers"] + [t["total"]]:
         parts = [row[f"cycles_{p}"] for p in CYCLE_PARTS]
         assert sum(parts) == pytest.approx(row["cycles"], abs=0.5 if row is not t["total"] else 1)
         # the energy recomputed by hand from the raw counts and the costs per access
-        counts = row["counts"]
-        by_level = {"mac": counts["macs"] * cost["mac"]}
-        for level, kinds in LEVEL_KINDS.items():
-            by_level[level] = sum(counts[f"{op}_{k}"] * cost[level][op] for op in OPERANDS for k in kinds)
+        by_level = energy_by_level(row, cost)
         for level, e in by_level.items():
             assert e == pytest.approx(row[f"e_{level}"], rel=1e-12)
         assert sum(by_level.values()) == pytest.approx(row["energy"], rel=1e-12)

@@ -10,16 +10,16 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from by_hand import energy_by_level
 
 from sqnxt_engine.cli.quant import main as quant_main
 from sqnxt_engine.emu.cli import main
-from sqnxt_engine.emu.energy import LEVEL_KINDS, LEVELS, energy
+from sqnxt_engine.emu.energy import LEVELS, energy
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.network import emulate
-from sqnxt_engine.emu.timing import CYCLE_PARTS
+from sqnxt_engine.emu.timing import CYCLE_PARTS, stream_bits
 from sqnxt_engine.io.network_spec import NetworkSpec
 from sqnxt_engine.io.shipped import shipped_weights
-from sqnxt_engine.kernels import OPERANDS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SHIFT_NET = "ShiftResNet-20-e3-fmnist"   # 9 shifts, 9 adds, a global pool
@@ -53,18 +53,19 @@ def files(tmp_path_factory):
             "shift_net": shipped_weights(SHIFT_NET)}
 
 
-def check_row(row: dict, cost: dict) -> None:
+def check_row(row: dict, cost: dict | None) -> None:
     """A report row's cycle parts and energy levels add up to it (cycles rounded to whole ones
-    in the row), and its energy is its counts times the per-access energies."""
+    in the row), and (given the per-access energies) its energy is its counts times them: each
+    operand at its width, the final outputs written to DRAM at the output's, a streamed step's
+    outputs at the output's width everywhere."""
     assert sum(row[f"cycles_{p}"] for p in CYCLE_PARTS) == pytest.approx(row["cycles"], abs=0.5)
     assert all(row[f"cycles_{p}"] >= 0 for p in CYCLE_PARTS)
-    counts = row["counts"]
-    by_level = {"mac": counts["macs"] * cost["mac"]}
-    for level, kinds in LEVEL_KINDS.items():
-        by_level[level] = sum(counts[f"{op}_{k}"] * cost[level][op] for op in OPERANDS for k in kinds)
+    assert sum(row[f"e_{lv}"] for lv in LEVELS) == pytest.approx(row["energy"], rel=1e-12)
+    if cost is None:
+        return
+    by_level = energy_by_level(row, cost)
     for level in LEVELS:
         assert by_level[level] == pytest.approx(row[f"e_{level}"], rel=1e-12)
-    assert sum(row[f"e_{lv}"] for lv in LEVELS) == pytest.approx(row["energy"], rel=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +86,8 @@ def test_json_rows_cover_every_kind_of_step_and_add_up(traces, name):
     for row in t["layers"]:
         check_row(row, t["energy_per_access"])
     total = t["total"]
-    check_row(total, t["energy_per_access"])
-    for key in ("energy", "dram_bytes", "macs"):
+    check_row(total, None)
+    for key in ["energy", "dram_bytes", "macs"] + [f"e_{lv}" for lv in LEVELS]:
         assert sum(r[key] for r in t["layers"]) == pytest.approx(total[key], abs=len(t["layers"]))
     assert sum(r["cycles"] for r in t["layers"]) == pytest.approx(total["cycles"], abs=len(t["layers"]))
 
@@ -101,7 +102,9 @@ def test_every_record_adds_up_exactly(files):
     for r in res.steps:
         assert sum(r.timing.parts.values()) == r.cycles          # exactly
         assert sum(r.energy.levels().values()) == pytest.approx(r.energy.total, rel=1e-15)
-        assert r.energy == energy(r.counters, hw, outputs[r.name])
+        assert r.outputs == outputs[r.name] and r.streamed == (not r.has_macs)
+        assert r.energy == energy(r.counters, hw, outputs[r.name],
+                                  stream_bits(hw) if r.streamed else None)
     assert sum(res.cycle_parts().values()) == pytest.approx(res.cycles, rel=1e-12)
     assert sum(res.cycles_by_kind().values()) == pytest.approx(res.cycles, rel=1e-12)
 

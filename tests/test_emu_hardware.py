@@ -111,13 +111,14 @@ def test_modelling_parameters_and_their_defaults(tmp_path):
     f.write_text(MINIMAL + "[dataflow]\nos_input_reuse = false\n")
     hw = load_hardware(f)
     assert (hw.fill_drain, hw.dma_engines, hw.non_mac_cycles) == ("tile", 1, False)
-    assert hw.gb_words_per_cycle == 4 + 2 * 4 + 16   # WS at full rate + the DMA at DRAM rate
+    # WS at full rate (4 operands, 2 x 4 partial sums of 32 bits in 16-bit words) + the DMA
+    assert hw.gb_words_per_cycle == 4 + 2 * 4 * 2 + 16
     assert hw.os_psums_per_pe == 1
     # the register file in bits, spent once: 16 x 16 bits less the input and the weight in flight,
     # in 32-bit accumulators, twice over when it holds the next stationary block
     assert load_hardware("16x16").os_psums_per_pe == (256 - 32) // (32 * 2) == 3
-    assert load_hardware("16x16").gb_words_per_cycle == 64
-    assert load_hardware("8x8").gb_words_per_cycle == 40
+    assert load_hardware("16x16").gb_words_per_cycle == 96
+    assert load_hardware("8x8").gb_words_per_cycle == 56
 
 
 def test_buffer_bandwidth_follows_the_array_unless_stated(tmp_path):
@@ -129,8 +130,8 @@ def test_buffer_bandwidth_follows_the_array_unless_stated(tmp_path):
     f.write_text(preset.replace('name = "16x16"', 'name = "32x32"').replace("rows = 16", "rows = 32")
                  .replace("cols = 16", "cols = 32"))
     hw = load_hardware(f)
-    assert (hw.pe_rows, hw.gb_words_per_cycle) == (32, 32 + 2 * 32 + 16)
-    assert "buffer 112 words/cycle" in hw.describe()
+    assert (hw.pe_rows, hw.gb_words_per_cycle) == (32, 32 + 2 * 32 * 2 + 16)
+    assert "buffer 176 words/cycle" in hw.describe()
     f.write_text(f.read_text().replace("[buffer]", "[buffer]\nwords_per_cycle = 64"))
     assert load_hardware(f).gb_words_per_cycle == 64
 
@@ -146,7 +147,9 @@ def test_hardware_command_shows_every_parameter_and_its_origin(tmp_path, capsys)
     rows = {r["key"]: (r["value"], r["origin"]) for r in json.loads(capsys.readouterr().out)["parameters"]}
     assert set(_SCHEMA) <= set(rows)
     assert rows["clock.mhz"] == (250, "file") and rows["pe.rf_words"] == (16, "default")
-    assert rows["buffer.words_per_cycle"] == (4 + 2 * 4 + 32, "derived")   # 64 bytes per cycle at 250 MHz
+    # 64 bytes per cycle at 250 MHz; partial sums of two words each
+    assert rows["buffer.words_per_cycle"] == (4 + 2 * 4 * 2 + 32, "derived")
+    assert rows["arith.input_bits"] == (16, "derived")
     assert main(["hardware", "16x16"]) == 0
     assert "derived (pe.rows + 2 pe.cols" in capsys.readouterr().out
     assert main(["hardware", str(tmp_path / "missing.toml")]) == 2
