@@ -265,16 +265,18 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through
 def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str,
                  cache: dict, mapping=None, shift=None):
     """(int64 sums, StepRecord) of one conv/fc layer on int16 operands: the mapping searched
-    once per (shape, zero weights, dataflow, hardware) in `cache` (or the one given), executed
-    and counted by the kernels, with the cycles and energy of those counts on hw.
+    once per (shape, number of zero weights, dataflow, hardware) in `cache` (or the one given)
+    on that many zeros spread evenly (search.spread_zeros: the layers sharing the search do not
+    wait on which of them came first, so the results never depend on the order of the layers,
+    the networks or --jobs), then executed on the real weights and counted by the kernels, with the cycles and energy of those counts on hw.
     shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
     unshifted input. The mapping is the one searched for the plain layer: the shift removes
     border reads only, and changes no tile's buffer footprint."""
     zeros = S.zero_profile(shape, hw, wq)
     if mapping is None:
         key = (shape, zeros.zeros, dataflow, hw)
-        if key not in cache:
-            cache[key] = S.search(shape, hw, dataflow, zeros)
+        if key not in cache:   # searched on the zeros spread evenly (S.spread_zeros)
+            cache[key] = S.search(shape, hw, dataflow, S.spread_zeros(shape, zeros.zeros))
         mapping = cache[key].mapping
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AccumulatorOverflowWarning)

@@ -91,7 +91,8 @@ def read_paper_table3(path: Path | Traversable) -> dict[tuple[str, str], tuple[f
 @dataclass
 class Runs:
     """Emulates networks, sharing one search cache between them (identical layer shapes with
-    the same number of zero weights on the same hardware are searched once per process).
+    as many zero weights on the same hardware are searched once per process, on those zeros
+    spread evenly: network.kernel_layer).
     jobs > 1: `run_all` spreads the (model, config) emulations over that many worker
     processes (None: one per CPU; never more than the networks or the CPUs, workers.py, with
     `note` told when the jobs asked for are lowered); the search is exact and the weights

@@ -133,6 +133,20 @@ def zero_profile(shape: ConvShape, hw: Hardware, weights) -> ZeroProfile:
     return weights if isinstance(weights, ZeroProfile) else ZeroProfile.of(shape, weights)
 
 
+def spread_zeros(shape: ConvShape, zeros: int) -> ZeroProfile:
+    """A zero profile of `zeros` zero weights spread evenly over the layer's weights in (k, c,
+    r, s) order: what a network's layers of one shape and one number of zeros are searched on
+    (network.kernel_layer), so the mapping they share depends on the layer alone, not on which
+    of them was searched first. Magnitude pruning of trained or seeded weights scatters zeros
+    across the filters, which an even spread stands for; the chosen mapping is then executed
+    and counted on the real weights."""
+    size = shape.K * shape.Cg * shape.R * shape.S
+    mask = np.zeros(size, bool)
+    if zeros:
+        mask[(np.arange(zeros) * size) // zeros] = True
+    return ZeroProfile.of(shape, mask.reshape(shape.K, shape.Cg, shape.R, shape.S))
+
+
 def evaluate(shape: ConvShape, mapping: Mapping, hw: Hardware, zeros) -> Choice:
     """Count one mapping (count-only mode) and cost it."""
     c = count(shape, mapping, zeros if mapping.dataflow.skips_zero_weights else None)

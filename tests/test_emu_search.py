@@ -187,11 +187,18 @@ def test_energy_is_counts_times_table(shape):
     e = energy(c, hw, shape.output_size)
     d = c.to_dict()
     ops = ("input", "weight", "psum")
+    # per bit (energy.per_bit): the table prices a 16-bit access; partial sums are 32-bit
+    width = {"input": 1, "weight": 1, "psum": 2}
     assert e.mac == c.macs * 1.5
-    assert e.rf == sum(d[f"{o}_rf_reads"] + d[f"{o}_rf_writes"] for o in ops) * 1.25
-    assert e.pe == sum(d[f"{o}_pe_transfers"] for o in ops) * 2.5
-    assert e.gb == sum(d[f"{o}_gb_reads"] + d[f"{o}_gb_writes"] for o in ops) * 6.5
-    assert e.dram == sum(d[f"{o}_dram_reads"] + d[f"{o}_dram_writes"] for o in ops) * 201.0
+    assert e.rf == sum((d[f"{o}_rf_reads"] + d[f"{o}_rf_writes"]) * width[o] for o in ops) * 1.25
+    assert e.pe == sum(d[f"{o}_pe_transfers"] * width[o] for o in ops) * 2.5
+    assert e.gb == sum((d[f"{o}_gb_reads"] + d[f"{o}_gb_writes"]) * width[o] for o in ops) * 6.5
+    # the final outputs leave at the output's 16 bits, spilled partial sums at 32
+    assert e.dram == (sum((d[f"{o}_dram_reads"] + d[f"{o}_dram_writes"]) * width[o] for o in ops)
+                      - shape.output_size) * 201.0
+    literal = energy(c, replace(hw, energy=replace(hw.energy, per_bit=False)), shape.output_size)
+    assert literal.dram == sum(d[f"{o}_dram_reads"] + d[f"{o}_dram_writes"] for o in ops) * 201.0
+    assert literal.gb == sum(d[f"{o}_gb_reads"] + d[f"{o}_gb_writes"] for o in ops) * 6.5
     assert e.total == pytest.approx(sum(e.levels().values()))
     assert sum(e.operand("gb", o) for o in ops) == pytest.approx(e.gb)
     assert (e + e).dram == 2 * e.dram and (e + e).operand("rf", "psum") == 2 * e.operand("rf", "psum")
@@ -221,7 +228,9 @@ def test_timing_overlap_fill_drain_and_dma_engines():
     assert two.dram == pytest.approx(max(two.dram_bytes / 32, (n * 100 + two.dram_bytes / 32) / 2))
     # a buffer of 1 word a cycle makes the layer buffer-bound
     slow = T.timing(shape, m, c, tiny_hw(buffer__bytes=4096, buffer__words_per_cycle=1.0))
-    assert slow.buffer == T.gb_words(c) and slow.compute == slow.buffer + slow.fill_drain
+    # (16-bit operands, 32-bit partial sums: a port of one 16-bit word a cycle)
+    assert slow.buffer == T.gb_bits(c, {"input": 16, "weight": 16, "psum": 32}) / 16
+    assert slow.compute == slow.buffer + slow.fill_drain
 
 
 def test_zero_skip_off_is_searched_as_no_skip():
@@ -233,3 +242,13 @@ def test_zero_skip_off_is_searched_as_no_skip():
     assert zp.zeros == 0
     ch = S.search(shape, noskip, "os", zp)
     assert ch.counters.skipped_macs == 0 and ch.counters.macs == shape.macs
+
+
+def test_spread_zeros_places_that_many_zeros_evenly():
+    shape = ConvShape(C=6, H=5, W=5, K=4, R=3, S=3, padding=1)
+    for n in (0, 1, 7, 100, 216):
+        zp = S.spread_zeros(shape, n)
+        assert zp.zeros == n
+    # every filter of a layer with a zero in every other weight gets its share
+    halves = S.zero_profile(shape, tiny_hw(), np.arange(216).reshape(4, 6, 3, 3) % 2)
+    assert np.array_equal(S.spread_zeros(shape, 108).table, halves.table)
