@@ -268,7 +268,8 @@ def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardwar
     once per (shape, number of zero weights, dataflow, hardware) in `cache` (or the one given)
     on that many zeros spread evenly (search.spread_zeros: the layers sharing the search do not
     wait on which of them came first, so the results never depend on the order of the layers,
-    the networks or --jobs), then executed on the real weights and counted by the kernels, with the cycles and energy of those counts on hw.
+    the networks or --jobs), then executed on the real weights and counted by the kernels,
+    with the cycles and energy of those counts on hw.
     shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
     unshifted input. The mapping is the one searched for the plain layer: the shift removes
     border reads only, and changes no tile's buffer footprint."""

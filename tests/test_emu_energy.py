@@ -114,7 +114,8 @@ def test_buffer_size_trade_off_of_squeezenext_v5():
     """Eyeriss-normalised, the search minimising energy: a larger buffer never costs energy (its
     mappings include the smaller buffer's, the per-access costs do not change, the search is
     exact: without pruning, for the real weights; with it, a layer is searched on its zeros
-    spread evenly, search.spread_zeros, and executed on the real ones). horowitz-45nm, the search pricing DRAM words with cycles: every buffer access costs
+    spread evenly, search.spread_zeros, and executed on the real ones). horowitz-45nm, the
+    search pricing DRAM words with cycles: every buffer access costs
     more at 512 KB than at 128 KB (4^0.464 = 1.90x); once the network's DRAM traffic stops
     falling, the larger buffer costs more in total."""
     kbs = (32, 128, 512)
