@@ -128,6 +128,20 @@ comparison with the paper's Table 3, and is never tuned to it.
                     output to DRAM (layers run one at a time), bounded by the buffer bandwidth
                     (emu/record.py's pass streamed through the buffer). Concatenation, flatten
                     and slices move no data and are never charged.
+  keep_on_chip = false
+                    Whether a layer's output may stay in the global buffer for the next layer
+                    instead of a DRAM round trip. True: a conv/fc layer whose output only the next
+                    conv/fc layer reads (directly or through a flatten), a layer without spilled
+                    partial sums, keeps it in the buffer when the whole output (at output_bits)
+                    fits beside both layers' tiles (double-buffered copies; a kept input needs no
+                    input tile); the producer writes no output to DRAM, the consumer fetches no
+                    input (emu/onchip.py). The mappings are searched per layer, as ever; keeping
+                    applies where the chosen ones leave room. A shared buffer only (a split's
+                    shares are per tile). Default false, decided before any comparison: the paper
+                    "processes the neural network one layer at a time", and its estimator
+                    "computes the number of clock cycles required to process each layer and sums
+                    all the results", each layer's data to and from DRAM; it says nothing of
+                    data kept between layers. Both readings are reported (docs/fidelity.md).
   shift = "remap"   How the accelerator performs a shift (Wu et al., no MACs; emu/shift.py):
                     "remap", the following 1x1 convolution fetches its input at per-channel
                     offsets and never reads the border, or "copy", a pass of its own through the
@@ -266,6 +280,7 @@ class Hardware:
     gb_words_per_cycle: float | None = _param("buffer.words_per_cycle", "posnum", None)
     dma_engines: int = _param("dram.engines", "posint", 1)
     non_mac_cycles: bool = _param("layers.non_mac_cycles", "bool", False)
+    keep_on_chip: bool = _param("layers.keep_on_chip", "bool", False)
     shift: str = _param("layers.shift", "choice:" + ",".join(SHIFT_FORMS), "remap")
     energy: EnergyTable = field(default_factory=EnergyTable)
     dataflows: tuple[str, ...] = _param("dataflow.supported", "dataflows", ("ws", "os_socmop"))
