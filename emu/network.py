@@ -35,6 +35,7 @@ from ..runtime import Runner
 from . import search as S
 from .energy import Energy
 from .hardware import Hardware
+from .onchip import keep_on_chip
 from .quantize import frac_bits, prune, quantize
 from .record import StepRecord, charge, stream_step
 from .shift import copy_record, remap_plan, shift_offsets
@@ -177,10 +178,12 @@ _FREE = (O.Flatten, O.Concat, O.Slice)
 def charged_steps(steps, graph: Graph, hw: Hardware, mac_records: dict,
                   shift_form: dict[str, str]) -> list[StepRecord]:
     """Every step the accelerator charges, in run order (record.py): the MAC steps' records
-    (mac_records, by step name); each shift the hardware copies (shift_form, shift.py; a
+    (mac_records, by step name; with hw.keep_on_chip, re-costed where an output stays in the
+    buffer for the next layer: onchip.py); each shift the hardware copies (shift_form, shift.py; a
     shift not in it is copied); and, where hw.non_mac_cycles, every step without MACs that
     moves data, streamed through the buffer with one element operation per input element, or
     per output element and window tap for a pool, whichever is more."""
+    mac_records = keep_on_chip(steps, mac_records, set(graph.outputs), hw)
     non_mac = {s.name for s in _non_mac_steps(steps)} if hw.non_mac_cycles else set()
     out = []
     for step in steps:

@@ -319,7 +319,7 @@ class _Bound:
         dram = T.dma_cycles(transfers, words * narrowest, hw)
         if hw.double_buffering:   # timing's prologue and epilogue, at their least
             compute = compute + T.prologue_epilogue(shape, tiles, shape.input_used,
-                                                    shape.weight_size, hw)
+                                                    shape.weight_size, shape.output_size, hw)
             total = np.maximum(compute, dram)
         else:
             total = compute + dram

@@ -126,7 +126,7 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
     fill_drain = charged * hw.pipeline_skew
     buffer_stall = np.maximum(array, buffer) - array
     ib, wb, ob, ab = hw.input_bits / 8, hw.weight_bits / 8, hw.output_bits / 8, hw.acc_bytes
-    outputs = shape.output_size
+    outputs = np.minimum(shape.output_size, c.psum_dram_writes)  # none when kept on chip
     nbytes = (c.input_dram_reads * ib + c.weight_dram_reads * wb + c.psum_dram_reads * ab
               + outputs * ob + (c.psum_dram_writes - outputs) * ab)  # spills at acc width
     transfers = (c.input_transfers + c.weight_transfers + c.psum_read_transfers
@@ -134,7 +134,7 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
     dram = dma_cycles(transfers, nbytes, hw)
     if hw.double_buffering:
         # edges + max(compute, dram - edges): the DMA beyond compute and the edges stalls
-        edges = prologue_epilogue(shape, tiles, c.input_dram_reads, c.weight_dram_reads, hw)
+        edges = prologue_epilogue(shape, tiles, c.input_dram_reads, c.weight_dram_reads, outputs, hw)
         stall = np.maximum(0.0, dram - edges - (array + buffer_stall + fill_drain))
     else:
         edges, stall = np.zeros_like(dram), dram
@@ -145,16 +145,20 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
             "transfers": transfers, "dram_edges": edges, "dram_stall": stall}
 
 
-def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, hw: Hardware):
+def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, output_words,
+                      hw: Hardware):
     """With double buffering, the DMA time the array cannot overlap: the first input and weight
-    tiles (nothing to compute yet; at most all the input / weight words the layer fetches) and
-    the last output tile."""
+    tiles (nothing to compute yet; at most all the input / weight words the layer fetches, none
+    of an operand it does not fetch) and the last output tile (none when no output is written:
+    onchip.py)."""
     fp = footprints(shape, tiles)
     bpc, lat = hw.dram_bytes_per_cycle, hw.dram_latency_cycles
     first = (np.minimum(fp["input"], input_words) * hw.input_bits
              + np.minimum(fp["weight"], weight_words) * hw.weight_bits) / 8
-    prologue = lat * np.ceil(2 / hw.dma_engines) + first / bpc   # an input and a weight tile
-    epilogue = lat + np.minimum(fp["psum"], shape.output_size) * hw.output_bits / 8 / bpc
+    fetched = (np.asarray(input_words) > 0).astype(int) + (np.asarray(weight_words) > 0)
+    prologue = lat * np.ceil(fetched / hw.dma_engines) + first / bpc   # an input and a weight tile
+    last = np.minimum(fp["psum"], output_words)
+    epilogue = np.where(last > 0, lat + last * hw.output_bits / 8 / bpc, 0.0)
     return prologue + epilogue
 
 
