@@ -12,9 +12,10 @@ here, and prints the headline lines they print (emu/fidelity.py): `sqnxt-emu tra
 paper's and beside the MAC ratio, rank correlation with the paper beside MAC count's); then the
 searched cycles of layers that differ by one output pixel a side, beside their MACs.
 
-With --set FIELD=VALUE (a Hardware field: fill_drain, os_input_reuse, gb_words_per_cycle,
-dma_engines, non_mac_cycles, ...) the same figures for 1.0-SqNxt-23 and 1.0-SqNxt-23v5 on both
-presets with that field changed, through the library (the commands take presets only).
+With --set KEY=VALUE (a hardware file's key: pipeline.fill_drain, dataflow.os_input_reuse,
+buffer.words_per_cycle, energy.per_bit, ...) the same figures for 1.0-SqNxt-23 v1-v5 on both
+presets with that parameter changed as a file would state it (derived values follow it,
+impossible combinations are refused), through the library.
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def parse_set(text: str) -> tuple[str, object]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", action="append", default=[], type=parse_set,
-                    help="FIELD=VALUE: a Hardware field changed on both presets")
+                    help="KEY=VALUE: a hardware file's key (section.name) changed on both presets")
     ap.add_argument("--skip-table3", action="store_true", help="leave out the 13-network run")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each command (best wall time)")
     ap.add_argument("--table3-jobs", help="comma-separated --jobs values: time only `sqnxt-emu "

@@ -597,6 +597,24 @@ def resolved(spec: str | Path) -> tuple[Hardware, list[tuple[str, Any, str]]]:
     return hw, rows
 
 
+def with_overrides(spec: str | Path, overrides: dict[str, Any]) -> Hardware:
+    """A preset or hardware file with some parameters changed, by TOML key ("pipeline.fill_drain",
+    "energy.per_bit"): merged into its document and validated as a file stating them would be,
+    so derived values (DERIVED) follow the changed ones and impossible combinations are refused."""
+    if not overrides:
+        return load_hardware(spec)
+    doc, where = hardware_document(spec)
+    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items()}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if name:
+            doc.setdefault(section, {})[name] = value
+        else:
+            doc[key] = value
+    shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    return hardware_from_dict(doc, f"{where} with {shown}")
+
+
 def load_hardware(spec: str | Path) -> Hardware:
     """A preset name ("8x8", "16x16") or the path of a TOML hardware file."""
     doc, where = hardware_document(spec)

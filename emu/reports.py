@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from .figures import COLUMN_WIDTH, mark_stages, paper_figure
-from .hardware import EYERISS, PRESETS, load_hardware
+from .hardware import EYERISS, PRESETS, load_hardware, with_overrides
 from .network import NetworkResult, emulate
 from .output import save_figure
 from .workers import available_cpus, pool, worker_count
@@ -105,7 +105,8 @@ class Runs:
     note: Callable[[str], None] | None = None
     cache: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)   # (model, config) -> NetworkResult
-    overrides: dict = field(default_factory=dict)  # Hardware fields changed on every preset
+    # hardware parameters (TOML keys, "pipeline.fill_drain") changed on every configuration
+    overrides: dict = field(default_factory=dict)
     # report name -> what to build or load, for the names that are no plain zoo model or preset
     networks: dict = field(default_factory=dict)  # -> NetworkSpec (a zoo model with options, a file)
     hardware: dict = field(default_factory=dict)  # -> a hardware TOML file
@@ -185,7 +186,7 @@ def _network(model: str | NetworkSpec, seed: int) -> tuple:
 def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, dataflow: str,
              overrides: dict, progress: bool, cache: dict) -> NetworkResult:
     graph, weights = _network(model, seed)
-    hw = replace(load_hardware(config), **overrides)
+    hw = with_overrides(config, overrides)
     return emulate(graph, weights, hw, dataflow, sparsity, seed=seed, progress=progress,
                    cache=cache)
 

@@ -200,3 +200,13 @@ def test_register_file_is_one_budget_in_bits(tmp_path):
         hw("[pe]\nrf_words = 4\n")   # 64 bits: two operands and two 32-bit accumulators do not fit
     assert hw("[pe]\nrf_words = 4\nrf_double_buffered = false\n[pipeline]\nfill_drain = \"pass\"\n"
               ).os_psums_per_pe == 1
+
+
+def test_overrides_are_merged_as_a_file_would_state_them():
+    from sqnxt_engine.emu.hardware import with_overrides
+    hw = with_overrides("16x16", {"arith.acc_bits": 24, "energy.per_bit": False})
+    assert hw.acc_bits == 24 and hw.energy.per_bit is False
+    assert hw.gb_words_per_cycle == 16 + 2 * 16 * 24 / 16 + 16   # derived from the new width
+    with pytest.raises(HardwareError, match="needs pe.rf_double_buffered"):
+        with_overrides("8x8", {"pe.rf_double_buffered": False})
+    assert with_overrides("8x8", {}) == load_hardware("8x8")
