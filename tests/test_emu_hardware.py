@@ -204,9 +204,9 @@ def test_register_file_is_one_budget_in_bits(tmp_path):
 
 def test_overrides_are_merged_as_a_file_would_state_them():
     from sqnxt_engine.emu.hardware import with_overrides
-    hw = with_overrides("16x16", {"arith.acc_bits": 24, "energy.per_bit": False})
-    assert hw.acc_bits == 24 and hw.energy.per_bit is False
-    assert hw.gb_words_per_cycle == 16 + 2 * 16 * 24 / 16 + 16   # derived from the new width
+    hw = with_overrides("16x16", {"arith.acc_bits": 48, "energy.per_bit": False})
+    assert hw.acc_bits == 48 and hw.energy.per_bit is False
+    assert hw.gb_words_per_cycle == 16 + 2 * 16 * 48 / 16 + 16   # derived from the new width
     with pytest.raises(HardwareError, match="needs pe.rf_double_buffered"):
         with_overrides("8x8", {"pe.rf_double_buffered": False})
     assert with_overrides("8x8", {}) == load_hardware("8x8")
