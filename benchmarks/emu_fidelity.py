@@ -16,6 +16,10 @@ With --set KEY=VALUE (a hardware file's key: pipeline.fill_drain, dataflow.os_in
 buffer.words_per_cycle, energy.per_bit, ...) the same figures for 1.0-SqNxt-23 v1-v5 on both
 presets with that parameter changed as a file would state it (derived values follow it,
 impossible combinations are refused), through the library.
+
+With --each: every modelling parameter's alternative reading (ALTERNATIVES), one at a time,
+as one markdown table of the co-design steps and the stem share (docs/modelling-parameters.md):
+about a minute per row on 2 free cores.
 """
 from __future__ import annotations
 
@@ -28,6 +32,31 @@ import sys
 import time
 
 CONFIGS = ("8x8", "16x16")
+# every parameter a source leaves open (emu/hardware.py's module doc argues each default), and
+# the other reading each is measured at: (what is changed, as hardware file keys)
+ALTERNATIVES = (
+    {"pe.rf_words": 32},
+    {"pe.rf_double_buffered": False, "pipeline.fill_drain": "pass"},
+    {"pipeline.fill_drain": "pass"},
+    {"pipeline.fill_drain": "layer"},
+    {"buffer.split": {"input": 0.34, "weight": 0.33, "psum": 0.33}},
+    {"buffer.double_buffering": False},
+    {"buffer.words_per_cycle": 1e12},
+    {"arith.acc_bits": 48},
+    {"arith.input_bits": 8, "arith.weight_bits": 8, "arith.output_bits": 8},
+    {"arith.input_bits": 8, "arith.weight_bits": 8, "arith.output_bits": 8, "arith.split_mac": True},
+    {"clock.mhz": 1000},
+    {"dram.engines": 2},
+    {"dataflow.zero_skip_os": False},
+    {"dataflow.os_input_reuse": False},
+    {"dataflow.supported": ["ws", "os_socmop", "os_mocsop", "os_mocmop"]},
+    {"layers.non_mac_cycles": True},
+    {"layers.keep_on_chip": True},
+    {"energy.per_bit": False},
+    {"energy.model": "horowitz-45nm"},
+    {"search.objective": "energy"},
+    {"search.objective": "edp"},
+)
 
 
 def timed(cmd: list[str], repeat: int) -> tuple[str, str]:
@@ -99,6 +128,40 @@ def variant(overrides: dict) -> list[str]:
     return steps + F.table3_lines(rows) + F.network_lines({c: runs.results[(F.V1, c)] for c in CONFIGS})
 
 
+def each_table() -> list[str]:
+    """ALTERNATIVES as markdown rows: the co-design steps' cycles, v5/v1 energy and the stem
+    share on 16x16 / 8x8, beside the paper's and the defaults'."""
+    from sqnxt_engine.emu import fidelity as F
+    from sqnxt_engine.emu import reports as R
+    ref = R.find_reference(None)
+    paper = R.read_paper_table3(ref) if ref else None
+    head = ("| changed | v2/v1 cycles | v5/v2 cycles | v5/v1 cycles | v5/v1 energy | stem share |",
+            "|---|---|---|---|---|---|")
+    out = list(head)
+
+    def cells(steps, key):
+        by = {(r["config"], r["step"]): r for r in steps}
+        return [" / ".join(f"{by[(c, st)][key]:.3f}" for c in ("16x16", "8x8"))
+                for st, key in (("v2/v1", key), ("v5/v2", key), ("v5/v1", key))]
+
+    for overrides in ({},) + ALTERNATIVES:
+        runs = R.Runs(overrides=overrides)
+        rows = R.table3(R.FIGURE6_MODELS, CONFIGS, runs, paper)
+        steps = F.step_rows(rows)
+        if not overrides:
+            by = {(r["config"], r["step"]): r for r in steps}
+            out.append("| (paper) | " + " | ".join(cells(steps, "paper_time")) + " | "
+                       + " / ".join(f"{by[(c, 'v5/v1')]['paper_energy']:.3f}" for c in ("16x16", "8x8"))
+                       + f" | {F.PAPER_STEM_SHARE:.0%} / - |")
+        label = ", ".join(f"`{k} = {v!r}`" for k, v in overrides.items()) or "(defaults)"
+        by = {(r["config"], r["step"]): r for r in steps}
+        energy = " / ".join(f"{by[(c, 'v5/v1')]['energy']:.3f}" for c in ("16x16", "8x8"))
+        stem = " / ".join(f"{F.stem_share(runs.results[(F.V1, c)]):.1%}" for c in ("16x16", "8x8"))
+        out.append(f"| {label} | " + " | ".join(cells(steps, "cycles")) + f" | {energy} | {stem} |")
+        print(out[-1], file=sys.stderr, flush=True)   # progress: a row a minute
+    return out
+
+
 def parse_set(text: str) -> tuple[str, object]:
     key, _, value = text.partition("=")
     try:
@@ -112,6 +175,8 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], type=parse_set,
                     help="KEY=VALUE: a hardware file's key (section.name) changed on both presets")
     ap.add_argument("--skip-table3", action="store_true", help="leave out the 13-network run")
+    ap.add_argument("--each", action="store_true",
+                    help="every parameter's alternative reading, one markdown table")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each command (best wall time)")
     ap.add_argument("--table3-jobs", help="comma-separated --jobs values: time only `sqnxt-emu "
                     "table3 --jobs N` for each (wall and CPU of the command and its workers)")
@@ -124,6 +189,9 @@ def main(argv=None) -> int:
             print(f"`{' '.join(cmd)}`: {wall}; load average {load:.1f} before, "
                   f"{os.getloadavg()[0]:.1f} after")
             print("\n".join(headline(out)))
+        return 0
+    if args.each:
+        print("\n".join(each_table()))
         return 0
     if args.set:
         t0 = time.perf_counter()
