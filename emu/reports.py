@@ -199,9 +199,18 @@ def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides) -> l
             for c in configs]
 
 
+def paper_config(hw) -> str | None:
+    """The paper's configuration a hardware has the array and buffer of ("8x8": 8x8 PEs and
+    32 KB, "16x16": 16x16 and 128 KB), or None: a variant of a preset (another energy table,
+    fill/drain, ...) is compared with the paper's figures for its array and buffer."""
+    return {(8, 8, 32 * 1024): "8x8", (16, 16, 128 * 1024): "16x16"}.get(
+        (hw.pe_rows, hw.pe_cols, hw.gb_bytes))
+
+
 def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
     """One row per (model, config), configs outermost: cycles, normalised time, energy, and the
-    paper's figures (renormalised to the same networks) with our/paper ratios."""
+    paper's figures for the configuration of the same array and buffer (paper_config;
+    renormalised to the same networks) with our/paper ratios."""
     runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
@@ -212,11 +221,12 @@ def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
                          "macs": res.macs, "energy": res.energy.total,
                          "energy_unit": res.hw.energy.unit, "objective": res.hw.objective})
         fastest = min(r["cycles"] for r in part)
-        have = [paper[(r["model"], cfg)] for r in part if (r["model"], cfg) in paper] if paper else []
+        pcfg = paper_config(runs.run(models[0], cfg).hw)
+        have = [paper[(r["model"], pcfg)] for r in part if (r["model"], pcfg) in paper] if paper else []
         paper_fastest = min((t for t, _ in have), default=None)
         for r in part:
             r["time"] = r["cycles"] / fastest
-            pt, pe = (paper or {}).get((r["model"], cfg), (None, None))
+            pt, pe = (paper or {}).get((r["model"], pcfg), (None, None))
             if runs.run(r["model"], cfg).hw.energy.model != EYERISS:
                 pe = None  # the paper's energies are Eyeriss-normalised: no ratio across units
             r["paper_time"] = None if pt is None else pt / paper_fastest
