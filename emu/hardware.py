@@ -600,11 +600,16 @@ def resolved(spec: str | Path) -> tuple[Hardware, list[tuple[str, Any, str]]]:
 def with_overrides(spec: str | Path, overrides: dict[str, Any]) -> Hardware:
     """A preset or hardware file with some parameters changed, by TOML key ("pipeline.fill_drain",
     "energy.per_bit"): merged into its document and validated as a file stating them would be,
-    so derived values (DERIVED) follow the changed ones and impossible combinations are refused."""
+    so derived values (DERIVED) follow the changed ones and impossible combinations are refused.
+    A changed energy.model drops the parameters of the model it replaces."""
     if not overrides:
         return load_hardware(spec)
     doc, where = hardware_document(spec)
     doc = {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items()}
+    if "energy.model" in overrides:   # the other model's parameters go with it
+        model = overrides["energy.model"]
+        doc["energy"] = {k: v for k, v in doc.get("energy", {}).items()
+                         if k in _ENERGY_SCHEMA and model in _ENERGY_SCHEMA[k][1]}
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         if name:
