@@ -23,6 +23,19 @@ comparison with the paper's Table 3, and is never tuned to it.
                     = 3 with the defaults (7 when false). Both readings of the paper (Figure 4
                     shows consecutive passes, and says nothing of the register file's use) are
                     this parameter; docs/fidelity.md reports both.
+  spad_filter_words = 224, spad_ifmap_words = 12, spad_psum_words = 24
+                    The row-stationary PE's three scratchpads (dataflow "rs" only; WS and OS use
+                    rf_words): its filter rows, its sliding window of input words, its partial
+                    sums, in words. Defaults: the only row-stationary PE published, Eyeriss's
+                    (Chen et al., JSSC 2017: 224, 12 and 24 words of 16 bits), the dataflow's
+                    own chip, not a budget fitted to anything; on the paper's arrays RS is
+                    opt-in (dataflow.supported) and this PE is larger than their 16-word
+                    register file, which a comparison must say. RS runs a layer only if a filter
+                    row fits (S <= spad_ifmap_words and S <= spad_filter_words); it interleaves
+                    p = min(spad_psum_words, spad_filter_words // S) output channels in a PE
+                    (Eyeriss's p; its q, channels interleaved in a PE, is 1 here: the channels'
+                    partial sums are added down the column instead). More filters never cost
+                    cycles and only save input reads, so p is the most that fits, not searched.
 [buffer]
   bytes             Global buffer (paper: 32 KB or 128 KB).
   split = "shared"  How the buffer is divided among the operands' tiles: "shared" (one pool:
@@ -76,7 +89,7 @@ comparison with the paper's Table 3, and is never tuned to it.
                     cycle re-reads the input (one accumulator per PE).
   supported = ["ws", "os_socmop"]
                     The dataflows the array can run (kernels.DATAFLOWS: ws, os_socmop,
-                    os_mocsop, os_mocmop). Default the paper's two: "the faster dataflow" is
+                    os_mocsop, os_mocmop, rs: Eyeriss's row stationary, pe.spad_* above). Default the paper's two: "the faster dataflow" is
                     chosen per layer between weight and output stationary (SOC-MOP, Figure 4).
                     `--dataflow best` is the best mapping under [search] objective over these
                     (emu/search.py); one dataflow may still be named on the command line.
@@ -233,6 +246,9 @@ class Hardware:
     objective: str = _param("search.objective", "choice:" + ",".join(OBJECTIVES), "cycles")
     cycles_weight: float = _param("search.cycles_weight", "nonneg", 1.0)
     dram_weight: float = _param("search.dram_weight", "nonneg", 1.0)
+    spad_filter_words: int = _param("pe.spad_filter_words", "posint", 224)
+    spad_ifmap_words: int = _param("pe.spad_ifmap_words", "posint", 12)
+    spad_psum_words: int = _param("pe.spad_psum_words", "posint", 24)
 
     def __post_init__(self):
         if self.gb_words_per_cycle is None:  # the documented default (module doc)
@@ -245,6 +261,13 @@ class Hardware:
         if not self.os_input_reuse:
             return 1
         return max(1, (self.rf_bits - 2 * self.word_bits) // (self.acc_bits * self.rf_copies))
+
+    def rs_filters_per_pe(self, filter_cols: int) -> int:
+        """Row stationary: output channels a PE interleaves for a layer whose filter rows have
+        filter_cols (S) taps (Eyeriss's p, module doc: pe.spad_*); 0 if a row does not fit."""
+        if filter_cols > min(self.spad_ifmap_words, self.spad_filter_words):
+            return 0
+        return min(self.spad_psum_words, self.spad_filter_words // filter_cols)
 
     @property
     def rf_bits(self) -> int:
@@ -327,6 +350,8 @@ _SECTIONS = {k.split(".")[0] for k in _SCHEMA if "." in k} | {"energy"}
 # the largest value a number may take: far beyond any real design, small enough that the
 # kernels' int64 counts (PEs x cycles, buffer words, accumulators) cannot overflow
 _MAX = {"pe.rows": 4096, "pe.cols": 4096, "pe.rf_words": 1 << 20, "buffer.bytes": 1 << 40,
+        "pe.spad_filter_words": 1 << 20, "pe.spad_ifmap_words": 1 << 20,
+        "pe.spad_psum_words": 1 << 20,
         "arith.acc_bits": 64, "dram.engines": 1024}
 _MAX_INT, _MAX_NUMBER = (1 << 31) - 1, 1e15
 
