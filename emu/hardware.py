@@ -153,6 +153,42 @@ comparison with the paper's Table 3, and is never tuned to it.
                     stops being the first objective.)
   cycles_weight = 1.0, dram_weight = 1.0
                     "weighted" only (a file that sets them under another objective is refused).
+
+Presets eyeriss and eyeriss-isca16 (the published hardware `sqnxt-emu validate` compares with,
+emu/validate.py, docs/validation.md). Stated from the papers: the arrays (12x14; 16x16), the
+buffers (108 KB; 128 KB), 16-bit words, the chip's scratchpads (224 / 12 / 24 words), the ISCA
+model's 512 B register file per PE and energy table (1 / 1 / 2 / 6 / 200), row stationary.
+Left open by the papers, decided here before any comparison, each with its argument:
+  clock.mhz = 200   The chip's clock as the analytical reproductions of its Table V model it;
+                    eyeriss-isca16 is an energy model (no time compared): the chip's too.
+  arith.acc_bits = 32 (default)
+                    The chip keeps partial sums in 16-bit words; the emulator's MAC accumulates
+                    in at least two words (a 16x16-bit product), so spilled partial sums cost
+                    twice the chip's bytes in the buffer's fit and DRAM timing. Kept: a 16-bit
+                    psum would need a truncation model the kernels do not have.
+  pe.rf_words       eyeriss 260 (its three scratchpads together), eyeriss-isca16 256 (512 B):
+                    used by WS/OS only, which these presets do not run.
+  pe.spad_* (eyeriss-isca16) = 220 / 12 / 24
+                    The ISCA model has one 512 B register file; split as the chip built a year
+                    later splits its scratchpads, the filter's trimmed by 4 words so the three sum
+                    to the 256 words.
+  dram.*, dram.engines, buffer.double_buffering, buffer.split, buffer.words_per_cycle,
+  pipeline.fill_drain (defaults)
+                    The papers give the DRAM traffic (accesses) but not the off-chip link as the
+                    emulator models it; Table V's processing latency is the array's. The
+                    project's defaults are kept (16 GB/s, 100 cycles, double buffering, one
+                    shared pool, a derived buffer bandwidth, fill/drain per tile), so the
+                    emulator's latency is its compute model plus the DRAM stall those defaults
+                    leave; validate prints the stall beside each latency.
+  search.objective  eyeriss "cycles" (default: Table V is a latency), eyeriss-isca16 "energy"
+                    (Figure 10 is an energy breakdown of the mapping the model found best for
+                    energy, as its reproduction's search minimises energy).
+  Not modelled (no parameter): the chip's zero gating (energy only, no cycles) and run-length
+  compression of ifmaps in DRAM (Table V's DRAM accesses are the compressed traffic; the
+  emulator's are uncompressed words), Eyeriss's q (channels interleaved in a PE) and its
+  spatial folding of output-row strips (the emulator's strips run one after the other), and
+  batches: a batch of n is n images one after the other (weights fetched again per image),
+  except fully connected layers, run as a 1x1 convolution over the n images (weights once).
 """
 from __future__ import annotations
 
@@ -172,7 +208,7 @@ from ..io.structured_text import load_toml
 from ..kernels import DATAFLOWS, OPERANDS
 from . import energy_models as EM
 
-PRESETS = ("8x8", "16x16", "16x16-45nm")
+PRESETS = ("8x8", "16x16", "16x16-45nm", "eyeriss", "eyeriss-isca16")
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
 OBJECTIVES = ("cycles", "energy", "edp", "weighted")  # [search] objective (module doc, search.py)
 WEIGHTED_ONLY = ("search.cycles_weight", "search.dram_weight")
