@@ -208,7 +208,9 @@ from ..io.structured_text import load_toml
 from ..kernels import DATAFLOWS, OPERANDS
 from . import energy_models as EM
 
-PRESETS = ("8x8", "16x16", "16x16-45nm", "eyeriss", "eyeriss-isca16")
+PAPER_PRESETS = ("8x8", "16x16", "16x16-45nm")     # the SqueezeNext paper's arrays
+VALIDATION_PRESETS = ("eyeriss", "eyeriss-isca16")  # published hardware (module doc)
+PRESETS = PAPER_PRESETS + VALIDATION_PRESETS
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
 OBJECTIVES = ("cycles", "energy", "edp", "weighted")  # [search] objective (module doc, search.py)
 WEIGHTED_ONLY = ("search.cycles_weight", "search.dram_weight")
