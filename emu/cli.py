@@ -256,7 +256,7 @@ def _validate(args) -> int:
         print(to_json({s: {"title": v["title"], "source": v["source"],
                            "rows": [r.to_dict() for r in v["rows"]]} for s, v in suites.items()}))
         return 0
-    for s, v in suites.items():
+    for v in suites.values():
         print(f"{v['title']}\n  source: {v['source']}")
         emit([{"item": r.item, "quantity": r.quantity, "reference": f"{r.reference:g}",
                "emulator": f"{r.emulator:.4g}", "ratio": f"{r.ratio:.3f}", "band": r.band_str(),

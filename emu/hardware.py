@@ -89,8 +89,9 @@ comparison with the paper's Table 3, and is never tuned to it.
                     cycle re-reads the input (one accumulator per PE).
   supported = ["ws", "os_socmop"]
                     The dataflows the array can run (kernels.DATAFLOWS: ws, os_socmop,
-                    os_mocsop, os_mocmop, rs: Eyeriss's row stationary, pe.spad_* above). Default the paper's two: "the faster dataflow" is
-                    chosen per layer between weight and output stationary (SOC-MOP, Figure 4).
+                    os_mocsop, os_mocmop, rs: Eyeriss's row stationary, pe.spad_* above).
+                    Default the paper's two: "the faster dataflow" is chosen per layer between
+                    weight and output stationary (SOC-MOP, Figure 4); RS is opt-in.
                     `--dataflow best` is the best mapping under [search] objective over these
                     (emu/search.py); one dataflow may still be named on the command line.
 [pipeline]

@@ -6,8 +6,9 @@ names the sources) and each emulator figure computed here from the kernels' coun
   array): compute cycles, the array's N MAC steps plus its pipeline skew (rows + cols - 2, the
   hardware's fill/drain, charged once: the product is one tile), with the untiled MOC-MOP
   mapping (rows over the N output channels, columns over the N pixels), i.e. 3N - 2.
-- Eyeriss, JSSC 2017, Table V (preset eyeriss, AlexNet CONV1-5, batch 4): MACs, active PEs,
-  processing latency, DRAM traffic.
+- Eyeriss, JSSC 2017, Table V (preset eyeriss, AlexNet CONV1-5, batch 4): MACs, active PEs
+  (the PEs busy per array cycle on average, MACs / cycles, as nn_dataflow's reproduction
+  computes them), processing latency, DRAM traffic (bytes moved, MB = 10^6 bytes).
 - Eyeriss, ISCA 2016, Figure 10 (preset eyeriss-isca16, AlexNet batch 16): the energy of the
   MACs (ALU), of DRAM and of the register files, in units of 10^9 MACs.
 AlexNet is the zoo's (the Caffe model: grouped CONV2/4/5, 227 x 227 input). The kernels run one
@@ -33,6 +34,7 @@ from . import timing as T
 from .energy import energy
 from .hardware import hardware_from_dict, load_hardware
 from .network import conv_shape
+from .workers import available_cpus, pool, worker_count
 
 REFERENCES = ("scalesim_rtl.json", "eyeriss_jssc17_table5.json", "eyeriss_isca16_fig10.json")
 MAX_REFERENCE_BYTES = 1 << 16
@@ -104,7 +106,7 @@ def systolic_compute_cycles(n: int) -> int:
     return int(tm.array + tm.fill_drain)
 
 
-def scalesim_rows(ref: dict) -> list[Row]:
+def scalesim_rows(ref: dict, choices: dict) -> list[Row]:
     rows = []
     for n in ref["sizes"]:
         given = ref["rtl_cycles"].get(str(n))
@@ -132,18 +134,25 @@ def alexnet_layers(batch: int) -> dict[str, tuple[ConvShape, int]]:
     return out
 
 
-def active_pes(shape: ConvShape, mapping: Mapping) -> int:
-    """PEs the mapping's fullest RS pass keeps busy: the kernels' count of one tile of the
-    mapping's first channels, rows and columns in one pass (every PE of it busy each cycle),
-    MACs / cycles."""
-    tk, tc, ty, tx = mapping.tiles
-    one = Mapping(Dataflow.RS, mapping.pe_rows, mapping.pe_cols, mapping.order,
-                  (1, min(tc, max(1, mapping.pe_rows // shape.R)), min(ty, mapping.pe_cols), tx))
-    c = count(shape, one)
-    return c.macs // c.cycles
+def _search_task(task):
+    """One layer's RS mapping on a preset (a worker's task)."""
+    preset, shape = task
+    return S.search(shape, load_hardware(preset), "rs")
 
 
-def eyeriss_jssc_rows(ref: dict) -> list[Row]:
+def searched(tasks, jobs: int | None = None) -> dict:
+    """{(preset, shape): the searched Choice}, the searches spread over worker processes
+    (jobs: how many; default the CPUs available). The results do not depend on it."""
+    tasks = list(dict.fromkeys(tasks))
+    n = worker_count(available_cpus() if jobs is None else jobs, len(tasks))
+    if n == 1:
+        return {t: _search_task(t) for t in tasks}
+    with pool(n) as ex:   # the largest layers first: they bound the wall time
+        order = sorted(tasks, key=lambda t: -t[1].macs * t[1].weight_size)
+        return dict(zip(order, ex.map(_search_task, order)))
+
+
+def eyeriss_jssc_rows(ref: dict, choices: dict) -> list[Row]:
     hw = load_hardware(ref["preset"])
     batch, bands = ref["batch"], ref["bands"]
     shapes = alexnet_layers(batch)
@@ -154,14 +163,14 @@ def eyeriss_jssc_rows(ref: dict) -> list[Row]:
     rows = []
     for name, r in ref["layers"].items():
         shape, n = shapes[name]
-        ch = S.search(shape, hw, "rs")
+        ch = choices[(hw.name, shape)]
         ms = n * ch.timing.total / (hw.clock_mhz * 1e3)
         stall = n * ch.timing.exposed_dram / (hw.clock_mhz * 1e3)
         how = f"{S.mapping_str(ch.mapping)} p{ch.mapping.psums_per_pe}"
         rows += [Row("eyeriss-jssc17", name, "MACs (M)", r["macs_millions"], n * shape.macs / 1e6,
                      band("macs_millions")),
                  Row("eyeriss-jssc17", name, "active PEs", r["active_pes"],
-                     active_pes(shape, ch.mapping), band("active_pes"), how),
+                     ch.counters.macs // ch.counters.cycles, band("active_pes"), how),
                  Row("eyeriss-jssc17", name, "latency (ms)", r["latency_ms"], ms,
                      band("latency_ms"), f"of which DRAM {stall:.2f} ms"),
                  Row("eyeriss-jssc17", name, "DRAM (MB)", r["dram_mb"],
@@ -169,14 +178,14 @@ def eyeriss_jssc_rows(ref: dict) -> list[Row]:
     return rows
 
 
-def eyeriss_isca_rows(ref: dict) -> list[Row]:
+def eyeriss_isca_rows(ref: dict, choices: dict) -> list[Row]:
     hw = load_hardware(ref["preset"])
     batch, bands = ref["batch"], ref["bands"]
     shapes = alexnet_layers(batch)
     rows = []
     for name, r in ref["layers"].items():
         shape, n = shapes[name]
-        ch = S.search(shape, hw, "rs")
+        ch = choices[(hw.name, shape)]
         e = energy(ch.counters, hw, shape.output_size)
         got = {"alu": e.mac, "dram": e.dram, "rf": e.rf}
         for q in ("alu", "dram", "rf"):
@@ -191,11 +200,12 @@ SUITES = {"scalesim-rtl": ("scalesim_rtl.json", scalesim_rows),
           "eyeriss-isca16": ("eyeriss_isca16_fig10.json", eyeriss_isca_rows)}
 
 
-def validate(suites=tuple(SUITES)) -> dict[str, dict]:
-    """Every suite's reference (title, source, ...) and its rows."""
-    out = {}
-    for s in suites:
-        name, rows_of = SUITES[s]
-        ref = reference(name)
-        out[s] = {"title": ref["title"], "source": ref["source"], "rows": rows_of(ref)}
-    return out
+def validate(suites=tuple(SUITES), jobs: int | None = None) -> dict[str, dict]:
+    """Every suite's reference (title, source) and its rows; the layers' mapping searches run
+    in `jobs` worker processes (searched)."""
+    refs = {s: reference(SUITES[s][0]) for s in suites}
+    tasks = [(ref["preset"], shape) for ref in refs.values() if "preset" in ref
+             for name, (shape, _) in alexnet_layers(ref["batch"]).items() if name in ref["layers"]]
+    choices = searched(tasks, jobs)
+    return {s: {"title": ref["title"], "source": ref["source"],
+                "rows": SUITES[s][1](ref, choices)} for s, ref in refs.items()}

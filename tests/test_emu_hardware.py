@@ -4,7 +4,6 @@ import pytest
 
 from sqnxt_engine.emu.hardware import (
     PAPER_PRESETS,
-    PRESETS,
     EnergyTable,
     Hardware,
     HardwareError,
