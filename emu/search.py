@@ -23,8 +23,10 @@ every tile size, for every objective) but does not count every candidate:
    (in DRAM and in the buffer, halos and padding), for k in a grouped layer the input groups
    its tiles and blocks span, and for k with SOC-MOP input reuse the input reads themselves
    (counted per size: the pieces of one group a PE holds, and the nonzero weights of the
-   one-channel pieces, depend on where the k-tiles start); and the fit depends on the full tile
-   size t. The cost only grows
+   one-channel pieces, depend on where the k-tiles start); for row stationary also the pieces
+   of up to p channels its k-tiles cut into, its c-passes (floor(Pr / R) channels at once) and
+   the input rows its strips of Pc output rows read (`_rs_features`); and the fit depends on
+   the full tile size t. The cost only grows
    with each of these, so a size t whose every feature is matched or beaten by another size's
    is never needed (`candidate_sizes`: the Pareto-minimal sizes; about 2 sqrt(n) plus the sizes
    aligned to the array).

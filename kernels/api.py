@@ -308,7 +308,7 @@ Per operand (input, weight, psum: partial sums and, at the end, the outputs), in
   dram_reads    DRAM words read: tile fetches, spilled partial sums read back
   dram_writes   DRAM words written: psum/output tiles written back (inputs and weights: 0)
 Work:
-  macs          MACs performed (WS and the MOC dataflows perform zero-weight MACs)
+  macs          MACs performed (WS, RS and the MOC dataflows perform zero-weight MACs)
   skipped_macs  MACs SOC-MOP did not perform because the weight was zero (macs + skipped_macs =
                 the layer's MACs)
   cycles        PE-array cycles: steps in which every active PE performs at most one MAC; no
