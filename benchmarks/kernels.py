@@ -95,7 +95,7 @@ def candidate_mappings(shape: ConvShape, pe: int, n: int, rng, gb_words=64 * 102
     while len(out) < n and tries < 50 * n:
         tries += 1
         tiles = tuple(int(rng.choice(legal[d])) for d in "kcyx")
-        m = Mapping(DATAFLOWS[rng.integers(4)], pe, pe, ORDERS[rng.integers(24)], tiles)
+        m = Mapping(DATAFLOWS[rng.integers(len(DATAFLOWS))], pe, pe, ORDERS[rng.integers(24)], tiles)
         if sum(m.footprint(shape).values()) <= gb_words:
             out.append(m)
     return out

@@ -247,6 +247,30 @@ def _hardware(args) -> int:
     return 0
 
 
+# ---- validate: the emulator against published hardware (emu/validate.py) -----------------
+
+def _validate(args) -> int:
+    """Every reference figure beside the emulator's, with ratio, band and PASS / FAIL."""
+    from .validate import validate
+    suites = validate()
+    if args.json:
+        print(to_json({s: {"title": v["title"], "source": v["source"],
+                           "rows": [r.to_dict() for r in v["rows"]]} for s, v in suites.items()}))
+        return 0
+    for v in suites.values():
+        print(f"{v['title']}\n  source: {v['source']}")
+        emit([{"item": r.item, "quantity": r.quantity, "reference": f"{r.reference:g}",
+               "emulator": f"{r.emulator:.4g}", "ratio": f"{r.ratio:.3f}", "band": r.band_str(),
+               "status": r.status, "note": r.note} for r in v["rows"]], "table",
+             ["item", "quantity", "reference", "emulator", "ratio", "band", "status", "note"])
+        print()
+    rows = [r for v in suites.values() for r in v["rows"]]
+    judged = [r for r in rows if r.status != "-"]
+    print(f"{sum(r.status == 'PASS' for r in judged)} of {len(judged)} banded figures pass; "
+          f"{len(rows) - len(judged)} figures have no published band")
+    return 0
+
+
 def _input(path: str, graph, meta: dict) -> np.ndarray:
     """One image preprocessed as the weights (or the zoo graph) ask, as the network's input."""
     from ..io.images import Preprocess, load_batch
@@ -556,11 +580,16 @@ def _main(argv: list[str]) -> int:
     h.add_argument("hw", nargs="?", default="16x16", help="preset 8x8 / 16x16 / 16x16-45nm, or a "
                    "hardware TOML file (default 16x16)")
     h.add_argument("--json", action="store_true", help="JSON output")
+    v = subcommand(sub, "validate", "The emulator against published hardware: SCALE-Sim's "
+                   "systolic RTL, Eyeriss JSSC'17 Table V, Eyeriss ISCA'16 Figure 10 (ratio, band, "
+                   "PASS/FAIL per figure; docs/validation.md).")
+    v.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    v.add_argument("--json", action="store_true", help="JSON output")
     # subparsers of an ArgumentParser subclass keep its one-line error()
     args = p.parse_args(argv)
     return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
             "diff": _diff, "sweep": _sweep, "pareto": _pareto,
-            "hardware": _hardware}[args.command](args)
+            "hardware": _hardware, "validate": _validate}[args.command](args)
 
 
 def main(argv=None) -> int:

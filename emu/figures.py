@@ -25,7 +25,8 @@ COLUMN_WIDTH = 3.5  # inches
 PAPER_STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6,
                "ytick.labelsize": 6, "legend.fontsize": 6, "lines.markersize": 3.5,
                "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6}
-DATAFLOW_COLOURS = dict(zip(DATAFLOWS, ("tab:blue", "tab:orange", "tab:green", "tab:purple")))
+DATAFLOW_COLOURS = dict(zip(DATAFLOWS, ("tab:blue", "tab:orange", "tab:green", "tab:purple",
+                                        "tab:red")))
 NO_MACS_COLOUR = "0.6"   # the steps without MACs (shift copies, timed pools and adds)
 STAGE_MARKERS = "osD^v<>ph*"
 

@@ -23,6 +23,19 @@ comparison with the paper's Table 3, and is never tuned to it.
                     = 3 with the defaults (7 when false). Both readings of the paper (Figure 4
                     shows consecutive passes, and says nothing of the register file's use) are
                     this parameter; docs/fidelity.md reports both.
+  spad_filter_words = 224, spad_ifmap_words = 12, spad_psum_words = 24
+                    The row-stationary PE's three scratchpads (dataflow "rs" only; WS and OS use
+                    rf_words): its filter rows, its sliding window of input words, its partial
+                    sums, in words. Defaults: the only row-stationary PE published, Eyeriss's
+                    (Chen et al., JSSC 2017: 224, 12 and 24 words of 16 bits), the dataflow's
+                    own chip, not a budget fitted to anything; on the paper's arrays RS is
+                    opt-in (dataflow.supported) and this PE is larger than their 16-word
+                    register file, which a comparison must say. RS runs a layer only if a filter
+                    row fits (S <= spad_ifmap_words and S <= spad_filter_words); it interleaves
+                    p = min(spad_psum_words, spad_filter_words // S) output channels in a PE
+                    (Eyeriss's p; its q, channels interleaved in a PE, is 1 here: the channels'
+                    partial sums are added down the column instead). More filters never cost
+                    cycles and only save input reads, so p is the most that fits, not searched.
 [buffer]
   bytes             Global buffer (paper: 32 KB or 128 KB).
   split = "shared"  How the buffer is divided among the operands' tiles: "shared" (one pool:
@@ -98,8 +111,9 @@ comparison with the paper's Table 3, and is never tuned to it.
                     cycle re-reads the input (one accumulator per PE).
   supported = ["ws", "os_socmop"]
                     The dataflows the array can run (kernels.DATAFLOWS: ws, os_socmop,
-                    os_mocsop, os_mocmop). Default the paper's two: "the faster dataflow" is
-                    chosen per layer between weight and output stationary (SOC-MOP, Figure 4).
+                    os_mocsop, os_mocmop, rs: Eyeriss's row stationary, pe.spad_* above).
+                    Default the paper's two: "the faster dataflow" is chosen per layer between
+                    weight and output stationary (SOC-MOP, Figure 4); RS is opt-in.
                     `--dataflow best` is the best mapping under [search] objective over these
                     (emu/search.py); one dataflow may still be named on the command line.
 [pipeline]
@@ -187,6 +201,48 @@ comparison with the paper's Table 3, and is never tuned to it.
                     stops being the first objective.)
   cycles_weight = 1.0, dram_weight = 1.0
                     "weighted" only (a file that sets them under another objective is refused).
+
+Presets eyeriss and eyeriss-isca16 (the published hardware `sqnxt-emu validate` compares with,
+emu/validate.py, docs/validation.md). Stated from the papers: the arrays (12x14; 16x16), the
+buffers (108 KB; 128 KB), 16-bit words, the chip's scratchpads (224 / 12 / 24 words), the ISCA
+model's 512 B register file per PE and energy table (1 / 1 / 2 / 6 / 200), row stationary.
+Left open by the papers, decided here before any comparison, each with its argument:
+  clock.mhz = 200   The chip's clock as the analytical reproductions of its Table V model it;
+                    eyeriss-isca16 is an energy model (no time compared): the chip's too.
+  arith.acc_bits = 32 (default)
+                    The chip keeps partial sums in 16-bit words; the emulator's MAC accumulates
+                    in at least two words (a 16x16-bit product), so spilled partial sums cost
+                    twice the chip's bytes in the buffer's fit and DRAM timing. Kept: a 16-bit
+                    psum would need a truncation model the kernels do not have.
+  energy.per_bit = false
+                    The chip and the ISCA model keep partial sums in 16-bit words, so an access
+                    of one is one 16-bit word's, the table's entry; the emulator's 32-bit
+                    accumulator (above) must not double its price. (Set when the per-bit default
+                    came to the project, after both values had been seen in the validate run:
+                    stated here, and the argument is the chip's word width alone.)
+  pe.rf_words       eyeriss 260 (its three scratchpads together), eyeriss-isca16 256 (512 B):
+                    used by WS/OS only, which these presets do not run.
+  pe.spad_* (eyeriss-isca16) = 220 / 12 / 24
+                    The ISCA model has one 512 B register file; split as the chip built a year
+                    later splits its scratchpads, the filter's trimmed by 4 words so the three sum
+                    to the 256 words.
+  dram.*, dram.engines, buffer.double_buffering, buffer.split, buffer.words_per_cycle,
+  pipeline.fill_drain (defaults)
+                    The papers give the DRAM traffic (accesses) but not the off-chip link as the
+                    emulator models it; Table V's processing latency is the array's. The
+                    project's defaults are kept (16 GB/s, 100 cycles, double buffering, one
+                    shared pool, a derived buffer bandwidth, fill/drain per tile), so the
+                    emulator's latency is its compute model plus the DRAM stall those defaults
+                    leave; validate prints the stall beside each latency.
+  search.objective  eyeriss "cycles" (default: Table V is a latency), eyeriss-isca16 "energy"
+                    (Figure 10 is an energy breakdown of the mapping the model found best for
+                    energy, as its reproduction's search minimises energy).
+  Not modelled (no parameter): the chip's zero gating (energy only, no cycles) and run-length
+  compression of ifmaps in DRAM (Table V's DRAM accesses are the compressed traffic; the
+  emulator's are uncompressed words), Eyeriss's q (channels interleaved in a PE) and its
+  spatial folding of output-row strips (the emulator's strips run one after the other), and
+  batches: a batch of n is n images one after the other (weights fetched again per image),
+  except fully connected layers, run as a 1x1 convolution over the n images (weights once).
 """
 from __future__ import annotations
 
@@ -206,7 +262,9 @@ from ..io.structured_text import load_toml
 from ..kernels import DATAFLOWS, OPERANDS
 from . import energy_models as EM
 
-PRESETS = ("8x8", "16x16", "16x16-45nm")
+PAPER_PRESETS = ("8x8", "16x16", "16x16-45nm")     # the SqueezeNext paper's arrays
+VALIDATION_PRESETS = ("eyeriss", "eyeriss-isca16")  # published hardware (module doc)
+PRESETS = PAPER_PRESETS + VALIDATION_PRESETS
 FILL_DRAIN = ("pass", "tile", "layer")  # when the array pays its pipeline skew (module doc)
 OBJECTIVES = ("cycles", "energy", "edp", "weighted")  # [search] objective (module doc, search.py)
 WEIGHTED_ONLY = ("search.cycles_weight", "search.dram_weight")
@@ -287,6 +345,9 @@ class Hardware:
     objective: str = _param("search.objective", "choice:" + ",".join(OBJECTIVES), "cycles")
     cycles_weight: float = _param("search.cycles_weight", "nonneg", 1.0)
     dram_weight: float = _param("search.dram_weight", "nonneg", 1.0)
+    spad_filter_words: int = _param("pe.spad_filter_words", "posint", 224)
+    spad_ifmap_words: int = _param("pe.spad_ifmap_words", "posint", 12)
+    spad_psum_words: int = _param("pe.spad_psum_words", "posint", 24)
 
     def __post_init__(self):
         for name in OPERAND_WIDTHS:   # derived: word_bits unless stated (module doc)
@@ -328,6 +389,13 @@ class Hardware:
                                 f"{self.word_bits}-bit datapath (arith.word_bits); quantize it "
                                 f"with --bits {self.word_bits} or less, or use wider hardware")
         return dataclasses.replace(self, input_bits=bits, weight_bits=bits, output_bits=bits)
+
+    def rs_filters_per_pe(self, filter_cols: int) -> int:
+        """Row stationary: output channels a PE interleaves for a layer whose filter rows have
+        filter_cols (S) taps (Eyeriss's p, module doc: pe.spad_*); 0 if a row does not fit."""
+        if filter_cols > min(self.spad_ifmap_words, self.spad_filter_words):
+            return 0
+        return min(self.spad_psum_words, self.spad_filter_words // filter_cols)
 
     @property
     def rf_bits(self) -> int:
@@ -419,6 +487,8 @@ _SECTIONS = {k.split(".")[0] for k in _SCHEMA if "." in k} | {"energy"}
 # the largest value a number may take: far beyond any real design, small enough that the
 # kernels' int64 counts (PEs x cycles, buffer words, accumulators) cannot overflow
 _MAX = {"pe.rows": 4096, "pe.cols": 4096, "pe.rf_words": 1 << 20, "buffer.bytes": 1 << 40,
+        "pe.spad_filter_words": 1 << 20, "pe.spad_ifmap_words": 1 << 20,
+        "pe.spad_psum_words": 1 << 20,
         "arith.acc_bits": 64, "dram.engines": 1024}
 _MAX_INT, _MAX_NUMBER = (1 << 31) - 1, 1e15
 

@@ -23,8 +23,10 @@ every tile size, for every objective) but does not count every candidate:
    (in DRAM and in the buffer, halos and padding), for k in a grouped layer the input groups
    its tiles and blocks span, and for k with SOC-MOP input reuse the input reads themselves
    (counted per size: the pieces of one group a PE holds, and the nonzero weights of the
-   one-channel pieces, depend on where the k-tiles start); and the fit depends on the full tile
-   size t. The cost only grows
+   one-channel pieces, depend on where the k-tiles start); for row stationary also the pieces
+   of up to p channels its k-tiles cut into, its c-passes (floor(Pr / R) channels at once) and
+   the input rows its strips of Pc output rows read (`_rs_features`); and the fit depends on
+   the full tile size t. The cost only grows
    with each of these, so a size t whose every feature is matched or beaten by another size's
    is never needed (`candidate_sizes`: the Pareto-minimal sizes; about 2 sqrt(n) plus the sizes
    aligned to the array).
@@ -121,9 +123,26 @@ def objective(hw: Hardware, shape: ConvShape, total, counters):
                 lambda: energy_total(counters, hw, shape.output_size))
 
 
-def mapping_for(hw: Hardware, dataflow, order, tiles) -> Mapping:
-    """A mapping on hw's array, with hw's OS input reuse."""
-    return Mapping(dataflow, hw.pe_rows, hw.pe_cols, order, tiles, hw.os_psums_per_pe)
+def psums_per_pe(hw: Hardware, dataflow, shape: ConvShape | None = None) -> int:
+    """Mapping.psums_per_pe on hw: SOC-MOP's input reuse (hw.os_psums_per_pe), RS's filters
+    interleaved per PE for the layer's filter rows (hw.rs_filters_per_pe; shape needed), 1 for
+    the others."""
+    if dataflow == Dataflow.RS:
+        if shape is None:
+            raise ValueError("row stationary's psums per PE depend on the layer: pass its shape")
+        return max(1, hw.rs_filters_per_pe(shape.S))
+    return hw.os_psums_per_pe if dataflow == Dataflow.OS_SOCMOP else 1
+
+
+def runs_on(shape: ConvShape, hw: Hardware, dataflow) -> bool:
+    """Whether hw can run the layer in this dataflow (RS: a filter row fits its scratchpads)."""
+    return dataflow != Dataflow.RS or hw.rs_filters_per_pe(shape.S) > 0
+
+
+def mapping_for(hw: Hardware, dataflow, order, tiles, shape: ConvShape | None = None) -> Mapping:
+    """A mapping on hw's array, with hw's input reuse for the dataflow (psums_per_pe)."""
+    return Mapping(dataflow, hw.pe_rows, hw.pe_cols, order, tiles,
+                   psums_per_pe(hw, Dataflow(dataflow), shape))
 
 
 def zero_profile(shape: ConvShape, hw: Hardware, weights) -> ZeroProfile:
@@ -192,9 +211,10 @@ def _socmop_input_reads(shape: ConvShape, hw: Hardware, zeros, sizes: np.ndarray
     return count_array(shape, maps, zeros)[:, COUNTER_FIELDS.index("input_gb_reads")]
 
 
-def candidate_sizes(shape: ConvShape, hw: Hardware, zeros=None) -> list[np.ndarray]:
+def candidate_sizes(shape: ConvShape, hw: Hardware, zeros=None, rs: bool = False) -> list[np.ndarray]:
     """Per loop (k, c, y, x), the tile sizes that can be optimal (module doc, step 1). zeros:
-    the layer's ZeroProfile when SOC-MOP is searched (its input reads depend on the k-tiling)."""
+    the layer's ZeroProfile when SOC-MOP is searched (its input reads depend on the k-tiling);
+    rs: when row stationary is searched (_rs_features)."""
     blocks = sorted({hw.pe_rows, hw.pe_cols, hw.pes, hw.os_psums_per_pe})
     kg = shape.K // shape.groups
     out = []
@@ -211,6 +231,8 @@ def candidate_sizes(shape: ConvShape, hw: Hardware, zeros=None) -> list[np.ndarr
                     n, t, lambda a, b: _touched(a, b, s, R, pad, size, in_dram)))  # noqa: B023
         if d == "k" and zeros is not None and hw.os_psums_per_pe > 1:
             feats.append(_socmop_input_reads(shape, hw, zeros, t))
+        if rs:
+            feats += _rs_features(shape, hw, d, n, t)
         if d == "k" and shape.groups > 1 and kg > 1:   # (depthwise: a channel is a group)
             def spans(a, b):
                 return (a + b - 1) // kg - a // kg + 1
@@ -221,6 +243,32 @@ def candidate_sizes(shape: ConvShape, hw: Hardware, zeros=None) -> list[np.ndarr
                     for j in range(0, int(b.max()), P))))
         out.append(_pareto(np.stack(feats, axis=1)))
     return out
+
+
+def _rs_features(shape: ConvShape, hw: Hardware, d: str, n: int, t: np.ndarray) -> list:
+    """Row stationary's per-loop sums beyond candidate_sizes' (kernels' array_counts, RS):
+    k, the pieces of up to p channels of one group its k-tiles cut into; c, the c-passes
+    (floor(Pr / R) channels at once); y, the input rows its strips of Pc output rows read."""
+    if d == "k":
+        kg, q = shape.K // shape.groups, psums_per_pe(hw, Dataflow.RS, shape)
+        def pieces(a, b):   # a k-tile's group runs: first, full middle ones, last
+            runs = (a + b - 1) // kg - a // kg + 1
+            first = np.minimum(b, kg - a % kg)
+            last = (a + b - 1) % kg + 1
+            return np.where(runs == 1, -(-b // q), -(-first // q) + -(-last // q)
+                            + np.maximum(runs - 2, 0) * -(-kg // q))
+        return [_tile_sums(n, t, pieces)]
+    if d == "c" and shape.R <= hw.pe_rows:
+        return [_tile_sums(n, t, lambda a, b: -(-b // (hw.pe_rows // shape.R)))]
+    if d == "y":
+        sy, R, Pr, Pc = shape.stride[0], shape.R, hw.pe_rows, hw.pe_cols
+        def window(m, rf):
+            return np.where(m == 0, 0, np.where(sy <= rf, (m - 1) * sy + rf, m * rf))
+        def strip_rows(a, b):
+            return sum(b // Pc * window(Pc + 0 * b, min(Pr, R - f)) + window(b % Pc, min(Pr, R - f))
+                       for f in range(0, R, Pr))
+        return [_tile_sums(n, t, strip_rows)]
+    return []
 
 
 def _pareto(f: np.ndarray) -> np.ndarray:
@@ -251,8 +299,8 @@ class Tilings:
     least_words: np.ndarray
 
 
-def fitting_tilings(shape: ConvShape, hw: Hardware, zeros=None) -> Tilings:
-    sizes = candidate_sizes(shape, hw, zeros)
+def fitting_tilings(shape: ConvShape, hw: Hardware, zeros=None, rs: bool = False) -> Tilings:
+    sizes = candidate_sizes(shape, hw, zeros, rs)
     grids = np.meshgrid(*sizes, indexing="ij")
     tiles = np.stack([g.ravel() for g in grids], axis=1)
     tiles = tiles[hw.fits_array(footprints(shape, tiles))]
@@ -286,7 +334,7 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
     maps[:, 0] = dataflow.index
     maps[:, 1:3] = hw.pe_rows, hw.pe_cols
     maps[:, 4:8] = allr
-    maps[:, 8] = hw.os_psums_per_pe
+    maps[:, 8] = psums_per_pe(hw, dataflow, shape)
     vals = count_array(shape, maps, zeros)[:, COUNTER_FIELDS.index(field)].astype(np.float64)
     base = vals[np.searchsorted(where[0], ref[0])]   # the reference tiling itself
     out = np.full(len(tiles), base)
@@ -340,7 +388,8 @@ class _Bound:
         return (cost < key[0]) | ((cost == key[0]) & (self.tiebreak[at] < key[1]))
 
 
-def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware) -> np.ndarray:
+def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware,
+          q: int) -> np.ndarray:
     """count_array rows of every canonical order of each tiling."""
     masks = ((-(-ext // tiles) > 1) * (1 << np.arange(4))).sum(axis=1)
     parts = []
@@ -351,7 +400,7 @@ def _rows(tiles: np.ndarray, ext: np.ndarray, dataflow: Dataflow, hw: Hardware) 
         r[:, :3] = dataflow.index, hw.pe_rows, hw.pe_cols
         r[:, 3] = np.tile(orders, len(t))
         r[:, 4:8] = np.repeat(t, len(orders), axis=0)
-        r[:, 8] = hw.os_psums_per_pe
+        r[:, 8] = q
         parts.append(r)
     return np.concatenate(parts)
 
@@ -366,10 +415,15 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
                     stats: SearchStats | None = None, tilings: Tilings | None = None) -> Choice:
     """The least-cost mapping of one dataflow. zeros: the layer's ZeroProfile (SOC-MOP)."""
     dataflow = Dataflow(dataflow)
+    if not runs_on(shape, hw, dataflow):
+        raise UserError(f"{hw.name} cannot run this layer ({shape_str(shape)}) row stationary: "
+                        f"a filter row of {shape.S} words exceeds pe.spad_ifmap_words "
+                        f"({hw.spad_ifmap_words}) or pe.spad_filter_words ({hw.spad_filter_words})")
     if dataflow.skips_zero_weights and zeros is None:
         raise ValueError("os_socmop needs the layer's ZeroProfile")
     zeros = zeros if dataflow.skips_zero_weights else None
-    tilings = fitting_tilings(shape, hw, zeros) if tilings is None else tilings
+    if tilings is None:
+        tilings = fitting_tilings(shape, hw, zeros, rs=dataflow == Dataflow.RS)
     tiles = tilings.tiles
     if not len(tiles):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
@@ -389,7 +443,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
             if not len(take):
                 break
             left[take] = False
-            rows = _rows(tiles[take], ext, dataflow, hw)
+            rows = _rows(tiles[take], ext, dataflow, hw, psums_per_pe(hw, dataflow, shape))
             counts = count_array(shape, rows, zeros)
             cols = T.Columns(counts)
             tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
@@ -404,7 +458,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
     if stats is not None:
         stats.tilings += len(tiles)
         stats.counted += counted
-    m = mapping_for(hw, dataflow, ORDERS[best_row[3]], tuple(int(v) for v in best_row[4:8]))
+    m = mapping_for(hw, dataflow, ORDERS[best_row[3]], tuple(int(v) for v in best_row[4:8]), shape)
     c = Counters._from_array(best_counts.tolist())
     return Choice(m, c, T.timing(shape, m, c, hw), *best_key)
 
@@ -414,8 +468,10 @@ def search(shape: ConvShape, hw: Hardware, dataflow: str = "best", zeros=None,
     """The mapping for a layer: the best one of each dataflow asked for (dataflows_of), then
     the best of those, all under hw's objective."""
     flows = dataflows_of(dataflow, hw)
+    if len(flows) > 1:   # the supported dataflows that can run this layer (RS: module doc)
+        flows = tuple(df for df in flows if runs_on(shape, hw, df)) or flows
     os_zeros = zeros if any(df.skips_zero_weights for df in flows) else None
-    tilings = fitting_tilings(shape, hw, os_zeros)
+    tilings = fitting_tilings(shape, hw, os_zeros, rs=Dataflow.RS in flows)
     return min((search_dataflow(shape, hw, df, zeros, stats, tilings) for df in flows),
                key=lambda ch: ch.key)
 

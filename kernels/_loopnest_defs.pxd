@@ -8,6 +8,7 @@ cdef enum:
     DF_SOCMOP = 1
     DF_MOCSOP = 2
     DF_MOCMOP = 3
+    DF_RS = 4
 
 # operand base offsets; each operand has 7 counters in the order below
 cdef enum:
@@ -49,7 +50,8 @@ cdef struct Map:
                                       # the last tile of a loop may be smaller (partial)
     i64 nk, nc, ny, nx                # number of tiles per loop: ceil(extent / tile)
     i64 order                         # index of the loop order in ORDERS (24 walks)
-    i64 Q                             # SOC-MOP: output channels a PE holds at once (input reuse)
+    i64 Q                             # SOC-MOP: output channels a PE holds at once (input reuse);
+                                      # RS: filters interleaved in a PE (Eyeriss's p)
 
 cdef struct Tally:
     # the DMA side of a walk: residencies of each operand's tiles in the global buffer
@@ -75,7 +77,7 @@ cdef struct Agg:
     i64 inw             # input words the array reads under its (c, y, x) tiles, all taps, once
                         # (every word, padding included; with a shifted fetch only those inside
                         # the image: the border is never read)
-    i64 pm              # SOC-MOP: over its k-tiles, the input-reuse pieces of several output
+    i64 pm              # SOC-MOP and RS: over its k-tiles, the input-reuse pieces of several output
                         # channels (a piece: up to Q consecutive channels of one group that a
                         # PE holds at once; a group run of L channels in a k-tile is cut into
                         # ceil(L / Q) pieces from its first channel)

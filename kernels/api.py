@@ -22,7 +22,7 @@ from . import _loopnest as _ln
 
 
 class Dataflow(enum.StrEnum):
-    """The four dataflows, and the one table of their facts (docs/kernels.md defines them).
+    """The five dataflows, and the one table of their facts (docs/kernels.md defines them).
     A member is its name as a string ("ws", "os_socmop", ...), so it prints, compares and
     serialises as that name; its position is the kernel's dataflow index (DF_* in
     _loopnest_defs.pxd)."""
@@ -31,6 +31,7 @@ class Dataflow(enum.StrEnum):
     OS_SOCMOP = "os_socmop"
     OS_MOCSOP = "os_mocsop"
     OS_MOCMOP = "os_mocmop"
+    RS = "rs"
 
     @property
     def index(self) -> int:
@@ -50,7 +51,8 @@ class Dataflow(enum.StrEnum):
     def reuses_inputs_over_channels(self) -> bool:
         """Whether a PE can hold the partial sums of several output channels and apply one input
         read to them in consecutive cycles (Mapping.psums_per_pe; the paper's Figure 4, T0/T1;
-        only channels of one group share a read)."""
+        Eyeriss's p filters interleaved in a row-stationary PE; only channels of one group
+        share a read)."""
         return _DF_FACTS[self][2]
 
 
@@ -58,7 +60,8 @@ class Dataflow(enum.StrEnum):
 _DF_FACTS = {Dataflow.WS: ("weight stationary", False, False),
              Dataflow.OS_SOCMOP: ("output stationary, SOC-MOP", True, True),
              Dataflow.OS_MOCSOP: ("output stationary, MOC-SOP", False, False),
-             Dataflow.OS_MOCMOP: ("output stationary, MOC-MOP", False, False)}
+             Dataflow.OS_MOCMOP: ("output stationary, MOC-MOP", False, False),
+             Dataflow.RS: ("row stationary", False, True)}
 DATAFLOWS = tuple(Dataflow)
 _DF_INDEX = {d: i for i, d in enumerate(DATAFLOWS)}
 LOOPS = ("k", "c", "y", "x")
@@ -208,9 +211,10 @@ class Mapping:
     (global-buffer level) loops outermost first, and tile sizes tiles = (tk, tc, ty, tx).
     A tile size is 1 to its loop's extent; when it does not divide the loop, the last tile is
     partial (check(shape) validates). tc counts input channels per group; ty, tx count output
-    rows / columns. psums_per_pe (SOC-MOP only): output channels whose partial sums a PE holds
+    rows / columns. psums_per_pe (SOC-MOP and RS): output channels whose partial sums a PE holds
     at once, so one input read serves up to that many channels of one group in consecutive
-    cycles (1: none; a depthwise layer: none whatever the value; docs/kernels.md)."""
+    cycles (RS: the filters interleaved in a PE, Eyeriss's p; 1: none; a depthwise layer: none
+    whatever the value; docs/kernels.md)."""
 
     dataflow: Dataflow
     pe_rows: int
@@ -226,7 +230,7 @@ class Mapping:
         object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
         q = _int("psums_per_pe", self.psums_per_pe)
         if q > 1 and not self.dataflow.reuses_inputs_over_channels:
-            q = 1  # only SOC-MOP has the choice; the others' reuse is fixed by the dataflow
+            q = 1  # only SOC-MOP and RS have the choice; the others' reuse is fixed by the dataflow
         object.__setattr__(self, "psums_per_pe", q)
         object.__setattr__(self, "pe_rows", _int("pe_rows", self.pe_rows))
         object.__setattr__(self, "pe_cols", _int("pe_cols", self.pe_cols))
@@ -295,8 +299,8 @@ Per operand (input, weight, psum: partial sums and, at the end, the outputs), in
                 below, or to the global buffer)
   rf_writes     words written into a PE register file: each operand word delivered to a PE (a
                 broadcast to n PEs is n writes), plus one psum write per performed MAC
-  pe_transfers  words passed from one PE to its neighbour (WS: partial sums down a column; the
-                OS dataflows fetch from the GB and have none)
+  pe_transfers  words passed from one PE to its neighbour (WS and RS: partial sums down a
+                column; the OS dataflows fetch from the GB and have none)
   gb_reads      global-buffer words read, by the array (operand fetches, psum reloads) and by the
                 DMA (psum/output write-back to DRAM)
   gb_writes     global-buffer words written, by the array (partial sums) and by the DMA (tiles
@@ -304,7 +308,7 @@ Per operand (input, weight, psum: partial sums and, at the end, the outputs), in
   dram_reads    DRAM words read: tile fetches, spilled partial sums read back
   dram_writes   DRAM words written: psum/output tiles written back (inputs and weights: 0)
 Work:
-  macs          MACs performed (WS and the MOC dataflows perform zero-weight MACs)
+  macs          MACs performed (WS, RS and the MOC dataflows perform zero-weight MACs)
   skipped_macs  MACs SOC-MOP did not perform because the weight was zero (macs + skipped_macs =
                 the layer's MACs)
   cycles        PE-array cycles: steps in which every active PE performs at most one MAC; no
@@ -313,8 +317,9 @@ Work:
                 macs / pe_slots
   passes        times the array starts a new stationary block: WS a weight block and tap;
                 SOC-MOP an output channel's pixel block; MOC-SOP a pixel's channel block; MOC-MOP
-                a channel block and pixel-row block (the emulator's fill_drain = "pass" pays the
-                pipeline skew once per pass)
+                a channel block and pixel-row block; RS a piece of output channels, a block of
+                input channels (or filter rows) and a strip of output rows (the emulator's
+                fill_drain = "pass" pays the pipeline skew once per pass)
 Transfers, what the emulator's DRAM timing needs beside the words (TRANSFERS):
   input_transfers, weight_transfers
                 DMA transfers from DRAM: tiles of the operand made resident in the GB

@@ -3,7 +3,7 @@
 import pytest
 
 from sqnxt_engine.emu.hardware import (
-    PRESETS,
+    PAPER_PRESETS,
     EnergyTable,
     Hardware,
     HardwareError,
@@ -26,10 +26,26 @@ def test_presets_are_the_papers_two_configurations():
 
 def test_presets_agree_with_the_documented_defaults():
     # a preset states the paper's values, which are also the defaults: it may not differ from them
-    for name in PRESETS:
+    for name in PAPER_PRESETS:
         hw = load_hardware(name)
         d = Hardware(name, hw.pe_rows, hw.pe_cols, hw.gb_bytes, energy=EnergyTable(model=hw.energy.model))
         assert hw == d
+
+
+def test_eyeriss_presets_state_the_papers_values():
+    # JSSC 2017 (the chip) and ISCA 2016 (the model): the values the papers give; every other
+    # value is the documented default, RS the only dataflow
+    chip, model = load_hardware("eyeriss"), load_hardware("eyeriss-isca16")
+    assert (chip.pe_rows, chip.pe_cols, chip.gb_bytes, chip.clock_mhz) == (12, 14, 108 * 1024, 200)
+    assert (chip.spad_filter_words, chip.spad_ifmap_words, chip.spad_psum_words) == (224, 12, 24)
+    assert (model.pe_rows, model.pe_cols, model.gb_bytes) == (16, 16, 128 * 1024)
+    assert model.rf_words * model.word_bits == 512 * 8
+    assert model.spad_filter_words + model.spad_ifmap_words + model.spad_psum_words == 256
+    for hw in (chip, model):
+        assert hw.dataflows == ("rs",) and hw.word_bits == 16
+        assert hw.energy == EnergyTable(mac=1, rf=1, pe=2, gb=6, dram=200)
+        assert (hw.dram_latency_cycles, hw.dram_bandwidth_gbps, hw.fill_drain) == (100, 16, "tile")
+    assert (chip.objective, model.objective) == ("cycles", "energy")
 
 
 def test_minimal_file_gets_defaults(tmp_path):

@@ -32,7 +32,7 @@ def graph():
     return tiny_graph()
 
 
-@pytest.mark.parametrize("dataflow", ["ws", "os", "best"])
+@pytest.mark.parametrize("dataflow", ["ws", "os", "rs", "best"])
 def test_emulation_matches_float_and_energy_is_counts_times_table(graph, dataflow):
     hw = load_hardware("8x8")
     w = random_weights(graph, 1)
@@ -47,9 +47,24 @@ def test_emulation_matches_float_and_energy_is_counts_times_table(graph, dataflo
             assert skipped > 0 and r.counters.macs + skipped == r.dense_macs
         else:
             assert skipped == 0 and r.counters.macs == r.dense_macs
-    if dataflow == "ws":
-        assert {r.mapping.dataflow for r in res.mac_steps} == {"ws"}
+    if dataflow in ("ws", "rs"):
+        assert {r.mapping.dataflow for r in res.mac_steps} == {dataflow}
     assert res.energy.total == pytest.approx(sum(r.energy.total for r in res.mac_steps))
+
+
+def test_row_stationary_is_a_third_choice_on_the_papers_array(graph, tmp_path):
+    # a hardware file may add RS to the paper's two (the presets keep WS and SOC-MOP): "best"
+    # then picks among the three per layer, and never does worse than the two alone
+    f = tmp_path / "three.toml"
+    f.write_text('[pe]\nrows = 8\ncols = 8\n[buffer]\nbytes = 32768\n'
+                 '[dataflow]\nsupported = ["ws", "os_socmop", "rs"]\n')
+    three, two = load_hardware(f), load_hardware("8x8")
+    assert two.dataflows == ("ws", "os_socmop") and three.dataflows == ("ws", "os_socmop", "rs")
+    w = random_weights(graph, 1)
+    a, b = emulate(graph, w, three, "best", sparsity=0.4), emulate(graph, w, two, "best", sparsity=0.4)
+    for ra, rb in zip(a.mac_steps, b.mac_steps):
+        assert ra.cycles <= rb.cycles
+    assert a.top1_match
 
 
 def test_zero_skipping_needs_zeros(graph):

@@ -54,7 +54,7 @@ def brute_force(shape, hw, dataflow, zeros):
     best = (np.inf, np.inf)
     for tiles in product(*(range(1, n + 1) for n in (shape.K, shape.Cg, shape.Ho, shape.Wo))):
         for order in permutations("kcyx"):
-            m = S.mapping_for(hw, dataflow, order, tiles)
+            m = S.mapping_for(hw, dataflow, order, tiles, shape)
             if hw.fits(m.footprint(shape)):
                 best = min(best, S.evaluate(shape, m, hw, zeros).key)
     return best
@@ -68,7 +68,7 @@ HW_VARIANTS = [
 ]
 # the other objectives, on a plain and a grouped layer, one dataflow of each kind
 OBJECTIVE_CASES = [(shape, dataflow, over) for shape in (SMALL[0], SMALL[3])
-                   for dataflow in (Dataflow.WS, Dataflow.OS_SOCMOP)
+                   for dataflow in (Dataflow.WS, Dataflow.OS_SOCMOP, Dataflow.RS)
                    for over in ({"search__objective": "weighted"}, {"search__objective": "energy"},
                                 {"search__objective": "edp", "buffer__bytes": 512},
                                 {"search__objective": "energy", "energy__model": "horowitz-45nm",
@@ -104,7 +104,7 @@ def test_compute_is_a_product_of_per_loop_factors(shape, dataflow):
     rng = np.random.default_rng(1)
     tiles = tilings.tiles = np.concatenate([tilings.tiles[:1],
                                             tilings.tiles[rng.integers(0, len(tilings.tiles), 40)]])
-    rows = np.array([S.mapping_for(hw, dataflow, "kcyx", tuple(t))._tup for t in tiles])
+    rows = np.array([S.mapping_for(hw, dataflow, "kcyx", tuple(t), shape)._tup for t in tiles])
     counted = count_array(shape, rows, zp)
     for f in ("cycles", "passes"):
         got = S._separable(shape, hw, dataflow, zp if dataflow.skips_zero_weights else None,
@@ -252,3 +252,15 @@ def test_spread_zeros_places_that_many_zeros_evenly():
     # every filter of a layer with a zero in every other weight gets its share
     halves = S.zero_profile(shape, tiny_hw(), np.arange(216).reshape(4, 6, 3, 3) % 2)
     assert np.array_equal(S.spread_zeros(shape, 108).table, halves.table)
+
+
+def test_row_stationary_runs_only_layers_whose_filter_rows_fit():
+    # a filter row of S words must fit the RS PE's input window and filter scratchpads; p,
+    # the filters a PE interleaves, is the most its psum and filter scratchpads hold
+    hw = tiny_hw(pe__spad_ifmap_words=2, dataflow__supported=["ws", "rs"])
+    with pytest.raises(UserError, match="row stationary"):
+        S.search(SMALL[0], hw, "rs")                 # 3x3: a row of 3 words
+    assert S.search(SMALL[0], hw, "best").mapping.dataflow == Dataflow.WS
+    m = S.search(SMALL[2], hw, "rs").mapping         # 3x1: rows of one word
+    assert m.dataflow == Dataflow.RS and m.psums_per_pe == min(24, 224 // 1)
+    assert S.psums_per_pe(tiny_hw(pe__spad_filter_words=30), Dataflow.RS, SMALL[0]) == 10

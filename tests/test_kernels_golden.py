@@ -159,3 +159,74 @@ def test_figure4_ws_with_the_c_loop_tiled_outermost():
     m2 = Mapping(Dataflow.WS, 2, 2, ("k", "c", "y", "x"), (1, 1, 5, 4))
     c2 = count(SHAPE, m2, W_DENSE)
     assert (c2.psum_dram_writes, c2.psum_dram_reads, c2.input_dram_reads) == (40, 0, 80)
+
+
+# ---- row stationary (Eyeriss), counted by hand on a 3x3 layer ---------------------------------
+RS_SHAPE = ConvShape(C=2, H=4, W=5, K=2, R=3, S=3)     # output 2 x 2 x 3, 216 MACs
+RS_X = (np.arange(40, dtype=np.int16).reshape(2, 4, 5) * 3 - 50)
+RS_W = (np.arange(36, dtype=np.int16).reshape(2, 2, 3, 3) % 7 - 3)
+
+
+def rs_ref():
+    x, w = RS_X.astype(np.int64), RS_W.astype(np.int64)
+    out = np.zeros((2, 2, 3), np.int64)
+    for y in range(2):
+        for xx in range(3):
+            out[:, y, xx] = np.einsum("kcji,cji->k", w, x[:, y:y + 3, xx:xx + 3])
+    return out
+
+
+def test_row_stationary_by_hand():
+    # RS on a 3x3 array (Pr = 3 rows, Pc = 2 columns), the layer in one tile, psums_per_pe 1.
+    # PE (row j, column e) convolves filter row j of (k, c) with input row e + j: output row e,
+    # 3 outputs x 3 taps = 9 MACs, one a cycle. A column holds the 3 rows of one channel
+    # (floor(3 / 3) = 1 channel a pass), the 2 columns the 2 output rows (one strip).
+    #   passes = 2 output channels (pieces of 1) x 2 channels (c-passes) x 1 strip = 4
+    #   cycles = 4 passes x 9 = 36; slots 36 x 6 = 216 = the MACs: utilisation 1.
+    # weights: a filter row (3 words) read once per strip and PE row, broadcast along the
+    #   row's 2 PEs: GB reads 2 x 2 x 3 x 3 = 36, RF writes 36 x 2 = 72, RF reads 216.
+    # input: per piece and channel the strip's 2 output rows read input rows 0..3 (4 rows) x
+    #   5 columns once, each row multicast along its diagonal: GB reads 2 x 2 x 20 = 80; each
+    #   of the 6 PEs receives its row's 5-word window per piece and channel: RF writes
+    #   2 x 2 x 6 x 5 = 120; RF reads 216.
+    # psum: per pass 6 outputs run down the 3 PEs: 2 hops each, 12 a pass, 48 in all; each
+    #   leaves the bottom PE for the GB: 24 array writes; the second channel's pass of each
+    #   output channel starts from the GB: 2 x 6 = 12 array reads (+ 12 by the DMA's
+    #   write-back). RF writes 216 + 48 + 12 = 276, RF reads 216 + 48 + 24 = 288.
+    # DRAM: input 40 words, weights 36, outputs 12; one transfer each.
+    m = Mapping(Dataflow.RS, 3, 2, ("k", "c", "y", "x"), (2, 2, 2, 3))
+    y, c = execute(RS_SHAPE, m, RS_X, RS_W)
+    np.testing.assert_array_equal(y, rs_ref())
+    assert c == Counters(
+        input_rf_reads=216, input_rf_writes=120, input_pe_transfers=0, input_gb_reads=80,
+        input_gb_writes=40, input_dram_reads=40, input_dram_writes=0,
+        weight_rf_reads=216, weight_rf_writes=72, weight_pe_transfers=0, weight_gb_reads=36,
+        weight_gb_writes=36, weight_dram_reads=36, weight_dram_writes=0,
+        psum_rf_reads=288, psum_rf_writes=276, psum_pe_transfers=48, psum_gb_reads=12 + 12,
+        psum_gb_writes=24, psum_dram_reads=0, psum_dram_writes=12,
+        macs=216, skipped_macs=0, cycles=36, pe_slots=216, passes=4,
+        input_transfers=1, weight_transfers=1, psum_read_transfers=0, psum_write_transfers=1)
+    assert count(RS_SHAPE, m, None) == c
+    # Two filters interleaved in each PE (Eyeriss's p = 2): one piece of both output channels,
+    # so the input rows are read and delivered once for the two: GB reads 40, RF writes 60;
+    # passes 2 of 18 cycles (same 36 cycles); weights and psums unchanged.
+    m2 = Mapping(Dataflow.RS, 3, 2, ("k", "c", "y", "x"), (2, 2, 2, 3), psums_per_pe=2)
+    y2, c2 = execute(RS_SHAPE, m2, RS_X, RS_W)
+    np.testing.assert_array_equal(y2, rs_ref())
+    assert c2 == c._replace(input_gb_reads=40, input_rf_writes=60, passes=2)
+
+
+def test_row_stationary_folds_and_strips_by_hand():
+    # The same layer on a 2x1 array: the 3 filter rows fold onto 2 PE rows (rows 0-1, then 2),
+    # the 2 output rows become 2 strips of 1 column. Per output channel, channel and strip,
+    # 2 folds: passes 2 x 2 x 2 x 2 = 16 of 9 cycles: 144 cycles, slots 288, MACs 216.
+    # Input GB reads per (piece, channel, strip): fold 0 reads rows e, e+1, fold 1 row e+2:
+    #   3 rows x 5 columns = 15; x 2 x 2 x 2 = 120. Psum: a fold of 2 rows makes 1 hop, of 1
+    #   row none: hops = 12 outputs x 2 channels x 1 = 24; GB writes per output 4 (2 channels
+    #   x 2 folds) = 48, array GB reads 48 - 12 = 36.
+    m = Mapping(Dataflow.RS, 2, 1, ("k", "c", "y", "x"), (2, 2, 2, 3))
+    y, c = execute(RS_SHAPE, m, RS_X, RS_W)
+    np.testing.assert_array_equal(y, rs_ref())
+    assert (c.passes, c.cycles, c.pe_slots, c.macs) == (16, 144, 288, 216)
+    assert (c.input_gb_reads, c.psum_pe_transfers) == (120, 24)
+    assert (c.psum_gb_writes, c.psum_gb_reads) == (48, 36 + 12)
