@@ -11,7 +11,16 @@ the passes that NumPy cannot fuse, each done once per element while the data is 
 Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
 it, see setup.py) the planes are split over `set_threads` threads, otherwise it runs serially.
 The NumPy code in functional.py is the reference the tests compare these against.
+
+The hot loops are compiled once per instruction set (_infer_simd.h): "avx512", "avx2",
+"baseline" on x86-64 (GCC 12+), "portable" elsewhere. The best one the CPU runs is used unless
+the environment variable SQNXT_SIMD names another when the module loads, or set_simd() is called;
+both exist to measure each clone on one machine (forced "avx2" on an AVX-512 CPU stands in for an
+AVX2-only one). simd_clone() says which is in use.
 """
+import os
+import warnings
+
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
@@ -52,7 +61,13 @@ cdef extern from *:
 
 
 cdef extern from "_infer_simd.h" nogil:
-    # the hot loops, compiled once per instruction set and picked at load time (see the header)
+    # the hot loops, compiled once per instruction set, called through the clone in use (the header)
+    int SQNXT_BLOCK_FLOATS
+    int SQNXT_SIMD_NCLONES
+    const char* sqnxt_simd_name(int i)
+    int sqnxt_simd_supported(int i)
+    int sqnxt_simd_select(int i)
+    int sqnxt_simd_best()
     void sqnxt_taps_f32(float* dst, const float* base, const Py_ssize_t* offs, const float* w,
                         Py_ssize_t ntaps, Py_ssize_t n)
     void sqnxt_taps_f64(double* dst, const double* base, const Py_ssize_t* offs, const double* w,
@@ -61,6 +76,42 @@ cdef extern from "_infer_simd.h" nogil:
     void sqnxt_clamp_f64(double* y, Py_ssize_t n, double b, double lo, double hi)
     void sqnxt_gather_f32(float* dst, const float* src, Py_ssize_t stride, Py_ssize_t n)
     void sqnxt_gather_f64(double* dst, const double* src, Py_ssize_t stride, Py_ssize_t n)
+
+
+def simd_clones():
+    """{clone name: whether this CPU runs it}, best first."""
+    return {sqnxt_simd_name(i).decode(): bool(sqnxt_simd_supported(i)) for i in range(SQNXT_SIMD_NCLONES)}
+
+
+def simd_clone():
+    """The name of the clone the kernels run."""
+    return _clone
+
+
+def set_simd(name):
+    """Run the kernels' clone `name` ("auto": the best this CPU runs) from now on, in this process.
+    ValueError if there is no such clone or this CPU cannot run it."""
+    global _clone
+    names = list(simd_clones())
+    if name == "auto":
+        i = sqnxt_simd_best()
+    elif name in names:
+        i = names.index(name)
+    else:
+        raise ValueError(f"no kernel clone {name!r}: the clones are auto, {', '.join(names)}")
+    if sqnxt_simd_select(i) != 0:
+        raise ValueError(f"this CPU cannot run the {name} kernel clone; it runs "
+                         f"{', '.join(k for k, ok in simd_clones().items() if ok)}")
+    _clone = names[i]
+
+
+_clone = None
+set_simd("auto")
+if os.environ.get("SQNXT_SIMD", "auto") not in ("", "auto"):
+    try:
+        set_simd(os.environ["SQNXT_SIMD"])
+    except ValueError as e:  # a bad value must not stop every import of the package
+        warnings.warn(f"SQNXT_SIMD ignored, using {_clone}: {e}", RuntimeWarning)
 
 
 cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
@@ -148,7 +199,8 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
     cdef Py_ssize_t hq = max(ho + ((kh - 1) * dh) // sh, (pad_top + h + sh - 1) // sh) + 1
     cdef Py_ssize_t plane = hq * wq, run = ho * wq
     # the taps run over whole vector blocks (_infer_simd.h); spare outputs past run read the slack
-    cdef Py_ssize_t run_blocks = (run + 31) // 32 * 32, slack = run_blocks - run
+    cdef Py_ssize_t run_blocks = (run + SQNXT_BLOCK_FLOATS - 1) // SQNXT_BLOCK_FLOATS * SQNXT_BLOCK_FLOATS
+    cdef Py_ssize_t slack = run_blocks - run
     cdef bint has_bias = bias is not None
     cdef Py_ssize_t p, ch, r, i, j, ix, px, yy
     cdef Py_ssize_t* offs
