@@ -363,9 +363,10 @@ def main() -> None:
         return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir,
                       args.simd[0] if args.simd else None)
     from sqnxt_engine.functional import _infer
+    runs = [k for k, ok in _infer.simd_clones().items() if ok]
     for simd in args.simd or ():
-        if not _infer.simd_clones().get(simd):
-            ap.error(f"--simd {simd}: this CPU runs the clones {', '.join(k for k, ok in _infer.simd_clones().items() if ok)}")
+        if simd not in runs:
+            ap.error(f"--simd {simd}: this CPU runs the clones {', '.join(runs)}")
     print(machine_line(), file=sys.stderr if args.json else sys.stdout)
     simds = tuple(args.simd) if args.simd else (None,)
     if args.products:
