@@ -6,6 +6,7 @@ the passes that NumPy cannot fuse, each done once per element while the data is 
   (0, inf), ReLU6 (0, 6), no activation (-inf, inf)); bias_clamp_crop does the same while
   copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
 - depthwise: a depthwise convolution computed directly, with its epilogue.
+- flat_columns: the flat scheme's padded gather of every tap (ConvPlan._fast_flat).
 - max_pool: windows clipped to the input (what padding with -inf gives).
 
 Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
@@ -246,6 +247,43 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
                 _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
         free(phases)
     free(offs)
+
+
+def flat_columns(real[:, :, :, ::1] x, real[:, :, :, ::1] cols, int kh, int kw, int dh, int dw,
+                 int pad_top, int pad_left, Py_ssize_t wp):
+    """ConvPlan's flat scheme's gather in one pass: cols[n, c, i*kw + j, q] = the zero-padded
+    plane of x[n, c] (pad_top rows above, pad_left columns left, row length wp, zero below and
+    right as far as needed), flattened, at position i*dh*wp + j*dw + q, for q < cols.shape[3].
+    Each plane is padded once into a per-thread scratch plane, then every tap is one block copy:
+    what NumPy did as a padded copy and kh*kw slice assignments, without the Python calls."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t run = cols.shape[3], taps = kh * kw
+    # the scratch plane holds every position a tap's run reads
+    cdef Py_ssize_t size = max((kh - 1) * dh * wp + (kw - 1) * dw + run, (pad_top + h) * wp)
+    cdef Py_ssize_t p, r, i, j
+    cdef real* plane
+    cdef real* dst
+    if cols.shape[0] != n or cols.shape[1] != c or cols.shape[2] != taps:
+        raise ValueError("cols must be (N, C, kh*kw, run) for x (N, C, H, W)")
+    if pad_left + w > wp or pad_top < 0 or pad_left < 0:
+        raise ValueError("the padded row length does not hold a row")
+    if n * c * run == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        plane = <real*> malloc(size * sizeof(real))
+        if plane != NULL:
+            memset(plane, 0, size * sizeof(real))  # every plane fills the same positions
+        for p in prange(n * c, schedule="static"):
+            if plane == NULL:
+                continue  # out of memory: practically unreachable (one plane per thread)
+            for r in range(h):
+                memcpy(plane + (pad_top + r) * wp + pad_left, &x[0, 0, 0, 0] + (p * h + r) * w,
+                       w * sizeof(real))
+            dst = &cols[0, 0, 0, 0] + p * taps * run
+            for i in range(kh):
+                for j in range(kw):
+                    memcpy(dst + (i * kw + j) * run, plane + i * dh * wp + j * dw, run * sizeof(real))
+        free(plane)
 
 
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
