@@ -566,14 +566,16 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
 
 def _sum_bound(x, w, bias) -> int:
     """No partial sum of any output, in any order, exceeds this in magnitude: the largest over
-    output channels k of |bias[k]| + max |x| * sum |w[k]| (x (N, C, H, W), w (K, C/groups, R, S);
-    exact, in Python integers)."""
-    per_k = np.abs(w.astype(np.int64)).reshape(len(w), -1).sum(1)
+    output channels k of |bias[k]| + max |x| * sum |w[k]| (x (N, C, H, W), w (K, C/groups, R, S),
+    both int16; exact, in Python integers). The magnitudes are read as uint16, which holds
+    |-32768| (np.abs wraps it to its own bit pattern), so no wider copy of the operands is made
+    (AlexNet's fc6: an int64 copy and its magnitudes were 600 MB)."""
+    per_k = np.abs(w.reshape(len(w), -1)).view(np.uint16).sum(axis=1, dtype=np.int64)
     if bias is not None:
         b = np.abs(np.asarray(bias).astype(object))
     else:
         b = np.zeros(len(w), object)
-    x_max = int(np.abs(x.astype(np.int64)).max()) if x.size else 0
+    x_max = int(np.abs(x).view(np.uint16).max()) if x.size else 0
     return int((b + per_k.astype(object) * x_max).max()) if len(w) else 0
 
 

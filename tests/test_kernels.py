@@ -335,6 +335,12 @@ def test_overflow_in_any_image_of_a_batch_is_reported():
     assert rec[0].message.peak == 2 * 32767 ** 2 and int(y[2, 0, 0, 0]) == 2 * 32767 ** 2
     with pytest.raises(ValueError, match="batch of at least one"):
         execute(s, m, loud[:0], w)
+    # -32768 squared is 2**30, one past a 31-bit accumulator: its magnitude must count in full
+    s1 = ConvShape(C=1, H=1, W=1, K=1)
+    lowest = np.full((1, 1, 1, 1), -32768, np.int16)
+    with pytest.warns(AccumulatorOverflowWarning) as rec:
+        y, _ = execute(s1, Mapping.untiled(s1, Dataflow.WS, 1, 1), lowest, lowest.reshape(1, 1, 1, 1), acc_bits=31)
+    assert rec[0].message.peak == 2 ** 30 and int(y[0, 0, 0, 0]) == 2 ** 30
 
 
 def test_counters_add_and_compare():
