@@ -15,10 +15,15 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
     python benchmarks/infer_latency.py [--threads 1 2] [--rounds 40] [--models ...]
     python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
     python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
+    python benchmarks/infer_latency.py --simd avx512 avx2 [...]   # this engine once per kernel clone
 
 --profile prints where this engine's time goes per operator kind, with the compiled kernels and
 with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
 --products times each convolution's matrix product alone, what no pass around it can remove.
+--simd runs this engine's compiled kernels with each named clone (sqnxt_engine.functional._infer:
+avx512, avx2, baseline), side by side in the same interleaved run (with --profile: one kernels
+column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. Every run
+first prints the CPU model, its vector extensions and the clone the kernels use by default.
 Needs torch, pytorchcv and efficientnet-lite-pytorch (--no-deps) and onnxruntime: the README's
 test install.
 """
@@ -40,6 +45,30 @@ from pathlib import Path
 ENGINES = ("sqnxt-engine", "onnxruntime", "pytorch")
 BATCHES = {"sqnxt23v5_w1": (1, 16), "efficientnet-lite0": (1,), "fmnist": (1, 256)}
 FMNIST = "1.0-SqNxt-23v5-fmnist"
+
+
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl",
+                "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def machine_line() -> str:
+    """The CPU model, its vector extensions (from /proc/cpuinfo) and the kernel clones."""
+    from sqnxt_engine.functional import _infer
+    model, flags = "unknown CPU", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    runs = [k for k, ok in _infer.simd_clones().items() if ok]
+    return (f"cpu: {model}; vector extensions: {' '.join(f for f in VECTOR_FLAGS if f in flags) or 'none known'}; "
+            f"kernel clone: {_infer.simd_clone()} (this CPU runs: {', '.join(runs)})")
+
+
+def engine_label(engine: str, simd: str | None) -> str:
+    return engine if simd is None else f"{engine}/{simd}"
 
 
 def torch_model(model: str, workdir: Path):
@@ -96,15 +125,18 @@ def prepare(model: str, workdir: Path) -> None:
                           dynamic_axes={"x": {0: "n"}}, dynamo=False)
 
 
-def worker(engine: str, model: str, batch: int, threads: int, workdir: Path) -> None:
+def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None) -> None:
     """Load one engine, then answer 'run' with the seconds one forward pass took, and 'quit' with
     the process's peak resident memory."""
     import numpy as np
 
     x = np.random.default_rng(0).normal(size=(batch,) + input_shape(model)).astype(np.float32)
     if engine == "sqnxt-engine":
+        from sqnxt_engine.functional import _infer
         from sqnxt_engine.io.model import load_model
         from sqnxt_engine.runtime import Runner, set_threads
+        if simd is not None:
+            _infer.set_simd(simd)
         set_threads(threads)
         graph, arrays, _ = load_model(workdir / f"{model}.npz")
         runner = Runner(graph, arrays)
@@ -146,7 +178,7 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(models, threads, rounds, workdir: Path, burst: int = 1) -> list[dict]:
+def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,)) -> list[dict]:
     """Each round gives every worker, in shuffled order, a turn of `burst` timed passes in a row.
     With burst 1 every pass starts cold from the machine's point of view (another engine just
     ran); with more threads than one, that cold start is mostly waking the thread pool and
@@ -157,14 +189,15 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1) -> list[dict
     procs = {}
     for model in models:
         for batch in BATCHES[model]:
-            for engine in ENGINES:
+            for engine, simd in [(e, s) for e in ENGINES for s in (simds if e == "sqnxt-engine" else (None,))]:
+                label = engine_label(engine, simd)
                 p = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--model", model,
                                       "--batch", str(batch), "--threads", str(threads),
-                                      "--workdir", str(workdir)],
+                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else []),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                 if p.stdout.readline().strip() != "ready":
-                    raise SystemExit(f"{engine} worker for {model} failed to start")
-                procs[(model, batch, engine)] = p
+                    raise SystemExit(f"{label} worker for {model} failed to start")
+                procs[(model, batch, label)] = p
     times = {k: [] for k in procs}
     rng = random.Random(0)
     for _ in range(rounds):
@@ -194,12 +227,14 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1) -> list[dict
     return rows
 
 
-def profile(model: str, batch: int, rounds: int) -> None:
-    """Per operator kind, median milliseconds per forward pass: compiled kernels vs the NumPy
-    reference path, the two runners called alternately."""
+def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
+    """Per operator kind, median milliseconds per forward pass: compiled kernels (with each clone
+    in `simds`, None: the default one) vs the NumPy reference path, the runs interleaved in an
+    order that alternates round by round."""
     import numpy as np
 
     import sqnxt_engine.functional as F
+    from sqnxt_engine.functional import _infer
     from sqnxt_engine.runtime import Runner
 
     with tempfile.TemporaryDirectory() as d:
@@ -217,8 +252,11 @@ def profile(model: str, batch: int, rounds: int) -> None:
         ref = Runner(graph, arrays)
     finally:
         F.ConvPlan.REFERENCE = False
-    times = {"kernels": collections.defaultdict(list), "numpy": collections.defaultdict(list)}
-    totals = {"kernels": [], "numpy": []}
+    default = _infer.simd_clone()
+    kernels = ["kernels" if s is None else f"kernels_{s}" for s in simds]
+    clone_of = dict(zip(kernels, [s or default for s in simds]))
+    times = {n: collections.defaultdict(list) for n in kernels + ["numpy"]}
+    totals = {n: [] for n in kernels + ["numpy"]}
     current: dict = {}
 
     def timed(step):
@@ -240,9 +278,11 @@ def profile(model: str, batch: int, rounds: int) -> None:
             step.in_place = False  # time the residual adds through their run as well
     x = np.random.default_rng(0).normal(size=(batch,) + graph.input_shape).astype(np.float32)
     pool = F.max_pool2d
+    runs = [(n, fast) for n in kernels] + [("numpy", ref)]
     for i in range(rounds + 1):
-        for name, runner in (("kernels", fast), ("numpy", ref)) if i % 2 else (("numpy", ref), ("kernels", fast)):
-            F.max_pool2d = pool if name == "kernels" else F.max_pool2d_reference
+        for name, runner in runs if i % 2 else runs[::-1]:
+            F.max_pool2d = pool if name != "numpy" else F.max_pool2d_reference
+            _infer.set_simd(clone_of.get(name, default))
             current.clear()
             t = time.perf_counter()
             runner(x)
@@ -251,15 +291,20 @@ def profile(model: str, batch: int, rounds: int) -> None:
                 for k, v in current.items():
                     times[name][k].append(v)
     F.max_pool2d = pool
+    _infer.set_simd(default)
     med = {n: {k: statistics.median(v) * 1e3 for k, v in t.items()} for n, t in times.items()}
-    print(f"{model}, batch {batch}, {rounds} interleaved rounds, median ms per forward pass; "
-          f"whole pass: kernels {statistics.median(totals['kernels']) * 1e3:.2f}, "
-          f"numpy {statistics.median(totals['numpy']) * 1e3:.2f}")
+    print(f"{model}, batch {batch}, {rounds} interleaved rounds, median ms per forward pass; whole pass: "
+          + ", ".join(f"{n} {statistics.median(totals[n]) * 1e3:.2f}" for n in kernels + ["numpy"]))
     from sqnxt_engine.cli.common import format_table
     kinds = sorted(med["numpy"], key=lambda k: -med["numpy"][k])
-    print(format_table([{"operator": k, "numpy_ms": round(med["numpy"][k], 2),
-                         "kernels_ms": round(med["kernels"][k], 2),
-                         "ratio": round(med["kernels"][k] / med["numpy"][k], 2)} for k in kinds]))
+    rows = []
+    for k in kinds:
+        row = {"operator": k, "numpy_ms": round(med["numpy"][k], 2)}
+        for n in kernels:
+            row[f"{n}_ms"] = round(med[n][k], 2)
+            row["ratio" if n == "kernels" else f"ratio_{n[len('kernels_'):]}"] = round(med[n][k] / med["numpy"][k], 2)
+        rows.append(row)
+    print(format_table(rows))
 
 
 def products(model: str) -> None:
@@ -307,13 +352,23 @@ def main() -> None:
     ap.add_argument("--profile", choices=list(BATCHES), help="per-operator profile of this engine")
     ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each conv's matrix product alone")
+    ap.add_argument("--simd", nargs="+", metavar="CLONE",
+                    help="run this engine's kernels with each of these clones (avx512, avx2, baseline)")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help="batch of --profile")
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir)
+        return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir,
+                      args.simd[0] if args.simd else None)
+    from sqnxt_engine.functional import _infer
+    runs = [k for k, ok in _infer.simd_clones().items() if ok]
+    for simd in args.simd or ():
+        if simd not in runs:
+            ap.error(f"--simd {simd}: this CPU runs the clones {', '.join(runs)}")
+    print(machine_line(), file=sys.stderr if args.json else sys.stdout)
+    simds = tuple(args.simd) if args.simd else (None,)
     if args.products:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
@@ -321,14 +376,14 @@ def main() -> None:
     if args.profile:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
-        return profile(args.profile, args.batch, args.rounds)
+        return profile(args.profile, args.batch, args.rounds, simds)
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for model in args.models:
             prepare(model, Path(d))
         for threads in args.threads:
-            rows += measure(args.models, threads, args.rounds, Path(d), args.burst)
+            rows += measure(args.models, threads, args.rounds, Path(d), args.burst, simds)
     if args.json:
         print(json.dumps(rows, indent=2))
         return

@@ -32,8 +32,11 @@ def frac_bits(max_abs: float, bits: int = 16) -> int:
 
 def quantize(a: np.ndarray, f: int, bits: int = 16) -> np.ndarray:
     top = qmax(bits)
-    q = np.rint(np.asarray(a, np.float64) * 2.0 ** f)
-    return np.clip(q, -top - 1, top).astype(np.int16 if bits <= 16 else np.int32)
+    q = np.array(a, np.float64)  # one float64 copy, scaled, rounded and clipped in place
+    q *= 2.0 ** f
+    np.rint(q, out=q)
+    np.clip(q, -top - 1, top, out=q)
+    return q.astype(np.int16 if bits <= 16 else np.int32)
 
 
 def prune(w: np.ndarray, sparsity: float) -> np.ndarray:

@@ -473,28 +473,33 @@ def count(shape: ConvShape, mapping: Mapping, w_or_zero_mask=None, *, walk: bool
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_MACS = COUNTER_FIELDS.index("macs")
 KINNER_BELOW_PIXELS = 64  # tiles with fewer output pixels use the k-innermost layout
 KINNER_BELOW_PIXELS_SOCMOP = 8  # its zero skip is a branch per weight there: rarely worth it
 
 
 def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int | None = None,
             shift=None):
-    """Execute-and-count mode. x: (C, H, W), w: (K, C/groups, R, S), both int16 (integer
-    mode: int64 accumulators, int64 outputs, bias int64 added into the accumulator first) or
-    both float32 / both float64 (float mode: accumulate and return in that dtype).
-    acc_bits: in integer mode, warn (AccumulatorOverflowWarning) if any partial sum, in the
-    order the dataflow accumulates, leaves the signed acc_bits range. shift: a shifted fetch's
-    (dy, dx) per input channel (module doc): y is then the 1x1 convolution of the shifted x.
-    Returns (y, Counters), y of shape (K, Ho, Wo)."""
+    """Execute-and-count mode. x: one image (C, H, W) or a batch (N, C, H, W), w: (K, C/groups,
+    R, S), both int16 (integer mode: int64 accumulators, int64 outputs, bias int64 added into the
+    accumulator first) or both float32 / both float64 (float mode: accumulate and return in that
+    dtype). acc_bits: in integer mode, warn (AccumulatorOverflowWarning) if any partial sum, in
+    the order the dataflow accumulates, leaves the signed acc_bits range (in any image of a
+    batch). shift: a shifted fetch's (dy, dx) per input channel (module doc): y is then the 1x1
+    convolution of the shifted x. Returns (y, Counters), y of shape (K, Ho, Wo), or (N, K, Ho, Wo)
+    for a batch, and the counters of one image: a batch is validated and prepared once and its
+    images walked one after the other by the C code, and every image's counts are the same
+    (they depend on the weights, never on the input; checked)."""
     if not isinstance(shape, ConvShape) or not isinstance(mapping, Mapping):
         raise ValueError("execute(shape, mapping, x, w): shape must be a ConvShape and mapping "
                          "a Mapping")
     mapping.check(shape)
     x = np.asarray(x)
     w = np.asarray(w)
-    if x.shape != (shape.C, shape.H, shape.W):
-        raise ValueError(f"input must have shape {(shape.C, shape.H, shape.W)} (C, H, W), "
-                         f"got {x.shape}")
+    batch = x.ndim == 4
+    if x.shape[batch:] != (shape.C, shape.H, shape.W) or (batch and not len(x)):
+        raise ValueError(f"input must have shape {(shape.C, shape.H, shape.W)} (C, H, W) or a "
+                         f"batch of at least one (N, C, H, W), got {x.shape}")
     want = (shape.K, shape.Cg, shape.R, shape.S)
     if w.shape != want:
         raise ValueError(f"weights must have shape {want} (K, C/groups, R, S), got {w.shape}")
@@ -511,7 +516,8 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
     tk, tc, ty, tx = mapping.tiles
     kinner = shape.groups == 1 and ty * tx < (
         KINNER_BELOW_PIXELS_SOCMOP if mapping.dataflow.skips_zero_weights else KINNER_BELOW_PIXELS)
-    out = np.zeros((shape.K, shape.Ho, shape.Wo), acc_dtype)
+    xb = x if batch else x[None]
+    out = np.zeros((len(xb), shape.K, shape.Ho, shape.Wo), acc_dtype)
     peak0 = 0
     if bias is not None:
         b = np.asarray(bias)
@@ -530,21 +536,28 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
         if not integer:
             raise ValueError("acc_bits applies to integer (int16) mode only")
     pt, pb, pl, pr = shape.padding
-    xp = np.ascontiguousarray(np.pad(x, ((0, 0), (pt, pb), (pl, pr))))  # padding in the GB
+    xp = np.ascontiguousarray(np.pad(xb, ((0, 0), (0, 0), (pt, pb), (pl, pr))))  # padding in the GB
     w = np.ascontiguousarray(w)
     zp = ZeroProfile.of(shape, w).table if mapping.dataflow.skips_zero_weights else None
+    # the extreme partial sums are tracked (a compare per MAC) only where one could leave the range
+    track = acc_bits is not None and _sum_bound(xb, w, bias) > (1 << (acc_bits - 1)) - 1
     if kinner:
-        out_k = np.ascontiguousarray(out.transpose(1, 2, 0))
-        w_k = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
-        res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w_k, out_k,
-                                                acc_bits is not None, True, off)
-        out = np.ascontiguousarray(out_k.transpose(2, 0, 1))
-    else:
-        res, done, vmax, vmin = _ln.execute_raw(shape._tup, mapping._tup, zp, xp, w, out,
-                                                acc_bits is not None, False, off)
-    counters = Counters._from_array(res)
-    if done != counters.macs:  # the arithmetic and the counting model must agree
-        raise RuntimeError(f"internal error: executed {done} MACs, counted {counters.macs}")
+        out = np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+        w = np.ascontiguousarray(w.transpose(1, 2, 3, 0))
+    first, vmax, vmin = None, None, None
+    for image_in, image_out in zip(xp, out):
+        res, done, hi, lo = _ln.execute_raw(shape._tup, mapping._tup, zp, image_in, w, image_out,
+                                            track, kinner, off)
+        if first is None:
+            first, vmax, vmin = res, hi, lo
+        elif res != first:
+            raise RuntimeError("internal error: the images of a batch were counted differently")
+        vmax, vmin = max(vmax, hi), min(vmin, lo)
+        if done != first[_MACS]:  # the arithmetic and the counting model must agree
+            raise RuntimeError(f"internal error: executed {done} MACs, counted {first[_MACS]}")
+    counters = Counters._from_array(first)
+    if kinner:
+        out = np.ascontiguousarray(out.transpose(0, 3, 1, 2))
     if acc_bits is not None:
         peak = peak0
         if counters.macs:
@@ -553,7 +566,22 @@ def execute(shape: ConvShape, mapping: Mapping, x, w, bias=None, acc_bits: int |
         over = peak0 > lim - 1 or (counters.macs and (vmax > lim - 1 or vmin < -lim))
         if over:
             warnings.warn(AccumulatorOverflowWarning(acc_bits, peak), stacklevel=2)
-    return out, counters
+    return (out if batch else out[0]), counters
+
+
+def _sum_bound(x, w, bias) -> int:
+    """No partial sum of any output, in any order, exceeds this in magnitude: the largest over
+    output channels k of |bias[k]| + max |x| * sum |w[k]| (x (N, C, H, W), w (K, C/groups, R, S),
+    both int16; exact, in Python integers). The magnitudes are read as uint16, which holds
+    |-32768| (np.abs wraps it to its own bit pattern), so no wider copy of the operands is made
+    (AlexNet's fc6: an int64 copy and its magnitudes were 600 MB)."""
+    per_k = np.abs(w.reshape(len(w), -1)).view(np.uint16).sum(axis=1, dtype=np.int64)
+    if bias is not None:
+        b = np.abs(np.asarray(bias).astype(object))
+    else:
+        b = np.zeros(len(w), object)
+    x_max = int(np.abs(x).view(np.uint16).max()) if x.size else 0
+    return int((b + per_k.astype(object) * x_max).max()) if len(w) else 0
 
 
 def count_many(shape: ConvShape, mappings, w_or_zero_mask=None, shift=None) -> list[Counters]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sqnxt_engine.emu.cli import main as emu_main
 from sqnxt_engine.emu.hardware import load_hardware
-from sqnxt_engine.emu.integer import compare, emulate_codes, mac_on_array
+from sqnxt_engine.emu.integer import compare, emulate_codes, emulate_dataset, mac_on_array
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
 from sqnxt_engine.io.images import batch_from_arrays
@@ -124,3 +124,24 @@ def test_emu_commands_on_a_quantized_file(shipped_shift8, tmp_path, capsys):
     assert result["correct"] == result["numpy_correct"] and result["cycles_per_image"] > 0
     assert emu_main(["eval", "--weights", "1.0-SqNxt-23v5-fmnist", "--limit", "1"]) == 2
     assert "holds float weights" in capsys.readouterr().err
+
+
+def test_a_batch_through_the_kernels_equals_its_images_one_by_one():
+    """emulate_codes on a batch: every step's codes bit for bit those of each image run alone,
+    the records one image's; emulate_dataset gives the same counts whatever its batch size."""
+    g, w = small_net()
+    x = np.random.default_rng(2).normal(0, 1, (5,) + g.input_shape).astype(np.float32)
+    model, _ = quantize_network(g, w, [x], 5, 8, "shift-scaler")
+    xq = model.quantize_input(x)
+    cache: dict = {}
+    batch = emulate_codes(model, xq, HW, "best", cache)
+    for i in range(len(xq)):
+        one = emulate_codes(model, xq[i], HW, "best", cache)
+        for name, codes in one.codes.items():
+            np.testing.assert_array_equal(batch.codes[name][i], codes[0], err_msg=name)
+        assert [(r.name, r.counters, r.cycles, r.energy.total) for r in one.steps] == \
+            [(r.name, r.counters, r.cycles, r.energy.total) for r in batch.steps]
+    labels = np.arange(5) % 4
+    by_one = emulate_dataset(model, x, labels, HW, "best", batch_size=1)
+    assert emulate_dataset(model, x, labels, HW, "best", batch_size=3) == by_one
+    assert by_one["bit_exact_images"] == 5

@@ -1,6 +1,12 @@
 """The compiled inference kernels (sqnxt_engine/functional/_infer.pyx) equal the NumPy reference they replace:
-every convolution scheme with a fused bias and clamp, in float32 and float64, and max pooling
+every convolution scheme with a fused bias and clamp, in float32 and float64, with each clone of
+the hot loops this CPU runs (avx512, avx2, baseline: forced through set_simd), and max pooling
 with padding and ceil mode; and they give the same result on any number of threads."""
+import contextlib
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -12,6 +18,21 @@ from sqnxt_engine.functional import _infer
 from tolerance import assert_close
 
 CLAMPS = [None, (0.0, np.inf), (0.0, 6.0), (-0.5, 0.5)]
+# the clones of _infer_simd.h this CPU can run (on x86-64 with GCC 12+: avx512 where present, avx2,
+# baseline; elsewhere the one portable set)
+CLONES = [name for name, ok in _infer.simd_clones().items() if ok]
+
+
+@contextlib.contextmanager
+def forced(name):
+    """The kernels' clone forced to `name`, then back to what it was."""
+    before = _infer.simd_clone()
+    _infer.set_simd(name)
+    try:
+        assert _infer.simd_clone() == name
+        yield
+    finally:
+        _infer.set_simd(before)
 
 
 @st.composite
@@ -52,15 +73,68 @@ def _tol(dtype):
     return 1e-5 if dtype == np.float32 else 1e-12
 
 
-@given(plan_cases(), st.sampled_from([None, 64]))
-def test_compiled_plan_equals_numpy_reference(case, band_bytes):
-    """band_bytes=64 forces the im2col scheme into one-row bands (the band loop and its epilogue)."""
+@pytest.mark.parametrize("clone", CLONES)
+@given(case=plan_cases(), band_bytes=st.sampled_from([None, 64]))
+def test_compiled_plan_equals_numpy_reference(clone, case, band_bytes):
+    """band_bytes=64 forces the im2col scheme into one-row bands (the band loop and its epilogue).
+    Every clone within the same tolerance: the AVX2 and AVX-512 ones fuse multiply-adds, the
+    baseline does not, none reorders the taps (_infer_simd.h)."""
     x, fast, ref = _plans(case, band_bytes)
     assert not fast.reference and ref.reference
-    got, want = fast(x), ref(x)
+    with forced(clone):
+        got = fast(x)
+    want = ref(x)
     assert got.shape == want.shape and got.dtype == want.dtype == np.dtype(case["dtype"])
     assert got.flags.c_contiguous
     assert_close(got, want, _tol(case["dtype"]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel,stride", [((5, 5), (1, 1)), ((3, 3), (2, 2)), ((5, 5), (2, 2))])
+def test_depthwise_clones_agree(dtype, kernel, stride):
+    """EfficientNet-Lite0's depthwise shapes on a 14x14 plane (runs of many vector blocks and a
+    partial one): every clone equals the reference within tolerance, and the clones agree with
+    each other as closely (the baseline's separate multiply and add rounds twice where the others
+    round once)."""
+    case = dict(n=2, groups=24, cg=1, og=1, kernel=kernel, stride=stride, dil=(1, 1),
+                pad=(kernel[0] // 2,) * 4, h=14, w=14, bias=True, clamp=(0.0, 6.0), dtype=dtype, seed=3)
+    x, fast, ref = _plans(case)
+    want = ref(x)
+    got = {}
+    for name in CLONES:
+        with forced(name):
+            got[name] = fast(x)
+        assert_close(got[name], want, _tol(dtype), err_msg=name)
+    for name in CLONES:
+        assert_close(got[name], got[CLONES[0]], _tol(dtype), err_msg=name)
+
+
+def test_set_simd_refuses_unknown_clones():
+    before = _infer.simd_clone()
+    with pytest.raises(ValueError, match="no kernel clone 'neon'"):
+        _infer.set_simd("neon")
+    assert _infer.simd_clone() == before
+    for name, ok in _infer.simd_clones().items():
+        if not ok:
+            with pytest.raises(ValueError, match="cannot run"):
+                _infer.set_simd(name)
+    _infer.set_simd("auto")
+    assert _infer.simd_clone() == CLONES[0]  # the best this CPU runs
+    _infer.set_simd(before)
+
+
+@pytest.mark.parametrize("value", CLONES[-1:] + ["bogus"])
+def test_environment_variable_forces_a_clone(value):
+    """SQNXT_SIMD picks the clone when the module loads; a value that names no clone this CPU runs
+    is ignored with a warning (it must not stop every import of the package)."""
+    code = "from sqnxt_engine.functional import _infer; print(_infer.simd_clone())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=os.path.dirname(__file__),
+                       env=dict(os.environ, SQNXT_SIMD=value), check=True)
+    if value == "bogus":
+        assert r.stdout.strip() == CLONES[0]
+        assert "SQNXT_SIMD ignored" in r.stderr
+    else:
+        assert r.stdout.strip() == value and not r.stderr
 
 
 @st.composite

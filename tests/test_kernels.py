@@ -299,6 +299,50 @@ def test_accumulator_overflow_is_reported():
         assert int(y2[0, 0, 0]) == 2 ** 30
 
 
+@SETTINGS
+@given(st.data(), st.sampled_from([np.int16, np.float32]), st.booleans())
+def test_a_batch_equals_its_images_one_by_one(data, dtype, kinner):
+    """execute() on a batch (N, C, H, W): each image's outputs bit for bit those of executing it
+    alone, the counters one image's (they never depend on the input)."""
+    shape = data.draw(layers())
+    m = data.draw(mappings(shape))
+    n = data.draw(st.integers(1, 3))
+    x = int16_data(data.draw, (n, shape.C, shape.H, shape.W)).astype(dtype)
+    w = int16_data(data.draw, (shape.K, shape.Cg, shape.R, shape.S)).astype(dtype)
+    b = np.arange(shape.K, dtype=np.int64 if dtype == np.int16 else dtype) * 3 - 5
+    with layout(kinner):
+        y, c = execute(shape, m, x, w, bias=b)
+        assert y.shape == (n, shape.K, shape.Ho, shape.Wo) and y.dtype == (np.int64 if dtype == np.int16 else dtype)
+        for i in range(n):
+            yi, ci = execute(shape, m, x[i], w, bias=b)
+            np.testing.assert_array_equal(y[i], yi)
+            assert ci == c
+
+
+def test_overflow_in_any_image_of_a_batch_is_reported():
+    s = ConvShape(C=2, H=1, W=1, K=1)
+    w = np.full((1, 2, 1, 1), 32767, np.int16)
+    m = Mapping.untiled(s, Dataflow.WS, 1, 1)
+    # the bound |x| * sum |w| says a 31-bit accumulator may overflow, the sums do not: no warning
+    quiet = np.array([[[[32767]], [[0]]], [[[0]], [[-32767]]]], np.int16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, _ = execute(s, m, quiet, w, acc_bits=31)
+    assert [int(v) for v in y.reshape(-1)] == [32767 ** 2, -(32767 ** 2)]
+    loud = np.concatenate([quiet, np.full((1, 2, 1, 1), 32767, np.int16)])  # the third image overflows
+    with pytest.warns(AccumulatorOverflowWarning) as rec:
+        y, _ = execute(s, m, loud, w, acc_bits=31)
+    assert rec[0].message.peak == 2 * 32767 ** 2 and int(y[2, 0, 0, 0]) == 2 * 32767 ** 2
+    with pytest.raises(ValueError, match="batch of at least one"):
+        execute(s, m, loud[:0], w)
+    # -32768 squared is 2**30, one past a 31-bit accumulator: its magnitude must count in full
+    s1 = ConvShape(C=1, H=1, W=1, K=1)
+    lowest = np.full((1, 1, 1, 1), -32768, np.int16)
+    with pytest.warns(AccumulatorOverflowWarning) as rec:
+        y, _ = execute(s1, Mapping.untiled(s1, Dataflow.WS, 1, 1), lowest, lowest.reshape(1, 1, 1, 1), acc_bits=31)
+    assert rec[0].message.peak == 2 ** 30 and int(y[0, 0, 0, 0]) == 2 ** 30
+
+
 def test_counters_add_and_compare():
     s = ConvShape(C=4, H=4, W=4, K=4, R=3, S=3, padding=1)
     w = np.ones((4, 4, 3, 3), np.int16)

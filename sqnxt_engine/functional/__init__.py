@@ -143,7 +143,7 @@ class ConvPlan:
         return y
 
     def _fast_flat(self, x, n, c, ho, wo):
-        y, wp = self._flat_product(x, n, c, ho)
+        y, wp = self._flat_product(x, n, c, ho, _infer.flat_columns)
         if wp == wo:
             _infer.bias_clamp(y.reshape(n, self.o, ho * wo), self.bias1, *self._clamp_args)
             return y
@@ -185,20 +185,23 @@ class ConvPlan:
         y, wp = self._flat_product(x, n, c, ho)
         return y if wp == wo else np.ascontiguousarray(y[:, :, :, :wo])
 
-    def _flat_product(self, x, n, c, ho):
-        """The product over the padded row length wp, spare columns included: (y, wp)."""
+    def _flat_product(self, x, n, c, ho, gather=None):
+        """The product over the padded row length wp, spare columns included: (y, wp). gather:
+        the compiled gather (_infer.flat_columns), else NumPy's padded copy and block copies."""
         t, b, l, r = self.padding
         dh, dw = self.dilation
-        spare = 1 if self.kw > 1 else 0  # the last tap's run overhangs the last row by (kw-1)*dw
-        xp = _pad(x, t, b + spare, l, r, 0.0)
-        wp = xp.shape[3]
+        wp = x.shape[3] + l + r
         run = ho * wp
-        flat = xp.reshape(n, c, -1)
         cols = np.empty((n, c, self.kh * self.kw, run), dtype=self.dtype)
-        for i in range(self.kh):
-            for j in range(self.kw):
-                start = i * dh * wp + j * dw
-                cols[:, :, i * self.kw + j] = flat[:, :, start:start + run]
+        if gather is not None:
+            gather(x, cols, self.kh, self.kw, dh, dw, t, l, wp)
+        else:
+            spare = 1 if self.kw > 1 else 0  # the last tap's run overhangs the last row by (kw-1)*dw
+            flat = _pad(x, t, b + spare, l, r, 0.0).reshape(n, c, -1)
+            for i in range(self.kh):
+                for j in range(self.kw):
+                    start = i * dh * wp + j * dw
+                    cols[:, :, i * self.kw + j] = flat[:, :, start:start + run]
         cols = cols.reshape((n, -1, run) if self.groups == 1 else (n, self.groups, -1, run))
         return self._matmul(cols, n, ho, wp), wp
 

@@ -6,12 +6,22 @@ the passes that NumPy cannot fuse, each done once per element while the data is 
   (0, inf), ReLU6 (0, 6), no activation (-inf, inf)); bias_clamp_crop does the same while
   copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
 - depthwise: a depthwise convolution computed directly, with its epilogue.
+- flat_columns: the flat scheme's padded gather of every tap (ConvPlan._fast_flat).
 - max_pool: windows clipped to the input (what padding with -inf gives).
 
 Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
 it, see setup.py) the planes are split over `set_threads` threads, otherwise it runs serially.
 The NumPy code in functional.py is the reference the tests compare these against.
+
+The hot loops are compiled once per instruction set (_infer_simd.h): "avx512", "avx2",
+"baseline" on x86-64 (GCC 12+), "portable" elsewhere. The best one the CPU runs is used unless
+the environment variable SQNXT_SIMD names another when the module loads, or set_simd() is called;
+both exist to measure each clone on one machine (forced "avx2" on an AVX-512 CPU stands in for an
+AVX2-only one). simd_clone() says which is in use.
 """
+import os
+import warnings
+
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
@@ -52,7 +62,13 @@ cdef extern from *:
 
 
 cdef extern from "_infer_simd.h" nogil:
-    # the hot loops, compiled once per instruction set and picked at load time (see the header)
+    # the hot loops, compiled once per instruction set, called through the clone in use (the header)
+    int SQNXT_BLOCK_FLOATS
+    int SQNXT_SIMD_NCLONES
+    const char* sqnxt_simd_name(int i)
+    int sqnxt_simd_supported(int i)
+    int sqnxt_simd_select(int i)
+    int sqnxt_simd_best()
     void sqnxt_taps_f32(float* dst, const float* base, const Py_ssize_t* offs, const float* w,
                         Py_ssize_t ntaps, Py_ssize_t n)
     void sqnxt_taps_f64(double* dst, const double* base, const Py_ssize_t* offs, const double* w,
@@ -61,6 +77,42 @@ cdef extern from "_infer_simd.h" nogil:
     void sqnxt_clamp_f64(double* y, Py_ssize_t n, double b, double lo, double hi)
     void sqnxt_gather_f32(float* dst, const float* src, Py_ssize_t stride, Py_ssize_t n)
     void sqnxt_gather_f64(double* dst, const double* src, Py_ssize_t stride, Py_ssize_t n)
+
+
+def simd_clones():
+    """{clone name: whether this CPU runs it}, best first."""
+    return {sqnxt_simd_name(i).decode(): bool(sqnxt_simd_supported(i)) for i in range(SQNXT_SIMD_NCLONES)}
+
+
+def simd_clone():
+    """The name of the clone the kernels run."""
+    return _clone
+
+
+def set_simd(name):
+    """Run the kernels' clone `name` ("auto": the best this CPU runs) from now on, in this process.
+    ValueError if there is no such clone or this CPU cannot run it."""
+    global _clone
+    names = list(simd_clones())
+    if name == "auto":
+        i = sqnxt_simd_best()
+    elif name in names:
+        i = names.index(name)
+    else:
+        raise ValueError(f"no kernel clone {name!r}: the clones are auto, {', '.join(names)}")
+    if sqnxt_simd_select(i) != 0:
+        raise ValueError(f"this CPU cannot run the {name} kernel clone; it runs "
+                         f"{', '.join(k for k, ok in simd_clones().items() if ok)}")
+    _clone = names[i]
+
+
+_clone = None
+set_simd("auto")
+if os.environ.get("SQNXT_SIMD", "auto") not in ("", "auto"):
+    try:
+        set_simd(os.environ["SQNXT_SIMD"])
+    except ValueError as e:  # a bad value must not stop every import of the package
+        warnings.warn(f"SQNXT_SIMD ignored, using {_clone}: {e}", RuntimeWarning)
 
 
 cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
@@ -148,7 +200,8 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
     cdef Py_ssize_t hq = max(ho + ((kh - 1) * dh) // sh, (pad_top + h + sh - 1) // sh) + 1
     cdef Py_ssize_t plane = hq * wq, run = ho * wq
     # the taps run over whole vector blocks (_infer_simd.h); spare outputs past run read the slack
-    cdef Py_ssize_t run_blocks = (run + 31) // 32 * 32, slack = run_blocks - run
+    cdef Py_ssize_t run_blocks = (run + SQNXT_BLOCK_FLOATS - 1) // SQNXT_BLOCK_FLOATS * SQNXT_BLOCK_FLOATS
+    cdef Py_ssize_t slack = run_blocks - run
     cdef bint has_bias = bias is not None
     cdef Py_ssize_t p, ch, r, i, j, ix, px, yy
     cdef Py_ssize_t* offs
@@ -194,6 +247,43 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
                 _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
         free(phases)
     free(offs)
+
+
+def flat_columns(real[:, :, :, ::1] x, real[:, :, :, ::1] cols, int kh, int kw, int dh, int dw,
+                 int pad_top, int pad_left, Py_ssize_t wp):
+    """ConvPlan's flat scheme's gather in one pass: cols[n, c, i*kw + j, q] = the zero-padded
+    plane of x[n, c] (pad_top rows above, pad_left columns left, row length wp, zero below and
+    right as far as needed), flattened, at position i*dh*wp + j*dw + q, for q < cols.shape[3].
+    Each plane is padded once into a per-thread scratch plane, then every tap is one block copy:
+    what NumPy did as a padded copy and kh*kw slice assignments, without the Python calls."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t run = cols.shape[3], taps = kh * kw
+    # the scratch plane holds every position a tap's run reads
+    cdef Py_ssize_t size = max((kh - 1) * dh * wp + (kw - 1) * dw + run, (pad_top + h) * wp)
+    cdef Py_ssize_t p, r, i, j
+    cdef real* plane
+    cdef real* dst
+    if cols.shape[0] != n or cols.shape[1] != c or cols.shape[2] != taps:
+        raise ValueError("cols must be (N, C, kh*kw, run) for x (N, C, H, W)")
+    if pad_left + w > wp or pad_top < 0 or pad_left < 0:
+        raise ValueError("the padded row length does not hold a row")
+    if n * c * run == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        plane = <real*> malloc(size * sizeof(real))
+        if plane != NULL:
+            memset(plane, 0, size * sizeof(real))  # every plane fills the same positions
+        for p in prange(n * c, schedule="static"):
+            if plane == NULL:
+                continue  # out of memory: practically unreachable (one plane per thread)
+            for r in range(h):
+                memcpy(plane + (pad_top + r) * wp + pad_left, &x[0, 0, 0, 0] + (p * h + r) * w,
+                       w * sizeof(real))
+            dst = &cols[0, 0, 0, 0] + p * taps * run
+            for i in range(kh):
+                for j in range(kw):
+                    memcpy(dst + (i * kw + j) * run, plane + i * dh * wp + j * dw, run * sizeof(real))
+        free(plane)
 
 
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,

@@ -1,58 +1,82 @@
-/* The inner loops of _infer.pyx (beside this file) that decide its speed, in C so that each can be compiled
- * more than once: GCC's target_clones builds an AVX-512, an AVX2 (x86-64-v3) and a baseline copy
- * and picks one when the module loads, by what the CPU has. The package is built with plain -O3
- * (the baseline is SSE2 on x86-64), so without this the loops would run 4 floats wide on CPUs that
- * do 16. Other compilers and architectures get the one portable copy.
+/* The inner loops of _infer.pyx (beside this file) that decide its speed, in C so that each can be
+ * compiled once per instruction set. On x86-64 with GCC 12 or later every loop is built three
+ * times, for AVX-512 (x86-64-v4), AVX2 with FMA (x86-64-v3) and the baseline (x86-64: SSE2), and
+ * sqnxt_simd_select() points the module at one set (a "clone"): the best the CPU has when the module
+ * loads, or the one named by SQNXT_SIMD / set_simd (_infer.pyx) to measure each on one machine. The
+ * package is built with plain -O3 (SSE2), so without this the loops would run 4 floats wide on CPUs
+ * that do 16. Other compilers and architectures get one portable set.
  *
- * Floating point: the clones may contract a * b + c into one fused multiply-add (GCC's default for
- * GNU C), so results can differ from the NumPy reference in the last bit; the tests compare within
- * tolerance, as for every compiled path. No other reassociation: each output sums its taps in
- * order t = 0, 1, ..., as the reference does.
+ * Each clone uses the vector width its instruction set has: the depthwise taps are written with
+ * GCC's vector extension, and a vector type wider than the target's registers is lowered piecewise
+ * through the stack (a 64-byte type in the AVX2 clone was: every tap's weight broadcast by sixteen
+ * stores, the accumulators spilled, slower than NumPy). So the AVX-512 clone holds 2 accumulators
+ * of 64 bytes, the AVX2 clone 4 of 32, the baseline 8 of 16: the same 128-byte block of outputs.
+ *
+ * Floating point: the AVX2 and AVX-512 clones contract a * b + c into one fused multiply-add (GCC's
+ * default for GNU C), the baseline has none, so results can differ from the NumPy reference and
+ * between clones in the last bit; the tests compare each clone within tolerance, as for every
+ * compiled path. No other reassociation: each output sums its taps in order t = 0, 1, ..., as the
+ * reference does.
  */
 #ifndef SQNXT_INFER_SIMD_H
 #define SQNXT_INFER_SIMD_H
 
 #include <Python.h>  /* Py_ssize_t, as the Cython declarations use */
+#include <string.h>
 
-/* target_clones dispatches through an ifunc, which needs glibc */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12 && defined(__GLIBC__)
-#define SQNXT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SQNXT_CLONES
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+#define SQNXT_X86_CLONES 1
 #endif
+
+/* Outputs the block loop computes per iteration: 128 bytes (32 floats, 16 doubles) in every
+ * clone. _infer.depthwise pads its runs to a multiple of SQNXT_BLOCK_FLOATS so no scalar tail runs. */
+#define SQNXT_BLOCK_BYTES 128
+#define SQNXT_BLOCK_FLOATS (SQNXT_BLOCK_BYTES / 4)
 
 /* dst[q] = sum over t < ntaps of w[t] * base[offs[t] + q], for q < n.
  *
  * A depthwise convolution laid out so that every tap is one contiguous run (see _infer.depthwise).
- * Outputs go in blocks of two 64-byte vectors held in registers while all taps are added: one
- * load per tap and output instead of the load, load and store of accumulating tap by tap into
- * memory. Written with GCC's vector extension (GCC and Clang): left to itself, GCC unrolls the
- * tap loop and jams it into a scalar loop over the block. VEC is the unaligned vector type. */
+ * Outputs go in blocks of SQNXT_BLOCK_BYTES held in NACC vector registers while all taps are
+ * added: one load per tap and vector instead of the load, load and store of accumulating tap by
+ * tap into memory. Written with GCC's vector extension: left to itself, GCC unrolls the tap loop
+ * and jams it into a scalar loop over the block. VEC is the clone's unaligned vector type. */
 #if defined(__GNUC__)
-typedef float sqnxt_vf32 __attribute__((vector_size(64), aligned(4)));
-typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
 #define SQNXT_TAPS_BLOCKS(REAL, VEC)                                                            \
     {                                                                                           \
-        const Py_ssize_t lanes = sizeof(VEC) / sizeof(REAL);                                    \
-        for (; q + 2 * lanes <= n; q += 2 * lanes) {                                            \
-            VEC a0 = {0}, a1 = {0};                                                             \
+        enum { lanes = sizeof(VEC) / sizeof(REAL), nacc = SQNXT_BLOCK_BYTES / sizeof(VEC) };    \
+        for (; q + nacc * lanes <= n; q += nacc * lanes) {                                      \
+            VEC a[nacc];                                                                        \
+            int k;                                                                              \
+            _Pragma("GCC unroll 8") for (k = 0; k < nacc; k++) a[k] = (VEC){0};                 \
             for (t = 0; t < ntaps; t++) {                                                       \
                 const REAL *s = base + offs[t] + q;                                             \
-                a0 += w[t] * *(const VEC *)s;                                                   \
-                a1 += w[t] * *(const VEC *)(s + lanes);                                         \
+                const REAL wt = w[t];                                                           \
+                _Pragma("GCC unroll 8") for (k = 0; k < nacc; k++)                              \
+                    a[k] += wt * *(const VEC *)(s + k * lanes);                                 \
             }                                                                                   \
-            *(VEC *)(dst + q) = a0;                                                             \
-            *(VEC *)(dst + q + lanes) = a1;                                                     \
+            _Pragma("GCC unroll 8") for (k = 0; k < nacc; k++)                                  \
+                *(VEC *)(dst + q + k * lanes) = a[k];                                           \
         }                                                                                       \
     }
 #else
 #define SQNXT_TAPS_BLOCKS(REAL, VEC) /* no vector extension: the scalar loop does every output */
 #endif
+
+/* The loops of one clone: NAME_SUFFIX for each, compiled with ATTR (a target attribute or
+ * nothing), F32 / F64 its vector types. */
+#define SQNXT_DEFINE_CLONE(SUFFIX, ATTR, F32, F64)                                              \
+    SQNXT_DEFINE_TAPS(sqnxt_taps_f32_##SUFFIX, ATTR, float, F32)                                \
+    SQNXT_DEFINE_TAPS(sqnxt_taps_f64_##SUFFIX, ATTR, double, F64)                               \
+    SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32_##SUFFIX, ATTR, float)                                   \
+    SQNXT_DEFINE_CLAMP(sqnxt_clamp_f64_##SUFFIX, ATTR, double)                                  \
+    SQNXT_DEFINE_GATHER(sqnxt_gather_f32_##SUFFIX, ATTR, float)                                 \
+    SQNXT_DEFINE_GATHER(sqnxt_gather_f64_##SUFFIX, ATTR, double)
+
 /* the vector blocks, then the outputs after the last whole block one at a time */
-#define SQNXT_DEFINE_TAPS(NAME, REAL, VEC)                                                      \
-    SQNXT_CLONES static void NAME(REAL *restrict dst, const REAL *restrict base,                \
-                                  const Py_ssize_t *restrict offs, const REAL *restrict w,      \
-                                  Py_ssize_t ntaps, Py_ssize_t n)                               \
+#define SQNXT_DEFINE_TAPS(NAME, ATTR, REAL, VEC)                                                \
+    ATTR static void NAME(REAL *restrict dst, const REAL *restrict base,                        \
+                          const Py_ssize_t *restrict offs, const REAL *restrict w,              \
+                          Py_ssize_t ntaps, Py_ssize_t n)                                       \
     {                                                                                           \
         Py_ssize_t q = 0, t;                                                                    \
         SQNXT_TAPS_BLOCKS(REAL, VEC)                                                            \
@@ -64,10 +88,10 @@ typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
     }
 
 /* y[i] = min(max(y[i] + b, lo), hi): a product's epilogue (bias, then ReLU or ReLU6). */
-#define SQNXT_DEFINE_CLAMP(NAME, REAL)                                                          \
-    SQNXT_CLONES static void NAME(REAL *restrict y, Py_ssize_t n, REAL b, REAL lo, REAL hi)       \
+#define SQNXT_DEFINE_CLAMP(NAME, ATTR, REAL)                                                    \
+    ATTR static void NAME(REAL *restrict y, Py_ssize_t n, REAL b, REAL lo, REAL hi)             \
     {                                                                                           \
-        Py_ssize_t i;                                                                            \
+        Py_ssize_t i;                                                                           \
         for (i = 0; i < n; i++) {                                                               \
             REAL v = y[i] + b;                                                                  \
             v = v > lo ? v : lo;                                                                \
@@ -76,9 +100,9 @@ typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
     }
 
 /* dst[k] = src[k * stride] for k < n: one column phase of a row (strided depthwise layers). */
-#define SQNXT_DEFINE_GATHER(NAME, REAL)                                                         \
-    SQNXT_CLONES static void NAME(REAL *restrict dst, const REAL *restrict src, Py_ssize_t stride, \
-                                  Py_ssize_t n)                                                 \
+#define SQNXT_DEFINE_GATHER(NAME, ATTR, REAL)                                                   \
+    ATTR static void NAME(REAL *restrict dst, const REAL *restrict src, Py_ssize_t stride,      \
+                          Py_ssize_t n)                                                         \
     {                                                                                           \
         Py_ssize_t k;                                                                           \
         if (stride == 2) /* the common case, as a constant stride the compiler can vectorise */ \
@@ -87,11 +111,84 @@ typedef double sqnxt_vf64 __attribute__((vector_size(64), aligned(8)));
             for (k = 0; k < n; k++) dst[k] = src[k * stride];                                   \
     }
 
-SQNXT_DEFINE_TAPS(sqnxt_taps_f32, float, sqnxt_vf32)
-SQNXT_DEFINE_TAPS(sqnxt_taps_f64, double, sqnxt_vf64)
-SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32, float)
-SQNXT_DEFINE_CLAMP(sqnxt_clamp_f64, double)
-SQNXT_DEFINE_GATHER(sqnxt_gather_f32, float)
-SQNXT_DEFINE_GATHER(sqnxt_gather_f64, double)
+/* One clone's entry points, what _infer.pyx calls through. */
+typedef struct {
+    const char *name;
+    void (*taps_f32)(float *, const float *, const Py_ssize_t *, const float *, Py_ssize_t, Py_ssize_t);
+    void (*taps_f64)(double *, const double *, const Py_ssize_t *, const double *, Py_ssize_t, Py_ssize_t);
+    void (*clamp_f32)(float *, Py_ssize_t, float, float, float);
+    void (*clamp_f64)(double *, Py_ssize_t, double, double, double);
+    void (*gather_f32)(float *, const float *, Py_ssize_t, Py_ssize_t);
+    void (*gather_f64)(double *, const double *, Py_ssize_t, Py_ssize_t);
+} sqnxt_simd_clone;
+
+#define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
+    {NAME, sqnxt_taps_f32_##SUFFIX, sqnxt_taps_f64_##SUFFIX, sqnxt_clamp_f32_##SUFFIX,          \
+     sqnxt_clamp_f64_##SUFFIX, sqnxt_gather_f32_##SUFFIX, sqnxt_gather_f64_##SUFFIX}
+
+#if defined(SQNXT_X86_CLONES)
+typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
+typedef double sqnxt_f64x8 __attribute__((vector_size(64), aligned(8)));
+typedef float sqnxt_f32x8 __attribute__((vector_size(32), aligned(4)));
+typedef double sqnxt_f64x4 __attribute__((vector_size(32), aligned(8)));
+typedef float sqnxt_f32x4 __attribute__((vector_size(16), aligned(4)));
+typedef double sqnxt_f64x2 __attribute__((vector_size(16), aligned(8)));
+SQNXT_DEFINE_CLONE(v4, __attribute__((target("arch=x86-64-v4"))), sqnxt_f32x16, sqnxt_f64x8)
+SQNXT_DEFINE_CLONE(v3, __attribute__((target("arch=x86-64-v3"))), sqnxt_f32x8, sqnxt_f64x4)
+SQNXT_DEFINE_CLONE(base, , sqnxt_f32x4, sqnxt_f64x2)
+/* best first; an entry runs where sqnxt_simd_supported says so */
+static const sqnxt_simd_clone sqnxt_simd_clones[] = {
+    SQNXT_CLONE_ENTRY("avx512", v4), SQNXT_CLONE_ENTRY("avx2", v3), SQNXT_CLONE_ENTRY("baseline", base)};
+
+static int sqnxt_simd_supported(int i)
+{
+    __builtin_cpu_init();
+    if (i == 0) return __builtin_cpu_supports("x86-64-v4");
+    if (i == 1) return __builtin_cpu_supports("x86-64-v3");
+    return 1;
+}
+#else
+#if defined(__GNUC__)
+typedef float sqnxt_f32xp __attribute__((vector_size(16), aligned(4)));
+typedef double sqnxt_f64xp __attribute__((vector_size(16), aligned(8)));
+#else
+typedef float sqnxt_f32xp;
+typedef double sqnxt_f64xp;
+#endif
+SQNXT_DEFINE_CLONE(portable, , sqnxt_f32xp, sqnxt_f64xp)
+static const sqnxt_simd_clone sqnxt_simd_clones[] = {SQNXT_CLONE_ENTRY("portable", portable)};
+static int sqnxt_simd_supported(int i) { (void)i; return 1; }
+#endif
+
+#define SQNXT_SIMD_NCLONES ((int)(sizeof(sqnxt_simd_clones) / sizeof(sqnxt_simd_clones[0])))
+
+/* the clone in use: the best supported one until sqnxt_simd_select picks another */
+static const sqnxt_simd_clone *sqnxt_simd = NULL;
+
+static const char *sqnxt_simd_name(int i) { return i >= 0 && i < SQNXT_SIMD_NCLONES ? sqnxt_simd_clones[i].name : NULL; }
+
+/* Use clone i: 0 if done, -1 if there is no clone i, -2 if this CPU cannot run it. */
+static int sqnxt_simd_select(int i)
+{
+    if (i < 0 || i >= SQNXT_SIMD_NCLONES) return -1;
+    if (!sqnxt_simd_supported(i)) return -2;
+    sqnxt_simd = &sqnxt_simd_clones[i];
+    return 0;
+}
+
+/* The best clone this CPU runs (the last is always supported). */
+static int sqnxt_simd_best(void)
+{
+    int i = 0;
+    while (!sqnxt_simd_supported(i)) i++;
+    return i;
+}
+
+static inline void sqnxt_taps_f32(float *d, const float *b, const Py_ssize_t *o, const float *w, Py_ssize_t t, Py_ssize_t n) { sqnxt_simd->taps_f32(d, b, o, w, t, n); }
+static inline void sqnxt_taps_f64(double *d, const double *b, const Py_ssize_t *o, const double *w, Py_ssize_t t, Py_ssize_t n) { sqnxt_simd->taps_f64(d, b, o, w, t, n); }
+static inline void sqnxt_clamp_f32(float *y, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->clamp_f32(y, n, b, lo, hi); }
+static inline void sqnxt_clamp_f64(double *y, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->clamp_f64(y, n, b, lo, hi); }
+static inline void sqnxt_gather_f32(float *d, const float *s, Py_ssize_t st, Py_ssize_t n) { sqnxt_simd->gather_f32(d, s, st, n); }
+static inline void sqnxt_gather_f64(double *d, const double *s, Py_ssize_t st, Py_ssize_t n) { sqnxt_simd->gather_f64(d, s, st, n); }
 
 #endif
