@@ -1,0 +1,142 @@
+"""Results a paper can use: latency, fps, EDP and area in every trace output and sweep record;
+every hardware parameter in force in each record and the export; accuracies stated in sweep
+files; derived hardware values recomputed for each point; Pareto fronts over any two metrics."""
+import csv
+import io
+import json
+from contextlib import redirect_stdout
+
+import pytest
+
+from sqnxt_engine.emu import pareto as P
+from sqnxt_engine.emu import sweep as SW
+from sqnxt_engine.emu.area import area, mac_um2
+from sqnxt_engine.emu.cli import main
+from sqnxt_engine.emu.hardware import load_hardware, parameters
+
+NET = ('[[network]]\nmodel = "1.0-SqNxt-23"\noptions = { input_size = 28, small_input = true, '
+       'stem_stride = 2, num_classes = 10, depths = [1, 1, 1, 1] }\n')
+ZOO = ["--zoo-options", '{"input_size": 28, "small_input": true, "stem_stride": 2, "num_classes": 10, '
+       '"depths": [1, 1, 1, 1]}']
+
+
+def run(*argv) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main([str(a) for a in argv]) == 0
+    return out.getvalue()
+
+
+def test_trace_prints_latency_fps_edp_and_area_in_every_format():
+    t = json.loads(run("trace", *ZOO, "--hw", "8x8", "--json"))
+    hw = load_hardware("8x8")
+    perf, total = t["performance"], t["total"]
+    ms = perf["latency_ms"]
+    assert total["cycles"] == pytest.approx(ms * hw.clock_mhz * 1e3, abs=0.5)
+    assert perf["fps"] == pytest.approx(1e3 / ms) and total["fps"] == pytest.approx(perf["fps"])
+    assert perf["edp"] == pytest.approx(total["energy"] * ms / 1e3)
+    assert perf["edp_unit"] == f"{t['energy_unit']} x s"
+    assert sum(r["latency_ms"] for r in t["layers"]) == pytest.approx(ms)
+    assert all(r["fps"] is None for r in t["layers"])   # a rate of the whole network only
+    assert perf["area_mm2"] == pytest.approx(area(hw).total) and "45 nm" in perf["area_unit"]
+    rows = list(csv.DictReader(io.StringIO(run("trace", *ZOO, "--hw", "8x8", "--csv"))))
+    assert float(rows[-1]["fps"]) == pytest.approx(perf["fps"])
+    assert float(rows[-1]["edp"]) == pytest.approx(perf["edp"]) and rows[-1]["edp_unit"] == perf["edp_unit"]
+    table = run("trace", *ZOO, "--hw", "8x8")
+    assert f"({perf['fps']:.4g} frames/s)" in table and "EDP" in table and "mm^2" in table
+
+
+def test_area_follows_the_hardware():
+    small, big = area(load_hardware("8x8")), area(load_hardware("16x16"))
+    assert big.mac == pytest.approx(4 * small.mac) and big.rf == pytest.approx(4 * small.rf)
+    assert big.gb == pytest.approx(4 * small.gb)   # 128 KB against 32 KB
+    assert mac_um2(8, 32) == pytest.approx(282 + 137)   # the source's anchors, reproduced
+    assert mac_um2(8, 32) < mac_um2(16, 32) < mac_um2(32, 32) == pytest.approx(3495 + 137)
+    assert small.total == pytest.approx(sum(small.levels().values()))
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    d = tmp_path_factory.mktemp("results")
+    path = d / "s.toml"
+    path.write_text(NET + 'accuracy = { top1 = 71.5, source = "measured by us, test split" }\n'
+                    '[hardware]\nbase = "8x8"\n[hardware.grid]\n'
+                    'pe = [{ rows = 4, cols = 4 }, { rows = 8, cols = 8 }]\narith.word_bits = [8, 16]\n')
+    db = d / "s.sqlite"
+    out = json.loads(run("sweep", path, "--db", db, "--jobs", "1", "--json", "--export", d / "s.csv"))
+    return d, db, out["records"]
+
+
+def test_sweep_records_hold_the_figures_and_every_hardware_parameter(swept):
+    d, _, records = swept
+    for r in records:
+        hw = SW.load_sweep(d / "s.toml").points[0].hardware   # any point: same keys
+        assert {f"hw.{k}" for k in parameters(hw)} <= set(r)   # from the schema, every field
+        assert r["hw.buffer.words_per_cycle"] > 0   # derived values included
+        assert r["latency_ms"] == pytest.approx(r["latency_s"] * 1e3)
+        assert r["fps"] == pytest.approx(1 / r["latency_s"])
+        assert r["edp"] == pytest.approx(r["energy"] * r["latency_s"])
+        assert r["area_mm2"] == pytest.approx(r["area_mac_mm2"] + r["area_rf_mm2"] + r["area_gb_mm2"])
+        assert r["label"] == f"{r['pe_rows']}x{r['pe_cols']}, 32 KB" + (", 8-bit" if r["word_bits"] == 8 else "")
+        # the accuracy the sweep file states, with its source
+        assert r["accuracy"] == 71.5 and "measured by us" in r["accuracy_source"]
+    rows = list(csv.DictReader(open(d / "s.csv")))
+    assert len(rows) == 4 and {"hw.pe.rows", "hw.clock.mhz", "hw.buffer.words_per_cycle", "fps",
+                               "edp", "area_mm2", "label"} <= set(rows[0])
+    assert {r["hw.arith.word_bits"] for r in rows} == {"8", "16"}
+
+
+def test_pareto_over_any_two_metrics_without_accuracy(tmp_path, swept):
+    _, db, records = swept
+    fronts = json.loads(run("pareto", db, "--x", "area", "--y", "latency", "--json"))
+    front = fronts["latency-vs-area"]
+    assert [f["label"] for f in front] == [P.point_label(r) for r in P.pareto_front(records, "area", "latency")]
+    for r in records:   # nothing beats a front point on both
+        assert not any(r["area_mm2"] <= f["area"] and r["latency_ms"] <= f["latency"]
+                       and (r["area_mm2"], r["latency_ms"]) != (f["area"], f["latency"]) for f in front)
+    out = run("pareto", db, "--x", "edp", "--y", "dram", "--size", "energy", "--out", tmp_path / "p.pdf")
+    assert "Pareto front, dram against edp" in out
+    assert (tmp_path / "p.pdf").read_bytes()[:4] == b"%PDF"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--x", "speed", "--y", "energy"], "--x 'speed': not a metric"),
+    (["--x", "energy"], "--x and --y go together"),
+    (["--x", "energy", "--y", "energy"], "a front needs two metrics"),
+    (["--x", "energy", "--y", "latency", "--size", "colour"], "--size 'colour'"),
+])
+def test_pareto_option_errors_are_one_line(swept, capsys, argv, message):
+    assert main(["pareto", str(swept[1]), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("accuracy, message", [
+    ("{ top1 = 71.5 }", "needs exactly top1 (%) and source"),
+    ('{ top1 = 171.5, source = "x" }', "must be a percentage in [0, 100]"),
+    ('{ top1 = 71.5, source = "" }', "source must be a non-empty string"),
+])
+def test_a_stated_accuracy_needs_a_percentage_and_a_source(tmp_path, capsys, accuracy, message):
+    path = tmp_path / "a.toml"
+    path.write_text(NET + f"accuracy = {accuracy}\n")
+    assert main(["sweep", str(path), "--db", str(tmp_path / "a.sqlite")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_derived_values_follow_each_point(tmp_path):
+    """A base that only writes its derived buffer bandwidth down is derived again for a point
+    with another array; a base that chooses another value keeps it, and the sweep says where."""
+    derived = load_hardware("16x16").gb_words_per_cycle   # 64 on 16x16
+    for stated, kept in ((derived, False), (48, True)):
+        (tmp_path / "base.toml").write_text(f'name = "b"\n[pe]\nrows = 16\ncols = 16\n[buffer]\n'
+                                            f'bytes = 131072\nwords_per_cycle = {stated}\n')
+        (tmp_path / "s.toml").write_text(NET + '[hardware]\nbase = "base.toml"\n'
+                                         'points = [{ pe = { rows = 32, cols = 32 } }, {}]\n')
+        sweep = SW.load_sweep(tmp_path / "s.toml")
+        big, base = (p.hardware for p in sweep.points)
+        assert base.gb_words_per_cycle == stated
+        want = 48 if kept else load_hardware("16x16").gb_words_per_cycle + 3 * 16   # 32 + 64 + 16
+        assert big.gb_words_per_cycle == want
+        assert bool(sweep.notes) == kept
+        if kept:
+            assert "buffer.words_per_cycle = 48" in sweep.notes[0] and "112" in sweep.notes[0]
