@@ -18,7 +18,6 @@ from .figures import COLUMN_WIDTH, paper_figure
 from .metrics import hardware_label
 from .output import save_figure
 
-
 # name -> (record field, axis label, better: "min" or "max")
 METRICS = {
     "latency": ("latency_ms", "latency per inference (ms)", "min"),

@@ -207,9 +207,9 @@ sparsity = 0.0
     records = [r for r in out["records"]]
     for (cost, _), (name, front) in zip(P.default_views(records), P.fronts(records).items()):
         assert [r["network"] for r in front] == [f["network"] for f in fronts[name]]
-        v = lambda r: P.value(r, cost)  # noqa: E731
         for r in records:  # nothing off the front beats a front point on both counts
-            assert not any(v(r) < v(f) and r["accuracy"] >= f["accuracy"] for f in front) \
+            assert not any(P.value(r, cost) < P.value(f, cost) and r["accuracy"] >= f["accuracy"]
+                           for f in front) \
                 or r in front
 
 
