@@ -265,9 +265,9 @@ def _hardware(args) -> int:
 
 def _input(path: str, graph, meta: dict) -> np.ndarray:
     """One image preprocessed as the weights (or the zoo graph) ask, as the network's input."""
-    from ..io.images import Preprocess, load_batch
-    pre = Preprocess.from_meta({**graph.meta, **meta})
-    x = load_batch([path], pre)
+    from ..io.images import load_batch
+    from ..zoo.preprocess import for_network
+    x = load_batch([path], for_network(graph.input_shape, graph.meta, meta))
     if x.shape[1:] != tuple(graph.input_shape):
         raise UserError(f"{path}: preprocessed to {x.shape[1:]}, but {graph.name} takes "
                         f"{tuple(graph.input_shape)}")
