@@ -140,10 +140,11 @@ def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
         ax2.set_ylim(bottom=0)
         handles = (dataflow_legend_handles(flows, len(flows) < len(layers))
                    + ax2.get_legend_handles_labels()[0])
-        fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False)
-        fig.suptitle(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}", y=0.995,
-                     fontsize=7, x=0.01, ha="left")
-        fig.tight_layout(rect=(0, 0, 1, 0.93))
+        # the title on a line of its own, the legend below it: neither over the other
+        fig.suptitle(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}", y=0.995, fontsize=7)
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.945),
+                   ncol=len(handles), frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.88))
         save_figure(fig, path, force=force)
 
 
