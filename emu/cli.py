@@ -51,9 +51,10 @@ from .area import UNIT_LABEL as AREA_UNIT
 from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
 from .figures import plot_roofline, plot_trace
 from .hardware import DERIVED, load_hardware, resolved
-from .metrics import performance, summary, summary_line
+from .metrics import summary_line
 from .network import emulate, non_mac_line
 from .output import FIGURE_FORMATS, figure_out, output_set, pyplot, write_csv
+from .results import timed_rows
 from .search import DATAFLOW_CHOICES
 from .workers import available_cpus
 
@@ -120,7 +121,7 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     energy per access that turns the rows' counts into their energy), --csv or a table with
     `header`, `footer` and `warning` (--breakdown: the cycle parts' columns); the footer also
     goes to stderr with --json and --csv; then --plot and --roofline."""
-    rows, total, perf = _timed_rows(res)
+    rows, total, perf = timed_rows(res)
     columns = COLUMNS
     if args.breakdown:   # the parts unrounded in CSV, in whole cycles with the DRAM share in a table
         columns = breakdown_columns(share=args.fmt == "table")
@@ -157,16 +158,6 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
 
 
 TIMED_COLUMNS = ("latency_ms", "fps", "edp")   # metrics.performance, per step and in total
-
-
-def _timed_rows(res) -> tuple[list[dict], dict, dict]:
-    """A trace's rows and total row with each step's latency_ms and edp (the total's fps too),
-    and the run's metrics.summary (latency, fps, EDP, area)."""
-    def timed(row, cycles, fps: bool):   # the unrounded cycles, as summary's
-        p = performance(cycles, row["energy"], res.hw)
-        return {**row, "latency_ms": p["latency_ms"], "fps": p["fps"] if fps else None, "edp": p["edp"]}
-    return ([timed(r.row(), r.cycles, False) for r in res.steps],
-            timed(res.total_row(), res.cycles, True), summary(res.cycles, res.energy.total, res.hw))
 
 
 def _trace_quantized(args, hw, model) -> int:

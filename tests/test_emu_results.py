@@ -217,3 +217,19 @@ def test_trace_image_on_onnx_uses_the_files_input_size(onnx_net, tmp_path):
     Image.new("RGB", (90, 70), (120, 30, 200)).save(tmp_path / "x.png")
     t = json.loads(run("trace", "--weights", onnx_net, "--hw", "8x8", "--image", tmp_path / "x.png", "--json"))
     assert t["layers"][0]["shape"].startswith("3x40x40")
+
+
+def test_results_as_rows_a_dataframe_takes(swept):
+    from sqnxt_engine.emu.results import sweep_rows, trace_rows
+    rows = trace_rows("1.0-SqNxt-23", hw="8x8", zoo_options=json.loads(ZOO[1]))
+    t = json.loads(run("trace", *ZOO, "--hw", "8x8", "--json"))
+    assert [r["layer"] for r in rows] == [r["layer"] for r in t["layers"]] + ["total"]
+    assert rows[-1]["cycles"] == t["total"]["cycles"] and rows[-1]["fps"] == pytest.approx(t["performance"]["fps"])
+    assert rows[-1]["count_macs"] == t["total"]["counts"]["macs"]
+    points = sweep_rows(swept[1])
+    assert len(points) == 4 and all("hw.pe.rows" in p and p["fps"] > 0 for p in points)
+    for table in (rows, points):   # flat: one column per key, scalar cells, the same keys in every row
+        assert all(set(r) == set(table[0]) for r in table)
+        assert all(v is None or isinstance(v, (str, int, float, bool)) for r in table for v in r.values())
+    pa = pytest.importorskip("pyarrow")
+    assert pa.Table.from_pylist(rows).num_rows == len(rows)
