@@ -15,6 +15,8 @@
                   [--export FILE.csv|.parquet] [--plot FILE] [--force] [--json]
   sqnxt-emu pareto DB.sqlite [--x METRIC --y METRIC] [--size METRIC] [--out FILE] [--force] [--json]
   sqnxt-emu hardware [16x16|8x8|FILE] [--json]
+  sqnxt-emu export [--model NAME | --weights FILE] --format scalesim|timeloop|zigzag [--hw HW]
+                   [--out FILE] [--force]
 
 A quantized weight file (sqnxt-quant's) runs in integers (emu/integer.py): trace compares the
 emulated codes with the NumPy integer runner's, eval measures top-1 on a test set.
@@ -458,6 +460,40 @@ def _pareto_views(args) -> list[tuple[str, str]] | None:
     return [(check_metric(args.x, "--x"), check_metric(args.y, "--y"))]
 
 
+def _export(args) -> int:
+    """A network's conv and fc layers in a peer simulator's workload format (emu/export.py)."""
+    from ..io.files import write_atomic
+    from .export import conv_layers, export_text
+    if args.out:
+        check_out(args.out, args.force)
+    hw = load_hardware(args.hw)
+    spec = (NetworkSpec.of(file=args.weights, zoo_options=args.zoo_options) if args.weights
+            else NetworkSpec.of(args.model or DEFAULT_MODEL, args.zoo_options))
+    graph = spec.load()[0]
+    text = export_text(graph, args.format, hw)
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    write_atomic(args.out, lambda f: f.write(text.encode("utf-8")), args.force)
+    print(f"{args.out}: {len(conv_layers(graph))} conv and fc layers of {graph.name} as {args.format}")
+    return 0
+
+
+def _export_parser(sub) -> None:
+    from .export import FORMATS
+    e = subcommand(sub, "export", "A network's conv and fc layers in a peer simulator's workload "
+                   "format: SCALE-Sim's topology CSV, Timeloop problems or ZigZag's workload YAML.")
+    add_safety_options(e)
+    add_zoo_options_option(e, "options of the zoo model (SqueezeNextSpec fields)")
+    e.add_argument("--model", help=f"a zoo model (default {DEFAULT_MODEL}; --weights overrides it)")
+    e.add_argument("--weights", help="a network file instead: .npz, .onnx or .prototxt")
+    e.add_argument("--format", required=True, choices=FORMATS, help="the peer's format")
+    e.add_argument("--hw", default="16x16", help="the hardware whose word and accumulator widths "
+                   "ZigZag's operand precisions take (preset or TOML file; default 16x16)")
+    add_out_option(e, "write to this file (default: stdout)")
+    e.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+
+
 def _sweep_parsers(sub) -> None:
     s = subcommand(sub, "sweep", "Networks x hardware parameters from a TOML sweep file, one record "
                    "per point in a SQLite database (resumable), exported as CSV or Parquet.")
@@ -573,6 +609,7 @@ def _main(argv: list[str]) -> int:
     d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
     d.add_argument("--json", action="store_true", help="JSON output")
     _sweep_parsers(sub)
+    _export_parser(sub)
     h = subcommand(sub, "hardware", "Every parameter of a preset or hardware file, with where its "
                    "value comes from (the file, the documented default, or derived from others).")
     h.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -583,7 +620,7 @@ def _main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
             "diff": _diff, "sweep": _sweep, "pareto": _pareto,
-            "hardware": _hardware}[args.command](args)
+            "hardware": _hardware, "export": _export}[args.command](args)
 
 
 def main(argv=None) -> int:

@@ -233,3 +233,80 @@ def test_results_as_rows_a_dataframe_takes(swept):
         assert all(v is None or isinstance(v, (str, int, float, bool)) for r in table for v in r.values())
     pa = pytest.importorskip("pyarrow")
     assert pa.Table.from_pylist(rows).num_rows == len(rows)
+
+
+# ---- export to the peers' formats --------------------------------------------------------------
+
+def exported(tmp_path, fmt, *network):
+    path = tmp_path / f"{fmt}.out"
+    assert "conv and fc layers" in run("export", "--format", fmt, "--out", path, *network)
+    return path
+
+
+def sqnxt_layers():
+    from sqnxt_engine import zoo
+    from sqnxt_engine.emu.export import conv_layers
+    return conv_layers(zoo.build("1.0-SqNxt-23"))
+
+
+def test_scalesim_reads_our_squeezenext_topology(tmp_path):
+    """SCALE-Sim's own topology parser (scalesim 3.0.0) reads the file: every layer, with the
+    network's output sizes and MAC counts."""
+    topology_utils = pytest.importorskip("scalesim.topology_utils")
+    path = exported(tmp_path, "scalesim", "--model", "1.0-SqNxt-23")
+    topo = topology_utils.topologies()
+    topo.load_arrays(str(path))
+    layers = sqnxt_layers()
+    assert topo.get_num_layers() == len(layers)
+    for i, (name, s) in enumerate(layers):
+        assert topo.get_layer_name(i) == name
+        assert list(topo.get_layer_ofmap_dims(i)) == [s.Ho, s.Wo]
+        assert topo.get_layer_mac_ops(i) == s.macs
+
+
+def test_scalesim_topology_of_a_depthwise_network(onnx_net, tmp_path):
+    """A depthwise layer is SCALE-Sim's "DP" layer (one per channel); the MACs add up."""
+    from sqnxt_engine.emu.export import conv_layers, scalesim_topology
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    layers = conv_layers(NetworkSpec.of(file=str(onnx_net)).load()[0])
+    rows = [line.split(", ") for line in scalesim_topology(layers).splitlines()[1:]]
+    for (name, s), row in zip(layers, rows, strict=True):
+        h, w, r, c, ch, k, stride = (int(x.rstrip(",")) for x in row[1:])
+        macs = ((h - r) // stride + 1) * ((w - c) // stride + 1) * r * c * ch * k
+        assert macs == s.macs, name   # a DP row: C channels of one filter each
+    assert sum(row[0].endswith("_DP") for row in rows) == 2
+    topology_utils = pytest.importorskip("scalesim.topology_utils")
+    topo = topology_utils.topologies()
+    (tmp_path / "dw.csv").write_text(scalesim_topology(layers))
+    topo.load_arrays(str(tmp_path / "dw.csv"))
+    assert sum(topo.get_layer_mac_ops(i) for i in range(topo.get_num_layers())) == sum(s.macs for _, s in layers)
+
+
+@pytest.mark.parametrize("fmt", ["timeloop", "zigzag"])
+def test_timeloop_and_zigzag_workloads_hold_every_layer(tmp_path, onnx_net, fmt):
+    yaml = pytest.importorskip("yaml")
+    from math import prod
+
+    from sqnxt_engine.emu.export import conv_layers
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    for network, layers in ((["--model", "1.0-SqNxt-23"], sqnxt_layers()),
+                            (["--weights", onnx_net], conv_layers(NetworkSpec.of(file=str(onnx_net)).load()[0]))):
+        text = exported(tmp_path, fmt, *network, "--force").read_text()
+        if fmt == "timeloop":
+            docs = [d["problem"]["instance"] for d in yaml.safe_load_all(text)]
+            macs = [prod(d[k] for k in "GCMRSNPQ") for d in docs]
+        else:
+            docs = yaml.safe_load(text)
+            assert [d["name"] for d in docs] == [n for n, _ in layers]
+            assert all(d["operand_source"] == {"I": d["id"]} for d in docs)
+            macs = [prod(d["loop_sizes"]) for d in docs]
+        assert macs == [s.macs for _, s in layers]
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "x.csv").write_text("taken")
+    for argv, message in ((["--format", "scalesim", "-o", str(tmp_path / "x.csv")], "exists"),
+                          (["--format", "excel"], "invalid choice")):
+        assert main(["export", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
