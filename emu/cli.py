@@ -439,8 +439,9 @@ def _pareto(args) -> int:
     else:
         for (x, y), front in zip(views, fronts.values()):
             print(f"Pareto front, {y} against {x} ({len(front)} of {len(records)} points):")
-            emit([P.front_row(r, x, y) for r in front], "table",
-                 list(dict.fromkeys(["network", "label", x, y, "accuracy", "accuracy_source"])))
+            rows = [P.front_row(r, x, y) for r in front]
+            known = ["accuracy", "accuracy_source"] if any(r["accuracy"] is not None for r in rows) else []
+            emit(rows, "table", list(dict.fromkeys(["network", "label", x, y, *known])))
     if args.out:
         P.plot_pareto(records, args.out, views, args.size, args.force)
     return 0

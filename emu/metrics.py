@@ -51,17 +51,23 @@ def summary_line(cycles: float, energy: float, hw: Hardware) -> str:
             f"{a.mac:.3g}, register files {a.rf:.3g}, buffer {a.gb:.3g}")
 
 
-def hardware_label(r: dict) -> str:
-    """A design in a few words, from a record's hw.* columns: "8x8, 32 KB, 45 nm", with the word
-    width when not 16 bits and the clock when not 500 MHz."""
+def design_parts(r: dict) -> dict[str, str]:
+    """A design's main parameters in words, from a record's hw.* columns (or the record's own
+    columns, for records made before them): array, buffer, precision, clock and node ("45 nm"
+    under the horowitz-45nm energy model, else "")."""
     g = lambda k, d=None: r.get(HW_PREFIX + k, d)  # noqa: E731
-    parts = [f"{g('pe.rows', r.get('pe_rows'))}x{g('pe.cols', r.get('pe_cols'))}",
-             f"{g('buffer.bytes', r.get('gb_bytes')) / 1024:g} KB"]
-    bits = g("arith.word_bits", r.get("word_bits", 16))
-    if bits != 16:
-        parts.append(f"{bits}-bit")
-    if g("clock.mhz", 500.0) != 500.0:
-        parts.append(f"{g('clock.mhz'):g} MHz")
-    if g("energy.model") == "horowitz-45nm":
-        parts.append("45 nm")
-    return ", ".join(parts)
+    return {"array": f"{g('pe.rows', r.get('pe_rows'))}x{g('pe.cols', r.get('pe_cols'))}",
+            "buffer": f"{g('buffer.bytes', r.get('gb_bytes')) / 1024:g} KB",
+            "precision": f"{g('arith.word_bits', r.get('word_bits', 16))}-bit",
+            "clock": f"{g('clock.mhz', r.get('clock_mhz', 500.0)):g} MHz",
+            "node": "45 nm" if g("energy.model") == "horowitz-45nm" else ""}
+
+
+UNSAID = {"precision": "16-bit", "clock": "500 MHz", "node": ""}   # the paper's: left unsaid
+
+
+def hardware_label(r: dict, leave_out=()) -> str:
+    """A design in a few words, design_parts but those at the paper's values (UNSAID) and those
+    in `leave_out`: "8x8, 32 KB, 8-bit, 45 nm"."""
+    return ", ".join(v for k, v in design_parts(r).items()
+                     if v != UNSAID.get(k) and k not in leave_out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..errors import UserError
 from .figures import COLUMN_WIDTH, paper_figure
-from .metrics import hardware_label
+from .metrics import design_parts, hardware_label
 from .output import save_figure
 
 # name -> (record field, axis label, better: "min" or "max")
@@ -90,14 +90,49 @@ def front_row(r: dict, x: str, y: str) -> dict:
     return out
 
 
-def point_label(r: dict) -> str:
-    """A point's hardware label, with its dataflow and sparsity where not the paper's."""
-    parts = [hardware_label(r)]
+def point_label(r: dict, leave_out=()) -> str:
+    """A point's hardware label (metrics.hardware_label, less `leave_out`), with its dataflow and
+    sparsity where not the paper's."""
+    parts = [hardware_label(r, leave_out)]
     if r["dataflow"] != "best":
         parts.append(r["dataflow"])
     if r["sparsity"] != 0.4:
         parts.append(f"sparsity {r['sparsity']:g}")
-    return ", ".join(parts)
+    return ", ".join(p for p in parts if p)
+
+
+def _ordered(values) -> list:
+    """Distinct values in the numeric order of the numbers in them ("8x8, 32 KB" < "8x8, 128 KB"
+    < "16x16, 32 KB"), then as text."""
+    import re
+    return sorted(set(values), key=lambda v: ([float(n) for n in re.findall(r"\d+(?:\.\d+)?", str(v))],
+                                              str(v)))
+
+
+def encoding(records: list[dict]) -> tuple:
+    """How the figure tells points apart: (marker of a record, colour key of a record, marker
+    legend [(value, marker)], colour keys in order, what the colour names, design parts common
+    to all). One network: the marker follows the first design part that varies (the array), the
+    colour the others together; several networks: the colour follows the network, the marker the
+    design."""
+    parts = {id(r): design_parts(r) for r in records}
+    names = list(next(iter(parts.values())))
+    varying = [k for k in names if len({p[k] for p in parts.values()}) > 1]
+    common = [k for k in names if k not in varying]
+    networks = list(dict.fromkeys(r["network"] for r in records))
+    if len(networks) == 1 and varying:
+        shape_of = lambda r: parts[id(r)][varying[0]]  # noqa: E731
+        colour_of = lambda r: ", ".join(parts[id(r)][k] for k in varying[1:]) or "-"  # noqa: E731
+        colour_keys = _ordered(colour_of(r) for r in records)
+        what = ", ".join(varying[1:])
+    else:
+        shape_of = lambda r: hardware_label(r, common) or hardware_label(r)  # noqa: E731
+        colour_of = lambda r: r["network"]  # noqa: E731
+        colour_keys, what = networks, "network"
+    shapes = _ordered(shape_of(r) for r in records)
+    marker = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(shapes)}
+    return (lambda r: marker[shape_of(r)], colour_of, list(marker.items()), colour_keys, what,
+            common)
 
 
 def axis_label(metric: str, rs: list[dict]) -> str:
@@ -117,6 +152,10 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
                 size: str | None = None, force: bool = False) -> None:
     """The figure of `views` (module doc) from `records`; `size`: a metric the markers' area
     follows (default: parameters, when accuracy is on an axis)."""
+    import textwrap
+
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     views = views or default_views(records)
     if size is None and any("accuracy" in v for v in views):
         size = "params"
@@ -128,58 +167,67 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
                             "networks the paper lists, shipped weights, and networks whose sweep "
                             "file states one): nothing to plot")
         panels.append((x, y, rs, pareto_front(rs, x, y)))
-    every = [r for _, _, rs, _ in panels for r in rs]
+    every = list({id(r): r for _, _, rs, _ in panels for r in rs}.values())
     networks = list(dict.fromkeys(r["network"] for r in every))
-    labels = list(dict.fromkeys(hardware_label(r) for r in every))
-    width = COLUMN_WIDTH * (1.1 * len(views) + 0.5)
-    with paper_figure(1, len(views), figsize=(width, 2.9), squeeze=False) as (plt, fig, axes):
-        colour = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(networks)}
-        marker = {h: MARKERS[i % len(MARKERS)] for i, h in enumerate(labels)}
-        biggest = max((value(r, size) for r in every), default=1) if size else 1
+    marker_of, colour_of, markers, colour_keys, colour_what, common = encoding(every)
+    biggest = max((value(r, size) for r in every), default=1) if size else 1
+    legend_chars = max(len(str(v)) for v, _ in markers + [(k, 0) for k in colour_keys])
+    legend_in = 0.45 + 0.05 * legend_chars
+    width = COLUMN_WIDTH * 1.2 * len(views) + legend_in
+    with paper_figure(1, len(views), figsize=(width, 3.0), squeeze=False) as (plt, fig, axes):
+        cmap = plt.get_cmap("tab10" if len(colour_keys) <= 10 else "tab20")
+        colour = {k: cmap(i % cmap.N) for i, k in enumerate(colour_keys)}
 
         def area(r):
-            return 12 + 60 * value(r, size) / biggest if size else 22
+            return 14 + 70 * value(r, size) / biggest if size else 26
         for ax, (x, y, rs, front) in zip(axes[0], panels):
             on = {id(r) for r in front}
             for r in rs:
                 best = id(r) in on
-                ax.scatter([value(r, x)], [value(r, y)], s=area(r), marker=marker[hardware_label(r)],
-                           color=colour[r["network"]], alpha=0.95 if best else 0.25,
-                           edgecolors="black" if best else "none", linewidths=0.5,
+                ax.scatter([value(r, x)], [value(r, y)], s=area(r), marker=marker_of(r),
+                           color=colour[colour_of(r)], alpha=0.95 if best else 0.3,
+                           edgecolors="black" if best else "none", linewidths=0.6,
                            zorder=3 if best else 2)
-            ax.step([value(r, x) for r in front], [value(r, y) for r in front],
-                    where="post", color="black", lw=0.7, ls="--", zorder=1)
+            ax.step([value(r, x) for r in front], [value(r, y) for r in front], where="post",
+                    color="black", lw=0.7, ls="--", zorder=1)
             for i, r in enumerate(front):
-                ax.annotate(point_label(r) if len(networks) == 1 else f"{r['network']}: {point_label(r)}",
-                            (value(r, x), value(r, y)), xytext=(5, 4 if i % 2 == 0 else -8),
+                label = point_label(r, common)
+                ax.annotate(label if len(networks) == 1 else f"{r['network']}: {label}",
+                            (value(r, x), value(r, y)), xytext=(6, 3 if i % 2 == 0 else -8),
                             textcoords="offset points", fontsize=5, zorder=4,
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-            for metric, setter, scale in ((x, ax.set_xlabel, ax.set_xscale),
-                                          (y, ax.set_ylabel, ax.set_yscale)):
+            for metric, axis, setter, scale in ((x, ax.xaxis, ax.set_xlabel, ax.set_xscale),
+                                                (y, ax.yaxis, ax.set_ylabel, ax.set_yscale)):
                 setter(axis_label(metric, rs))
                 vs = [value(r, metric) for r in rs]
                 if min(vs) > 0 and max(vs) > 10 * min(vs):
                     scale("log")
+                    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                    axis.set_minor_formatter(NullFormatter())
             ax.grid(alpha=0.3, lw=0.4)
             ax.margins(x=0.15, y=0.12)
-        from matplotlib.lines import Line2D
-        handles = ([Line2D([], [], ls="", marker="o", color=colour[n], label=n) for n in networks]
-                   if len(networks) > 1 else [])
-        handles += [Line2D([], [], ls="", marker=marker[h], color="0.35", label=h) for h in labels]
+        title = common and [design_parts(every[0])[k] for k in common if design_parts(every[0])[k]]
+        handles = [Line2D([], [], ls="", marker=m, color="0.35", label=str(v)) for v, m in markers]
+        if len(colour_keys) > 1:
+            handles += [Line2D([], [], ls="", marker="s", color=colour[k], label=str(k))
+                        for k in colour_keys]
         handles += [Line2D([], [], color="black", ls="--", lw=0.7, label="Pareto front"),
-                    Line2D([], [], ls="", marker="o", color="0.35", alpha=0.25,
+                    Line2D([], [], ls="", marker="o", color="0.35", alpha=0.3,
                            label="dominated (faded)")]
-        columns = 1 + len(handles) // 18
-        right = 1 - 1.45 * columns / width   # the legend's room, in inches, beside the panels
+        columns = 1 + len(handles) // 20
+        right = 1 - columns * legend_in / width   # the legend's room beside the panels
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False,
-                   ncol=columns)
+                   ncol=columns, title=f"marker: {'design' if colour_what == 'network' else 'array'}"
+                   + (f"\ncolour: {colour_what}" if len(colour_keys) > 1 else ""),
+                   title_fontsize=6)
         what = " and ".join(f"{y} against {x}" for x, y in views)
         who = networks[0] if len(networks) == 1 else f"{len(networks)} networks"
-        extra = f"; marker area by {size}" if size else ""
-        import textwrap
-        fig.suptitle(textwrap.fill(f"{who}: {what}, {len(labels)} designs{extra}",
-                                   int(width * 17)), fontsize=7)
-        fig.tight_layout(rect=(0, 0, right, 0.97))
+        extra = (f", all {', '.join(title)}" if title else "") + \
+            (f"; marker area by {size}" if size else "")
+        fig.suptitle(textwrap.fill(f"{who}: {what}, {len(every)} points{extra}", int(width * 16)),
+                     fontsize=7)
+        fig.tight_layout(rect=(0, 0, right, 0.96))
         save_figure(fig, path, force=force)
 
 

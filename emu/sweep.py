@@ -715,9 +715,21 @@ def _dask_results(todo: list[Point], scheduler):
         raise UserError(DASK_HINT) from None
     client = scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
     try:
+        _check_worker_versions(client)
+        # network files travel as bytes, scattered once each under their hash: the workers need
+        # neither the client's file system nor its working folder
+        blobs = network_blobs(todo)
+        shipped = client.scatter({f"sqnxt-network-{h}": data for h, data in blobs.values()}) \
+            if blobs else {}
+
+        def blob(p: Point) -> tuple:   # (sha256, its scattered bytes), or () for a zoo network
+            if p.network.file is None:
+                return ()
+            digest = blobs[p.network.file][0]
+            return digest, shipped[f"sqnxt-network-{digest}"]
         # the point's key names the task: a point resubmitted to a live cluster is computed once
-        futures = [client.submit(compute_timed, p, key=f"sqnxt-sweep-{p.key}", pure=False)
-                   for p in todo]
+        futures = [client.submit(compute_shipped, p, *blob(p), key=f"sqnxt-sweep-{p.key}",
+                                 pure=False) for p in todo]
         try:
             for f in as_completed(futures):
                 yield f.result()
@@ -726,6 +738,56 @@ def _dask_results(todo: list[Point], scheduler):
     finally:
         if client is not scheduler:
             client.close()
+
+
+def network_blobs(points: list[Point]) -> dict[str, tuple[str, bytes]]:
+    """{network file: (its sha256, its bytes)} of these points' files, each read once; a file
+    changed since the sweep was read (its hash no longer the one in the points' keys) is a
+    UserError."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for p in points:
+        net = p.network
+        if net.file is None or net.file in out:
+            continue
+        data = Path(net.file).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if f"sha256={digest[:16]}" not in net.key():   # (net.key() hashes the file again)
+            raise UserError(f"{net.file}: changed while the sweep was read; run it again")
+        out[net.file] = (digest, data)
+    return out
+
+
+def compute_shipped(point: Point, digest: str | None = None, data: bytes | None = None
+                    ) -> tuple[dict, dict]:
+    """compute_timed on a Dask worker: a network file given as bytes (network_blobs) is written
+    once into this machine's cache (TEMP/sqnxt-engine-networks/<sha256>/<its name>, checked
+    against its hash) and the point reads it there; its key, which names the file by name and
+    content, is unchanged."""
+    if digest is not None:
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise UserError(f"{Path(point.network.file).name}: its bytes arrived damaged")
+        import tempfile
+        folder = Path(tempfile.gettempdir()) / "sqnxt-engine-networks" / digest
+        local = folder / Path(point.network.file).name
+        if not local.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            part = folder / f".{local.name}.{os.getpid()}.part"
+            part.write_bytes(data)
+            os.replace(part, local)   # atomic: another task of this worker may race
+        point = replace(point, network=replace(point.network, file=str(local)))
+    return compute_timed(point)
+
+
+def _worker_version() -> str:
+    return __version__
+
+
+def _check_worker_versions(client) -> None:
+    """Every worker runs this version of sqnxt-engine: a point's record depends on it."""
+    found = {v for v in client.run(_worker_version).values()}
+    if found - {__version__}:
+        raise UserError(f"the Dask workers run sqnxt-engine {', '.join(sorted(found))}, this "
+                        f"client {__version__}: install the same version on every machine")
 
 
 SCHEDULER_TIMEOUT_S = 20.0   # to connect to a scheduler and hear its answer

@@ -310,3 +310,37 @@ def test_export_errors_are_one_line(tmp_path, capsys):
         assert main(["export", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+# ---- sweeps on a real cluster ------------------------------------------------------------------
+
+def test_dask_workers_in_another_folder_get_the_network_as_bytes(onnx_net, tmp_path, monkeypatch):
+    """Worker processes started in a folder of their own, the network named by a path relative
+    to the client's folder (which the workers cannot see): the file travels as bytes under its
+    hash, and the records are the ones computed locally."""
+    distributed = pytest.importorskip("distributed")
+    import shutil
+    from dataclasses import replace
+    client_dir, worker_dir = tmp_path / "client", tmp_path / "worker"
+    client_dir.mkdir()
+    worker_dir.mkdir()
+    shutil.copy(onnx_net, client_dir / "net.onnx")
+    (client_dir / "s.toml").write_text('[[network]]\nweights = "net.onnx"\n[hardware]\nbase = "8x8"\n'
+                                       '[hardware.grid]\nbuffer.bytes = [16384, 32768]\n')
+    monkeypatch.chdir(client_dir)
+    sweep = SW.load_sweep("s.toml")
+    relative = [replace(p, network=replace(p.network, file="net.onnx")) for p in sweep.points]
+    assert [p.key for p in relative] == [p.key for p in sweep.points]   # the key names content
+    local = SW.ResultsDB(tmp_path / "local.sqlite")
+    SW.run_sweep(SW.Sweep("s", tuple(relative)), local)
+    monkeypatch.chdir(worker_dir)   # the workers' processes start here
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        monkeypatch.chdir(client_dir)
+        assert client.run(lambda: __import__("os").getcwd()).popitem()[1] == str(worker_dir)
+        db = SW.ResultsDB(tmp_path / "dask.sqlite")
+        assert SW.run_sweep(SW.Sweep("s", tuple(relative)), db, scheduler=client).computed == 2
+    assert db.records() == local.records()
+    assert {r["file"] for r in db.records()} == {"net.onnx"}
+    db.close()
+    local.close()
