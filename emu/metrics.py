@@ -55,12 +55,16 @@ def design_parts(r: dict) -> dict[str, str]:
     """A design's main parameters in words, from a record's hw.* columns (or the record's own
     columns, for records made before them): array, buffer, precision, clock and node ("45 nm"
     under the horowitz-45nm energy model, else "")."""
-    g = lambda k, d=None: r.get(HW_PREFIX + k, d)  # noqa: E731
-    return {"array": f"{g('pe.rows', r.get('pe_rows'))}x{g('pe.cols', r.get('pe_cols'))}",
-            "buffer": f"{g('buffer.bytes', r.get('gb_bytes')) / 1024:g} KB",
-            "precision": f"{g('arith.word_bits', r.get('word_bits', 16))}-bit",
-            "clock": f"{g('clock.mhz', r.get('clock_mhz', 500.0)):g} MHz",
-            "node": "45 nm" if g("energy.model") == "horowitz-45nm" else ""}
+    def g(key, column, default=None):   # a number only: a database may hold anything
+        for v in (r.get(HW_PREFIX + key), r.get(column), default):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return v
+        return float("nan")
+    return {"array": f"{g('pe.rows', 'pe_rows'):g}x{g('pe.cols', 'pe_cols'):g}",
+            "buffer": f"{g('buffer.bytes', 'gb_bytes') / 1024:g} KB",
+            "precision": f"{g('arith.word_bits', 'word_bits', 16):g}-bit",
+            "clock": f"{g('clock.mhz', 'clock_mhz', 500.0):g} MHz",
+            "node": "45 nm" if r.get(HW_PREFIX + "energy.model") == "horowitz-45nm" else ""}
 
 
 UNSAID = {"precision": "16-bit", "clock": "500 MHz", "node": ""}   # the paper's: left unsaid

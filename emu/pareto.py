@@ -13,6 +13,8 @@ sits above the panels and the legend beside them, outside the data.
 """
 from __future__ import annotations
 
+import math
+
 from ..errors import UserError
 from .figures import COLUMN_WIDTH, paper_figure
 from .metrics import design_parts, hardware_label
@@ -49,7 +51,11 @@ def value(r: dict, metric: str):
     if field not in r:
         raise UserError(f"a record of {r.get('network')!r} on {r.get('hardware')!r} has no {field} "
                         "(made by an earlier version of sqnxt-emu): sweep again into a new --db")
-    return r[field]
+    v = r[field]
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                          or not math.isfinite(v)):   # a database may hold anything
+        raise UserError(f"not a sweep record: {field} is {v!r:.40}")
+    return v
 
 
 def _sign(metric: str) -> int:

@@ -344,3 +344,18 @@ def test_dask_workers_in_another_folder_get_the_network_as_bytes(onnx_net, tmp_p
     assert {r["file"] for r in db.records()} == {"net.onnx"}
     db.close()
     local.close()
+
+
+def test_pareto_refuses_a_tampered_figure_in_one_line(swept, tmp_path, capsys):
+    import shutil
+    import sqlite3
+    db = tmp_path / "t.sqlite"
+    shutil.copy(swept[1], db)
+    with sqlite3.connect(db) as conn:
+        key, record = conn.execute("SELECT key, record FROM points").fetchone()
+        record = {**json.loads(record), "area_mm2": "small", "hw.pe.rows": "many"}
+        conn.execute("UPDATE points SET record = ? WHERE key = ?", (json.dumps(record), key))
+    assert main(["pareto", str(db), "--x", "area", "--y", "latency"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "area_mm2 is 'small'" in err[0], err
+    assert main(["pareto", str(db), "--x", "energy", "--y", "latency", "--json"]) == 0   # the rest reads
