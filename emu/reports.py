@@ -33,7 +33,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
-from .figures import COLUMN_WIDTH, layer_labels, mark_stages, named_by_stage, paper_figure, stage
+from .figures import COLUMN_WIDTH, mark_stages, paper_figure
 from .hardware import EYERISS, PRESETS, load_hardware
 from .network import NetworkResult, emulate
 from .output import save_figure
@@ -286,6 +286,7 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
     metric) and its utilisation (MACs performed / cycles / PEs: the zero weights SOC-MOP skips
     are no work, so it never exceeds 1). Groups are ordered by where they first occur in a
     network (relative depth), so v2's 5x5 stem comes first."""
+    from .figures import layer_labels, named_by_stage, stage
     runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
@@ -323,7 +324,7 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
 def layer_config(rec, where: str | None = None) -> str:
     """The configuration a Figure 6 item sums over (see the module doc), after `where` (default
     the layer's stage); a step without MACs (timed, or a copied shift) by its op kind."""
-    where = stage(rec.name) if where is None else where
+    where = rec.name.split(".")[0] if where is None else where   # its stage (figures.stage)
     prefix = f"{where}: " if where else ""
     s = rec.conv
     if s is None:
