@@ -33,7 +33,7 @@ METRICS = {
     "params": ("params", "parameters", "min"),
     "accuracy": ("accuracy", "{accuracy} (%)", "max"),
 }
-MARKERS = "osD^vP<X>hp*"
+MARKERS = "os^Dv<>PXph*dH8"   # the 15 filled markers
 
 
 def check_metric(name: str, option: str) -> str:
@@ -193,24 +193,35 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
                 ax.scatter([value(r, x)], [value(r, y)], s=area(r), marker=marker_of(r),
                            color=colour[colour_of(r)], alpha=0.95 if best else 0.3,
                            edgecolors="black" if best else "none", linewidths=0.6,
-                           zorder=3 if best else 2)
+                           zorder=5 if best else 2)   # the front over the labels (4)
             ax.step([value(r, x) for r in front], [value(r, y) for r in front], where="post",
                     color="black", lw=0.7, ls="--", zorder=1)
-            for i, r in enumerate(front):
-                label = point_label(r, common)
-                ax.annotate(label if len(networks) == 1 else f"{r['network']}: {label}",
-                            (value(r, x), value(r, y)), xytext=(6, 3 if i % 2 == 0 else -8),
-                            textcoords="offset points", fontsize=5, zorder=4,
-                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+            place = {}   # metric -> where a value sits in the panel's range, 0 to 1
             for metric, axis, setter, scale in ((x, ax.xaxis, ax.set_xlabel, ax.set_xscale),
                                                 (y, ax.yaxis, ax.set_ylabel, ax.set_yscale)):
                 setter(axis_label(metric, rs))
                 vs = [value(r, metric) for r in rs]
-                if min(vs) > 0 and max(vs) > 10 * min(vs):
+                log = min(vs) > 0 and max(vs) > 10 * min(vs)
+                if log:
                     scale("log")
                     axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
                     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
                     axis.set_minor_formatter(NullFormatter())
+                t = math.log if log else float
+                lo, hi = t(min(vs)), t(max(vs))
+                place[metric] = lambda v, t=t, lo=lo, hi=hi: (t(v) - lo) / (hi - lo) if hi > lo else 0.5
+            # labels on the side no point reaches (better than the front on both metrics), turned
+            # back towards the middle at the panel's left and right edges
+            for r in front:
+                label = point_label(r, common)
+                left = _sign(x) > 0 and place[x](value(r, x)) > 0.1 or \
+                    _sign(x) < 0 and place[x](value(r, x)) > 0.9
+                down = _sign(y) > 0
+                ax.annotate(label if len(networks) == 1 else f"{r['network']}: {label}",
+                            (value(r, x), value(r, y)), xytext=(-6 if left else 6, -4 if down else 4),
+                            ha="right" if left else "left", va="top" if down else "bottom",
+                            textcoords="offset points", fontsize=5, zorder=4,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
             ax.grid(alpha=0.3, lw=0.4)
             ax.margins(x=0.15, y=0.12)
         title = common and [design_parts(every[0])[k] for k in common if design_parts(every[0])[k]]
