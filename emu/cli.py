@@ -135,7 +135,7 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
                        "energy_per_access": energy_per_access(res.hw)}))
     elif args.fmt == "csv":
         if "energy" in columns:  # the unit beside the energies (--breakdown shows cycles only)
-            columns = columns + list(TIMED_COLUMNS) + ["energy_unit", "edp_unit"]
+            columns = columns + list(TIMED_COLUMNS) + ["edp_unit", "energy_unit"]
         emit([{**r, "energy_unit": unit, "edp_unit": perf["edp_unit"]} for r in rows + [total]],
              "csv", columns)
     else:

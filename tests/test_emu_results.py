@@ -234,8 +234,14 @@ def test_results_as_rows_a_dataframe_takes(swept):
     for table in (rows, points):   # flat: one column per key, scalar cells, the same keys in every row
         assert all(set(r) == set(table[0]) for r in table)
         assert all(v is None or isinstance(v, (str, int, float, bool)) for r in table for v in r.values())
-    pa = pytest.importorskip("pyarrow")
-    assert pa.Table.from_pylist(rows).num_rows == len(rows)
+    try:
+        import pandas
+    except ImportError:   # pyarrow takes the same rows
+        pa = pytest.importorskip("pyarrow")
+        assert pa.Table.from_pylist(rows).num_rows == len(rows)
+    else:
+        frame = pandas.DataFrame(points)
+        assert frame.shape == (4, len(points[0])) and sorted(frame["hw.pe.rows"]) == [4, 4, 8, 8]
 
 
 # ---- export to the peers' formats --------------------------------------------------------------
@@ -362,3 +368,38 @@ def test_pareto_refuses_a_tampered_figure_in_one_line(swept, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "area_mm2 is 'small'" in err[0], err
     assert main(["pareto", str(db), "--x", "energy", "--y", "latency", "--json"]) == 0   # the rest reads
+
+
+def test_the_figure_tells_designs_apart(swept):
+    """One network: a marker per array, a colour per combination of the other varying
+    parameters; parts common to every point (the clock) are said once, in the title."""
+    records = swept[2]
+    marker_of, colour_of, markers, colours, what, common = P.encoding(records)
+    assert [v for v, _ in markers] == ["4x4", "8x8"] and len({m for _, m in markers}) == 2
+    assert colours == ["8-bit", "16-bit"] and what == "precision"
+    assert "buffer" in common and "clock" in common
+    designs = {(marker_of(r), colour_of(r)) for r in records}
+    assert len(designs) == len(records)   # no two designs drawn alike
+
+
+def test_zigzag_reads_our_workload(tmp_path, onnx_net):
+    """ZigZag's own validator and workload factory (zigzag-dse 3.9.1, where installed) take the
+    export: every layer, the network's MACs."""
+    pytest.importorskip("zigzag")
+    from zigzag.parser.mapping_validator import MappingValidator
+    from zigzag.parser.workload_factory import WorkloadFactory
+    from zigzag.parser.workload_validator import WorkloadValidator
+    from zigzag.utils import open_yaml
+
+    from sqnxt_engine.emu.export import conv_layers
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    mapping = MappingValidator([{"name": "default", "spatial_mapping": {"D1": ["K, 16"], "D2": ["C, 16"]},
+                                 "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}])
+    assert mapping.validate()
+    for network, layers in ((["--model", "1.0-SqNxt-23"], sqnxt_layers()),
+                            (["--weights", onnx_net], conv_layers(NetworkSpec.of(file=str(onnx_net)).load()[0]))):
+        validator = WorkloadValidator(open_yaml(str(exported(tmp_path, "zigzag", *network, "--force"))))
+        data = validator.normalized_data
+        assert validator.validate()
+        nodes = list(WorkloadFactory(data, mapping.normalized_data).create().nodes)
+        assert sorted(n.total_mac_count for n in nodes) == sorted(s.macs for _, s in layers)
