@@ -123,13 +123,7 @@ from scalesim.scale_sim import scalesim
 job = json.loads(sys.argv[1])
 d = job["dir"]
 topo = os.path.join(d, "topo.csv")
-with open(topo, "w") as f:
-    f.write("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n")
-    for i, L in enumerate(job["layers"]):
-        # no padding field: the effective input extent gives the network's output size
-        h = (L["Ho"] - 1) * L["stride"] + L["R"]
-        w = (L["Wo"] - 1) * L["stride"] + L["S"]
-        f.write(f"l{i}, {h}, {w}, {L['R']}, {L['S']}, {L['C']}, {L['K']}, {L['stride']},\n")
+open(topo, "w").write(job["topology"])   # sqnxt-emu export --format scalesim's (emu/export.py)
 layout = os.path.join(d, "layout.csv")
 open(layout, "w").write("Layer name,\n")
 out = {}
@@ -201,18 +195,8 @@ mapping = [{"name": "default", "spatial_mapping": {"D1": [f"K, {a}"], "D2": [f"C
 map_path = os.path.join(d, "mapping.yaml")
 yaml.safe_dump(mapping, open(map_path, "w"), sort_keys=False)
 out = []
-for i, L in enumerate(job["layers"]):
-    s = L["stride"]
-    layer = {"id": 0, "name": f"l{i}", "operator_type": "Conv",
-             "equation": "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]",
-             "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"],
-             "loop_dims": ["B", "K", "C", "OY", "OX", "FY", "FX"],
-             "loop_sizes": [1, L["K"], L["C"], L["Ho"], L["Wo"], L["R"], L["S"]],
-             "operand_precision": {"W": 16, "I": 16, "O": 32, "O_final": 16},
-             "operand_source": {"I": 0},  # a layer on its own: inputs come from DRAM
-             "pr_loop_dims": ["IX", "IY"], "pr_loop_sizes": [L["W"], L["H"]],
-             # ConvShape padding is (top, bottom, left, right); ZigZag's follows pr_loop_dims
-             "padding": [[L["padding"][2], L["padding"][3]], [L["padding"][0], L["padding"][1]]]}
+for i, layer in enumerate(job["zigzag_layers"]):   # sqnxt-emu export --format zigzag's layers
+    layer = dict(layer, id=0, operand_source={"I": 0})   # each layer a workload of its own
     wl_path = os.path.join(d, f"l{i}.yaml")
     yaml.safe_dump([layer], open(wl_path, "w"), sort_keys=False)
     _, latency, _ = get_hardware_performance_zigzag(
@@ -273,7 +257,9 @@ def main(argv=None) -> int:
     print(f"layers: {len(names)} of {total} conv/fc layers: {', '.join(names)}")
     print(f"MACs of these layers: {sum(l['macs'] for l in layers):,}\n")
 
+    from sqnxt_engine.emu.export import scalesim_topology, zigzag_layers
     job = {"hw": args.hw, "array": hw.pe_rows, "buffer_kb": hw.gb_bytes // 1024,
+           "topology": scalesim_topology(shapes), "zigzag_layers": zigzag_layers(shapes, hw),
            "bandwidth_words": round(hw.dram_bytes_per_cycle / hw.word_bytes), "layers": layers,
            "scalesim_bandwidth": args.scalesim_bandwidth}
     results = []  # (tool, {run: per-layer cycles}, wall, peak)

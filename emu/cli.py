@@ -13,8 +13,10 @@
                  [--dataflow best] [--json]
   sqnxt-emu sweep SWEEP.toml [--db FILE.sqlite] [--jobs N | --scheduler ADDRESS]
                   [--export FILE.csv|.parquet] [--plot FILE] [--force] [--json]
-  sqnxt-emu pareto DB.sqlite [--out FILE] [--force] [--json]
+  sqnxt-emu pareto DB.sqlite [--x METRIC --y METRIC] [--size METRIC] [--out FILE] [--force] [--json]
   sqnxt-emu hardware [16x16|8x8|FILE] [--json]
+  sqnxt-emu export [--model NAME | --weights FILE] --format scalesim|timeloop|zigzag [--hw HW]
+                   [--out FILE] [--force]
 
 A quantized weight file (sqnxt-quant's) runs in integers (emu/integer.py): trace compares the
 emulated codes with the NumPy integer runner's, eval measures top-1 on a test set.
@@ -47,11 +49,14 @@ from ..quant.model import QuantizedModel
 from . import compare as C
 from . import fidelity as F
 from . import reports as R
+from .area import UNIT_LABEL as AREA_UNIT
 from .breakdown import breakdown_columns, breakdown_row, describe_parts, energy_per_access
 from .figures import plot_roofline, plot_trace
 from .hardware import DERIVED, load_hardware, resolved
+from .metrics import summary_line
 from .network import emulate, non_mac_line
 from .output import FIGURE_FORMATS, figure_out, output_set, pyplot, write_csv
+from .results import timed_rows
 from .search import DATAFLOW_CHOICES
 from .workers import available_cpus
 
@@ -118,7 +123,7 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     energy per access that turns the rows' counts into their energy), --csv or a table with
     `header`, `footer` and `warning` (--breakdown: the cycle parts' columns); the footer also
     goes to stderr with --json and --csv; then --plot and --roofline."""
-    rows, total = [r.row() for r in res.steps], res.total_row()
+    rows, total, perf = timed_rows(res)
     columns = COLUMNS
     if args.breakdown:   # the parts unrounded in CSV, in whole cycles with the DRAM share in a table
         columns = breakdown_columns(share=args.fmt == "table")
@@ -126,15 +131,17 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
             rows, total = [breakdown_row(r) for r in rows], breakdown_row(total)
     unit = res.hw.energy.unit
     if args.fmt == "json":
-        print(to_json({**fields(rows, total), "energy_unit": unit,
+        print(to_json({**fields(rows, total), "energy_unit": unit, "performance": perf,
                        "energy_per_access": energy_per_access(res.hw)}))
     elif args.fmt == "csv":
         if "energy" in columns:  # the unit beside the energies (--breakdown shows cycles only)
-            columns = columns + ["energy_unit"]
-        emit([{**r, "energy_unit": unit} for r in rows + [total]], "csv", columns)
+            columns = columns + list(TIMED_COLUMNS) + ["edp_unit", "energy_unit"]
+        emit([{**r, "energy_unit": unit, "edp_unit": perf["edp_unit"]} for r in rows + [total]],
+             "csv", columns)
     else:
         print(header)
         emit(rows + [total], "table", columns, footer=footer)
+        print(summary_line(res.cycles, res.energy.total, res.hw))
         if args.breakdown:
             print("cycles: " + describe_parts(res.cycle_parts()))
             by_kind = res.cycles_by_kind()
@@ -150,6 +157,9 @@ def _emit_trace(args, res, fields, header: str, footer: str, warning: str) -> in
     if args.roofline:
         plot_roofline(res, args.roofline, force=args.force)
     return 0
+
+
+TIMED_COLUMNS = ("latency_ms", "fps", "edp")   # metrics.performance, per step and in total
 
 
 def _trace_quantized(args, hw, model) -> int:
@@ -273,9 +283,9 @@ def _validate(args) -> int:
 
 def _input(path: str, graph, meta: dict) -> np.ndarray:
     """One image preprocessed as the weights (or the zoo graph) ask, as the network's input."""
-    from ..io.images import Preprocess, load_batch
-    pre = Preprocess.from_meta({**graph.meta, **meta})
-    x = load_batch([path], pre)
+    from ..io.images import load_batch
+    from ..zoo.preprocess import for_network
+    x = load_batch([path], for_network(graph.input_shape, graph.meta, meta))
     if x.shape[1:] != tuple(graph.input_shape):
         raise UserError(f"{path}: preprocessed to {x.shape[1:]}, but {graph.name} takes "
                         f"{tuple(graph.input_shape)}")
@@ -400,6 +410,8 @@ def _sweep(args) -> int:
     if args.plot:
         figure_out(args.plot, args.force)  # a known format and matplotlib: checked before the sweep
     spec = SW.load_sweep(args.file)
+    for line in spec.notes:
+        note(line)
     db = SW.ResultsDB(args.db or f"{Path(args.file).stem}.sqlite")
     try:
         run = SW.run_sweep(spec, db, args.jobs or available_cpus(), args.scheduler, progress=True,
@@ -414,26 +426,29 @@ def _sweep(args) -> int:
                            "computed": run.computed, "skipped": run.skipped,
                            "seconds": run.seconds, "records": mine}))
         else:
-            emit([{**r, "latency_ms": r["latency_s"] * 1e3} for r in mine], "table",
-                 ["network", "hardware", "dataflow", "sparsity", "cycles", "latency_ms", "energy",
-                  "dram_bytes", "utilisation", "accuracy"])
+            emit(mine, "table", ["network", "label", "dataflow", "sparsity", "cycles", "latency_ms",
+                                 "fps", "energy", "edp", "area_mm2", "dram_bytes", "utilisation",
+                                 "accuracy"])
             sources = sorted({r["accuracy_source"] for r in mine if r["accuracy_source"]})
             units = " / ".join(dict.fromkeys(r["energy_unit"] for r in mine)) or "-"
-            print(f"energy in {units}; accuracy: {'; '.join(sources) or 'none'}")
+            print(f"energy in {units}; area in {AREA_UNIT}; accuracy: {'; '.join(sources) or 'none'}")
         print(summary, file=sys.stderr if args.json else sys.stdout)
         if args.export:
             SW.export(db, args.export, args.force)
         if args.plot:
-            _plot_pareto(mine, args.plot, args.force, str(db.path))
+            from .pareto import plot_pareto
+            plot_pareto(mine, args.plot, force=args.force)
     finally:
         db.close()
     return 0
 
 
 def _pareto(args) -> int:
-    """The Pareto view (the paper's Figure 7) of a sweep database."""
+    """Pareto fronts of a sweep database over two metrics (emu/pareto.py), as a table, --json
+    and a figure."""
     from . import pareto as P
     from .sweep import open_results
+    views = _pareto_views(args)
     if args.out:
         figure_out(args.out, args.force)
     db = open_results(args.db)
@@ -441,27 +456,68 @@ def _pareto(args) -> int:
         records = db.records()
     finally:
         db.close()
+    views = views or P.default_views(records)
+    fronts = P.fronts(records, views)
     if args.json:
-        print(to_json({cost: [{k: r[k] for k in ("network", "hardware", cost, "accuracy",
-                                                 "accuracy_source", "params")} for r in front]
-                       for cost, front in P.fronts(records).items()}))
+        print(to_json({name: [P.front_row(r, x, y) for r in front]
+                       for (x, y), (name, front) in zip(views, fronts.items())}))
     else:
-        for cost, front in P.fronts(records).items():
-            shown = "latency_ms" if cost == "latency_s" else cost
-            print(f"Pareto front, accuracy against {shown.replace('_', ' ')}:")
-            emit([{**r, "hw": P.hardware_label(r), "latency_ms": r["latency_s"] * 1e3} for r in front],
-                 "table", ["network", "hw", shown, "accuracy", "accuracy_source", "params"])
+        for (x, y), front in zip(views, fronts.values()):
+            print(f"Pareto front, {y} against {x} ({len(front)} of {len(records)} points):")
+            rows = [P.front_row(r, x, y) for r in front]
+            known = ["accuracy", "accuracy_source"] if any(r["accuracy"] is not None for r in rows) else []
+            emit(rows, "table", list(dict.fromkeys(["network", "label", x, y, *known])))
     if args.out:
-        _plot_pareto(records, args.out, args.force, args.db)
+        P.plot_pareto(records, args.out, views, args.size, args.force)
     return 0
 
 
-def _plot_pareto(records: list[dict], path: str, force: bool, db: str) -> None:
-    from .pareto import plot_pareto, with_accuracy
-    if not with_accuracy(records):
-        raise UserError(f"{db}: no record has an accuracy (zoo networks changed by options and "
-                        "weights of unknown accuracy have none): nothing to plot")
-    plot_pareto(records, path, force)
+def _pareto_views(args) -> list[tuple[str, str]] | None:
+    """[(x, y)] of --x and --y (both or neither), checked before the database is read."""
+    from .pareto import check_metric
+    if args.size:
+        check_metric(args.size, "--size")
+    if (args.x is None) != (args.y is None):
+        raise UserError("--x and --y go together: name both metrics, or neither for the default view")
+    if args.x is None:
+        return None
+    if args.x == args.y:
+        raise UserError(f"--x and --y are both {args.x!r}: a front needs two metrics")
+    return [(check_metric(args.x, "--x"), check_metric(args.y, "--y"))]
+
+
+def _export(args) -> int:
+    """A network's conv and fc layers in a peer simulator's workload format (emu/export.py)."""
+    from ..io.files import write_atomic
+    from .export import conv_layers, export_text
+    if args.out:
+        check_out(args.out, args.force)
+    hw = load_hardware(args.hw)
+    spec = (NetworkSpec.of(file=args.weights, zoo_options=args.zoo_options) if args.weights
+            else NetworkSpec.of(args.model or DEFAULT_MODEL, args.zoo_options))
+    graph = spec.load()[0]
+    text = export_text(graph, args.format, hw)
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    write_atomic(args.out, lambda f: f.write(text.encode("utf-8")), args.force)
+    print(f"{args.out}: {len(conv_layers(graph))} conv and fc layers of {graph.name} as {args.format}")
+    return 0
+
+
+def _export_parser(sub) -> None:
+    from .export import FORMATS
+    e = subcommand(sub, "export", "A network's conv and fc layers in a peer simulator's workload "
+                   "format: SCALE-Sim's topology CSV, Timeloop problems or ZigZag's workload YAML.")
+    add_safety_options(e)
+    add_zoo_options_option(e, "options of the zoo model (SqueezeNextSpec fields)")
+    e.add_argument("--model", help=f"a zoo model (default {DEFAULT_MODEL}; --weights overrides it)")
+    e.add_argument("--weights", help="a network file instead: .npz, .onnx or .prototxt")
+    e.add_argument("--format", required=True, choices=FORMATS, help="the peer's format")
+    e.add_argument("--hw", default="16x16", help="the hardware whose word and accumulator widths "
+                   "ZigZag's operand precisions take (preset or TOML file; default 16x16)")
+    add_out_option(e, "write to this file (default: stdout)")
+    e.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
 
 def _sweep_parsers(sub) -> None:
@@ -478,14 +534,19 @@ def _sweep_parsers(sub) -> None:
     s.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler "
                    "(e.g. tcp://host:8786) instead of local processes")
     s.add_argument("--export", metavar="FILE", help="write the sweep's records as .csv or .parquet")
-    s.add_argument("--plot", metavar="FILE", help="write the Pareto view (accuracy against energy "
-                   "and time) of this sweep's records")
+    s.add_argument("--plot", metavar="FILE", help="write the default Pareto view (sqnxt-emu "
+                   "pareto's) of this sweep's records")
     s.add_argument("--force", action="store_true", help="overwrite existing --export / --plot files")
     s.add_argument("--json", action="store_true", help="the records as JSON")
-    pa = subcommand(sub, "pareto", "The paper's Figure 7 from a sweep database: accuracy against "
-                    "energy and time, circle area by parameters, the Pareto front drawn.")
+    pa = subcommand(sub, "pareto", "Pareto fronts of a sweep database over any two metrics "
+                    "(default: the paper's Figure 7, accuracy against energy and time, or energy "
+                    "against latency without accuracies), as a table, JSON and a figure.")
     add_safety_options(pa)
     pa.add_argument("db", help="a sweep database (sqnxt-emu sweep --db)")
+    from .pareto import METRICS
+    for flag, what in (("--x", "the horizontal axis"), ("--y", "the vertical axis"),
+                       ("--size", "the markers' area")):
+        pa.add_argument(flag, metavar="METRIC", help=f"the metric of {what}: {', '.join(METRICS)}")
     add_out_option(pa, "write the figure to this file")
     pa.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     pa.add_argument("--json", action="store_true", help="the Pareto fronts as JSON")
@@ -574,6 +635,7 @@ def _main(argv: list[str]) -> int:
     d.add_argument("--top", type=int, default=20, help="layers in the table (0: all; --json has all)")
     d.add_argument("--json", action="store_true", help="JSON output")
     _sweep_parsers(sub)
+    _export_parser(sub)
     h = subcommand(sub, "hardware", "Every parameter of a preset or hardware file, with where its "
                    "value comes from (the file, the documented default, or derived from others).")
     h.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -589,7 +651,7 @@ def _main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     return {"trace": _trace, "table3": _table3, "figure6": _figure6, "eval": _eval,
             "diff": _diff, "sweep": _sweep, "pareto": _pareto,
-            "hardware": _hardware, "validate": _validate}[args.command](args)
+            "hardware": _hardware, "validate": _validate, "export": _export}[args.command](args)
 
 
 def main(argv=None) -> int:

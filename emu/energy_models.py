@@ -17,7 +17,7 @@ log(3.1/0.2)/log(4) = 1.98 (an array multiplier's n^2); adder log(0.1/0.03)/log(
 (a ripple adder's n). An SRAM access's energy is taken as proportional to its width (bits read
 out of the 64 of the anchors): a narrower access drives fewer bit lines and sense amplifiers.
 DRAM: the middle of the source's range, 1.95 nJ per 64 bits (30.5 pJ per bit), by default.
-The source gives no area for memories: no area is estimated.
+The source gives no area for memories; emu/area.py estimates areas from it and two other sources.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ share the style and helpers here.
 
 Conventions of every figure: sized in inches at the width it is printed at (COLUMN_WIDTH, one
 column of a two-column paper, or a multiple), fonts in points at that size (PAPER_STYLE), so
-the labels read as they are; layers named by stage (the layer name's first part) and name;
+the labels read as they are; layers named by stage (the layer name's first part) and name, or,
+in a network whose names are module paths (ONNX), by place and op (layer_labels);
 dataflows coloured (DATAFLOW_COLOURS) and named in a legend; legends outside the data.
 
 Roofline: per layer, the MACs performed per cycle against the MACs performed per DRAM byte
@@ -17,6 +18,7 @@ something else (fill/drain, DMA latency, an array the layer does not fill: `trac
 from __future__ import annotations
 
 import contextlib
+import re
 
 from ..kernels import DATAFLOWS, Dataflow
 from .output import pyplot, save_figure
@@ -41,6 +43,35 @@ def paper_figure(*args, **kw):
             yield plt, fig, axes
         finally:
             plt.close(fig)
+
+
+_PATH_NAME = re.compile(r"[A-Za-z_]\w*(\.\w+)*")   # stage2.unit1.conv3, fc, conv1
+
+
+def named_by_stage(names) -> bool:
+    """Whether layers are named stage.unit.layer (the zoo's, or any network's with such names),
+    so that a name's first part is its stage; an imported network's module paths
+    ('/features/features.0/Conv') are not."""
+    return all(_PATH_NAME.fullmatch(n) for n in names)
+
+
+def step_op(rec) -> str:
+    """A step's op for a figure: its kind, a depthwise or grouped conv named as such."""
+    s = rec.conv
+    if s is not None and s.groups > 1:
+        return "dwconv" if s.groups == s.C else "gconv"
+    return rec.kind
+
+
+def layer_labels(steps) -> list[tuple[str, str]]:
+    """(label, group) of each step for a figure. Layers named by stage: the name without its
+    stage, and the stage; any other network (an ONNX model's module paths, where the stem and
+    the head can both end in '0/Conv'): the step's place in the run and its op ('1 conv',
+    '2 dwconv', ..., '19 fc'), grouped by op."""
+    names = [r.name for r in steps]
+    if named_by_stage(names):
+        return [(n.partition(".")[2] or n, stage(n)) for n in names]
+    return [(f"{i} {step_op(r)}", step_op(r)) for i, r in enumerate(steps, 1)]
 
 
 def stage(layer: str) -> str:
@@ -89,6 +120,7 @@ def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
     the cycles."""
     layers = res.steps
     names = [r.name for r in layers]
+    labels = [label for label, _ in layer_labels(layers)]
     flows = [Dataflow(r.dataflow) for r in layers if r.has_macs]
     width = max(COLUMN_WIDTH * 2, 0.085 * len(names) + 1.2)
     with paper_figure(figsize=(width, 3.2)) as (plt, fig, ax):
@@ -98,9 +130,10 @@ def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
         if log:
             ax.set_yscale("log")
         ax.set_xticks(list(x))
-        ax.set_xticklabels([n.partition(".")[2] or n for n in names], rotation=90, fontsize=5)
+        ax.set_xticklabels(labels, rotation=90, fontsize=5)
         ax.set_xlim(-0.6, len(layers) - 0.4)
-        mark_stages(ax, names)
+        if named_by_stage(names):
+            mark_stages(ax, names)
         ax2 = ax.twinx()
         ax2.plot(x, [r.dense_macs / r.cycles if r.cycles else 0 for r in layers], "k.:", lw=0.7,
                  label="dense MACs / cycle")
@@ -108,10 +141,11 @@ def plot_trace(res, path, log: bool = False, force: bool = False) -> None:
         ax2.set_ylim(bottom=0)
         handles = (dataflow_legend_handles(flows, len(flows) < len(layers))
                    + ax2.get_legend_handles_labels()[0])
-        fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False)
-        fig.suptitle(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}", y=0.995,
-                     fontsize=7, x=0.01, ha="left")
-        fig.tight_layout(rect=(0, 0, 1, 0.93))
+        # the title on a line of its own, the legend below it: neither over the other
+        fig.suptitle(f"{res.model} on {res.hw.name}, dataflow {res.dataflow}", y=0.995, fontsize=7)
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.945),
+                   ncol=len(handles), frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.88))
         save_figure(fig, path, force=force)
 
 
@@ -119,9 +153,11 @@ def roofline_points(res) -> list[dict]:
     """Per MAC layer of a NetworkResult: its roofline point (module doc) and what it is made of.
     The steps without MACs have no point (no MAC performed: no operational intensity)."""
     out = []
+    labels = dict(zip(map(id, res.steps), layer_labels(res.steps)))
     for r in res.mac_steps:
         macs, nbytes = r.counters.macs, r.timing.dram_bytes
-        out.append({"layer": r.name, "stage": stage(r.name), "dataflow": r.dataflow,
+        label, group = labels[id(r)]
+        out.append({"layer": r.name, "label": label, "stage": group, "dataflow": r.dataflow,
                     "macs": macs, "dram_bytes": nbytes, "cycles": r.cycles,
                     "intensity": macs / nbytes if nbytes else None,
                     "macs_per_cycle": macs / r.cycles if r.cycles else 0.0})
@@ -181,12 +217,12 @@ def plot_roofline(res, path, labelled: int = 6, force: bool = False) -> None:
             if len(taken) == labelled:
                 break
             x, y = ax.transData.transform((p["intensity"], p["macs_per_cycle"]))
-            w, h = len(p["layer"]) * 5 * 0.55 * pt, 6 * pt
+            w, h = len(p["label"]) * 5 * 0.55 * pt, 6 * pt
             box = (x - w / 2, y - 4 * pt - h, x + w / 2, y - 4 * pt)
             if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
                    for b in taken):
                 continue
             taken.append(box)
-            ax.annotate(p["layer"], (p["intensity"], p["macs_per_cycle"]), fontsize=5,
+            ax.annotate(p["label"], (p["intensity"], p["macs_per_cycle"]), fontsize=5,
                         xytext=(0, -4), textcoords="offset points", va="top", ha="center")
         save_figure(fig, path, force=force)

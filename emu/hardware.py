@@ -653,18 +653,23 @@ def resolved(spec: str | Path) -> tuple[Hardware, list[tuple[str, Any, str]]]:
     hw = load_hardware(spec)
     stated = {f"{k}.{kk}" if isinstance(v, dict) else k
               for k, v in doc.items() for kk in (v if isinstance(v, dict) else [None])}
-    rows = []
+    return hw, [(key, value, "file" if key in stated else "derived" if key in DERIVED else "default")
+                for key, value in parameters(hw).items()]
+
+
+def parameters(hw: Hardware) -> dict[str, Any]:
+    """Every parameter `hw` runs with, by TOML key (section.key), from the schema: the file's
+    fields and the energy model's (a parameter declared later appears here by itself)."""
+    out: dict[str, Any] = {}
     for key, (fname, _, _) in _SCHEMA.items():
         value = getattr(hw, fname)
         if key == "buffer.split":
             value = "shared" if value is None else dict(value)
-        origin = "file" if key in stated else "derived" if key in DERIVED else "default"
-        rows.append((key, value, origin))
+        out[key] = value
     for f in fields(EnergyTable):
         if hw.energy.model in f.metadata["models"]:
-            key = f"energy.{f.name}"
-            rows.append((key, getattr(hw.energy, f.name), "file" if key in stated else "default"))
-    return hw, rows
+            out[f"energy.{f.name}"] = getattr(hw.energy, f.name)
+    return out
 
 
 def with_overrides(spec: str | Path, overrides: dict[str, Any]) -> Hardware:

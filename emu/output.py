@@ -3,7 +3,7 @@ overwritten without --force; matplotlib imported only when a plot is asked for.
 
 A figure's format is its file's suffix: .png, .pdf or .svg (FIGURE_FORMATS); `figure_out`
 refuses any other before the work starts. PDF and SVG carry no creation date, so the same
-figure makes the same file.
+figure makes the same file; a PDF embeds its fonts as TrueType (Type 42), never Type 3.
 
 A result made of several files (table3's CSV and PNG) is written inside `output_set`: the files
 are rendered to memory as they are made and put in place together at the end of the block
@@ -22,6 +22,9 @@ PLOT_HINT = "plots need matplotlib: pip install 'sqnxt-engine[plot]'"
 _pending: list | None = None  # the files of the open output_set, else None
 FIGURE_FORMATS = ("png", "pdf", "svg")
 _NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
+# SVG ids from a fixed salt (else a random one); fonts embedded in PDF as TrueType (Type 42),
+# not matplotlib's default Type 3, which IEEE's and ACM's PDF checks refuse
+SAVE_STYLE = {"svg.hashsalt": "sqnxt-engine", "pdf.fonttype": 42, "ps.fonttype": 42}
 
 
 @contextlib.contextmanager
@@ -81,6 +84,6 @@ def save_figure(fig, path, dpi: int = 200, force: bool = False) -> None:
     """`fig` into `path` in the format its suffix names (figure_format)."""
     fmt = figure_format(path)
     buf = io.BytesIO()
-    with pyplot().rc_context({"svg.hashsalt": "sqnxt-engine"}):  # SVG ids: else a random salt
+    with pyplot().rc_context(SAVE_STYLE):
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=_NO_DATE[fmt])
     _write(path, buf.getvalue(), force)

@@ -14,7 +14,9 @@ efficiency (dense MACs per cycle divided by the number of PEs, the paper's metri
 utilisation (MACs performed per cycle per PE) lines. A configuration: the stage (the
 layer name's first part) and the layer's input and output channels, kernel, stride and groups.
 The feature-map size is left out so that the same layer lines up across the variants: the
-authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56.
+authors' v1 maps a 227 input to 55x55 in stage 1, v2-v5 (5x5 stem) to 56x56. A network whose
+layers are not named by stage (an ONNX model's module paths) has no stage to sum within: each
+of its layers is an item of its own, named by its place and op (figures.layer_labels).
 """
 from __future__ import annotations
 
@@ -296,6 +298,7 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
     metric) and its utilisation (MACs performed / cycles / PEs: the zero weights SOC-MOP skips
     are no work, so it never exceeds 1). Groups are ordered by where they first occur in a
     network (relative depth), so v2's 5x5 stem comes first."""
+    from .figures import layer_labels, named_by_stage, stage
     runs.run_all([(m, cfg) for cfg in configs for m in models])
     rows = []
     for cfg in configs:
@@ -304,10 +307,14 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
         for mi, m in enumerate(models):
             res = runs.run(m, cfg)
             n = len(res.steps)
-            for li, rec in enumerate(res.steps):
-                key = layer_config(rec)
-                g = groups.setdefault(key, {"label": rec.name, "pos": li / n,
-                                            "seen": (mi, li), "sums": {}})
+            by_stage = named_by_stage(r.name for r in res.steps)
+            for li, (rec, (label, _)) in enumerate(zip(res.steps, layer_labels(res.steps))):
+                # layers named by stage: summed over the stage's layers of one configuration;
+                # any other network's layers one by one (no stage to sum within)
+                key = layer_config(rec) if by_stage else f"{label}: {layer_config(rec, '')}"
+                g = groups.setdefault(key, {"label": rec.name if by_stage else label,
+                                            "stage": stage(rec.name) if by_stage else "",
+                                            "pos": li / n, "seen": (mi, li), "sums": {}})
                 g["pos"] = min(g["pos"], li / n)
                 s = g["sums"].setdefault(m, [0, 0.0, 0, 0])
                 s[0] += rec.dense_macs
@@ -318,24 +325,25 @@ def figure6(models, configs, runs: Runs) -> list[dict]:
         for gi, (key, g) in enumerate(order):
             for m in models:
                 macs, cycles, nl, performed = g["sums"].get(m, (0, 0.0, 0, 0))
-                rows.append({"config": cfg, "objective": hw.objective,
-                             "group": gi, "label": g["label"], "layer_config": key,
+                rows.append({"config": cfg, "objective": hw.objective, "group": gi,
+                             "stage": g["stage"], "label": g["label"], "layer_config": key,
                              "model": m, "layers": nl, "macs": macs, "cycles": round(cycles),
                              "efficiency": macs / cycles / hw.pes if macs and cycles else None,
                              "utilisation": performed / cycles / hw.pes if macs and cycles else None})
     return rows
 
 
-def layer_config(rec) -> str:
-    """The configuration a Figure 6 item sums over (see the module doc); a step without MACs
-    (timed, or a copied shift) by its stage and op kind."""
-    stage = rec.name.split(".")[0]
+def layer_config(rec, where: str | None = None) -> str:
+    """The configuration a Figure 6 item sums over (see the module doc), after `where` (default
+    the layer's stage); a step without MACs (timed, or a copied shift) by its op kind."""
+    where = rec.name.split(".")[0] if where is None else where   # its stage (figures.stage)
+    prefix = f"{where}: " if where else ""
     s = rec.conv
     if s is None:
-        return f"{stage}: {rec.kind}"
+        return f"{prefix}{rec.kind}"
     g = f" g{s.groups}" if s.groups > 1 else ""
     st = f"/{s.stride[0]}" if s.stride != (1, 1) else ""
-    return f"{stage}: {s.C} -> {s.K} {s.R}x{s.S}{st}{g}"
+    return f"{prefix}{s.C} -> {s.K} {s.R}x{s.S}{st}{g}"
 
 
 def plot_figure6(rows: list[dict], models, configs, path, log: bool = False) -> None:
@@ -350,7 +358,7 @@ def plot_figure6(rows: list[dict], models, configs, path, log: bool = False) -> 
             n = max(r["group"] for r in part) + 1
             names, ticks = [""] * n, [""] * n
             for r in part:  # the first layer's name and the kernel (v1's 7x7 stem beside v2's 5x5)
-                names[r["group"]] = r["label"]
+                names[r["group"]] = r["stage"]
                 short = r["label"].split(".")[-1]   # the stage is above, the unit varies
                 ticks[r["group"]] = f"{short} {r['layer_config'].split()[-1]}"
             # linear: cycles in units of a power of ten, named in the axis label (matplotlib's

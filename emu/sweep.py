@@ -67,7 +67,16 @@ from ..io.structured_text import load_json, load_toml
 from ..io.weights import sha256_file
 from ..progress import progress_bar
 from .energy import LEVELS
-from .hardware import Hardware, HardwareError, _check, hardware_document, hardware_from_dict
+from .hardware import (
+    DERIVED,
+    Hardware,
+    HardwareError,
+    _check,
+    hardware_document,
+    hardware_from_dict,
+    parameters,
+)
+from .metrics import HW_PREFIX, hardware_columns, hardware_label, summary
 from .network import emulate
 from .output import write_csv
 from .search import DATAFLOW_CHOICES
@@ -92,12 +101,15 @@ class Point:
     dataflow: str
     sparsity: float
     seed: int
+    accuracy: tuple[float, str] | None = None   # (top-1 %, source) stated in the sweep file
 
     @property
     def key(self) -> str:
         doc = {"network": self.network.key(), "hardware": asdict(self.hardware),
                "emulation": {"dataflow": self.dataflow, "sparsity": self.sparsity, "seed": self.seed},
                "version": __version__}
+        if self.accuracy is not None:   # (absent otherwise: the keys of earlier sweeps hold)
+            doc["accuracy"] = list(self.accuracy)
         return hashlib.sha256(_canonical_json(doc).encode()).hexdigest()
 
 
@@ -105,6 +117,7 @@ class Point:
 class Sweep:
     name: str
     points: tuple[Point, ...]
+    notes: tuple[str, ...] = ()   # what the user should know (a stated derived value kept, ...)
 
 
 def _canonical_json(value) -> str:
@@ -113,7 +126,7 @@ def _canonical_json(value) -> str:
 
 _TOP_KEYS = ("network", "hardware", "emulation")
 _HARDWARE_KEYS = ("base", "points", "grid")
-_NETWORK_KEYS = ("model", "options", "weights")
+_NETWORK_KEYS = ("model", "options", "weights", "accuracy")
 _EMULATION = {"dataflow": ("choice:" + ",".join(DATAFLOW_CHOICES), "best"),
               "sparsity": ("fraction", 0.4), "seed": ("seed", 0)}
 
@@ -136,11 +149,12 @@ def load_sweep(path: str | Path) -> Sweep:
                          f"({limits.current().max_sweep_points:,}); split the sweep, or raise the "
                          "limit with --resource-limit max_sweep_points=N")
     networks = _networks(entries, where, path.parent)
-    hardware = _hardware_points(hw_table, where, path.parent)
-    points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed)
-                   for net in networks for hw, overrides in hardware
+    notes: list[str] = []
+    hardware = _hardware_points(hw_table, where, path.parent, notes)
+    points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed, accuracy)
+                   for net, accuracy in networks for hw, overrides in hardware
                    for dataflow, sparsity, seed in itertools.product(*emulation))
-    return Sweep(path.stem, points)
+    return Sweep(path.stem, points, tuple(notes))
 
 
 def _table(v, where: str, key: str) -> dict:
@@ -149,7 +163,8 @@ def _table(v, where: str, key: str) -> dict:
     return v
 
 
-def _networks(v, where: str, folder: Path) -> list[NetworkSpec]:
+def _networks(v, where: str, folder: Path) -> list[tuple[NetworkSpec, tuple[float, str] | None]]:
+    """Each [[network]]'s spec and the accuracy the file states for it (or None)."""
     if v is None:
         raise SweepError(f"{where}: network is missing (one [[network]] table per network)")
     if not isinstance(v, list) or not v:
@@ -163,25 +178,40 @@ def _networks(v, where: str, folder: Path) -> list[NetworkSpec]:
                 raise SweepError(f"{where}: unknown key {key}.{k} (expected {', '.join(_NETWORK_KEYS)})")
         if ("model" in entry) == ("weights" in entry):
             raise SweepError(f"{where}: {key} needs model or weights (one of them)")
+        accuracy = _stated_accuracy(entry["accuracy"], where, f"{key}.accuracy") \
+            if "accuracy" in entry else None
         if "weights" in entry:
             if "options" in entry:
                 raise SweepError(f"{where}: {key}.options applies to a zoo model, not to weights "
                                  "(a weight file carries its own graph)")
-            out.append(_weights_network(_check(where, f"{key}.weights", "str", entry["weights"]),
-                                        where, key, folder))
+            out.append((_weights_network(_check(where, f"{key}.weights", "str", entry["weights"]),
+                                         where, key, folder), accuracy))
             continue
         model = _check(where, f"{key}.model", "str", entry["model"])
         options = _table(entry.get("options", {}), where, f"{key}.options")
         try:
             zoo.build(model, **options)  # an unknown name or option is refused now, not in a worker
-            out.append(NetworkSpec.of(model, options))
+            out.append((NetworkSpec.of(model, options), accuracy))
         except UserError as e:
             raise SweepError(f"{where}: {key}: {e}") from None
-    labels = [n.name for n in out]
+    labels = [n.name for n, _ in out]
     twice = sorted({lb for lb in labels if labels.count(lb) > 1})
     if twice:
         raise SweepError(f"{where}: network {twice[0]!r} is listed twice")
     return out
+
+
+def _stated_accuracy(v, where: str, key: str) -> tuple[float, str]:
+    """accuracy = { top1 = 71.9, source = "..." }: a measured or published top-1 (%) and where
+    it comes from, both required (an accuracy is never recorded without its source)."""
+    v = _table(v, where, key)
+    if set(v) != {"top1", "source"}:
+        raise SweepError(f"{where}: {key} needs exactly top1 (%) and source, got "
+                         f"{', '.join(sorted(v)) or 'nothing'}")
+    top1 = v["top1"]
+    if isinstance(top1, bool) or not isinstance(top1, (int, float)) or not 0 <= top1 <= 100:
+        raise SweepError(f"{where}: {key}.top1 must be a percentage in [0, 100], got {top1!r:.40}")
+    return float(top1), _check(where, f"{key}.source", "str", v["source"])
 
 
 def _weights_network(name: str, where: str, key: str, folder: Path) -> NetworkSpec:
@@ -204,9 +234,14 @@ def _hardware_count(v: dict, where: str) -> int:
     return n * prod(len(axis) for axis in _grid_axes(grid, where, "hardware.grid", values=False))
 
 
-def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
+def _hardware_points(v, where: str, folder: Path, notes: list[str] | None = None
+                     ) -> list[tuple[Hardware, str]]:
     """(Hardware, overrides as canonical JSON) of every hardware point: the points list crossed
-    with the grid's lists, each merged into the base document and validated as a hardware file."""
+    with the grid's lists, each merged into the base document and validated as a hardware file.
+    A value the base states for a derived parameter (hardware.DERIVED) is derived again from
+    each point's parameters when the base's value is the one its own parameters derive (it was
+    only written down); a base value that differs (a choice) is kept, and `notes` is told which
+    points it holds in and what the point's parameters would derive."""
     v = _table(v, where, "hardware")
     for k in v:
         if k not in _HARDWARE_KEYS:
@@ -223,6 +258,8 @@ def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
     points = [_table(p, where, f"hardware.points[{i}]") for i, p in enumerate(points)]
     axes = _grid_axes(_table(v.get("grid", {}), where, "hardware.grid"), where, "hardware.grid")
     out, seen = [], set()
+    stated_derived = _stated_derived(doc, base_where)
+    kept: dict[str, list] = {}
     for point in points:
         for combo in itertools.product(*axes):
             overrides = point
@@ -233,12 +270,51 @@ def _hardware_points(v, where: str, folder: Path) -> list[tuple[Hardware, str]]:
             merged = _merge(doc, {**overrides, **({"name": name} if name else {})})
             try:
                 hw = hardware_from_dict(merged, f"{where} ({base_where}" + (f" with {label})" if label else ")"))
+                for key in stated_derived:
+                    if key in dict(_flatten(overrides)):
+                        continue
+                    again = hardware_from_dict(_without(merged, key), base_where)
+                    if parameters(again)[key] == parameters(hw)[key]:
+                        continue
+                    if stated_derived[key]:   # the base only wrote its derived value down
+                        hw = again
+                    else:
+                        kept.setdefault(key, []).append((label, parameters(again)[key]))
             except HardwareError as e:
                 raise SweepError(str(e)) from None
             if hw in seen:
                 raise SweepError(f"{where}: hardware point {label or base!r} occurs twice")
             seen.add(hw)
             out.append((hw, _canonical_json(overrides)))
+    for key, where_kept in kept.items():
+        if notes is not None:
+            label, value = where_kept[0]
+            notes.append(f"{where}: {key} = {dict(_flatten(doc))[key]:g}, stated by {base_where}, "
+                         f"is kept in {len(where_kept)} point(s) whose parameters derive another "
+                         f"value (e.g. {value:g} with {label}; {DERIVED[key]}): state it in the "
+                         "points, or remove it from the base to derive it")
+    return out
+
+
+def _without(doc: dict, key: str) -> dict:
+    """doc without the dotted key (section.key)."""
+    section, _, name = key.rpartition(".")
+    if not section:
+        return {k: v for k, v in doc.items() if k != key}
+    return {**doc, section: {k: v for k, v in doc.get(section, {}).items() if k != name}}
+
+
+def _stated_derived(doc: dict, where: str) -> dict[str, bool]:
+    """{derived key the base states: whether its value is the one the base derives itself}."""
+    flat = dict(_flatten(doc))
+    out = {}
+    for key in DERIVED:
+        if key in flat:
+            try:
+                derived = parameters(hardware_from_dict(_without(doc, key), where))[key]
+                out[key] = derived == parameters(hardware_from_dict(doc, where))[key]
+            except HardwareError as e:
+                raise SweepError(f"hardware.base: {e}") from None
     return out
 
 
@@ -353,6 +429,8 @@ _SEARCH_CACHE: dict = {}  # mapping searches of this process, shared by its poin
 def compute_record(point: Point) -> dict:
     """The record of one point (deterministic: the same in any process or on any worker)."""
     graph, weights, accuracy, source = build_network(point.network)
+    if point.accuracy is not None:   # stated in the sweep file, with its source
+        accuracy, source = point.accuracy[0], f"{point.accuracy[1]} (stated in the sweep file)"
     hw = point.hardware
     res = emulate(graph, weights, hw, point.dataflow, point.sparsity, seed=point.seed,
                   cache=_SEARCH_CACHE)
@@ -371,7 +449,10 @@ def compute_record(point: Point) -> dict:
                    "dram_bytes": total["dram_bytes"], "utilisation": total["utilisation"],
                    "macs": res.macs, "params": graph.params, "accuracy": accuracy,
                    "accuracy_source": source, "top1_match": res.top1_match,
-                   "version": __version__, "hardware_fields": asdict(hw)})
+                   "version": __version__})
+    record.update(summary(res.cycles, total["energy"], hw))   # latency_ms, fps, edp, area
+    record.update(hardware_columns(hw))                        # every parameter in force
+    record["label"] = hardware_label(record)
     return record
 
 
@@ -393,6 +474,9 @@ COLUMNS = ("network", "model", "zoo_options", "file", "hardware", "overrides", "
            "dram_bytes", "utilisation", "macs", "params", "accuracy", "accuracy_source",
            "top1_match", "version")
 RUN_COLUMNS = ("finished_at", "worker", "seconds")
+# the record's derived figures exported beside the columns (metrics.summary, the label)
+RECORD_EXTRAS = ("label", "latency_ms", "fps", "edp", "edp_unit", "area_mm2", "area_mac_mm2",
+                 "area_rf_mm2", "area_gb_mm2", "area_unit")
 
 
 # the database's marker (PRAGMA application_id: "SqNx") and its schema's version (user_version):
@@ -485,10 +569,23 @@ class ResultsDB:
                 for i, (r,) in enumerate(self._query("SELECT record FROM points" + self._ORDER)[1])]
 
     def rows(self) -> list[dict]:
-        """The columns of every record and of its run, in records()' order (for export)."""
+        """Every point as one flat row, in records()' order (export, results.sweep_rows): the
+        database's columns, the derived figures (RECORD_EXTRAS: latency in ms, fps, EDP, area,
+        the hardware's label) and every hardware parameter in force (hw.<section.key>), then
+        when and where it ran. A record made before a figure existed leaves its cell empty."""
         names, rows = self._query("SELECT key, " + ", ".join(f'"{c}"' for c in COLUMNS + RUN_COLUMNS)
-                                  + " FROM points" + self._ORDER)
-        return [dict(zip(names, r)) for r in rows]
+                                  + ", record FROM points" + self._ORDER)
+        out = []
+        for i, values in enumerate(rows):
+            row = dict(zip(names, values))
+            record = row.pop("record")
+            record = load_json(record, f"{self.path}: record {i}") if isinstance(record, str) else record
+            record = record if isinstance(record, dict) else {}
+            run = {c: row.pop(c) for c in RUN_COLUMNS}
+            extras = {k: record.get(k) for k in RECORD_EXTRAS}
+            hw = {k: v for k, v in record.items() if k.startswith(HW_PREFIX)}
+            out.append({**row, **extras, **hw, **run})
+        return out
 
     def _query(self, sql: str) -> tuple[list[str], list[tuple]]:
         """(column names, rows) of a read; a damaged or locked database is a UserError."""
@@ -618,9 +715,21 @@ def _dask_results(todo: list[Point], scheduler):
         raise UserError(DASK_HINT) from None
     client = scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
     try:
+        _check_worker_versions(client)
+        # network files travel as bytes, scattered once each under their hash: the workers need
+        # neither the client's file system nor its working folder
+        blobs = network_blobs(todo)
+        shipped = client.scatter({f"sqnxt-network-{h}": data for h, data in blobs.values()}) \
+            if blobs else {}
+
+        def blob(p: Point) -> tuple:   # (sha256, its scattered bytes), or () for a zoo network
+            if p.network.file is None:
+                return ()
+            digest = blobs[p.network.file][0]
+            return digest, shipped[f"sqnxt-network-{digest}"]
         # the point's key names the task: a point resubmitted to a live cluster is computed once
-        futures = [client.submit(compute_timed, p, key=f"sqnxt-sweep-{p.key}", pure=False)
-                   for p in todo]
+        futures = [client.submit(compute_shipped, p, *blob(p), key=f"sqnxt-sweep-{p.key}",
+                                 pure=False) for p in todo]
         try:
             for f in as_completed(futures):
                 yield f.result()
@@ -629,6 +738,56 @@ def _dask_results(todo: list[Point], scheduler):
     finally:
         if client is not scheduler:
             client.close()
+
+
+def network_blobs(points: list[Point]) -> dict[str, tuple[str, bytes]]:
+    """{network file: (its sha256, its bytes)} of these points' files, each read once; a file
+    changed since the sweep was read (its hash no longer the one in the points' keys) is a
+    UserError."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for p in points:
+        net = p.network
+        if net.file is None or net.file in out:
+            continue
+        data = Path(net.file).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if f"sha256={digest[:16]}" not in net.key():   # (net.key() hashes the file again)
+            raise UserError(f"{net.file}: changed while the sweep was read; run it again")
+        out[net.file] = (digest, data)
+    return out
+
+
+def compute_shipped(point: Point, digest: str | None = None, data: bytes | None = None
+                    ) -> tuple[dict, dict]:
+    """compute_timed on a Dask worker: a network file given as bytes (network_blobs) is written
+    once into this machine's cache (TEMP/sqnxt-engine-networks/<sha256>/<its name>, checked
+    against its hash) and the point reads it there; its key, which names the file by name and
+    content, is unchanged."""
+    if digest is not None:
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise UserError(f"{Path(point.network.file).name}: its bytes arrived damaged")
+        import tempfile
+        folder = Path(tempfile.gettempdir()) / "sqnxt-engine-networks" / digest
+        local = folder / Path(point.network.file).name
+        if not local.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            part = folder / f".{local.name}.{os.getpid()}.part"
+            part.write_bytes(data)
+            os.replace(part, local)   # atomic: another task of this worker may race
+        point = replace(point, network=replace(point.network, file=str(local)))
+    return compute_timed(point)
+
+
+def _worker_version() -> str:
+    return __version__
+
+
+def _check_worker_versions(client) -> None:
+    """Every worker runs this version of sqnxt-engine: a point's record depends on it."""
+    found = {v for v in client.run(_worker_version).values()}
+    if found - {__version__}:
+        raise UserError(f"the Dask workers run sqnxt-engine {', '.join(sorted(found))}, this "
+                        f"client {__version__}: install the same version on every machine")
 
 
 SCHEDULER_TIMEOUT_S = 20.0   # to connect to a scheduler and hear its answer
@@ -678,7 +837,10 @@ def export(db: ResultsDB, path: str | Path, force: bool = False) -> int:
     check_export(path)
     rows = db.rows()
     if Path(path).suffix.lower() == ".csv":
-        write_csv(path, rows, ["key", *COLUMNS, *RUN_COLUMNS], force=force)
+        columns = list(dict.fromkeys(["key", *COLUMNS, *RECORD_EXTRAS]
+                                     + [k for r in rows for k in r if k.startswith(HW_PREFIX)]
+                                     + list(RUN_COLUMNS)))
+        write_csv(path, rows, columns, force=force)
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq

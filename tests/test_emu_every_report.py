@@ -169,5 +169,6 @@ def test_sweep_records_and_pareto_read_the_same_totals(files, traces, tmp_path):
     assert record["cycles"] == t["total"]["cycles"]
     assert record["energy"] == pytest.approx(t["total"]["energy"], rel=1e-12)
     assert sum(record[f"energy_{lv}"] for lv in LEVELS) == pytest.approx(record["energy"], rel=1e-12)
-    fronts = json.loads(run("pareto", db, "--json"))
-    assert fronts["energy"] == [{k: record[k] for k in fronts["energy"][0]}]   # the one point
+    fronts = json.loads(run("pareto", db, "--json", "--x", "latency", "--y", "energy"))
+    (point,) = fronts["energy-vs-latency"]   # the one point
+    assert (point["energy"], point["latency"]) == (record["energy"], record["latency_ms"])

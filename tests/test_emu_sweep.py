@@ -202,13 +202,14 @@ sparsity = 0.0
     # the Pareto view
     assert main(["pareto", str(db), "--json", "--out", str(tmp_path / "p.png")]) == 0
     fronts = json.loads(capsys.readouterr().out)
-    assert set(fronts) == {"energy", "latency_s"}
+    assert set(fronts) == {"accuracy-vs-energy", "accuracy-vs-latency"}
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     records = [r for r in out["records"]]
-    for cost, front in P.fronts(records).items():
-        assert [r["network"] for r in front] == [f["network"] for f in fronts[cost]]
+    for (cost, _), (name, front) in zip(P.default_views(records), P.fronts(records).items()):
+        assert [r["network"] for r in front] == [f["network"] for f in fronts[name]]
         for r in records:  # nothing off the front beats a front point on both counts
-            assert not any(r[cost] < f[cost] and r["accuracy"] >= f["accuracy"] for f in front) \
+            assert not any(P.value(r, cost) < P.value(f, cost) and r["accuracy"] >= f["accuracy"]
+                           for f in front) \
                 or r in front
 
 
@@ -248,9 +249,17 @@ def test_an_onnx_network_in_a_sweep(tmp_path):
 
 
 def test_pareto_front():
-    rs = [{"e": 1, "accuracy": 50}, {"e": 2, "accuracy": 60}, {"e": 3, "accuracy": 55},
-          {"e": 2, "accuracy": 40}, {"e": 4, "accuracy": 70}]
-    assert P.pareto_front(rs, "e") == [rs[0], rs[1], rs[4]]
+    rs = [{"energy": 1, "accuracy": 50}, {"energy": 2, "accuracy": 60}, {"energy": 3, "accuracy": 55},
+          {"energy": 2, "accuracy": 40}, {"energy": 4, "accuracy": 70}]
+    assert P.pareto_front(rs, "energy") == [rs[0], rs[1], rs[4]]
+    # two costs (both less is better), and a metric where more is better on x
+    rs = [{"latency_ms": 1, "area_mm2": 5}, {"latency_ms": 2, "area_mm2": 3}, {"latency_ms": 2, "area_mm2": 4},
+          {"latency_ms": 3, "area_mm2": 3}, {"latency_ms": 4, "area_mm2": 1}]
+    assert P.pareto_front(rs, "latency", "area") == [rs[0], rs[1], rs[4]]
+    for r in rs:
+        r["fps"] = 1e3 / r["latency_ms"]
+    assert P.pareto_front(rs, "fps", "area") == [rs[0], rs[1], rs[4]]
+    assert P.pareto_front([{"energy": 1, "accuracy": None}], "energy") == []
 
 
 def test_paper_accuracy_only_for_the_papers_network():
@@ -303,10 +312,11 @@ def test_command_errors_are_one_line_exit_2(tiny, tmp_path, capsys):
         assert len(err) == 1 and message in err[0], (argv, err)
 
 
-def test_pareto_needs_accuracy(tiny, tmp_path, capsys):
+def test_an_accuracy_front_needs_accuracies(tiny, tmp_path, capsys):
     db = SW.ResultsDB(tmp_path / "t.sqlite")
     sweep = SW.load_sweep(tiny)
     SW.run_sweep(SW.Sweep(sweep.name, sweep.points[:1]), db)
     db.close()
-    assert main(["pareto", str(tmp_path / "t.sqlite"), "--out", str(tmp_path / "p.png")]) == 2
-    assert "no record has an accuracy" in capsys.readouterr().err
+    db = str(tmp_path / "t.sqlite")
+    assert main(["pareto", db, "--x", "energy", "--y", "accuracy", "--out", str(tmp_path / "p.png")]) == 2
+    assert "no record has both energy and accuracy" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from ..io.labels import labels_for
 from ..io.model import is_quantized, load_model
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
+from ..zoo.preprocess import for_network
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -54,8 +55,7 @@ class Classifier:
             graph, arrays, meta, _ = NetworkSpec.of(file=str(weights)).load()
         else:  # checked against the file's architecture, once, by load_model
             graph, arrays, meta = load_model(weights, quantized=None)
-        pre = Preprocess.from_meta({"input_size": graph.input_shape[-1], **graph.meta, **meta,
-                                    **(preprocess or {})})
+        pre = for_network(graph.input_shape, graph.meta, meta, preprocess or {})
         if pre.channels != graph.input_shape[0]:
             raise UserError(f"{weights}: preprocessing gives {pre.channels} channels, "
                             f"{graph.name} takes {graph.input_shape[0]}")

@@ -65,6 +65,16 @@ class Preprocess:
                    resize_filter=meta.get("resize_filter", "bilinear"))
 
 
+def for_network(input_shape, *metas: Mapping) -> Preprocess:
+    """Preprocess.from_meta of the metadata given (a later mapping's keys win), with the
+    network's own input side (input_shape's last) where none states an input_size: an ONNX
+    model's input is its declared shape, not 224."""
+    merged: dict = {"input_size": int(input_shape[-1])}
+    for m in metas:
+        merged.update(m)
+    return Preprocess.from_meta(merged)
+
+
 def _per_channel(values, n: int, what: str) -> tuple[float, ...]:
     values = tuple(float(v) for v in np.atleast_1d(values))
     if len(values) == 1:
