@@ -62,9 +62,19 @@ def design_parts(r: dict) -> dict[str, str]:
         return float("nan")
     return {"array": f"{g('pe.rows', 'pe_rows'):g}x{g('pe.cols', 'pe_cols'):g}",
             "buffer": f"{g('buffer.bytes', 'gb_bytes') / 1024:g} KB",
-            "precision": f"{g('arith.word_bits', 'word_bits', 16):g}-bit",
+            "precision": _precision(g),
             "clock": f"{g('clock.mhz', 'clock_mhz', 500.0):g} MHz",
             "node": "45 nm" if r.get(HW_PREFIX + "energy.model") == "horowitz-45nm" else ""}
+
+
+def _precision(g) -> str:
+    """'16-bit', or '16-bit datapath, 8/8-bit operands' where the operands are narrower
+    (arith.input_bits / weight_bits)."""
+    word = g("arith.word_bits", "word_bits", 16)
+    ops = (g("arith.input_bits", "", word), g("arith.weight_bits", "", word))
+    if ops == (word, word):
+        return f"{word:g}-bit"
+    return f"{word:g}-bit datapath, {ops[0]:g}/{ops[1]:g}-bit operands"
 
 
 UNSAID = {"precision": "16-bit", "clock": "500 MHz", "node": ""}   # the paper's: left unsaid
