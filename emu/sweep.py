@@ -523,16 +523,16 @@ RECORD_FIELDS = {"key": str, "network": str, "hardware": str, "dataflow": str, "
                  "sparsity": (int, float), "seed": int}
 
 
-def check_record(record, where: str) -> dict:
-    """A stored record checked to have every field the reports read, of the right type and
-    finite (a database is a file like any other: anyone may have written it)."""
+def check_record(record, where: str, fields: dict = RECORD_FIELDS, what: str = "sweep record") -> dict:
+    """A stored record checked to have every field the reports read (`fields`: name -> type(s)),
+    of the right type and finite (a database is a file like any other: anyone may have written it)."""
     if not isinstance(record, dict):
-        raise UserError(f"{where}: not a sweep record (a JSON object)")
-    for name, kind in RECORD_FIELDS.items():
+        raise UserError(f"{where}: not a {what} (a JSON object)")
+    for name, kind in fields.items():
         v = record.get(name)
         if name not in record or isinstance(v, bool) or not isinstance(v, kind) or \
                 (isinstance(v, float) and not math.isfinite(v)):
-            raise UserError(f"{where}: not a sweep record: {name} is {v!r:.40}")
+            raise UserError(f"{where}: not a {what}: {name} is {v!r:.40}")
     return record
 
 
