@@ -154,21 +154,13 @@ def load_search(path: str | Path) -> Search:
     option is refused here, not in a worker), counts bounded before anything is expanded."""
     path = Path(path)
     where = path.name
-    doc = load_toml(read_text(path), where)
-    for k in doc:
-        if k not in _TOP_KEYS:
-            raise SearchError(f"{where}: unknown key {k!r} (expected {', '.join(_TOP_KEYS)})")
-    net = SW._table(doc.get("network"), where, "network") if "network" in doc else None
-    if net is None:
+    doc = _only(load_toml(read_text(path), where), _TOP_KEYS, where, "")
+    if "network" not in doc:
         raise SearchError(f"{where}: network is missing ([network] with model and axes)")
-    for k in net:
-        if k not in ("model", "axes"):
-            raise SearchError(f"{where}: unknown key network.{k} (expected model, axes)")
+    net = _only(SW._table(doc["network"], where, "network"), ("model", "axes"), where, "network.")
     model = _check(where, "network.model", "str", net.get("model", "1.0-SqNxt-23"))
     axes = SW._table(net.get("axes", {}), where, "network.axes")
-    for k, v in axes.items():
-        if k not in AXES:
-            raise SearchError(f"{where}: unknown axis network.axes.{k} (expected {', '.join(AXES)})")
+    for k, v in _only(axes, AXES, where, "network.axes.", "axis").items():
         if not isinstance(v, list) or not v:
             raise SearchError(f"{where}: network.axes.{k} must be a non-empty list, got {v!r:.60}")
         if len({_canonical(x) for x in v}) < len(v):
@@ -192,6 +184,14 @@ def load_search(path: str | Path) -> Search:
                    for c in candidates for hw, overrides in hardware
                    for dataflow in dataflows for seed in seeds)
     return Search(path.stem, candidates, points, **training)
+
+
+def _only(table: dict, known, where: str, prefix: str, what: str = "key") -> dict:
+    """The table, if every key in it is one of `known`; else a SearchError naming the first other."""
+    for k in table:
+        if k not in known:
+            raise SearchError(f"{where}: unknown {what} {prefix}{k} (expected {', '.join(known)})")
+    return table
 
 
 def _candidates(model: str, axes: dict, where: str) -> tuple[Candidate, ...]:
@@ -225,9 +225,7 @@ def _candidates(model: str, axes: dict, where: str) -> tuple[Candidate, ...]:
 
 def _training(v: dict, where: str) -> dict:
     from ..train.train import Recipe
-    for k in v:
-        if k not in _TRAINING_KEYS:
-            raise SearchError(f"{where}: unknown key training.{k} (expected {', '.join(_TRAINING_KEYS)})")
+    _only(v, _TRAINING_KEYS, where, "training.")
 
     def whole(key, x, lo, hi):
         if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi:
@@ -372,14 +370,7 @@ class CodesignDB(SW.ResultsDB):
         return out
 
     def add_training(self, record: dict, info: dict) -> None:
-        values = [record["key"], *(record[c] for c in TRAINING_COLUMNS),
-                  *(info[c] for c in SW.RUN_COLUMNS), _canonical(record)]
-        try:
-            with self.conn:
-                self.conn.execute(f"INSERT OR REPLACE INTO training VALUES ({', '.join('?' * len(values))})",
-                                  values)
-        except sqlite3.Error as e:
-            raise UserError(f"{self.path}: cannot store a training record ({e})") from None
+        self.add(record, info, "training", TRAINING_COLUMNS)
 
 
 # ---- running ---------------------------------------------------------------------------------
@@ -550,7 +541,8 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 def summary(search: Search, db: CodesignDB) -> dict:
-    """The candidates (accuracy per rung, parameters, MACs), the rank agreement of each rung
+    """The candidates (accuracy per rung, parameters, MACs, energy and latency on their cheapest
+    hardware point), the rank agreement of each rung
     with the next over the candidates trained on both, and the Pareto fronts of the search."""
     from .pareto import fronts
     trained = db.trained()
@@ -561,6 +553,12 @@ def summary(search: Search, db: CodesignDB) -> dict:
             if t:
                 rows[j.candidate].update(params=t["params"], macs=t["macs"])
                 rows[j.candidate][f"rung{rung}"] = t["accuracy"]
+    emulated = {r["key"]: r for r in db.records()}
+    for c, row in rows.items():   # the candidate's cheapest hardware point in each cost
+        mine = [emulated[p.key] for p in search.points_of(c) if p.key in emulated]
+        if mine:
+            row["energy_min"] = min(r["energy"] for r in mine)
+            row["latency_ms_min"] = min(r["latency_s"] for r in mine) * 1e3
     agreement = []
     for rung in range(1, len(search.rungs)):
         both = [r for r in rows.values() if f"rung{rung}" in r and f"rung{rung - 1}" in r]
@@ -568,7 +566,7 @@ def summary(search: Search, db: CodesignDB) -> dict:
                           "spearman": spearman([r[f"rung{rung - 1}"] for r in both],
                                                [r[f"rung{rung}"] for r in both])})
     keys = {front_key(p, search, c) for c in search.candidates for p in search.points_of(c)}
-    mine = [r for r in db.records() if r["key"] in keys]
+    mine = [r for k, r in emulated.items() if k in keys]
     return {"candidates": list(rows.values()), "rank_agreement": agreement,
             "fronts": {cost: [{"network": r["network"], "hardware": r["hardware"], "dataflow": r["dataflow"],
                                cost: r[cost], "accuracy": r["accuracy"], "rung": r["rung"]}
@@ -608,7 +606,7 @@ def _main(argv: list[str]) -> int:
         print(line, file=sys.stderr)
         return 0
     rungs = [f"rung{i}" for i in range(len(search.rungs))]
-    emit(result["candidates"], "table", ["candidate", "params", "macs", *rungs])
+    emit(result["candidates"], "table", ["candidate", "params", "macs", "energy_min", "latency_ms_min", *rungs])
     for a in result["rank_agreement"]:
         print(f"rank agreement, rung {a['rungs'][0]} against rung {a['rungs'][1]}: Spearman "
               f"{a['spearman']:.3f} over {a['candidates']} candidates")

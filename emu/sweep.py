@@ -462,17 +462,18 @@ class ResultsDB:
     def keys(self) -> set[str]:
         return {k for (k,) in self._query("SELECT key FROM points")[1]}
 
-    def add(self, record: dict, info: dict) -> None:
+    def add(self, record: dict, info: dict, table: str = "points", columns: tuple = COLUMNS) -> None:
         """Store one point (its own transaction: a killed sweep loses only the points in
-        flight). A database that cannot take it (locked, full disk, damaged) is a UserError."""
-        values = [record["key"], *(_sql(record[c]) for c in COLUMNS),
+        flight). A database that cannot take it (locked, full disk, damaged) is a UserError.
+        table, columns: another table of records with a key, columns and run (codesign.py's)."""
+        values = [record["key"], *(_sql(record[c]) for c in columns),
                   *(info[c] for c in RUN_COLUMNS), _canonical_json(record)]
         try:
             with self.conn:
-                self.conn.execute(f"INSERT OR REPLACE INTO points VALUES ({', '.join('?' * len(values))})",
+                self.conn.execute(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * len(values))})",
                                   values)
         except sqlite3.Error as e:
-            raise UserError(f"{self.path}: cannot store a point ({e})") from None
+            raise UserError(f"{self.path}: cannot store a record in {table} ({e})") from None
 
     # a stable order, whichever order the points finished in
     _ORDER = " ORDER BY network, pe_rows, pe_cols, gb_bytes, hardware, dataflow, sparsity, seed, key"

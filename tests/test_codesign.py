@@ -222,7 +222,7 @@ def test_training_on_a_dask_cluster_gives_the_same_records(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (("[training]", "[trainer]"), "unknown key 'trainer'"),
+    (("[training]", "[trainer]"), "unknown key trainer (expected network, hardware"),
     (("width = [0.25]", "widths = [0.25]"), "unknown axis network.axes.widths"),
     (("width = [0.25]", "input_size = [32]"), "unknown axis network.axes.input_size"),
     (("width = [0.25]", "width = []"), "network.axes.width must be a non-empty list"),
