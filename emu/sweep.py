@@ -546,17 +546,18 @@ class ResultsDB:
     def keys(self) -> set[str]:
         return {k for (k,) in self._query("SELECT key FROM points")[1]}
 
-    def add(self, record: dict, info: dict) -> None:
+    def add(self, record: dict, info: dict, table: str = "points", columns: tuple = COLUMNS) -> None:
         """Store one point (its own transaction: a killed sweep loses only the points in
-        flight). A database that cannot take it (locked, full disk, damaged) is a UserError."""
-        values = [record["key"], *(_sql(record[c]) for c in COLUMNS),
+        flight). A database that cannot take it (locked, full disk, damaged) is a UserError.
+        table, columns: another table of records with a key, columns and run (codesign.py's)."""
+        values = [record["key"], *(_sql(record[c]) for c in columns),
                   *(info[c] for c in RUN_COLUMNS), _canonical_json(record)]
         try:
             with self.conn:
-                self.conn.execute(f"INSERT OR REPLACE INTO points VALUES ({', '.join('?' * len(values))})",
+                self.conn.execute(f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * len(values))})",
                                   values)
         except sqlite3.Error as e:
-            raise UserError(f"{self.path}: cannot store a point ({e})") from None
+            raise UserError(f"{self.path}: cannot store a record in {table} ({e})") from None
 
     # a stable order, whichever order the points finished in
     _ORDER = " ORDER BY network, pe_rows, pe_cols, gb_bytes, hardware, dataflow, sparsity, seed, key"
@@ -620,16 +621,16 @@ RECORD_FIELDS = {"key": str, "network": str, "hardware": str, "dataflow": str, "
                  "sparsity": (int, float), "seed": int}
 
 
-def check_record(record, where: str) -> dict:
-    """A stored record checked to have every field the reports read, of the right type and
-    finite (a database is a file like any other: anyone may have written it)."""
+def check_record(record, where: str, fields: dict = RECORD_FIELDS, what: str = "sweep record") -> dict:
+    """A stored record checked to have every field the reports read (`fields`: name -> type(s)),
+    of the right type and finite (a database is a file like any other: anyone may have written it)."""
     if not isinstance(record, dict):
-        raise UserError(f"{where}: not a sweep record (a JSON object)")
-    for name, kind in RECORD_FIELDS.items():
+        raise UserError(f"{where}: not a {what} (a JSON object)")
+    for name, kind in fields.items():
         v = record.get(name)
         if name not in record or isinstance(v, bool) or not isinstance(v, kind) or \
                 (isinstance(v, float) and not math.isfinite(v)):
-            raise UserError(f"{where}: not a sweep record: {name} is {v!r:.40}")
+            raise UserError(f"{where}: not a {what}: {name} is {v!r:.40}")
     return record
 
 

@@ -13,11 +13,13 @@ from sqnxt_engine import __version__, zoo
 from sqnxt_engine.cli import convert, infer, models, train
 from sqnxt_engine.cli import eval as eval_cli
 from sqnxt_engine.emu import cli as emu_cli
+from sqnxt_engine.emu import codesign
 from sqnxt_engine.errors import UserError
 from sqnxt_engine.io.model import load_model
 
 COMMANDS = {"sqnxt-models": models.main, "sqnxt-convert": convert.main, "sqnxt-infer": infer.main,
-            "sqnxt-eval": eval_cli.main, "sqnxt-train": train.main, "sqnxt-emu": emu_cli.main}
+            "sqnxt-eval": eval_cli.main, "sqnxt-train": train.main, "sqnxt-emu": emu_cli.main,
+            "sqnxt-codesign": codesign.main}
 
 
 @pytest.mark.parametrize("prog", COMMANDS)

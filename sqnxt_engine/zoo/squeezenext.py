@@ -40,6 +40,8 @@ class SqueezeNextSpec:
     small_input: a 3x3 stem without max pool, for 28x28 / 32x32 images (CIFAR-style), of stride
     `stem_stride` (default 1; 2 quarters the work of every later layer).
     stem_stride: the stem's stride; None keeps the form's own (2 normally, 1 with small_input).
+    small_stem_kernel: the small-input stem's kernel (odd; default 3, padded to keep the side);
+    stem_kernel is the ImageNet stem's and does not apply to it.
     spatial: "separable" (the 3x1 / 1x3 pair) or "shift" (ours, "paper" family only: the pair
     becomes a 1x1 conv C/4 -> C/2 + BN + ReLU followed by a 3x3 shift, so that the shift sits
     between two 1x1 convolutions as in the shift paper's CSC module, on the wider C/2 tensor:
@@ -57,6 +59,7 @@ class SqueezeNextSpec:
     small_input: bool = False
     stem_stride: int | None = None
     spatial: str = "separable"
+    small_stem_kernel: int = 3
 
     def __post_init__(self):
         if self.family not in ("paper", "pytorchcv"):
@@ -73,6 +76,8 @@ class SqueezeNextSpec:
             raise UserError(f"unknown spatial form {self.spatial!r} (separable, shift)")
         if self.spatial == "shift" and self.family != "paper":
             raise UserError("the shift form exists for the paper family only")
+        if self.small_stem_kernel < 1 or self.small_stem_kernel % 2 == 0:
+            raise UserError(f"small_stem_kernel must be odd and positive, got {self.small_stem_kernel}")
         if self.stem_stride is not None and self.stem_stride < 1:
             raise UserError(f"stem_stride must be positive, got {self.stem_stride}")
 
@@ -102,7 +107,8 @@ def _stem(b: GraphBuilder, spec: SqueezeNextSpec, prefix: str) -> str:
     name = f"{prefix}init_block.conv" if pytorchcv else "stem"
     channels = int(64 * spec.width) if pytorchcv else 64
     if spec.small_input:
-        return b.conv_bn_act(name, b.input, channels, 3, spec.stem_stride or 1, 1, bias=pytorchcv)
+        k = spec.small_stem_kernel
+        return b.conv_bn_act(name, b.input, channels, k, spec.stem_stride or 1, k // 2, bias=pytorchcv)
     pad = 1 if pytorchcv else 0
     x = b.conv_bn_act(name, b.input, channels, spec.stem_kernel, spec.stem_stride or 2, pad, bias=pytorchcv)
     return b.add(f"{prefix}init_block.pool" if pytorchcv else "pool1", O.MaxPool(3, 2, 0, True), x)
