@@ -544,7 +544,7 @@ def summary(search: Search, db: CodesignDB) -> dict:
     """The candidates (accuracy per rung, parameters, MACs, energy and latency on their cheapest
     hardware point), the rank agreement of each rung
     with the next over the candidates trained on both, and the Pareto fronts of the search."""
-    from .pareto import fronts
+    from .pareto import pareto_front, value
     trained = db.trained()
     rows = {c: {"candidate": c.label} for c in search.candidates}
     for rung in range(len(search.rungs)):
@@ -568,9 +568,11 @@ def summary(search: Search, db: CodesignDB) -> dict:
     keys = {front_key(p, search, c) for c in search.candidates for p in search.points_of(c)}
     mine = [r for k, r in emulated.items() if k in keys]
     return {"candidates": list(rows.values()), "rank_agreement": agreement,
-            "fronts": {cost: [{"network": r["network"], "hardware": r["hardware"], "dataflow": r["dataflow"],
-                               cost: r[cost], "accuracy": r["accuracy"], "rung": r["rung"]}
-                              for r in front] for cost, front in fronts(mine).items()}}
+            "fronts": {column: [{"network": r["network"], "hardware": r["hardware"],
+                                 "dataflow": r["dataflow"], column: value(r, metric),
+                                 "accuracy": r["accuracy"], "rung": r["rung"]}
+                                for r in pareto_front(mine, metric)]
+                       for metric, column in (("energy", "energy"), ("latency", "latency_ms"))}}
 
 
 # ---- the command -----------------------------------------------------------------------------
@@ -611,10 +613,8 @@ def _main(argv: list[str]) -> int:
         print(f"rank agreement, rung {a['rungs'][0]} against rung {a['rungs'][1]}: Spearman "
               f"{a['spearman']:.3f} over {a['candidates']} candidates")
     for cost, front in result["fronts"].items():
-        shown = "latency_ms" if cost == "latency_s" else cost
-        print(f"Pareto front, accuracy against {shown.replace('_', ' ')}:")
-        emit([{**r, "latency_ms": r[cost] * 1e3} if cost == "latency_s" else r for r in front], "table",
-             ["network", "hardware", "dataflow", shown, "accuracy", "rung"])
+        print(f"Pareto front, accuracy against {cost.replace('_', ' ')}:")
+        emit(front, "table", ["network", "hardware", "dataflow", cost, "accuracy", "rung"])
     print(line)
     return 0
 
