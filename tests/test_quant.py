@@ -227,11 +227,13 @@ def test_file_round_trip_and_refusals(tmp_path):
         QuantizedModel.from_arrays(g, arrays, meta)
 
 
-def test_unsupported_operators_are_named():
-    b = GraphBuilder("leaky", (1, 4, 4))
-    b.add("act", O.LeakyReLU(), b.conv("c", b.input, 2, 1))
+def test_every_unsupported_operator_is_named_at_once():
+    b = GraphBuilder("odd", (2, 4, 4))
+    x = b.add("lrn", O.LRN(3), b.conv("c", b.input, 2, 1))
+    x = b.add("up", O.Resize((8, 8), mode="linear"), x)
+    b.add("bn", O.BatchNorm(), b.add("pool", O.MaxPool(2, 2), x))
     g = b.build()
-    with pytest.raises(UserError, match="leaky_relu"):
+    with pytest.raises(UserError, match=r"3 node\(s\): lrn \(lrn\), up \(resize linear to 8x8\), bn \(bn\)"):
         FloatPlan.from_weights(g, random_weights(g))
 
 

@@ -21,11 +21,12 @@ from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
 from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
+from .schema import validate
 from .plan import FloatPlan, PlanStep
 from .weights import quantize_weight
 
 METHODS = ("layer", "shift-scaler", "per-channel", "equalize")
-PASS_THROUGH = ("maxpool", "flatten", "identity", "clamp")  # the output keeps the input's scale
+PASS_THROUGH = ("maxpool", "flatten", "identity", "clamp", "shift", "resize", "slice")  # keep the input's scale
 
 
 def default_accumulator(bits: int) -> Accumulator:
@@ -68,7 +69,9 @@ def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rul
             tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name])
         steps.append(_step(s, tensors, bits, weight_method, accumulator, plan))
     info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule}
-    return QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
+    model = QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
+    validate(model)  # never write a file the readers would refuse (quant/schema.py)
+    return model
 
 
 def _tensor(rng: float, bits: int, nonnegative: bool) -> Tensor:
@@ -98,7 +101,7 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
         x = tensors[s.inputs[0]]
         qw = quantize_weight(s.weight, bits, weight_method)
         a["weight"] = qw.codes
-        a["bias"] = np.rint(s.bias / (x.scale * qw.scale)).astype(np.int64)
+        a["bias"] = _bias_codes(s, s.bias / (x.scale * qw.scale), accumulator)
         mb = accumulator.multiplier_bits
         if weight_method == "per-channel":
             pairs = [quantize_multiplier(x.scale * sc / out.scale, mb) for sc in qw.scale]
@@ -134,4 +137,34 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
         a["multiplier"], a["shift"] = m, np.int64(r)
     elif s.kind == "clamp":
         a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+    elif s.kind == "mul":
+        sa, sb = (tensors[i].scale for i in s.inputs)
+        m, r = common_shift_multipliers([sa * sb / out.scale])
+        a["multiplier"], a["shift"] = m, np.int64(r)
+    elif s.kind == "lut":
+        a["lut"] = lookup_table(s.op, tensors[s.inputs[0]], out)
     return step
+
+
+def lookup_table(op, x: Tensor, out: Tensor) -> np.ndarray:
+    """The output code of every input code x.lo..x.hi of an element-wise activation: the
+    activation of the code's real value, rounded to the nearest output code (ties to even) and
+    clamped to the output's codes. Exact by construction: the table is the integer function."""
+    codes = np.arange(x.lo, x.hi + 1, dtype=np.int64)
+    y = op.forward([(codes * x.scale).reshape(1, -1)], {}).reshape(-1)
+    return np.clip(np.rint(y / out.scale), out.lo, out.hi).astype(np.int64)
+
+
+def _bias_codes(s: PlanStep, real: np.ndarray, accumulator: Accumulator) -> np.ndarray:
+    """The bias in accumulator units, refused (naming the layer) where it does not fit the
+    accumulator: a bias far larger than the weights' scale allows is a layer the integer
+    datapath cannot represent."""
+    from ..errors import UserError
+    lim = float(1 << (accumulator.bits - 1))
+    bad = ~(np.abs(real) < lim - 1)
+    if bad.any():
+        o = int(np.argmax(bad))
+        raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s bias is "
+                        f"{real[o]:.3g} in accumulator units, beyond the {accumulator.bits}-bit "
+                        f"accumulator (its weights are too small for their bias)")
+    return np.rint(real).astype(np.int64)
