@@ -6,7 +6,7 @@ on what it is about to write, so it never writes a file this refuses. A failed c
 UserError line (exit 2 on the command line) naming the file's entry and the rule it breaks.
 
 The schema, per entry (bits: the file's `bits`, 8 or 16; A: the accumulator's width):
-  tensors      scale finite and > 0; (lo, hi) one of the two code ranges of `bits`
+  tensors      scale finite, in [float32's smallest normal, float32's largest / 2**16]; (lo, hi) one of the two code ranges of `bits`
                (code_range: signed symmetric, or unsigned for a tensor >= 0 by construction).
   accumulator  16 to 48 bits, wrap or saturate (Accumulator).
   steps        one record per fused step of the graph, in the graph's order: name = the last
@@ -39,6 +39,9 @@ FORMAT = 1
 BITS = (8, 16)
 MULT_BITS = 30  # fixedpoint.common_shift_multipliers' multipliers are at most 2**30
 MAX_SHIFT = 62
+# a scale's codes have values within float32 (the runner's output type) and the scale is a
+# normal float32 number (the quantizer flushes smaller weights: plan.flush_denormals)
+SCALE_MIN, SCALE_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max) / 2 ** 16
 WEIGHT_SHIFT_MAX = 15  # weights.SHIFT_BITS = 4
 # the arrays each step kind carries in a quantized file (`<step>.<array>`)
 ARRAYS = {"mac": ("weight", "bias", "multiplier", "shift", "lo", "hi"),
@@ -72,6 +75,8 @@ def check_bits(bits) -> int:
 def check_tensor(name: str, scale: float, lo: int, hi: int, bits: int) -> None:
     if not (math.isfinite(scale) and scale > 0):
         _fail(f"tensor {name}: scale {scale!r} is not a finite positive number")
+    if not SCALE_MIN <= scale <= SCALE_MAX:
+        _fail(f"tensor {name}: scale {scale:.3g} is outside [{SCALE_MIN:.3g}, {SCALE_MAX:.3g}]")
     if (lo, hi) not in (code_range(bits, False), code_range(bits, True)):
         _fail(f"tensor {name}: codes [{lo}, {hi}] are not a {bits}-bit code range "
               f"({code_range(bits, False)} or {code_range(bits, True)})")
