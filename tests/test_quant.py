@@ -61,9 +61,10 @@ def test_saturate_clamps_and_bad_accumulators_are_refused():
     acc = Accumulator(16, "saturate")
     assert acc.apply(np.array([40000, -40000, 5], np.int64)).tolist() == [32767, -32768, 5]
     assert Accumulator(16, "wrap").apply(np.array([32768], np.int64)).tolist() == [-32768]
-    for bad in ((8, "wrap"), (64, "wrap"), (32, "clip")):
+    for bad in ((8, "wrap"), (65, "wrap"), (32, "clip")):
         with pytest.raises(UserError):
             Accumulator(*bad)
+    assert Accumulator(64).apply(np.array([2**62], np.int64)).tolist() == [2**62]  # int64: as it is
 
 
 # --- weights ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from ..progress import progress_bar
 from ..quant.calibrate import CalibrationSet, resolve_rule
 from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
 from ..quant.model import save_quantized
+from ..quant.schema import check_file_accumulator
 from ..quant.quantize import default_accumulator, quantize_network
 from .common import add_out_option, parser, run
 
@@ -49,6 +50,7 @@ def _main(argv: list[str]) -> int:
     acc = default_accumulator(args.bits)
     # --acc-bits 0 is refused by Accumulator, not taken for the default
     acc = Accumulator(acc.bits if args.acc_bits is None else args.acc_bits, args.overflow)
+    check_file_accumulator(acc)
     graph, arrays, meta = load_model(args.weights, quantized=False)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     calib = CalibrationSet(args.calib, args.calib_count)

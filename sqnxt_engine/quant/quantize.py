@@ -21,7 +21,7 @@ from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
 from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
-from .schema import validate
+from .schema import check_file_accumulator, validate
 from .plan import FloatPlan, PlanStep
 from .weights import quantize_weight
 
@@ -47,11 +47,13 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     if bits not in (8, 16):
         raise UserError(f"bits must be 8 or 16, got {bits}")
     rule = resolve_rule(rule, bits)
+    accumulator = accumulator or default_accumulator(bits)
+    check_file_accumulator(accumulator)
     plan = FloatPlan.from_weights(graph, weights)
     if method == "equalize":
         equalize(plan)
     ranges = calibrate(plan, batches, images, rule, on_batch)
-    model = build(plan, ranges, bits, method, rule, accumulator or default_accumulator(bits), meta or {})
+    model = build(plan, ranges, bits, method, rule, accumulator, meta or {})
     return model, plan
 
 

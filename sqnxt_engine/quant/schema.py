@@ -72,6 +72,13 @@ def check_bits(bits) -> int:
     return bits
 
 
+def check_file_accumulator(acc: Accumulator) -> None:
+    """A quantized model's accumulator: 16 to 48 bits (its requantization multiplier takes
+    min(31, 63 - bits) bits of a 63-bit product)."""
+    if not 16 <= acc.bits <= 48:
+        _fail(f"accumulator width must be 16 to 48 bits, got {acc.bits}")
+
+
 def check_tensor(name: str, scale: float, lo: int, hi: int, bits: int) -> None:
     if not (math.isfinite(scale) and scale > 0):
         _fail(f"tensor {name}: scale {scale!r} is not a finite positive number")
@@ -189,8 +196,7 @@ def validate(model) -> None:
     bits = check_bits(info.get("bits"))
     for name, t in model.tensors.items():
         check_tensor(name, t.scale, t.lo, t.hi, bits)
-    if model.accumulator.bits > 48:
-        _fail(f"accumulator of {model.accumulator.bits} bits: a quantized file's is 16 to 48 bits")
+    check_file_accumulator(model.accumulator)
     for s in model.steps:
         check_step(s, model.graph, model.tensors, bits, model.accumulator)
 
