@@ -52,7 +52,7 @@ def check_made_for(model: QuantizedModel, hw: Hardware, any_hardware: bool = Fal
         return None
     line = (f"{hw.name} has {' and '.join(diffs)}"
             + (f" (the file was quantized for {made['name']})" if isinstance(made, dict) and "name" in made else "")
-            + f": its results may differ from the file's integer path")
+            + ": its results may differ from the file's integer path")
     if not any_hardware:
         raise UserError(f"{line}; quantize for it (sqnxt-quant --hw {hw.name}) or pass --any-hardware")
     return line

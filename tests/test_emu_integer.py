@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sqnxt_engine.emu
 from sqnxt_engine.emu.cli import main as emu_main
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.integer import compare, emulate_codes, mac_on_array
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
+from sqnxt_engine.graph.serialize import graph_to_dict
 from sqnxt_engine.io.images import batch_from_arrays
 from sqnxt_engine.quant import Accumulator, quantize_network
 from sqnxt_engine.quant.model import IntegerStep, save_quantized
@@ -52,7 +55,8 @@ def integer_layers(draw):
 def test_every_mapping_gives_the_numpy_integer_codes(layer, overflow, acc_bits):
     step, x, shape, mapping = layer
     acc = Accumulator(acc_bits, overflow)
-    sums, _ = mac_on_array(step, x, HW, mapping.dataflow, {}, mapping=mapping)
+    hw = replace(HW, acc_bits=acc_bits, overflow=overflow)  # the hardware's accumulator is applied
+    sums, _ = mac_on_array(step, x, hw, mapping.dataflow, {}, mapping=mapping)
     emulated = step.finish(sums[None], acc)
     numpy = step.run([x[None].astype(np.int64)], acc, {})
     np.testing.assert_array_equal(emulated, numpy)
@@ -84,6 +88,36 @@ def test_whole_network_is_bit_exact(dataflow, bits, method):
     result = compare(run, ref, g.outputs[0])
     assert result == {"max_abs_diff": 0, "bit_exact": True, "differing_layers": []}
     assert len(run.steps) == 5 and run.cycles > 0
+
+
+def test_other_hardware_is_refused_or_its_differences_stated(tmp_path, capsys):
+    """A 16-bit file made for a 48-bit accumulator on a 24-bit one: one line and exit 2; with
+    --any-hardware, compared with the file's own path, not bit-exact, said on stderr, and exit 3
+    with --require-exact."""
+    g, w = small_net()
+    x = np.random.default_rng(0).normal(0, 1, (4,) + g.input_shape).astype(np.float32)
+    model, _ = quantize_network(g, w, [x], 4, 16, "layer", meta={"graph": graph_to_dict(g)})
+    q = save_quantized(tmp_path / "q16.npz", model)
+    narrow = tmp_path / "narrow.toml"
+    text = (Path(sqnxt_engine.emu.__file__).parent / "presets" / "8x8.toml").read_text()
+    narrow.write_text(text.replace('name = "8x8"', 'name = "narrow"').replace(
+        "word_bits = 16", "word_bits = 8\nacc_bits = 24"))
+    base = ["trace", "--weights", str(q), "--hw", str(narrow)]
+    assert emu_main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("narrow has a 24-bit wrap accumulator, the file 48-bit wrap "
+                                           "and 8-bit words, the file 16-bit codes") in err
+    assert emu_main(base + ["--any-hardware", "--require-exact", "--json"]) == 3
+    out, err = capsys.readouterr()
+    trace = json.loads(out)
+    assert trace["bit_exact"] is False and trace["acc_overflow_layers"]
+    assert trace["file_accumulator"] == {"bits": 48, "overflow": "wrap"}
+    assert "the hardware changes this file's results" in err
+    # the same file on a hardware with its 48-bit accumulator is bit-exact
+    hw = tmp_path / "wide.toml"
+    hw.write_text(text.replace("word_bits = 16", "word_bits = 16\nacc_bits = 48"))
+    assert emu_main(["trace", "--weights", str(q), "--hw", str(hw), "--require-exact", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bit_exact"] is True
 
 
 def test_narrow_hardware_accumulator_wraps_like_the_numpy_path():

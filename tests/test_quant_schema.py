@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from test_quant import quantized, small_net
 
 from sqnxt_engine.cli.infer import main as infer_main
 from sqnxt_engine.errors import UserError
@@ -20,8 +21,6 @@ from sqnxt_engine.io.weights import save_weights
 from sqnxt_engine.quant import QuantizedModel, quantize_network
 from sqnxt_engine.quant.model import META_KEY, save_quantized
 from sqnxt_engine.runtime import Runner, random_weights
-
-from test_quant import quantized, small_net
 
 
 def _model():

@@ -9,8 +9,8 @@ from ..progress import progress_bar
 from ..quant.calibrate import CalibrationSet, resolve_rule
 from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
 from ..quant.model import save_quantized
-from ..quant.schema import check_file_accumulator
 from ..quant.quantize import default_accumulator, quantize_network
+from ..quant.schema import check_file_accumulator
 from .common import add_out_option, parser, run
 
 

@@ -44,7 +44,7 @@ from ..graph.graph import INPUT, Graph
 from ..io.model import QUANTIZED_KEY as META_KEY
 from ..io.model import load_model
 from ..io.weights import save_weights
-from .fixedpoint import OPERAND_BITS, Accumulator, qmax, requantize
+from .fixedpoint import OPERAND_BITS, Accumulator, requantize
 from .plan import kind_of
 from .schema import ARRAYS, FORMAT, OPTIONAL, check_structure, code_range, validate  # noqa: F401
 

@@ -21,8 +21,8 @@ from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
 from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
-from .schema import check_file_accumulator, validate
 from .plan import FloatPlan, PlanStep
+from .schema import check_file_accumulator, validate
 from .weights import quantize_weight
 
 METHODS = ("layer", "shift-scaler", "per-channel", "equalize")
