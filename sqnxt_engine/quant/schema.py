@@ -6,8 +6,9 @@ on what it is about to write, so it never writes a file this refuses. A failed c
 UserError line (exit 2 on the command line) naming the file's entry and the rule it breaks.
 
 The schema, per entry (bits: the file's `bits`, 8 or 16; A: the accumulator's width):
-  tensors      scale finite, in [float32's smallest normal, float32's largest / 2**16]; (lo, hi) one of the two code ranges of `bits`
-               (code_range: signed symmetric, or unsigned for a tensor >= 0 by construction).
+  tensors      scale finite, in [float32's smallest normal, float32's largest / 2**16];
+               (lo, hi) one of the two code ranges of `bits` (code_range: signed symmetric,
+               or unsigned for a tensor >= 0 by construction).
   accumulator  16 to 48 bits, wrap or saturate (Accumulator).
   steps        one record per fused step of the graph, in the graph's order: name = the last
                node it covers, covers = consecutive sole-consumer nodes from a node of its
