@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from ..errors import UserError
 from ..graph.graph import INPUT
+from .accfit import Target, fit
 from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
@@ -37,28 +39,44 @@ def default_accumulator(bits: int) -> Accumulator:
 
 def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images: int, bits: int = 8,
                      method: str = "layer", rule: str = "auto", accumulator: Accumulator | None = None,
-                     meta: dict | None = None, on_batch: Callable[[int], None] | None = None
+                     meta: dict | None = None, on_batch: Callable[[int], None] | None = None,
+                     target: Target | None = None, acc_rule: str = "observed",
+                     batches_again: Callable[[], Iterable[np.ndarray]] | None = None,
                      ) -> tuple[QuantizedModel, FloatPlan]:
     """The quantized model and the float plan it was made from (equalized if asked: the float
-    network it approximates, for comparisons)."""
-    from ..errors import UserError
+    network it approximates, for comparisons). target: the hardware the file is made for (its
+    accumulator replaces `accumulator`); every MAC layer is then fitted to it (accfit.py, by
+    acc_rule), running the calibration images again (batches_again() yields them) if the rule
+    is 'observed'; model.info['accumulator_fit'] reports the layers."""
     if method not in METHODS:
         raise UserError(f"unknown quantization method {method!r} ({', '.join(METHODS)})")
     if bits not in (8, 16):
         raise UserError(f"bits must be 8 or 16, got {bits}")
     rule = resolve_rule(rule, bits)
+    if target is not None:
+        if bits > target.word_bits:
+            raise UserError(f"{bits}-bit codes do not fit the {target.word_bits}-bit words of {target.name}")
+        accumulator = target.accumulator
     accumulator = accumulator or default_accumulator(bits)
     check_file_accumulator(accumulator)
     plan = FloatPlan.from_weights(graph, weights)
     if method == "equalize":
         equalize(plan)
     ranges = calibrate(plan, batches, images, rule, on_batch)
-    model = build(plan, ranges, bits, method, rule, accumulator, meta or {})
+    if target is None:
+        return build(plan, ranges, bits, method, rule, accumulator, meta or {}), plan
+    if acc_rule == "observed" and batches_again is None:
+        raise ValueError("quantize_network: the 'observed' accumulator rule needs batches_again")
+    model, report = fit(lambda wb: build(plan, ranges, bits, method, rule, accumulator, meta or {}, wb),
+                        batches_again, bits, acc_rule)
+    model.info.update(hardware=target.record(), accumulator_rule=acc_rule,
+                      accumulator_fit={r.pop("layer"): r for r in report})
     return model, plan
 
 
 def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
-          accumulator: Accumulator, meta: dict) -> QuantizedModel:
+          accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None) -> QuantizedModel:
+    """weight_bits: {mac step: its weights' bits} where fewer than `bits` (accfit.py)."""
     weight_method = "layer" if method == "equalize" else method
     nonneg = plan.nonnegative()
     tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT])}
@@ -69,7 +87,7 @@ def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rul
             tensors[s.name] = Tensor(t_in.scale, t_in.lo, t_in.hi)
         else:
             tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name])
-        steps.append(_step(s, tensors, bits, weight_method, accumulator, plan))
+        steps.append(_step(s, tensors, (weight_bits or {}).get(s.name, bits), weight_method, accumulator, plan))
     info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule}
     model = QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
     validate(model)  # never write a file the readers would refuse (quant/schema.py)
@@ -95,6 +113,7 @@ def _clamp_codes(s: PlanStep, t: Tensor, channels: int) -> tuple[np.ndarray, np.
 
 def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator: Accumulator,
           plan: FloatPlan) -> IntegerStep:
+    """bits: the weights' (a mac step's may be fewer than the file's, accfit.py)."""
     out = tensors[s.name]
     step = IntegerStep(s.name, s.kind, s.op, s.inputs, s.covers)
     a = step.arrays
