@@ -21,7 +21,9 @@ from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
 from sqnxt_engine.graph.serialize import graph_to_dict
 from sqnxt_engine.io.images import batch_from_arrays
+from sqnxt_engine.emu.quant_cli import hardware_target
 from sqnxt_engine.quant import Accumulator, quantize_network
+from sqnxt_engine.quant.accfit import observe, worst
 from sqnxt_engine.quant.model import IntegerStep, save_quantized
 from sqnxt_engine.runtime import random_weights
 
@@ -158,3 +160,43 @@ def test_emu_commands_on_a_quantized_file(shipped_shift8, tmp_path, capsys):
     assert result["correct"] == result["numpy_correct"] and result["cycles_per_image"] > 0
     assert emu_main(["eval", "--weights", "1.0-SqNxt-23v5-fmnist", "--limit", "1"]) == 2
     assert "holds float weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("acc_rule", ["observed", "worst"])
+def test_quantized_for_a_hardware_fits_its_accumulator_and_runs_bit_exact(acc_rule):
+    """A 16-bit file for 8x8's 32-bit accumulator: no layer's sums leave it on the calibration
+    images (worst: on any input), the file records the hardware, and the emulator on that
+    hardware computes the file's own integer path."""
+    g, w = small_net()
+    x = np.random.default_rng(0).normal(0, 1, (8,) + g.input_shape).astype(np.float32)
+    hw = load_hardware("8x8")
+    target = hardware_target("8x8")
+    model, _ = quantize_network(g, w, [x], 8, 16, "per-channel", target=target, acc_rule=acc_rule,
+                                batches_again=lambda: [x])
+    assert model.info["hardware"] == {"name": "8x8", "acc_bits": 32, "overflow": "wrap", "word_bits": 16}
+    assert model.accumulator == Accumulator(32, "wrap")
+    lim = 1 << 31
+    bound = worst(model) if acc_rule == "worst" else {k: 2 * v for k, v in observe(model, [x]).items()}
+    assert max(bound.values()) < lim
+    narrowed = model.info["accumulator_fit"]
+    assert narrowed and all(r["weight_bits"] <= 16 for r in narrowed.values())
+    # without the fit the same file overflows the 32-bit accumulator
+    plain, _ = quantize_network(g, w, [x], 8, 16, "per-channel", accumulator=Accumulator(32, "wrap"))
+    assert max(observe(plain, [x]).values()) >= lim
+    for image in model.quantize_input(x[:2]):
+        run = emulate_codes(model, image, hw, "best")
+        assert not run.overflow_layers
+        assert compare(run, model.run_codes(image[None], capture=True), g.outputs[0])["bit_exact"]
+
+
+def test_sqnxt_quant_hw_refusals(tmp_path, capsys):
+    from sqnxt_engine.emu.quant_cli import main as quant_main
+    base = ["--weights", "ResNet-20-fmnist", "--calib", "fashion-mnist", "--calib-count", "2",
+            "-o", str(tmp_path / "q.npz")]
+    assert quant_main(base + ["--bits", "16", "--hw", "8x8", "--acc-bits", "48"]) == 2
+    assert "--hw sets the accumulator" in capsys.readouterr().err
+    text = (Path(sqnxt_engine.emu.__file__).parent / "presets" / "8x8.toml").read_text()
+    narrow = tmp_path / "n.toml"
+    narrow.write_text(text.replace("word_bits = 16", "word_bits = 8"))
+    assert quant_main(base + ["--bits", "16", "--hw", str(narrow)]) == 2
+    assert "16-bit codes do not fit the 8-bit words of 8x8" in capsys.readouterr().err
