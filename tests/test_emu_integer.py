@@ -17,11 +17,11 @@ import sqnxt_engine.emu
 from sqnxt_engine.emu.cli import main as emu_main
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.integer import compare, emulate_codes, mac_on_array
+from sqnxt_engine.emu.quant_cli import hardware_target
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
 from sqnxt_engine.graph.serialize import graph_to_dict
 from sqnxt_engine.io.images import batch_from_arrays
-from sqnxt_engine.emu.quant_cli import hardware_target
 from sqnxt_engine.quant import Accumulator, quantize_network
 from sqnxt_engine.quant.accfit import observe, worst
 from sqnxt_engine.quant.model import IntegerStep, save_quantized
