@@ -120,9 +120,9 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
     channels = plan.graph.shapes[s.name][0]
     if s.kind == "mac":
         x = tensors[s.inputs[0]]
-        qw = quantize_weight(s.weight, bits, weight_method)
+        qw = bias_room(s, quantize_weight(s.weight, bits, weight_method), x.scale, accumulator, bits,
+                       weight_method)
         a["weight"] = qw.codes
-        a["bias"] = _bias_codes(s, s.bias / (x.scale * qw.scale), accumulator)
         mb = accumulator.multiplier_bits
         if weight_method == "per-channel":
             pairs = [quantize_multiplier(x.scale * sc / out.scale, mb) for sc in qw.scale]
@@ -134,8 +134,17 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
             r = r0 + qw.shifts.astype(np.int64)
             too_far = r > 62  # below half an output code whatever the sum: the result is 0
             m[too_far], r[too_far] = 0, 62
-        a["multiplier"], a["shift"] = m, r
         a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+        a["bias"] = _bias_codes(s, s.bias / (x.scale * qw.scale), accumulator, qw.codes,
+                                max(abs(x.lo), abs(x.hi)), m, r, a["lo"], a["hi"])
+        lost = (m == 0) & (np.abs(s.bias) / out.scale >= 0.5)
+        if lost.any():  # the multiplier underflowed: the bias alone would move the output
+            o = int(np.argmax(lost))
+            raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s requantization "
+                            f"multiplier is below 2**-62 while its bias alone is "
+                            f"{s.bias[o] / out.scale:.3g} output codes (its weights are too small for "
+                            f"their bias at one scale per layer; try --per-channel or --shift-scaler)")
+        a["multiplier"], a["shift"] = m, r
         if weight_method == "shift-scaler":
             step.weight_shift = qw.shifts
     elif s.kind == "add":
@@ -176,16 +185,66 @@ def lookup_table(op, x: Tensor, out: Tensor) -> np.ndarray:
     return np.clip(np.rint(y / out.scale), out.lo, out.hi).astype(np.int64)
 
 
-def _bias_codes(s: PlanStep, real: np.ndarray, accumulator: Accumulator) -> np.ndarray:
-    """The bias in accumulator units, refused (naming the layer) where it does not fit the
-    accumulator: a bias far larger than the weights' scale allows is a layer the integer
-    datapath cannot represent."""
-    from ..errors import UserError
-    lim = float(1 << (accumulator.bits - 1))
+BIAS_SHARE_BITS = 2  # a bias may take at most a quarter of the accumulator's range
+
+
+def bias_room(s: PlanStep, qw, x_scale: float, accumulator: Accumulator, bits: int, method: str):
+    """qw with coarser weight scales where a bias, in accumulator units (bias / (input scale *
+    the channel's weight scale)), would take more than 2**-BIAS_SHARE_BITS of the accumulator's
+    range: a channel of tiny weights beside a real bias (the shift scaler gives it its largest
+    shift, 15), or 16-bit codes whose scales leave a 32-bit accumulator no room for the bias.
+    First per channel (the shift scaler lowers s_o; per-channel scales grow), then, for what is
+    left, the whole layer's scale (fewer weight bits), by the powers of two that bring every
+    bias within its share; the weights are requantized at the coarser scales."""
+    from .fixedpoint import qmax
+    budget = float(1 << (accumulator.bits - 1 - BIAS_SHARE_BITS))
+
+    def needed():
+        real = np.abs(s.bias / (x_scale * qw.scale))
+        k = np.zeros(len(real), np.int64)
+        over = real >= budget
+        k[over] = np.ceil(np.log2(real[over] / budget)).astype(np.int64) + 1
+        return k
+    k = needed()
+    if not k.any():
+        return qw
+    if method == "shift-scaler":  # lower s_o (it cannot go below 0)
+        k = np.minimum(k, qw.shifts.astype(np.int64))
+        qw.shifts = (qw.shifts.astype(np.int64) - k).astype(np.uint8)
+    elif method != "per-channel":
+        k[:] = 0
+    qw.scale = qw.scale * np.ldexp(1.0, k)
+    layer = int(needed().max())  # what per-channel freedom could not give: the layer's scale
+    qw.scale, qw.layer_scale = qw.scale * 2.0 ** layer, qw.layer_scale * 2.0 ** layer
+    w = np.asarray(s.weight, np.float64).reshape(len(k), -1)
+    codes = np.rint(w / qw.scale[:, None]).clip(-qmax(bits), qmax(bits))
+    qw.codes = codes.reshape(qw.codes.shape).astype(qw.codes.dtype)
+    return qw
+
+
+def _bias_codes(s: PlanStep, real: np.ndarray, accumulator: Accumulator, codes: np.ndarray, x_big: int,
+                m: np.ndarray, r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The bias in accumulator units. A channel whose bias leaves the accumulator has an output
+    its bias alone decides (the sums cannot move it off the clamp): its bias becomes the smallest
+    one that decides the same clamped output for every input code (the worst-case sum plus what
+    drives the output past its clamp), so the result is unchanged. If even that does not fit,
+    the layer is refused with its name."""
+    lim = 1 << (accumulator.bits - 1)
     bad = ~(np.abs(real) < lim - 1)
-    if bad.any():
-        o = int(np.argmax(bad))
-        raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s bias is "
-                        f"{real[o]:.3g} in accumulator units, beyond the {accumulator.bits}-bit "
-                        f"accumulator (its weights are too small for their bias)")
-    return np.rint(real).astype(np.int64)
+    if not bad.any():
+        return np.rint(real).astype(np.int64)
+    out = np.where(bad, 0.0, real)
+    worst = np.abs(codes.astype(np.int64)).reshape(len(codes), -1).sum(axis=1) * x_big
+    for o in np.flatnonzero(bad):
+        if not np.isfinite(real[o]):
+            raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s bias is not finite "
+                            "in accumulator units")
+        mult = m[o] / 2.0 ** r[o]
+        edge = abs(int(lo[o] if real[o] < 0 else hi[o])) + 1
+        need = int(worst[o]) + (int(np.ceil(edge / mult)) + 1 if mult > 0 else 0)
+        if need >= lim - 1:
+            raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s bias is "
+                            f"{real[o]:.3g} in accumulator units, beyond the {accumulator.bits}-bit "
+                            f"accumulator (its weights are too small for their bias)")
+        out[o] = np.sign(real[o]) * need
+    return np.rint(out).astype(np.int64)
