@@ -200,3 +200,24 @@ def test_sqnxt_quant_hw_refusals(tmp_path, capsys):
     narrow.write_text(text.replace("word_bits = 16", "word_bits = 8"))
     assert quant_main(base + ["--bits", "16", "--hw", str(narrow)]) == 2
     assert "16-bit codes do not fit the 8-bit words of 8x8" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ShiftResNet-20-e3-fmnist", "1.0-Shift-SqNxt-23v5-fmnist"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_shift_networks_quantize_for_16x16_and_run_bit_exact(name, bits, fmnist_shipped):
+    """The shift is a step of the integer datapath (codes moved, zeros in): the shipped shift
+    networks quantize for 16x16 and the emulator computes the file's own integer path."""
+    from sqnxt_engine.io.model import load_model
+    train, test = fmnist_shipped[4], fmnist_shipped[5]
+    g, w, meta = load_model(name, quantized=False)
+    pre = fmnist_shipped[3]
+    x = batch_from_arrays(train[:32], pre)
+    model, _ = quantize_network(g, w, [x], 32, bits, "shift-scaler", meta=meta,
+                                target=hardware_target("16x16"), batches_again=lambda: [x])
+    assert "shift" in {s.kind for s in model.steps}
+    xq = model.quantize_input(batch_from_arrays(test[:2], pre))
+    for image in xq:
+        run = emulate_codes(model, image, load_hardware("16x16"), "best")
+        assert not run.overflow_layers
+        assert compare(run, model.run_codes(image[None], capture=True), g.outputs[0])["bit_exact"]
