@@ -244,3 +244,27 @@ def test_input_codes_are_clamped_to_the_calibrated_range():
     t = model.tensors[INPUT]
     q = model.quantize_input(np.full((1,) + g.input_shape, 1e6))
     assert q.max() == t.hi
+
+
+def test_bias_correction_removes_the_mean_error_of_quantized_weights():
+    g, w = small_net()
+    x = np.random.default_rng(1).normal(0, 1, (16,) + g.input_shape).astype(np.float32)
+    plain, plan = quantize_network(g, w, [x], 16, 8, "layer", "max")
+    fixed, _ = quantize_network(g, w, [x], 16, 8, "layer", "max", bias_correction=True,
+                                batches_again=lambda: [x])
+    assert fixed.info["bias_correction"] is True
+
+    def mean_error(model, layer):  # the channel means of float minus integer, on the calibration set
+        f = plan.executor(np.float64)(x)[layer]
+        q = model.dequantize(layer, model.run_codes(model.quantize_input(x), capture=True)[layer])
+        return np.abs((f - q).mean(axis=(0, 2, 3))).mean()
+    assert mean_error(fixed, "pw.bn") < mean_error(plain, "pw.bn")
+
+
+def test_equalization_before_the_shift_scaler():
+    g, w = small_net()
+    model, plan = quantized(g, w, 8, "equalize-shift-scaler")
+    assert model.info["method"] == "equalize-shift-scaler" and any(s.weight_shift is not None for s in model.steps)
+    x = np.random.default_rng(1).normal(0, 1, (16,) + g.input_shape).astype(np.float32)
+    want = Runner(g, w, np.float64)(x)
+    assert np.abs(model(x) - want).max() < 0.1 * np.abs(want).max()

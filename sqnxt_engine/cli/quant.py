@@ -35,9 +35,11 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
                    help="per-channel 4-bit binary shift before the layer-wise weight scale")
     m.add_argument("--per-channel", dest="method", action="store_const", const="per-channel",
                    help="one weight scale per output channel")
-    m.add_argument("--equalize", dest="method", action="store_const", const="equalize",
-                   help="cross-layer equalization, then layer-wise weights")
     p.set_defaults(method="layer")
+    p.add_argument("--equalize", action="store_true", help="cross-layer equalization first (then "
+                   "layer-wise weights, or the shift scaler with --shift-scaler)")
+    p.add_argument("--bias-correction", action="store_true", help="correct each layer's bias by the "
+                   "mean error its quantized weights cause on the calibration images")
     p.add_argument("--activations", default="auto",
                    help="activation range rule: max, percentile:P, or auto (max at 16 bits, "
                         "percentile:99.99 at 8)")
@@ -60,6 +62,10 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
         raise UserError(f"--bits must be 8 or 16, got {args.bits}")
     if args.calib_count < 1 or args.batch_size < 1:
         raise UserError("--calib-count and --batch-size must be at least 1")
+    if args.equalize:
+        if args.method == "per-channel":
+            raise UserError("--equalize goes with layer-wise weights or --shift-scaler, not --per-channel")
+        args.method = "equalize" if args.method == "layer" else "equalize-shift-scaler"
     rule = resolve_rule(args.activations, args.bits)
     check_out(args.out, args.force)  # before calibrating, not after
     target = None
@@ -80,7 +86,8 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
         model, _ = quantize_network(graph, arrays, calib.batches(pre, args.batch_size), len(calib),
                                     args.bits, args.method, rule, acc, meta, bar.update, target=target,
                                     acc_rule=getattr(args, "acc_rule", "observed"),
-                                    batches_again=lambda: calib.batches(pre, args.batch_size))
+                                    batches_again=lambda: calib.batches(pre, args.batch_size),
+                                    bias_correction=args.bias_correction)
     path = save_quantized(args.out, model, force=args.force)
     print(f"{path}: {graph.name}, int{args.bits} {args.method} weights, activations {rule} "
           f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})"

@@ -67,6 +67,7 @@ class IntegerStep:
     covers: tuple[str, ...]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     weight_shift: np.ndarray | None = None  # the shift scaler's s_o (already inside `shift`)
+    weight_scale: np.ndarray | None = None  # per channel, when built (not in files): bias correction
     _sums: object = None
 
     def channel_view(self, a: np.ndarray, ndim: int) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import UserError
 from ..graph.graph import INPUT
 from .accfit import Target, fit
+from .biascorr import correct_biases
 from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
@@ -27,7 +28,7 @@ from .plan import FloatPlan, PlanStep
 from .schema import check_file_accumulator, validate
 from .weights import quantize_weight
 
-METHODS = ("layer", "shift-scaler", "per-channel", "equalize")
+METHODS = ("layer", "shift-scaler", "per-channel", "equalize", "equalize-shift-scaler")
 PASS_THROUGH = ("maxpool", "flatten", "identity", "clamp", "shift", "resize", "slice")  # keep the input's scale
 
 
@@ -42,7 +43,7 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
                      meta: dict | None = None, on_batch: Callable[[int], None] | None = None,
                      target: Target | None = None, acc_rule: str = "observed",
                      batches_again: Callable[[], Iterable[np.ndarray]] | None = None,
-                     ) -> tuple[QuantizedModel, FloatPlan]:
+                     bias_correction: bool = False) -> tuple[QuantizedModel, FloatPlan]:
     """The quantized model and the float plan it was made from (equalized if asked: the float
     network it approximates, for comparisons). target: the hardware the file is made for (its
     accumulator replaces `accumulator`); every MAC layer is then fitted to it (accfit.py, by
@@ -60,15 +61,22 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     accumulator = accumulator or default_accumulator(bits)
     check_file_accumulator(accumulator)
     plan = FloatPlan.from_weights(graph, weights)
-    if method == "equalize":
+    if method.startswith("equalize"):
         equalize(plan)
     ranges = calibrate(plan, batches, images, rule, on_batch)
+    if (bias_correction or (target is not None and acc_rule == "observed")) and batches_again is None:
+        raise ValueError("quantize_network: bias correction and the 'observed' rule need batches_again")
+
+    def make(weight_bits):
+        model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, weight_bits)
+        if bias_correction:
+            correct_biases(model, plan, batches_again)
+            model.info["bias_correction"] = True
+            validate(model)
+        return model
     if target is None:
-        return build(plan, ranges, bits, method, rule, accumulator, meta or {}), plan
-    if acc_rule == "observed" and batches_again is None:
-        raise ValueError("quantize_network: the 'observed' accumulator rule needs batches_again")
-    model, report = fit(lambda wb: build(plan, ranges, bits, method, rule, accumulator, meta or {}, wb),
-                        batches_again, bits, acc_rule)
+        return make({}), plan
+    model, report = fit(make, batches_again, bits, acc_rule)
     model.info.update(hardware=target.record(), accumulator_rule=acc_rule,
                       accumulator_fit={r.pop("layer"): r for r in report})
     return model, plan
@@ -77,7 +85,7 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
 def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
           accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None) -> QuantizedModel:
     """weight_bits: {mac step: its weights' bits} where fewer than `bits` (accfit.py)."""
-    weight_method = "layer" if method == "equalize" else method
+    weight_method = {"equalize": "layer", "equalize-shift-scaler": "shift-scaler"}.get(method, method)
     nonneg = plan.nonnegative()
     tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT])}
     steps = []
@@ -145,6 +153,7 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
                             f"{s.bias[o] / out.scale:.3g} output codes (its weights are too small for "
                             f"their bias at one scale per layer; try --per-channel or --shift-scaler)")
         a["multiplier"], a["shift"] = m, r
+        step.weight_scale = qw.scale
         if weight_method == "shift-scaler":
             step.weight_shift = qw.shifts
     elif s.kind == "add":
