@@ -76,7 +76,8 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
         acc = target.accumulator
     else:
         acc = default_accumulator(args.bits)
-        # --acc-bits 0 is refused by Accumulator, not taken for the default
+        # --acc-bits 0 is refused, not taken for the default
+        check_file_accumulator(acc.bits if args.acc_bits is None else args.acc_bits)
         acc = Accumulator(acc.bits if args.acc_bits is None else args.acc_bits, args.overflow or "wrap")
     check_file_accumulator(acc)
     graph, arrays, meta = load_model(args.weights, quantized=False)

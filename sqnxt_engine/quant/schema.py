@@ -73,11 +73,12 @@ def check_bits(bits) -> int:
     return bits
 
 
-def check_file_accumulator(acc: Accumulator) -> None:
-    """A quantized model's accumulator: 16 to 48 bits (its requantization multiplier takes
-    min(31, 63 - bits) bits of a 63-bit product)."""
-    if not 16 <= acc.bits <= 48:
-        _fail(f"accumulator width must be 16 to 48 bits, got {acc.bits}")
+def check_file_accumulator(acc: Accumulator | int) -> None:
+    """A quantized model's accumulator (or its width): 16 to 48 bits (its requantization
+    multiplier takes min(31, 63 - bits) bits of a 63-bit product)."""
+    bits = acc if isinstance(acc, int) else acc.bits
+    if not 16 <= bits <= 48:
+        _fail(f"accumulator width must be 16 to 48 bits, got {bits}")
 
 
 def check_tensor(name: str, scale: float, lo: int, hi: int, bits: int) -> None:
