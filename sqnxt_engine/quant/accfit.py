@@ -85,8 +85,10 @@ def fit(rebuild: Callable[[dict[str, int]], object], batches: Callable[[], Itera
     model = rebuild(weight_bits)
     lim = 1 << (model.accumulator.bits - 1)
     for _ in range(MAX_ROUNDS):
-        bound = worst(model) if rule == "worst" else {
-            k: v << HEADROOM_BITS for k, v in observe(model, batches()).items()}
+        bound = worst(model)
+        if rule == "observed" and max(bound.values(), default=0) << HEADROOM_BITS >= lim:
+            # observed <= worst: only a model some layer of which could overflow is run
+            bound = {k: v << HEADROOM_BITS for k, v in observe(model, batches()).items()}
         over = {k: v.bit_length() - (model.accumulator.bits - 1) for k, v in bound.items() if v >= lim}
         if not over:
             break
@@ -101,12 +103,11 @@ def fit(rebuild: Callable[[dict[str, int]], object], batches: Callable[[], Itera
         model = rebuild(weight_bits)
     else:
         raise UserError(f"the accumulator fit did not settle in {MAX_ROUNDS} rounds")
-    seen = observe(model, batches())
-    report = []
+    bounds = worst(model)
+    flagged = [name for name, w in bounds.items() if name in weight_bits or w >= lim]
+    seen = observe(model, batches()) if flagged else {}
     layer = {s.name: s.covers[0] for s in model.steps}
-    for name, w in worst(model).items():
-        if name in weight_bits or w >= lim:
-            report.append({"layer": layer[name], "worst_bits": w.bit_length() + 1,
-                           "observed_bits": seen[name].bit_length() + 1,
-                           "weight_bits": weight_bits.get(name, bits)})
+    report = [{"layer": layer[name], "worst_bits": bounds[name].bit_length() + 1,
+               "observed_bits": seen[name].bit_length() + 1, "weight_bits": weight_bits.get(name, bits)}
+              for name in flagged]
     return model, report
