@@ -44,7 +44,10 @@ from sqnxt_engine.quant.plan import FloatPlan
 
 CONFIGS = [("float", None, None), ("int16 layer-wise", 16, "layer"), ("int8 layer-wise", 8, "layer"),
            ("int8 + shift scaler", 8, "shift-scaler"), ("int8 + equalization", 8, "equalize"),
-           ("int8 per-channel", 8, "per-channel"), ("onnxruntime int8 per-channel QDQ", 8, "onnxruntime")]
+           ("int8 per-channel", 8, "per-channel"), ("onnxruntime int8 per-channel QDQ", 8, "onnxruntime"),
+           ("int8 + equalization + shift scaler", 8, "equalize-shift-scaler"),
+           ("int8 + shift scaler + bias correction", 8, "shift-scaler+bc"),
+           ("int8 + equalization + shift scaler + bias correction", 8, "equalize-shift-scaler+bc")]
 SKIMAGE_PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "camera", "hubble_deep_field",
                   "immunohistochemistry", "retina", "coins", "moon", "stereo_motorcycle", "brick",
                   "grass", "gravel", "page"]
@@ -177,8 +180,10 @@ def evaluate(graph, arrays, meta, bits, method, rule, calib, x, sqnr: bool):
             run = onnxruntime_int8(FloatPlan.from_weights(graph, arrays), calib, Path(tmp))
             preds = np.concatenate([run(b) for b in batches(x)]).argmax(1)
         return preds, {}, time.perf_counter() - t0
+    method, _, bc = method.partition("+")  # "+bc": with bias correction
     model, plan = quantize_network(graph, arrays, batches(calib, 16), len(calib), bits, method, rule,
-                                   meta=meta)
+                                   meta=meta, bias_correction=bc == "bc",
+                                   batches_again=lambda: batches(calib, 16))
     macs = [s.name for s in plan.steps if s.kind == "mac"]
     signal = dict.fromkeys(macs, 0.0)
     noise = dict.fromkeys(macs, 0.0)
@@ -199,14 +204,14 @@ def evaluate(graph, arrays, meta, bits, method, rule, calib, x, sqnr: bool):
     return np.concatenate(preds), db, time.perf_counter() - t0
 
 
-def efficientnet_rows(rule: str, layers: bool) -> tuple[list[dict], dict]:
+def efficientnet_rows(rule: str, layers: bool, configs=CONFIGS) -> tuple[list[dict], dict]:
     graph, arrays, meta = load_model("efficientnet-lite0")
     pre = Preprocess.from_meta({**graph.meta, **meta})
     labelled, labels = load_dataset("imagenet-samples")
     x_in = batch_from_arrays(labelled, pre)
     x_sk = batch_from_arrays(skimage_photos(), pre)
     rows, per_layer, float_preds = [], {}, None
-    for label, bits, method in CONFIGS:
+    for label, bits, method in configs:
         p_in, db, t1 = evaluate(graph, arrays, meta, bits, method, rule, x_sk, x_in, sqnr=True)
         p_sk, _, t2 = evaluate(graph, arrays, meta, bits, method, rule, x_in, x_sk, sqnr=False)
         preds = np.concatenate([p_in, p_sk])
@@ -240,14 +245,14 @@ def _sqnr_summary(db: dict) -> dict:
             "sqnr_min_db": round(finite[worst], 1), "worst_layer": worst}
 
 
-def fmnist_rows(name: str, rule: str) -> tuple[list[dict], dict]:
+def fmnist_rows(name: str, rule: str, configs=CONFIGS) -> tuple[list[dict], dict]:
     graph, arrays, meta = load_model(name)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     train, _ = load_dataset("fashion-mnist", "train")
     test, labels = load_dataset("fashion-mnist", "test")
     calib, x = batch_from_arrays(train[:500], pre), batch_from_arrays(test, pre)
     rows, per_layer, float_preds = [], {}, None
-    for label, bits, method in CONFIGS:
+    for label, bits, method in configs:
         preds, db, t = evaluate(graph, arrays, meta, bits, method, rule, calib, x, sqnr=bits is not None)
         float_preds = preds if float_preds is None else float_preds
         _add_row(rows, per_layer, name, label, preds, labels, preds, float_preds, db, t)
@@ -258,13 +263,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["efficientnet-lite0", *FMNIST_MODELS])
     ap.add_argument("--activations", default="auto", help="activation range rule (sqnxt-quant's default)")
+    ap.add_argument("--configs", nargs="+", metavar="LABEL", help="only these configurations (their labels "
+                    "as the table prints them; float always runs first, the reference for agreement)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--layers", action="store_true", help="also print every layer's SQNR")
     args = ap.parse_args()
+    configs = CONFIGS if not args.configs else [CONFIGS[0]] + [c for c in CONFIGS[1:] if c[0] in args.configs]
+    if args.configs and len(configs) != 1 + len(set(args.configs) - {CONFIGS[0][0]}):
+        ap.error(f"--configs: the labels are {', '.join(c[0] for c in CONFIGS)}")
     rows, layers = [], {}
     for name in args.models:
-        r, db = efficientnet_rows(args.activations, args.layers) if name == "efficientnet-lite0" \
-            else fmnist_rows(name, args.activations)
+        r, db = efficientnet_rows(args.activations, args.layers, configs) if name == "efficientnet-lite0" \
+            else fmnist_rows(name, args.activations, configs)
         rows += r
         layers[name] = db
     if args.json:

@@ -103,16 +103,20 @@ def _trace(args) -> int:
                f"({rel:.2e} of max |float| {res.max_abs_ref:.4g}), top-1 "
                f"{'agrees' if res.top1_match else 'DIFFERS'}")
     overflow = [r.name for r in res.steps if r.overflow_bits is not None]
+    fitted = {r.name: r.acc_fit_bits for r in res.steps if r.acc_fit_bits}
     header = (f"{graph.name} on {hw.describe()}\ndataflow {args.dataflow}, weight sparsity "
               f"{args.sparsity:g}, energy in {hw.energy.unit}")
     warning = (f"warning: {hw.acc_bits}-bit accumulators overflowed in {len(overflow)} layer(s): "
-               f"{', '.join(overflow[:5])}" if overflow else "")
+               f"{', '.join(overflow[:5])}" if overflow else
+               f"note: {len(fitted)} layer(s) took inputs up to {max(fitted.values())} bit(s) coarser so "
+               f"their sums fit the {hw.acc_bits}-bit accumulator: {', '.join(list(fitted)[:5])}"
+               if fitted else "")
     charged = {r.name: r.cycles for r in res.steps}
     return _emit_trace(args, res, lambda rows, total: {
         "model": graph.name, "hardware": hw.name, "dataflow": args.dataflow,
         "objective": hw.objective, "sparsity": args.sparsity, "layers": rows, "total": total,
         "max_abs_diff": res.max_abs_diff, "max_abs_float": res.max_abs_ref,
-        "top1_match": res.top1_match, "acc_overflow_layers": overflow,
+        "top1_match": res.top1_match, "acc_overflow_layers": overflow, "acc_fit_layers": fitted,
         "non_mac_steps": [{"step": name, "op": kind, "cycles": charged.get(name)}
                           for name, kind in res.non_mac_steps.items()]},
         header, f"{compare}\n{non_mac_line(res)}", warning)
@@ -165,9 +169,10 @@ TIMED_COLUMNS = ("latency_ms", "fps", "edp")   # metrics.performance, per step a
 def _trace_quantized(args, hw, model) -> int:
     """trace of a quantized file: integer codes between layers, compared with the NumPy integer
     runner (pruning does not apply: the file's weights are what the hardware holds)."""
-    from .integer import trace_quantized
+    from .integer import check_made_for, trace_quantized
     from .network import NetworkResult
     graph = model.graph
+    differs = check_made_for(model, hw, args.any_hardware)  # before any work
     if args.sparsity != 0.4:
         note("--sparsity is ignored: a quantized file's weights are used as they are")
     x = (_input(args.image, graph, model.meta)[0] if args.image else
@@ -177,22 +182,27 @@ def _trace_quantized(args, hw, model) -> int:
     res = NetworkResult(graph.name, hw, args.dataflow, 0.0, run.steps)
     acc = run.accumulator
     exact = ("bit-exact in every layer" if cmp["bit_exact"]
-             else "DIFFERS in " + ", ".join(cmp["differing_layers"]))
-    line = (f"emulated vs NumPy integer path: max |diff| {cmp['max_abs_diff']} (output codes), "
-            f"{exact}; {acc.bits}-bit accumulator ({acc.overflow})")
+             else f"DIFFERS in {len(cmp['differing_layers'])} layer(s): " + ", ".join(cmp["differing_layers"][:5]))
+    line = (f"emulated ({acc.bits}-bit {acc.overflow} accumulator) vs the file's integer path "
+            f"({model.accumulator.bits}-bit {model.accumulator.overflow}): max |diff| {cmp['max_abs_diff']} "
+            f"(output codes), {exact}")
     header = (f"{graph.name}, int{model.bits} {model.info['method']}, on {hw.describe()}\n"
               f"dataflow {args.dataflow}, integer codes between layers, energy in {hw.energy.unit}")
     warning = (f"warning: the {acc.bits}-bit accumulator overflowed ({acc.overflow}) in "
                f"{len(run.overflow_layers)} layer(s): {', '.join(run.overflow_layers[:5])}"
                if run.overflow_layers else "")
     quantization = {k: model.info[k] for k in ("bits", "method", "activations")}
-    return _emit_trace(args, res, lambda rows, total: {
+    if not cmp["bit_exact"]:
+        note(f"the hardware changes this file's results: {differs or 'its emulated codes differ'}")
+    code = _emit_trace(args, res, lambda rows, total: {
         "model": graph.name, "quantization": quantization, "hardware": hw.name,
         "dataflow": args.dataflow, "objective": hw.objective, "layers": rows, "total": total,
         "max_abs_diff": cmp["max_abs_diff"], "bit_exact": cmp["bit_exact"],
         "differing_layers": cmp["differing_layers"],
         "accumulator": {"bits": acc.bits, "overflow": acc.overflow},
+        "file_accumulator": {"bits": model.accumulator.bits, "overflow": model.accumulator.overflow},
         "acc_overflow_layers": run.overflow_layers}, header, line, warning)
+    return EXIT_NOT_EXACT if args.require_exact and not cmp["bit_exact"] else code
 
 
 def _eval(args) -> int:
@@ -207,8 +217,10 @@ def _eval(args) -> int:
     refuse_graph_file(args.weights, "sqnxt-emu eval")
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
+    from .integer import check_made_for
     hw = load_hardware(args.hw)
     model = load_quantized(args.weights)
+    differs = check_made_for(model, hw, args.any_hardware)  # before any work
     images, labels = load_dataset(args.data, "test")
     images, labels = images[:args.limit], labels[:args.limit]
     x = batch_from_arrays(images, Preprocess.from_meta({**model.graph.meta, **model.meta}))
@@ -217,20 +229,28 @@ def _eval(args) -> int:
         r = emulate_dataset(model, x, labels, hw, args.dataflow, bar.update)
     r = {"weights": args.weights, "data": args.data, "hardware": hw.name, "dataflow": args.dataflow,
          **r, "energy_unit": hw.energy.unit, "seconds": round(time.perf_counter() - t0, 1)}
+    exact = r["bit_exact_images"] == r["images"]
+    code = EXIT_NOT_EXACT if args.require_exact and not exact else 0
+    if not exact:
+        note(f"the hardware changes this file's results: the emulated logits differ from the file's "
+             f"integer path on {r['images'] - r['bit_exact_images']}/{r['images']} images"
+             + (f" ({differs})" if differs else ""))
     if args.json:
         print(to_json(r))
-        return 0
-    acc = r["accumulator"]
+        return code
+    acc, facc = r["accumulator"], r["file_accumulator"]
     print(f"{args.weights} on {args.data} test ({r['images']} images), emulated on {hw.name} "
           f"({args.dataflow}), {acc['bits']}-bit accumulator ({acc['overflow']}): top-1 {r['top1']:.2f}% "
           f"({r['correct']}/{r['images']})")
-    print(f"  NumPy integer path: top-1 {r['numpy_top1']:.2f}%; emulated logits bit-exact on "
-          f"{r['bit_exact_images']}/{r['images']} images")
+    agree = (f"emulated logits bit-exact on all {r['images']} images" if exact else
+             f"emulated logits equal on {r['bit_exact_images']}/{r['images']} images (NOT bit-exact)")
+    print(f"  the file's integer path ({facc['bits']}-bit {facc['overflow']} accumulator): top-1 "
+          f"{r['numpy_top1']:.2f}%; {agree}")
     print(f"  per image: {r['cycles_per_image']:,.0f} cycles, energy {r['energy_per_image']:,.0f} "
           f"{r['energy_unit']}; {r['mapping_searches']} mapping searches (once per layer); {r['seconds']:.1f} s")
     if r["acc_overflow_layers"]:
         print(f"  warning: accumulator overflow in {', '.join(r['acc_overflow_layers'][:5])}")
-    return 0
+    return code
 
 
 def _hardware(args) -> int:
@@ -583,6 +603,17 @@ def _report_options(p, models) -> None:
     add_format_options(p)
 
 
+def _quantized_options(p) -> None:
+    p.add_argument("--any-hardware", action="store_true", help="a quantized file: run it on hardware "
+                   "whose accumulator or words differ from the file's (refused without it), and state "
+                   "where the results differ from the file's own integer path")
+    p.add_argument("--require-exact", action="store_true", help="a quantized file: exit status 3 when "
+                   "the emulated codes differ from the file's own integer path")
+
+
+EXIT_NOT_EXACT = 3  # --require-exact: the hardware changed the file's results
+
+
 def _main(argv: list[str]) -> int:
     p = parser("sqnxt-emu", "Emulate networks on the SqueezeNext paper's accelerator.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -606,6 +637,7 @@ def _main(argv: list[str]) -> int:
     t.add_argument("--force", action="store_true", help="overwrite an existing --plot / --roofline file")
     t.add_argument("--breakdown", action="store_true", help="where the cycles go: array, buffer "
                    "stall, fill/drain, DRAM edges and stall per layer (always in --json)")
+    _quantized_options(t)
     add_format_options(t)
     t3 = subcommand(sub, "table3", "The paper's Table 3 (time, energy) on the emulator, beside the paper's.")
     _report_options(t3, R.TABLE3_MODELS)
@@ -625,6 +657,7 @@ def _main(argv: list[str]) -> int:
     ev.add_argument("--dataflow", default="best", choices=list(DATAFLOW_CHOICES),
                     help="ws, os (SOC-MOP), best (the faster per layer), or one OS variant")
     ev.add_argument("--json", action="store_true", help="JSON output")
+    _quantized_options(ev)
     d = subcommand(sub, "diff", "Two traces (sqnxt-emu trace --json files) compared: per-layer "
                    "and total deltas of cycles, energy, DRAM bytes and utilisation.")
     d.add_argument("--debug", action="store_true", help="show the traceback of an error")

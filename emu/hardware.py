@@ -89,6 +89,14 @@ comparison with the paper's Table 3, and is never tuned to it.
                     operands' bits. Default false: the paper's PE is one 16-bit MAC, and its text
                     says nothing of splitting it; narrower operands then save memory traffic and
                     energy but no MAC cycles.
+  overflow = "wrap" What a sum that leaves the accumulator becomes: "wrap" (two's complement)
+                    or "saturate" (clamped when the sum is written back). The paper's MAC says
+                    nothing of overflow logic; a plain adder wraps, costs nothing more, and wraps
+                    to the same integers whatever order a dataflow adds the partial sums in, so
+                    every dataflow and loop order gives one result (quant.fixedpoint.Accumulator
+                    defines both modes). Both emulated paths (a float file's per-layer check and
+                    a quantized file) apply it to every MAC layer's sums; sqnxt-quant --hw takes
+                    it into the file.
 [clock]
   mhz = 500         The paper gives DRAM bandwidth in GB/s and latency in cycles but no clock.
                     500 MHz sits between Eyeriss (200 MHz, 65 nm) and the 1 GHz of mobile NPUs of
@@ -260,6 +268,7 @@ from ..errors import UserError
 from ..io.files import read_text
 from ..io.structured_text import load_toml
 from ..kernels import DATAFLOWS, OPERANDS
+from ..quant.fixedpoint import OVERFLOW_MODES
 from . import energy_models as EM
 
 PAPER_PRESETS = ("8x8", "16x16", "16x16-45nm")     # the SqueezeNext paper's arrays
@@ -329,6 +338,7 @@ class Hardware:
     weight_bits: int | None = _param("arith.weight_bits", "posint", None)
     output_bits: int | None = _param("arith.output_bits", "posint", None)
     split_mac: bool = _param("arith.split_mac", "bool", False)
+    overflow: str = _param("arith.overflow", "choice:" + ",".join(OVERFLOW_MODES), "wrap")
     clock_mhz: float = _param("clock.mhz", "posnum", 500.0)
     dram_latency_cycles: float = _param("dram.latency_cycles", "nonneg", 100.0)
     dram_bandwidth_gbps: float = _param("dram.bandwidth_gbps", "posnum", 16.0)

@@ -7,8 +7,12 @@
 3. The emulated run is the runner's own step loop with a hook for the MAC steps: every conv /
    fc step becomes a kernel call on fixed-point operands of the hardware's widths
    (arith.input_bits / weight_bits, 16 by default; quantize.py) through the
-   mapping the search chose (count-only mode), executed and counted for real; its int64
-   accumulators are scaled back, and the runner applies the fused activation. Every other step
+   mapping the search chose (count-only mode), executed and counted for real; its exact sums
+   go through the hardware's accumulator (`accumulate`: arith.acc_bits wide, arith.overflow,
+   the same policy as a quantized file's run in integer.py), are scaled back, and the runner
+   applies the fused activation. The operands' scales are the emulator's choice, so a layer
+   whose sums would leave the accumulator gets a coarser input scale (fewer fractional bits,
+   until they fit: the record's acc_fit_bits) instead of a wrapped result. Every other step
    (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles and energy
    only when hardware layers.non_mac_cycles is true, as a pass streamed through the buffer.
 4. Every charged step becomes one StepRecord (record.py): its counters, timing.py's cycles,
@@ -20,7 +24,6 @@
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from math import prod
 
@@ -29,8 +32,9 @@ import numpy as np
 from ..errors import UserError
 from ..graph import ops as O
 from ..graph.graph import INPUT, Graph
-from ..kernels import AccumulatorOverflowWarning, ConvShape, Counters, count, execute
+from ..kernels import ConvShape, Counters, count, execute
 from ..progress import progress_bar
+from ..quant.fixedpoint import Accumulator
 from ..runtime import Runner
 from . import search as S
 from .energy import Energy
@@ -252,12 +256,19 @@ def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through
     bf = step.params.get("bias")
     fx = frac_bits(float(np.abs(x_ref).max()), hw.input_bits)
     fw = frac_bits(float(np.abs(wf).max()), hw.weight_bits)
-    xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx, hw.input_bits)
     wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.weight_bits)
-    bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx + fw)).astype(np.int64)
     shift = None if through is None else shift_offsets(through, shape.C)
-    yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,
-                           shift=shift)
+    fit = 0
+    while True:  # the sums must fit the accumulator: coarser input codes until they do
+        xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx - fit, hw.input_bits)
+        bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx - fit + fw)).astype(np.int64)
+        yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,
+                               shift=shift)
+        if rec.overflow_bits is None:
+            break
+        fit += rec.overflow_bits - hw.acc_bits
+    rec.acc_fit_bits = fit
+    fx -= fit
     if through is not None:
         rec.shift = f"{step.inputs[0]} (remap)"
         rec.shape += f", fetched through {rec.shift}"
@@ -282,15 +293,28 @@ def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardwar
         if key not in cache:   # searched on the zeros spread evenly (S.spread_zeros)
             cache[key] = S.search(shape, hw, dataflow, S.spread_zeros(shape, zeros.zeros))
         mapping = cache[key].mapping
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AccumulatorOverflowWarning)
-        yq, counters = execute(shape, mapping, xq, wq, bq, acc_bits=hw.acc_bits, shift=shift)
-    over = [w.message for w in caught if isinstance(w.message, AccumulatorOverflowWarning)]
+    yq, counters = execute(shape, mapping, xq, wq, bq, shift=shift)
     if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
         counters = count(shape, mapping, zeros, shift=shift)
     rec = charge(name, kind, S.shape_str(shape),
                  S.mapping_str(mapping), counters, timing(shape, mapping, counters, hw), hw,
                  shape.output_size, dense_macs=shape.macs, conv=shape, mapping=mapping)
-    rec.overflow_bits = over[0].bits_needed if over else None
+    yq, rec.overflow_bits = accumulate(yq, hw)
     return yq, rec
+
+
+def accumulate(sums: np.ndarray, hw: Hardware) -> tuple[np.ndarray, int | None]:
+    """The one overflow policy of both emulated paths: a MAC layer's exact int64 sums as the
+    hardware's accumulator holds them (arith.acc_bits wide, arith.overflow: wrap or saturate,
+    quant.fixedpoint.Accumulator), and the bits the largest sum needed if any left its range
+    (None if none did). Wrapping the total equals wrapping every partial sum, and saturation
+    applies when the sum is written back, so the dataflow's order does not matter."""
+    acc = hardware_accumulator(hw)
+    if not acc.overflows(sums):
+        return sums, None
+    return acc.apply(sums), int(np.abs(sums).max()).bit_length() + 1
+
+
+def hardware_accumulator(hw: Hardware) -> Accumulator:
+    return Accumulator(hw.acc_bits, hw.overflow)

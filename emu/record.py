@@ -43,6 +43,7 @@ class StepRecord:
     streamed: bool = False  # a pass without MACs streamed through the buffer (its outputs move
                             # at output_bits at every level: timing.stream_bits)
     overflow_bits: int | None = None  # bits a partial sum needed, if it overflowed acc_bits
+    acc_fit_bits: int = 0  # float path: input fractional bits given up so the sums fit acc_bits
     shift: str | None = None  # the shift whose remap this layer's input fetch performs
 
     @property

@@ -364,9 +364,57 @@ def _load_checkpoint(path):
                                                             steps_per_epoch=4)
 
 
+def _quant_graph():
+    from sqnxt_engine.graph import Add, Flatten, GlobalAvgPool, GraphBuilder, Linear, MaxPool
+    b = GraphBuilder("fq", (2, 6, 6))
+    x = b.conv_bn_act("c1", b.input, 4, 3, padding=1)
+    y = b.conv_bn_act("c2", x, 4, 1, act=None)
+    x = b.relu("sum.act", b.add("sum", Add(), x, y))
+    x = b.add("pool", MaxPool(2, 2), x)
+    x = b.add("flat", Flatten(), b.add("gap", GlobalAvgPool(), x))
+    b.add("fc", Linear(3), x)
+    return b.build()
+
+
+def quantized_seeds(tmp: Path) -> list[bytes]:
+    """A small quantized file (its graph inside) of each method at 8 and 16 bits."""
+    from sqnxt_engine.graph.serialize import graph_to_dict
+    from sqnxt_engine.quant import quantize_network
+    from sqnxt_engine.quant.model import save_quantized
+    from sqnxt_engine.runtime import random_weights
+    g = _quant_graph()
+    w = random_weights(g, 0)
+    x = np.random.default_rng(1).normal(0, 1, (8,) + g.input_shape).astype(np.float32)
+    out = []
+    for bits, method in ((8, "shift-scaler"), (16, "per-channel")):
+        model, _ = quantize_network(g, w, [x], 8, bits, method, "max", meta={"graph": graph_to_dict(g)})
+        path = save_quantized(tmp / f"q{bits}.npz", model, force=True)
+        with zipfile.ZipFile(path) as z:  # fixed member dates, as weights_seed
+            out.append(_zip({i.filename: z.read(i) for i in z.infolist()}))
+    return out
+
+
+def _load_quantized(path):
+    """What sqnxt-infer does with a quantized file: load (the schema's checks), then run images
+    through the integer runner; an accepted file must run without an error."""
+    from sqnxt_engine.quant.model import load_quantized
+    model = load_quantized(str(path))
+    x = np.linspace(-3, 3, 2 * int(np.prod(model.graph.input_shape)), dtype=np.float32)
+    with np.errstate(all="raise"):  # an accepted file computes no NaN, no overflow
+        model(x.reshape((2,) + model.graph.input_shape))
+
+
+def _warm_quantized():
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for i, data in enumerate(quantized_seeds(Path(d))):
+            (Path(d) / f"w{i}.npz").write_bytes(data)
+            _load_quantized(Path(d) / f"w{i}.npz")
+
+
 # what a loader needs loaded before benchmarks/fuzz.py watches for code run: importing torch
 # dlopens its libraries, an event the watch would take for a case running code
-WARM_UP = {"checkpoint (.ckpt)": _ckpt_objects}
+WARM_UP = {"checkpoint (.ckpt)": _ckpt_objects, "quantized weights (.npz)": _warm_quantized}
 
 # name -> (file suffix, loader, seeds(tmp folder) -> list of byte strings)
 LOADERS: dict[str, tuple[str, Callable, Callable[[Path], list[bytes]]]] = {
@@ -381,6 +429,7 @@ LOADERS: dict[str, tuple[str, Callable, Callable[[Path], list[bytes]]]] = {
     "sweep database (.sqlite)": (".sqlite", _load_sweep_db, lambda tmp: [sweep_db_seed(tmp)]),
     "trace (.json)": (".json", _load_trace, lambda tmp: [trace_seed()]),
     "checkpoint (.ckpt)": (".ckpt", _load_checkpoint, lambda tmp: [checkpoint_seed(tmp)]),
+    "quantized weights (.npz)": (".npz", _load_quantized, quantized_seeds),
 }
 
 # --- mutations ----------------------------------------------------------------------------------

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sqnxt_engine.emu
 from sqnxt_engine.emu.cli import main as emu_main
 from sqnxt_engine.emu.hardware import load_hardware
 from sqnxt_engine.emu.integer import compare, emulate_codes, emulate_dataset, mac_on_array
+from sqnxt_engine.emu.quant_cli import hardware_target
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
+from sqnxt_engine.graph.serialize import graph_to_dict
 from sqnxt_engine.io.images import batch_from_arrays
 from sqnxt_engine.quant import Accumulator, quantize_network
+from sqnxt_engine.quant.accfit import observe, worst
 from sqnxt_engine.quant.model import IntegerStep, save_quantized
 from sqnxt_engine.runtime import random_weights
 
@@ -52,7 +57,8 @@ def integer_layers(draw):
 def test_every_mapping_gives_the_numpy_integer_codes(layer, overflow, acc_bits):
     step, x, shape, mapping = layer
     acc = Accumulator(acc_bits, overflow)
-    sums, _ = mac_on_array(step, x, HW, mapping.dataflow, {}, mapping=mapping)
+    hw = replace(HW, acc_bits=acc_bits, overflow=overflow)  # the hardware's accumulator is applied
+    sums, _ = mac_on_array(step, x, hw, mapping.dataflow, {}, mapping=mapping)
     emulated = step.finish(sums[None], acc)
     numpy = step.run([x[None].astype(np.int64)], acc, {})
     np.testing.assert_array_equal(emulated, numpy)
@@ -84,6 +90,36 @@ def test_whole_network_is_bit_exact(dataflow, bits, method):
     result = compare(run, ref, g.outputs[0])
     assert result == {"max_abs_diff": 0, "bit_exact": True, "differing_layers": []}
     assert len(run.steps) == 5 and run.cycles > 0
+
+
+def test_other_hardware_is_refused_or_its_differences_stated(tmp_path, capsys):
+    """A 16-bit file made for a 48-bit accumulator on a 24-bit one: one line and exit 2; with
+    --any-hardware, compared with the file's own path, not bit-exact, said on stderr, and exit 3
+    with --require-exact."""
+    g, w = small_net()
+    x = np.random.default_rng(0).normal(0, 1, (4,) + g.input_shape).astype(np.float32)
+    model, _ = quantize_network(g, w, [x], 4, 16, "layer", meta={"graph": graph_to_dict(g)})
+    q = save_quantized(tmp_path / "q16.npz", model)
+    narrow = tmp_path / "narrow.toml"
+    text = (Path(sqnxt_engine.emu.__file__).parent / "presets" / "8x8.toml").read_text()
+    narrow.write_text(text.replace('name = "8x8"', 'name = "narrow"').replace(
+        "word_bits = 16", "word_bits = 8\nacc_bits = 24"))
+    base = ["trace", "--weights", str(q), "--hw", str(narrow)]
+    assert emu_main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("narrow has a 24-bit wrap accumulator, the file 48-bit wrap "
+                                           "and 8-bit words, the file 16-bit codes") in err
+    assert emu_main(base + ["--any-hardware", "--require-exact", "--json"]) == 3
+    out, err = capsys.readouterr()
+    trace = json.loads(out)
+    assert trace["bit_exact"] is False and trace["acc_overflow_layers"]
+    assert trace["file_accumulator"] == {"bits": 48, "overflow": "wrap"}
+    assert "the hardware changes this file's results" in err
+    # the same file on a hardware with its 48-bit accumulator is bit-exact
+    hw = tmp_path / "wide.toml"
+    hw.write_text(text.replace("word_bits = 16", "word_bits = 16\nacc_bits = 48"))
+    assert emu_main(["trace", "--weights", str(q), "--hw", str(hw), "--require-exact", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bit_exact"] is True
 
 
 def test_narrow_hardware_accumulator_wraps_like_the_numpy_path():
@@ -145,3 +181,64 @@ def test_a_batch_through_the_kernels_equals_its_images_one_by_one():
     by_one = emulate_dataset(model, x, labels, HW, "best", batch_size=1)
     assert emulate_dataset(model, x, labels, HW, "best", batch_size=3) == by_one
     assert by_one["bit_exact_images"] == 5
+
+
+@pytest.mark.parametrize("acc_rule", ["observed", "worst"])
+def test_quantized_for_a_hardware_fits_its_accumulator_and_runs_bit_exact(acc_rule):
+    """A 16-bit file for 8x8's 32-bit accumulator: no layer's sums leave it on the calibration
+    images (worst: on any input), the file records the hardware, and the emulator on that
+    hardware computes the file's own integer path."""
+    g, w = small_net()
+    x = np.random.default_rng(0).normal(0, 1, (8,) + g.input_shape).astype(np.float32)
+    hw = load_hardware("8x8")
+    target = hardware_target("8x8")
+    model, _ = quantize_network(g, w, [x], 8, 16, "per-channel", target=target, acc_rule=acc_rule,
+                                batches_again=lambda: [x])
+    assert model.info["hardware"] == {"name": "8x8", "acc_bits": 32, "overflow": "wrap", "word_bits": 16}
+    assert model.accumulator == Accumulator(32, "wrap")
+    lim = 1 << 31
+    bound = worst(model) if acc_rule == "worst" else {k: 2 * v for k, v in observe(model, [x]).items()}
+    assert max(bound.values()) < lim
+    narrowed = model.info["accumulator_fit"]
+    assert narrowed and all(r["weight_bits"] <= 16 for r in narrowed.values())
+    # without the fit the same file overflows the 32-bit accumulator
+    plain, _ = quantize_network(g, w, [x], 8, 16, "per-channel", accumulator=Accumulator(32, "wrap"))
+    assert max(observe(plain, [x]).values()) >= lim
+    for image in model.quantize_input(x[:2]):
+        run = emulate_codes(model, image, hw, "best")
+        assert not run.overflow_layers
+        assert compare(run, model.run_codes(image[None], capture=True), g.outputs[0])["bit_exact"]
+
+
+def test_sqnxt_quant_hw_refusals(tmp_path, capsys):
+    from sqnxt_engine.emu.quant_cli import main as quant_main
+    base = ["--weights", "ResNet-20-fmnist", "--calib", "fashion-mnist", "--calib-count", "2",
+            "-o", str(tmp_path / "q.npz")]
+    assert quant_main(base + ["--bits", "16", "--hw", "8x8", "--acc-bits", "48"]) == 2
+    assert "--hw sets the accumulator" in capsys.readouterr().err
+    text = (Path(sqnxt_engine.emu.__file__).parent / "presets" / "8x8.toml").read_text()
+    narrow = tmp_path / "n.toml"
+    narrow.write_text(text.replace("word_bits = 16", "word_bits = 8"))
+    assert quant_main(base + ["--bits", "16", "--hw", str(narrow)]) == 2
+    assert "16-bit codes do not fit the 8-bit words of 8x8" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ShiftResNet-20-e3-fmnist", "1.0-Shift-SqNxt-23v5-fmnist"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_shift_networks_quantize_for_16x16_and_run_bit_exact(name, bits, fmnist_shipped):
+    """The shift is a step of the integer datapath (codes moved, zeros in): the shipped shift
+    networks quantize for 16x16 and the emulator computes the file's own integer path."""
+    from sqnxt_engine.io.model import load_model
+    train, test = fmnist_shipped[4], fmnist_shipped[5]
+    g, w, meta = load_model(name, quantized=False)
+    pre = fmnist_shipped[3]
+    x = batch_from_arrays(train[:32], pre)
+    model, _ = quantize_network(g, w, [x], 32, bits, "shift-scaler", meta=meta,
+                                target=hardware_target("16x16"), batches_again=lambda: [x])
+    assert "shift" in {s.kind for s in model.steps}
+    xq = model.quantize_input(batch_from_arrays(test[:2], pre))
+    for image in xq:
+        run = emulate_codes(model, image, load_hardware("16x16"), "best")
+        assert not run.overflow_layers
+        assert compare(run, model.run_codes(image[None], capture=True), g.outputs[0])["bit_exact"]

@@ -61,9 +61,10 @@ def test_saturate_clamps_and_bad_accumulators_are_refused():
     acc = Accumulator(16, "saturate")
     assert acc.apply(np.array([40000, -40000, 5], np.int64)).tolist() == [32767, -32768, 5]
     assert Accumulator(16, "wrap").apply(np.array([32768], np.int64)).tolist() == [-32768]
-    for bad in ((8, "wrap"), (64, "wrap"), (32, "clip")):
+    for bad in ((8, "wrap"), (65, "wrap"), (32, "clip")):
         with pytest.raises(UserError):
             Accumulator(*bad)
+    assert Accumulator(64).apply(np.array([2**62], np.int64)).tolist() == [2**62]  # int64: as it is
 
 
 # --- weights ---------------------------------------------------------------------------------
@@ -227,11 +228,13 @@ def test_file_round_trip_and_refusals(tmp_path):
         QuantizedModel.from_arrays(g, arrays, meta)
 
 
-def test_unsupported_operators_are_named():
-    b = GraphBuilder("leaky", (1, 4, 4))
-    b.add("act", O.LeakyReLU(), b.conv("c", b.input, 2, 1))
+def test_every_unsupported_operator_is_named_at_once():
+    b = GraphBuilder("odd", (2, 4, 4))
+    x = b.add("lrn", O.LRN(3), b.conv("c", b.input, 2, 1))
+    x = b.add("up", O.Resize((8, 8), mode="linear"), x)
+    b.add("bn", O.BatchNorm(), b.add("pool", O.MaxPool(2, 2), x))
     g = b.build()
-    with pytest.raises(UserError, match="leaky_relu"):
+    with pytest.raises(UserError, match=r"3 node\(s\): lrn \(lrn\), up \(resize linear to 8x8\), bn \(bn\)"):
         FloatPlan.from_weights(g, random_weights(g))
 
 
@@ -241,3 +244,27 @@ def test_input_codes_are_clamped_to_the_calibrated_range():
     t = model.tensors[INPUT]
     q = model.quantize_input(np.full((1,) + g.input_shape, 1e6))
     assert q.max() == t.hi
+
+
+def test_bias_correction_removes_the_mean_error_of_quantized_weights():
+    g, w = small_net()
+    x = np.random.default_rng(1).normal(0, 1, (16,) + g.input_shape).astype(np.float32)
+    plain, plan = quantize_network(g, w, [x], 16, 8, "layer", "max")
+    fixed, _ = quantize_network(g, w, [x], 16, 8, "layer", "max", bias_correction=True,
+                                batches_again=lambda: [x])
+    assert fixed.info["bias_correction"] is True
+
+    def mean_error(model, layer):  # the channel means of float minus integer, on the calibration set
+        f = plan.executor(np.float64)(x)[layer]
+        q = model.dequantize(layer, model.run_codes(model.quantize_input(x), capture=True)[layer])
+        return np.abs((f - q).mean(axis=(0, 2, 3))).mean()
+    assert mean_error(fixed, "pw.bn") < mean_error(plain, "pw.bn")
+
+
+def test_equalization_before_the_shift_scaler():
+    g, w = small_net()
+    model, plan = quantized(g, w, 8, "equalize-shift-scaler")
+    assert model.info["method"] == "equalize-shift-scaler" and any(s.weight_shift is not None for s in model.steps)
+    x = np.random.default_rng(1).normal(0, 1, (16,) + g.input_shape).astype(np.float32)
+    want = Runner(g, w, np.float64)(x)
+    assert np.abs(model(x) - want).max() < 0.1 * np.abs(want).max()

@@ -87,7 +87,7 @@ def test_bad_inputs_are_one_line_and_exit_2(data, tmp_path, capsys, case):
     elif case == "bits":
         argv = base[:-3] + ["12", "-o", str(q)]
     elif case == "conflict":
-        argv = base + ["--shift-scaler", "--equalize"]
+        argv = base + ["--per-channel", "--equalize"]  # equalization goes with layer or shift scaler
     elif case == "quantized_in":
         assert quant_main(base) == 0
         argv = base[:1] + [str(q)] + base[2:-1] + [str(tmp_path / "again.npz")]

@@ -1,19 +1,27 @@
-"""sqnxt-quant: post-training integer quantization of a float weight file."""
+"""sqnxt-quant: post-training integer quantization of a float weight file.
+
+`--hw FILE` (quantize for a hardware file's accumulator and words, quant/accfit.py) is added by
+the installed command, sqnxt_engine.emu.quant_cli, which reads hardware files: the core never
+imports the emulator, so `_main` takes the function that turns --hw into a quant Target."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..errors import UserError
 from ..io.files import check_out
 from ..io.images import Preprocess
 from ..io.model import load_model
 from ..progress import progress_bar
+from ..quant.accfit import RULES, Target
 from ..quant.calibrate import CalibrationSet, resolve_rule
 from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
 from ..quant.model import save_quantized
 from ..quant.quantize import default_accumulator, quantize_network
+from ..quant.schema import check_file_accumulator
 from .common import add_out_option, parser, run
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -> int:
     p = parser("sqnxt-quant", "Quantize float weights to an integer-only model (symmetric weights, "
                               "layer-wise activations calibrated on images).")
     p.add_argument("--weights", required=True, help="a float .npz weight file or a shipped name")
@@ -27,15 +35,25 @@ def _main(argv: list[str]) -> int:
                    help="per-channel 4-bit binary shift before the layer-wise weight scale")
     m.add_argument("--per-channel", dest="method", action="store_const", const="per-channel",
                    help="one weight scale per output channel")
-    m.add_argument("--equalize", dest="method", action="store_const", const="equalize",
-                   help="cross-layer equalization, then layer-wise weights")
     p.set_defaults(method="layer")
+    p.add_argument("--equalize", action="store_true", help="cross-layer equalization first (then "
+                   "layer-wise weights, or the shift scaler with --shift-scaler)")
+    p.add_argument("--bias-correction", action="store_true", help="correct each layer's bias by the "
+                   "mean error its quantized weights cause on the calibration images")
     p.add_argument("--activations", default="auto",
                    help="activation range rule: max, percentile:P, or auto (max at 16 bits, "
                         "percentile:99.99 at 8)")
     p.add_argument("--acc-bits", type=int, help="accumulator width (default 32 for 8-bit, 48 for 16-bit)")
-    p.add_argument("--overflow", choices=OVERFLOW_MODES, default="wrap",
-                   help="what a sum leaving the accumulator becomes")
+    p.add_argument("--overflow", choices=OVERFLOW_MODES,
+                   help="what a sum leaving the accumulator becomes (default wrap)")
+    if load_target is not None:
+        p.add_argument("--hw", metavar="HARDWARE", help="quantize for this hardware (a preset or a "
+                       "hardware TOML file): its accumulator width, overflow mode and word width; every "
+                       "MAC layer's sums fitted to the accumulator (fewer weight bits where needed, "
+                       "reported per layer) and the hardware recorded in the file")
+        p.add_argument("--acc-rule", choices=RULES, default="observed",
+                       help="with --hw: a layer fits when its largest sum on the calibration images, "
+                       "doubled, fits the accumulator (observed), or its worst case does (worst)")
     p.add_argument("--batch-size", type=int, default=32, help="calibration images per forward pass")
     add_out_option(p, "the quantized .npz to write", required=True)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -44,25 +62,48 @@ def _main(argv: list[str]) -> int:
         raise UserError(f"--bits must be 8 or 16, got {args.bits}")
     if args.calib_count < 1 or args.batch_size < 1:
         raise UserError("--calib-count and --batch-size must be at least 1")
+    if args.equalize:
+        if args.method == "per-channel":
+            raise UserError("--equalize goes with layer-wise weights or --shift-scaler, not --per-channel")
+        args.method = "equalize" if args.method == "layer" else "equalize-shift-scaler"
     rule = resolve_rule(args.activations, args.bits)
     check_out(args.out, args.force)  # before calibrating, not after
-    acc = default_accumulator(args.bits)
-    # --acc-bits 0 is refused by Accumulator, not taken for the default
-    acc = Accumulator(acc.bits if args.acc_bits is None else args.acc_bits, args.overflow)
+    target = None
+    if getattr(args, "hw", None):
+        if args.acc_bits is not None or args.overflow is not None:
+            raise UserError("--hw sets the accumulator: drop --acc-bits and --overflow")
+        target = load_target(args.hw)
+        acc = target.accumulator
+    else:
+        acc = default_accumulator(args.bits)
+        # --acc-bits 0 is refused, not taken for the default
+        check_file_accumulator(acc.bits if args.acc_bits is None else args.acc_bits)
+        acc = Accumulator(acc.bits if args.acc_bits is None else args.acc_bits, args.overflow or "wrap")
+    check_file_accumulator(acc)
     graph, arrays, meta = load_model(args.weights, quantized=False)
     pre = Preprocess.from_meta({**graph.meta, **meta})
     calib = CalibrationSet(args.calib, args.calib_count)
     with progress_bar(len(calib), "calibrating") as bar:
         model, _ = quantize_network(graph, arrays, calib.batches(pre, args.batch_size), len(calib),
-                                    args.bits, args.method, rule, acc, meta, bar.update)
+                                    args.bits, args.method, rule, acc, meta, bar.update, target=target,
+                                    acc_rule=getattr(args, "acc_rule", "observed"),
+                                    batches_again=lambda: calib.batches(pre, args.batch_size),
+                                    bias_correction=args.bias_correction)
     path = save_quantized(args.out, model, force=args.force)
     print(f"{path}: {graph.name}, int{args.bits} {args.method} weights, activations {rule} "
-          f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})")
+          f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})"
+          + (f", made for {target.name}" if target else ""))
+    for layer, r in model.info.get("accumulator_fit", {}).items():
+        fate = (f"weights narrowed to {r['weight_bits']} bits" if r["weight_bits"] < args.bits else
+                f"kept at {r['weight_bits']}-bit weights: an input unlike the calibration images could "
+                f"overflow it (--acc-rule worst rules that out)")
+        print(f"  {layer}: sums need {r['worst_bits']} bits at worst, {r['observed_bits']} observed "
+              f"({acc.bits}-bit accumulator, rule {model.info['accumulator_rule']}): {fate}")
     return 0
 
 
-def main(argv=None) -> int:
-    return run(_main, argv)
+def main(argv=None, load_target: Callable[[str], Target] | None = None) -> int:
+    return run(lambda a: _main(a, load_target), argv)
 
 
 if __name__ == "__main__":

@@ -39,13 +39,15 @@ class Accumulator:
     adder would make the result depend on the loop order; this definition does not.
 
     The requantization multiplier gets the bits the accumulator leaves in a 63-bit product:
-    `multiplier_bits` = min(31, 63 - bits) (31 for a 32-bit accumulator, as in gemmlowp)."""
+    `multiplier_bits` = min(31, 63 - bits) (31 for a 32-bit accumulator, as in gemmlowp).
+    An emulated accelerator's accumulator may be up to 64 bits wide (int64 holds every sum);
+    a quantized file's is 16 to 48 (schema.check_file_accumulator): its multiplier needs bits."""
     bits: int = 32
     overflow: str = "wrap"
 
     def __post_init__(self):
-        if not 16 <= self.bits <= 48:
-            raise UserError(f"accumulator width must be 16 to 48 bits, got {self.bits}")
+        if not 16 <= self.bits <= 64:
+            raise UserError(f"accumulator width must be 16 to 64 bits, got {self.bits}")
         if self.overflow not in OVERFLOW_MODES:
             raise UserError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, got {self.overflow!r}")
 
@@ -55,6 +57,8 @@ class Accumulator:
 
     def apply(self, acc: np.ndarray) -> np.ndarray:
         """The accumulator's content for exact int64 sums `acc`."""
+        if self.bits >= 64:  # int64 sums: nothing to wrap or clamp
+            return acc
         lim = 1 << (self.bits - 1)
         if self.overflow == "saturate":
             return np.clip(acc, -lim, lim - 1)
@@ -62,6 +66,8 @@ class Accumulator:
 
     def overflows(self, acc: np.ndarray) -> int:
         """How many of the exact sums leave the accumulator's range."""
+        if self.bits >= 64:
+            return 0
         lim = 1 << (self.bits - 1)
         return int(np.count_nonzero((acc < -lim) | (acc >= lim)))
 

@@ -17,6 +17,14 @@ Steps (the float runner's fused steps, see plan.py), all in integers:
   maxpool  on the codes (monotone: the scale passes through).
   avgpool, gap   window sums, times a multiplier per output position (1/count folded in), shift.
   clamp    a ReLU the runner could not fuse: a clamp of the codes.
+  mul      the product of two codes (a squeeze-and-excitation map times its (C, 1, 1) gate),
+           one multiplier and a right shift to the output scale, clamp.
+  lut      an element-wise activation that is not a clamp (hard-swish, hard-sigmoid, sigmoid,
+           SiLU, leaky ReLU): a lookup table indexed by the input code (one entry per code of
+           the input tensor: 256 or 65,536), made when the model is built from the float
+           activation of each code's value, rounded to the output code. A mac or add with
+           such an activation requantizes to its own calibrated tensor first.
+  shift, resize (nearest), slice   move codes: exact (a shift's zeros are value 0).
   flatten, identity   the codes as they are.
 The only float operations are at the edges: quantizing the input image and reading the logits.
 
@@ -36,24 +44,11 @@ from ..graph.graph import INPUT, Graph
 from ..io.model import QUANTIZED_KEY as META_KEY
 from ..io.model import load_model
 from ..io.weights import save_weights
-from .fixedpoint import OPERAND_BITS, Accumulator, qmax, requantize
+from .fixedpoint import OPERAND_BITS, Accumulator, requantize
 from .plan import kind_of
+from .schema import ARRAYS, FORMAT, OPTIONAL, check_structure, code_range, validate  # noqa: F401
 
-FORMAT = 1
-# the arrays each step kind carries in a quantized file (`<step>.<array>`)
-ARRAYS = {"mac": ("weight", "bias", "multiplier", "shift", "lo", "hi"),
-          "add": ("multiplier", "shift", "lo", "hi"),
-          "concat": ("multiplier", "shift"),
-          "avgpool": ("multiplier", "shift"), "gap": ("multiplier", "shift"),
-          "clamp": ("lo", "hi"), "maxpool": (), "flatten": (), "identity": ()}
 EXACT_FLOAT = 1 << 53
-
-
-def code_range(bits: int, nonnegative: bool) -> tuple[int, int]:
-    """The codes of an activation tensor (see the module doc)."""
-    if nonnegative:
-        return 0, min((1 << bits) - 1, qmax(OPERAND_BITS))
-    return -qmax(bits), qmax(bits)
 
 
 @dataclass
@@ -72,6 +67,7 @@ class IntegerStep:
     covers: tuple[str, ...]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     weight_shift: np.ndarray | None = None  # the shift scaler's s_o (already inside `shift`)
+    weight_scale: np.ndarray | None = None  # per channel, when built (not in files): bias correction
     _sums: object = None
 
     def channel_view(self, a: np.ndarray, ndim: int) -> np.ndarray:
@@ -130,6 +126,13 @@ class IntegerStep:
         if k == "clamp":
             x = xs[0]
             return np.clip(x, self.channel_view(a["lo"], x.ndim), self.channel_view(a["hi"], x.ndim))
+        if k == "mul":  # the product of two codes, one multiplier and shift to the output scale
+            t = tensors[self.name]
+            return requantize(xs[0] * xs[1], a["multiplier"].astype(np.int64), a["shift"], t.lo, t.hi)
+        if k == "lut":  # the producer clamped its codes to the input tensor's range
+            return a["lut"].astype(np.int64)[xs[0] - tensors[self.inputs[0]].lo]
+        if k in ("shift", "resize", "slice"):  # moves codes (zeros enter a shift: value 0)
+            return self.op.forward(xs, {})
         if k == "flatten":
             return xs[0].reshape(len(xs[0]), -1)
         return xs[0]  # identity (dropout)
@@ -258,58 +261,52 @@ class QuantizedModel:
             if not isinstance(info, dict) or info.get("format") != FORMAT:
                 raise UserError(f"unknown quantized format {info.get('format') if isinstance(info, dict) else info!r}")
             acc = Accumulator(int(info["accumulator"]["bits"]), info["accumulator"]["overflow"])
-            tensors = {n: Tensor(float(t["scale"]), int(t["lo"]), int(t["hi"]))
+            tensors = {str(n): Tensor(float(t["scale"]), int(t["lo"]), int(t["hi"]))
                        for n, t in info["tensors"].items()}
-            steps, used = [], set()
-            for rec in info["steps"]:
-                steps.append(_step_from_record(graph, rec, arrays, used))
-            extra = sorted(set(arrays) - used)
-            if extra:
-                raise UserError(f"{extra[0]} belongs to no step of the quantized model")
-            missing = [n for n in [INPUT] + [s.name for s in steps] if n not in tensors]
-            if missing:
-                raise UserError(f"tensor {missing[0]} has no scale")
-        except (KeyError, TypeError, ValueError) as e:
+            records = [(str(r["name"]), str(r["kind"]), tuple(map(str, r["inputs"])),
+                        tuple(map(str, r["covers"]))) for r in info["steps"]]
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise UserError(f"malformed quantization metadata ({type(e).__name__}: {e})") from None
-        return cls(graph, meta, steps, tensors, acc)
+        for r in records:
+            if r[1] not in ARRAYS:
+                raise UserError(f"step {r[0]}: unknown step kind {r[1]!r}")
+            for c in r[3]:
+                if c not in graph:
+                    raise UserError(f"step {r[0]}: {c} is not a node of {graph.name}")
+        check_structure(graph, records, kind_of)
+        missing = [n for n in [INPUT] + [r[0] for r in records] if n not in tensors]
+        if missing:
+            raise UserError(f"tensor {missing[0]} has no scale")
+        steps, used = [], set()
+        for r in records:
+            steps.append(_step_from_record(graph, r, arrays, used))
+        extra = sorted(set(arrays) - used)
+        if extra:
+            raise UserError(f"{extra[0]} belongs to no step of the quantized model")
+        model = cls(graph, meta, steps, tensors, acc)
+        validate(model)  # every shift, multiplier, scale, range and code (quant/schema.py)
+        return model
 
 
-def _step_from_record(graph: Graph, rec: dict, arrays: dict, used: set) -> IntegerStep:
-    name, kind, covers = rec["name"], rec["kind"], tuple(rec["covers"])
-    for c in covers:
-        if c not in graph:
-            raise UserError(f"step {name}: {c} is not a node of {graph.name}")
+def _step_from_record(graph: Graph, rec: tuple, arrays: dict, used: set) -> IntegerStep:
+    name, kind, inputs, covers = rec
     op = graph[covers[0]].op
-    if kind_of(op) != kind:
-        raise UserError(f"step {name}: {covers[0]} is a {op.kind}, not a {kind} step")
     if kind == "mac":
         op = replace(op, bias=True)
-    step = IntegerStep(name, kind, op, tuple(rec["inputs"]), covers)
-    for k in ARRAYS[kind]:
+    step = IntegerStep(name, kind, op, inputs, covers)
+    for k in ARRAYS[kind] + OPTIONAL.get(kind, ()):
         key = f"{covers[0]}.{k}"
         if key not in arrays:
+            if k in OPTIONAL.get(kind, ()):
+                continue
             raise UserError(f"quantized weights lack {key}")
         a = np.asarray(arrays[key])
         if a.dtype.kind not in "iu":
             raise UserError(f"{key} holds {a.dtype} values; a quantized file holds integers")
         step.arrays[k] = a
         used.add(key)
-    if kind == "mac":
-        want = graph.param_shapes()[f"{covers[0]}.weight"]
-        got = step.arrays["weight"].shape
-        if tuple(got) != tuple(want):
-            raise UserError(f"{covers[0]}.weight has shape {'x'.join(map(str, got))}, {graph.name} needs "
-                            f"{'x'.join(map(str, want))}")
-        k_out = want[0]
-        for key in ("bias", "multiplier", "shift", "lo", "hi"):
-            if step.arrays[key].shape != (k_out,):
-                raise UserError(f"{covers[0]}.{key} must have {k_out} entries, has shape {step.arrays[key].shape}")
-        if np.any(step.arrays["shift"] < 1) or np.any(step.arrays["shift"] > 62):
-            raise UserError(f"{covers[0]}.shift must lie in 1..62")
-    ws = f"{covers[0]}.weight_shift"
-    if ws in arrays:
-        step.weight_shift = np.asarray(arrays[ws])
-        used.add(ws)
+    if "weight_shift" in step.arrays:
+        step.weight_shift = step.arrays.pop("weight_shift")
     return step
 
 

@@ -16,16 +16,20 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from ..errors import UserError
 from ..graph.graph import INPUT
+from .accfit import Target, fit
+from .biascorr import correct_biases
 from .calibrate import calibrate, resolve_rule
 from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
 from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
 from .plan import FloatPlan, PlanStep
+from .schema import check_file_accumulator, validate
 from .weights import quantize_weight
 
-METHODS = ("layer", "shift-scaler", "per-channel", "equalize")
-PASS_THROUGH = ("maxpool", "flatten", "identity", "clamp")  # the output keeps the input's scale
+METHODS = ("layer", "shift-scaler", "per-channel", "equalize", "equalize-shift-scaler")
+PASS_THROUGH = ("maxpool", "flatten", "identity", "clamp", "shift", "resize", "slice")  # keep the input's scale
 
 
 def default_accumulator(bits: int) -> Accumulator:
@@ -36,27 +40,52 @@ def default_accumulator(bits: int) -> Accumulator:
 
 def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images: int, bits: int = 8,
                      method: str = "layer", rule: str = "auto", accumulator: Accumulator | None = None,
-                     meta: dict | None = None, on_batch: Callable[[int], None] | None = None
-                     ) -> tuple[QuantizedModel, FloatPlan]:
+                     meta: dict | None = None, on_batch: Callable[[int], None] | None = None,
+                     target: Target | None = None, acc_rule: str = "observed",
+                     batches_again: Callable[[], Iterable[np.ndarray]] | None = None,
+                     bias_correction: bool = False) -> tuple[QuantizedModel, FloatPlan]:
     """The quantized model and the float plan it was made from (equalized if asked: the float
-    network it approximates, for comparisons)."""
-    from ..errors import UserError
+    network it approximates, for comparisons). target: the hardware the file is made for (its
+    accumulator replaces `accumulator`); every MAC layer is then fitted to it (accfit.py, by
+    acc_rule), running the calibration images again (batches_again() yields them) if the rule
+    is 'observed'; model.info['accumulator_fit'] reports the layers."""
     if method not in METHODS:
         raise UserError(f"unknown quantization method {method!r} ({', '.join(METHODS)})")
     if bits not in (8, 16):
         raise UserError(f"bits must be 8 or 16, got {bits}")
     rule = resolve_rule(rule, bits)
+    if target is not None:
+        if bits > target.word_bits:
+            raise UserError(f"{bits}-bit codes do not fit the {target.word_bits}-bit words of {target.name}")
+        accumulator = target.accumulator
+    accumulator = accumulator or default_accumulator(bits)
+    check_file_accumulator(accumulator)
     plan = FloatPlan.from_weights(graph, weights)
-    if method == "equalize":
+    if method.startswith("equalize"):
         equalize(plan)
     ranges = calibrate(plan, batches, images, rule, on_batch)
-    model = build(plan, ranges, bits, method, rule, accumulator or default_accumulator(bits), meta or {})
+    if (bias_correction or (target is not None and acc_rule == "observed")) and batches_again is None:
+        raise ValueError("quantize_network: bias correction and the 'observed' rule need batches_again")
+
+    def make(weight_bits):
+        model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, weight_bits)
+        if bias_correction:
+            correct_biases(model, plan, batches_again)
+            model.info["bias_correction"] = True
+            validate(model)
+        return model
+    if target is None:
+        return make({}), plan
+    model, report = fit(make, batches_again, bits, acc_rule)
+    model.info.update(hardware=target.record(), accumulator_rule=acc_rule,
+                      accumulator_fit={r.pop("layer"): r for r in report})
     return model, plan
 
 
 def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
-          accumulator: Accumulator, meta: dict) -> QuantizedModel:
-    weight_method = "layer" if method == "equalize" else method
+          accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None) -> QuantizedModel:
+    """weight_bits: {mac step: its weights' bits} where fewer than `bits` (accfit.py)."""
+    weight_method = {"equalize": "layer", "equalize-shift-scaler": "shift-scaler"}.get(method, method)
     nonneg = plan.nonnegative()
     tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT])}
     steps = []
@@ -66,9 +95,11 @@ def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rul
             tensors[s.name] = Tensor(t_in.scale, t_in.lo, t_in.hi)
         else:
             tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name])
-        steps.append(_step(s, tensors, bits, weight_method, accumulator, plan))
+        steps.append(_step(s, tensors, (weight_bits or {}).get(s.name, bits), weight_method, accumulator, plan))
     info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule}
-    return QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
+    model = QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
+    validate(model)  # never write a file the readers would refuse (quant/schema.py)
+    return model
 
 
 def _tensor(rng: float, bits: int, nonnegative: bool) -> Tensor:
@@ -90,15 +121,16 @@ def _clamp_codes(s: PlanStep, t: Tensor, channels: int) -> tuple[np.ndarray, np.
 
 def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator: Accumulator,
           plan: FloatPlan) -> IntegerStep:
+    """bits: the weights' (a mac step's may be fewer than the file's, accfit.py)."""
     out = tensors[s.name]
     step = IntegerStep(s.name, s.kind, s.op, s.inputs, s.covers)
     a = step.arrays
     channels = plan.graph.shapes[s.name][0]
     if s.kind == "mac":
         x = tensors[s.inputs[0]]
-        qw = quantize_weight(s.weight, bits, weight_method)
+        qw = bias_room(s, quantize_weight(s.weight, bits, weight_method), x.scale, accumulator, bits,
+                       weight_method)
         a["weight"] = qw.codes
-        a["bias"] = np.rint(s.bias / (x.scale * qw.scale)).astype(np.int64)
         mb = accumulator.multiplier_bits
         if weight_method == "per-channel":
             pairs = [quantize_multiplier(x.scale * sc / out.scale, mb) for sc in qw.scale]
@@ -110,8 +142,18 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
             r = r0 + qw.shifts.astype(np.int64)
             too_far = r > 62  # below half an output code whatever the sum: the result is 0
             m[too_far], r[too_far] = 0, 62
-        a["multiplier"], a["shift"] = m, r
         a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+        a["bias"] = _bias_codes(s, s.bias / (x.scale * qw.scale), accumulator, qw.codes,
+                                max(abs(x.lo), abs(x.hi)), m, r, a["lo"], a["hi"])
+        lost = (m == 0) & (np.abs(s.bias) / out.scale >= 0.5)
+        if lost.any():  # the multiplier underflowed: the bias alone would move the output
+            o = int(np.argmax(lost))
+            raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s requantization "
+                            f"multiplier is below 2**-62 while its bias alone is "
+                            f"{s.bias[o] / out.scale:.3g} output codes (its weights are too small for "
+                            f"their bias at one scale per layer; try --per-channel or --shift-scaler)")
+        a["multiplier"], a["shift"] = m, r
+        step.weight_scale = qw.scale
         if weight_method == "shift-scaler":
             step.weight_shift = qw.shifts
     elif s.kind == "add":
@@ -134,4 +176,84 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
         a["multiplier"], a["shift"] = m, np.int64(r)
     elif s.kind == "clamp":
         a["lo"], a["hi"] = _clamp_codes(s, out, channels)
+    elif s.kind == "mul":
+        sa, sb = (tensors[i].scale for i in s.inputs)
+        m, r = common_shift_multipliers([sa * sb / out.scale])
+        a["multiplier"], a["shift"] = m, np.int64(r)
+    elif s.kind == "lut":
+        a["lut"] = lookup_table(s.op, tensors[s.inputs[0]], out)
     return step
+
+
+def lookup_table(op, x: Tensor, out: Tensor) -> np.ndarray:
+    """The output code of every input code x.lo..x.hi of an element-wise activation: the
+    activation of the code's real value, rounded to the nearest output code (ties to even) and
+    clamped to the output's codes. Exact by construction: the table is the integer function."""
+    codes = np.arange(x.lo, x.hi + 1, dtype=np.int64)
+    y = op.forward([(codes * x.scale).reshape(1, -1)], {}).reshape(-1)
+    return np.clip(np.rint(y / out.scale), out.lo, out.hi).astype(np.int64)
+
+
+BIAS_SHARE_BITS = 2  # a bias may take at most a quarter of the accumulator's range
+
+
+def bias_room(s: PlanStep, qw, x_scale: float, accumulator: Accumulator, bits: int, method: str):
+    """qw with coarser weight scales where a bias, in accumulator units (bias / (input scale *
+    the channel's weight scale)), would take more than 2**-BIAS_SHARE_BITS of the accumulator's
+    range: a channel of tiny weights beside a real bias (the shift scaler gives it its largest
+    shift, 15), or 16-bit codes whose scales leave a 32-bit accumulator no room for the bias.
+    First per channel (the shift scaler lowers s_o; per-channel scales grow), then, for what is
+    left, the whole layer's scale (fewer weight bits), by the powers of two that bring every
+    bias within its share; the weights are requantized at the coarser scales."""
+    from .fixedpoint import qmax
+    budget = float(1 << (accumulator.bits - 1 - BIAS_SHARE_BITS))
+
+    def needed():
+        real = np.abs(s.bias / (x_scale * qw.scale))
+        k = np.zeros(len(real), np.int64)
+        over = real >= budget
+        k[over] = np.ceil(np.log2(real[over] / budget)).astype(np.int64) + 1
+        return k
+    k = needed()
+    if not k.any():
+        return qw
+    if method == "shift-scaler":  # lower s_o (it cannot go below 0)
+        k = np.minimum(k, qw.shifts.astype(np.int64))
+        qw.shifts = (qw.shifts.astype(np.int64) - k).astype(np.uint8)
+    elif method != "per-channel":
+        k[:] = 0
+    qw.scale = qw.scale * np.ldexp(1.0, k)
+    layer = int(needed().max())  # what per-channel freedom could not give: the layer's scale
+    qw.scale, qw.layer_scale = qw.scale * 2.0 ** layer, qw.layer_scale * 2.0 ** layer
+    w = np.asarray(s.weight, np.float64).reshape(len(k), -1)
+    codes = np.rint(w / qw.scale[:, None]).clip(-qmax(bits), qmax(bits))
+    qw.codes = codes.reshape(qw.codes.shape).astype(qw.codes.dtype)
+    return qw
+
+
+def _bias_codes(s: PlanStep, real: np.ndarray, accumulator: Accumulator, codes: np.ndarray, x_big: int,
+                m: np.ndarray, r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The bias in accumulator units. A channel whose bias leaves the accumulator has an output
+    its bias alone decides (the sums cannot move it off the clamp): its bias becomes the smallest
+    one that decides the same clamped output for every input code (the worst-case sum plus what
+    drives the output past its clamp), so the result is unchanged. If even that does not fit,
+    the layer is refused with its name."""
+    lim = 1 << (accumulator.bits - 1)
+    bad = ~(np.abs(real) < lim - 1)
+    if not bad.any():
+        return np.rint(real).astype(np.int64)
+    out = np.where(bad, 0.0, real)
+    worst = np.abs(codes.astype(np.int64)).reshape(len(codes), -1).sum(axis=1) * x_big
+    for o in np.flatnonzero(bad):
+        if not np.isfinite(real[o]):
+            raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s bias is not finite "
+                            "in accumulator units")
+        mult = m[o] / 2.0 ** r[o]
+        edge = abs(int(lo[o] if real[o] < 0 else hi[o])) + 1
+        need = int(worst[o]) + (int(np.ceil(edge / mult)) + 1 if mult > 0 else 0)
+        if need >= lim - 1:
+            raise UserError(f"layer {s.covers[0]} cannot be represented: channel {o}'s bias is "
+                            f"{real[o]:.3g} in accumulator units, beyond the {accumulator.bits}-bit "
+                            f"accumulator (its weights are too small for their bias)")
+        out[o] = np.sign(real[o]) * need
+    return np.rint(out).astype(np.int64)

@@ -22,7 +22,6 @@ import numpy as np
 from ..errors import UserError
 from .fixedpoint import qmax
 
-WEIGHT_BITS = (8, 16)
 SHIFT_BITS = 4  # the paper's 4-bit shift: shifts 0..15
 METHODS = ("layer", "shift-scaler", "per-channel")
 
@@ -52,8 +51,8 @@ def shift_scaler(w: np.ndarray) -> np.ndarray:
 
 def quantize_weight(w: np.ndarray, bits: int, method: str) -> QuantizedWeight:
     """Codes and per-channel real scales of a folded weight (K, ...) by `method`."""
-    if bits not in WEIGHT_BITS:
-        raise UserError(f"bits must be 8 or 16, got {bits}")
+    if not 2 <= bits <= 16:  # 8 or 16; fewer where a layer is fitted to an accumulator (accfit.py)
+        raise UserError(f"weight bits must be 2 to 16, got {bits}")
     if method not in METHODS:
         raise UserError(f"unknown weight quantization {method!r} ({', '.join(METHODS)})")
     w = np.asarray(w, np.float64)
@@ -73,5 +72,5 @@ def quantize_weight(w: np.ndarray, bits: int, method: str) -> QuantizedWeight:
         layer_scale = top / q if top > 0 else 1.0
         codes = np.rint(w * up.reshape(per_channel_shape) / layer_scale)
         scale = layer_scale / up
-    codes = np.clip(codes, -q, q).astype(np.int8 if bits == 8 else np.int16)
+    codes = np.clip(codes, -q, q).astype(np.int8 if bits <= 8 else np.int16)
     return QuantizedWeight(codes, scale, shifts, layer_scale)
