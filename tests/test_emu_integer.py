@@ -93,27 +93,38 @@ def test_whole_network_is_bit_exact(dataflow, bits, method):
 
 
 def test_other_hardware_is_refused_or_its_differences_stated(tmp_path, capsys):
-    """A 16-bit file made for a 48-bit accumulator on a 24-bit one: one line and exit 2; with
-    --any-hardware, compared with the file's own path, not bit-exact, said on stderr, and exit 3
-    with --require-exact."""
+    """A 16-bit file made for a 48-bit accumulator on a 32-bit one: one line and exit 2 (on 8-bit
+    words its codes cannot run at all, override or not); an 8-bit file on a 16-bit accumulator
+    with --any-hardware: compared with the file's own path, not bit-exact, said on stderr, and
+    exit 3 with --require-exact."""
     g, w = small_net()
     x = np.random.default_rng(0).normal(0, 1, (4,) + g.input_shape).astype(np.float32)
     model, _ = quantize_network(g, w, [x], 4, 16, "layer", meta={"graph": graph_to_dict(g)})
     q = save_quantized(tmp_path / "q16.npz", model)
     narrow = tmp_path / "narrow.toml"
     text = (Path(sqnxt_engine.emu.__file__).parent / "presets" / "8x8.toml").read_text()
-    narrow.write_text(text.replace('name = "8x8"', 'name = "narrow"').replace(
-        "word_bits = 16", "word_bits = 8\nacc_bits = 24"))
+    narrow.write_text(text.replace('name = "8x8"', 'name = "narrow"'))
     base = ["trace", "--weights", str(q), "--hw", str(narrow)]
     assert emu_main(base) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and ("narrow has a 24-bit wrap accumulator, the file 48-bit wrap "
-                                           "and 8-bit words, the file 16-bit codes") in err
-    assert emu_main(base + ["--any-hardware", "--require-exact", "--json"]) == 3
+    assert len(err.splitlines()) == 1 and "narrow has a 32-bit wrap accumulator, the file 48-bit wrap" in err
+    bytewide = tmp_path / "w8.toml"
+    bytewide.write_text(text.replace('name = "8x8"', 'name = "w8"').replace("word_bits = 16", "word_bits = 8"))
+    assert emu_main(["trace", "--weights", str(q), "--hw", str(bytewide), "--any-hardware"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "16-bit codes are wider than w8's 8-bit datapath" in err
+    # an 8-bit file (32-bit accumulator) on 8-bit words with a 16-bit accumulator: its sums wrap
+    m8, _ = quantize_network(g, w, [x], 4, 8, "layer", meta={"graph": graph_to_dict(g)})
+    q8 = save_quantized(tmp_path / "q8.npz", m8)
+    acc16 = tmp_path / "acc16.toml"
+    acc16.write_text(text.replace('name = "8x8"', 'name = "acc16"').replace(
+        "word_bits = 16", "word_bits = 8\nacc_bits = 16"))
+    assert emu_main(["trace", "--weights", str(q8), "--hw", str(acc16), "--any-hardware",
+                     "--require-exact", "--json"]) == 3
     out, err = capsys.readouterr()
     trace = json.loads(out)
     assert trace["bit_exact"] is False and trace["acc_overflow_layers"]
-    assert trace["file_accumulator"] == {"bits": 48, "overflow": "wrap"}
+    assert trace["file_accumulator"] == {"bits": m8.accumulator.bits, "overflow": "wrap"}
     assert "the hardware changes this file's results" in err
     # the same file on a hardware with its 48-bit accumulator is bit-exact
     hw = tmp_path / "wide.toml"

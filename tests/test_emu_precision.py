@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sqnxt_engine.cli.quant import main as quant_main
+from sqnxt_engine.emu.quant_cli import main as quant_main
 from sqnxt_engine.emu.cli import main
 from sqnxt_engine.emu.hardware import HardwareError, hardware_from_dict, load_hardware
 from sqnxt_engine.emu.network import emulate
@@ -22,11 +22,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("precision")
     out = {}
-    for bits in (8, 16):
+    for bits in (8, 16):   # each made for the 16x16 preset's accumulator
         out[bits] = d / f"q{bits}.npz"
         assert quant_main(["--weights", "ResNet-20-fmnist", "--calib",
                            *map(str, sorted(EXAMPLES.glob("*.png"))[:4]), "--bits", str(bits),
-                           "-o", str(out[bits])]) == 0
+                           "--hw", "16x16", "-o", str(out[bits])]) == 0
     (d / "w8.toml").write_text('name = "w8"\n[pe]\nrows = 16\ncols = 16\n[buffer]\nbytes = 131072\n'
                                '[arith]\nword_bits = 8\n')
     out["w8"] = d / "w8.toml"
@@ -60,7 +60,11 @@ def test_an_int8_file_moves_half_the_bytes_of_an_int16_one(files):
 
 
 def test_a_file_wider_than_the_datapath_is_refused_in_one_line(files, capsys):
+    # named as one of the ways the hardware differs from the file's; with the override, refused
     assert main(["trace", "--weights", str(files[16]), "--hw", str(files["w8"])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "8-bit words, the file 16-bit codes" in err[0]
+    assert main(["trace", "--weights", str(files[16]), "--hw", str(files["w8"]), "--any-hardware"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "16-bit codes are wider than w8's 8-bit datapath" in err[0]
     assert main(["trace", "--weights", str(files[8]), "--hw", str(files["w8"]), "--json"]) == 0
