@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sqnxt_engine.emu.quant_cli import main as quant_main
 from sqnxt_engine.emu.cli import main
 from sqnxt_engine.emu.hardware import HardwareError, hardware_from_dict, load_hardware
 from sqnxt_engine.emu.network import emulate
+from sqnxt_engine.emu.quant_cli import main as quant_main
 from sqnxt_engine.io.network_spec import NetworkSpec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
