@@ -451,9 +451,14 @@ class Hardware:
         """Whether tiles of these sizes (words per operand, each at its operand_bits) fit."""
         return bool(self.fits_array({op: np.asarray(footprint_words[op]) for op in OPERANDS}))
 
+    def tile_bytes(self, footprint_words: dict) -> dict:
+        """Bytes of tiles of these sizes (words per operand, numbers or arrays), each operand at
+        its operand_bits: one copy."""
+        return {op: footprint_words[op] * (bits / 8) for op, bits in self.operand_bits.items()}
+
     def fits_array(self, footprint_words: dict[str, np.ndarray]) -> np.ndarray:
         """fits() for arrays of footprints (kernels.footprints): a boolean array."""
-        nbytes = {op: footprint_words[op] * (bits / 8) for op, bits in self.operand_bits.items()}
+        nbytes = self.tile_bytes(footprint_words)
         budget = self.buffer_budget()
         if isinstance(budget, dict):
             return np.logical_and.reduce([nbytes[op] <= budget[op] for op in OPERANDS])
@@ -690,19 +695,23 @@ def with_overrides(spec: str | Path, overrides: dict[str, Any]) -> Hardware:
     if not overrides:
         return load_hardware(spec)
     doc, where = hardware_document(spec)
-    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items()}
     if "energy.model" in overrides:   # the other model's parameters go with it
         model = overrides["energy.model"]
-        doc["energy"] = {k: v for k, v in doc.get("energy", {}).items()
-                         if k in _ENERGY_SCHEMA and model in _ENERGY_SCHEMA[k][1]}
+        doc = {**doc, "energy": {k: v for k, v in doc.get("energy", {}).items()
+                                 if k in _ENERGY_SCHEMA and model in _ENERGY_SCHEMA[k][1]}}
     for key, value in overrides.items():
         section, _, name = key.partition(".")
-        if name:
-            doc.setdefault(section, {})[name] = value
-        else:
-            doc[key] = value
+        doc = merge_document(doc, {section: {name: value}} if name else {key: value})
     shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
     return hardware_from_dict(doc, f"{where} with {shown}")
+
+
+def merge_document(a: dict, b: dict) -> dict:
+    """Hardware document a with b's entries, tables merged key by key (a is not changed)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merge_document(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def load_hardware(spec: str | Path) -> Hardware:

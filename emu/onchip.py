@@ -14,15 +14,14 @@ The counts that changes, and nothing else: P writes no output to DRAM (no psum D
 write transfers, no DMA reads of the buffer for them); C reads no input from DRAM (no input DRAM
 reads or transfers, no DMA writes of them into the buffer); its array still reads every input
 word from the buffer. The mappings stay the ones searched for each layer alone; the records are
-re-timed and re-costed from the changed counts (timing.timing, record.charge), so the reports
+re-timed and re-costed from the changed counts (timing.timing, record.recharge), so the reports
 show the saving where it happens.
 """
 from __future__ import annotations
 
 from ..graph import ops as O
-from ..kernels import footprints
 from .hardware import Hardware
-from .record import StepRecord, charge
+from .record import StepRecord, recharge
 from .timing import timing
 
 
@@ -69,10 +68,9 @@ def _sole_mac_reader(name: str, readers: dict, outputs: set[str]):
 
 def _tiles_bytes(rec: StepRecord, hw: Hardware, with_input: bool) -> float:
     """The buffer bytes of a step's tiles, each copy (double buffering) counted."""
-    fp = {op: int(v[0]) for op, v in footprints(rec.conv, [rec.mapping.tiles]).items()}
-    bits = hw.operand_bits
-    nbytes = sum(fp[op] * bits[op] for op in fp if with_input or op != "input") / 8
-    return nbytes * (2 if hw.double_buffering else 1)
+    nbytes = hw.tile_bytes(rec.mapping.footprint(rec.conv))
+    return sum(b for op, b in nbytes.items() if with_input or op != "input") * (
+        2 if hw.double_buffering else 1)
 
 
 def _input_bytes(rec: StepRecord, hw: Hardware) -> float:
@@ -81,9 +79,4 @@ def _input_bytes(rec: StepRecord, hw: Hardware) -> float:
 
 
 def _recharge(rec: StepRecord, counters, hw: Hardware, outputs: int, note: str) -> StepRecord:
-    new = charge(rec.name, rec.kind, rec.shape, rec.how, counters,
-                 timing(rec.conv, rec.mapping, counters, hw), hw, outputs,
-                 dense_macs=rec.dense_macs, conv=rec.conv, mapping=rec.mapping)
-    new.overflow_bits, new.shift = rec.overflow_bits, rec.shift
-    new.shape += f", {note}"
-    return new
+    return recharge(rec, counters, timing(rec.conv, rec.mapping, counters, hw), hw, outputs, note)

@@ -18,6 +18,7 @@ as outputs (energy.energy's `outputs`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..kernels import ConvShape, Counters, Mapping
@@ -83,9 +84,17 @@ def charge(name: str, kind: str, shape: str, how: str, counters: Counters, timin
            hw: Hardware, outputs: int, bits: dict[str, int] | None = None, **mac) -> StepRecord:
     """The record of one step: its energy from its counters on hw (`outputs`: its final output
     words, written to DRAM at output_bits; bits: the operands' widths, energy.access_energy's).
-    mac: a MAC step's dense_macs, conv and mapping."""
+    mac: a MAC step's dense_macs, conv and mapping; `streamed` for a pass without MACs."""
     return StepRecord(name, kind, shape, how, counters, timing,
                       energy(counters, hw, outputs, bits), outputs=outputs, **mac)
+
+
+def recharge(rec: StepRecord, counters: Counters, timing: Timing, hw: Hardware, outputs: int,
+             note: str) -> StepRecord:
+    """The same step with other counts (a MAC step's data kept on chip, emu/onchip.py): costed as
+    charge costs, every other field kept, `note` added to its shape."""
+    return dataclasses.replace(rec, shape=f"{rec.shape}, {note}", counters=counters, timing=timing,
+                               energy=energy(counters, hw, outputs), outputs=outputs)
 
 
 def stream_counters(read_words: int, written_words: int, ops: int, hw: Hardware) -> Counters:
@@ -104,7 +113,5 @@ def stream_step(name: str, kind: str, shape: str, how: str, read_words: int, wri
                 ops: int, hw: Hardware) -> StepRecord:
     """The record of a step without MACs streamed through the buffer (module doc)."""
     counters = stream_counters(read_words, written_words, ops, hw)
-    rec = charge(name, kind, shape, how, counters, stream_timing(counters, hw), hw, written_words,
-                 stream_bits(hw))
-    rec.streamed = True
-    return rec
+    return charge(name, kind, shape, how, counters, stream_timing(counters, hw), hw, written_words,
+                  stream_bits(hw), streamed=True)

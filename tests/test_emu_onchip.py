@@ -52,6 +52,9 @@ def test_a_chain_on_a_large_buffer_moves_its_input_weights_and_output_once(hw):
     # the array's work does not change, only the DRAM's: fewer cycles, less energy
     for k, p in zip(kept.mac_steps, plain.mac_steps):
         assert k.mapping == p.mapping and k.counters.macs == p.counters.macs
+        # every field but the counts and what they cost is the step's own
+        assert (k.name, k.dense_macs, k.shift, k.overflow_bits, k.acc_fit_bits) == \
+            (p.name, p.dense_macs, p.shift, p.overflow_bits, p.acc_fit_bits)
         assert k.counters.input_gb_reads == p.counters.input_gb_reads
         assert k.cycles <= p.cycles and k.energy.total < p.energy.total
     assert kept.cycles < plain.cycles
