@@ -74,6 +74,7 @@ from .hardware import (
     _check,
     hardware_document,
     hardware_from_dict,
+    merge_document,
     parameters,
 )
 from .metrics import HW_PREFIX, hardware_columns, hardware_label, summary
@@ -264,10 +265,10 @@ def _hardware_points(v, where: str, folder: Path, notes: list[str] | None = None
         for combo in itertools.product(*axes):
             overrides = point
             for part in combo:
-                overrides = _merge(overrides, part)
+                overrides = merge_document(overrides, part)
             label = ",".join(f"{k}={v}" for k, v in _flatten(overrides))
             name = f"{doc.get('name', Path(base_where).stem)}[{label}]" if label else None
-            merged = _merge(doc, {**overrides, **({"name": name} if name else {})})
+            merged = merge_document(doc, {**overrides, **({"name": name} if name else {})})
             try:
                 hw = hardware_from_dict(merged, f"{where} ({base_where}" + (f" with {label})" if label else ")"))
                 for key in stated_derived:
@@ -334,14 +335,6 @@ def _grid_axes(grid: dict, where: str, prefix: str, values: bool = True) -> list
         else:
             raise SweepError(f"{where}: {prefix}.{k} must be a list of values (an axis), got {v!r:.60}")
     return axes
-
-
-def _merge(a: dict, b: dict) -> dict:
-    """a with b's entries, tables merged key by key."""
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _flatten(d: dict, prefix: str = ""):
