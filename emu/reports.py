@@ -202,11 +202,17 @@ def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides) -> l
 
 
 def paper_config(hw) -> str | None:
-    """The paper's configuration a hardware has the array and buffer of ("8x8": 8x8 PEs and
-    32 KB, "16x16": 16x16 and 128 KB), or None: a variant of a preset (another energy table,
-    fill/drain, ...) is compared with the paper's figures for its array and buffer."""
-    return {(8, 8, 32 * 1024): "8x8", (16, 16, 128 * 1024): "16x16"}.get(
-        (hw.pe_rows, hw.pe_cols, hw.gb_bytes))
+    """The paper's configuration a hardware has the array and buffer of (its presets CONFIGS,
+    "8x8": 8x8 PEs and 32 KB, "16x16": 16x16 and 128 KB), or None: a variant of a preset
+    (another energy table, fill/drain, ...) is compared with the paper's figures for its array
+    and buffer."""
+    return _paper_arrays().get((hw.pe_rows, hw.pe_cols, hw.gb_bytes))
+
+
+@lru_cache(maxsize=1)
+def _paper_arrays() -> dict[tuple[int, int, int], str]:
+    """(rows, cols, buffer bytes) -> the paper's configuration, read from its presets."""
+    return {(h.pe_rows, h.pe_cols, h.gb_bytes): c for c in CONFIGS for h in [load_hardware(c)]}
 
 
 def table3(models, configs, runs: Runs, paper: dict | None) -> list[dict]:
