@@ -135,29 +135,26 @@ def each_table() -> list[str]:
     from sqnxt_engine.emu import reports as R
     ref = R.find_reference(None)
     paper = R.read_paper_table3(ref) if ref else None
-    head = ("| changed | v2/v1 cycles | v5/v2 cycles | v5/v1 cycles | v5/v1 energy | stem share |",
-            "|---|---|---|---|---|---|")
-    out = list(head)
+    arrays = ("16x16", "8x8")
+    out = ["| changed | v2/v1 cycles | v5/v2 cycles | v5/v1 cycles | v5/v1 energy | stem share |",
+           "|---|---|---|---|---|---|"]
 
-    def cells(steps, key):
-        by = {(r["config"], r["step"]): r for r in steps}
-        return [" / ".join(f"{by[(c, st)][key]:.3f}" for c in ("16x16", "8x8"))
-                for st, key in (("v2/v1", key), ("v5/v2", key), ("v5/v1", key))]
+    def cells(by, columns) -> str:
+        """' | '-joined cells, each 'on 16x16 / on 8x8', of (step, column) pairs."""
+        return " | ".join(" / ".join(f"{by[(c, step)][key]:.3f}" for c in arrays)
+                          for step, key in columns)
 
     for overrides in ({},) + ALTERNATIVES:
         runs = R.Runs(overrides=overrides)
-        rows = R.table3(R.FIGURE6_MODELS, CONFIGS, runs, paper)
-        steps = F.step_rows(rows)
+        by = {(r["config"], r["step"]): r for r in F.step_rows(R.table3(R.FIGURE6_MODELS, CONFIGS, runs, paper))}
+        steps = ("v2/v1", "v5/v2", "v5/v1")
         if not overrides:
-            by = {(r["config"], r["step"]): r for r in steps}
-            out.append("| (paper) | " + " | ".join(cells(steps, "paper_time")) + " | "
-                       + " / ".join(f"{by[(c, 'v5/v1')]['paper_energy']:.3f}" for c in ("16x16", "8x8"))
+            out.append("| (paper) | " + cells(by, [(st, "paper_time") for st in steps] + [("v5/v1", "paper_energy")])
                        + f" | {F.PAPER_STEM_SHARE:.0%} / - |")
         label = ", ".join(f"`{k} = {v!r}`" for k, v in overrides.items()) or "(defaults)"
-        by = {(r["config"], r["step"]): r for r in steps}
-        energy = " / ".join(f"{by[(c, 'v5/v1')]['energy']:.3f}" for c in ("16x16", "8x8"))
-        stem = " / ".join(f"{F.stem_share(runs.results[(F.V1, c)]):.1%}" for c in ("16x16", "8x8"))
-        out.append(f"| {label} | " + " | ".join(cells(steps, "cycles")) + f" | {energy} | {stem} |")
+        stem = " / ".join(f"{F.stem_share(runs.results[(F.V1, c)]):.1%}" for c in arrays)
+        out.append(f"| {label} | " + cells(by, [(st, "cycles") for st in steps] + [("v5/v1", "energy")])
+                   + f" | {stem} |")
         print(out[-1], file=sys.stderr, flush=True)   # progress: a row a minute
     return out
 
