@@ -390,15 +390,16 @@ class Hardware:
             return 1
         return max(1, self.word_bits // max(self.input_bits, self.weight_bits))
 
-    def with_operand_bits(self, bits: int, where: str) -> Hardware:
+    def with_operand_bits(self, bits: int, where: str, weight_bits: int | None = None) -> Hardware:
         """This hardware running a quantized file whose codes are `bits` wide (`where` names
-        the file): its operands stored and moved at that width. A file wider than the
-        datapath is refused (module doc, arith.input_bits)."""
+        the file), its weights `weight_bits` (default bits): its operands stored and moved at
+        those widths. A file wider than the datapath is refused (module doc, arith.input_bits)."""
         if bits > self.word_bits:
             raise HardwareError(f"{where}: its {bits}-bit codes are wider than {self.name}'s "
                                 f"{self.word_bits}-bit datapath (arith.word_bits); quantize it "
                                 f"with --bits {self.word_bits} or less, or use wider hardware")
-        return dataclasses.replace(self, input_bits=bits, weight_bits=bits, output_bits=bits)
+        return dataclasses.replace(self, input_bits=bits, weight_bits=weight_bits or bits,
+                                   output_bits=bits)
 
     def rs_filters_per_pe(self, filter_cols: int) -> int:
         """Row stationary: output channels a PE interleaves for a layer whose filter rows have

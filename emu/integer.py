@@ -60,9 +60,10 @@ def check_made_for(model: QuantizedModel, hw: Hardware, any_hardware: bool = Fal
 
 
 def hardware_for(model: QuantizedModel, hw: Hardware) -> Hardware:
-    """hw running the file's codes: its operands stored and moved at the file's width (DRAM
-    bytes, buffer fit, energy per bit); a file wider than the datapath refused."""
-    return hw.with_operand_bits(model.bits, f"quantized {model.graph.name}")
+    """hw running the file's codes: its operands stored and moved at the file's widths, the
+    weights at its weight_bits (DRAM bytes, buffer fit, energy per bit); a file wider than the
+    datapath refused."""
+    return hw.with_operand_bits(model.bits, f"quantized {model.graph.name}", model.weight_bits)
 
 
 @dataclass

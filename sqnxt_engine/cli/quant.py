@@ -30,6 +30,8 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
     p.add_argument("--calib-count", type=int, default=500,
                    help="use at most this many calibration images")
     p.add_argument("--bits", type=int, required=True, help="weight and activation width: 8 or 16")
+    p.add_argument("--weight-bits", type=int, metavar="W",
+                   help="weights at W bits (2 to --bits), activations at --bits (default: --bits)")
     m = p.add_mutually_exclusive_group()
     m.add_argument("--shift-scaler", dest="method", action="store_const", const="shift-scaler",
                    help="per-channel 4-bit binary shift before the layer-wise weight scale")
@@ -88,13 +90,15 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
                                     args.bits, args.method, rule, acc, meta, bar.update, target=target,
                                     acc_rule=getattr(args, "acc_rule", "observed"),
                                     batches_again=lambda: calib.batches(pre, args.batch_size),
-                                    bias_correction=args.bias_correction)
+                                    bias_correction=args.bias_correction, weight_bits=args.weight_bits)
     path = save_quantized(args.out, model, force=args.force)
-    print(f"{path}: {graph.name}, int{args.bits} {args.method} weights, activations {rule} "
+    print(f"{path}: {graph.name}, int{args.bits} {args.method} weights"
+          + (f" at {args.weight_bits} bits" if args.weight_bits else "") + f", activations {rule} "
           f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})"
           + (f", made for {target.name}" if target else ""))
+    widest = args.weight_bits or args.bits
     for layer, r in model.info.get("accumulator_fit", {}).items():
-        fate = (f"weights narrowed to {r['weight_bits']} bits" if r["weight_bits"] < args.bits else
+        fate = (f"weights narrowed to {r['weight_bits']} bits" if r["weight_bits"] < widest else
                 f"kept at {r['weight_bits']}-bit weights: an input unlike the calibration images could "
                 f"overflow it (--acc-rule worst rules that out)")
         print(f"  {layer}: sums need {r['worst_bits']} bits at worst, {r['observed_bits']} observed "

@@ -195,6 +195,11 @@ class QuantizedModel:
     def bits(self) -> int:
         return int(self.info["bits"])
 
+    @property
+    def weight_bits(self) -> int:
+        """The widest weight code of the file (sqnxt-quant --weight-bits; default its bits)."""
+        return int(self.info.get("weight_bits", self.bits))
+
     def with_accumulator(self, accumulator: Accumulator) -> QuantizedModel:
         return replace(self, accumulator=accumulator)
 

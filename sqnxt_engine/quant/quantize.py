@@ -43,9 +43,12 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
                      meta: dict | None = None, on_batch: Callable[[int], None] | None = None,
                      target: Target | None = None, acc_rule: str = "observed",
                      batches_again: Callable[[], Iterable[np.ndarray]] | None = None,
-                     bias_correction: bool = False) -> tuple[QuantizedModel, FloatPlan]:
+                     bias_correction: bool = False, weight_bits: int | None = None
+                     ) -> tuple[QuantizedModel, FloatPlan]:
     """The quantized model and the float plan it was made from (equalized if asked: the float
-    network it approximates, for comparisons). target: the hardware the file is made for (its
+    network it approximates, for comparisons). weight_bits: every MAC layer's weights at this
+    many bits (2..bits; default bits), recorded in the file (schema.check_weight_bits).
+    target: the hardware the file is made for (its
     accumulator replaces `accumulator`); every MAC layer is then fitted to it (accfit.py, by
     acc_rule), running the calibration images again (batches_again() yields them) if the rule
     is 'observed'; model.info['accumulator_fit'] reports the layers."""
@@ -54,6 +57,8 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     if bits not in (8, 16):
         raise UserError(f"bits must be 8 or 16, got {bits}")
     rule = resolve_rule(rule, bits)
+    if weight_bits is not None and not (isinstance(weight_bits, int) and 2 <= weight_bits <= bits):
+        raise UserError(f"weight bits must be 2 to the {bits} bits of the codes, got {weight_bits}")
     if target is not None:
         if bits > target.word_bits:
             raise UserError(f"{bits}-bit codes do not fit the {target.word_bits}-bit words of {target.name}")
@@ -67,8 +72,8 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     if (bias_correction or (target is not None and acc_rule == "observed")) and batches_again is None:
         raise ValueError("quantize_network: bias correction and the 'observed' rule need batches_again")
 
-    def make(weight_bits):
-        model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, weight_bits)
+    def make(narrowed):
+        model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, narrowed, weight_bits)
         if bias_correction:
             correct_biases(model, plan, batches_again)
             model.info["bias_correction"] = True
@@ -76,15 +81,17 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
         return model
     if target is None:
         return make({}), plan
-    model, report = fit(make, batches_again, bits, acc_rule)
+    model, report = fit(make, batches_again, weight_bits or bits, acc_rule)
     model.info.update(hardware=target.record(), accumulator_rule=acc_rule,
                       accumulator_fit={r.pop("layer"): r for r in report})
     return model, plan
 
 
 def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
-          accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None) -> QuantizedModel:
-    """weight_bits: {mac step: its weights' bits} where fewer than `bits` (accfit.py)."""
+          accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None,
+          all_weight_bits: int | None = None) -> QuantizedModel:
+    """weight_bits: {mac step: its weights' bits} where fewer than the rest's (accfit.py);
+    all_weight_bits: the rest's (default `bits`), recorded in the file if set."""
     weight_method = {"equalize": "layer", "equalize-shift-scaler": "shift-scaler"}.get(method, method)
     nonneg = plan.nonnegative()
     tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT])}
@@ -95,8 +102,10 @@ def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rul
             tensors[s.name] = Tensor(t_in.scale, t_in.lo, t_in.hi)
         else:
             tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name])
-        steps.append(_step(s, tensors, (weight_bits or {}).get(s.name, bits), weight_method, accumulator, plan))
-    info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule}
+        steps.append(_step(s, tensors, (weight_bits or {}).get(s.name, all_weight_bits or bits),
+                           weight_method, accumulator, plan))
+    info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule,
+            **({"weight_bits": all_weight_bits} if all_weight_bits else {})}
     model = QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
     validate(model)  # never write a file the readers would refuse (quant/schema.py)
     return model

@@ -14,7 +14,8 @@ The schema, per entry (bits: the file's `bits`, 8 or 16; A: the accumulator's wi
                node it covers, covers = consecutive sole-consumer nodes from a node of its
                kind, inputs = that first node's inputs; every graph node covered exactly once.
   <step>.<array>, by step kind (ARRAYS): integers only, of the shapes and ranges below.
-    weight       the graph's weight shape; codes in [-qmax(bits), qmax(bits)].
+    weight       the graph's weight shape; codes in [-qmax(W), qmax(W)], W the file's
+                 `weight_bits` (2..bits, narrower weights than activations; default bits).
     bias         (K,); |bias| < 2**(A-1) (it is loaded into the accumulator).
     multiplier   mac (K,) in [0, 2**min(31, 63-A)) (the product with the accumulator fits
                  63 bits); add, concat (one per input), mul (1,), avgpool / gap (one per output
@@ -142,8 +143,19 @@ def _ints(key: str, a: np.ndarray, shape: tuple, lo: int, hi: int) -> np.ndarray
     return a.astype(np.int64)
 
 
-def check_step(step, graph: Graph, tensors: dict, bits: int, acc: Accumulator) -> None:
-    """One step's arrays against the schema (step: an IntegerStep with its arrays filled)."""
+def check_weight_bits(weight_bits, bits: int) -> int:
+    """The file's weight width: 2 to its `bits` (absent: `bits`)."""
+    if weight_bits is None:
+        return bits
+    if isinstance(weight_bits, bool) or not isinstance(weight_bits, int) or not 2 <= weight_bits <= bits:
+        _fail(f"weight_bits is {weight_bits!r}; a {bits}-bit file's weights have 2 to {bits} bits")
+    return weight_bits
+
+
+def check_step(step, graph: Graph, tensors: dict, bits: int, acc: Accumulator,
+               weight_bits: int | None = None) -> None:
+    """One step's arrays against the schema (step: an IntegerStep with its arrays filled;
+    weight_bits: the file's weight width, default bits)."""
     a, k, key = step.arrays, step.kind, lambda n: f"{step.covers[0]}.{n}"  # noqa: E731
     out = tensors[step.name]
     ins = [tensors[i] for i in step.inputs]
@@ -152,7 +164,8 @@ def check_step(step, graph: Graph, tensors: dict, bits: int, acc: Accumulator) -
     big = lambda t: max(abs(t.lo), abs(t.hi))  # noqa: E731
     if k == "mac":
         want = graph.param_shapes()[f"{step.covers[0]}.weight"]
-        w = _ints(key("weight"), a["weight"], want, -qmax(bits), qmax(bits))
+        wq = qmax(weight_bits or bits)
+        w = _ints(key("weight"), a["weight"], want, -wq, wq)
         lim = 1 << (acc.bits - 1)
         _ints(key("bias"), a["bias"], (channels,), -lim + 1, lim - 1)
         _ints(key("multiplier"), a["multiplier"], (channels,), 0, (1 << acc.multiplier_bits) - 1)
@@ -196,11 +209,12 @@ def validate(model) -> None:
     """The whole model (a QuantizedModel) against the schema; the first failure as a UserError."""
     info = model.info
     bits = check_bits(info.get("bits"))
+    weight_bits = check_weight_bits(info.get("weight_bits"), bits)
     for name, t in model.tensors.items():
         check_tensor(name, t.scale, t.lo, t.hi, bits)
     check_file_accumulator(model.accumulator)
     for s in model.steps:
-        check_step(s, model.graph, model.tensors, bits, model.accumulator)
+        check_step(s, model.graph, model.tensors, bits, model.accumulator, weight_bits)
 
 
 def mac_bound(step, x_big: int) -> np.ndarray:
