@@ -451,7 +451,11 @@ def _sweep(args) -> int:
                                  "accuracy"])
             sources = sorted({r["accuracy_source"] for r in mine if r["accuracy_source"]})
             units = " / ".join(dict.fromkeys(r["energy_unit"] for r in mine)) or "-"
-            print(f"energy in {units}; area in {AREA_UNIT}; accuracy: {'; '.join(sources) or 'none'}")
+            if len(sources) > 1:   # (a precision sweep's: one per measurement)
+                print(f"energy in {units}; area in {AREA_UNIT}; accuracy:")
+                print("\n".join(f"  {s}" for s in sources))
+            else:
+                print(f"energy in {units}; area in {AREA_UNIT}; accuracy: {sources[0] if sources else 'none'}")
         print(summary, file=sys.stderr if args.json else sys.stdout)
         if args.export:
             SW.export(db, args.export, args.force)

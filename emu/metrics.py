@@ -53,8 +53,8 @@ def summary_line(cycles: float, energy: float, hw: Hardware) -> str:
 
 def design_parts(r: dict) -> dict[str, str]:
     """A design's main parameters in words, from a record's hw.* columns (or the record's own
-    columns, for records made before them): array, buffer, precision, clock and node ("45 nm"
-    under the horowitz-45nm energy model, else "")."""
+    columns, for records made before them): array, buffer, precision, accumulator, clock and
+    node ("45 nm" under the horowitz-45nm energy model, else "")."""
     def g(key, column, default=None):   # a number only: a database may hold anything
         for v in (r.get(HW_PREFIX + key), r.get(column), default):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -63,6 +63,7 @@ def design_parts(r: dict) -> dict[str, str]:
     return {"array": f"{g('pe.rows', 'pe_rows'):g}x{g('pe.cols', 'pe_cols'):g}",
             "buffer": f"{g('buffer.bytes', 'gb_bytes') / 1024:g} KB",
             "precision": _precision(g),
+            "accumulator": _accumulator(g, r.get(HW_PREFIX + "arith.overflow", "wrap")),
             "clock": f"{g('clock.mhz', 'clock_mhz', 500.0):g} MHz",
             "node": "45 nm" if r.get(HW_PREFIX + "energy.model") == "horowitz-45nm" else ""}
 
@@ -77,7 +78,13 @@ def _precision(g) -> str:
     return f"{word:g}-bit datapath, {ops[0]:g}/{ops[1]:g}-bit operands"
 
 
-UNSAID = {"precision": "16-bit", "clock": "500 MHz", "node": ""}   # the paper's: left unsaid
+def _accumulator(g, overflow) -> str:
+    """'32-bit accumulator', '24-bit saturating accumulator' (arith.acc_bits, arith.overflow)."""
+    return f"{g('arith.acc_bits', '', 32):g}-bit{' saturating' if overflow == 'saturate' else ''} accumulator"
+
+
+# the paper's: left unsaid
+UNSAID = {"precision": "16-bit", "accumulator": "32-bit accumulator", "clock": "500 MHz", "node": ""}
 
 
 def hardware_label(r: dict, leave_out=()) -> str:

@@ -15,6 +15,14 @@ A sweep file (TOML) names the networks, a base hardware and the parameters to va
     buffer.bytes = [32768, 131072]
     arith.word_bits = [8, 16]
 
+    # precision = ["float", "int8", "w4a8"]  an axis of a float weight file's precisions
+    #                                  (emu/precision.py), each quantized for every hardware
+    #                                  point and its top-1 measured on the emulated datapath
+
+    [accuracy]                      # with precision: what the accuracy is measured on
+    data = "fashion-mnist"          # its first `images` test images (default all 10,000),
+    images = 10000                  # calibrated on the first `calib_images` (500) train images
+
     [emulation]                     # a list instead of a value makes it an axis too
     dataflow = "best"               # ws, os, best, ... (emu/search.py)
     sparsity = 0.4                  # conv/fc weights pruned by magnitude to this fraction of zeros
@@ -35,8 +43,9 @@ is kept in columns of its own, outside the record.
 
 Accuracy is only ever a measured or published figure, with its source named: the manifest's
 Fashion-MNIST test top-1 of a shipped weight file (weights/MANIFEST.json), or the paper's
-ImageNet top-1 of an unmodified zoo network (sqnxt_engine/data/paper/*.csv). A network changed
-by zoo options, or with weights of unknown accuracy, has none.
+ImageNet top-1 of an unmodified zoo network (sqnxt_engine/data/paper/*.csv), or the top-1 a
+precision point measures on the emulated datapath (precision.py). A network changed by zoo
+options, or with weights of unknown accuracy, has none.
 """
 from __future__ import annotations
 
@@ -57,6 +66,8 @@ from functools import lru_cache
 from importlib import resources
 from math import prod
 from pathlib import Path
+
+import numpy as np
 
 from .. import __version__, limits, zoo
 from ..errors import UserError
@@ -80,6 +91,14 @@ from .hardware import (
 from .metrics import HW_PREFIX, hardware_columns, hardware_label, summary
 from .network import emulate
 from .output import write_csv
+from .precision import (
+    PRECISIONS,
+    AccuracySettings,
+    arithmetic_key,
+    measure,
+    measuring_order,
+    shared_measurement,
+)
 from .search import DATAFLOW_CHOICES
 from .workers import available_cpus, pool, worker_count
 
@@ -103,6 +122,8 @@ class Point:
     sparsity: float
     seed: int
     accuracy: tuple[float, str] | None = None   # (top-1 %, source) stated in the sweep file
+    precision: str | None = None   # a precision.PRECISIONS name: quantized and measured
+    measure: AccuracySettings | None = None   # with precision: what accuracy is measured on
 
     @property
     def key(self) -> str:
@@ -111,7 +132,14 @@ class Point:
                "version": __version__}
         if self.accuracy is not None:   # (absent otherwise: the keys of earlier sweeps hold)
             doc["accuracy"] = list(self.accuracy)
+        if self.precision is not None:
+            doc["precision"] = {"name": self.precision, **self.measure.record()}
         return hashlib.sha256(_canonical_json(doc).encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        """The network as reports name it: with its precision, if it has one."""
+        return f"{self.network.name} {self.precision}" if self.precision else self.network.name
 
 
 @dataclass(frozen=True)
@@ -125,9 +153,10 @@ def _canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-_TOP_KEYS = ("network", "hardware", "emulation")
+_TOP_KEYS = ("network", "hardware", "emulation", "accuracy")
 _HARDWARE_KEYS = ("base", "points", "grid")
-_NETWORK_KEYS = ("model", "options", "weights", "accuracy")
+_NETWORK_KEYS = ("model", "options", "weights", "accuracy", "precision")
+_ACCURACY_KEYS = ("data", "images", "calib_images")
 _EMULATION = {"dataflow": ("choice:" + ",".join(DATAFLOW_CHOICES), "best"),
               "sparsity": ("fraction", 0.4), "seed": ("seed", 0)}
 
@@ -143,19 +172,52 @@ def load_sweep(path: str | Path) -> Sweep:
     emulation = _emulation_axes(doc.get("emulation", {}), where)
     hw_table = _table(doc.get("hardware", {}), where, "hardware")
     entries = doc.get("network")
-    count = (len(entries) if isinstance(entries, list) else 1) * _hardware_count(hw_table, where) \
-        * prod(len(axis) for axis in emulation)
+    variants = sum(len(e["precision"]) if isinstance(e, dict) and isinstance(e.get("precision"), list)
+                   else 1 for e in entries) if isinstance(entries, list) else 1
+    count = variants * _hardware_count(hw_table, where) * prod(len(axis) for axis in emulation)
     if count > limits.current().max_sweep_points:   # counted before anything is expanded
         raise SweepError(f"{where}: {count:,} points, more than max_sweep_points "
                          f"({limits.current().max_sweep_points:,}); split the sweep, or raise the "
                          "limit with --resource-limit max_sweep_points=N")
     networks = _networks(entries, where, path.parent)
+    settings = _accuracy_settings(doc.get("accuracy"), where,
+                                  any(precisions for _, _, precisions in networks))
+    if settings and any(s for s in emulation[1]):
+        raise SweepError(f"{where}: precision points run the weights as the file holds them; set "
+                         "emulation.sparsity = 0")
     notes: list[str] = []
     hardware = _hardware_points(hw_table, where, path.parent, notes)
-    points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed, accuracy)
-                   for net, accuracy in networks for hw, overrides in hardware
+    points = tuple(Point(replace(net, seed=seed), hw, overrides, dataflow, sparsity, seed, accuracy,
+                         precision, settings if precision else None)
+                   for net, accuracy, precisions in networks for precision in precisions or [None]
+                   for hw, overrides in hardware
                    for dataflow, sparsity, seed in itertools.product(*emulation))
     return Sweep(path.stem, points, tuple(notes))
+
+
+def _accuracy_settings(v, where: str, wanted: bool) -> AccuracySettings | None:
+    """[accuracy] (precision.AccuracySettings), for a sweep with precision axes only."""
+    if v is None:
+        return AccuracySettings() if wanted else None
+    if not wanted:
+        raise SweepError(f"{where}: [accuracy] applies to networks with a precision axis; none has one")
+    v = _table(v, where, "accuracy")
+    for k in v:
+        if k not in _ACCURACY_KEYS:
+            raise SweepError(f"{where}: unknown key accuracy.{k} (expected {', '.join(_ACCURACY_KEYS)})")
+    from ..io.datasets import DATASETS
+    data = _check(where, "accuracy.data", "str", v.get("data", AccuracySettings.data))
+    if data not in DATASETS or data == "imagenet-samples":
+        raise SweepError(f"{where}: accuracy.data must be a data set with train and test splits "
+                         f"({', '.join(d for d in DATASETS if d != 'imagenet-samples')}), got {data!r}")
+    counts = {}
+    for k in ("images", "calib_images"):
+        n = v.get(k, getattr(AccuracySettings, k))
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1_000_000:
+            raise SweepError(f"{where}: accuracy.{k} must be a whole number of images, 1 or more, "
+                             f"got {n!r:.40}")
+        counts[k] = n
+    return AccuracySettings(data, **counts)
 
 
 def _table(v, where: str, key: str) -> dict:
@@ -164,8 +226,10 @@ def _table(v, where: str, key: str) -> dict:
     return v
 
 
-def _networks(v, where: str, folder: Path) -> list[tuple[NetworkSpec, tuple[float, str] | None]]:
-    """Each [[network]]'s spec and the accuracy the file states for it (or None)."""
+def _networks(v, where: str, folder: Path
+              ) -> list[tuple[NetworkSpec, tuple[float, str] | None, list[str] | None]]:
+    """Each [[network]]'s spec, the accuracy the file states for it (or None) and its
+    precision axis (or None)."""
     if v is None:
         raise SweepError(f"{where}: network is missing (one [[network]] table per network)")
     if not isinstance(v, list) or not v:
@@ -181,25 +245,50 @@ def _networks(v, where: str, folder: Path) -> list[tuple[NetworkSpec, tuple[floa
             raise SweepError(f"{where}: {key} needs model or weights (one of them)")
         accuracy = _stated_accuracy(entry["accuracy"], where, f"{key}.accuracy") \
             if "accuracy" in entry else None
+        precisions = _precisions(entry, where, key) if "precision" in entry else None
+        if precisions and accuracy is not None:
+            raise SweepError(f"{where}: {key} states an accuracy and a precision axis; a precision "
+                             "point's accuracy is measured")
+        if precisions and "weights" not in entry:
+            raise SweepError(f"{where}: {key}.precision needs trained weights (weights = a float "
+                             "weight file); a zoo model's random weights have no accuracy to measure")
         if "weights" in entry:
             if "options" in entry:
                 raise SweepError(f"{where}: {key}.options applies to a zoo model, not to weights "
                                  "(a weight file carries its own graph)")
-            out.append((_weights_network(_check(where, f"{key}.weights", "str", entry["weights"]),
-                                         where, key, folder), accuracy))
+            net = _weights_network(_check(where, f"{key}.weights", "str", entry["weights"]),
+                                   where, key, folder)
+            if precisions and Path(net.file).suffix.lower() != ".npz":
+                raise SweepError(f"{where}: {key}.precision needs a float .npz weight file, got "
+                                 f"{Path(net.file).name}")
+            out.append((net, accuracy, precisions))
             continue
         model = _check(where, f"{key}.model", "str", entry["model"])
         options = _table(entry.get("options", {}), where, f"{key}.options")
         try:
             zoo.build(model, **options)  # an unknown name or option is refused now, not in a worker
-            out.append((NetworkSpec.of(model, options), accuracy))
+            out.append((NetworkSpec.of(model, options), accuracy, None))
         except UserError as e:
             raise SweepError(f"{where}: {key}: {e}") from None
-    labels = [n.name for n, _ in out]
+    labels = [n.name for n, _, _ in out]
     twice = sorted({lb for lb in labels if labels.count(lb) > 1})
     if twice:
         raise SweepError(f"{where}: network {twice[0]!r} is listed twice")
     return out
+
+
+def _precisions(entry: dict, where: str, key: str) -> list[str]:
+    v = entry["precision"]
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+        raise SweepError(f"{where}: {key}.precision must be a non-empty list of names "
+                         f"({', '.join(PRECISIONS)}), got {v!r:.60}")
+    for x in v:
+        if x not in PRECISIONS:
+            raise SweepError(f"{where}: {key}.precision: unknown precision {x!r} "
+                             f"(choose from {', '.join(PRECISIONS)})")
+    if len(set(v)) < len(v):
+        raise SweepError(f"{where}: {key}.precision lists a value twice")
+    return list(v)
 
 
 def _stated_accuracy(v, where: str, key: str) -> tuple[float, str]:
@@ -421,15 +510,90 @@ _SEARCH_CACHE: dict = {}  # mapping searches of this process, shared by its poin
 
 def compute_record(point: Point) -> dict:
     """The record of one point (deterministic: the same in any process or on any worker)."""
+    if point.precision is not None:
+        return compute_task((point,))[0][0]
     graph, weights, accuracy, source = build_network(point.network)
     if point.accuracy is not None:   # stated in the sweep file, with its source
         accuracy, source = point.accuracy[0], f"{point.accuracy[1]} (stated in the sweep file)"
-    hw = point.hardware
-    res = emulate(graph, weights, hw, point.dataflow, point.sparsity, seed=point.seed,
+    res = emulate(graph, weights, point.hardware, point.dataflow, point.sparsity, seed=point.seed,
                   cache=_SEARCH_CACHE)
+    return _record(point, res, graph.params, accuracy, source)
+
+
+def _precision_records(points: tuple[Point, ...]) -> list[dict]:
+    """The records of one network's points of one precision (precision.py: points of the same
+    arithmetic share one quantization and one measurement)."""
+    from .integer import emulate_codes
+    from .network import NetworkResult
+    measured: dict = {}
+    out = []
+    for point in measuring_order(list(points)):
+        hw, precision = point.hardware, PRECISIONS[point.precision]
+        m = shared_measurement(measured, point, precision, hw, point.measure) or \
+            measure(point.network.file, precision, hw, point.dataflow, point.measure)
+        measured.setdefault(arithmetic_key(hw), m)
+        if m.top1 is None:   # not run here: the record says why, with the float network's size
+            out.append(_unrun_record(point, build_network(point.network)[0].params, m))
+            continue
+        if precision.bits is None:
+            graph, weights, _, _ = build_network(point.network)
+            res = emulate(graph, weights, hw, point.dataflow, point.sparsity, seed=point.seed,
+                          cache=_SEARCH_CACHE)
+            params = graph.params
+        else:
+            model = m.model
+            x = np.random.default_rng(point.seed).standard_normal((1,) + model.graph.input_shape)
+            run = emulate_codes(model, model.quantize_input(x.astype(np.float32)), hw, point.dataflow,
+                                _SEARCH_CACHE)
+            res = NetworkResult(model.graph.name, run.hw, point.dataflow, 0.0, run.steps)
+            params = model.graph.params
+        record = _record(point, res, params, m.top1, m.source)
+        out.append({**record, "precision": point.precision, **_precision_fields(point, m)})
+    return out
+
+
+def _precision_fields(point: Point, m) -> dict:
+    precision = PRECISIONS[point.precision]
+    return {"precision_describe": precision.describe, "precision_settings": point.measure.record(),
+            **(m.fields or {})}
+
+
+def _unrun_record(point: Point, params: int, m) -> dict:
+    """A precision point the hardware cannot run: its key and labels, no costs, no accuracy."""
+    hw = point.hardware
+    record = {"key": point.key, "network": point.label, "model": point.network.model,
+              "zoo_options": point.network.zoo_options, "file": Path(point.network.file).name,
+              "hardware": hw.name, "overrides": point.overrides, "pe_rows": hw.pe_rows,
+              "pe_cols": hw.pe_cols, "gb_bytes": hw.gb_bytes, "word_bits": hw.word_bits,
+              "clock_mhz": hw.clock_mhz, "dataflow": point.dataflow, "objective": hw.objective,
+              "sparsity": point.sparsity, "seed": point.seed, "cycles": None, "latency_s": None,
+              **{f"energy_{lv}": None for lv in LEVELS}, "energy": None,
+              "energy_unit": hw.energy.unit, "dram_bytes": None, "utilisation": None, "macs": None,
+              "params": params, "accuracy": None, "accuracy_source": m.source, "top1_match": None,
+              "version": __version__, "precision": point.precision, **_precision_fields(point, m)}
+    record.update(hardware_columns(hw))
+    record["label"] = hardware_label(record)
+    return record
+
+
+def compute_task(points: tuple[Point, ...]) -> list[tuple[dict, dict]]:
+    """(record, run info) of each point of a task (_tasks): one point, or one network's points
+    of one precision."""
+    t0 = time.perf_counter()
+    records = _precision_records(points) if points[0].precision is not None else \
+        [compute_record(p) for p in points]
+    seconds = (time.perf_counter() - t0) / len(points)
+    info = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": seconds}
+    return [(r, info) for r in records]
+
+
+def _record(point: Point, res, params: int, accuracy, source) -> dict:
+    """A point's record from its emulation result (network.NetworkResult)."""
+    hw = point.hardware
     total = res.total_row()
     net = point.network
-    record = {"key": point.key, "network": net.name, "model": net.model,
+    record = {"key": point.key, "network": point.label, "model": net.model,
               "zoo_options": net.zoo_options, "file": net.file and Path(net.file).name,
               "hardware": hw.name, "overrides": point.overrides,
               "pe_rows": hw.pe_rows, "pe_cols": hw.pe_cols, "gb_bytes": hw.gb_bytes,
@@ -440,7 +604,7 @@ def compute_record(point: Point) -> dict:
     record.update({f"energy_{lv}": total[f"e_{lv}"] for lv in LEVELS})
     record.update({"energy": total["energy"], "energy_unit": hw.energy.unit,
                    "dram_bytes": total["dram_bytes"], "utilisation": total["utilisation"],
-                   "macs": res.macs, "params": graph.params, "accuracy": accuracy,
+                   "macs": res.macs, "params": params, "accuracy": accuracy,
                    "accuracy_source": source, "top1_match": res.top1_match,
                    "version": __version__})
     record.update(summary(res.cycles, total["energy"], hw))   # latency_ms, fps, edp, area
@@ -449,13 +613,14 @@ def compute_record(point: Point) -> dict:
     return record
 
 
-def compute_timed(point: Point) -> tuple[dict, dict]:
-    """(record, run info): the record, and when, where and how long it ran (kept apart)."""
-    t0 = time.perf_counter()
-    record = compute_record(point)
-    info = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": time.perf_counter() - t0}
-    return record, info
+def _tasks(points: list[Point]) -> list[tuple[Point, ...]]:
+    """The points in units of work: each point alone, but one network's points of one precision
+    together (they share quantizations and measurements: precision.py), in sweep order."""
+    groups: dict = {}
+    for p in points:
+        key = (p.network.key(), p.precision, p.measure) if p.precision else p.key
+        groups.setdefault(key, []).append(p)
+    return [tuple(g) for g in groups.values()]
 
 
 # ---- the results database ------------------------------------------------------------------
@@ -469,7 +634,7 @@ COLUMNS = ("network", "model", "zoo_options", "file", "hardware", "overrides", "
 RUN_COLUMNS = ("finished_at", "worker", "seconds")
 # the record's derived figures exported beside the columns (metrics.summary, the label)
 RECORD_EXTRAS = ("label", "latency_ms", "fps", "edp", "edp_unit", "area_mm2", "area_mac_mm2",
-                 "area_rf_mm2", "area_gb_mm2", "area_unit")
+                 "area_rf_mm2", "area_gb_mm2", "area_unit", "precision")
 
 
 # the database's marker (PRAGMA application_id: "SqNx") and its schema's version (user_version):
@@ -557,10 +722,16 @@ class ResultsDB:
 
     def records(self) -> list[dict]:
         """Every record (network, hardware, emulation options, key order), each checked to be
-        one (check_record): the database may have been written by anyone."""
-        return [check_record(load_json(r, f"{self.path}: record {i}") if isinstance(r, str) else r,
-                             f"{self.path}: record {i}")
-                for i, (r,) in enumerate(self._query("SELECT record FROM points" + self._ORDER)[1])]
+        one (check_record): the database may have been written by anyone. A precision point
+        the hardware cannot run (precision.py: no costs, its reason in accuracy_source) is not
+        among them; rows() and the export list it."""
+        out = []
+        for i, (r,) in enumerate(self._query("SELECT record FROM points" + self._ORDER)[1]):
+            r = load_json(r, f"{self.path}: record {i}") if isinstance(r, str) else r
+            if isinstance(r, dict) and r.get("precision_refused") is not None and r.get("cycles") is None:
+                continue
+            out.append(check_record(r, f"{self.path}: record {i}"))
+        return out
 
     def rows(self) -> list[dict]:
         """Every point as one flat row, in records()' order (export, results.sweep_rows): the
@@ -653,17 +824,18 @@ def run_sweep(sweep: Sweep, db: ResultsDB, jobs: int = 1, scheduler=None, progre
     `note` is told so and the interrupt goes on."""
     done = db.keys()
     todo = [p for p in sweep.points if p.key not in done]
-    workers = worker_count(jobs, len(todo))
+    tasks = _tasks(todo)
+    workers = worker_count(jobs, len(tasks))
     if scheduler is None and note and todo and workers < jobs:
-        note(f"--jobs {jobs} lowered to {workers} ({len(todo)} points to compute, "
-             f"{available_cpus()} CPUs available)")
+        note(f"--jobs {jobs} lowered to {workers} ({len(tasks)} tasks of {len(todo)} points to "
+             f"compute, {available_cpus()} CPUs available)")
     t0 = time.perf_counter()
     where = (f"Dask {scheduler if isinstance(scheduler, str) else 'cluster'}" if scheduler
              else f"{workers} processes" if workers > 1 else "1 process")
     stored = 0
     try:
         with progress_bar(len(todo), f"sweep {sweep.name} ({where})", progress) as bar:
-            for record, info in _results(todo, workers, scheduler):
+            for record, info in _results(tasks, workers, scheduler):
                 db.add(record, info)
                 stored += 1
                 bar.update()
@@ -681,28 +853,28 @@ def run_sweep(sweep: Sweep, db: ResultsDB, jobs: int = 1, scheduler=None, progre
                     time.perf_counter() - t0)
 
 
-def _results(todo: list[Point], workers: int, scheduler):
-    """(record, info) of each point, in the order they finish."""
-    if not todo:
+def _results(tasks: list[tuple[Point, ...]], workers: int, scheduler):
+    """(record, info) of each point of the tasks (_tasks), in the order they finish."""
+    if not tasks:
         return
     if scheduler is not None:
-        yield from _dask_results(todo, scheduler)
+        yield from _dask_results(tasks, scheduler)
     elif workers <= 1:
-        for p in todo:
-            yield compute_timed(p)
+        for t in tasks:
+            yield from compute_task(t)
     else:
         from concurrent.futures import as_completed
         with pool(workers) as executor:
-            futures = [executor.submit(compute_timed, p) for p in todo]
+            futures = [executor.submit(compute_task, t) for t in tasks]
             try:
                 for f in as_completed(futures):
-                    yield f.result()
+                    yield from f.result()
             finally:  # stopped early (an error, Ctrl-C): drop the points not started
                 for f in futures:
                     f.cancel()
 
 
-def _dask_results(todo: list[Point], scheduler):
+def _dask_results(tasks: list[tuple[Point, ...]], scheduler):
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -712,21 +884,21 @@ def _dask_results(todo: list[Point], scheduler):
         _check_worker_versions(client)
         # network files travel as bytes, scattered once each under their hash: the workers need
         # neither the client's file system nor its working folder
-        blobs = network_blobs(todo)
+        blobs = network_blobs([t[0] for t in tasks])
         shipped = client.scatter({f"sqnxt-network-{h}": data for h, data in blobs.values()}) \
             if blobs else {}
 
-        def blob(p: Point) -> tuple:   # (sha256, its scattered bytes), or () for a zoo network
-            if p.network.file is None:
+        def blob(t: tuple[Point, ...]) -> tuple:   # (sha256, scattered bytes), () for a zoo network
+            if t[0].network.file is None:
                 return ()
-            digest = blobs[p.network.file][0]
+            digest = blobs[t[0].network.file][0]
             return digest, shipped[f"sqnxt-network-{digest}"]
-        # the point's key names the task: a point resubmitted to a live cluster is computed once
-        futures = [client.submit(compute_shipped, p, *blob(p), key=f"sqnxt-sweep-{p.key}",
-                                 pure=False) for p in todo]
+        # the points' keys name the task: a task resubmitted to a live cluster is computed once
+        futures = [client.submit(compute_shipped, t, *blob(t), key=f"sqnxt-sweep-{_task_key(t)}",
+                                 pure=False) for t in tasks]
         try:
             for f in as_completed(futures):
-                yield f.result()
+                yield from f.result()
         finally:
             client.cancel(futures)
     finally:
@@ -751,25 +923,31 @@ def network_blobs(points: list[Point]) -> dict[str, tuple[str, bytes]]:
     return out
 
 
-def compute_shipped(point: Point, digest: str | None = None, data: bytes | None = None
-                    ) -> tuple[dict, dict]:
-    """compute_timed on a Dask worker: a network file given as bytes (network_blobs) is written
+def _task_key(task: tuple[Point, ...]) -> str:
+    return task[0].key if len(task) == 1 else \
+        hashlib.sha256("".join(p.key for p in task).encode()).hexdigest()
+
+
+def compute_shipped(task: tuple[Point, ...], digest: str | None = None, data: bytes | None = None
+                    ) -> list[tuple[dict, dict]]:
+    """compute_task on a Dask worker: a network file given as bytes (network_blobs) is written
     once into this machine's cache (TEMP/sqnxt-engine-networks/<sha256>/<its name>, checked
-    against its hash) and the point reads it there; its key, which names the file by name and
-    content, is unchanged."""
+    against its hash) and the points read it there; their keys, which name the file by name and
+    content, are unchanged (a task's points share one network: _tasks)."""
     if digest is not None:
+        name = Path(task[0].network.file).name
         if hashlib.sha256(data).hexdigest() != digest:
-            raise UserError(f"{Path(point.network.file).name}: its bytes arrived damaged")
+            raise UserError(f"{name}: its bytes arrived damaged")
         import tempfile
         folder = Path(tempfile.gettempdir()) / "sqnxt-engine-networks" / digest
-        local = folder / Path(point.network.file).name
+        local = folder / name
         if not local.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             part = folder / f".{local.name}.{os.getpid()}.part"
             part.write_bytes(data)
             os.replace(part, local)   # atomic: another task of this worker may race
-        point = replace(point, network=replace(point.network, file=str(local)))
-    return compute_timed(point)
+        task = tuple(replace(p, network=replace(p.network, file=str(local))) for p in task)
+    return compute_task(task)
 
 
 def _worker_version() -> str:
