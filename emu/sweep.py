@@ -634,7 +634,8 @@ COLUMNS = ("network", "model", "zoo_options", "file", "hardware", "overrides", "
 RUN_COLUMNS = ("finished_at", "worker", "seconds")
 # the record's derived figures exported beside the columns (metrics.summary, the label)
 RECORD_EXTRAS = ("label", "latency_ms", "fps", "edp", "edp_unit", "area_mm2", "area_mac_mm2",
-                 "area_rf_mm2", "area_gb_mm2", "area_unit", "precision")
+                 "area_rf_mm2", "area_gb_mm2", "area_unit", "precision", "precision_bit_exact_images",
+                 "precision_refused")
 
 
 # the database's marker (PRAGMA application_id: "SqNx") and its schema's version (user_version):
