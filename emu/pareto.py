@@ -34,6 +34,7 @@ METRICS = {
     "accuracy": ("accuracy", "{accuracy} (%)", "max"),
 }
 MARKERS = "os^Dv<>PXph*dH8"   # the 15 filled markers
+LABEL_CHARS = 40   # a front point's label is wrapped at this width, to stay near its point
 
 
 def check_metric(name: str, option: str) -> str:
@@ -217,7 +218,8 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
                 left = _sign(x) > 0 and place[x](value(r, x)) > 0.1 or \
                     _sign(x) < 0 and place[x](value(r, x)) > 0.9
                 down = _sign(y) > 0
-                ax.annotate(label if len(networks) == 1 else f"{r['network']}: {label}",
+                text = label if len(networks) == 1 else f"{r['network']}: {label}"
+                ax.annotate(textwrap.fill(text, LABEL_CHARS),
                             (value(r, x), value(r, y)), xytext=(-6 if left else 6, -4 if down else 4),
                             ha="right" if left else "left", va="top" if down else "bottom",
                             textcoords="offset points", fontsize=5, zorder=4,
@@ -250,5 +252,6 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
 
 def _source_line(rs: list[dict]) -> str:
     """What the accuracies are, in a few words (one data set, or several)."""
-    kinds = sorted({r["accuracy_source"].split(" top-1")[0] for r in rs if r.get("accuracy_source")})
+    kinds = sorted({r["accuracy_source"].split("top-1")[0].strip() for r in rs if r.get("accuracy_source")}
+                   - {""})   # (a precision point's source starts with its top-1: precision.py)
     return " and ".join(kinds) + " top-1" if kinds else "top-1"
