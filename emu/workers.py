@@ -3,7 +3,10 @@ how many to start, and that none outlives the command that started it.
 
 - `worker_count`: never more workers than tasks or than the CPUs this process may use (more only
   time-slice the same cores and multiply the memory); the caller says so when it lowers --jobs.
-- `pool`: a process pool whose workers end when their parent does, however it ends. A pool's
+- `pool`: a process pool whose workers share the CPUs: each limits BLAS to its share (the CPUs
+  over the workers, at least one thread; OpenBLAS' default, a thread per core in every worker,
+  oversubscribes the cores, and its waiting threads spin), and whose workers end when their
+  parent does, however it ends. A pool's
   workers notice an orderly shutdown, but after SIGKILL of the parent they would finish the
   task in hand and then wait on a queue nobody writes to, for ever: each worker asks the kernel
   for SIGTERM when its parent dies (Linux' PR_SET_PDEATHSIG) and, everywhere, watches its
@@ -34,7 +37,15 @@ def worker_count(jobs: int, tasks: int) -> int:
 
 def pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes that die with this one (module doc)."""
-    return ProcessPoolExecutor(workers, initializer=_die_with_parent, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(workers, initializer=_start_worker,
+                               initargs=(os.getpid(), max(1, available_cpus() // workers)))
+
+
+def _start_worker(parent: int, blas_threads: int) -> None:
+    import numpy  # noqa: F401  (loads the BLAS library whose threads are limited)
+    from threadpoolctl import ThreadpoolController
+    ThreadpoolController().limit(limits=blas_threads, user_api="blas")   # not a context: it stays
+    _die_with_parent(parent)
 
 
 def _die_with_parent(parent: int) -> None:
