@@ -100,7 +100,7 @@ from .precision import (
     shared_measurement,
 )
 from .search import DATAFLOW_CHOICES
-from .workers import available_cpus, pool, worker_count
+from .workers import available_cpus, pool, stop, worker_count
 
 PARQUET_HINT = "Parquet export needs pyarrow: pip install 'sqnxt-engine[parquet]'"
 DASK_HINT = "--scheduler needs dask.distributed: pip install 'sqnxt-engine[dask]'"
@@ -865,14 +865,15 @@ def _results(tasks: list[tuple[Point, ...]], workers: int, scheduler):
             yield from compute_task(t)
     else:
         from concurrent.futures import as_completed
-        with pool(workers) as executor:
+        executor = pool(workers)
+        done = False
+        try:
             futures = [executor.submit(compute_task, t) for t in tasks]
-            try:
-                for f in as_completed(futures):
-                    yield from f.result()
-            finally:  # stopped early (an error, Ctrl-C): drop the points not started
-                for f in futures:
-                    f.cancel()
+            for f in as_completed(futures):
+                yield from f.result()
+            done = True
+        finally:   # stopped early (an error, Ctrl-C, SIGTERM): the tasks in hand are dropped too
+            stop(executor, wait=done)   # (a precision task runs for minutes: never waited for)
 
 
 def _dask_results(tasks: list[tuple[Point, ...]], scheduler):

@@ -6,7 +6,7 @@ how many to start, and that none outlives the command that started it.
 - `pool`: a process pool whose workers share the CPUs: each limits BLAS to its share (the CPUs
   over the workers, at least one thread; OpenBLAS' default, a thread per core in every worker,
   oversubscribes the cores, and its waiting threads spin), and whose workers end when their
-  parent does, however it ends. A pool's
+  parent does, however it ends (`stop` ends them at once when the command stops early). A pool's
   workers notice an orderly shutdown, but after SIGKILL of the parent they would finish the
   task in hand and then wait on a queue nobody writes to, for ever: each worker asks the kernel
   for SIGTERM when its parent dies (Linux' PR_SET_PDEATHSIG) and, everywhere, watches its
@@ -39,6 +39,17 @@ def pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` processes that die with this one (module doc)."""
     return ProcessPoolExecutor(workers, initializer=_start_worker,
                                initargs=(os.getpid(), max(1, available_cpus() // workers)))
+
+
+def stop(executor: ProcessPoolExecutor, wait: bool) -> None:
+    """Shut a pool down: after its work (wait), or at once, the tasks not started cancelled and
+    the workers in a task terminated (the executor has no public way to end a running task)."""
+    if not wait:
+        running = list((getattr(executor, "_processes", None) or {}).values())  # (shutdown forgets them)
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in running:
+            process.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_worker(parent: int, blas_threads: int) -> None:
