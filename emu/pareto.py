@@ -119,9 +119,9 @@ def _ordered(values) -> list:
 def encoding(records: list[dict]) -> tuple:
     """How the figure tells points apart: (marker of a record, colour key of a record, marker
     legend [(value, marker)], colour keys in order, what the colour names, design parts common
-    to all). One network: the marker follows the first design part that varies (the array), the
+    to all, what the marker names). One network: the marker follows the first design part that varies (the array), the
     colour the others together; several networks: the colour follows the network, the marker the
-    design."""
+    design, or the first design part that varies when there are more designs than markers."""
     parts = {id(r): design_parts(r) for r in records}
     names = list(next(iter(parts.values())))
     varying = [k for k in names if len({p[k] for p in parts.values()}) > 1]
@@ -129,17 +129,22 @@ def encoding(records: list[dict]) -> tuple:
     networks = list(dict.fromkeys(r["network"] for r in records))
     if len(networks) == 1 and varying:
         shape_of = lambda r: parts[id(r)][varying[0]]  # noqa: E731
+        shape_what = varying[0]
         colour_of = lambda r: ", ".join(parts[id(r)][k] for k in varying[1:]) or "-"  # noqa: E731
         colour_keys = _ordered(colour_of(r) for r in records)
         what = ", ".join(varying[1:])
     else:
         shape_of = lambda r: hardware_label(r, common) or hardware_label(r)  # noqa: E731
+        shape_what = "design"
+        if len({shape_of(r) for r in records}) > len(MARKERS) and varying:   # markers would repeat:
+            shape_of = lambda r: parts[id(r)][varying[0]]  # noqa: E731   (the front's labels name the rest)
+            shape_what = varying[0]
         colour_of = lambda r: r["network"]  # noqa: E731
         colour_keys, what = networks, "network"
     shapes = _ordered(shape_of(r) for r in records)
     marker = {v: MARKERS[i % len(MARKERS)] for i, v in enumerate(shapes)}
     return (lambda r: marker[shape_of(r)], colour_of, list(marker.items()), colour_keys, what,
-            common)
+            common, shape_what)
 
 
 def axis_label(metric: str, rs: list[dict]) -> str:
@@ -176,7 +181,7 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
         panels.append((x, y, rs, pareto_front(rs, x, y)))
     every = list({id(r): r for _, _, rs, _ in panels for r in rs}.values())
     networks = list(dict.fromkeys(r["network"] for r in every))
-    marker_of, colour_of, markers, colour_keys, colour_what, common = encoding(every)
+    marker_of, colour_of, markers, colour_keys, colour_what, common, marker_what = encoding(every)
     biggest = max((value(r, size) for r in every), default=1) if size else 1
     legend_chars = max(len(str(v)) for v, _ in markers + [(k, 0) for k in colour_keys])
     legend_in = 0.45 + 0.05 * legend_chars
@@ -237,7 +242,7 @@ def plot_pareto(records: list[dict], path, views: list[tuple[str, str]] | None =
         columns = 1 + len(handles) // 20
         right = 1 - columns * legend_in / width   # the legend's room beside the panels
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(right, 0.5), frameon=False,
-                   ncol=columns, title=f"marker: {'design' if colour_what == 'network' else 'array'}"
+                   ncol=columns, title=f"marker: {marker_what}"
                    + (f"\ncolour: {colour_what}" if len(colour_keys) > 1 else ""),
                    title_fontsize=6)
         what = " and ".join(f"{y} against {x}" for x, y in views)

@@ -374,7 +374,8 @@ def test_the_figure_tells_designs_apart(swept):
     """One network: a marker per array, a colour per combination of the other varying
     parameters; parts common to every point (the clock) are said once, in the title."""
     records = swept[2]
-    marker_of, colour_of, markers, colours, what, common = P.encoding(records)
+    marker_of, colour_of, markers, colours, what, common, marker_what = P.encoding(records)
+    assert marker_what == "array"
     assert [v for v, _ in markers] == ["4x4", "8x8"] and len({m for _, m in markers}) == 2
     assert colours == ["8-bit", "16-bit"] and what == "precision"
     assert "buffer" in common and "clock" in common
@@ -403,3 +404,18 @@ def test_zigzag_reads_our_workload(tmp_path, onnx_net):
         assert validator.validate()
         nodes = list(WorkloadFactory(data, mapping.normalized_data).create().nodes)
         assert sorted(n.total_mac_count for n in nodes) == sorted(s.macs for _, s in layers)
+
+
+def test_more_designs_than_markers_are_told_apart_by_array():
+    """Two networks on 2 arrays x 10 arithmetics (a precision sweep's 20 designs): a marker per
+    design would repeat (15 markers), so the marker follows the array; the front's labels name
+    the rest."""
+    records = [{"network": net, "pe_rows": a, "pe_cols": a, "gb_bytes": 32768, "hw.arith.word_bits": w,
+                "hw.arith.acc_bits": acc, "hw.arith.overflow": mode}
+               for net in ("n int8", "n w4a8") for a in (8, 16)
+               for w, acc in ((16, 32), (16, 48), (8, 24), (8, 32), (8, 48)) for mode in ("wrap", "saturate")]
+    marker_of, colour_of, markers, colours, what, common, marker_what = P.encoding(records)
+    assert marker_what == "array" and [v for v, _ in markers] == ["8x8", "16x16"]
+    assert colours == ["n int8", "n w4a8"] and what == "network"
+    few = [r for r in records if r["hw.arith.overflow"] == "wrap" and r["pe_rows"] == 8]
+    assert P.encoding(few)[-1] == "design"   # 5 designs: one marker each
