@@ -7,6 +7,9 @@ compute the same outputs without the compiled kernels, and the tests compare the
 """
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 
 from . import _infer
@@ -58,6 +61,39 @@ def _kernel_dtype(dtype) -> bool:
     return np.dtype(dtype) in (np.float32, np.float64)
 
 
+_workspace = threading.local()
+
+
+def _work(slot: int, shape, dtype) -> np.ndarray:
+    """A scratch array of `shape` and `dtype` from this thread's reusable buffer `slot`, grown as
+    needed and kept: a temporary of a few hundred KB allocated afresh per call is page-faulted in
+    afresh each time (glibc hands freed memory above its trim threshold back to the system), which
+    made Winograd's 1x3 8->16 layer at 55x55 take 194 us instead of 42 (MALLOC_TRIM_THRESHOLD_
+    raised, the same 42). Only for what does not outlive the call; one buffer per thread, because
+    the Runner's batch split runs the same plans side by side."""
+    try:
+        bufs = _workspace.bufs
+    except AttributeError:
+        bufs = _workspace.bufs = {}
+    key = (shape, dtype)
+    buf, last, view = bufs.get(slot, (None, None, None))
+    if last == key:
+        return view
+    nbytes = math.prod(shape) * dtype.itemsize
+    if buf is None or buf.nbytes < nbytes:
+        buf = np.empty(nbytes, np.uint8)
+    view = buf[:nbytes].view(dtype).reshape(shape)
+    bufs[slot] = (buf, key, view)
+    return view
+
+
+# Winograd F(4,3) (Lavin and Gray, arXiv 1509.09308): 4 outputs of a 3-tap correlation from 6
+# inputs d and the taps g as A^T [(G g) * (B^T d)], 6 multiplies instead of 12. B^T and A^T are
+# applied by the compiled transforms (_infer_simd.h); G here, once per plan, in float64.
+WINOGRAD_G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                       [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+
+
 class ConvPlan:
     """A convolution prepared once for its weights: the scheme that moves the least memory is
     chosen, and the weights are laid out for it, so a forward pass does only the arithmetic.
@@ -67,7 +103,13 @@ class ConvPlan:
     input flattened with its padded row length `wp` (tap (i, j) is then the contiguous run starting
     at i*dh*wp + j*dw, so the gather is kh*kw block copies) and do one matrix product, computing
     wp - wo spare columns per row that are cropped; strided kernels gather the taps through one
-    strided view (im2col) and do one matrix product per group.
+    strided view (im2col) and do one matrix product per group. On the compiled path, 1x3 and 3x1
+    kernels (stride 1, one group) are "winograd": Winograd's F(4,3) where `winograd_wins` says it
+    saves enough multiplies on the input's size (else flat): the input transform (compiled) makes
+    6 matrices of C rows, one product each with the transformed weights (6, O, C), so half the
+    multiplies of the flat product, and the output transform (compiled) makes the outputs with the
+    bias and clamp. winograd=True / False forces it on / off (the integer runner's exact sums:
+    off). Its float32 error is a few times the direct product's (docs/inference-speed.md).
 
     `clamp` = (lo, hi) fuses an activation that is a clamp (ReLU (0, inf), ReLU6 (0, 6)) into the
     plan. By default (float32 and float64) the compiled kernels do the passes around the matrix
@@ -78,7 +120,7 @@ class ConvPlan:
     REFERENCE = False  # True: plans built from now on run the NumPy path (benchmarks' profile)
 
     def __init__(self, weight, bias, stride, padding, dilation, groups, dtype, clamp=None,
-                 reference: bool = False):
+                 reference: bool = False, winograd: bool | None = None):
         self.dtype = np.dtype(dtype)
         self.clamp = tuple(float(v) for v in clamp) if clamp is not None else None
         self.reference = reference or self.REFERENCE or not _kernel_dtype(self.dtype)
@@ -93,12 +135,15 @@ class ConvPlan:
             self.taps = np.ascontiguousarray(w.reshape(self.o, self.kh * self.kw).T)[:, None, :, None, None]
             self.planes = np.ascontiguousarray(w.reshape(self.o, self.kh, self.kw))
         elif self.stride == (1, 1):
-            self.scheme = "flat"
+            self.scheme = "winograd" if self._winograd(winograd) else "flat"
         else:
             self.scheme = "im2col"
         self.wmat = np.ascontiguousarray(w.reshape(groups, og, self.cg * self.kh * self.kw))
         if groups == 1:
             self.wmat = self.wmat[0]
+        if self.scheme == "winograd":  # U[xi] = (G g)[xi] for every (o, c): (6, O, C)
+            taps = np.asarray(weight, dtype=np.float64).reshape(self.o, self.cg, 3)
+            self.wino = np.ascontiguousarray(np.einsum("xk,ock->xoc", WINOGRAD_G, taps), dtype=self.dtype)
         self.bias = None if bias is None else np.asarray(bias, dtype=self.dtype).reshape(1, self.o, 1, 1)
         self.bias1 = None if bias is None else np.ascontiguousarray(self.bias.reshape(self.o))
         # Looked up once, not per call: on 28x28 inputs a forward pass is ~100 small convolutions,
@@ -106,6 +151,46 @@ class ConvPlan:
         self._clamp_args = self.clamp or NO_CLAMP
         self._forward = getattr(self, ("_" if self.reference else "_fast_") + self.scheme)
         self._out_hw = {}
+        self._wino_use = {}  # (h, w): whether the winograd scheme uses Winograd on that input size
+
+    def _winograd(self, choice):
+        """Whether the plan has the "winograd" scheme: `choice` if given (True where Winograd does
+        not apply is a ValueError), else where it applies (WINOGRAD = True; per input size, the
+        rule in winograd_wins decides each call)."""
+        applies = (not self.reference and self.groups == 1 and self.dilation == (1, 1)
+                   and (self.kh, self.kw) in ((1, 3), (3, 1)))
+        if choice and not applies:
+            raise ValueError("Winograd F(4,3) runs 1x3 and 3x1 kernels at stride 1, dilation 1, "
+                             "one group, on the compiled float path")
+        self._wino_forced = choice is not None
+        return bool(choice) if choice is not None else applies and self.WINOGRAD
+
+    WINOGRAD = True  # False: plans built from now on keep 1x3 / 3x1 kernels flat (benchmarks' baseline)
+    # The multiply-adds per image Winograd must save to be used (winograd_wins).
+    WINOGRAD_MIN_SAVED = 300_000
+
+    def winograd_wins(self, h: int, w: int) -> bool:
+        """The plan rule for a 1x3 / 3x1 kernel on an h x w input: Winograd F(4,3) when it saves at
+        least WINOGRAD_MIN_SAVED multiply-adds per image.
+
+        Multiplies: the flat product does 3 per output channel, input channel and column, over ho
+        rows of the padded row length (wp - wo spare columns per row for a 1x3); F(4,3) does 6 per
+        tile of 4 outputs, tiles whole (a 3x1's last tile row may overhang the plane: 4 rows
+        computed for the 2 of a 2x2 plane, so nothing saved there). Saved: C*O*(3*flat - 6*tiles).
+        Memory: the transforms write and read 6/4 (C + O) words per output (the products' inputs
+        and outputs), the flat gather 3C; on planes in cache both are cheap beside the products.
+        The fixed cost is two compiled passes and a stack of six products, about 4 us per call on
+        the development machine, the time of about 200,000 multiply-adds at its BLAS rate; the
+        bound leaves a margin for the products of depth C instead of 3C running further below
+        peak. Measured (docs/inference-speed.md): every 1x3 / 3x1 layer of sqnxt23v5_w1 saves
+        0.69M-2.4M and runs in 0.47-0.93x the flat scheme's time at batch 1 and 16; the
+        Fashion-MNIST model's save 0-196K (planes of 14x14 down to 2x2, 8-128 channels) and run
+        0.84-1.30x at batch 1, 0.67-3.3x at batch 256: they stay flat."""
+        t, b, l, r = self.padding
+        hp, wp = h + t + b, w + l + r
+        ho, _ = self.out_hw(h, w)
+        saved = self.cg * self.o * (3 * ho * wp - 6 * _infer.winograd_tiles(self.kh, hp, wp)[1])
+        return saved >= self.WINOGRAD_MIN_SAVED
 
     def out_hw(self, h, w):
         hw = self._out_hw.get((h, w))
@@ -150,6 +235,23 @@ class ConvPlan:
         out = np.empty((n, self.o, ho, wo), dtype=self.dtype)
         _infer.bias_clamp_crop(y, out, self.bias1, *self._clamp_args)
         return out
+
+    def _fast_winograd(self, x, n, c, ho, wo):
+        h, w = x.shape[2], x.shape[3]
+        use = self._wino_use.get((h, w))
+        if use is None:
+            use = self._wino_use[h, w] = self._wino_forced or self.winograd_wins(h, w)
+        if not use:
+            return self._fast_flat(x, n, c, ho, wo)
+        t, b, l, r = self.padding
+        hp, wp = x.shape[2] + t + b, x.shape[3] + l + r
+        cols = _infer.winograd_tiles(self.kh, hp, wp)[1]
+        v = _work(0, (6, c, n * cols), self.dtype)
+        _infer.winograd_input(x, v, self.kh, t, l, hp, wp)
+        m = np.matmul(self.wino, v, out=_work(1, (6, self.o, n * cols), self.dtype))
+        y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+        _infer.winograd_output(m, y, self.bias1, *self._clamp_args, self.kh, wp)
+        return y
 
     def _fast_im2col(self, x, n, c, ho, wo):
         # The gather stays NumPy's: a compiled gather by bounds with each band's epilogue done in

@@ -62,6 +62,87 @@
 #define SQNXT_TAPS_BLOCKS(REAL, VEC) /* no vector extension: the scalar loop does every output */
 #endif
 
+/* Winograd F(4,3) (Lavin and Gray, arXiv 1509.09308; _infer.winograd_input / winograd_output):
+ * a 3-tap correlation over 4 outputs is (A^T [(G g) * (B^T d)]) from the 6 inputs d, with 6
+ * multiplies instead of 12. Below: B^T d (input) and A^T m (output, with the product's epilogue),
+ * over many tiles at once. "lanes": the tiles sit side by side in memory (a 3x1 kernel's tiles of
+ * 4 rows, one per column, the plane's rows split into 4 phase planes ps apart by row mod 4: tap k
+ * of tile q at s[(k % 4)*ps + (k / 4)*ks + q], ks a row; the output likewise into 4 phase planes
+ * js apart); "run": the tiles follow each other along a flattened row (a 1x3 kernel's tiles of 4
+ * columns: tap k of tile q at s[4q + k]). The phases make every tile of a plane one contiguous
+ * run of lanes, long vectors even on 7x7 planes. Each
+ * loop is plain C that GCC vectorises in each clone (the run loops through its permutes of
+ * 4-element groups). Output row xi of the transform goes to v + xi*vs. */
+#define SQNXT_WINO_IN(REAL, d0, d1, d2, d3, d4, d5, q)                                                \
+    {                                                                                           \
+        const REAL t0 = d0, t1 = d1, t2 = d2, t3 = d3, t4 = d4, t5 = d5;                        \
+        v0[q] = 4 * t0 - 5 * t2 + t4;                                                           \
+        v1[q] = (t3 + t4) - 4 * (t1 + t2);                                                      \
+        v2[q] = (t4 - t3) + 4 * (t1 - t2);                                                      \
+        v3[q] = (t4 - t2) + 2 * (t3 - t1);                                                      \
+        v4[q] = (t4 - t2) - 2 * (t3 - t1);                                                      \
+        v5[q] = 4 * t1 - 5 * t3 + t5;                                                           \
+    }
+
+#define SQNXT_DEFINE_WINO_IN(NAME, ATTR, REAL)                                                  \
+    ATTR static void NAME##_lanes(REAL *restrict v, Py_ssize_t vs, const REAL *restrict s,      \
+                                  Py_ssize_t ps, Py_ssize_t ks, Py_ssize_t n)                   \
+    {                                                                                           \
+        REAL *restrict v0 = v, *restrict v1 = v + vs, *restrict v2 = v + 2 * vs;                \
+        REAL *restrict v3 = v + 3 * vs, *restrict v4 = v + 4 * vs, *restrict v5 = v + 5 * vs;   \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_IN(REAL, s[q], s[ps + q], s[2 * ps + q], s[3 * ps + q], s[ks + q],       \
+                          s[ps + ks + q], q)                                                    \
+    }                                                                                           \
+    ATTR static void NAME##_run(REAL *restrict v, Py_ssize_t vs, const REAL *restrict s,        \
+                                Py_ssize_t n)                                                   \
+    {                                                                                           \
+        REAL *restrict v0 = v, *restrict v1 = v + vs, *restrict v2 = v + 2 * vs;                \
+        REAL *restrict v3 = v + 3 * vs, *restrict v4 = v + 4 * vs, *restrict v5 = v + 5 * vs;   \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_IN(REAL, s[4 * q], s[4 * q + 1], s[4 * q + 2], s[4 * q + 3], s[4 * q + 4],     \
+                          s[4 * q + 5], q)                                                      \
+    }
+
+/* y = A^T m, then bias b and the clamp (lo, hi): out row j of tile q is y_j. */
+#define SQNXT_WINO_OUT(REAL, q, STORE)                                                                \
+    {                                                                                           \
+        const REAL a1 = m1[q] + m2[q], a2 = m1[q] - m2[q];                                      \
+        const REAL a3 = m3[q] + m4[q], a4 = m3[q] - m4[q];                                      \
+        REAL y0 = m0[q] + a1 + a3 + b, y1 = a2 + 2 * a4 + b;                                    \
+        REAL y2 = a1 + 4 * a3 + b, y3 = a2 + 8 * a4 + m5[q] + b;                                \
+        y0 = y0 > lo ? y0 : lo; y0 = y0 < hi ? y0 : hi;                                         \
+        y1 = y1 > lo ? y1 : lo; y1 = y1 < hi ? y1 : hi;                                         \
+        y2 = y2 > lo ? y2 : lo; y2 = y2 < hi ? y2 : hi;                                         \
+        y3 = y3 > lo ? y3 : lo; y3 = y3 < hi ? y3 : hi;                                         \
+        STORE                                                                                   \
+    }
+
+#define SQNXT_DEFINE_WINO_OUT(NAME, ATTR, REAL)                                                 \
+    ATTR static void NAME##_lanes(REAL *restrict dst, Py_ssize_t js, const REAL *restrict m,    \
+                                  Py_ssize_t ms, Py_ssize_t n, REAL b, REAL lo, REAL hi)        \
+    {                                                                                           \
+        const REAL *m0 = m, *m1 = m + ms, *m2 = m + 2 * ms, *m3 = m + 3 * ms;                   \
+        const REAL *m4 = m + 4 * ms, *m5 = m + 5 * ms;                                          \
+        REAL *restrict d0 = dst, *restrict d1 = dst + js, *restrict d2 = dst + 2 * js;          \
+        REAL *restrict d3 = dst + 3 * js;                                                       \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_OUT(REAL, q, d0[q] = y0; d1[q] = y1; d2[q] = y2; d3[q] = y3;)                  \
+    }                                                                                           \
+    ATTR static void NAME##_run(REAL *restrict dst, const REAL *restrict m, Py_ssize_t ms,      \
+                                Py_ssize_t n, REAL b, REAL lo, REAL hi)                         \
+    {                                                                                           \
+        const REAL *m0 = m, *m1 = m + ms, *m2 = m + 2 * ms, *m3 = m + 3 * ms;                   \
+        const REAL *m4 = m + 4 * ms, *m5 = m + 5 * ms;                                          \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_OUT(REAL, q, dst[4 * q] = y0; dst[4 * q + 1] = y1; dst[4 * q + 2] = y2;        \
+                           dst[4 * q + 3] = y3;)                                                \
+    }
+
 /* The loops of one clone: NAME_SUFFIX for each, compiled with ATTR (a target attribute or
  * nothing), F32 / F64 its vector types. */
 #define SQNXT_DEFINE_CLONE(SUFFIX, ATTR, F32, F64)                                              \
@@ -70,7 +151,11 @@
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32_##SUFFIX, ATTR, float)                                   \
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f64_##SUFFIX, ATTR, double)                                  \
     SQNXT_DEFINE_GATHER(sqnxt_gather_f32_##SUFFIX, ATTR, float)                                 \
-    SQNXT_DEFINE_GATHER(sqnxt_gather_f64_##SUFFIX, ATTR, double)
+    SQNXT_DEFINE_GATHER(sqnxt_gather_f64_##SUFFIX, ATTR, double)                                 \
+    SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f32_##SUFFIX, ATTR, float)                               \
+    SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f64_##SUFFIX, ATTR, double)                              \
+    SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f32_##SUFFIX, ATTR, float)                             \
+    SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f64_##SUFFIX, ATTR, double)
 
 /* the vector blocks, then the outputs after the last whole block one at a time */
 #define SQNXT_DEFINE_TAPS(NAME, ATTR, REAL, VEC)                                                \
@@ -120,11 +205,23 @@ typedef struct {
     void (*clamp_f64)(double *, Py_ssize_t, double, double, double);
     void (*gather_f32)(float *, const float *, Py_ssize_t, Py_ssize_t);
     void (*gather_f64)(double *, const double *, Py_ssize_t, Py_ssize_t);
+    void (*wino_in_lanes_f32)(float *, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*wino_in_lanes_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*wino_in_run_f32)(float *, Py_ssize_t, const float *, Py_ssize_t);
+    void (*wino_in_run_f64)(double *, Py_ssize_t, const double *, Py_ssize_t);
+    void (*wino_out_lanes_f32)(float *, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, float, float, float);
+    void (*wino_out_lanes_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, double, double, double);
+    void (*wino_out_run_f32)(float *, const float *, Py_ssize_t, Py_ssize_t, float, float, float);
+    void (*wino_out_run_f64)(double *, const double *, Py_ssize_t, Py_ssize_t, double, double, double);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
     {NAME, sqnxt_taps_f32_##SUFFIX, sqnxt_taps_f64_##SUFFIX, sqnxt_clamp_f32_##SUFFIX,          \
-     sqnxt_clamp_f64_##SUFFIX, sqnxt_gather_f32_##SUFFIX, sqnxt_gather_f64_##SUFFIX}
+     sqnxt_clamp_f64_##SUFFIX, sqnxt_gather_f32_##SUFFIX, sqnxt_gather_f64_##SUFFIX,            \
+     sqnxt_wino_in_f32_##SUFFIX##_lanes, sqnxt_wino_in_f64_##SUFFIX##_lanes,                     \
+     sqnxt_wino_in_f32_##SUFFIX##_run, sqnxt_wino_in_f64_##SUFFIX##_run,                         \
+     sqnxt_wino_out_f32_##SUFFIX##_lanes, sqnxt_wino_out_f64_##SUFFIX##_lanes,                   \
+     sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -190,5 +287,13 @@ static inline void sqnxt_clamp_f32(float *y, Py_ssize_t n, float b, float lo, fl
 static inline void sqnxt_clamp_f64(double *y, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->clamp_f64(y, n, b, lo, hi); }
 static inline void sqnxt_gather_f32(float *d, const float *s, Py_ssize_t st, Py_ssize_t n) { sqnxt_simd->gather_f32(d, s, st, n); }
 static inline void sqnxt_gather_f64(double *d, const double *s, Py_ssize_t st, Py_ssize_t n) { sqnxt_simd->gather_f64(d, s, st, n); }
+static inline void sqnxt_wino_in_lanes_f32(float *v, Py_ssize_t vs, const float *s, Py_ssize_t ps, Py_ssize_t ks, Py_ssize_t n) { sqnxt_simd->wino_in_lanes_f32(v, vs, s, ps, ks, n); }
+static inline void sqnxt_wino_in_lanes_f64(double *v, Py_ssize_t vs, const double *s, Py_ssize_t ps, Py_ssize_t ks, Py_ssize_t n) { sqnxt_simd->wino_in_lanes_f64(v, vs, s, ps, ks, n); }
+static inline void sqnxt_wino_in_run_f32(float *v, Py_ssize_t vs, const float *s, Py_ssize_t n) { sqnxt_simd->wino_in_run_f32(v, vs, s, n); }
+static inline void sqnxt_wino_in_run_f64(double *v, Py_ssize_t vs, const double *s, Py_ssize_t n) { sqnxt_simd->wino_in_run_f64(v, vs, s, n); }
+static inline void sqnxt_wino_out_lanes_f32(float *d, Py_ssize_t js, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_lanes_f32(d, js, m, ms, n, b, lo, hi); }
+static inline void sqnxt_wino_out_lanes_f64(double *d, Py_ssize_t js, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_lanes_f64(d, js, m, ms, n, b, lo, hi); }
+static inline void sqnxt_wino_out_run_f32(float *d, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_run_f32(d, m, ms, n, b, lo, hi); }
+static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif
