@@ -16,13 +16,16 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
     python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
     python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
     python benchmarks/infer_latency.py --simd avx512 avx2 [...]   # this engine once per kernel clone
+    python benchmarks/infer_latency.py --flat [...]               # ...and again without Winograd
 
 --profile prints where this engine's time goes per operator kind, with the compiled kernels and
 with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
 --products times each convolution's matrix product alone, what no pass around it can remove.
 --simd runs this engine's compiled kernels with each named clone (sqnxt_engine.functional._infer:
 avx512, avx2, baseline), side by side in the same interleaved run (with --profile: one kernels
-column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. Every run
+column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. --flat adds,
+for each clone, a worker whose plans keep the 1x3 / 3x1 layers flat (ConvPlan.WINOGRAD = False,
+labelled .../flat): the engine as before Winograd, in the same interleaved run. Every run
 first prints the CPU model, its vector extensions and the clone the kernels use by default.
 Needs torch, pytorchcv and efficientnet-lite-pytorch (--no-deps) and onnxruntime: the README's
 test install.
@@ -67,8 +70,8 @@ def machine_line() -> str:
             f"kernel clone: {_infer.simd_clone()} (this CPU runs: {', '.join(runs)})")
 
 
-def engine_label(engine: str, simd: str | None) -> str:
-    return engine if simd is None else f"{engine}/{simd}"
+def engine_label(engine: str, simd: str | None, flat: bool = False) -> str:
+    return (engine if simd is None else f"{engine}/{simd}") + ("/flat" if flat else "")
 
 
 def torch_model(model: str, workdir: Path):
@@ -125,18 +128,20 @@ def prepare(model: str, workdir: Path) -> None:
                           dynamic_axes={"x": {0: "n"}}, dynamo=False)
 
 
-def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None) -> None:
+def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None,
+           flat: bool = False) -> None:
     """Load one engine, then answer 'run' with the seconds one forward pass took, and 'quit' with
     the process's peak resident memory."""
     import numpy as np
 
     x = np.random.default_rng(0).normal(size=(batch,) + input_shape(model)).astype(np.float32)
     if engine == "sqnxt-engine":
-        from sqnxt_engine.functional import _infer
+        from sqnxt_engine.functional import ConvPlan, _infer
         from sqnxt_engine.io.model import load_model
         from sqnxt_engine.runtime import Runner, set_threads
         if simd is not None:
             _infer.set_simd(simd)
+        ConvPlan.WINOGRAD = not flat
         set_threads(threads)
         graph, arrays, _ = load_model(workdir / f"{model}.npz")
         runner = Runner(graph, arrays)
@@ -178,7 +183,7 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,)) -> list[dict]:
+def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,), flat: bool = False) -> list[dict]:
     """Each round gives every worker, in shuffled order, a turn of `burst` timed passes in a row.
     With burst 1 every pass starts cold from the machine's point of view (another engine just
     ran); with more threads than one, that cold start is mostly waking the thread pool and
@@ -189,11 +194,14 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,
     procs = {}
     for model in models:
         for batch in BATCHES[model]:
-            for engine, simd in [(e, s) for e in ENGINES for s in (simds if e == "sqnxt-engine" else (None,))]:
-                label = engine_label(engine, simd)
+            ours = [(s, f) for f in ((False, True) if flat else (False,)) for s in simds]
+            for engine, simd, fl in [(e, s, f) for e in ENGINES
+                                     for s, f in (ours if e == "sqnxt-engine" else [(None, False)])]:
+                label = engine_label(engine, simd, fl)
                 p = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--model", model,
                                       "--batch", str(batch), "--threads", str(threads),
-                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else []),
+                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else [])
+                                     + (["--flat"] if fl else []),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                 if p.stdout.readline().strip() != "ready":
                     raise SystemExit(f"{label} worker for {model} failed to start")
@@ -354,6 +362,8 @@ def main() -> None:
                     help="time each conv's matrix product alone")
     ap.add_argument("--simd", nargs="+", metavar="CLONE",
                     help="run this engine's kernels with each of these clones (avx512, avx2, baseline)")
+    ap.add_argument("--flat", action="store_true",
+                    help="also run this engine with the 1x3 / 3x1 layers flat (no Winograd), per clone")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help="batch of --profile")
@@ -361,7 +371,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir,
-                      args.simd[0] if args.simd else None)
+                      args.simd[0] if args.simd else None, args.flat)
     from sqnxt_engine.functional import _infer
     runs = [k for k, ok in _infer.simd_clones().items() if ok]
     for simd in args.simd or ():
@@ -383,7 +393,7 @@ def main() -> None:
         for model in args.models:
             prepare(model, Path(d))
         for threads in args.threads:
-            rows += measure(args.models, threads, args.rounds, Path(d), args.burst, simds)
+            rows += measure(args.models, threads, args.rounds, Path(d), args.burst, simds, args.flat)
     if args.json:
         print(json.dumps(rows, indent=2))
         return

@@ -72,7 +72,9 @@
  * columns: tap k of tile q at s[4q + k]). The phases make every tile of a plane one contiguous
  * run of lanes, long vectors even on 7x7 planes. Each
  * loop is plain C that GCC vectorises in each clone (the run loops through its permutes of
- * 4-element groups). Output row xi of the transform goes to v + xi*vs. */
+ * 4-element groups), in a function of its own whose every row is a restrict parameter: with the
+ * rows as offsets of one pointer GCC gave up on the alias checks and left the input transforms
+ * scalar in every clone. Output row xi of the transform goes to v + xi*vs. */
 #define SQNXT_WINO_IN(REAL, d0, d1, d2, d3, d4, d5, q)                                                \
     {                                                                                           \
         const REAL t0 = d0, t1 = d1, t2 = d2, t3 = d3, t4 = d4, t5 = d5;                        \
@@ -85,29 +87,39 @@
     }
 
 #define SQNXT_DEFINE_WINO_IN(NAME, ATTR, REAL)                                                  \
-    ATTR static void NAME##_lanes(REAL *restrict v, Py_ssize_t vs, const REAL *restrict s,      \
-                                  Py_ssize_t ps, Py_ssize_t ks, Py_ssize_t n)                   \
+    ATTR static void NAME##_lanes6(REAL *restrict v0, REAL *restrict v1, REAL *restrict v2,     \
+                                   REAL *restrict v3, REAL *restrict v4, REAL *restrict v5,     \
+                                   const REAL *restrict s0, const REAL *restrict s1,            \
+                                   const REAL *restrict s2, const REAL *restrict s3,            \
+                                   const REAL *restrict s4, const REAL *restrict s5,            \
+                                   Py_ssize_t n)                                                \
     {                                                                                           \
-        REAL *restrict v0 = v, *restrict v1 = v + vs, *restrict v2 = v + 2 * vs;                \
-        REAL *restrict v3 = v + 3 * vs, *restrict v4 = v + 4 * vs, *restrict v5 = v + 5 * vs;   \
         Py_ssize_t q;                                                                           \
         for (q = 0; q < n; q++)                                                                 \
-            SQNXT_WINO_IN(REAL, s[q], s[ps + q], s[2 * ps + q], s[3 * ps + q], s[ks + q],       \
-                          s[ps + ks + q], q)                                                    \
+            SQNXT_WINO_IN(REAL, s0[q], s1[q], s2[q], s3[q], s4[q], s5[q], q)                    \
     }                                                                                           \
-    ATTR static void NAME##_run(REAL *restrict v, Py_ssize_t vs, const REAL *restrict s,        \
-                                Py_ssize_t n)                                                   \
+    ATTR static void NAME##_lanes(REAL *v, Py_ssize_t vs, const REAL *s, Py_ssize_t ps,         \
+                                  Py_ssize_t ks, Py_ssize_t n)                                  \
     {                                                                                           \
-        REAL *restrict v0 = v, *restrict v1 = v + vs, *restrict v2 = v + 2 * vs;                \
-        REAL *restrict v3 = v + 3 * vs, *restrict v4 = v + 4 * vs, *restrict v5 = v + 5 * vs;   \
+        NAME##_lanes6(v, v + vs, v + 2 * vs, v + 3 * vs, v + 4 * vs, v + 5 * vs,                \
+                      s, s + ps, s + 2 * ps, s + 3 * ps, s + ks, s + ps + ks, n);               \
+    }                                                                                           \
+    ATTR static void NAME##_run6(REAL *restrict v0, REAL *restrict v1, REAL *restrict v2,       \
+                                 REAL *restrict v3, REAL *restrict v4, REAL *restrict v5,       \
+                                 const REAL *restrict s, Py_ssize_t n)                          \
+    {                                                                                           \
         Py_ssize_t q;                                                                           \
         for (q = 0; q < n; q++)                                                                 \
-            SQNXT_WINO_IN(REAL, s[4 * q], s[4 * q + 1], s[4 * q + 2], s[4 * q + 3], s[4 * q + 4],     \
-                          s[4 * q + 5], q)                                                      \
+            SQNXT_WINO_IN(REAL, s[4 * q], s[4 * q + 1], s[4 * q + 2], s[4 * q + 3],             \
+                          s[4 * q + 4], s[4 * q + 5], q)                                        \
+    }                                                                                           \
+    ATTR static void NAME##_run(REAL *v, Py_ssize_t vs, const REAL *s, Py_ssize_t n)            \
+    {                                                                                           \
+        NAME##_run6(v, v + vs, v + 2 * vs, v + 3 * vs, v + 4 * vs, v + 5 * vs, s, n);           \
     }
 
 /* y = A^T m, then bias b and the clamp (lo, hi): out row j of tile q is y_j. */
-#define SQNXT_WINO_OUT(REAL, q, STORE)                                                                \
+#define SQNXT_WINO_OUT(REAL, q, STORE)                                                          \
     {                                                                                           \
         const REAL a1 = m1[q] + m2[q], a2 = m1[q] - m2[q];                                      \
         const REAL a3 = m3[q] + m4[q], a4 = m3[q] - m4[q];                                      \
@@ -121,26 +133,39 @@
     }
 
 #define SQNXT_DEFINE_WINO_OUT(NAME, ATTR, REAL)                                                 \
-    ATTR static void NAME##_lanes(REAL *restrict dst, Py_ssize_t js, const REAL *restrict m,    \
-                                  Py_ssize_t ms, Py_ssize_t n, REAL b, REAL lo, REAL hi)        \
+    ATTR static void NAME##_lanes6(REAL *restrict d0, REAL *restrict d1, REAL *restrict d2,     \
+                                   REAL *restrict d3, const REAL *restrict m0,                  \
+                                   const REAL *restrict m1, const REAL *restrict m2,            \
+                                   const REAL *restrict m3, const REAL *restrict m4,            \
+                                   const REAL *restrict m5, Py_ssize_t n, REAL b, REAL lo,      \
+                                   REAL hi)                                                     \
     {                                                                                           \
-        const REAL *m0 = m, *m1 = m + ms, *m2 = m + 2 * ms, *m3 = m + 3 * ms;                   \
-        const REAL *m4 = m + 4 * ms, *m5 = m + 5 * ms;                                          \
-        REAL *restrict d0 = dst, *restrict d1 = dst + js, *restrict d2 = dst + 2 * js;          \
-        REAL *restrict d3 = dst + 3 * js;                                                       \
         Py_ssize_t q;                                                                           \
         for (q = 0; q < n; q++)                                                                 \
-            SQNXT_WINO_OUT(REAL, q, d0[q] = y0; d1[q] = y1; d2[q] = y2; d3[q] = y3;)                  \
+            SQNXT_WINO_OUT(REAL, q, d0[q] = y0; d1[q] = y1; d2[q] = y2; d3[q] = y3;)            \
     }                                                                                           \
-    ATTR static void NAME##_run(REAL *restrict dst, const REAL *restrict m, Py_ssize_t ms,      \
-                                Py_ssize_t n, REAL b, REAL lo, REAL hi)                         \
+    ATTR static void NAME##_lanes(REAL *dst, Py_ssize_t js, const REAL *m, Py_ssize_t ms,       \
+                                  Py_ssize_t n, REAL b, REAL lo, REAL hi)                       \
     {                                                                                           \
-        const REAL *m0 = m, *m1 = m + ms, *m2 = m + 2 * ms, *m3 = m + 3 * ms;                   \
-        const REAL *m4 = m + 4 * ms, *m5 = m + 5 * ms;                                          \
+        NAME##_lanes6(dst, dst + js, dst + 2 * js, dst + 3 * js, m, m + ms, m + 2 * ms,         \
+                      m + 3 * ms, m + 4 * ms, m + 5 * ms, n, b, lo, hi);                        \
+    }                                                                                           \
+    ATTR static void NAME##_run6(REAL *restrict dst, const REAL *restrict m0,                   \
+                                 const REAL *restrict m1, const REAL *restrict m2,              \
+                                 const REAL *restrict m3, const REAL *restrict m4,              \
+                                 const REAL *restrict m5, Py_ssize_t n, REAL b, REAL lo,        \
+                                 REAL hi)                                                       \
+    {                                                                                           \
         Py_ssize_t q;                                                                           \
         for (q = 0; q < n; q++)                                                                 \
-            SQNXT_WINO_OUT(REAL, q, dst[4 * q] = y0; dst[4 * q + 1] = y1; dst[4 * q + 2] = y2;        \
+            SQNXT_WINO_OUT(REAL, q, dst[4 * q] = y0; dst[4 * q + 1] = y1; dst[4 * q + 2] = y2;  \
                            dst[4 * q + 3] = y3;)                                                \
+    }                                                                                           \
+    ATTR static void NAME##_run(REAL *dst, const REAL *m, Py_ssize_t ms, Py_ssize_t n, REAL b,  \
+                                REAL lo, REAL hi)                                               \
+    {                                                                                           \
+        NAME##_run6(dst, m, m + ms, m + 2 * ms, m + 3 * ms, m + 4 * ms, m + 5 * ms, n, b, lo,   \
+                    hi);                                                                        \
     }
 
 /* The loops of one clone: NAME_SUFFIX for each, compiled with ATTR (a target attribute or
