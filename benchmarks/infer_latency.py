@@ -235,10 +235,11 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,
     return rows
 
 
-def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
+def profile(model: str, batch: int, rounds: int, simds=(None,), flat: bool = False) -> None:
     """Per operator kind, median milliseconds per forward pass: compiled kernels (with each clone
-    in `simds`, None: the default one) vs the NumPy reference path, the runs interleaved in an
-    order that alternates round by round."""
+    in `simds`, None: the default one; with `flat` each clone again without Winograd, columns
+    ..._flat) vs the NumPy reference path, the runs interleaved in an order that alternates round
+    by round."""
     import numpy as np
 
     import sqnxt_engine.functional as F
@@ -255,6 +256,11 @@ def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
         from sqnxt_engine.io.model import load_model
         graph, arrays, _ = load_model(path)
     fast = Runner(graph, arrays)
+    F.ConvPlan.WINOGRAD = not flat  # plans built now keep 1x3 / 3x1 kernels flat
+    try:
+        fast_flat = Runner(graph, arrays) if flat else None
+    finally:
+        F.ConvPlan.WINOGRAD = True
     F.ConvPlan.REFERENCE = True  # plans built now run the NumPy path
     try:
         ref = Runner(graph, arrays)
@@ -263,6 +269,9 @@ def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
     default = _infer.simd_clone()
     kernels = ["kernels" if s is None else f"kernels_{s}" for s in simds]
     clone_of = dict(zip(kernels, [s or default for s in simds]))
+    if flat:
+        clone_of.update({f"{k}_flat": c for k, c in clone_of.items()})
+        kernels = [k + sfx for k in kernels for sfx in ("", "_flat")]
     times = {n: collections.defaultdict(list) for n in kernels + ["numpy"]}
     totals = {n: [] for n in kernels + ["numpy"]}
     current: dict = {}
@@ -279,14 +288,14 @@ def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
             return y
         return wrapper
 
-    for runner in (fast, ref):
+    for runner in filter(None, (fast, fast_flat, ref)):
         for step in runner.steps:
             step.run = timed(step)
             step.act_in_run = True  # the wrapper applies an unfused activation inside the timing
             step.in_place = False  # time the residual adds through their run as well
     x = np.random.default_rng(0).normal(size=(batch,) + graph.input_shape).astype(np.float32)
     pool = F.max_pool2d
-    runs = [(n, fast) for n in kernels] + [("numpy", ref)]
+    runs = [(n, fast_flat if n.endswith("_flat") else fast) for n in kernels] + [("numpy", ref)]
     for i in range(rounds + 1):
         for name, runner in runs if i % 2 else runs[::-1]:
             F.max_pool2d = pool if name != "numpy" else F.max_pool2d_reference
@@ -386,7 +395,7 @@ def main() -> None:
     if args.profile:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
-        return profile(args.profile, args.batch, args.rounds, simds)
+        return profile(args.profile, args.batch, args.rounds, simds, args.flat)
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
