@@ -183,10 +183,10 @@ class ConvPlan:
         the development machine, the time of about 200,000 multiply-adds at its BLAS rate; the
         bound leaves a margin for the products of depth C instead of 3C running further below
         peak. Measured (docs/inference-speed.md): every 1x3 / 3x1 layer of sqnxt23v5_w1 saves
-        0.60M-1.2M and runs in 0.47-0.73x the flat scheme's time at batch 1 and 16; the
-        Fashion-MNIST model's save 0-196K (planes of 14x14 down to 2x2, 8-128 channels) and run
-        in 0.77-1.31x at batch 1, 0.74-2.6x at batch 256 (its 3x1 layers lose at both): they
-        stay flat."""
+        0.60M-1.2M and runs in 0.26-0.71x the flat scheme's time at batch 1 and 16; the
+        Fashion-MNIST model's save 0-197K (planes of 14x14 down to 2x2, 8-128 channels) and
+        would run in 0.74-1.37x at batch 1, 0.36-3.2x at batch 256 (its 3x1 layers lose at
+        both): they stay flat."""
         t, b, l, r = self.padding
         hp, wp = h + t + b, w + l + r
         ho, _ = self.out_hw(h, w)
