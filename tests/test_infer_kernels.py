@@ -215,6 +215,61 @@ def test_winograd_scratch_is_per_thread():
         np.testing.assert_array_equal(a, b)
 
 
+def _spy_pointwise(monkeypatch):
+    """Count the calls of the direct pointwise kernel."""
+    calls = []
+    real = _infer.pointwise
+    monkeypatch.setattr(_infer, "pointwise", lambda *a: calls.append(a[0].shape) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("clone", CLONES)
+@given(o=st.integers(1, 40), c=st.integers(1, 40), h=st.integers(1, 20), w=st.integers(1, 20),
+       n=st.integers(1, 3), bias=st.booleans(), clamp=st.sampled_from(CLAMPS),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_direct_pointwise_equals_the_blas_product(clone, o, c, h, w, n, bias, clamp, dtype, seed):
+    """The direct 1x1 kernel (direct=True) equals the BLAS product with its epilogue (direct=False)
+    with each clone, every number of output channels (whole blocks and a partial last one) and
+    of pixels (vector blocks, single vectors, the last few outputs)."""
+    rng = np.random.default_rng(seed)
+    wt, b = rng.normal(size=(o, c, 1, 1)), rng.normal(size=o) if bias else None
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    direct, blas = (F.ConvPlan(wt, b, (1, 1), (0, 0, 0, 0), (1, 1), 1, dtype, clamp, direct=d) for d in (True, False))
+    assert direct.direct and not blas.direct
+    with forced(clone):
+        got = direct(x)
+    want = blas(x)
+    assert got.dtype == want.dtype and got.flags.c_contiguous
+    assert_close(got, want, _tol(dtype))
+
+
+def test_direct_pointwise_plan_rule(monkeypatch):
+    """The direct kernel where a 1x1 layer (stride 1, unpadded, one group, compiled path) has a
+    plane of at least POINTWISE_DIRECT_PIXELS pixels or at most POINTWISE_DIRECT_MAX channels in
+    and out; BLAS elsewhere."""
+    def plan(o, c, stride=(1, 1), pad=(0, 0, 0, 0), groups=1, **kw):
+        return F.ConvPlan(np.ones((o, c // groups, 1, 1)), None, stride, pad, (1, 1), groups, np.float32, **kw)
+
+    m, px = F.ConvPlan.POINTWISE_DIRECT_MAX, F.ConvPlan.POINTWISE_DIRECT_PIXELS
+    assert plan(m, m).direct_pointwise_wins(2, 2) and plan(8, 16).direct_pointwise_wins(1, 1)
+    assert plan(1152, 192).direct_pointwise_wins(28, 28) and px == 28 * 28
+    assert not plan(m + 1, 8).direct_pointwise_wins(27, 28) and not plan(8, m + 1).direct_pointwise_wins(14, 14)
+    for p in (plan(16, 16, stride=(2, 2)), plan(16, 16, pad=(1, 1, 1, 1)), plan(16, 16, groups=2),
+              plan(16, 16, reference=True), plan(16, 16, direct=False)):
+        assert not p.direct
+    calls = _spy_pointwise(monkeypatch)
+    big, small = plan(64, 128), plan(16, 8)
+    for p, hw in ((big, 28), (big, 14), (small, 4), (plan(64, 128, direct=True), 2)):
+        p(np.ones((1, p.cg, hw, hw), np.float32))
+    assert calls == [(1, 128, 784), (1, 8, 16), (1, 128, 4)]  # not the 64->128 on 14x14
+    monkeypatch.setattr(F.ConvPlan, "DIRECT", False)
+    assert not plan(16, 16).direct and plan(16, 16, direct=True).direct
+    with pytest.raises(ValueError, match="direct kernel"):
+        plan(16, 16, stride=(2, 2), direct=True)
+    with pytest.raises(ValueError, match="direct kernel"):
+        F.ConvPlan(np.ones((4, 4, 3, 3)), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, np.float32, direct=True)
+
+
 def test_set_simd_refuses_unknown_clones():
     before = _infer.simd_clone()
     with pytest.raises(ValueError, match="no kernel clone 'neon'"):

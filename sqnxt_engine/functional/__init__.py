@@ -110,6 +110,8 @@ class ConvPlan:
     multiplies of the flat product, and the output transform (compiled) makes the outputs with the
     bias and clamp. winograd=True / False forces it on / off (the integer runner's exact sums:
     off). Its float32 error is a few times the direct product's (docs/inference-speed.md).
+    Small 1x1 kernels (`_direct_pointwise`'s rule) skip BLAS: the compiled direct kernel computes
+    them with the bias and clamp (direct=True / False forces it on / off).
 
     `clamp` = (lo, hi) fuses an activation that is a clamp (ReLU (0, inf), ReLU6 (0, 6)) into the
     plan. By default (float32 and float64) the compiled kernels do the passes around the matrix
@@ -120,7 +122,7 @@ class ConvPlan:
     REFERENCE = False  # True: plans built from now on run the NumPy path (benchmarks' profile)
 
     def __init__(self, weight, bias, stride, padding, dilation, groups, dtype, clamp=None,
-                 reference: bool = False, winograd: bool | None = None):
+                 reference: bool = False, winograd: bool | None = None, direct: bool | None = None):
         self.dtype = np.dtype(dtype)
         self.clamp = tuple(float(v) for v in clamp) if clamp is not None else None
         self.reference = reference or self.REFERENCE or not _kernel_dtype(self.dtype)
@@ -128,8 +130,12 @@ class ConvPlan:
         self.stride, self.padding, self.dilation, self.groups = tuple(stride), tuple(padding), tuple(dilation), groups
         og = self.o // groups
         w = np.asarray(weight, dtype=self.dtype)
+        self.direct = False  # a 1x1 kernel that may run on the direct kernel (per input size)
         if self.kh == self.kw == 1:
             self.scheme = "pointwise"
+            self.direct = self._direct_pointwise(direct)
+        elif direct:
+            raise ValueError("the direct kernel runs pointwise (1x1) convolutions only")
         elif self.cg == 1 and og == 1:
             self.scheme = "depthwise"
             self.taps = np.ascontiguousarray(w.reshape(self.o, self.kh * self.kw).T)[:, None, :, None, None]
@@ -152,6 +158,7 @@ class ConvPlan:
         self._forward = getattr(self, ("_" if self.reference else "_fast_") + self.scheme)
         self._out_hw = {}
         self._wino_use = {}  # (h, w): whether the winograd scheme uses Winograd on that input size
+        self._direct_use = {}  # (h, w): whether a pointwise plan uses the direct kernel on that size
 
     def _winograd(self, choice):
         """Whether the plan has the "winograd" scheme: `choice` if given (True where Winograd does
@@ -164,6 +171,45 @@ class ConvPlan:
                              "one group, on the compiled float path")
         self._wino_forced = choice is not None
         return bool(choice) if choice is not None else applies and self.WINOGRAD
+
+    # The direct pointwise kernel's rule (direct_pointwise_wins): planes of at least this many
+    # pixels, or layers of at most POINTWISE_DIRECT_MAX input and output channels.
+    POINTWISE_DIRECT_PIXELS = 784
+    DIRECT = True  # False: plans built from now on run every 1x1 kernel through BLAS (benchmarks' baseline)
+    POINTWISE_DIRECT_MAX = 32
+
+    def _direct_pointwise(self, choice) -> bool:
+        """Whether a 1x1 kernel may run on the direct kernel (_infer.pointwise): `choice` if given
+        (True where it does not apply is a ValueError; True forces it on every input size), else
+        where it applies, direct_pointwise_wins deciding per input size."""
+        applies = (not self.reference and self.groups == 1 and self.stride == (1, 1)
+                   and self.padding == (0, 0, 0, 0))
+        if choice and not applies:
+            raise ValueError("the direct kernel runs 1x1 convolutions at stride 1, unpadded, one group, "
+                             "on the compiled float path")
+        self._direct_forced = bool(choice)
+        return bool(choice) if choice is not None else applies and self.DIRECT
+
+    def direct_pointwise_wins(self, h: int, w: int) -> bool:
+        """The plan rule for a 1x1 kernel on an h x w input: the direct kernel instead of a BLAS
+        product with its epilogue after it when the plane has at least POINTWISE_DIRECT_PIXELS
+        pixels, or the layer at most POINTWISE_DIRECT_MAX input and output channels.
+
+        Multiplies: the same. Memory: the direct kernel holds 4 output channels x 3 vectors of
+        pixels in registers while it adds every input channel, and applies the bias and clamp
+        while the block is in L1; it reads the input once per 4 output channels and packs nothing.
+        BLAS packs both operands and blocks them for the caches, runs its kernel at close to this
+        core's peak (37-52 GMAC/s on every 1x1 layer of sqnxt23v5_w1 and EfficientNet-Lite0), and
+        leaves the output to a second pass, the epilogue. On planes of 28x28 and more the output
+        is past L1 and that second pass over it is what the direct kernel saves: measured
+        0.78-1.03x on every such layer of sqnxt23v5_w1 and EfficientNet-Lite0 (up to 240 input
+        channels). On smaller planes BLAS's blocking wins (up to 1.6x on 14x14 and 7x7 with 64 to
+        1152 channels; 2.3-8x on 2x2, where the vector blocks do not fill), except on the smallest
+        layers, where the call and the packing cost more than the product: at most 32 channels
+        in and out, 0.76-0.97x (docs/inference-speed.md, `benchmarks/conv_schemes.py
+        --pointwise`)."""
+        return (h * w >= self.POINTWISE_DIRECT_PIXELS
+                or (self.cg <= self.POINTWISE_DIRECT_MAX and self.o <= self.POINTWISE_DIRECT_MAX))
 
     WINOGRAD = True  # False: plans built from now on keep 1x3 / 3x1 kernels flat (benchmarks' baseline)
     # The multiply-adds per image Winograd must save to be used (winograd_wins).
@@ -217,6 +263,15 @@ class ConvPlan:
     # --- compiled path: the same products, the passes around them in _infer ---
 
     def _fast_pointwise(self, x, n, c, ho, wo):
+        if self.direct:
+            use = self._direct_use.get((ho, wo))
+            if use is None:
+                use = self._direct_use[ho, wo] = self._direct_forced or self.direct_pointwise_wins(ho, wo)
+            if use:
+                y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+                _infer.pointwise(x.reshape(n, c, ho * wo), self.wmat, self.bias1, y.reshape(n, self.o, ho * wo),
+                                 *self._clamp_args)
+                return y
         y = self._pointwise(x, n, c, ho, wo)
         _infer.bias_clamp(y.reshape(n, self.o, ho * wo), self.bias1, *self._clamp_args)
         return y

@@ -25,7 +25,7 @@ import os
 import warnings
 
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 
 cimport cython
@@ -89,6 +89,11 @@ cdef extern from "_infer_simd.h" nogil:
                                   float b, float lo, float hi)
     void sqnxt_wino_out_lanes_f64(double* d, Py_ssize_t js, const double* m, Py_ssize_t ms, Py_ssize_t n,
                                   double b, double lo, double hi)
+    int SQNXT_PW_OB
+    void sqnxt_pw_f32(float* y, Py_ssize_t ys, Py_ssize_t ob, const float* x, Py_ssize_t xs, Py_ssize_t c,
+                      Py_ssize_t n, const float* w, Py_ssize_t wr, const float* b, float lo, float hi)
+    void sqnxt_pw_f64(double* y, Py_ssize_t ys, Py_ssize_t ob, const double* x, Py_ssize_t xs, Py_ssize_t c,
+                      Py_ssize_t n, const double* w, Py_ssize_t wr, const double* b, double lo, double hi)
     void sqnxt_wino_out_run_f32(float* d, const float* m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi)
     void sqnxt_wino_out_run_f64(double* d, const double* m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi)
 
@@ -185,6 +190,14 @@ cdef inline void _wino_out_run(real* d, const real* m, Py_ssize_t ms, Py_ssize_t
         sqnxt_wino_out_run_f32(d, m, ms, n, b, lo, hi)
     else:
         sqnxt_wino_out_run_f64(d, m, ms, n, b, lo, hi)
+
+
+cdef inline void _pw(real* y, Py_ssize_t ys, Py_ssize_t ob, const real* x, Py_ssize_t xs, Py_ssize_t c,
+                     Py_ssize_t n, const real* w, Py_ssize_t wr, const real* b, real lo, real hi) noexcept nogil:
+    if real is float:
+        sqnxt_pw_f32(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi)
+    else:
+        sqnxt_pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi)
 
 
 def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
@@ -485,3 +498,35 @@ def winograd_output(real[:, :, ::1] m, real[:, :, :, ::1] out, real[::1] bias, d
                 for r in range(ho):
                     memcpy(dst + r * wo, scratch + r * wp, wo * sizeof(real))
         free(scratch)
+
+
+def pointwise(real[:, :, ::1] x, real[:, ::1] weight, real[::1] bias, real[:, :, ::1] y, double lo, double hi):
+    """y[n, o, p] = clamp(bias[o] + sum_k weight[o, k] x[n, k, p], lo, hi) computed directly (a 1x1
+    convolution, stride 1, one group): x (N, C, HW), weight (O, C), y (N, O, HW); bias (O,) or
+    None. Output channels in register blocks of SQNXT_PW_OB (_infer_simd.h); the last, partial
+    block reads its weights from a zero-padded copy."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], hw = x.shape[2], o = y.shape[1]
+    cdef Py_ssize_t blocks = (o + SQNXT_PW_OB - 1) // SQNXT_PW_OB, full = o // SQNXT_PW_OB
+    cdef Py_ssize_t p, i, blk
+    cdef bint has_bias = bias is not None
+    if y.shape[0] != n or y.shape[2] != hw or weight.shape[0] != o or weight.shape[1] != c \
+            or (has_bias and bias.shape[0] != o):
+        raise ValueError("shapes disagree: x (N, C, HW), weight (O, C), bias (O,), y (N, O, HW)")
+    if n * o * hw == 0:
+        return
+    # the bias padded to whole blocks, then the last block's weights padded with zero rows
+    cdef real* pad = <real*> calloc(blocks * SQNXT_PW_OB + SQNXT_PW_OB * c, sizeof(real))
+    if pad == NULL:
+        raise MemoryError()
+    cdef real* tail = pad + blocks * SQNXT_PW_OB
+    for i in range(o):
+        pad[i] = bias[i] if has_bias else 0
+        if i >= full * SQNXT_PW_OB:
+            memcpy(tail + (i - full * SQNXT_PW_OB) * c, &weight[i, 0], c * sizeof(real))
+    for p in prange(n * blocks, nogil=True, num_threads=_threads, schedule="static"):
+        i = p // blocks
+        blk = p % blocks
+        _pw(&y[i, 0, 0] + blk * SQNXT_PW_OB * hw, hw, min(SQNXT_PW_OB, o - blk * SQNXT_PW_OB), &x[i, 0, 0], hw,
+            c, hw, &weight[0, 0] + blk * SQNXT_PW_OB * c if blk < full else tail, c,
+            pad + blk * SQNXT_PW_OB, <real>lo, <real>hi)
+    free(pad)

@@ -168,6 +168,71 @@
                     hi);                                                                        \
     }
 
+/* A pointwise (1x1) convolution computed directly, for layers too small for BLAS to reach its
+ * rate (_infer.pointwise): y[o][p] = clamp(bias[o] + sum_k w[k][o] x[k][p]) for o < ob
+ * (<= SQNXT_PW_OB output channels, one register block), p < n. w[o * wr + k] is output o's
+ * weight of input k (SQNXT_PW_OB rows, zero past ob); x's rows are xs apart, y's ys apart. SQNXT_PW_OB x 3 vectors of outputs are
+ * held in registers while all c inputs are added (12 of AVX2's and SSE's 16 registers, of
+ * AVX-512's 32), then a vector at a time, then the last few outputs with the block's channels
+ * in step (one vector op per input channel and output); the bias is the accumulators' start, the
+ * clamp a pass over the block's rows while they are in L1. VEC as for the taps. */
+#define SQNXT_PW_OB 4
+#if defined(__GNUC__)
+#define SQNXT_PW_BLOCKS(REAL, VEC, NV)                                                          \
+    for (; q + NV * lanes <= n; q += NV * lanes) {                                              \
+        VEC a[SQNXT_PW_OB][NV];                                                                 \
+        _Pragma("GCC unroll 4") for (o = 0; o < SQNXT_PW_OB; o++)                               \
+            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) a[o][j] = (VEC){0} + bias[o];      \
+        for (k = 0; k < c; k++) {                                                               \
+            const REAL *xk = x + k * xs + q;                                                    \
+            VEC v[NV];                                                                          \
+            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) v[j] = *(const VEC *)(xk + j * lanes); \
+            _Pragma("GCC unroll 4") for (o = 0; o < SQNXT_PW_OB; o++) {                         \
+                const REAL wo = w[o * wr + k];                                                  \
+                _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) a[o][j] += wo * v[j];          \
+            }                                                                                   \
+        }                                                                                       \
+        for (o = 0; o < ob; o++)                                                                \
+            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++)                                    \
+                *(VEC *)(y + o * ys + q + j * lanes) = a[o][j];                                 \
+    }
+#define SQNXT_PW_VECTORS(REAL, VEC)                                                             \
+    {                                                                                           \
+        enum { lanes = sizeof(VEC) / sizeof(REAL) };                                            \
+        SQNXT_PW_BLOCKS(REAL, VEC, 3)                                                           \
+        SQNXT_PW_BLOCKS(REAL, VEC, 1)                                                           \
+    }
+#else
+#define SQNXT_PW_VECTORS(REAL, VEC)
+#endif
+
+#define SQNXT_DEFINE_PW(NAME, ATTR, REAL, VEC, CLAMP)                                           \
+    ATTR static void NAME(REAL *restrict y, Py_ssize_t ys, Py_ssize_t ob,                       \
+                          const REAL *restrict x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n,    \
+                          const REAL *restrict w, Py_ssize_t wr, const REAL *restrict bias,     \
+                          REAL lo, REAL hi)                                                     \
+    {                                                                                           \
+        Py_ssize_t q = 0, k;                                                                    \
+        int o, j;                                                                               \
+        (void)j;                                                                                \
+        SQNXT_PW_VECTORS(REAL, VEC)                                                             \
+        for (; q < n; q += 16) { /* the last outputs, up to 16 at once, all channels in step */ \
+            REAL acc[16][SQNXT_PW_OB];                                                          \
+            const Py_ssize_t nt = n - q < 16 ? n - q : 16;                                      \
+            Py_ssize_t t;                                                                       \
+            for (t = 0; t < nt; t++)                                                            \
+                for (o = 0; o < SQNXT_PW_OB; o++) acc[t][o] = bias[o];                          \
+            for (k = 0; k < c; k++)                                                             \
+                for (t = 0; t < nt; t++) {                                                      \
+                    const REAL xv = x[k * xs + q + t];                                          \
+                    for (o = 0; o < SQNXT_PW_OB; o++) acc[t][o] += w[o * wr + k] * xv;         \
+                }                                                                               \
+            for (o = 0; o < ob; o++)                                                            \
+                for (t = 0; t < nt; t++) y[o * ys + q + t] = acc[t][o];                         \
+        }                                                                                       \
+        for (o = 0; o < ob; o++) CLAMP(y + o * ys, n, 0, lo, hi);                               \
+    }
+
 /* The loops of one clone: NAME_SUFFIX for each, compiled with ATTR (a target attribute or
  * nothing), F32 / F64 its vector types. */
 #define SQNXT_DEFINE_CLONE(SUFFIX, ATTR, F32, F64)                                              \
@@ -180,7 +245,9 @@
     SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f32_##SUFFIX, ATTR, float)                               \
     SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f64_##SUFFIX, ATTR, double)                              \
     SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f32_##SUFFIX, ATTR, float)                             \
-    SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f64_##SUFFIX, ATTR, double)
+    SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f64_##SUFFIX, ATTR, double)                            \
+    SQNXT_DEFINE_PW(sqnxt_pw_f32_##SUFFIX, ATTR, float, F32, sqnxt_clamp_f32_##SUFFIX)          \
+    SQNXT_DEFINE_PW(sqnxt_pw_f64_##SUFFIX, ATTR, double, F64, sqnxt_clamp_f64_##SUFFIX)
 
 /* the vector blocks, then the outputs after the last whole block one at a time */
 #define SQNXT_DEFINE_TAPS(NAME, ATTR, REAL, VEC)                                                \
@@ -238,6 +305,10 @@ typedef struct {
     void (*wino_out_lanes_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, double, double, double);
     void (*wino_out_run_f32)(float *, const float *, Py_ssize_t, Py_ssize_t, float, float, float);
     void (*wino_out_run_f64)(double *, const double *, Py_ssize_t, Py_ssize_t, double, double, double);
+    void (*pw_f32)(float *, Py_ssize_t, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                   const float *, Py_ssize_t, const float *, float, float);
+    void (*pw_f64)(double *, Py_ssize_t, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                   const double *, Py_ssize_t, const double *, double, double);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
@@ -246,7 +317,8 @@ typedef struct {
      sqnxt_wino_in_f32_##SUFFIX##_lanes, sqnxt_wino_in_f64_##SUFFIX##_lanes,                     \
      sqnxt_wino_in_f32_##SUFFIX##_run, sqnxt_wino_in_f64_##SUFFIX##_run,                         \
      sqnxt_wino_out_f32_##SUFFIX##_lanes, sqnxt_wino_out_f64_##SUFFIX##_lanes,                   \
-     sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run}
+     sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run,                       \
+     sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -319,6 +391,8 @@ static inline void sqnxt_wino_in_run_f64(double *v, Py_ssize_t vs, const double 
 static inline void sqnxt_wino_out_lanes_f32(float *d, Py_ssize_t js, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_lanes_f32(d, js, m, ms, n, b, lo, hi); }
 static inline void sqnxt_wino_out_lanes_f64(double *d, Py_ssize_t js, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_lanes_f64(d, js, m, ms, n, b, lo, hi); }
 static inline void sqnxt_wino_out_run_f32(float *d, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_run_f32(d, m, ms, n, b, lo, hi); }
+static inline void sqnxt_pw_f32(float *y, Py_ssize_t ys, Py_ssize_t ob, const float *x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n, const float *w, Py_ssize_t wr, const float *b, float lo, float hi) { sqnxt_simd->pw_f32(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi); }
+static inline void sqnxt_pw_f64(double *y, Py_ssize_t ys, Py_ssize_t ob, const double *x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n, const double *w, Py_ssize_t wr, const double *b, double lo, double hi) { sqnxt_simd->pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi); }
 static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif

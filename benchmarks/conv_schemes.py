@@ -1,8 +1,10 @@
-"""Winograd F(4,3) (ConvPlan's "winograd" scheme) on real layers: its float32 error, and its speed
-beside the flat scheme's, layer by layer.
+"""The convolution schemes ConvPlan chooses by a plan rule, on real layers: Winograd F(4,3) for the
+1x3 / 3x1 layers (its float32 error; its speed beside the flat scheme's) and the direct pointwise
+kernel (its speed beside the BLAS product with its epilogue), layer by layer.
 
-    python benchmarks/winograd.py [--images 100]                # error
-    python benchmarks/winograd.py --speed sqnxt23v5_w1 --batch 1 [--simd avx512 avx2]
+    python benchmarks/conv_schemes.py [--images 100]                # Winograd's error
+    python benchmarks/conv_schemes.py --speed sqnxt23v5_w1 --batch 1 [--simd avx512 avx2]
+    python benchmarks/conv_schemes.py --pointwise sqnxt23v5_w1 [--batch 1] [--simd avx512 avx2]
 
 Error: each shipped model with 1x3 or 3x1 convolutions runs in float64 on the first --images Fashion-MNIST
 test images (the file's preprocessing); every such layer is then computed again from its float64
@@ -15,6 +17,10 @@ input, one thread, bias and ReLU fused), ConvPlan with Winograd forced on and fo
 alternately, 3 x 60 calls each (fewer at larger batches), the 25th percentile of each set and the
 best set; also what the plan rule (ConvPlan.winograd_wins) chooses and the multiply-adds per image
 it saves. With --simd, once per kernel clone.
+
+Pointwise (--pointwise MODEL): each distinct 1x1 layer shape at stride 1 the same way, the direct
+kernel (direct=True) against the BLAS product and its epilogue (direct=False), and what the plan
+rule (ConvPlan.POINTWISE_DIRECT_MAX) chooses.
 """
 from __future__ import annotations
 
@@ -54,15 +60,12 @@ def layer_errors(path, images: np.ndarray) -> tuple[int, float, float]:
     return layers, worst[True], worst[False]
 
 
-def speed(model: str, batch: int, simds) -> list[dict]:
+def layer_shapes(model: str, kernels) -> dict:
+    """{(kernel, padding, C, O, H, W): count} of the model's one-group, stride-1 convolutions
+    with a kernel in `kernels`."""
     import collections
-    import time
 
-    from threadpoolctl import threadpool_limits
-
-    from sqnxt_engine import functional as F
     from sqnxt_engine import zoo
-    from sqnxt_engine.functional import _infer
     from sqnxt_engine.graph import ops as O
 
     if model == "fmnist":
@@ -74,19 +77,35 @@ def speed(model: str, batch: int, simds) -> list[dict]:
     shapes = collections.Counter()
     for layer in graph.layers:
         op = layer.op
-        if isinstance(op, O.Conv2d) and op.kernel in ((1, 3), (3, 1)) and op.groups == 1:
+        if isinstance(op, O.Conv2d) and op.kernel in kernels and op.groups == 1 and op.stride == (1, 1):
             c, h, w = layer.in_shapes[0]
             shapes[(op.kernel, op.padding, c, op.output_shape(list(layer.in_shapes))[0], h, w)] += 1
-    rng = np.random.default_rng(0)
-    reps = max(5, 60 // batch)
+    return shapes
+
+
+def timer(batch: int):
+    """quartile(plan, x): the 25th percentile of max(5, 60 // batch) calls, in seconds."""
+    import time
 
     def quartile(plan, x):
         ts = []
-        for _ in range(reps):
+        for _ in range(max(5, 60 // batch)):
             t = time.perf_counter()
             plan(x)
             ts.append(time.perf_counter() - t)
         return sorted(ts)[len(ts) // 4]
+    return quartile
+
+
+def speed(model: str, batch: int, simds) -> list[dict]:
+    from threadpoolctl import threadpool_limits
+
+    from sqnxt_engine import functional as F
+    from sqnxt_engine.functional import _infer
+
+    shapes = layer_shapes(model, ((1, 3), (3, 1)))
+    rng = np.random.default_rng(0)
+    quartile = timer(batch)
 
     rows = []
     before = _infer.simd_clone()
@@ -110,10 +129,42 @@ def speed(model: str, batch: int, simds) -> list[dict]:
     return rows
 
 
+def pointwise(model: str, batch: int, simds) -> list[dict]:
+    from threadpoolctl import threadpool_limits
+
+    from sqnxt_engine import functional as F
+    from sqnxt_engine.functional import _infer
+
+    shapes = layer_shapes(model, ((1, 1),))
+    rng = np.random.default_rng(0)
+    quartile = timer(batch)
+    rows = []
+    before = _infer.simd_clone()
+    with threadpool_limits(1):
+        for simd in simds:
+            _infer.set_simd(simd or before)
+            for (_, pad, c, o, h, w), count in shapes.items():
+                if pad != (0, 0, 0, 0):
+                    continue
+                wt, b = rng.normal(size=(o, c, 1, 1)), rng.normal(size=o)
+                x = rng.normal(size=(batch, c, h, w)).astype(np.float32)
+                on, off = (F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32, (0.0, np.inf), direct=v)
+                           for v in (True, False))
+                sets = [(quartile(on, x), quartile(off, x)) for _ in range(3)]
+                t_on, t_off = min(t for t, _ in sets), min(t for _, t in sets)
+                rule = F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32).wpack is not None
+                rows.append({"clone": simd or before, "layer": f"1x1 {c}->{o} {h}x{w}", "count": count,
+                             "rule": "direct" if rule else "blas", "blas_us": round(t_off * 1e6, 1),
+                             "direct_us": round(t_on * 1e6, 1), "ratio": round(t_on / t_off, 2)})
+    _infer.set_simd(before)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--speed", choices=["sqnxt23v5_w1", "fmnist"])
+    ap.add_argument("--pointwise", choices=["sqnxt23v5_w1", "efficientnet-lite0", "fmnist"])
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--simd", nargs="+", metavar="CLONE")
     args = ap.parse_args()
@@ -121,6 +172,10 @@ def main() -> None:
     if args.speed:
         print(f"{args.speed}, batch {args.batch}, one thread: each 1x3 / 3x1 layer shape, us per call")
         print(format_table(speed(args.speed, args.batch, args.simd or [None])))
+        return
+    if args.pointwise:
+        print(f"{args.pointwise}, batch {args.batch}, one thread: each stride-1 1x1 layer shape, us per call")
+        print(format_table(pointwise(args.pointwise, args.batch, args.simd or [None])))
         return
     from sqnxt_engine.io.datasets import load_dataset
     from sqnxt_engine.io.shipped import manifest, shipped_weights
