@@ -152,7 +152,7 @@ def pointwise(model: str, batch: int, simds) -> list[dict]:
                            for v in (True, False))
                 sets = [(quartile(on, x), quartile(off, x)) for _ in range(3)]
                 t_on, t_off = min(t for t, _ in sets), min(t for _, t in sets)
-                rule = F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32).wpack is not None
+                rule = F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32).direct_pointwise_wins(h, w)
                 rows.append({"clone": simd or before, "layer": f"1x1 {c}->{o} {h}x{w}", "count": count,
                              "rule": "direct" if rule else "blas", "blas_us": round(t_off * 1e6, 1),
                              "direct_us": round(t_on * 1e6, 1), "ratio": round(t_on / t_off, 2)})

@@ -252,16 +252,20 @@ def test_direct_pointwise_plan_rule(monkeypatch):
 
     m, px = F.ConvPlan.POINTWISE_DIRECT_MAX, F.ConvPlan.POINTWISE_DIRECT_PIXELS
     assert plan(m, m).direct_pointwise_wins(2, 2) and plan(8, 16).direct_pointwise_wins(1, 1)
-    assert plan(1152, 192).direct_pointwise_wins(28, 28) and px == 28 * 28
+    assert plan(m, m).direct_pointwise_wins(224, 224)  # any size with few channels
+    # 28x28 and more with an input of at most POINTWISE_DIRECT_BYTES (float32: 256 KB)
+    assert px == 28 * 28 and F.ConvPlan.POINTWISE_DIRECT_BYTES == 256 * 1024
+    assert plan(240, 40).direct_pointwise_wins(28, 28)  # 40 * 784 * 4 = 125 KB
+    assert not plan(40, 144).direct_pointwise_wins(28, 28)  # 451 KB
     assert not plan(m + 1, 8).direct_pointwise_wins(27, 28) and not plan(8, m + 1).direct_pointwise_wins(14, 14)
     for p in (plan(16, 16, stride=(2, 2)), plan(16, 16, pad=(1, 1, 1, 1)), plan(16, 16, groups=2),
               plan(16, 16, reference=True), plan(16, 16, direct=False)):
         assert not p.direct
     calls = _spy_pointwise(monkeypatch)
-    big, small = plan(64, 128), plan(16, 8)
+    big, small = plan(64, 64), plan(16, 8)
     for p, hw in ((big, 28), (big, 14), (small, 4), (plan(64, 128, direct=True), 2)):
         p(np.ones((1, p.cg, hw, hw), np.float32))
-    assert calls == [(1, 128, 784), (1, 8, 16), (1, 128, 4)]  # not the 64->128 on 14x14
+    assert calls == [(1, 64, 784), (1, 8, 16), (1, 128, 4)]  # not the 64->64 on 14x14
     monkeypatch.setattr(F.ConvPlan, "DIRECT", False)
     assert not plan(16, 16).direct and plan(16, 16, direct=True).direct
     with pytest.raises(ValueError, match="direct kernel"):

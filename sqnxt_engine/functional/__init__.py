@@ -172,9 +172,12 @@ class ConvPlan:
         self._wino_forced = choice is not None
         return bool(choice) if choice is not None else applies and self.WINOGRAD
 
-    # The direct pointwise kernel's rule (direct_pointwise_wins): planes of at least this many
-    # pixels, or layers of at most POINTWISE_DIRECT_MAX input and output channels.
+    # The direct pointwise kernel's rule (direct_pointwise_wins): planes of at least
+    # POINTWISE_DIRECT_PIXELS pixels whose input is at most POINTWISE_DIRECT_BYTES, or layers of at
+    # most POINTWISE_DIRECT_MAX input and output channels.
     POINTWISE_DIRECT_PIXELS = 784
+    POINTWISE_DIRECT_BYTES = 256 * 1024
+    POINTWISE_DIRECT_MAX = 32
     DIRECT = True  # False: plans built from now on run every 1x1 kernel through BLAS (benchmarks' baseline)
     POINTWISE_DIRECT_MAX = 32
 
@@ -193,23 +196,28 @@ class ConvPlan:
     def direct_pointwise_wins(self, h: int, w: int) -> bool:
         """The plan rule for a 1x1 kernel on an h x w input: the direct kernel instead of a BLAS
         product with its epilogue after it when the plane has at least POINTWISE_DIRECT_PIXELS
-        pixels, or the layer at most POINTWISE_DIRECT_MAX input and output channels.
+        pixels and the input at most POINTWISE_DIRECT_BYTES, or the layer at most
+        POINTWISE_DIRECT_MAX input and output channels.
 
         Multiplies: the same. Memory: the direct kernel holds 4 output channels x 3 vectors of
         pixels in registers while it adds every input channel, and applies the bias and clamp
-        while the block is in L1; it reads the input once per 4 output channels and packs nothing.
-        BLAS packs both operands and blocks them for the caches, runs its kernel at close to this
-        core's peak (37-52 GMAC/s on every 1x1 layer of sqnxt23v5_w1 and EfficientNet-Lite0), and
-        leaves the output to a second pass, the epilogue. On planes of 28x28 and more the output
-        is past L1 and that second pass over it is what the direct kernel saves: measured
-        0.78-1.03x on every such layer of sqnxt23v5_w1 and EfficientNet-Lite0 (up to 240 input
-        channels). On smaller planes BLAS's blocking wins (up to 1.6x on 14x14 and 7x7 with 64 to
-        1152 channels; 2.3-8x on 2x2, where the vector blocks do not fill), except on the smallest
-        layers, where the call and the packing cost more than the product: at most 32 channels
-        in and out, 0.76-0.97x (docs/inference-speed.md, `benchmarks/conv_schemes.py
-        --pointwise`)."""
+        while the block is in L1; it packs nothing, but reads the whole input once per 4 output
+        channels. BLAS packs both operands and blocks them for the caches, runs its kernel at
+        close to this core's peak (37-52 GMAC/s on every 1x1 layer of sqnxt23v5_w1 and
+        EfficientNet-Lite0), and leaves the output to a second pass, the epilogue. On planes of
+        28x28 and more the output is past L1 and that second pass is what the direct kernel
+        saves, while its O/4 reads of an input of at most 256 KB stay in L2; inputs of 0.45-1.8 MB
+        (read from L3 O/4 times) made it up to 1.3x slower with the AVX2 clone. On smaller planes
+        BLAS's blocking wins (up to 1.6x on 14x14 and 7x7 with 64 to 1152 channels; 2.3-8.6x on
+        2x2, where the vector blocks do not fill), except on the smallest layers, where the call
+        and the packing cost more than the product (at most 32 channels in and out). On the
+        layers the rule picks in sqnxt23v5_w1, EfficientNet-Lite0 and the Fashion-MNIST model,
+        both clones: 0.78-1.03x (docs/inference-speed.md, `benchmarks/conv_schemes.py
+        --pointwise MODEL`)."""
+        if self.cg <= self.POINTWISE_DIRECT_MAX and self.o <= self.POINTWISE_DIRECT_MAX:
+            return True
         return (h * w >= self.POINTWISE_DIRECT_PIXELS
-                or (self.cg <= self.POINTWISE_DIRECT_MAX and self.o <= self.POINTWISE_DIRECT_MAX))
+                and self.cg * h * w * self.dtype.itemsize <= self.POINTWISE_DIRECT_BYTES)
 
     WINOGRAD = True  # False: plans built from now on keep 1x3 / 3x1 kernels flat (benchmarks' baseline)
     # The multiply-adds per image Winograd must save to be used (winograd_wins).
