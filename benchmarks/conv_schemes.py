@@ -19,8 +19,9 @@ best set; also what the plan rule (ConvPlan.winograd_wins) chooses and the multi
 it saves. With --simd, once per kernel clone.
 
 Pointwise (--pointwise MODEL): each distinct 1x1 layer shape at stride 1 the same way, the direct
-kernel (direct=True) against the BLAS product and its epilogue (direct=False), and what the plan
-rule (ConvPlan.POINTWISE_DIRECT_MAX) chooses.
+kernel (direct=True) against the BLAS product and its epilogue (direct=False), what the plan rule
+(ConvPlan.direct_pointwise_wins) chooses, and the rate of the BLAS product alone (np.matmul, in
+multiply-adds per second; the clone does not change it: OpenBLAS picks its own kernels).
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def layer_errors(path, images: np.ndarray) -> tuple[int, float, float]:
 
 def layer_shapes(model: str, kernels) -> dict:
     """{(kernel, padding, C, O, H, W): count} of the model's one-group, stride-1 convolutions
-    with a kernel in `kernels`."""
+    with a kernel in `kernels` (1x1 ones unpadded)."""
     import collections
 
     from sqnxt_engine import zoo
@@ -77,7 +78,8 @@ def layer_shapes(model: str, kernels) -> dict:
     shapes = collections.Counter()
     for layer in graph.layers:
         op = layer.op
-        if isinstance(op, O.Conv2d) and op.kernel in kernels and op.groups == 1 and op.stride == (1, 1):
+        if (isinstance(op, O.Conv2d) and op.kernel in kernels and op.groups == 1 and op.stride == (1, 1)
+                and (op.kernel != (1, 1) or op.padding == (0, 0, 0, 0))):
             c, h, w = layer.in_shapes[0]
             shapes[(op.kernel, op.padding, c, op.output_shape(list(layer.in_shapes))[0], h, w)] += 1
     return shapes
@@ -97,66 +99,67 @@ def timer(batch: int):
     return quartile
 
 
-def speed(model: str, batch: int, simds) -> list[dict]:
+def compare(model: str, kernels, batch: int, simds, option: str):
+    """For each clone in `simds` (None: the one in use) and each layer shape of `model` with a
+    kernel in `kernels`: yield (clone, shape, count, x, on, off, times), `on` and `off` the
+    shape's ConvPlan (random weights, bias, ReLU) with `option` (winograd / direct) forced on and
+    off, times = (seconds on, seconds off), interleaved as the module docstring says."""
     from threadpoolctl import threadpool_limits
 
     from sqnxt_engine import functional as F
     from sqnxt_engine.functional import _infer
 
-    shapes = layer_shapes(model, ((1, 3), (3, 1)))
     rng = np.random.default_rng(0)
     quartile = timer(batch)
+    before = _infer.simd_clone()
+    try:
+        with threadpool_limits(1):
+            for simd in simds:
+                _infer.set_simd(simd or before)
+                for (kernel, pad, c, o, h, w), count in layer_shapes(model, kernels).items():
+                    wt, b = rng.normal(size=(o, c) + kernel), rng.normal(size=o)
+                    x = rng.normal(size=(batch, c, h, w)).astype(np.float32)
+                    on, off = (F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32, (0.0, np.inf), **{option: v})
+                               for v in (True, False))
+                    sets = [(quartile(on, x), quartile(off, x)) for _ in range(3)]
+                    times = min(t for t, _ in sets), min(t for _, t in sets)
+                    yield simd or before, (kernel, pad, c, o, h, w), count, x, on, off, times
+    finally:
+        _infer.set_simd(before)
+
+
+def speed(model: str, batch: int, simds) -> list[dict]:
+    from sqnxt_engine.functional import _infer
 
     rows = []
-    before = _infer.simd_clone()
-    with threadpool_limits(1):
-        for simd in simds:
-            _infer.set_simd(simd or before)
-            for (kernel, pad, c, o, h, w), count in shapes.items():
-                wt, b = rng.normal(size=(o, c) + kernel), rng.normal(size=o)
-                x = rng.normal(size=(batch, c, h, w)).astype(np.float32)
-                on, off = (F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32, (0.0, np.inf), winograd=v)
-                           for v in (True, False))
-                sets = [(quartile(on, x), quartile(off, x)) for _ in range(3)]
-                t_on, t_off = min(t for t, _ in sets), min(t for _, t in sets)
-                hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
-                saved = c * o * (3 * on.out_hw(h, w)[0] * wp - 6 * _infer.winograd_tiles(kernel[0], hp, wp)[1])
-                rows.append({"clone": simd or before, "layer": f"{kernel[0]}x{kernel[1]} {c}->{o} {h}x{w}",
-                             "count": count, "saved_per_image": saved, "rule": "winograd" if on.winograd_wins(h, w)
-                             else "flat", "flat_us": round(t_off * 1e6, 1), "winograd_us": round(t_on * 1e6, 1),
-                             "ratio": round(t_on / t_off, 2)})
-    _infer.set_simd(before)
+    for clone, (kernel, pad, c, o, h, w), count, _, on, _, (t_on, t_off) in compare(
+            model, ((1, 3), (3, 1)), batch, simds, "winograd"):
+        hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
+        saved = c * o * (3 * on.out_hw(h, w)[0] * wp - 6 * _infer.winograd_tiles(kernel[0], hp, wp)[1])
+        rows.append({"clone": clone, "layer": f"{kernel[0]}x{kernel[1]} {c}->{o} {h}x{w}", "count": count,
+                     "saved_per_image": saved, "rule": "winograd" if on.winograd_wins(h, w) else "flat",
+                     "flat_us": round(t_off * 1e6, 1), "winograd_us": round(t_on * 1e6, 1),
+                     "ratio": round(t_on / t_off, 2)})
     return rows
 
 
 def pointwise(model: str, batch: int, simds) -> list[dict]:
-    from threadpoolctl import threadpool_limits
+    import functools
 
     from sqnxt_engine import functional as F
-    from sqnxt_engine.functional import _infer
 
-    shapes = layer_shapes(model, ((1, 1),))
-    rng = np.random.default_rng(0)
-    quartile = timer(batch)
     rows = []
-    before = _infer.simd_clone()
-    with threadpool_limits(1):
-        for simd in simds:
-            _infer.set_simd(simd or before)
-            for (_, pad, c, o, h, w), count in shapes.items():
-                if pad != (0, 0, 0, 0):
-                    continue
-                wt, b = rng.normal(size=(o, c, 1, 1)), rng.normal(size=o)
-                x = rng.normal(size=(batch, c, h, w)).astype(np.float32)
-                on, off = (F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32, (0.0, np.inf), direct=v)
-                           for v in (True, False))
-                sets = [(quartile(on, x), quartile(off, x)) for _ in range(3)]
-                t_on, t_off = min(t for t, _ in sets), min(t for _, t in sets)
-                rule = F.ConvPlan(wt, b, (1, 1), pad, (1, 1), 1, np.float32).direct_pointwise_wins(h, w)
-                rows.append({"clone": simd or before, "layer": f"1x1 {c}->{o} {h}x{w}", "count": count,
-                             "rule": "direct" if rule else "blas", "blas_us": round(t_off * 1e6, 1),
-                             "direct_us": round(t_on * 1e6, 1), "ratio": round(t_on / t_off, 2)})
-    _infer.set_simd(before)
+    quartile = timer(batch)
+    for clone, (_, pad, c, o, h, w), count, x, _, off, (t_on, t_off) in compare(
+            model, ((1, 1),), batch, simds, "direct"):
+        cols = x.reshape(batch, c, h * w)
+        t_mm = min(quartile(functools.partial(np.matmul, off.wmat), cols) for _ in range(3))
+        plan = F.ConvPlan(off.wmat.reshape(o, c, 1, 1), None, (1, 1), pad, (1, 1), 1, np.float32)
+        rows.append({"clone": clone, "layer": f"1x1 {c}->{o} {h}x{w}", "count": count,
+                     "rule": "direct" if plan.direct_pointwise_wins(h, w, batch) else "blas",
+                     "product_gmac_s": round(batch * o * c * h * w / t_mm / 1e9, 1),
+                     "blas_us": round(t_off * 1e6, 1), "direct_us": round(t_on * 1e6, 1),
+                     "ratio": round(t_on / t_off, 2)})
     return rows
 
 

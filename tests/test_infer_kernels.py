@@ -244,15 +244,16 @@ def test_direct_pointwise_equals_the_blas_product(clone, o, c, h, w, n, bias, cl
 
 
 def test_direct_pointwise_plan_rule(monkeypatch):
-    """The direct kernel where a 1x1 layer (stride 1, unpadded, one group, compiled path) has a
-    plane of at least POINTWISE_DIRECT_PIXELS pixels or at most POINTWISE_DIRECT_MAX channels in
-    and out; BLAS elsewhere."""
+    """The direct kernel for one image where a 1x1 layer (stride 1, unpadded, one group, compiled
+    path) has a plane of at least POINTWISE_DIRECT_PIXELS pixels and an input of at most
+    POINTWISE_DIRECT_BYTES, or at most POINTWISE_DIRECT_MAX channels in and out; BLAS elsewhere."""
     def plan(o, c, stride=(1, 1), pad=(0, 0, 0, 0), groups=1, **kw):
         return F.ConvPlan(np.ones((o, c // groups, 1, 1)), None, stride, pad, (1, 1), groups, np.float32, **kw)
 
     m, px = F.ConvPlan.POINTWISE_DIRECT_MAX, F.ConvPlan.POINTWISE_DIRECT_PIXELS
     assert plan(m, m).direct_pointwise_wins(2, 2) and plan(8, 16).direct_pointwise_wins(1, 1)
     assert plan(m, m).direct_pointwise_wins(224, 224)  # any size with few channels
+    assert not plan(m, m).direct_pointwise_wins(14, 14, 2)  # BLAS for several images
     # 28x28 and more with an input of at most POINTWISE_DIRECT_BYTES (float32: 256 KB)
     assert px == 28 * 28 and F.ConvPlan.POINTWISE_DIRECT_BYTES == 256 * 1024
     assert plan(240, 40).direct_pointwise_wins(28, 28)  # 40 * 784 * 4 = 125 KB
@@ -263,9 +264,9 @@ def test_direct_pointwise_plan_rule(monkeypatch):
         assert not p.direct
     calls = _spy_pointwise(monkeypatch)
     big, small = plan(64, 64), plan(16, 8)
-    for p, hw in ((big, 28), (big, 14), (small, 4), (plan(64, 128, direct=True), 2)):
-        p(np.ones((1, p.cg, hw, hw), np.float32))
-    assert calls == [(1, 64, 784), (1, 8, 16), (1, 128, 4)]  # not the 64->64 on 14x14
+    for p, n, hw in ((big, 1, 28), (big, 1, 14), (small, 1, 4), (small, 2, 4), (plan(64, 128, direct=True), 2, 2)):
+        p(np.ones((n, p.cg, hw, hw), np.float32))
+    assert calls == [(1, 64, 784), (1, 8, 16), (2, 128, 4)]  # not the 64->64 on 14x14, nor 2 images
     monkeypatch.setattr(F.ConvPlan, "DIRECT", False)
     assert not plan(16, 16).direct and plan(16, 16, direct=True).direct
     with pytest.raises(ValueError, match="direct kernel"):

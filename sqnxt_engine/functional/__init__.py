@@ -158,7 +158,7 @@ class ConvPlan:
         self._forward = getattr(self, ("_" if self.reference else "_fast_") + self.scheme)
         self._out_hw = {}
         self._wino_use = {}  # (h, w): whether the winograd scheme uses Winograd on that input size
-        self._direct_use = {}  # (h, w): whether a pointwise plan uses the direct kernel on that size
+        self._direct_use = {}  # (n, h, w): whether a pointwise plan uses the direct kernel on that size
 
     def _winograd(self, choice):
         """Whether the plan has the "winograd" scheme: `choice` if given (True where Winograd does
@@ -193,11 +193,11 @@ class ConvPlan:
         self._direct_forced = bool(choice)
         return bool(choice) if choice is not None else applies and self.DIRECT
 
-    def direct_pointwise_wins(self, h: int, w: int) -> bool:
-        """The plan rule for a 1x1 kernel on an h x w input: the direct kernel instead of a BLAS
-        product with its epilogue after it when the plane has at least POINTWISE_DIRECT_PIXELS
-        pixels and the input at most POINTWISE_DIRECT_BYTES, or the layer at most
-        POINTWISE_DIRECT_MAX input and output channels.
+    def direct_pointwise_wins(self, h: int, w: int, n: int = 1) -> bool:
+        """The plan rule for a 1x1 kernel on n images of h x w: the direct kernel instead of a
+        BLAS product with its epilogue after it for a single image (n = 1) when the plane has at
+        least POINTWISE_DIRECT_PIXELS pixels and the input at most POINTWISE_DIRECT_BYTES, or the
+        layer at most POINTWISE_DIRECT_MAX input and output channels.
 
         Multiplies: the same. Memory: the direct kernel holds 4 output channels x 3 vectors of
         pixels in registers while it adds every input channel, and applies the bias and clamp
@@ -212,8 +212,11 @@ class ConvPlan:
         2x2, where the vector blocks do not fill), except on the smallest layers, where the call
         and the packing cost more than the product (at most 32 channels in and out). On the
         layers the rule picks in sqnxt23v5_w1, EfficientNet-Lite0 and the Fashion-MNIST model,
-        both clones: 0.78-1.03x (docs/inference-speed.md, `benchmarks/conv_schemes.py
-        --pointwise MODEL`)."""
+        both clones: 0.78-1.03x at batch 1 (docs/inference-speed.md, `benchmarks/conv_schemes.py
+        --pointwise MODEL`). With several images the same layers were mixed at batch 16
+        (0.81-1.12x) and lost at batch 256 (1.16-1.64x, `--batch N`): the rule keeps BLAS there."""
+        if n != 1:
+            return False
         if self.cg <= self.POINTWISE_DIRECT_MAX and self.o <= self.POINTWISE_DIRECT_MAX:
             return True
         return (h * w >= self.POINTWISE_DIRECT_PIXELS
@@ -272,9 +275,9 @@ class ConvPlan:
 
     def _fast_pointwise(self, x, n, c, ho, wo):
         if self.direct:
-            use = self._direct_use.get((ho, wo))
+            use = self._direct_use.get((n, ho, wo))
             if use is None:
-                use = self._direct_use[ho, wo] = self._direct_forced or self.direct_pointwise_wins(ho, wo)
+                use = self._direct_use[n, ho, wo] = self._direct_forced or self.direct_pointwise_wins(ho, wo, n)
             if use:
                 y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
                 _infer.pointwise(x.reshape(n, c, ho * wo), self.wmat, self.bias1, y.reshape(n, self.o, ho * wo),
