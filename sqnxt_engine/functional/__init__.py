@@ -203,7 +203,7 @@ class ConvPlan:
         pixels in registers while it adds every input channel, and applies the bias and clamp
         while the block is in L1; it packs nothing, but reads the whole input once per 4 output
         channels. BLAS packs both operands and blocks them for the caches, runs its kernel at
-        close to this core's peak (37-52 GMAC/s on every 1x1 layer of sqnxt23v5_w1 and
+        close to this core's peak (34-51 GMAC/s on every 1x1 layer of sqnxt23v5_w1 and
         EfficientNet-Lite0), and leaves the output to a second pass, the epilogue. On planes of
         28x28 and more the output is past L1 and that second pass is what the direct kernel
         saves, while its O/4 reads of an input of at most 256 KB stay in L2; inputs of 0.45-1.8 MB
