@@ -16,13 +16,18 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
     python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
     python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
     python benchmarks/infer_latency.py --simd avx512 avx2 [...]   # this engine once per kernel clone
+    python benchmarks/infer_latency.py --baseline [...]           # ...and again as before issue 27.2
 
 --profile prints where this engine's time goes per operator kind, with the compiled kernels and
 with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
 --products times each convolution's matrix product alone, what no pass around it can remove.
 --simd runs this engine's compiled kernels with each named clone (sqnxt_engine.functional._infer:
 avx512, avx2, baseline), side by side in the same interleaved run (with --profile: one kernels
-column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. Every run
+column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. --baseline
+adds, for each clone, a worker whose plans run without the schemes of issue 27's item 2
+(ConvPlan.WINOGRAD and ConvPlan.DIRECT off: 1x3 / 3x1 layers flat, every 1x1 layer through
+BLAS; labelled .../baseline): the engine as before them, in the same interleaved run (with
+--profile: a kernels column per clone and baseline). Every run
 first prints the CPU model, its vector extensions and the clone the kernels use by default.
 Needs torch, pytorchcv and efficientnet-lite-pytorch (--no-deps) and onnxruntime: the README's
 test install.
@@ -67,8 +72,8 @@ def machine_line() -> str:
             f"kernel clone: {_infer.simd_clone()} (this CPU runs: {', '.join(runs)})")
 
 
-def engine_label(engine: str, simd: str | None) -> str:
-    return engine if simd is None else f"{engine}/{simd}"
+def engine_label(engine: str, simd: str | None, baseline: bool = False) -> str:
+    return (engine if simd is None else f"{engine}/{simd}") + ("/baseline" if baseline else "")
 
 
 def torch_model(model: str, workdir: Path):
@@ -125,18 +130,20 @@ def prepare(model: str, workdir: Path) -> None:
                           dynamic_axes={"x": {0: "n"}}, dynamo=False)
 
 
-def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None) -> None:
+def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None,
+           baseline: bool = False) -> None:
     """Load one engine, then answer 'run' with the seconds one forward pass took, and 'quit' with
     the process's peak resident memory."""
     import numpy as np
 
     x = np.random.default_rng(0).normal(size=(batch,) + input_shape(model)).astype(np.float32)
     if engine == "sqnxt-engine":
-        from sqnxt_engine.functional import _infer
+        from sqnxt_engine.functional import ConvPlan, _infer
         from sqnxt_engine.io.model import load_model
         from sqnxt_engine.runtime import Runner, set_threads
         if simd is not None:
             _infer.set_simd(simd)
+        ConvPlan.WINOGRAD = ConvPlan.DIRECT = not baseline
         set_threads(threads)
         graph, arrays, _ = load_model(workdir / f"{model}.npz")
         runner = Runner(graph, arrays)
@@ -178,7 +185,8 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,)) -> list[dict]:
+def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,),
+            baseline: bool = False) -> list[dict]:
     """Each round gives every worker, in shuffled order, a turn of `burst` timed passes in a row.
     With burst 1 every pass starts cold from the machine's point of view (another engine just
     ran); with more threads than one, that cold start is mostly waking the thread pool and
@@ -189,11 +197,14 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,
     procs = {}
     for model in models:
         for batch in BATCHES[model]:
-            for engine, simd in [(e, s) for e in ENGINES for s in (simds if e == "sqnxt-engine" else (None,))]:
-                label = engine_label(engine, simd)
+            ours = [(s, b) for b in ((False, True) if baseline else (False,)) for s in simds]
+            for engine, simd, fl in [(e, s, f) for e in ENGINES
+                                     for s, f in (ours if e == "sqnxt-engine" else [(None, False)])]:
+                label = engine_label(engine, simd, fl)
                 p = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--model", model,
                                       "--batch", str(batch), "--threads", str(threads),
-                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else []),
+                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else [])
+                                     + (["--baseline"] if fl else []),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
                 if p.stdout.readline().strip() != "ready":
                     raise SystemExit(f"{label} worker for {model} failed to start")
@@ -227,10 +238,11 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,
     return rows
 
 
-def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
+def profile(model: str, batch: int, rounds: int, simds=(None,), baseline: bool = False) -> None:
     """Per operator kind, median milliseconds per forward pass: compiled kernels (with each clone
-    in `simds`, None: the default one) vs the NumPy reference path, the runs interleaved in an
-    order that alternates round by round."""
+    in `simds`, None: the default one; with `baseline` each clone again without Winograd and the
+    direct 1x1 kernel, columns ..._baseline) vs the NumPy reference path, the runs interleaved in
+    an order that alternates round by round."""
     import numpy as np
 
     import sqnxt_engine.functional as F
@@ -247,6 +259,11 @@ def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
         from sqnxt_engine.io.model import load_model
         graph, arrays, _ = load_model(path)
     fast = Runner(graph, arrays)
+    F.ConvPlan.WINOGRAD = F.ConvPlan.DIRECT = False  # plans built now: as before issue 27's item 2
+    try:
+        before = Runner(graph, arrays) if baseline else None
+    finally:
+        F.ConvPlan.WINOGRAD = F.ConvPlan.DIRECT = True
     F.ConvPlan.REFERENCE = True  # plans built now run the NumPy path
     try:
         ref = Runner(graph, arrays)
@@ -255,6 +272,9 @@ def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
     default = _infer.simd_clone()
     kernels = ["kernels" if s is None else f"kernels_{s}" for s in simds]
     clone_of = dict(zip(kernels, [s or default for s in simds]))
+    if baseline:
+        clone_of.update({f"{k}_baseline": c for k, c in clone_of.items()})
+        kernels = [k + sfx for k in kernels for sfx in ("", "_baseline")]
     times = {n: collections.defaultdict(list) for n in kernels + ["numpy"]}
     totals = {n: [] for n in kernels + ["numpy"]}
     current: dict = {}
@@ -271,14 +291,14 @@ def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
             return y
         return wrapper
 
-    for runner in (fast, ref):
+    for runner in filter(None, (fast, before, ref)):
         for step in runner.steps:
             step.run = timed(step)
             step.act_in_run = True  # the wrapper applies an unfused activation inside the timing
             step.in_place = False  # time the residual adds through their run as well
     x = np.random.default_rng(0).normal(size=(batch,) + graph.input_shape).astype(np.float32)
     pool = F.max_pool2d
-    runs = [(n, fast) for n in kernels] + [("numpy", ref)]
+    runs = [(n, before if n.endswith("_baseline") else fast) for n in kernels] + [("numpy", ref)]
     for i in range(rounds + 1):
         for name, runner in runs if i % 2 else runs[::-1]:
             F.max_pool2d = pool if name != "numpy" else F.max_pool2d_reference
@@ -354,6 +374,8 @@ def main() -> None:
                     help="time each conv's matrix product alone")
     ap.add_argument("--simd", nargs="+", metavar="CLONE",
                     help="run this engine's kernels with each of these clones (avx512, avx2, baseline)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also run this engine without Winograd and the direct 1x1 kernel, per clone")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=1, help="batch of --profile")
@@ -361,7 +383,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir,
-                      args.simd[0] if args.simd else None)
+                      args.simd[0] if args.simd else None, args.baseline)
     from sqnxt_engine.functional import _infer
     runs = [k for k, ok in _infer.simd_clones().items() if ok]
     for simd in args.simd or ():
@@ -376,14 +398,14 @@ def main() -> None:
     if args.profile:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
-        return profile(args.profile, args.batch, args.rounds, simds)
+        return profile(args.profile, args.batch, args.rounds, simds, args.baseline)
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for model in args.models:
             prepare(model, Path(d))
         for threads in args.threads:
-            rows += measure(args.models, threads, args.rounds, Path(d), args.burst, simds)
+            rows += measure(args.models, threads, args.rounds, Path(d), args.burst, simds, args.baseline)
     if args.json:
         print(json.dumps(rows, indent=2))
         return

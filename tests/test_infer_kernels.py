@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqnxt_engine import functional as F
 from sqnxt_engine.functional import _infer
 
-from tolerance import assert_close
+from tolerance import WINOGRAD_REL, assert_close
 
 CLAMPS = [None, (0.0, np.inf), (0.0, 6.0), (-0.5, 0.5)]
 # the clones of _infer_simd.h this CPU can run (on x86-64 with GCC 12+: avx512 where present, avx2,
@@ -107,6 +107,172 @@ def test_depthwise_clones_agree(dtype, kernel, stride):
         assert_close(got[name], want, _tol(dtype), err_msg=name)
     for name in CLONES:
         assert_close(got[name], got[CLONES[0]], _tol(dtype), err_msg=name)
+
+
+@st.composite
+def winograd_cases(draw):
+    """1x3 and 3x1 kernels as ConvPlan's winograd scheme takes them: SqueezeNext's paddings
+    ((1, 1, 0, 0) for 3x1, (0, 0, 1, 1) for 1x3) among any others up to 2, planes from 1 to 23
+    (whole and partial tiles, a 3x1's 2-row plane), batches of 1 to 3."""
+    kernel = draw(st.sampled_from([(1, 3), (3, 1)]))
+    usual = (1, 1, 0, 0) if kernel == (3, 1) else (0, 0, 1, 1)
+    pad = draw(st.one_of(st.just(usual), st.tuples(*[st.integers(0, 2)] * 4)))
+    h, w = draw(st.integers(1, 23)), draw(st.integers(1, 23))
+    h = max(h, 3 - pad[0] - pad[1]) if kernel == (3, 1) else h
+    w = max(w, 3 - pad[2] - pad[3]) if kernel == (1, 3) else w
+    return dict(n=draw(st.integers(1, 3)), groups=1, cg=draw(st.integers(2, 12)), og=draw(st.integers(1, 12)),
+                kernel=kernel, stride=(1, 1), dil=(1, 1), pad=pad, h=h, w=w, bias=draw(st.booleans()),
+                clamp=draw(st.sampled_from(CLAMPS)), dtype=draw(st.sampled_from([np.float32, np.float64])),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@pytest.mark.parametrize("clone", CLONES)
+@given(case=winograd_cases())
+def test_winograd_equals_direct_convolution(clone, case):
+    """Winograd F(4,3) forced on equals the NumPy direct convolution within WINOGRAD_REL, with
+    each clone of its transforms. The bound is relative to the largest output before the clamp:
+    a clamp to (-0.5, 0.5) keeps the sums' rounding, not their range."""
+    x, _, ref = _plans(case)
+    rng = np.random.default_rng(case["seed"])
+    wt = rng.normal(size=(case["og"], case["cg"]) + case["kernel"])
+    b = rng.normal(size=case["og"]) if case["bias"] else None
+    plan = F.ConvPlan(wt, b, (1, 1), case["pad"], (1, 1), 1, case["dtype"], case["clamp"], winograd=True)
+    ref = F.ConvPlan(wt, b, (1, 1), case["pad"], (1, 1), 1, case["dtype"], case["clamp"], reference=True)
+    assert plan.scheme == "winograd"
+    with forced(clone):
+        got = plan(x)
+    want = ref(x)
+    unclamped = F.ConvPlan(wt, b, (1, 1), case["pad"], (1, 1), 1, case["dtype"], reference=True)(x)
+    assert got.dtype == want.dtype and got.flags.c_contiguous
+    scale = float(np.abs(unclamped).max()) / max(float(np.abs(want).max()), 1e-30)
+    assert_close(got, want, WINOGRAD_REL[np.dtype(case["dtype"])] * max(scale, 1.0))
+
+
+def _spy_winograd(monkeypatch):
+    """Count the calls of the Winograd input transform."""
+    calls = []
+    real = _infer.winograd_input
+    monkeypatch.setattr(_infer, "winograd_input", lambda *a: calls.append(a[2]) or real(*a))
+    return calls
+
+
+def test_winograd_plan_rule(monkeypatch):
+    """The plan rule (ConvPlan.winograd_wins): Winograd where it saves at least
+    WINOGRAD_MIN_SAVED multiply-adds per image on the input's size, flat elsewhere; never on the
+    reference path, for other kernels, or when turned off (the integer runner's exact sums)."""
+    rng = np.random.default_rng(0)
+
+    def plan(o, c, kernel, **kw):
+        pad = (1, 1, 0, 0) if kernel == (3, 1) else (0, 0, 1, 1)
+        return F.ConvPlan(rng.normal(size=(o, c) + kernel), None, (1, 1), pad, (1, 1), 1, np.float32, **kw)
+
+    big = plan(64, 32, (1, 3))  # sqnxt23v5_w1's 1x3 32->64 layer at 14x14: 64*32*(3*14*16 - 6*56) saved
+    assert big.scheme == "winograd" and big.winograd_wins(14, 14)
+    assert 64 * 32 * (3 * 14 * 16 - 6 * 56) >= F.ConvPlan.WINOGRAD_MIN_SAVED
+    small = plan(16, 8, (3, 1))  # the Fashion-MNIST model's 3x1 8->16 at 14x14: 16*8*(3*196 - 6*56)
+    assert small.scheme == "winograd" and not small.winograd_wins(14, 14)
+    assert small.winograd_wins(55, 55)  # the same kernel on sqnxt23v5_w1's 55x55 planes
+    # a 3x1 on a 2-row plane: one tile of 4 rows for 2, 6 multiplies per 2 outputs, nothing saved
+    assert not plan(512, 512, (3, 1)).winograd_wins(2, 2)
+    calls = _spy_winograd(monkeypatch)
+    big(rng.normal(size=(1, 32, 14, 14)).astype(np.float32))
+    small(rng.normal(size=(1, 8, 14, 14)).astype(np.float32))
+    assert calls == [1]  # only the 1x3 plan used Winograd (kh 1)
+    assert plan(64, 32, (1, 3), winograd=False).scheme == "flat"
+    assert plan(64, 32, (1, 3), reference=True).scheme == "flat"
+    assert plan(64, 32, (1, 3), winograd=True).winograd_wins(14, 14)
+    monkeypatch.setattr(F.ConvPlan, "WINOGRAD", False)
+    assert plan(64, 32, (1, 3)).scheme == "flat"
+    with pytest.raises(ValueError, match="Winograd"):
+        F.ConvPlan(np.ones((4, 4, 3, 3)), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, np.float32, winograd=True)
+    with pytest.raises(ValueError, match="Winograd"):
+        plan(64, 32, (1, 3), winograd=True, reference=True)
+
+
+def test_winograd_forced_on_small_planes_is_used(monkeypatch):
+    """winograd=True uses Winograd whatever the rule says (the tests above rely on it)."""
+    calls = _spy_winograd(monkeypatch)
+    p = F.ConvPlan(np.ones((2, 2, 3, 1)), None, (1, 1), (1, 1, 0, 0), (1, 1), 1, np.float32, winograd=True)
+    assert not p.winograd_wins(3, 3)
+    p(np.ones((1, 2, 3, 3), np.float32))
+    assert calls == [3]
+
+
+def test_winograd_scratch_is_per_thread():
+    """Plans run side by side in threads (the Runner's batch split) each use their own thread's
+    Winograd buffers: results equal the serial ones."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(5)
+    plans = [F.ConvPlan(rng.normal(size=(24, 16) + k), rng.normal(size=24), (1, 1), pad, (1, 1), 1,
+                        np.float32, (0.0, 6.0), winograd=True)
+             for k, pad in [((1, 3), (0, 0, 1, 1)), ((3, 1), (1, 1, 0, 0))]]
+    xs = [rng.normal(size=(2, 16, h, h)).astype(np.float32) for h in (9, 17, 30)]
+    jobs = [(p, x) for p in plans for x in xs] * 4
+    serial = [p(x) for p, x in jobs]
+    with ThreadPoolExecutor(3) as pool:
+        parallel = list(pool.map(lambda job: job[0](job[1]), jobs))
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
+def _spy_pointwise(monkeypatch):
+    """Count the calls of the direct pointwise kernel."""
+    calls = []
+    real = _infer.pointwise
+    monkeypatch.setattr(_infer, "pointwise", lambda *a: calls.append(a[0].shape) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("clone", CLONES)
+@given(o=st.integers(1, 40), c=st.integers(1, 40), h=st.integers(1, 20), w=st.integers(1, 20),
+       n=st.integers(1, 3), bias=st.booleans(), clamp=st.sampled_from(CLAMPS),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_direct_pointwise_equals_the_blas_product(clone, o, c, h, w, n, bias, clamp, dtype, seed):
+    """The direct 1x1 kernel (direct=True) equals the BLAS product with its epilogue (direct=False)
+    with each clone, every number of output channels (whole blocks and a partial last one) and
+    of pixels (vector blocks, single vectors, the last few outputs)."""
+    rng = np.random.default_rng(seed)
+    wt, b = rng.normal(size=(o, c, 1, 1)), rng.normal(size=o) if bias else None
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    direct, blas = (F.ConvPlan(wt, b, (1, 1), (0, 0, 0, 0), (1, 1), 1, dtype, clamp, direct=d) for d in (True, False))
+    assert direct.direct and not blas.direct
+    with forced(clone):
+        got = direct(x)
+    want = blas(x)
+    assert got.dtype == want.dtype and got.flags.c_contiguous
+    assert_close(got, want, _tol(dtype))
+
+
+def test_direct_pointwise_plan_rule(monkeypatch):
+    """The direct kernel for one image where a 1x1 layer (stride 1, unpadded, one group, compiled
+    path) has a plane of at least POINTWISE_DIRECT_PIXELS pixels and an input of at most
+    POINTWISE_DIRECT_BYTES, or at most POINTWISE_DIRECT_MAX channels in and out; BLAS elsewhere."""
+    def plan(o, c, stride=(1, 1), pad=(0, 0, 0, 0), groups=1, **kw):
+        return F.ConvPlan(np.ones((o, c // groups, 1, 1)), None, stride, pad, (1, 1), groups, np.float32, **kw)
+
+    m, px = F.ConvPlan.POINTWISE_DIRECT_MAX, F.ConvPlan.POINTWISE_DIRECT_PIXELS
+    assert plan(m, m).direct_pointwise_wins(2, 2) and plan(8, 16).direct_pointwise_wins(1, 1)
+    assert plan(m, m).direct_pointwise_wins(224, 224)  # any size with few channels
+    assert not plan(m, m).direct_pointwise_wins(14, 14, 2)  # BLAS for several images
+    # 28x28 and more with an input of at most POINTWISE_DIRECT_BYTES (float32: 256 KB)
+    assert px == 28 * 28 and F.ConvPlan.POINTWISE_DIRECT_BYTES == 256 * 1024
+    assert plan(240, 40).direct_pointwise_wins(28, 28)  # 40 * 784 * 4 = 125 KB
+    assert not plan(40, 144).direct_pointwise_wins(28, 28)  # 451 KB
+    assert not plan(m + 1, 8).direct_pointwise_wins(27, 28) and not plan(8, m + 1).direct_pointwise_wins(14, 14)
+    for p in (plan(16, 16, stride=(2, 2)), plan(16, 16, pad=(1, 1, 1, 1)), plan(16, 16, groups=2),
+              plan(16, 16, reference=True), plan(16, 16, direct=False)):
+        assert not p.direct
+    calls = _spy_pointwise(monkeypatch)
+    big, small = plan(64, 64), plan(16, 8)
+    for p, n, hw in ((big, 1, 28), (big, 1, 14), (small, 1, 4), (small, 2, 4), (plan(64, 128, direct=True), 2, 2)):
+        p(np.ones((n, p.cg, hw, hw), np.float32))
+    assert calls == [(1, 64, 784), (1, 8, 16), (2, 128, 4)]  # not the 64->64 on 14x14, nor 2 images
+    monkeypatch.setattr(F.ConvPlan, "DIRECT", False)
+    assert not plan(16, 16).direct and plan(16, 16, direct=True).direct
+    with pytest.raises(ValueError, match="direct kernel"):
+        plan(16, 16, stride=(2, 2), direct=True)
+    with pytest.raises(ValueError, match="direct kernel"):
+        F.ConvPlan(np.ones((4, 4, 3, 3)), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, np.float32, direct=True)
 
 
 def test_set_simd_refuses_unknown_clones():

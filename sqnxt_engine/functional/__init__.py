@@ -7,6 +7,9 @@ compute the same outputs without the compiled kernels, and the tests compare the
 """
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 
 from . import _infer
@@ -58,6 +61,39 @@ def _kernel_dtype(dtype) -> bool:
     return np.dtype(dtype) in (np.float32, np.float64)
 
 
+_workspace = threading.local()
+
+
+def _work(slot: int, shape, dtype) -> np.ndarray:
+    """A scratch array of `shape` and `dtype` from this thread's reusable buffer `slot`, grown as
+    needed and kept: a temporary of a few hundred KB allocated afresh per call is page-faulted in
+    afresh each time (glibc hands freed memory above its trim threshold back to the system), which
+    made Winograd's 1x3 8->16 layer at 55x55 take 194 us instead of 42 (MALLOC_TRIM_THRESHOLD_
+    raised, the same 42). Only for what does not outlive the call; one buffer per thread, because
+    the Runner's batch split runs the same plans side by side."""
+    try:
+        bufs = _workspace.bufs
+    except AttributeError:
+        bufs = _workspace.bufs = {}
+    key = (shape, dtype)
+    buf, last, view = bufs.get(slot, (None, None, None))
+    if last == key:
+        return view
+    nbytes = math.prod(shape) * dtype.itemsize
+    if buf is None or buf.nbytes < nbytes:
+        buf = np.empty(nbytes, np.uint8)
+    view = buf[:nbytes].view(dtype).reshape(shape)
+    bufs[slot] = (buf, key, view)
+    return view
+
+
+# Winograd F(4,3) (Lavin and Gray, arXiv 1509.09308): 4 outputs of a 3-tap correlation from 6
+# inputs d and the taps g as A^T [(G g) * (B^T d)], 6 multiplies instead of 12. B^T and A^T are
+# applied by the compiled transforms (_infer_simd.h); G here, once per plan, in float64.
+WINOGRAD_G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                       [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+
+
 class ConvPlan:
     """A convolution prepared once for its weights: the scheme that moves the least memory is
     chosen, and the weights are laid out for it, so a forward pass does only the arithmetic.
@@ -67,7 +103,15 @@ class ConvPlan:
     input flattened with its padded row length `wp` (tap (i, j) is then the contiguous run starting
     at i*dh*wp + j*dw, so the gather is kh*kw block copies) and do one matrix product, computing
     wp - wo spare columns per row that are cropped; strided kernels gather the taps through one
-    strided view (im2col) and do one matrix product per group.
+    strided view (im2col) and do one matrix product per group. On the compiled path, 1x3 and 3x1
+    kernels (stride 1, one group) are "winograd": Winograd's F(4,3) where `winograd_wins` says it
+    saves enough multiplies on the input's size (else flat): the input transform (compiled) makes
+    6 matrices of C rows, one product each with the transformed weights (6, O, C), so half the
+    multiplies of the flat product, and the output transform (compiled) makes the outputs with the
+    bias and clamp. winograd=True / False forces it on / off (the integer runner's exact sums:
+    off). Its float32 error is a few times the direct product's (docs/inference-speed.md).
+    Small 1x1 kernels (`_direct_pointwise`'s rule) skip BLAS: the compiled direct kernel computes
+    them with the bias and clamp (direct=True / False forces it on / off).
 
     `clamp` = (lo, hi) fuses an activation that is a clamp (ReLU (0, inf), ReLU6 (0, 6)) into the
     plan. By default (float32 and float64) the compiled kernels do the passes around the matrix
@@ -78,7 +122,7 @@ class ConvPlan:
     REFERENCE = False  # True: plans built from now on run the NumPy path (benchmarks' profile)
 
     def __init__(self, weight, bias, stride, padding, dilation, groups, dtype, clamp=None,
-                 reference: bool = False):
+                 reference: bool = False, winograd: bool | None = None, direct: bool | None = None):
         self.dtype = np.dtype(dtype)
         self.clamp = tuple(float(v) for v in clamp) if clamp is not None else None
         self.reference = reference or self.REFERENCE or not _kernel_dtype(self.dtype)
@@ -86,19 +130,26 @@ class ConvPlan:
         self.stride, self.padding, self.dilation, self.groups = tuple(stride), tuple(padding), tuple(dilation), groups
         og = self.o // groups
         w = np.asarray(weight, dtype=self.dtype)
+        self.direct = False  # a 1x1 kernel that may run on the direct kernel (per input size)
         if self.kh == self.kw == 1:
             self.scheme = "pointwise"
+            self.direct = self._direct_pointwise(direct)
+        elif direct:
+            raise ValueError("the direct kernel runs pointwise (1x1) convolutions only")
         elif self.cg == 1 and og == 1:
             self.scheme = "depthwise"
             self.taps = np.ascontiguousarray(w.reshape(self.o, self.kh * self.kw).T)[:, None, :, None, None]
             self.planes = np.ascontiguousarray(w.reshape(self.o, self.kh, self.kw))
         elif self.stride == (1, 1):
-            self.scheme = "flat"
+            self.scheme = "winograd" if self._winograd(winograd) else "flat"
         else:
             self.scheme = "im2col"
         self.wmat = np.ascontiguousarray(w.reshape(groups, og, self.cg * self.kh * self.kw))
         if groups == 1:
             self.wmat = self.wmat[0]
+        if self.scheme == "winograd":  # U[xi] = (G g)[xi] for every (o, c): (6, O, C)
+            taps = np.asarray(weight, dtype=np.float64).reshape(self.o, self.cg, 3)
+            self.wino = np.ascontiguousarray(np.einsum("xk,ock->xoc", WINOGRAD_G, taps), dtype=self.dtype)
         self.bias = None if bias is None else np.asarray(bias, dtype=self.dtype).reshape(1, self.o, 1, 1)
         self.bias1 = None if bias is None else np.ascontiguousarray(self.bias.reshape(self.o))
         # Looked up once, not per call: on 28x28 inputs a forward pass is ~100 small convolutions,
@@ -106,6 +157,98 @@ class ConvPlan:
         self._clamp_args = self.clamp or NO_CLAMP
         self._forward = getattr(self, ("_" if self.reference else "_fast_") + self.scheme)
         self._out_hw = {}
+        self._wino_use = {}  # (h, w): whether the winograd scheme uses Winograd on that input size
+        self._direct_use = {}  # (n, h, w): whether a pointwise plan uses the direct kernel on that size
+
+    def _winograd(self, choice):
+        """Whether the plan has the "winograd" scheme: `choice` if given (True where Winograd does
+        not apply is a ValueError), else where it applies (WINOGRAD = True; per input size, the
+        rule in winograd_wins decides each call)."""
+        applies = (not self.reference and self.groups == 1 and self.dilation == (1, 1)
+                   and (self.kh, self.kw) in ((1, 3), (3, 1)))
+        if choice and not applies:
+            raise ValueError("Winograd F(4,3) runs 1x3 and 3x1 kernels at stride 1, dilation 1, "
+                             "one group, on the compiled float path")
+        self._wino_forced = choice is not None
+        return bool(choice) if choice is not None else applies and self.WINOGRAD
+
+    # The direct pointwise kernel's rule (direct_pointwise_wins): planes of at least
+    # POINTWISE_DIRECT_PIXELS pixels whose input is at most POINTWISE_DIRECT_BYTES, or layers of at
+    # most POINTWISE_DIRECT_MAX input and output channels.
+    POINTWISE_DIRECT_PIXELS = 784
+    POINTWISE_DIRECT_BYTES = 256 * 1024
+    POINTWISE_DIRECT_MAX = 32
+    DIRECT = True  # False: plans built from now on run every 1x1 kernel through BLAS (benchmarks' baseline)
+    POINTWISE_DIRECT_MAX = 32
+
+    def _direct_pointwise(self, choice) -> bool:
+        """Whether a 1x1 kernel may run on the direct kernel (_infer.pointwise): `choice` if given
+        (True where it does not apply is a ValueError; True forces it on every input size), else
+        where it applies, direct_pointwise_wins deciding per input size."""
+        applies = (not self.reference and self.groups == 1 and self.stride == (1, 1)
+                   and self.padding == (0, 0, 0, 0))
+        if choice and not applies:
+            raise ValueError("the direct kernel runs 1x1 convolutions at stride 1, unpadded, one group, "
+                             "on the compiled float path")
+        self._direct_forced = bool(choice)
+        return bool(choice) if choice is not None else applies and self.DIRECT
+
+    def direct_pointwise_wins(self, h: int, w: int, n: int = 1) -> bool:
+        """The plan rule for a 1x1 kernel on n images of h x w: the direct kernel instead of a
+        BLAS product with its epilogue after it for a single image (n = 1) when the plane has at
+        least POINTWISE_DIRECT_PIXELS pixels and the input at most POINTWISE_DIRECT_BYTES, or the
+        layer at most POINTWISE_DIRECT_MAX input and output channels.
+
+        Multiplies: the same. Memory: the direct kernel holds 4 output channels x 3 vectors of
+        pixels in registers while it adds every input channel, and applies the bias and clamp
+        while the block is in L1; it packs nothing, but reads the whole input once per 4 output
+        channels. BLAS packs both operands and blocks them for the caches, runs its kernel at
+        close to this core's peak (34-51 GMAC/s on every 1x1 layer of sqnxt23v5_w1 and
+        EfficientNet-Lite0), and leaves the output to a second pass, the epilogue. On planes of
+        28x28 and more the output is past L1 and that second pass is what the direct kernel
+        saves, while its O/4 reads of an input of at most 256 KB stay in L2; inputs of 0.45-1.8 MB
+        (read from L3 O/4 times) made it up to 1.3x slower with the AVX2 clone. On smaller planes
+        BLAS's blocking wins (up to 1.6x on 14x14 and 7x7 with 64 to 1152 channels; 2.3-8.6x on
+        2x2, where the vector blocks do not fill), except on the smallest layers, where the call
+        and the packing cost more than the product (at most 32 channels in and out). On the
+        layers the rule picks in sqnxt23v5_w1, EfficientNet-Lite0 and the Fashion-MNIST model,
+        both clones: 0.78-1.03x at batch 1 (docs/inference-speed.md, `benchmarks/conv_schemes.py
+        --pointwise MODEL`). With several images the same layers were mixed at batch 16
+        (0.81-1.12x) and lost at batch 256 (1.16-1.64x, `--batch N`): the rule keeps BLAS there."""
+        if n != 1:
+            return False
+        if self.cg <= self.POINTWISE_DIRECT_MAX and self.o <= self.POINTWISE_DIRECT_MAX:
+            return True
+        return (h * w >= self.POINTWISE_DIRECT_PIXELS
+                and self.cg * h * w * self.dtype.itemsize <= self.POINTWISE_DIRECT_BYTES)
+
+    WINOGRAD = True  # False: plans built from now on keep 1x3 / 3x1 kernels flat (benchmarks' baseline)
+    # The multiply-adds per image Winograd must save to be used (winograd_wins).
+    WINOGRAD_MIN_SAVED = 300_000
+
+    def winograd_wins(self, h: int, w: int) -> bool:
+        """The plan rule for a 1x3 / 3x1 kernel on an h x w input: Winograd F(4,3) when it saves at
+        least WINOGRAD_MIN_SAVED multiply-adds per image.
+
+        Multiplies: the flat product does 3 per output channel, input channel and column, over ho
+        rows of the padded row length (wp - wo spare columns per row for a 1x3); F(4,3) does 6 per
+        tile of 4 outputs, tiles whole (a 3x1's last tile row may overhang the plane: 4 rows
+        computed for the 2 of a 2x2 plane, so nothing saved there). Saved: C*O*(3*flat - 6*tiles).
+        Memory: the transforms write and read 6/4 (C + O) words per output (the products' inputs
+        and outputs), the flat gather 3C; on planes in cache both are cheap beside the products.
+        The fixed cost is two compiled passes and a stack of six products, about 4 us per call on
+        the development machine, the time of about 200,000 multiply-adds at its BLAS rate; the
+        bound leaves a margin for the products of depth C instead of 3C running further below
+        peak. Measured (docs/inference-speed.md): every 1x3 / 3x1 layer of sqnxt23v5_w1 saves
+        0.60M-1.2M and runs in 0.26-0.71x the flat scheme's time at batch 1 and 16; the
+        Fashion-MNIST model's save 0-197K (planes of 14x14 down to 2x2, 8-128 channels) and
+        would run in 0.74-1.37x at batch 1, 0.36-3.2x at batch 256 (its 3x1 layers lose at
+        both): they stay flat."""
+        t, b, l, r = self.padding
+        hp, wp = h + t + b, w + l + r
+        ho, _ = self.out_hw(h, w)
+        saved = self.cg * self.o * (3 * ho * wp - 6 * _infer.winograd_tiles(self.kh, hp, wp)[1])
+        return saved >= self.WINOGRAD_MIN_SAVED
 
     def out_hw(self, h, w):
         hw = self._out_hw.get((h, w))
@@ -131,6 +274,15 @@ class ConvPlan:
     # --- compiled path: the same products, the passes around them in _infer ---
 
     def _fast_pointwise(self, x, n, c, ho, wo):
+        if self.direct:
+            use = self._direct_use.get((n, ho, wo))
+            if use is None:
+                use = self._direct_use[n, ho, wo] = self._direct_forced or self.direct_pointwise_wins(ho, wo, n)
+            if use:
+                y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+                _infer.pointwise(x.reshape(n, c, ho * wo), self.wmat, self.bias1, y.reshape(n, self.o, ho * wo),
+                                 *self._clamp_args)
+                return y
         y = self._pointwise(x, n, c, ho, wo)
         _infer.bias_clamp(y.reshape(n, self.o, ho * wo), self.bias1, *self._clamp_args)
         return y
@@ -150,6 +302,23 @@ class ConvPlan:
         out = np.empty((n, self.o, ho, wo), dtype=self.dtype)
         _infer.bias_clamp_crop(y, out, self.bias1, *self._clamp_args)
         return out
+
+    def _fast_winograd(self, x, n, c, ho, wo):
+        h, w = x.shape[2], x.shape[3]
+        use = self._wino_use.get((h, w))
+        if use is None:
+            use = self._wino_use[h, w] = self._wino_forced or self.winograd_wins(h, w)
+        if not use:
+            return self._fast_flat(x, n, c, ho, wo)
+        t, b, l, r = self.padding
+        hp, wp = x.shape[2] + t + b, x.shape[3] + l + r
+        cols = _infer.winograd_tiles(self.kh, hp, wp)[1]
+        v = _work(0, (6, c, n * cols), self.dtype)
+        _infer.winograd_input(x, v, self.kh, t, l, hp, wp)
+        m = np.matmul(self.wino, v, out=_work(1, (6, self.o, n * cols), self.dtype))
+        y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+        _infer.winograd_output(m, y, self.bias1, *self._clamp_args, self.kh, wp)
+        return y
 
     def _fast_im2col(self, x, n, c, ho, wo):
         # The gather stays NumPy's: a compiled gather by bounds with each band's epilogue done in

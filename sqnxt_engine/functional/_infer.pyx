@@ -7,6 +7,8 @@ the passes that NumPy cannot fuse, each done once per element while the data is 
   copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
 - depthwise: a depthwise convolution computed directly, with its epilogue.
 - flat_columns: the flat scheme's padded gather of every tap (ConvPlan._fast_flat).
+- winograd_input / winograd_output: the transforms around the products of a 1x3 or 3x1
+  convolution computed by Winograd's F(4,3) (ConvPlan's "winograd" scheme).
 - max_pool: windows clipped to the input (what padding with -inf gives).
 
 Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
@@ -23,7 +25,7 @@ import os
 import warnings
 
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcpy, memset
 
 cimport cython
@@ -77,6 +79,23 @@ cdef extern from "_infer_simd.h" nogil:
     void sqnxt_clamp_f64(double* y, Py_ssize_t n, double b, double lo, double hi)
     void sqnxt_gather_f32(float* dst, const float* src, Py_ssize_t stride, Py_ssize_t n)
     void sqnxt_gather_f64(double* dst, const double* src, Py_ssize_t stride, Py_ssize_t n)
+    void sqnxt_wino_in_lanes_f32(float* v, Py_ssize_t vs, const float* s, Py_ssize_t ps, Py_ssize_t ks,
+                                 Py_ssize_t n)
+    void sqnxt_wino_in_lanes_f64(double* v, Py_ssize_t vs, const double* s, Py_ssize_t ps, Py_ssize_t ks,
+                                 Py_ssize_t n)
+    void sqnxt_wino_in_run_f32(float* v, Py_ssize_t vs, const float* s, Py_ssize_t n)
+    void sqnxt_wino_in_run_f64(double* v, Py_ssize_t vs, const double* s, Py_ssize_t n)
+    void sqnxt_wino_out_lanes_f32(float* d, Py_ssize_t js, const float* m, Py_ssize_t ms, Py_ssize_t n,
+                                  float b, float lo, float hi)
+    void sqnxt_wino_out_lanes_f64(double* d, Py_ssize_t js, const double* m, Py_ssize_t ms, Py_ssize_t n,
+                                  double b, double lo, double hi)
+    int SQNXT_PW_OB
+    void sqnxt_pw_f32(float* y, Py_ssize_t ys, Py_ssize_t ob, const float* x, Py_ssize_t xs, Py_ssize_t c,
+                      Py_ssize_t n, const float* w, Py_ssize_t wr, const float* b, float lo, float hi)
+    void sqnxt_pw_f64(double* y, Py_ssize_t ys, Py_ssize_t ob, const double* x, Py_ssize_t xs, Py_ssize_t c,
+                      Py_ssize_t n, const double* w, Py_ssize_t wr, const double* b, double lo, double hi)
+    void sqnxt_wino_out_run_f32(float* d, const float* m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi)
+    void sqnxt_wino_out_run_f64(double* d, const double* m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi)
 
 
 def simd_clones():
@@ -140,6 +159,45 @@ cdef inline void _gather(real* dst, const real* src, Py_ssize_t stride, Py_ssize
         sqnxt_gather_f32(dst, src, stride, n)
     else:
         sqnxt_gather_f64(dst, src, stride, n)
+
+
+cdef inline void _wino_in_lanes(real* v, Py_ssize_t vs, const real* s, Py_ssize_t ps, Py_ssize_t ks,
+                                Py_ssize_t n) noexcept nogil:
+    if real is float:
+        sqnxt_wino_in_lanes_f32(v, vs, s, ps, ks, n)
+    else:
+        sqnxt_wino_in_lanes_f64(v, vs, s, ps, ks, n)
+
+
+cdef inline void _wino_in_run(real* v, Py_ssize_t vs, const real* s, Py_ssize_t n) noexcept nogil:
+    if real is float:
+        sqnxt_wino_in_run_f32(v, vs, s, n)
+    else:
+        sqnxt_wino_in_run_f64(v, vs, s, n)
+
+
+cdef inline void _wino_out_lanes(real* d, Py_ssize_t js, const real* m, Py_ssize_t ms, Py_ssize_t n,
+                                 real b, real lo, real hi) noexcept nogil:
+    if real is float:
+        sqnxt_wino_out_lanes_f32(d, js, m, ms, n, b, lo, hi)
+    else:
+        sqnxt_wino_out_lanes_f64(d, js, m, ms, n, b, lo, hi)
+
+
+cdef inline void _wino_out_run(real* d, const real* m, Py_ssize_t ms, Py_ssize_t n, real b, real lo,
+                               real hi) noexcept nogil:
+    if real is float:
+        sqnxt_wino_out_run_f32(d, m, ms, n, b, lo, hi)
+    else:
+        sqnxt_wino_out_run_f64(d, m, ms, n, b, lo, hi)
+
+
+cdef inline void _pw(real* y, Py_ssize_t ys, Py_ssize_t ob, const real* x, Py_ssize_t xs, Py_ssize_t c,
+                     Py_ssize_t n, const real* w, Py_ssize_t wr, const real* b, real lo, real hi) noexcept nogil:
+    if real is float:
+        sqnxt_pw_f32(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi)
+    else:
+        sqnxt_pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi)
 
 
 def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
@@ -340,3 +398,135 @@ cdef inline void _max_into(real* y, const real* x, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
         y[i] = x[i] if x[i] > y[i] else y[i]
+
+
+def winograd_tiles(int kh, Py_ssize_t hp, Py_ssize_t wp):
+    """(tiles, columns) per plane of Winograd F(4,3) on a zero-padded plane of hp rows of wp: a
+    3x1 kernel (kh 3) has tiles of 4 output rows, one per column, so ceil((hp - 2) / 4) tile rows
+    of wp columns; a 1x3 kernel (kh 1) has tiles of 4 consecutive outputs along the flattened
+    plane (the flat scheme's trick: wp - wo spare outputs per row), ceil(hp * wp / 4) of them,
+    one column each."""
+    if kh == 3:
+        return (hp - 2 + 3) // 4, (hp - 2 + 3) // 4 * wp
+    return (hp * wp + 3) // 4, (hp * wp + 3) // 4
+
+
+def winograd_input(real[:, :, :, ::1] x, real[:, :, ::1] v, int kh, int pad_top, int pad_left,
+                   Py_ssize_t hp, Py_ssize_t wp):
+    """v[xi, c, n*cols + col] = (B^T d)[xi] for every tile (col) of every plane x[n, c]
+    zero-padded to hp rows of wp (pad_top above, pad_left left), d the tile's 6 inputs along the
+    kernel's axis (kh 3: down a column, kh 1: along the flattened padded plane); cols as
+    winograd_tiles says. Each plane is padded once into a per-thread scratch plane (kh 3: its rows
+    dealt into 4 phase planes by row mod 4, so that all of a plane's tiles are one run of lanes)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+    cdef Py_ssize_t tiles, cols
+    tiles, cols = winograd_tiles(kh, hp, wp)
+    cdef Py_ssize_t nc = n * cols, vs = c * nc
+    # kh 3: 4 phase planes of tiles + 1 rows (tap k of tile t is row t + k // 4 of phase k % 4);
+    # kh 1: every element a tile reads, 4 * tiles + 2
+    cdef Py_ssize_t ps = (tiles + 1) * wp
+    cdef Py_ssize_t size = 4 * ps if kh == 3 else max(4 * tiles + 2, hp * wp)
+    cdef Py_ssize_t p, r, yy
+    cdef real* plane
+    cdef real* src
+    cdef real* dst
+    if v.shape[0] != 6 or v.shape[1] != c or v.shape[2] != nc:
+        raise ValueError("v must be (6, C, N * columns) for x (N, C, H, W)")
+    if kh not in (1, 3) or pad_top < 0 or pad_left < 0 or pad_top + h > hp or pad_left + w > wp:
+        raise ValueError("kh must be 1 or 3 and the padded plane must hold x")
+    if nc * c == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        plane = <real*> malloc(size * sizeof(real))
+        if plane != NULL:
+            memset(plane, 0, size * sizeof(real))  # every plane fills the same positions
+        for p in prange(n * c, schedule="static"):
+            if plane == NULL:
+                continue  # out of memory: practically unreachable (one plane per thread)
+            # planes in the order of v's columns (channel, then image): v is written in sequence
+            src = &x[0, 0, 0, 0] + ((p % n) * c + p // n) * h * w
+            dst = &v[0, 0, 0] + p * cols
+            if kh == 3:
+                for r in range(h):
+                    yy = pad_top + r
+                    memcpy(plane + (yy % 4) * ps + (yy // 4) * wp + pad_left, src + r * w, w * sizeof(real))
+                _wino_in_lanes(dst, vs, plane, ps, wp, cols)
+            else:
+                for r in range(h):
+                    memcpy(plane + (pad_top + r) * wp + pad_left, src + r * w, w * sizeof(real))
+                _wino_in_run(dst, vs, plane, tiles)
+        free(plane)
+
+
+def winograd_output(real[:, :, ::1] m, real[:, :, :, ::1] out, real[::1] bias, double lo, double hi,
+                    int kh, Py_ssize_t wp):
+    """out[n, o] = clamp(bias[o] + A^T m over each tile of plane (n, o), lo, hi): the inverse of
+    winograd_input's layout for an output of ho rows of wo (kh 3: wo = wp, plane hp = ho + 2;
+    kh 1: hp = ho, the wp - wo spare columns of each row dropped). m is (6, O, N*cols)."""
+    cdef Py_ssize_t n = out.shape[0], o = out.shape[1], ho = out.shape[2], wo = out.shape[3]
+    cdef Py_ssize_t tiles, cols
+    tiles, cols = winograd_tiles(kh, ho + 2 if kh == 3 else ho, wp)
+    cdef Py_ssize_t nc = n * cols, ms = o * nc
+    cdef Py_ssize_t size = 4 * tiles if kh == 1 else 4 * cols
+    cdef Py_ssize_t p, r
+    cdef bint has_bias = bias is not None
+    cdef real bv
+    cdef real* scratch
+    cdef real* src
+    cdef real* dst
+    if m.shape[0] != 6 or m.shape[1] != o or m.shape[2] != nc:
+        raise ValueError("m must be (6, O, N * columns) for out (N, O, ho, wo)")
+    if kh not in (1, 3) or (kh == 3 and wo != wp) or (kh == 1 and wo > wp):
+        raise ValueError("kh must be 1 or 3, and wo = wp (kh 3) or wo <= wp (kh 1)")
+    if nc * o == 0 or ho * wo == 0:
+        return
+    with nogil, parallel(num_threads=_threads):
+        scratch = <real*> malloc(size * sizeof(real))
+        for p in prange(n * o, schedule="static"):
+            if scratch == NULL:
+                continue  # out of memory: practically unreachable (a few rows per thread)
+            # planes in the order of m's columns (channel, then image): m is read in sequence
+            bv = bias[p // n] if has_bias else 0
+            src = &m[0, 0, 0] + p * cols
+            dst = &out[0, 0, 0, 0] + ((p % n) * o + p // n) * ho * wo
+            if kh == 3:  # into 4 phase planes (row j of every tile), then each row to its place
+                _wino_out_lanes(scratch, cols, src, ms, cols, bv, <real>lo, <real>hi)
+                for r in range(ho):
+                    memcpy(dst + r * wo, scratch + (r % 4) * cols + (r // 4) * wo, wo * sizeof(real))
+            else:
+                _wino_out_run(scratch, src, ms, tiles, bv, <real>lo, <real>hi)
+                for r in range(ho):
+                    memcpy(dst + r * wo, scratch + r * wp, wo * sizeof(real))
+        free(scratch)
+
+
+def pointwise(real[:, :, ::1] x, real[:, ::1] weight, real[::1] bias, real[:, :, ::1] y, double lo, double hi):
+    """y[n, o, p] = clamp(bias[o] + sum_k weight[o, k] x[n, k, p], lo, hi) computed directly (a 1x1
+    convolution, stride 1, one group): x (N, C, HW), weight (O, C), y (N, O, HW); bias (O,) or
+    None. Output channels in register blocks of SQNXT_PW_OB (_infer_simd.h); the last, partial
+    block reads its weights from a zero-padded copy."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], hw = x.shape[2], o = y.shape[1]
+    cdef Py_ssize_t blocks = (o + SQNXT_PW_OB - 1) // SQNXT_PW_OB, full = o // SQNXT_PW_OB
+    cdef Py_ssize_t p, i, blk
+    cdef bint has_bias = bias is not None
+    if y.shape[0] != n or y.shape[2] != hw or weight.shape[0] != o or weight.shape[1] != c \
+            or (has_bias and bias.shape[0] != o):
+        raise ValueError("shapes disagree: x (N, C, HW), weight (O, C), bias (O,), y (N, O, HW)")
+    if n * o * hw == 0:
+        return
+    # the bias padded to whole blocks, then the last block's weights padded with zero rows
+    cdef real* pad = <real*> calloc(blocks * SQNXT_PW_OB + SQNXT_PW_OB * c, sizeof(real))
+    if pad == NULL:
+        raise MemoryError()
+    cdef real* tail = pad + blocks * SQNXT_PW_OB
+    for i in range(o):
+        pad[i] = bias[i] if has_bias else 0
+        if i >= full * SQNXT_PW_OB:
+            memcpy(tail + (i - full * SQNXT_PW_OB) * c, &weight[i, 0], c * sizeof(real))
+    for p in prange(n * blocks, nogil=True, num_threads=_threads, schedule="static"):
+        i = p // blocks
+        blk = p % blocks
+        _pw(&y[i, 0, 0] + blk * SQNXT_PW_OB * hw, hw, min(SQNXT_PW_OB, o - blk * SQNXT_PW_OB), &x[i, 0, 0], hw,
+            c, hw, &weight[0, 0] + blk * SQNXT_PW_OB * c if blk < full else tail, c,
+            pad + blk * SQNXT_PW_OB, <real>lo, <real>hi)
+    free(pad)

@@ -62,6 +62,177 @@
 #define SQNXT_TAPS_BLOCKS(REAL, VEC) /* no vector extension: the scalar loop does every output */
 #endif
 
+/* Winograd F(4,3) (Lavin and Gray, arXiv 1509.09308; _infer.winograd_input / winograd_output):
+ * a 3-tap correlation over 4 outputs is (A^T [(G g) * (B^T d)]) from the 6 inputs d, with 6
+ * multiplies instead of 12. Below: B^T d (input) and A^T m (output, with the product's epilogue),
+ * over many tiles at once. "lanes": the tiles sit side by side in memory (a 3x1 kernel's tiles of
+ * 4 rows, one per column, the plane's rows split into 4 phase planes ps apart by row mod 4: tap k
+ * of tile q at s[(k % 4)*ps + (k / 4)*ks + q], ks a row; the output likewise into 4 phase planes
+ * js apart); "run": the tiles follow each other along a flattened row (a 1x3 kernel's tiles of 4
+ * columns: tap k of tile q at s[4q + k]). The phases make every tile of a plane one contiguous
+ * run of lanes, long vectors even on 7x7 planes. Each
+ * loop is plain C that GCC vectorises in each clone (the run loops through its permutes of
+ * 4-element groups), in a function of its own whose every row is a restrict parameter: with the
+ * rows as offsets of one pointer GCC gave up on the alias checks and left the input transforms
+ * scalar in every clone. Output row xi of the transform goes to v + xi*vs. */
+#define SQNXT_WINO_IN(REAL, d0, d1, d2, d3, d4, d5, q)                                                \
+    {                                                                                           \
+        const REAL t0 = d0, t1 = d1, t2 = d2, t3 = d3, t4 = d4, t5 = d5;                        \
+        v0[q] = 4 * t0 - 5 * t2 + t4;                                                           \
+        v1[q] = (t3 + t4) - 4 * (t1 + t2);                                                      \
+        v2[q] = (t4 - t3) + 4 * (t1 - t2);                                                      \
+        v3[q] = (t4 - t2) + 2 * (t3 - t1);                                                      \
+        v4[q] = (t4 - t2) - 2 * (t3 - t1);                                                      \
+        v5[q] = 4 * t1 - 5 * t3 + t5;                                                           \
+    }
+
+#define SQNXT_DEFINE_WINO_IN(NAME, ATTR, REAL)                                                  \
+    ATTR static void NAME##_lanes6(REAL *restrict v0, REAL *restrict v1, REAL *restrict v2,     \
+                                   REAL *restrict v3, REAL *restrict v4, REAL *restrict v5,     \
+                                   const REAL *restrict s0, const REAL *restrict s1,            \
+                                   const REAL *restrict s2, const REAL *restrict s3,            \
+                                   const REAL *restrict s4, const REAL *restrict s5,            \
+                                   Py_ssize_t n)                                                \
+    {                                                                                           \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_IN(REAL, s0[q], s1[q], s2[q], s3[q], s4[q], s5[q], q)                    \
+    }                                                                                           \
+    ATTR static void NAME##_lanes(REAL *v, Py_ssize_t vs, const REAL *s, Py_ssize_t ps,         \
+                                  Py_ssize_t ks, Py_ssize_t n)                                  \
+    {                                                                                           \
+        NAME##_lanes6(v, v + vs, v + 2 * vs, v + 3 * vs, v + 4 * vs, v + 5 * vs,                \
+                      s, s + ps, s + 2 * ps, s + 3 * ps, s + ks, s + ps + ks, n);               \
+    }                                                                                           \
+    ATTR static void NAME##_run6(REAL *restrict v0, REAL *restrict v1, REAL *restrict v2,       \
+                                 REAL *restrict v3, REAL *restrict v4, REAL *restrict v5,       \
+                                 const REAL *restrict s, Py_ssize_t n)                          \
+    {                                                                                           \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_IN(REAL, s[4 * q], s[4 * q + 1], s[4 * q + 2], s[4 * q + 3],             \
+                          s[4 * q + 4], s[4 * q + 5], q)                                        \
+    }                                                                                           \
+    ATTR static void NAME##_run(REAL *v, Py_ssize_t vs, const REAL *s, Py_ssize_t n)            \
+    {                                                                                           \
+        NAME##_run6(v, v + vs, v + 2 * vs, v + 3 * vs, v + 4 * vs, v + 5 * vs, s, n);           \
+    }
+
+/* y = A^T m, then bias b and the clamp (lo, hi): out row j of tile q is y_j. */
+#define SQNXT_WINO_OUT(REAL, q, STORE)                                                          \
+    {                                                                                           \
+        const REAL a1 = m1[q] + m2[q], a2 = m1[q] - m2[q];                                      \
+        const REAL a3 = m3[q] + m4[q], a4 = m3[q] - m4[q];                                      \
+        REAL y0 = m0[q] + a1 + a3 + b, y1 = a2 + 2 * a4 + b;                                    \
+        REAL y2 = a1 + 4 * a3 + b, y3 = a2 + 8 * a4 + m5[q] + b;                                \
+        y0 = y0 > lo ? y0 : lo; y0 = y0 < hi ? y0 : hi;                                         \
+        y1 = y1 > lo ? y1 : lo; y1 = y1 < hi ? y1 : hi;                                         \
+        y2 = y2 > lo ? y2 : lo; y2 = y2 < hi ? y2 : hi;                                         \
+        y3 = y3 > lo ? y3 : lo; y3 = y3 < hi ? y3 : hi;                                         \
+        STORE                                                                                   \
+    }
+
+#define SQNXT_DEFINE_WINO_OUT(NAME, ATTR, REAL)                                                 \
+    ATTR static void NAME##_lanes6(REAL *restrict d0, REAL *restrict d1, REAL *restrict d2,     \
+                                   REAL *restrict d3, const REAL *restrict m0,                  \
+                                   const REAL *restrict m1, const REAL *restrict m2,            \
+                                   const REAL *restrict m3, const REAL *restrict m4,            \
+                                   const REAL *restrict m5, Py_ssize_t n, REAL b, REAL lo,      \
+                                   REAL hi)                                                     \
+    {                                                                                           \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_OUT(REAL, q, d0[q] = y0; d1[q] = y1; d2[q] = y2; d3[q] = y3;)            \
+    }                                                                                           \
+    ATTR static void NAME##_lanes(REAL *dst, Py_ssize_t js, const REAL *m, Py_ssize_t ms,       \
+                                  Py_ssize_t n, REAL b, REAL lo, REAL hi)                       \
+    {                                                                                           \
+        NAME##_lanes6(dst, dst + js, dst + 2 * js, dst + 3 * js, m, m + ms, m + 2 * ms,         \
+                      m + 3 * ms, m + 4 * ms, m + 5 * ms, n, b, lo, hi);                        \
+    }                                                                                           \
+    ATTR static void NAME##_run6(REAL *restrict dst, const REAL *restrict m0,                   \
+                                 const REAL *restrict m1, const REAL *restrict m2,              \
+                                 const REAL *restrict m3, const REAL *restrict m4,              \
+                                 const REAL *restrict m5, Py_ssize_t n, REAL b, REAL lo,        \
+                                 REAL hi)                                                       \
+    {                                                                                           \
+        Py_ssize_t q;                                                                           \
+        for (q = 0; q < n; q++)                                                                 \
+            SQNXT_WINO_OUT(REAL, q, dst[4 * q] = y0; dst[4 * q + 1] = y1; dst[4 * q + 2] = y2;  \
+                           dst[4 * q + 3] = y3;)                                                \
+    }                                                                                           \
+    ATTR static void NAME##_run(REAL *dst, const REAL *m, Py_ssize_t ms, Py_ssize_t n, REAL b,  \
+                                REAL lo, REAL hi)                                               \
+    {                                                                                           \
+        NAME##_run6(dst, m, m + ms, m + 2 * ms, m + 3 * ms, m + 4 * ms, m + 5 * ms, n, b, lo,   \
+                    hi);                                                                        \
+    }
+
+/* A pointwise (1x1) convolution computed directly, for layers too small for BLAS to reach its
+ * rate (_infer.pointwise): y[o][p] = clamp(bias[o] + sum_k w[k][o] x[k][p]) for o < ob
+ * (<= SQNXT_PW_OB output channels, one register block), p < n. w[o * wr + k] is output o's
+ * weight of input k (SQNXT_PW_OB rows, zero past ob); x's rows are xs apart, y's ys apart. SQNXT_PW_OB x 3 vectors of outputs are
+ * held in registers while all c inputs are added (12 of AVX2's and SSE's 16 registers, of
+ * AVX-512's 32), then a vector at a time, then the last few outputs with the block's channels
+ * in step (one vector op per input channel and output); the bias is the accumulators' start, the
+ * clamp a pass over the block's rows while they are in L1. VEC as for the taps. */
+#define SQNXT_PW_OB 4
+#if defined(__GNUC__)
+#define SQNXT_PW_BLOCKS(REAL, VEC, NV)                                                          \
+    for (; q + NV * lanes <= n; q += NV * lanes) {                                              \
+        VEC a[SQNXT_PW_OB][NV];                                                                 \
+        _Pragma("GCC unroll 4") for (o = 0; o < SQNXT_PW_OB; o++)                               \
+            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) a[o][j] = (VEC){0} + bias[o];      \
+        for (k = 0; k < c; k++) {                                                               \
+            const REAL *xk = x + k * xs + q;                                                    \
+            VEC v[NV];                                                                          \
+            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) v[j] = *(const VEC *)(xk + j * lanes); \
+            _Pragma("GCC unroll 4") for (o = 0; o < SQNXT_PW_OB; o++) {                         \
+                const REAL wo = w[o * wr + k];                                                  \
+                _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) a[o][j] += wo * v[j];          \
+            }                                                                                   \
+        }                                                                                       \
+        for (o = 0; o < ob; o++)                                                                \
+            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++)                                    \
+                *(VEC *)(y + o * ys + q + j * lanes) = a[o][j];                                 \
+    }
+#define SQNXT_PW_VECTORS(REAL, VEC)                                                             \
+    {                                                                                           \
+        enum { lanes = sizeof(VEC) / sizeof(REAL) };                                            \
+        SQNXT_PW_BLOCKS(REAL, VEC, 3)                                                           \
+        SQNXT_PW_BLOCKS(REAL, VEC, 1)                                                           \
+    }
+#else
+#define SQNXT_PW_VECTORS(REAL, VEC)
+#endif
+
+#define SQNXT_DEFINE_PW(NAME, ATTR, REAL, VEC, CLAMP)                                           \
+    ATTR static void NAME(REAL *restrict y, Py_ssize_t ys, Py_ssize_t ob,                       \
+                          const REAL *restrict x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n,    \
+                          const REAL *restrict w, Py_ssize_t wr, const REAL *restrict bias,     \
+                          REAL lo, REAL hi)                                                     \
+    {                                                                                           \
+        Py_ssize_t q = 0, k;                                                                    \
+        int o, j;                                                                               \
+        (void)j;                                                                                \
+        SQNXT_PW_VECTORS(REAL, VEC)                                                             \
+        for (; q < n; q += 16) { /* the last outputs, up to 16 at once, all channels in step */ \
+            REAL acc[16][SQNXT_PW_OB];                                                          \
+            const Py_ssize_t nt = n - q < 16 ? n - q : 16;                                      \
+            Py_ssize_t t;                                                                       \
+            for (t = 0; t < nt; t++)                                                            \
+                for (o = 0; o < SQNXT_PW_OB; o++) acc[t][o] = bias[o];                          \
+            for (k = 0; k < c; k++)                                                             \
+                for (t = 0; t < nt; t++) {                                                      \
+                    const REAL xv = x[k * xs + q + t];                                          \
+                    for (o = 0; o < SQNXT_PW_OB; o++) acc[t][o] += w[o * wr + k] * xv;         \
+                }                                                                               \
+            for (o = 0; o < ob; o++)                                                            \
+                for (t = 0; t < nt; t++) y[o * ys + q + t] = acc[t][o];                         \
+        }                                                                                       \
+        for (o = 0; o < ob; o++) CLAMP(y + o * ys, n, 0, lo, hi);                               \
+    }
+
 /* The loops of one clone: NAME_SUFFIX for each, compiled with ATTR (a target attribute or
  * nothing), F32 / F64 its vector types. */
 #define SQNXT_DEFINE_CLONE(SUFFIX, ATTR, F32, F64)                                              \
@@ -70,7 +241,13 @@
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32_##SUFFIX, ATTR, float)                                   \
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f64_##SUFFIX, ATTR, double)                                  \
     SQNXT_DEFINE_GATHER(sqnxt_gather_f32_##SUFFIX, ATTR, float)                                 \
-    SQNXT_DEFINE_GATHER(sqnxt_gather_f64_##SUFFIX, ATTR, double)
+    SQNXT_DEFINE_GATHER(sqnxt_gather_f64_##SUFFIX, ATTR, double)                                 \
+    SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f32_##SUFFIX, ATTR, float)                               \
+    SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f64_##SUFFIX, ATTR, double)                              \
+    SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f32_##SUFFIX, ATTR, float)                             \
+    SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f64_##SUFFIX, ATTR, double)                            \
+    SQNXT_DEFINE_PW(sqnxt_pw_f32_##SUFFIX, ATTR, float, F32, sqnxt_clamp_f32_##SUFFIX)          \
+    SQNXT_DEFINE_PW(sqnxt_pw_f64_##SUFFIX, ATTR, double, F64, sqnxt_clamp_f64_##SUFFIX)
 
 /* the vector blocks, then the outputs after the last whole block one at a time */
 #define SQNXT_DEFINE_TAPS(NAME, ATTR, REAL, VEC)                                                \
@@ -120,11 +297,28 @@ typedef struct {
     void (*clamp_f64)(double *, Py_ssize_t, double, double, double);
     void (*gather_f32)(float *, const float *, Py_ssize_t, Py_ssize_t);
     void (*gather_f64)(double *, const double *, Py_ssize_t, Py_ssize_t);
+    void (*wino_in_lanes_f32)(float *, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*wino_in_lanes_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*wino_in_run_f32)(float *, Py_ssize_t, const float *, Py_ssize_t);
+    void (*wino_in_run_f64)(double *, Py_ssize_t, const double *, Py_ssize_t);
+    void (*wino_out_lanes_f32)(float *, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, float, float, float);
+    void (*wino_out_lanes_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, double, double, double);
+    void (*wino_out_run_f32)(float *, const float *, Py_ssize_t, Py_ssize_t, float, float, float);
+    void (*wino_out_run_f64)(double *, const double *, Py_ssize_t, Py_ssize_t, double, double, double);
+    void (*pw_f32)(float *, Py_ssize_t, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                   const float *, Py_ssize_t, const float *, float, float);
+    void (*pw_f64)(double *, Py_ssize_t, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                   const double *, Py_ssize_t, const double *, double, double);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
     {NAME, sqnxt_taps_f32_##SUFFIX, sqnxt_taps_f64_##SUFFIX, sqnxt_clamp_f32_##SUFFIX,          \
-     sqnxt_clamp_f64_##SUFFIX, sqnxt_gather_f32_##SUFFIX, sqnxt_gather_f64_##SUFFIX}
+     sqnxt_clamp_f64_##SUFFIX, sqnxt_gather_f32_##SUFFIX, sqnxt_gather_f64_##SUFFIX,            \
+     sqnxt_wino_in_f32_##SUFFIX##_lanes, sqnxt_wino_in_f64_##SUFFIX##_lanes,                     \
+     sqnxt_wino_in_f32_##SUFFIX##_run, sqnxt_wino_in_f64_##SUFFIX##_run,                         \
+     sqnxt_wino_out_f32_##SUFFIX##_lanes, sqnxt_wino_out_f64_##SUFFIX##_lanes,                   \
+     sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run,                       \
+     sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -190,5 +384,15 @@ static inline void sqnxt_clamp_f32(float *y, Py_ssize_t n, float b, float lo, fl
 static inline void sqnxt_clamp_f64(double *y, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->clamp_f64(y, n, b, lo, hi); }
 static inline void sqnxt_gather_f32(float *d, const float *s, Py_ssize_t st, Py_ssize_t n) { sqnxt_simd->gather_f32(d, s, st, n); }
 static inline void sqnxt_gather_f64(double *d, const double *s, Py_ssize_t st, Py_ssize_t n) { sqnxt_simd->gather_f64(d, s, st, n); }
+static inline void sqnxt_wino_in_lanes_f32(float *v, Py_ssize_t vs, const float *s, Py_ssize_t ps, Py_ssize_t ks, Py_ssize_t n) { sqnxt_simd->wino_in_lanes_f32(v, vs, s, ps, ks, n); }
+static inline void sqnxt_wino_in_lanes_f64(double *v, Py_ssize_t vs, const double *s, Py_ssize_t ps, Py_ssize_t ks, Py_ssize_t n) { sqnxt_simd->wino_in_lanes_f64(v, vs, s, ps, ks, n); }
+static inline void sqnxt_wino_in_run_f32(float *v, Py_ssize_t vs, const float *s, Py_ssize_t n) { sqnxt_simd->wino_in_run_f32(v, vs, s, n); }
+static inline void sqnxt_wino_in_run_f64(double *v, Py_ssize_t vs, const double *s, Py_ssize_t n) { sqnxt_simd->wino_in_run_f64(v, vs, s, n); }
+static inline void sqnxt_wino_out_lanes_f32(float *d, Py_ssize_t js, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_lanes_f32(d, js, m, ms, n, b, lo, hi); }
+static inline void sqnxt_wino_out_lanes_f64(double *d, Py_ssize_t js, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_lanes_f64(d, js, m, ms, n, b, lo, hi); }
+static inline void sqnxt_wino_out_run_f32(float *d, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_run_f32(d, m, ms, n, b, lo, hi); }
+static inline void sqnxt_pw_f32(float *y, Py_ssize_t ys, Py_ssize_t ob, const float *x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n, const float *w, Py_ssize_t wr, const float *b, float lo, float hi) { sqnxt_simd->pw_f32(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi); }
+static inline void sqnxt_pw_f64(double *y, Py_ssize_t ys, Py_ssize_t ob, const double *x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n, const double *w, Py_ssize_t wr, const double *b, double lo, double hi) { sqnxt_simd->pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi); }
+static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif

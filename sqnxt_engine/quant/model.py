@@ -86,7 +86,9 @@ class IntegerStep:
                 self._sums = lambda x: x.astype(dtype) @ wt
             else:
                 op = self.op
-                plan = ConvPlan(w.astype(dtype), None, op.stride, op.padding, op.dilation, op.groups, dtype)
+                # winograd=False: the sums must be exact, and Winograd's transforms round
+                plan = ConvPlan(w.astype(dtype), None, op.stride, op.padding, op.dilation, op.groups, dtype,
+                                winograd=False)
                 self._sums = plan
         y = self._sums(x)
         return y if y.dtype == np.int64 else np.rint(y).astype(np.int64)
