@@ -1,12 +1,14 @@
 """The runner's compiled pass (runtime.runner.CompiledPass, functional._infer.Plan): the same values
 as the step-by-step pass bit for bit, on every zoo model, on one thread or split over several;
 rebuilt for a new input shape; never handing its own buffers to the caller."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 from sqnxt_engine import zoo
-from sqnxt_engine.functional import blas
+from sqnxt_engine.functional import _infer, blas
 from sqnxt_engine.graph import ops as O
 from sqnxt_engine.graph.graph import GraphBuilder
 from sqnxt_engine.runtime import Runner, random_weights, set_threads
@@ -26,13 +28,16 @@ def _graph(name):
 
 @pytest.fixture
 def threads():
-    """set_threads for the test, the thread count and BLAS's limits put back afterwards."""
+    """set_threads for the test, the thread count and BLAS's limits put back afterwards; every
+    step of a plan is split however small (the default leaves small steps whole)."""
     before = T.inference_threads()
+    sizes = _infer.set_split_sizes(1, 1)
     with threadpool_limits(limits=None, user_api="blas"):
         try:
-            yield set_threads
+            yield SimpleNamespace(set=set_threads, default_sizes=sizes)
         finally:
             set_threads(before)
+            _infer.set_split_sizes(*sizes)
 
 
 def _compiled_steps(runner):
@@ -41,7 +46,7 @@ def _compiled_steps(runner):
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in zoo.names()])
 def test_compiled_pass_equals_step_by_step_on_every_zoo_model(name, threads):
-    threads(1)
+    threads.set(1)
     g = _graph(name)
     runner = Runner(g, random_weights(g, 0))
     x = np.random.default_rng(1).normal(size=(1,) + g.input_shape).astype(np.float32)
@@ -49,19 +54,20 @@ def test_compiled_pass_equals_step_by_step_on_every_zoo_model(name, threads):
     got = runner(x)
     assert _compiled_steps(runner), "nothing of the pass was compiled"
     np.testing.assert_array_equal(got, want)
-    threads(2)   # each step split over two threads: the same bytes again
+    threads.set(2)   # each step split over two threads: the same bytes again
     np.testing.assert_array_equal(runner(x), want)
+    assert runner._passes[0].split_for == 2
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batches_and_both_precisions(dtype, threads):
-    threads(1)
+    threads.set(1)
     g = zoo.build("1.0-SqNxt-23v5", input_size=32, num_classes=10)
     runner = Runner(g, random_weights(g, 2), dtype)
     x = np.random.default_rng(2).normal(size=(3,) + g.input_shape).astype(dtype)
     want = runner.run(x)[g.outputs[0]]
     np.testing.assert_array_equal(runner(x), want)
-    threads(2)   # 3 images: fewer than two per thread, so each step is split, not the batch
+    threads.set(2)   # 3 images: fewer than two per thread, so each step is split, not the batch
     np.testing.assert_array_equal(runner(x), want)
 
 
@@ -71,12 +77,16 @@ def test_two_threads_equal_one_on_the_fashion_mnist_model(threads):
     graph, arrays, _ = load_model(shipped_weights("1.0-SqNxt-23v5-fmnist"))
     runner = Runner(graph, arrays, checked=True)
     x = np.random.default_rng(3).normal(size=(1,) + graph.input_shape).astype(np.float32)
-    threads(1)
+    threads.set(1)
     one = runner(x)
     np.testing.assert_array_equal(one, runner.run(x)[graph.outputs[0]])
     for n in (2, 3):
-        threads(n)
+        threads.set(n)
         np.testing.assert_array_equal(runner(x), one)
+    _infer.set_split_sizes(*threads.default_sizes)   # only the big steps split
+    runner._passes[0].split_for = 1            # ...decided again at the next call
+    threads.set(2)
+    np.testing.assert_array_equal(runner(x), one)
 
 
 def test_python_steps_between_native_ones():

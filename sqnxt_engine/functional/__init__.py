@@ -162,16 +162,20 @@ class ConvPlan:
         if self.scheme == "pointwise" and self.padding == (0, 0, 0, 0) and self.stride == (1, 1):
             return self._product_steps(plan, x.reshape(n, c, h * w), y, n, epilogue)
         # im2col, and a padded or strided 1x1 kernel (its one tap gathered the same way), in bands
-        # of output rows: a band's product is copied into y unless one band is all of y
+        # of output rows: a band's product is copied into y unless one band is all of y; the
+        # bands take turns in the same two scratch arrays, as the compiled path's do
         rows = ho if self.scheme == "pointwise" else self._band_rows(c, ho, wo)
+        k = c * self.kh * self.kw
+        cols_flat = temp((n * k * rows * wo,))
+        prod_flat = temp((n * o * rows * wo,)) if rows < ho else None
         for r0 in range(0, ho, rows):
             band = min(rows, ho - r0)
-            cols = temp((n, c * self.kh * self.kw, band * wo))
+            cols = cols_flat[: n * k * band * wo].reshape(n, k, band * wo)
             plan.add(_infer.OP_IM2COL, (x, cols), (n * c, h, w, *taps, *self.stride, *self.dilation,
                                                    t, l, r0, band, wo))
             if band == ho:
                 return self._product_steps(plan, cols, y, n, epilogue)
-            prod = temp((n, o, band * wo))
+            prod = prod_flat[: n * o * band * wo].reshape(n, o, band * wo)
             if not self._product_steps(plan, cols, prod, n, None):
                 return False
             plan.add(_infer.OP_COPY, (prod, (y, r0 * wo)), (n * o, band * wo, band * wo, ho * wo))

@@ -581,6 +581,46 @@ cdef enum:
     # share of a product is a whole number of the kernel's blocks
     SPLIT_ALIGN = 16
 
+# the least work a step is split over threads for (Plan.check_splits): about 5 us of a product on
+# one core, or of a pass over its outputs, below which the threads' wait costs about what half
+# the step saves
+cdef Py_ssize_t _split_macs = 1 << 18
+cdef Py_ssize_t _split_elements = 1 << 15
+
+
+def set_split_sizes(Py_ssize_t macs, Py_ssize_t elements):
+    """The least multiply-adds of a product, and outputs of another step, that plans split over
+    threads from their next check_splits on; returns the previous pair (the tests split every
+    step with (1, 1))."""
+    global _split_macs, _split_elements
+    before = (_split_macs, _split_elements)
+    _split_macs, _split_elements = max(1, macs), max(1, elements)
+    return before
+
+
+cdef Py_ssize_t _work(const plan_op* op) noexcept nogil:
+    """A step's size: multiply-adds of a product, outputs (or inputs gathered) of another."""
+    cdef const Py_ssize_t* v = op.v
+    if op.kind == OP_GEMM:
+        return v[2] * v[3] * v[4] * v[8]
+    if op.kind == OP_GEMV:
+        return v[0] * v[1] * v[5]
+    if op.kind == OP_BIAS_CLAMP:
+        return v[0] * v[2]
+    if op.kind == OP_CROP:
+        return v[0] * v[2] * v[3]
+    if op.kind == OP_DEPTHWISE:
+        return v[0] * v[6] * v[7] * v[4] * v[5]
+    if op.kind == OP_FLAT:
+        return v[0] * v[3] * v[4] * v[10]
+    if op.kind == OP_IM2COL:
+        return v[0] * v[3] * v[4] * v[12] * v[13]
+    if op.kind == OP_MAX_POOL:
+        return v[0] * v[1] * v[2]
+    if op.kind == OP_ADD:
+        return v[0]
+    return v[0] * v[1]   # OP_COPY
+
 
 cdef inline Py_ssize_t _part(Py_ssize_t total, int part, int parts) noexcept nogil:
     """Where `part`'s share of range(total) starts, split into `parts` shares of whole
@@ -591,8 +631,9 @@ cdef inline Py_ssize_t _part(Py_ssize_t total, int part, int parts) noexcept nog
 
 cdef struct plan_op:
     int kind
-    bint barrier   # the threads wait for each other after this step
-    bint whole     # thread 0 runs all of it (its split was not its whole's bit for bit)
+    bint barrier   # the builder's word: the next step reads what other threads' shares wrote
+    bint whole     # thread 0 runs all of it (too small to split, or its split is not its whole)
+    bint sync      # the threads wait for each other after this step (set by check_splits)
     char* p[MAX_P]
     Py_ssize_t v[MAX_V]
     double lo, hi
@@ -676,7 +717,7 @@ cdef void _run_job(void* ctx, int tid, int nt) noexcept nogil:
             _run_op(&job.ops[i], tid, nt, <double*>scratch, job.scratch_size)
         else:
             _run_op(&job.ops[i], tid, nt, <float*>scratch, job.scratch_size)
-        if job.ops[i].barrier:
+        if job.ops[i].sync:
             sqnxt_barrier(nt)
 
 
@@ -737,7 +778,7 @@ cdef class Plan:
             self.ops = op
         op = &self.ops[self.n]
         memset(op, 0, sizeof(plan_op))
-        op.kind, op.lo, op.hi, op.barrier = kind, lo, hi, barrier
+        op.kind, op.lo, op.hi, op.barrier, op.sync = kind, lo, hi, barrier, True
         for i, item in enumerate(arrays):
             array, offset = item if isinstance(item, tuple) else (item, 0)
             if array is not None:
@@ -762,6 +803,10 @@ cdef class Plan:
         self.scratch_size = max(self.scratch_size, scratch)
         self.n += 1
 
+    def kinds(self):
+        """Each step's kind (OP_GEMM, ...), in order."""
+        return [self.ops[i].kind for i in range(self.n)]
+
     def truncate(self, Py_ssize_t n):
         """Drop the steps from n on (a step the caller could not finish adding)."""
         if not 0 <= n <= self.n:
@@ -769,18 +814,26 @@ cdef class Plan:
         self.n = n
 
     def set_barrier(self, Py_ssize_t i, bint barrier):
-        """Whether the threads wait for each other after step i."""
+        """Whether the step after step i reads what other threads' shares of step i wrote (False:
+        only its own share's, so the threads need not wait there when both steps are split)."""
         if not 0 <= i < self.n:
             raise IndexError(i)
         self.ops[i].barrier = barrier
 
     def check_splits(self, int threads):
-        """Run each product step whole and split into `threads` shares (one after the other, on
-        this thread) on what its buffers hold now, and mark whole (thread 0 runs all of it) each
-        step whose shares do not give the whole's bytes: BLAS may pick another kernel for a
-        smaller product (OpenBLAS's small-matrix kernels go by the size). The buffers should hold
-        varied values (the runner fills them with random ones first); they are overwritten."""
-        cdef Py_ssize_t i, size, marked = 0
+        """Decide, for `threads` threads, which steps are split and where the threads wait.
+
+        A step is split only if it is big enough for half of it to pay for a wait (set_split_sizes:
+        a product of at least 2^18 multiply-adds, another step of at least 2^15 outputs);
+        smaller ones thread 0 runs whole. A product that is split is run whole and split (one
+        share after the other, on this thread) on what its buffers hold now, and run whole if its
+        shares do not give the whole's bytes: BLAS may pick another kernel for a smaller product
+        (OpenBLAS's small-matrix kernels go by the size). The threads then wait after a step
+        unless the next one is run by the same thread on the same share: both whole, or both
+        split where the builder said the next reads only its own share (barrier=False). The
+        buffers should hold varied values (the runner fills them with random ones first); they
+        are overwritten. Returns the number of steps split."""
+        cdef Py_ssize_t i, size, split = 0
         cdef int t
         cdef plan_op* op
         cdef Py_ssize_t* v
@@ -791,7 +844,9 @@ cdef class Plan:
             raise RuntimeError("plans need NumPy's BLAS entry points (set_blas)")
         for i in range(self.n):
             op, v = &self.ops[i], self.ops[i].v
+            op.whole = threads < 2 or _work(op) < (_split_macs if op.kind in (OP_GEMM, OP_GEMV) else _split_elements)
             if op.whole or op.kind not in (OP_GEMM, OP_GEMV):
+                split += not op.whole
                 continue
             if op.kind == OP_GEMM:
                 out, size = op.p[2], (v[8] - 1) * v[11] + (v[2] - 1) * v[7] + v[3]
@@ -801,17 +856,25 @@ cdef class Plan:
             if want == NULL:
                 raise MemoryError()
             with nogil:
+                op.whole = True
                 self._run_one(op, 0, 1)
+                op.whole = False
                 memcpy(want, out, size * itemsize)
                 memset(out, 0, size * itemsize)
                 for t in range(threads):
                     self._run_one(op, t, threads)
-                if memcmp(want, out, size * itemsize) != 0:
-                    op.whole = True
-                    op.barrier = True   # the next step's shares may read any of its rows
-                    marked += 1
+                op.whole = memcmp(want, out, size * itemsize) != 0
             free(want)
-        return marked
+            split += not op.whole
+        for i in range(self.n):
+            op = &self.ops[i]
+            if i + 1 == self.n:
+                op.sync = True
+            elif op.whole and self.ops[i + 1].whole:
+                op.sync = False
+            else:
+                op.sync = op.barrier or op.whole or self.ops[i + 1].whole
+        return split
 
     cdef void _run_one(self, plan_op* op, int tid, int nt) noexcept nogil:
         if self.double:

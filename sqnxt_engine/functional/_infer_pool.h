@@ -19,7 +19,7 @@
 
 #define SQNXT_POOL_MAX 8
 #define SQNXT_SPINS 4000        /* busy polls before a waiting thread yields its core */
-#define SQNXT_IDLE_SPINS 20000  /* polls an idle worker makes for the next job before it sleeps */
+#define SQNXT_IDLE_SPINS 5000   /* polls an idle worker makes for the next job before it sleeps */
 
 typedef void (*sqnxt_job_fn)(void *ctx, int tid, int nthreads);
 

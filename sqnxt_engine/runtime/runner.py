@@ -184,7 +184,7 @@ class CompiledPass:
         n, dtype, graph = shape[0], runner.dtype, runner.graph
         self.plan = _infer.Plan(dtype)
         self.buffers: list[np.ndarray] = []   # every buffer the pass holds
-        self.checked: set[int] = set()        # thread counts the plan's splits were checked for
+        self.split_for = 1                    # the thread count the plan's splits were decided for
         free: list[np.ndarray] = []   # flat buffers no step holds now
 
         def take(shape):
@@ -249,14 +249,14 @@ class CompiledPass:
         return False
 
     def run(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
-        if threads > 1 and threads not in self.checked:
-            # a product split over threads must give its whole's bytes: checked once on varied
-            # values (Plan.check_splits), and run whole where it does not
+        if threads > 1 and threads != self.split_for:
+            # which steps are split, decided once per thread count (Plan.check_splits): a product
+            # split must give its whole's bytes, checked on varied values
             rng = np.random.default_rng(0)
             for buf in self.buffers:
                 buf[:] = rng.standard_normal(len(buf))
             self.plan.check_splits(threads)
-            self.checked.add(threads)
+            self.split_for = threads
         np.copyto(self.input, x, casting="unsafe")
         for stretch in self.stretches:
             if isinstance(stretch[0], int):
