@@ -581,11 +581,14 @@ cdef enum:
     # share of a product is a whole number of the kernel's blocks
     SPLIT_ALIGN = 16
 
-# the least work a step is split over threads for (Plan.check_splits): about 5 us of a product on
-# one core, or of a pass over its outputs, below which the threads' wait costs about what half
-# the step saves
-cdef Py_ssize_t _split_macs = 1 << 18
-cdef Py_ssize_t _split_elements = 1 << 15
+# the least work a step is split over threads for (Plan.check_splits): about 20 us of a product on
+# one core (2^20 multiply-adds), or of a pass over its outputs (2^17), so that half the step
+# pays for the threads' wait on a quiet machine many times over. Measured on a loaded 2-core
+# machine (docs/inference-speed.md), a wait costs up to a scheduler slice: with 2^18 and 2^15
+# the Fashion-MNIST model split 9 small steps and took 4.1 ms a pass on two threads against
+# 0.40 on one; with these it splits none and runs on one
+cdef Py_ssize_t _split_macs = 1 << 20
+cdef Py_ssize_t _split_elements = 1 << 17
 
 
 def set_split_sizes(Py_ssize_t macs, Py_ssize_t elements):
@@ -824,7 +827,7 @@ cdef class Plan:
         """Decide, for `threads` threads, which steps are split and where the threads wait.
 
         A step is split only if it is big enough for half of it to pay for a wait (set_split_sizes:
-        a product of at least 2^18 multiply-adds, another step of at least 2^15 outputs);
+        a product of at least 2^20 multiply-adds, another step of at least 2^17 outputs);
         smaller ones thread 0 runs whole. A product that is split is run whole and split (one
         share after the other, on this thread) on what its buffers hold now, and run whole if its
         shares do not give the whole's bytes: BLAS may pick another kernel for a smaller product

@@ -185,6 +185,7 @@ class CompiledPass:
         self.plan = _infer.Plan(dtype)
         self.buffers: list[np.ndarray] = []   # every buffer the pass holds
         self.split_for = 1                    # the thread count the plan's splits were decided for
+        self.split_steps = 0                  # how many steps are split for it
         free: list[np.ndarray] = []   # flat buffers no step holds now
 
         def take(shape):
@@ -255,8 +256,10 @@ class CompiledPass:
             rng = np.random.default_rng(0)
             for buf in self.buffers:
                 buf[:] = rng.standard_normal(len(buf))
-            self.plan.check_splits(threads)
+            self.split_steps = self.plan.check_splits(threads)
             self.split_for = threads
+        if not self.split_steps:
+            threads = 1   # nothing big enough to split: the other threads would only wait
         np.copyto(self.input, x, casting="unsafe")
         for stretch in self.stretches:
             if isinstance(stretch[0], int):
