@@ -135,3 +135,16 @@ def test_outputs_are_the_callers_own():
         assert not np.shares_memory(y1, buf) and not np.shares_memory(y2, buf)
     y2[:] = 0   # the caller may write into its output: the next pass is not affected
     np.testing.assert_array_equal(runner(x1), kept)
+
+
+def test_convolutions_without_native_steps_run_from_python(monkeypatch):
+    """A ConvPlan on the NumPy reference path has no native steps (native_steps mirrors only
+    the compiled path): its steps run from Python inside the compiled pass, values unchanged."""
+    from sqnxt_engine import functional as F
+    g = zoo.build("1.0-SqNxt-23v5", input_size=32, num_classes=10)
+    monkeypatch.setattr(F.ConvPlan, "REFERENCE", True)
+    runner = Runner(g, random_weights(g, 7))
+    x = np.random.default_rng(7).normal(size=(1,) + g.input_shape).astype(np.float32)
+    np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
+    from_python = [s[0].op.kind for s in runner._passes[0].stretches if not isinstance(s[0], int)]
+    assert from_python.count("conv") == sum(isinstance(s.op, O.Conv2d) for s in runner.steps)

@@ -137,7 +137,11 @@ class ConvPlan:
         own BLAS calls (matmul_steps). temp(shape): a scratch array that lives for this step only.
         False (the plan is then left for the caller to discard) for the NumPy reference path and
         for products NumPy would not give to BLAS: the runner calls this plan from Python there."""
-        if self.reference:
+        # each scheme's steps mirror its _fast_ method below: a scheme or forward pass they do
+        # not mirror is left to Python (change the two together)
+        mirrored = {"pointwise": ConvPlan._fast_pointwise, "depthwise": ConvPlan._fast_depthwise,
+                    "flat": ConvPlan._fast_flat, "im2col": ConvPlan._fast_im2col}
+        if self.reference or getattr(self._forward, "__func__", None) is not mirrored.get(self.scheme):
             return False
         n, c, h, w = x.shape
         ho, wo = self.out_hw(h, w)
