@@ -15,20 +15,22 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
     python benchmarks/infer_latency.py [--threads 1 2] [--rounds 40] [--models ...]
     python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
     python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
+    python benchmarks/infer_latency.py --passes fmnist [--batch 1] [--rounds 15] [--threads 1]
     python benchmarks/infer_latency.py --simd avx512 avx2 [...]   # this engine once per kernel clone
-    python benchmarks/infer_latency.py --baseline [...]           # ...and again as before issue 27.2
+    python benchmarks/infer_latency.py --baseline SRC [...]       # and this engine as built in SRC
 
 --profile prints where this engine's time goes per operator kind, with the compiled kernels and
 with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
 --products times each convolution's matrix product alone, what no pass around it can remove.
+--passes compares the step-by-step pass (Runner.run) with the compiled one (Runner(x)), and splits
+the compiled pass's native steps by kind (each step timed alone), interleaved round by round.
 --simd runs this engine's compiled kernels with each named clone (sqnxt_engine.functional._infer:
 avx512, avx2, baseline), side by side in the same interleaved run (with --profile: one kernels
 column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. --baseline
-adds, for each clone, a worker whose plans run without the schemes of issue 27's item 2
-(ConvPlan.WINOGRAD and ConvPlan.DIRECT off: 1x3 / 3x1 layers flat, every 1x1 layer through
-BLAS; labelled .../baseline): the engine as before them, in the same interleaved run (with
---profile: a kernels column per clone and baseline). Every run
-first prints the CPU model, its vector extensions and the clone the kernels use by default.
+SRC runs this engine a second time, imported from the source tree SRC (another checkout with its
+extensions built in place, `python setup.py build_ext --inplace`), in the same interleaved run:
+its rows are labelled @base, so a change is measured before and after under the same load. Every
+run first prints the CPU model, its vector extensions and the clone the kernels use by default.
 Needs torch, pytorchcv and efficientnet-lite-pytorch (--no-deps) and onnxruntime: the README's
 test install.
 """
@@ -72,8 +74,8 @@ def machine_line() -> str:
             f"kernel clone: {_infer.simd_clone()} (this CPU runs: {', '.join(runs)})")
 
 
-def engine_label(engine: str, simd: str | None, baseline: bool = False) -> str:
-    return (engine if simd is None else f"{engine}/{simd}") + ("/baseline" if baseline else "")
+def engine_label(engine: str, simd: str | None) -> str:
+    return engine if simd is None else f"{engine}/{simd}"
 
 
 def torch_model(model: str, workdir: Path):
@@ -130,20 +132,18 @@ def prepare(model: str, workdir: Path) -> None:
                           dynamic_axes={"x": {0: "n"}}, dynamo=False)
 
 
-def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None,
-           baseline: bool = False) -> None:
+def worker(engine: str, model: str, batch: int, threads: int, workdir: Path, simd: str | None = None) -> None:
     """Load one engine, then answer 'run' with the seconds one forward pass took, and 'quit' with
     the process's peak resident memory."""
     import numpy as np
 
     x = np.random.default_rng(0).normal(size=(batch,) + input_shape(model)).astype(np.float32)
     if engine == "sqnxt-engine":
-        from sqnxt_engine.functional import ConvPlan, _infer
+        from sqnxt_engine.functional import _infer
         from sqnxt_engine.io.model import load_model
         from sqnxt_engine.runtime import Runner, set_threads
         if simd is not None:
             _infer.set_simd(simd)
-        ConvPlan.WINOGRAD = ConvPlan.DIRECT = not baseline
         set_threads(threads)
         graph, arrays, _ = load_model(workdir / f"{model}.npz")
         runner = Runner(graph, arrays)
@@ -185,8 +185,7 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,),
-            baseline: bool = False) -> list[dict]:
+def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,), baseline=None) -> list[dict]:
     """Each round gives every worker, in shuffled order, a turn of `burst` timed passes in a row.
     With burst 1 every pass starts cold from the machine's point of view (another engine just
     ran); with more threads than one, that cold start is mostly waking the thread pool and
@@ -194,18 +193,20 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,
     after their work) to yield the cores, so the two-thread rows use bursts (docs/inference-speed.md)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
+    # (engine, clone, source tree): this engine once per clone, and again from `baseline` if given
+    ours = [(s, None) for s in simds] + ([(s, baseline) for s in simds] if baseline else [])
+    variants = [(e, s, src) for e in ENGINES for s, src in (ours if e == "sqnxt-engine" else [(None, None)])]
     procs = {}
     for model in models:
         for batch in BATCHES[model]:
-            ours = [(s, b) for b in ((False, True) if baseline else (False,)) for s in simds]
-            for engine, simd, fl in [(e, s, f) for e in ENGINES
-                                     for s, f in (ours if e == "sqnxt-engine" else [(None, False)])]:
-                label = engine_label(engine, simd, fl)
+            for engine, simd, src in variants:
+                label = engine_label(engine, simd) + ("@base" if src else "")
+                penv = dict(env, PYTHONPATH=os.pathsep.join([str(src)] + [p for p in [env.get("PYTHONPATH")] if p])) \
+                    if src else env
                 p = subprocess.Popen([sys.executable, __file__, "--worker", engine, "--model", model,
                                       "--batch", str(batch), "--threads", str(threads),
-                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else [])
-                                     + (["--baseline"] if fl else []),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                                      "--workdir", str(workdir)] + (["--simd", simd] if simd else []),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=penv)
                 if p.stdout.readline().strip() != "ready":
                     raise SystemExit(f"{label} worker for {model} failed to start")
                 procs[(model, batch, label)] = p
@@ -238,11 +239,10 @@ def measure(models, threads, rounds, workdir: Path, burst: int = 1, simds=(None,
     return rows
 
 
-def profile(model: str, batch: int, rounds: int, simds=(None,), baseline: bool = False) -> None:
+def profile(model: str, batch: int, rounds: int, simds=(None,)) -> None:
     """Per operator kind, median milliseconds per forward pass: compiled kernels (with each clone
-    in `simds`, None: the default one; with `baseline` each clone again without Winograd and the
-    direct 1x1 kernel, columns ..._baseline) vs the NumPy reference path, the runs interleaved in
-    an order that alternates round by round."""
+    in `simds`, None: the default one) vs the NumPy reference path, the runs interleaved in an
+    order that alternates round by round."""
     import numpy as np
 
     import sqnxt_engine.functional as F
@@ -250,20 +250,8 @@ def profile(model: str, batch: int, rounds: int, simds=(None,), baseline: bool =
     from sqnxt_engine.runtime import Runner
 
     with tempfile.TemporaryDirectory() as d:
-        if model == "fmnist":
-            from sqnxt_engine.io.shipped import shipped_weights
-            path = shipped_weights(FMNIST)
-        else:
-            prepare(model, Path(d))
-            path = Path(d) / f"{model}.npz"
-        from sqnxt_engine.io.model import load_model
-        graph, arrays, _ = load_model(path)
+        graph, arrays = load_engine_model(model, Path(d))
     fast = Runner(graph, arrays)
-    F.ConvPlan.WINOGRAD = F.ConvPlan.DIRECT = False  # plans built now: as before issue 27's item 2
-    try:
-        before = Runner(graph, arrays) if baseline else None
-    finally:
-        F.ConvPlan.WINOGRAD = F.ConvPlan.DIRECT = True
     F.ConvPlan.REFERENCE = True  # plans built now run the NumPy path
     try:
         ref = Runner(graph, arrays)
@@ -272,9 +260,6 @@ def profile(model: str, batch: int, rounds: int, simds=(None,), baseline: bool =
     default = _infer.simd_clone()
     kernels = ["kernels" if s is None else f"kernels_{s}" for s in simds]
     clone_of = dict(zip(kernels, [s or default for s in simds]))
-    if baseline:
-        clone_of.update({f"{k}_baseline": c for k, c in clone_of.items()})
-        kernels = [k + sfx for k in kernels for sfx in ("", "_baseline")]
     times = {n: collections.defaultdict(list) for n in kernels + ["numpy"]}
     totals = {n: [] for n in kernels + ["numpy"]}
     current: dict = {}
@@ -291,21 +276,21 @@ def profile(model: str, batch: int, rounds: int, simds=(None,), baseline: bool =
             return y
         return wrapper
 
-    for runner in filter(None, (fast, before, ref)):
+    for runner in (fast, ref):
         for step in runner.steps:
             step.run = timed(step)
             step.act_in_run = True  # the wrapper applies an unfused activation inside the timing
             step.in_place = False  # time the residual adds through their run as well
     x = np.random.default_rng(0).normal(size=(batch,) + graph.input_shape).astype(np.float32)
     pool = F.max_pool2d
-    runs = [(n, before if n.endswith("_baseline") else fast) for n in kernels] + [("numpy", ref)]
+    runs = [(n, fast) for n in kernels] + [("numpy", ref)]
     for i in range(rounds + 1):
         for name, runner in runs if i % 2 else runs[::-1]:
             F.max_pool2d = pool if name != "numpy" else F.max_pool2d_reference
             _infer.set_simd(clone_of.get(name, default))
             current.clear()
             t = time.perf_counter()
-            runner(x)
+            runner.run(x)  # step by step (the compiled pass of runner(x) has no steps to time)
             if i:  # the first round warms up
                 totals[name].append(time.perf_counter() - t)
                 for k, v in current.items():
@@ -325,6 +310,76 @@ def profile(model: str, batch: int, rounds: int, simds=(None,), baseline: bool =
             row["ratio" if n == "kernels" else f"ratio_{n[len('kernels_'):]}"] = round(med[n][k] / med["numpy"][k], 2)
         rows.append(row)
     print(format_table(rows))
+
+
+def load_engine_model(model: str, workdir: Path):
+    """(graph, arrays) of `model` as this engine loads it (the shipped file, or a converted one)."""
+    from sqnxt_engine.io.model import load_model
+    if model == "fmnist":
+        from sqnxt_engine.io.shipped import shipped_weights
+        path = shipped_weights(FMNIST)
+    else:
+        prepare(model, workdir)
+        path = workdir / f"{model}.npz"
+    graph, arrays, _ = load_model(path)
+    return graph, arrays
+
+
+def passes(model: str, batch: int, rounds: int, threads: int) -> None:
+    """The Python a step-by-step pass spends around its arithmetic: Runner.run (step by step)
+    against Runner(x) (the compiled pass, runtime.runner.CompiledPass), the compiled pass's native
+    stretches alone, and each native step alone (Plan.run over that step only, less the cost of
+    an empty call), summed by kind; medians over rounds of 20 passes, the kinds interleaved."""
+    import numpy as np
+
+    from sqnxt_engine.cli.common import format_table
+    from sqnxt_engine.functional import _infer
+    from sqnxt_engine.runtime import Runner
+    from sqnxt_engine.runtime.threads import single_threaded_blas
+
+    with tempfile.TemporaryDirectory() as d:
+        graph, arrays = load_engine_model(model, Path(d))
+    runner = Runner(graph, arrays)
+    x = np.random.default_rng(0).normal(size=(batch,) + graph.input_shape).astype(np.float32)
+    runner(x)
+    compiled = runner._passes[0]
+    plan, native = compiled.plan, [s for s in compiled.stretches if isinstance(s[0], int)]
+    kind_name = {getattr(_infer, k): k[3:].lower() for k in dir(_infer) if k.startswith("OP_")}
+
+    def median_of(f, n):
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+        return statistics.median(ts)
+
+    whole = {"step-by-step pass (Runner.run)": lambda: runner.run(x),
+             "compiled pass (Runner(x))": lambda: runner(x)}
+    alone = {"its native stretches alone": lambda: [plan.run(a, b, threads) for a, b in native],
+             "an empty Plan.run call": lambda: plan.run(0, 0, threads)}
+    times = collections.defaultdict(list)
+    steps = []
+    for _ in range(rounds):
+        for name, f in whole.items():
+            times[name].append(median_of(f, 20))
+        # as Runner(x) runs them: BLAS on one thread where the plan's own threads split the steps
+        with single_threaded_blas() if threads > 1 else contextlib.nullcontext():
+            for name, f in alone.items():
+                times[name].append(median_of(f, 20))
+            steps.append([median_of(lambda i=i: plan.run(i, i + 1, threads), 5) for i in range(len(plan))])
+    empty = statistics.median(times["an empty Plan.run call"])
+    per_step = np.median(np.array(steps), axis=0) - empty
+    print(f"{model}, batch {batch}, {threads} thread(s), {rounds} rounds, median ms; "
+          f"{len(runner.steps)} steps, {len(plan)} native calls in {len(native)} stretch(es), "
+          f"{len(compiled.stretches) - len(native)} step(s) from Python")
+    print(format_table([{"what": k, "ms": round(statistics.median(v) * 1e3, 3)} for k, v in times.items()]))
+    by_kind: dict = collections.defaultdict(lambda: [0, 0.0])
+    for kind, t in zip(plan.kinds(), per_step):
+        by_kind[kind_name[kind]][0] += 1
+        by_kind[kind_name[kind]][1] += t * 1e3
+    print(format_table([{"native step": k, "count": n, "ms, each alone, summed": round(t, 3)}
+                        for k, (n, t) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])]))
 
 
 def products(model: str) -> None:
@@ -370,20 +425,21 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=1, metavar="K",
                     help="timed passes per worker turn (see measure)")
     ap.add_argument("--profile", choices=list(BATCHES), help="per-operator profile of this engine")
+    ap.add_argument("--passes", choices=list(BATCHES), help="step-by-step vs compiled pass of this engine")
     ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each conv's matrix product alone")
     ap.add_argument("--simd", nargs="+", metavar="CLONE",
                     help="run this engine's kernels with each of these clones (avx512, avx2, baseline)")
-    ap.add_argument("--baseline", action="store_true",
-                    help="also run this engine without Winograd and the direct 1x1 kernel, per clone")
+    ap.add_argument("--baseline", type=Path, metavar="SRC",
+                    help="also run this engine imported from the source tree SRC, built in place (rows @base)")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
-    ap.add_argument("--batch", type=int, default=1, help="batch of --profile")
+    ap.add_argument("--batch", type=int, default=1, help="batch of --profile and --passes")
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.model, args.batch, args.threads[0], args.workdir,
-                      args.simd[0] if args.simd else None, args.baseline)
+                      args.simd[0] if args.simd else None)
     from sqnxt_engine.functional import _infer
     runs = [k for k, ok in _infer.simd_clones().items() if ok]
     for simd in args.simd or ():
@@ -398,7 +454,11 @@ def main() -> None:
     if args.profile:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
-        return profile(args.profile, args.batch, args.rounds, simds, args.baseline)
+        return profile(args.profile, args.batch, args.rounds, simds)
+    if args.passes:
+        from sqnxt_engine.runtime import set_threads
+        set_threads(args.threads[0])
+        return passes(args.passes, args.batch, args.rounds, args.threads[0])
 
     rows = []
     with tempfile.TemporaryDirectory() as d:

@@ -271,6 +271,84 @@ class ConvPlan:
             np.clip(y, *self.clamp, out=y)
         return y
 
+    # --- a compiled plan's steps (runtime.runner.CompiledPass): this plan's compiled path ---
+
+    def native_steps(self, plan, x: np.ndarray, y: np.ndarray, temp) -> bool:
+        """Add to `plan` (an _infer.Plan) the native steps that compute y = self(x) into the given
+        contiguous buffers: the same operations in the same order as the compiled path below (so
+        y is that path's bit for bit), i.e. the gathers and epilogues of _infer and np.matmul's
+        own BLAS calls (matmul_steps). temp(shape): a scratch array that lives for this step only.
+        False (the plan is then left for the caller to discard) for the NumPy reference path and
+        for products NumPy would not give to BLAS: the runner calls this plan from Python there."""
+        # each scheme's steps mirror its _fast_ method below: a scheme or forward pass they do
+        # not mirror is left to Python (change the two together)
+        mirrored = {"pointwise": ConvPlan._fast_pointwise, "depthwise": ConvPlan._fast_depthwise,
+                    "flat": ConvPlan._fast_flat, "im2col": ConvPlan._fast_im2col}
+        if self.reference or getattr(self._forward, "__func__", None) is not mirrored.get(self.scheme):
+            return False
+        n, c, h, w = x.shape
+        ho, wo = self.out_hw(h, w)
+        o = self.o
+        lo, hi = self._clamp_args
+        t, b, l, r = self.padding
+        if self.scheme == "depthwise":
+            plan.add(_infer.OP_DEPTHWISE, (x, self.planes, self.bias1, y),
+                     (n * c, c, h, w, self.kh, self.kw, ho, wo, *self.stride, *self.dilation, t, l), lo, hi)
+            return True
+        epilogue = (_infer.OP_BIAS_CLAMP, (y, self.bias1), (n * o, o, ho * wo))
+        taps = (self.kh, self.kw)
+        if self.scheme == "flat":
+            wp = w + l + r
+            cols = temp((n, c * self.kh * self.kw, ho * wp))
+            plan.add(_infer.OP_FLAT, (x, cols), (n * c, h, w, *taps, *self.dilation, t, l, wp, ho * wp))
+            if wp == wo:
+                return self._product_steps(plan, cols, y, n, epilogue)
+            prod = temp((n, o, ho * wp))
+            crop = (_infer.OP_CROP, (prod, y, self.bias1), (n * o, o, ho, wo, wp))
+            return self._product_steps(plan, cols, prod, n, crop)
+        if self.scheme == "pointwise" and self.padding == (0, 0, 0, 0) and self.stride == (1, 1):
+            return self._product_steps(plan, x.reshape(n, c, h * w), y, n, epilogue)
+        # im2col, and a padded or strided 1x1 kernel (its one tap gathered the same way), in bands
+        # of output rows: a band's product is copied into y unless one band is all of y; the
+        # bands take turns in the same two scratch arrays, as the compiled path's do
+        rows = ho if self.scheme == "pointwise" else self._band_rows(c, ho, wo)
+        k = c * self.kh * self.kw
+        cols_flat = temp((n * k * rows * wo,))
+        prod_flat = temp((n * o * rows * wo,)) if rows < ho else None
+        for r0 in range(0, ho, rows):
+            band = min(rows, ho - r0)
+            cols = cols_flat[: n * k * band * wo].reshape(n, k, band * wo)
+            plan.add(_infer.OP_IM2COL, (x, cols), (n * c, h, w, *taps, *self.stride, *self.dilation,
+                                                   t, l, r0, band, wo))
+            if band == ho:
+                return self._product_steps(plan, cols, y, n, epilogue)
+            prod = prod_flat[: n * o * band * wo].reshape(n, o, band * wo)
+            if not self._product_steps(plan, cols, prod, n, None):
+                return False
+            plan.add(_infer.OP_COPY, (prod, (y, r0 * wo)), (n * o, band * wo, band * wo, ho * wo))
+        plan.add(*epilogue, lo, hi)
+        return True
+
+    def _product_steps(self, plan, cols, out, n, epilogue) -> bool:
+        """The product of the weights and gathered columns (n, C*kh*kw, P) into out (n, O, P),
+        then `epilogue` (kind, arrays, integers) with this plan's clamp. At one image without
+        groups the threads' shares of the product (rows) and of the epilogue (planes) are the same
+        channels, so the threads go on from one to the other without waiting."""
+        g, p = self.groups, cols.shape[-1]
+        cols = cols.reshape((n, -1, p) if g == 1 else (n, g, -1, p))
+        out = out.reshape((n, self.o, -1) if g == 1 else (n, g, self.o // g, -1))
+        if not matmul_steps(plan, self.wmat, cols, out):
+            return False
+        if epilogue is not None:
+            plan.add(*epilogue, *self._clamp_args, barrier=True)
+            if n == 1 and g == 1:
+                plan.set_barrier(len(plan) - 2, False)
+        return True
+
+    def _band_rows(self, c, ho, wo):
+        """Output rows per band of the im2col scheme: about BAND_BYTES of gathered columns."""
+        return max(1, min(ho, self.BAND_BYTES // max(1, c * self.kh * self.kw * wo * self.dtype.itemsize)))
+
     # --- compiled path: the same products, the passes around them in _infer ---
 
     def _fast_pointwise(self, x, n, c, ho, wo):
@@ -383,7 +461,7 @@ class ConvPlan:
         s = xp.strides
         (sh, sw), (dh, dw) = self.stride, self.dilation
         k = self.cg * self.kh * self.kw
-        rows = max(1, min(ho, self.BAND_BYTES // max(1, c * self.kh * self.kw * wo * self.dtype.itemsize)))
+        rows = self._band_rows(c, ho, wo)
         y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
         for r0 in range(0, ho, rows):
             r = min(rows, ho - r0)
@@ -394,6 +472,32 @@ class ConvPlan:
             shape = (n, -1, r * wo) if self.groups == 1 else (n, self.groups, k, r * wo)
             y[:, :, r0:r0 + r] = self._matmul(taps.reshape(shape), n, r, wo)  # the reshape: one copy
         return y
+
+
+def matmul_steps(plan, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """Add to `plan` (an _infer.Plan) the BLAS calls np.matmul(a, b, out=out) makes, with the
+    arguments it passes them, so that the plan's products are NumPy's bit for bit. a: (M, K) or
+    (G, M, K); b: (N, K, P) or (N, G, K, P); out: b's leading axes, then (M, P); all C-contiguous.
+    NumPy runs each product as a gemm when M, K and P all exceed 1, and a gemv (column-major,
+    transposed) when P is 1 alone; other cases (a dot, or its own loop) are not added: False."""
+    m, k = a.shape[-2:]
+    p = b.shape[-1]
+    if min(m, k) < 2 or p < 1 or not all(v.flags.c_contiguous for v in (a, b, out)):
+        return False
+    groups = a.shape[0] if a.ndim == 3 else 1
+    images = b.shape[0]
+    if p == 1:
+        kind, ints = _infer.OP_GEMV, (k, m, k, 1, 1)
+    else:
+        kind, ints = _infer.OP_GEMM, (_infer.NO_TRANS, _infer.NO_TRANS, m, p, k, k, p, p)
+    a_step, b_step, out_step = m * k, k * p, m * p
+    if groups == 1:   # one step over the images: a is the same matrix for each
+        plan.add(kind, (a, b, out), ints + (images, 0, b_step, out_step))
+    else:             # one step per image over its groups
+        for i in range(images):
+            plan.add(kind, (a, (b, i * groups * b_step), (out, i * groups * out_step)),
+                     ints + (groups, a_step, b_step, out_step))
+    return True
 
 
 def _pool_geometry(x, kernel, stride, padding, ceil_mode):

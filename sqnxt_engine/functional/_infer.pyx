@@ -25,8 +25,9 @@ import os
 import warnings
 
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport calloc, malloc, free
-from libc.string cimport memcpy, memset
+from libc.stdlib cimport calloc, malloc, free, realloc
+from libc.math cimport INFINITY
+from libc.string cimport memcmp, memcpy, memset
 
 cimport cython
 
@@ -155,7 +156,9 @@ cdef inline void _gather(real* dst, const real* src, Py_ssize_t stride, Py_ssize
     """dst[k] = src[k * stride] for k < n."""
     if n <= 0:
         return
-    if real is float:
+    if stride == 1:
+        memcpy(dst, src, n * sizeof(real))
+    elif real is float:
         sqnxt_gather_f32(dst, src, stride, n)
     else:
         sqnxt_gather_f64(dst, src, stride, n)
@@ -200,40 +203,136 @@ cdef inline void _pw(real* y, Py_ssize_t ys, Py_ssize_t ob, const real* x, Py_ss
         sqnxt_pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi)
 
 
+cdef void _bias_clamp_planes(real* y, const real* bias, Py_ssize_t c, Py_ssize_t hw,
+                             Py_ssize_t p0, Py_ssize_t p1, real lo, real hi) noexcept nogil:
+    """Planes p0 <= p < p1 of (N*C, HW): y = clamp(y + bias[p % c], lo, hi); bias may be NULL."""
+    cdef Py_ssize_t p
+    for p in range(p0, p1):
+        _clamp_row(y + p * hw, hw, bias[p % c] if bias != NULL else 0, lo, hi)
+
+
+cdef void _bias_clamp_crop_planes(const real* src, Py_ssize_t src_w, real* out, Py_ssize_t out_row,
+                                  const real* bias, Py_ssize_t c, Py_ssize_t ho, Py_ssize_t wo,
+                                  Py_ssize_t src_plane, Py_ssize_t out_plane, Py_ssize_t p0,
+                                  Py_ssize_t p1, real lo, real hi) noexcept nogil:
+    """Planes p0 <= p < p1: out rows (wo wide, out_row apart) = clamp(src rows (src_w apart) +
+    bias[p % c], lo, hi); a plane starts src_plane / out_plane elements after the previous."""
+    cdef Py_ssize_t p, r
+    cdef real bv
+    cdef real* o
+    for p in range(p0, p1):
+        bv = bias[p % c] if bias != NULL else 0
+        for r in range(ho):
+            o = out + p * out_plane + r * out_row
+            memcpy(o, src + p * src_plane + r * src_w, wo * sizeof(real))
+            _clamp_row(o, wo, bv, lo, hi)
+
+
+cdef inline Py_ssize_t _share(Py_ssize_t total, int part, int parts) noexcept nogil:
+    """The first of `part`'s share of range(total) split into `parts` contiguous shares."""
+    return total * part // parts
+
+
 def bias_clamp(real[:, :, ::1] y, real[::1] bias, double lo, double hi):
     """In place on (N, C, HW): y = clamp(y + bias[c], lo, hi); bias may be None (zero)."""
-    cdef Py_ssize_t n = y.shape[0], c = y.shape[1], hw = y.shape[2], p
-    cdef bint has_bias = bias is not None
+    cdef Py_ssize_t n = y.shape[0], c = y.shape[1], hw = y.shape[2], nc = n * c
     cdef real* base = &y[0, 0, 0] if y.size else NULL
-    cdef real* b = &bias[0] if has_bias else NULL
-    if n * c * hw == 0:
+    cdef real* b = &bias[0] if bias is not None else NULL
+    cdef int t, nt = <int>min(_threads, max(nc, 1))
+    if nc * hw == 0:
         return
-    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
-        _clamp_row(base + p * hw, hw, b[p % c] if has_bias else 0, <real>lo, <real>hi)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        _bias_clamp_planes(base, b, c, hw, _share(nc, t, nt), _share(nc, t + 1, nt), <real>lo, <real>hi)
 
 
 def bias_clamp_crop(real[:, :, :, ::1] src, real[:, :, :, :] out, real[::1] bias, double lo, double hi):
     """out[n, c, y, x] = clamp(src[n, c, y, x] + bias[c], lo, hi) for x < out's width: src may be
     wider (spare columns), and out may be a band of rows of a larger array (only its rows need
     be contiguous)."""
-    cdef Py_ssize_t n = out.shape[0], c = out.shape[1], ho = out.shape[2], wo = out.shape[3]
-    cdef Py_ssize_t p, r
-    cdef bint has_bias = bias is not None
-    cdef real* b = &bias[0] if has_bias else NULL
-    cdef real* o
-    cdef real bv
-    if n * c * ho * wo == 0:
+    cdef Py_ssize_t n = out.shape[0], c = out.shape[1], ho = out.shape[2], wo = out.shape[3], nc = n * c
+    cdef real* b = &bias[0] if bias is not None else NULL
+    cdef int t, nt = <int>min(_threads, max(nc, 1))
+    if nc * ho * wo == 0:
         return
     if src.shape[0] != n or src.shape[1] != c or src.shape[2] != ho or src.shape[3] < wo:
         raise ValueError("src does not cover out")
-    if out.strides[3] != sizeof(real):
-        raise ValueError("out's rows must be contiguous")
-    for p in prange(n * c, nogil=True, num_threads=_threads, schedule="static"):
-        bv = b[p % c] if has_bias else 0
+    if out.strides[3] != sizeof(real) or (n > 1 and out.strides[0] != c * out.strides[1]):
+        raise ValueError("out's rows must be contiguous, its images one plane stride apart")
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        _bias_clamp_crop_planes(&src[0, 0, 0, 0], src.shape[3], &out[0, 0, 0, 0], out.strides[2] // sizeof(real),
+                                b, c, ho, wo, ho * src.shape[3], out.strides[1] // sizeof(real),
+                                _share(nc, t, nt), _share(nc, t + 1, nt), <real>lo, <real>hi)
+
+
+cdef struct dw_geom:
+    # a depthwise convolution's geometry (depthwise(), below): sizes, stride, dilation, padding,
+    # and the phase planes' row length wq, their size `plane`, the run of ho*wq outputs padded to
+    # whole vector blocks, and the scratch one thread needs (phase planes, slack, accumulator)
+    Py_ssize_t c, h, w, kh, kw, ho, wo, sh, sw, dh, dw, pad_top, pad_left
+    Py_ssize_t nph, wq, plane, run_blocks, slack, scratch
+
+
+cdef dw_geom _dw_geometry(Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
+                          Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                          Py_ssize_t dw, Py_ssize_t pad_top, Py_ssize_t pad_left) noexcept nogil:
+    cdef dw_geom g
+    g.c, g.h, g.w, g.kh, g.kw, g.ho, g.wo = c, h, w, kh, kw, ho, wo
+    g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left = sh, sw, dh, dw, pad_top, pad_left
+    g.nph = sh * sw
+    # every tap of every output and every input element lands inside the phase planes; the +1
+    # row takes the last run's overhang
+    g.wq = max(wo + ((kw - 1) * dw) // sw, (pad_left + w + sw - 1) // sw)
+    cdef Py_ssize_t hq = max(ho + ((kh - 1) * dh) // sh, (pad_top + h + sh - 1) // sh) + 1
+    g.plane = hq * g.wq
+    cdef Py_ssize_t run = ho * g.wq
+    # the taps run over whole vector blocks (_infer_simd.h); spare outputs past run read the slack
+    g.run_blocks = (run + SQNXT_BLOCK_FLOATS - 1) // SQNXT_BLOCK_FLOATS * SQNXT_BLOCK_FLOATS
+    g.slack = g.run_blocks - run
+    g.scratch = g.nph * g.plane + g.slack + g.run_blocks
+    return g
+
+
+cdef void _dw_offsets(const dw_geom* g, Py_ssize_t* offs) noexcept nogil:
+    """offs[i*kw + j]: where tap (i, j)'s run starts in the phase planes."""
+    cdef Py_ssize_t i, j
+    for i in range(g.kh):
+        for j in range(g.kw):
+            offs[i * g.kw + j] = (((i * g.dh) % g.sh) * g.sw + (j * g.dw) % g.sw) * g.plane \
+                + ((i * g.dh) // g.sh) * g.wq + (j * g.dw) // g.sw
+
+
+cdef void _depthwise_planes(const dw_geom* g, const real* x, const real* weight, const real* bias,
+                            real* out, const Py_ssize_t* offs, real* phases, Py_ssize_t p0,
+                            Py_ssize_t p1, real lo, real hi) noexcept nogil:
+    """Planes p0 <= p < p1 (image p // c, channel p % c) of depthwise(); `phases` holds
+    g.scratch elements of this thread's own."""
+    cdef Py_ssize_t p, ch, r, ix, px, yy
+    cdef Py_ssize_t h = g.h, w = g.w, sh = g.sh, sw = g.sw, wq = g.wq, plane = g.plane
+    cdef Py_ssize_t ho = g.ho, wo = g.wo, pad_top = g.pad_top, pad_left = g.pad_left
+    cdef real* acc = phases + g.nph * plane + g.slack
+    cdef const real* src
+    cdef real* row
+    cdef real* dst
+    # every plane fills the same positions, so what is zero (the border) stays zero
+    memset(phases, 0, g.scratch * sizeof(real))
+    for p in range(p0, p1):
+        ch = p % g.c
+        src = x + p * h * w
+        for r in range(h):
+            yy = r + pad_top
+            row = phases + (yy % sh) * sw * plane + (yy // sh) * wq
+            if sw == 1:
+                memcpy(row + pad_left, src + r * w, w * sizeof(real))
+            else:
+                for px in range(sw):  # the columns ix with (ix + pad_left) % sw == px
+                    ix = (px - pad_left % sw + sw) % sw
+                    _gather(row + px * plane + (ix + pad_left) // sw, src + r * w + ix, sw,
+                            (w - ix + sw - 1) // sw)
+        _taps(acc, phases, offs, weight + ch * g.kh * g.kw, g.kh * g.kw, g.run_blocks)
+        dst = out + p * ho * wo
         for r in range(ho):
-            o = &out[p // c, p % c, r, 0]
-            memcpy(o, &src[p // c, p % c, r, 0], wo * sizeof(real))
-            _clamp_row(o, wo, bv, <real>lo, <real>hi)
+            memcpy(dst + r * wo, acc + r * wq, wo * sizeof(real))
+            _clamp_row(dst + r * wo, wo, bias[ch] if bias != NULL else 0, lo, hi)
 
 
 def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
@@ -248,63 +347,50 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
     at a fixed offset, strided or not (the flat trick of ConvPlan, with wq - wo spare columns per
     row that the epilogue drops). No loop tests bounds, the runs are long and vectorisable even
     on 7x7 planes, and the taps are summed in registers (_infer_simd.h)."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t kh = weight.shape[1], kw = weight.shape[2]
-    cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
-    cdef Py_ssize_t nph = sh * sw
-    # every tap of every output and every input element lands inside the phase planes; the +1
-    # row takes the last run's overhang
-    cdef Py_ssize_t wq = max(wo + ((kw - 1) * dw) // sw, (pad_left + w + sw - 1) // sw)
-    cdef Py_ssize_t hq = max(ho + ((kh - 1) * dh) // sh, (pad_top + h + sh - 1) // sh) + 1
-    cdef Py_ssize_t plane = hq * wq, run = ho * wq
-    # the taps run over whole vector blocks (_infer_simd.h); spare outputs past run read the slack
-    cdef Py_ssize_t run_blocks = (run + SQNXT_BLOCK_FLOATS - 1) // SQNXT_BLOCK_FLOATS * SQNXT_BLOCK_FLOATS
-    cdef Py_ssize_t slack = run_blocks - run
-    cdef bint has_bias = bias is not None
-    cdef Py_ssize_t p, ch, r, i, j, ix, px, yy
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], nc = n * c
+    cdef dw_geom g = _dw_geometry(c, x.shape[2], x.shape[3], weight.shape[1], weight.shape[2],
+                                  out.shape[2], out.shape[3], sh, sw, dh, dw, pad_top, pad_left)
+    cdef real* b = &bias[0] if bias is not None else NULL
     cdef Py_ssize_t* offs
     cdef real* phases
-    cdef real* acc
-    cdef real* src
-    cdef real* row
-    cdef real* dst
-    if n * c * ho * wo == 0:
+    cdef int t, nt = <int>min(_threads, max(nc, 1))
+    if nc * g.ho * g.wo == 0:
         return
-    offs = <Py_ssize_t*> malloc(kh * kw * sizeof(Py_ssize_t))
+    offs = <Py_ssize_t*> malloc(g.kh * g.kw * sizeof(Py_ssize_t))
     if offs == NULL:
         raise MemoryError()
-    for i in range(kh):
-        for j in range(kw):
-            offs[i * kw + j] = (((i * dh) % sh) * sw + (j * dw) % sw) * plane \
-                + ((i * dh) // sh) * wq + (j * dw) // sw
-    with nogil, parallel(num_threads=_threads):
-        phases = <real*> malloc((nph * plane + slack + run_blocks) * sizeof(real))
-        acc = phases + nph * plane + slack
-        if phases != NULL:
-            # every plane fills the same positions, so what is zero (the border) stays zero
-            memset(phases, 0, (nph * plane + slack + run_blocks) * sizeof(real))
-        for p in prange(n * c, schedule="static"):
-            if phases == NULL:
-                continue  # out of memory: practically unreachable (a few KB per thread)
-            ch = p % c
-            src = &x[0, 0, 0, 0] + p * h * w
-            for r in range(h):
-                yy = r + pad_top
-                row = phases + (yy % sh) * sw * plane + (yy // sh) * wq
-                if sw == 1:
-                    memcpy(row + pad_left, src + r * w, w * sizeof(real))
-                else:
-                    for px in range(sw):  # the columns ix with (ix + pad_left) % sw == px
-                        ix = (px - pad_left % sw + sw) % sw
-                        _gather(row + px * plane + (ix + pad_left) // sw, src + r * w + ix, sw,
-                                (w - ix + sw - 1) // sw)
-            _taps(acc, phases, offs, &weight[0, 0, 0] + ch * kh * kw, kh * kw, run_blocks)
-            dst = &out[0, 0, 0, 0] + p * ho * wo
-            for r in range(ho):
-                memcpy(dst + r * wo, acc + r * wq, wo * sizeof(real))
-                _clamp_row(dst + r * wo, wo, bias[ch] if has_bias else 0, <real>lo, <real>hi)
-        free(phases)
+    _dw_offsets(&g, offs)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        phases = <real*> malloc(g.scratch * sizeof(real))
+        if phases != NULL:  # out of memory: practically unreachable (a few KB per thread)
+            _depthwise_planes(&g, &x[0, 0, 0, 0], &weight[0, 0, 0], b, &out[0, 0, 0, 0], offs, phases,
+                              _share(nc, t, nt), _share(nc, t + 1, nt), <real>lo, <real>hi)
+            free(phases)
     free(offs)
+
+
+cdef void _flat_planes(const real* x, real* cols, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh,
+                       Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pad_top,
+                       Py_ssize_t pad_left, Py_ssize_t wp, Py_ssize_t run, real* plane,
+                       Py_ssize_t size, Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
+    """Planes p0 <= p < p1 of flat_columns(); `plane` holds `size` elements of this thread's own."""
+    cdef Py_ssize_t p, r, i, j
+    cdef real* dst
+    memset(plane, 0, size * sizeof(real))  # every plane fills the same positions
+    for p in range(p0, p1):
+        for r in range(h):
+            memcpy(plane + (pad_top + r) * wp + pad_left, x + (p * h + r) * w, w * sizeof(real))
+        dst = cols + p * kh * kw * run
+        for i in range(kh):
+            for j in range(kw):
+                memcpy(dst + (i * kw + j) * run, plane + i * dh * wp + j * dw, run * sizeof(real))
+
+
+cdef inline Py_ssize_t _flat_scratch(Py_ssize_t h, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t dh,
+                                     Py_ssize_t dw, Py_ssize_t pad_top, Py_ssize_t wp,
+                                     Py_ssize_t run) noexcept nogil:
+    """The scratch plane flat_columns needs: every position a tap's run reads."""
+    return max((kh - 1) * dh * wp + (kw - 1) * dw + run, (pad_top + h) * wp)
 
 
 def flat_columns(real[:, :, :, ::1] x, real[:, :, :, ::1] cols, int kh, int kw, int dh, int dw,
@@ -314,34 +400,99 @@ def flat_columns(real[:, :, :, ::1] x, real[:, :, :, ::1] cols, int kh, int kw, 
     right as far as needed), flattened, at position i*dh*wp + j*dw + q, for q < cols.shape[3].
     Each plane is padded once into a per-thread scratch plane, then every tap is one block copy:
     what NumPy did as a padded copy and kh*kw slice assignments, without the Python calls."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t run = cols.shape[3], taps = kh * kw
-    # the scratch plane holds every position a tap's run reads
-    cdef Py_ssize_t size = max((kh - 1) * dh * wp + (kw - 1) * dw + run, (pad_top + h) * wp)
-    cdef Py_ssize_t p, r, i, j
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3], nc = n * c
+    cdef Py_ssize_t run = cols.shape[3]
+    cdef Py_ssize_t size = _flat_scratch(h, kh, kw, dh, dw, pad_top, wp, run)
     cdef real* plane
-    cdef real* dst
-    if cols.shape[0] != n or cols.shape[1] != c or cols.shape[2] != taps:
+    cdef int t, nt = <int>min(_threads, max(nc, 1))
+    if cols.shape[0] != n or cols.shape[1] != c or cols.shape[2] != kh * kw:
         raise ValueError("cols must be (N, C, kh*kw, run) for x (N, C, H, W)")
     if pad_left + w > wp or pad_top < 0 or pad_left < 0:
         raise ValueError("the padded row length does not hold a row")
-    if n * c * run == 0:
+    if nc * run == 0:
         return
-    with nogil, parallel(num_threads=_threads):
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
         plane = <real*> malloc(size * sizeof(real))
-        if plane != NULL:
-            memset(plane, 0, size * sizeof(real))  # every plane fills the same positions
-        for p in prange(n * c, schedule="static"):
-            if plane == NULL:
-                continue  # out of memory: practically unreachable (one plane per thread)
-            for r in range(h):
-                memcpy(plane + (pad_top + r) * wp + pad_left, &x[0, 0, 0, 0] + (p * h + r) * w,
-                       w * sizeof(real))
-            dst = &cols[0, 0, 0, 0] + p * taps * run
-            for i in range(kh):
-                for j in range(kw):
-                    memcpy(dst + (i * kw + j) * run, plane + i * dh * wp + j * dw, run * sizeof(real))
-        free(plane)
+        if plane != NULL:  # out of memory: practically unreachable (one plane per thread)
+            _flat_planes(&x[0, 0, 0, 0], &cols[0, 0, 0, 0], h, w, kh, kw, dh, dw, pad_top, pad_left,
+                         wp, run, plane, size, _share(nc, t, nt), _share(nc, t + 1, nt))
+            free(plane)
+
+
+cdef void _im2col_planes(const real* x, real* cols, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
+                         Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t r0, Py_ssize_t rows,
+                         Py_ssize_t wo, Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
+    """Planes p0 <= p < p1 of im2col(): cols[p, i, j, r, q] = x[p, (r0 + r)*sh - pad_top + i*dh,
+    q*sw - pad_left + j*dw], zero outside x, for r < rows, q < wo."""
+    cdef Py_ssize_t p, i, j, r, iy, x0, q0, q1
+    cdef const real* src
+    cdef real* dst
+    for p in range(p0, p1):
+        src = x + p * h * w
+        dst = cols + p * kh * kw * rows * wo
+        for i in range(kh):
+            for j in range(kw):
+                x0 = j * dw - pad_left  # input column of output column 0
+                # the output columns whose input column lies inside x: q0 <= q < q1
+                q0 = 0 if x0 >= 0 else min(wo, (-x0 + sw - 1) // sw)
+                q1 = 0 if x0 >= w else min(wo, (w - 1 - x0) // sw + 1)
+                q1 = max(q0, q1)
+                for r in range(rows):
+                    iy = (r0 + r) * sh - pad_top + i * dh
+                    if iy < 0 or iy >= h:
+                        memset(dst, 0, wo * sizeof(real))
+                    else:
+                        memset(dst, 0, q0 * sizeof(real))
+                        _gather(dst + q0, src + iy * w + x0 + q0 * sw, sw, q1 - q0)
+                        memset(dst + q1, 0, (wo - q1) * sizeof(real))
+                    dst += wo
+
+
+def im2col(real[:, :, :, ::1] x, real[:, :, :, :, :, ::1] cols, int sh, int sw, int dh, int dw,
+           int pad_top, int pad_left, Py_ssize_t r0):
+    """cols[n, c, i, j, r, q] = x[n, c, (r0 + r)*sh - pad_top + i*dh, q*sw - pad_left + j*dw],
+    zero outside x: the taps of output rows r0 .. r0 + rows - 1 of a strided convolution
+    (ConvPlan's im2col scheme, and a padded or strided 1x1 kernel's input), laid out as
+    NumPy's reshape of its strided view lays them out."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], nc = n * c
+    cdef int t, nt = <int>min(_threads, max(nc, 1))
+    if cols.shape[0] != n or cols.shape[1] != c:
+        raise ValueError("cols must be (N, C, kh, kw, rows, wo) for x (N, C, H, W)")
+    if nc * cols.shape[2] * cols.shape[3] * cols.shape[4] * cols.shape[5] == 0:
+        return
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        _im2col_planes(&x[0, 0, 0, 0], &cols[0, 0, 0, 0, 0, 0], x.shape[2], x.shape[3], cols.shape[2],
+                       cols.shape[3], sh, sw, dh, dw, pad_top, pad_left, r0, cols.shape[4],
+                       cols.shape[5], _share(nc, t, nt), _share(nc, t + 1, nt))
+
+
+cdef void _max_pool_planes(const real* x, real* out, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho,
+                           Py_ssize_t wo, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                           Py_ssize_t pad_top, Py_ssize_t pad_left, real* row, Py_ssize_t p0,
+                           Py_ssize_t p1) noexcept nogil:
+    """Planes p0 <= p < p1 of max_pool(); `row` holds w elements of this thread's own."""
+    cdef Py_ssize_t p, r, q, iy, ix, y0, y1, x0, x1
+    cdef const real* src
+    cdef real* dst
+    cdef real m
+    cdef real ninf = -INFINITY
+    for p in range(p0, p1):
+        src = x + p * h * w
+        dst = out + p * ho * wo
+        for r in range(ho):
+            _window(r, sh, pad_top, kh, h, &y0, &y1)
+            for ix in range(w):
+                row[ix] = ninf
+            for iy in range(y0, y1):
+                _max_into(row, src + iy * w, w)
+            for q in range(wo):
+                _window(q, sw, pad_left, kw, w, &x0, &x1)
+                m = ninf
+                for ix in range(x0, x1):
+                    if row[ix] > m:
+                        m = row[ix]
+                dst[r * wo + q] = m
 
 
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
@@ -350,40 +501,21 @@ def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int s
     taps inside x (-inf when none is). Separable, as max_pool2d_reference: per output row, the
     elementwise max of the window's input rows (contiguous, vectorisable) into a scratch row,
     then the max over each window's columns of that row."""
-    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t ho = out.shape[2], wo = out.shape[3]
-    cdef Py_ssize_t p, r, q, iy, ix, y0, y1, x0, x1
-    cdef real* src
-    cdef real* dst
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], nc = n * c
     cdef real* row
-    cdef real m
-    cdef real ninf = -float("inf")
-    if n * c * ho * wo == 0:
+    cdef int t, nt = <int>min(_threads, max(nc, 1))
+    if nc * out.shape[2] * out.shape[3] == 0:
         return
-    with nogil, parallel(num_threads=_threads):
-        row = <real*> malloc(w * sizeof(real))
-        for p in prange(n * c, schedule="static"):
-            if row == NULL:
-                continue  # out of memory: practically unreachable (one row per thread)
-            src = &x[0, 0, 0, 0] + p * h * w
-            dst = &out[0, 0, 0, 0] + p * ho * wo
-            for r in range(ho):
-                _window(r, sh, pad_top, kh, h, &y0, &y1)
-                for ix in range(w):
-                    row[ix] = ninf
-                for iy in range(y0, y1):
-                    _max_into(row, src + iy * w, w)
-                for q in range(wo):
-                    _window(q, sw, pad_left, kw, w, &x0, &x1)
-                    m = ninf
-                    for ix in range(x0, x1):
-                        if row[ix] > m:
-                            m = row[ix]
-                    dst[r * wo + q] = m
-        free(row)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        row = <real*> malloc(x.shape[3] * sizeof(real))
+        if row != NULL:  # out of memory: practically unreachable (one row per thread)
+            _max_pool_planes(&x[0, 0, 0, 0], &out[0, 0, 0, 0], x.shape[2], x.shape[3], out.shape[2],
+                             out.shape[3], kh, kw, sh, sw, pad_top, pad_left, row,
+                             _share(nc, t, nt), _share(nc, t + 1, nt))
+            free(row)
 
 
-cdef inline void _window(Py_ssize_t o, int s, int pad, int k, Py_ssize_t size,
+cdef inline void _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t pad, Py_ssize_t k, Py_ssize_t size,
                          Py_ssize_t* first, Py_ssize_t* end) noexcept nogil:
     """The input range [first, end) of output o's window, clipped to [0, size)."""
     first[0] = o * s - pad
@@ -530,3 +662,431 @@ def pointwise(real[:, :, ::1] x, real[:, ::1] weight, real[::1] bias, real[:, :,
             c, hw, &weight[0, 0] + blk * SQNXT_PW_OB * c if blk < full else tail, c,
             pad + blk * SQNXT_PW_OB, <real>lo, <real>hi)
     free(pad)
+
+
+# --- the compiled plan: a whole forward pass as one native call ---------------------------------
+
+cdef extern from "_infer_pool.h" nogil:
+    ctypedef void (*sqnxt_job_fn)(void* ctx, int tid, int nthreads) noexcept nogil
+    int sqnxt_pool_try_run(sqnxt_job_fn fn, void* ctx, int nthreads)
+    void sqnxt_barrier(int nthreads)
+
+ctypedef long long blas64
+# CBLAS's gemm and gemv with 64-bit (ILP64) or 32-bit integers; the enums are C ints either way
+ctypedef void (*sgemm64_t)(int, int, int, blas64, blas64, blas64, float, const float*, blas64,
+                           const float*, blas64, float, float*, blas64) noexcept nogil
+ctypedef void (*dgemm64_t)(int, int, int, blas64, blas64, blas64, double, const double*, blas64,
+                           const double*, blas64, double, double*, blas64) noexcept nogil
+ctypedef void (*sgemv64_t)(int, int, blas64, blas64, float, const float*, blas64, const float*,
+                           blas64, float, float*, blas64) noexcept nogil
+ctypedef void (*dgemv64_t)(int, int, blas64, blas64, double, const double*, blas64, const double*,
+                           blas64, double, double*, blas64) noexcept nogil
+ctypedef void (*sgemm32_t)(int, int, int, int, int, int, float, const float*, int,
+                           const float*, int, float, float*, int) noexcept nogil
+ctypedef void (*dgemm32_t)(int, int, int, int, int, int, double, const double*, int,
+                           const double*, int, double, double*, int) noexcept nogil
+ctypedef void (*sgemv32_t)(int, int, int, int, float, const float*, int, const float*,
+                           int, float, float*, int) noexcept nogil
+ctypedef void (*dgemv32_t)(int, int, int, int, double, const double*, int, const double*,
+                           int, double, double*, int) noexcept nogil
+
+cpdef enum:  # CBLAS's
+    ROW_MAJOR = 101
+    COL_MAJOR = 102
+    NO_TRANS = 111
+    TRANS = 112
+
+cdef void* _sgemm = NULL
+cdef void* _dgemm = NULL
+cdef void* _sgemv = NULL
+cdef void* _dgemv = NULL
+cdef bint _blas64 = False
+
+
+def set_blas(size_t sgemm, size_t dgemm, size_t sgemv, size_t dgemv, bint ilp64):
+    """The CBLAS entry points (addresses of cblas_sgemm, cblas_dgemm, cblas_sgemv, cblas_dgemv;
+    ilp64: their integers are 64-bit) that plans call: NumPy's own BLAS (functional.blas finds
+    them), so that a plan's products are NumPy's bit for bit."""
+    global _sgemm, _dgemm, _sgemv, _dgemv, _blas64
+    _sgemm, _dgemm, _sgemv, _dgemv = <void*>sgemm, <void*>dgemm, <void*>sgemv, <void*>dgemv
+    _blas64 = ilp64
+
+
+def has_blas():
+    """Whether set_blas was given the entry points (plans need them)."""
+    return _sgemm != NULL
+
+
+cdef inline void _gemm(int ta, int tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const real* a,
+                       Py_ssize_t lda, const real* b, Py_ssize_t ldb, real* c, Py_ssize_t ldc) noexcept nogil:
+    """c = op(a) @ op(b), row-major (cblas_?gemm with alpha 1, beta 0)."""
+    if real is float:
+        if _blas64:
+            (<sgemm64_t>_sgemm)(101, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+        else:
+            (<sgemm32_t>_sgemm)(101, ta, tb, <int>m, <int>n, <int>k, 1, a, <int>lda, b, <int>ldb, 0, c, <int>ldc)
+    else:
+        if _blas64:
+            (<dgemm64_t>_dgemm)(101, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+        else:
+            (<dgemm32_t>_dgemm)(101, ta, tb, <int>m, <int>n, <int>k, 1, a, <int>lda, b, <int>ldb, 0, c, <int>ldc)
+
+
+cdef inline void _gemv(int order, int trans, Py_ssize_t m, Py_ssize_t n, const real* a, Py_ssize_t lda,
+                       const real* x, Py_ssize_t incx, real* y, Py_ssize_t incy) noexcept nogil:
+    """y = op(a) @ x (cblas_?gemv with alpha 1, beta 0)."""
+    if real is float:
+        if _blas64:
+            (<sgemv64_t>_sgemv)(order, trans, m, n, 1, a, lda, x, incx, 0, y, incy)
+        else:
+            (<sgemv32_t>_sgemv)(order, trans, <int>m, <int>n, 1, a, <int>lda, x, <int>incx, 0, y, <int>incy)
+    else:
+        if _blas64:
+            (<dgemv64_t>_dgemv)(order, trans, m, n, 1, a, lda, x, incx, 0, y, incy)
+        else:
+            (<dgemv32_t>_dgemv)(order, trans, <int>m, <int>n, 1, a, <int>lda, x, <int>incx, 0, y, <int>incy)
+
+
+cpdef enum:  # what a plan's step does (Plan.add); v: its integers, p: its arrays, in that order
+    # p: a, b, c; v: ta, tb, m, n, k, lda, ldb, ldc, count, sa, sb, sc: the count products
+    # c + i*sc = op(a + i*sa) @ op(b + i*sb), row-major (cblas_?gemm); split by rows of c
+    OP_GEMM = 0
+    # p: a, x, y; v: k, m, lda, incx, incy, count, sa, sx, sy: y[j] = sum over i < k of
+    # a[j*lda + i] x[i*incx], j < m (cblas_?gemv column-major, transposed); split by outputs
+    OP_GEMV = 1
+    OP_BIAS_CLAMP = 2  # p: y, bias; v: planes, c, hw (bias_clamp)
+    OP_CROP = 3        # p: src, out, bias; v: planes, c, ho, wo, wp (bias_clamp_crop)
+    OP_DEPTHWISE = 4   # p: x, weight, bias, out; v: planes, c, h, w, kh, kw, ho, wo, sh, sw, dh, dw, top, left
+    OP_FLAT = 5        # p: x, cols; v: planes, h, w, kh, kw, dh, dw, top, left, wp, run (flat_columns)
+    OP_IM2COL = 6      # p: x, cols; v: planes, h, w, kh, kw, sh, sw, dh, dw, top, left, r0, rows, wo
+    OP_MAX_POOL = 7    # p: x, out; v: planes, h, w, ho, wo, kh, kw, sh, sw, top, left
+    OP_ADD = 8         # p: out, a, b; v: n, clamp: out = a + b, then clamped to (lo, hi) if clamp
+    OP_COPY = 9        # p: src, dst; v: rows, length, src_stride, dst_stride
+
+cdef enum:
+    MAX_V = 16
+    MAX_P = 5
+    # a step's work is split over threads in shares of whole blocks of this many rows, planes or
+    # elements: a multiple of every x86 OpenBLAS kernel's rows per block (16 at most), so that a
+    # share of a product is a whole number of the kernel's blocks
+    SPLIT_ALIGN = 16
+
+# the least work a step is split over threads for (Plan.check_splits): about 20 us of a product on
+# one core (2^20 multiply-adds), or of a pass over its outputs (2^17), so that half the step
+# pays for the threads' wait on a quiet machine many times over. Measured on a loaded 2-core
+# machine (docs/inference-speed.md), a wait costs up to a scheduler slice: with 2^18 and 2^15
+# the Fashion-MNIST model split 9 small steps and took 4.1 ms a pass on two threads against
+# 0.40 on one; with these it splits none and runs on one
+cdef Py_ssize_t _split_macs = 1 << 20
+cdef Py_ssize_t _split_elements = 1 << 17
+
+
+def set_split_sizes(Py_ssize_t macs, Py_ssize_t elements):
+    """The least multiply-adds of a product, and outputs of another step, that plans split over
+    threads from their next check_splits on; returns the previous pair (the tests split every
+    step with (1, 1))."""
+    global _split_macs, _split_elements
+    before = (_split_macs, _split_elements)
+    _split_macs, _split_elements = max(1, macs), max(1, elements)
+    return before
+
+
+cdef Py_ssize_t _work(const plan_op* op) noexcept nogil:
+    """A step's size: multiply-adds of a product, outputs (or inputs gathered) of another."""
+    cdef const Py_ssize_t* v = op.v
+    if op.kind == OP_GEMM:
+        return v[2] * v[3] * v[4] * v[8]
+    if op.kind == OP_GEMV:
+        return v[0] * v[1] * v[5]
+    if op.kind == OP_BIAS_CLAMP:
+        return v[0] * v[2]
+    if op.kind == OP_CROP:
+        return v[0] * v[2] * v[3]
+    if op.kind == OP_DEPTHWISE:
+        return v[0] * v[6] * v[7] * v[4] * v[5]
+    if op.kind == OP_FLAT:
+        return v[0] * v[3] * v[4] * v[10]
+    if op.kind == OP_IM2COL:
+        return v[0] * v[3] * v[4] * v[12] * v[13]
+    if op.kind == OP_MAX_POOL:
+        return v[0] * v[1] * v[2]
+    if op.kind == OP_ADD:
+        return v[0]
+    return v[0] * v[1]   # OP_COPY
+
+
+cdef inline Py_ssize_t _part(Py_ssize_t total, int part, int parts) noexcept nogil:
+    """Where `part`'s share of range(total) starts, split into `parts` shares of whole
+    SPLIT_ALIGN blocks (the last share takes the remainder)."""
+    cdef Py_ssize_t blocks = (total + SPLIT_ALIGN - 1) // SPLIT_ALIGN
+    return min(total, blocks * part // parts * SPLIT_ALIGN)
+
+
+cdef struct plan_op:
+    int kind
+    bint barrier   # the builder's word: the next step reads what other threads' shares wrote
+    bint whole     # thread 0 runs all of it (too small to split, or its split is not its whole)
+    bint sync      # the threads wait for each other after this step (set by check_splits)
+    char* p[MAX_P]
+    Py_ssize_t v[MAX_V]
+    double lo, hi
+
+
+cdef struct plan_job:
+    plan_op* ops
+    Py_ssize_t start, end
+    char* scratch      # one block per thread, scratch_size elements each
+    Py_ssize_t scratch_size
+    bint double
+
+
+cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t scratch_size) noexcept nogil:
+    """This thread's share (tid of nt) of one step."""
+    cdef const Py_ssize_t* v = op.v
+    cdef Py_ssize_t i, lo, hi, m0, m1
+    cdef real* a
+    cdef real* b
+    cdef real* c
+    cdef dw_geom g
+    cdef real clo = <real>op.lo, chi = <real>op.hi
+    if op.whole:
+        if tid != 0:
+            return
+        tid, nt = 0, 1
+    if op.kind == OP_GEMM:
+        m0, m1 = _part(v[2], tid, nt), _part(v[2], tid + 1, nt)
+        if m1 > m0:
+            for i in range(v[8]):
+                a = <real*>op.p[0] + i * v[9] + (m0 * v[5] if v[0] == NO_TRANS else m0)
+                _gemm(<int>v[0], <int>v[1], m1 - m0, v[3], v[4], a, v[5], <real*>op.p[1] + i * v[10],
+                      v[6], <real*>op.p[2] + i * v[11] + m0 * v[7], v[7])
+    elif op.kind == OP_GEMV:
+        m0, m1 = _part(v[1], tid, nt), _part(v[1], tid + 1, nt)
+        if m1 > m0:
+            for i in range(v[5]):
+                _gemv(COL_MAJOR, TRANS, v[0], m1 - m0, <real*>op.p[0] + i * v[6] + m0 * v[2], v[2],
+                      <real*>op.p[1] + i * v[7], v[3], <real*>op.p[2] + i * v[8] + m0 * v[4], v[4])
+    elif op.kind == OP_BIAS_CLAMP:
+        _bias_clamp_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], _part(v[0], tid, nt),
+                           _part(v[0], tid + 1, nt), clo, chi)
+    elif op.kind == OP_CROP:
+        _bias_clamp_crop_planes(<real*>op.p[0], v[4], <real*>op.p[1], v[3], <real*>op.p[2], v[1], v[2],
+                                v[3], v[2] * v[4], v[2] * v[3], _part(v[0], tid, nt),
+                                _part(v[0], tid + 1, nt), clo, chi)
+    elif op.kind == OP_DEPTHWISE:
+        g = _dw_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13])
+        _depthwise_planes(&g, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
+                          <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
+                          clo, chi)
+    elif op.kind == OP_FLAT:
+        _flat_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                     v[9], v[10], scratch, _flat_scratch(v[1], v[3], v[4], v[5], v[6], v[7], v[9], v[10]),
+                     _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
+    elif op.kind == OP_IM2COL:
+        _im2col_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                       v[9], v[10], v[11], v[12], v[13], _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
+    elif op.kind == OP_MAX_POOL:
+        _max_pool_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                         v[8], v[9], v[10], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
+    elif op.kind == OP_ADD:
+        lo, hi = _part(v[0], tid, nt), _part(v[0], tid + 1, nt)
+        a, b, c = <real*>op.p[0], <real*>op.p[1], <real*>op.p[2]
+        for i in range(lo, hi):
+            a[i] = b[i] + c[i]
+        if v[1] and hi > lo:
+            _clamp_row(a + lo, hi - lo, 0, clo, chi)
+    elif op.kind == OP_COPY:
+        for i in range(_part(v[0], tid, nt), _part(v[0], tid + 1, nt)):
+            memcpy(<real*>op.p[1] + i * v[3], <real*>op.p[0] + i * v[2], v[1] * sizeof(real))
+
+
+cdef void _run_job(void* ctx, int tid, int nt) noexcept nogil:
+    """Thread tid's part of a plan's steps start .. end - 1."""
+    cdef plan_job* job = <plan_job*>ctx
+    cdef Py_ssize_t i
+    cdef char* scratch = job.scratch + tid * job.scratch_size * (8 if job.double else 4)
+    for i in range(job.start, job.end):
+        if job.double:
+            _run_op(&job.ops[i], tid, nt, <double*>scratch, job.scratch_size)
+        else:
+            _run_op(&job.ops[i], tid, nt, <float*>scratch, job.scratch_size)
+        if job.ops[i].sync:
+            sqnxt_barrier(nt)
+
+
+cdef char* _address(object array, Py_ssize_t offset) except? NULL:
+    if array is None:
+        return NULL
+    cdef size_t address = array.ctypes.data
+    return <char*>address + offset * <Py_ssize_t>array.itemsize
+
+
+cdef class Plan:
+    """A forward pass compiled into a flat list of native steps over fixed buffers (built by
+    runtime.runner.CompiledPass, each convolution's steps by functional.ConvPlan.native_steps):
+    run() executes a range of them in one call without the GIL, on one thread or split over
+    several (each step's planes, or a product's rows, in contiguous shares: every output element is
+    computed by the same operations whatever the thread count). The plan holds a reference to
+    every array it points into."""
+    cdef plan_op* ops
+    cdef Py_ssize_t n, cap
+    cdef bint double
+    cdef list arrays
+    cdef object scratch
+    cdef Py_ssize_t scratch_size
+
+    def __cinit__(self, dtype):
+        import numpy as np
+        self.double = np.dtype(dtype) == np.float64
+        if not self.double and np.dtype(dtype) != np.float32:
+            raise ValueError(f"plans run float32 or float64, not {dtype}")
+        self.n, self.cap, self.ops = 0, 0, NULL
+        self.arrays = []
+        self.scratch, self.scratch_size = None, 0
+
+    def __dealloc__(self):
+        free(self.ops)
+
+    def __len__(self):
+        return self.n
+
+    def add(self, int kind, arrays, ints, double lo=-float("inf"), double hi=float("inf"),
+            bint barrier=True):
+        """Append a step: arrays (each an array, None, or (array, element offset)), its integers,
+        clamp bounds; barrier=False lets the threads go on to the next step without waiting
+        (it reads only what this thread wrote, in the same share)."""
+        import numpy as np
+        cdef plan_op* op
+        cdef Py_ssize_t i, scratch = 0
+        cdef dw_geom g
+        cdef Py_ssize_t[::1] offs
+        cdef Py_ssize_t* v
+        if len(arrays) > MAX_P or len(ints) > MAX_V:
+            raise ValueError("too many arrays or integers for one step")
+        if self.n == self.cap:
+            self.cap = max(16, 2 * self.cap)
+            op = <plan_op*>realloc(self.ops, self.cap * sizeof(plan_op))
+            if op == NULL:
+                raise MemoryError()
+            self.ops = op
+        op = &self.ops[self.n]
+        memset(op, 0, sizeof(plan_op))
+        op.kind, op.lo, op.hi, op.barrier, op.sync = kind, lo, hi, barrier, True
+        for i, item in enumerate(arrays):
+            array, offset = item if isinstance(item, tuple) else (item, 0)
+            if array is not None:
+                if not array.flags.c_contiguous:
+                    raise ValueError("a plan's arrays must be contiguous")
+                self.arrays.append(array)
+            op.p[i] = _address(array, offset)
+        for i, value in enumerate(ints):
+            op.v[i] = value
+        v = op.v
+        if kind == OP_DEPTHWISE:
+            g = _dw_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13])
+            offs = np.empty(g.kh * g.kw, np.intp)
+            _dw_offsets(&g, &offs[0])
+            self.arrays.append(offs.base)
+            op.p[4] = <char*>&offs[0]
+            scratch = g.scratch
+        elif kind == OP_FLAT:
+            scratch = _flat_scratch(v[1], v[3], v[4], v[5], v[6], v[7], v[9], v[10])
+        elif kind == OP_MAX_POOL:
+            scratch = v[2]
+        self.scratch_size = max(self.scratch_size, scratch)
+        self.n += 1
+
+    def kinds(self):
+        """Each step's kind (OP_GEMM, ...), in order."""
+        return [self.ops[i].kind for i in range(self.n)]
+
+    def truncate(self, Py_ssize_t n):
+        """Drop the steps from n on (a step the caller could not finish adding)."""
+        if not 0 <= n <= self.n:
+            raise IndexError(n)
+        self.n = n
+
+    def set_barrier(self, Py_ssize_t i, bint barrier):
+        """Whether the step after step i reads what other threads' shares of step i wrote (False:
+        only its own share's, so the threads need not wait there when both steps are split)."""
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        self.ops[i].barrier = barrier
+
+    def check_splits(self, int threads):
+        """Decide, for `threads` threads, which steps are split and where the threads wait.
+
+        A step is split only if it is big enough for half of it to pay for a wait (set_split_sizes:
+        a product of at least 2^20 multiply-adds, another step of at least 2^17 outputs);
+        smaller ones thread 0 runs whole. A product that is split is run whole and split (one
+        share after the other, on this thread) on what its buffers hold now, and run whole if its
+        shares do not give the whole's bytes: BLAS may pick another kernel for a smaller product
+        (OpenBLAS's small-matrix kernels go by the size). The threads then wait after a step
+        unless the next one is run by the same thread on the same share: both whole, or both
+        split where the builder said the next reads only its own share (barrier=False). The
+        buffers should hold varied values (the runner fills them with random ones first); they
+        are overwritten. Returns the number of steps split."""
+        cdef Py_ssize_t i, size, split = 0
+        cdef int t
+        cdef plan_op* op
+        cdef Py_ssize_t* v
+        cdef size_t itemsize = 8 if self.double else 4
+        cdef char* out
+        cdef char* want
+        if not has_blas():
+            raise RuntimeError("plans need NumPy's BLAS entry points (set_blas)")
+        for i in range(self.n):
+            op, v = &self.ops[i], self.ops[i].v
+            op.whole = threads < 2 or _work(op) < (_split_macs if op.kind in (OP_GEMM, OP_GEMV) else _split_elements)
+            if op.whole or op.kind not in (OP_GEMM, OP_GEMV):
+                split += not op.whole
+                continue
+            if op.kind == OP_GEMM:
+                out, size = op.p[2], (v[8] - 1) * v[11] + (v[2] - 1) * v[7] + v[3]
+            else:
+                out, size = op.p[2], (v[5] - 1) * v[8] + (v[1] - 1) * v[4] + 1
+            want = <char*>malloc(size * itemsize)
+            if want == NULL:
+                raise MemoryError()
+            with nogil:
+                op.whole = True
+                self._run_one(op, 0, 1)
+                op.whole = False
+                memcpy(want, out, size * itemsize)
+                memset(out, 0, size * itemsize)
+                for t in range(threads):
+                    self._run_one(op, t, threads)
+                op.whole = memcmp(want, out, size * itemsize) != 0
+            free(want)
+            split += not op.whole
+        for i in range(self.n):
+            op = &self.ops[i]
+            if i + 1 == self.n:
+                op.sync = True
+            elif op.whole and self.ops[i + 1].whole:
+                op.sync = False
+            else:
+                op.sync = op.barrier or op.whole or self.ops[i + 1].whole
+        return split
+
+    cdef void _run_one(self, plan_op* op, int tid, int nt) noexcept nogil:
+        if self.double:
+            _run_op[double](op, tid, nt, NULL, 0)
+        else:
+            _run_op[float](op, tid, nt, NULL, 0)
+
+    def run(self, Py_ssize_t start=0, Py_ssize_t end=-1, int threads=1):
+        """Steps start .. end - 1 (end -1: to the last), on `threads` threads (fewer if another
+        plan is running on the pool, or threads cannot start)."""
+        import numpy as np
+        cdef plan_job job
+        if not has_blas():
+            raise RuntimeError("plans need NumPy's BLAS entry points (set_blas)")
+        threads = max(1, min(threads, 8))
+        if self.scratch is None or len(self.scratch) < threads * max(self.scratch_size, 1):
+            self.scratch = np.zeros(threads * max(self.scratch_size, 1), np.float64 if self.double else np.float32)
+        job.ops, job.start, job.end = self.ops, start, self.n if end < 0 else end
+        job.scratch, job.scratch_size, job.double = _address(self.scratch, 0), max(self.scratch_size, 1), self.double
+        with nogil:
+            if threads == 1 or sqnxt_pool_try_run(_run_job, &job, threads) != 0:
+                _run_job(&job, 0, 1)

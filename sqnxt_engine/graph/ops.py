@@ -203,7 +203,9 @@ class Conv2d(Op):
         """clamp: (lo, hi) of an activation fused into the plan (`bounds` of ReLU, ReLU6)."""
         plan = F.ConvPlan(p["weight"], p.get("bias"), self.stride, self.padding, self.dilation,
                           self.groups, dtype, clamp)
-        return lambda xs: plan(xs[0])
+        run = lambda xs: plan(xs[0])  # noqa: E731
+        run.conv_plan = plan  # what a compiled pass builds its native steps from (runtime.runner)
+        return run
 
     def describe(self):
         kh, kw = self.kernel

@@ -1,5 +1,6 @@
-"""How many threads inference uses: the BLAS library's (the matrix products, through NumPy) and
-the compiled inference kernels' (functional/_infer.pyx, when built with OpenMP).
+"""How many threads inference uses: the BLAS library's (the matrix products, through NumPy), the
+compiled inference kernels' (functional/_infer.pyx, when built with OpenMP), and the Runner's
+(a batch split into slices, or each step of its compiled pass split over _infer's own threads).
 
 BLAS threads are set through threadpoolctl: NumPy does not expose its BLAS's thread count, the
 environment variables (OPENBLAS_NUM_THREADS, MKL_NUM_THREADS...) are read only when the library
@@ -16,8 +17,9 @@ _blas = None   # threadpoolctl's controller, found once: finding the libraries c
 
 def set_threads(n: int) -> None:
     """Use n threads for inference from now on, in this process (BLAS, the kernels, and the
-    Runner's batch split). Until called, BLAS uses its own default (all cores, for OpenBLAS), the
-    kernels one thread, and batches are not split."""
+    Runner's split: a batch of at least 2n images into n slices, a smaller one by splitting each
+    step of the compiled pass). Until called, BLAS uses its own default (all cores, for
+    OpenBLAS), the kernels one thread, and nothing is split."""
     global _threads
     if not isinstance(n, int) or n < 1:
         raise UserError(f"the thread count must be a positive integer, got {n!r}")
@@ -32,8 +34,8 @@ def inference_threads() -> int:
 
 
 def single_threaded_blas():
-    """A context in which BLAS runs on one thread (the Runner's batch split, whose own threads
-    are the parallelism)."""
+    """A context in which BLAS runs on one thread (the Runner's splits, whose own threads are the
+    parallelism)."""
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
