@@ -274,9 +274,14 @@ class Mapping:
 
 def footprints(shape: ConvShape, tiles) -> dict[str, np.ndarray]:
     """Mapping.footprint for an (n, 4) array of tile sizes (tk, tc, ty, tx): GB words per
-    operand of a full tile, as arrays."""
-    t = np.asarray(tiles, np.int64)
-    tk, tc, ty, tx = t.T
+    operand of a full tile, as arrays. tiles may instead be a tuple of each loop's sizes (four
+    1-D arrays): the footprints of every tiling of their grid, as arrays that broadcast to
+    (len(tk), len(tc), len(ty), len(tx)) (no array of the tilings is made)."""
+    if isinstance(tiles, tuple):
+        tk, tc, ty, tx = (np.asarray(v, np.int64).reshape([-1 if i == d else 1 for i in range(4)])
+                          for d, v in enumerate(tiles))
+    else:
+        tk, tc, ty, tx = np.asarray(tiles, np.int64).T
     sy, sx = shape.stride
     rows = (ty - 1) * sy + shape.R if sy <= shape.R else ty * shape.R
     cols = (tx - 1) * sx + shape.S if sx <= shape.S else tx * shape.S
@@ -399,7 +404,8 @@ def _bits_needed(v: int) -> int:
 @dataclass(frozen=True)
 class ZeroProfile:
     """The zero pattern of a layer's weights as count() needs it: 2-D prefix sums over (k, c)
-    of the zero weights (all R x S taps). Make it once per layer for a mapping search."""
+    of the zero weights (all R x S taps), int32 (a layer holds fewer than 2**31 weights).
+    Make it once per layer for a mapping search."""
 
     shape: ConvShape
     table: np.ndarray = field(repr=False, compare=False)
@@ -418,6 +424,8 @@ class ZeroProfile:
             z = a == 0
         else:
             raise ValueError(f"weights must be numeric or a boolean zero mask, got {a.dtype}")
+        if z.size > np.iinfo(np.int32).max:
+            raise ValueError(f"a zero profile holds at most 2**31 - 1 weights, got {z.size}")
         z = np.ascontiguousarray(z).reshape(shape.K * shape.Cg, shape.R * shape.S)
         t = _ln.zero_table(z.view(np.uint8), shape.K, shape.Cg)
         return cls(shape, t, int(t[-1]))
