@@ -169,12 +169,21 @@ def spread_zeros(shape: ConvShape, zeros: int) -> ZeroProfile:
     (network.kernel_layer), so the mapping they share depends on the layer alone, not on which
     of them was searched first. Magnitude pruning of trained or seeded weights scatters zeros
     across the filters, which an even spread stands for; the chosen mapping is then executed
-    and counted on the real weights."""
-    size = shape.K * shape.Cg * shape.R * shape.S
-    mask = np.zeros(size, bool)
-    for j in range(0, zeros, 1 << 20):   # the zeros' positions a block at a time
-        mask[(np.arange(j, min(j + (1 << 20), zeros)) * size) // zeros] = True
-    return ZeroProfile.of(shape, mask.reshape(shape.K, shape.Cg, shape.R, shape.S))
+    and counted on the real weights. Zero j of the spread is weight (j * size) // zeros; the
+    mask is made a block of output channels at a time (ZeroProfile.of_rows)."""
+    row = shape.Cg * shape.R * shape.S
+    size = shape.K * row
+    step = max(1, (1 << 20) // row)
+
+    def blocks():
+        for k0 in range(0, shape.K, step):
+            k1 = min(shape.K, k0 + step)
+            mask = np.zeros((k1 - k0) * row, bool)
+            if zeros:   # the zeros j with k0 * row <= (j * size) // zeros < k1 * row
+                j = np.arange(-(-k0 * row * zeros // size), -(-k1 * row * zeros // size))
+                mask[(j * size) // zeros - k0 * row] = True
+            yield mask.reshape(k1 - k0, shape.Cg, shape.R, shape.S)
+    return ZeroProfile.of_rows(shape, blocks())
 
 
 def evaluate(shape: ConvShape, mapping: Mapping, hw: Hardware, zeros) -> Choice:

@@ -430,6 +430,30 @@ class ZeroProfile:
         t = _ln.zero_table(z.view(np.uint8), shape.K, shape.Cg)
         return cls(shape, t, int(t[-1]))
 
+    @classmethod
+    def of_rows(cls, shape: ConvShape, masks) -> ZeroProfile:
+        """The profile of a zero mask given as consecutive blocks of output channels (boolean
+        (k1 - k0, C/groups, R, S) arrays, True = zero, covering k = 0..K-1 in order): the
+        same table as of() on the whole mask, which is never held at once."""
+        if shape.K * shape.Cg * shape.R * shape.S > np.iinfo(np.int32).max:
+            raise ValueError("a zero profile holds at most 2**31 - 1 weights")
+        n = shape.Cg + 1
+        t = np.empty((shape.K + 1) * n, np.int32)
+        t[:n] = 0
+        k = 0
+        for m in masks:
+            m = np.ascontiguousarray(m, bool)
+            if m.shape[1:] != (shape.Cg, shape.R, shape.S) or k + len(m) > shape.K:
+                raise ValueError(f"mask blocks must be (k, {shape.Cg}, {shape.R}, {shape.S}) "
+                                 f"and cover {shape.K} output channels")
+            part = _ln.zero_table(m.reshape(-1, shape.R * shape.S).view(np.uint8), len(m), shape.Cg)
+            # rows k+1.. of the whole table: this block's own prefix sums on top of row k
+            t[(k + 1) * n:(k + 1 + len(m)) * n] = (part.reshape(-1, n)[1:] + t[k * n:(k + 1) * n]).ravel()
+            k += len(m)
+        if k != shape.K:
+            raise ValueError(f"mask blocks cover {k} of {shape.K} output channels")
+        return cls(shape, t, int(t[-1]))
+
 
 def shift_offsets_array(shape: ConvShape, shift) -> np.ndarray | None:
     """Validate the per-input-channel offsets of a shifted fetch: None, or a (C, 2) integer
