@@ -4,6 +4,14 @@ take, and what each modelling parameter does to them (docs/fidelity.md).
     python benchmarks/emu_fidelity.py                    # the commands, timed
     python benchmarks/emu_fidelity.py --set fill_drain=pass [--set ...]   # one alternative
     python benchmarks/emu_fidelity.py --table3-jobs 1,2   # only sqnxt-emu table3, timed per --jobs
+    python benchmarks/emu_fidelity.py --table3-jobs 2 --against OTHER/bin/sqnxt-emu  # beside another build
+
+--table3-jobs also prints the peak memory (sampled from /proc every 20 ms: the largest RSS of
+one process, and the sum over the command and its workers of their proportional set sizes,
+which counts pages the forked workers share with their parent once). --against runs another
+installation's sqnxt-emu (e.g. main's, in its own venv) just before each run, and prints the
+ratios and whether the two printed the same table (the line naming the paper file's path
+aside).
 
 Default: runs the installed commands as a user would, each in a subprocess, wall time measured
 here, and prints the headline lines they print (emu/fidelity.py): `sqnxt-emu trace --model
@@ -29,6 +37,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 CONFIGS = ("8x8", "16x16")
@@ -57,6 +66,89 @@ ALTERNATIVES = (
     {"search.objective": "energy"},
     {"search.objective": "edp"},
 )
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux /proc)."""
+    out = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    out += _tree(int(child))
+    except OSError:
+        pass
+    return out
+
+
+def _kib(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measured(cmd: list[str]) -> dict:
+    """Run cmd once: its output, wall and CPU seconds (its workers' included), and its peak
+    memory in MB sampled every 20 ms (rss: the largest of one process; pss: the sum over the
+    process tree of proportional set sizes)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak = {"rss": 0, "pss": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            pids = _tree(p.pid)
+            peak["pss"] = max(peak["pss"], sum(_kib(q, "Pss:") for q in pids))
+            peak["rss"] = max([peak["rss"]] + [_kib(q, "Rss:") for q in pids])
+            done.wait(0.02)
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    out = p.communicate()[0]
+    done.set()
+    watcher.join()
+    wall = time.perf_counter() - t0
+    if p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode})")
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    return {"out": out, "wall": wall, "cpu": cpu, "rss": peak["rss"] / 1024,
+            "pss": peak["pss"] / 1024}
+
+
+def _table_text(out: str) -> str:
+    return "\n".join(ln for ln in out.splitlines() if not ln.startswith("paper columns from"))
+
+
+def table3_runs(jobs_list, repeat: int, against: str | None) -> None:
+    """--table3-jobs (module doc): per --jobs value, `repeat` runs (with --against, the other
+    build's run just before each of ours), every run's figures and, with --against, the
+    ratios of the best (least wall) runs."""
+    for jobs in jobs_list:
+        best = {}
+        for _ in range(repeat):
+            for who, exe in ([("other", against)] if against else []) + [("this", "sqnxt-emu")]:
+                cmd = [exe, "table3", "--jobs", jobs]
+                load = os.getloadavg()[0]
+                r = measured(cmd)
+                print(f"`{' '.join(cmd)}`: wall {r['wall']:.2f} s, CPU {r['cpu']:.2f} s, peak "
+                      f"RSS of one process {r['rss']:.0f} MB, peak PSS of all {r['pss']:.0f} MB; "
+                      f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
+                if who not in best or r["wall"] < best[who]["wall"]:
+                    best[who] = r
+        if against:
+            a, b = best["this"], best["other"]
+            same = _table_text(a["out"]) == _table_text(b["out"])
+            print(f"--jobs {jobs}, this / other: wall {a['wall'] / b['wall']:.2f}, CPU "
+                  f"{a['cpu'] / b['cpu']:.2f}, peak RSS {a['rss'] / b['rss']:.2f}, peak PSS "
+                  f"{a['pss'] / b['pss']:.2f}; tables {'identical' if same else 'DIFFERENT'}")
+        print("\n".join(headline(best["this"]["out"])))
 
 
 def timed(cmd: list[str], repeat: int) -> tuple[str, str]:
@@ -177,15 +269,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each command (best wall time)")
     ap.add_argument("--table3-jobs", help="comma-separated --jobs values: time only `sqnxt-emu "
                     "table3 --jobs N` for each (wall and CPU of the command and its workers)")
+    ap.add_argument("--against", metavar="SQNXT_EMU",
+                    help="with --table3-jobs: another build's sqnxt-emu, run before each of ours")
     args = ap.parse_args(argv)
     if args.table3_jobs:
-        for jobs in args.table3_jobs.split(","):
-            cmd = ["sqnxt-emu", "table3", "--jobs", jobs.strip()]
-            load = os.getloadavg()[0]
-            out, wall = timed(cmd, args.repeat)
-            print(f"`{' '.join(cmd)}`: {wall}; load average {load:.1f} before, "
-                  f"{os.getloadavg()[0]:.1f} after")
-            print("\n".join(headline(out)))
+        table3_runs([j.strip() for j in args.table3_jobs.split(",")], args.repeat, args.against)
         return 0
     if args.each:
         print("\n".join(each_table()))

@@ -36,11 +36,12 @@ from ..kernels import ConvShape, Counters, count, execute
 from ..progress import progress_bar
 from ..quant.fixedpoint import Accumulator
 from ..runtime import Runner
+from ..runtime.threads import single_threaded_blas
 from . import search as S
 from .energy import Energy
 from .hardware import Hardware
 from .onchip import keep_on_chip
-from .quantize import frac_bits, prune, quantize
+from .quantize import frac_bits, prune, quantize, quantized_zeros
 from .record import StepRecord, charge, stream_step
 from .shift import copy_record, remap_plan, shift_offsets
 from .timing import CYCLE_PARTS, timing
@@ -116,14 +117,57 @@ def conv_shape(op, in_shape) -> ConvShape:
                      stride=op.stride, padding=op.padding, groups=op.groups)
 
 
-def pruned_weights(graph: Graph, weights: dict, sparsity: float) -> dict:
-    out = dict(weights)
+def pruned_weights(graph: Graph, weights: dict, sparsity: float, in_place: bool = False) -> dict:
+    """The weights with every conv and fc weight pruned to `sparsity` (quantize.prune): a new
+    dict of new arrays, or with in_place=True the arrays of `weights` themselves pruned (no
+    second copy of a network's weights: AlexNet's are 245 MB; an array that cannot be written
+    in place is copied) and returned in that dict."""
+    out = weights if in_place else dict(weights)
     if sparsity:
         for layer in graph.layers:
             if isinstance(layer.op, (O.Conv2d, O.Linear)):
                 key = f"{layer.name}.weight"
-                out[key] = prune(weights[key], sparsity).astype(weights[key].dtype)
+                w = weights[key]
+                own = in_place and w.flags.writeable and w.flags.c_contiguous
+                out[key] = prune(w, sparsity, in_place=own)
     return out
+
+
+@dataclass
+class Reference:
+    """The float runner's pass on a network's pruned weights, which every emulation of the
+    network shares (it does not depend on the hardware): the runner (its steps are the emulated
+    run's), the input, the largest |value| of each MAC step's input in the float pass (what
+    calibrates the step's input scale) and the float output. Only those maxima are kept, not
+    the pass's activations."""
+    graph: Graph
+    runner: Runner
+    x: np.ndarray
+    sparsity: float
+    input_max: dict[str, float]
+    output: np.ndarray
+
+
+def reference(graph: Graph, weights: dict, sparsity: float = 0.4, x: np.ndarray | None = None,
+              seed: int = 0, in_place: bool = False) -> Reference:
+    """The float pass emulate() compares with (Reference): the conv and fc weights pruned to
+    `sparsity` (in_place: in `weights` itself, pruned_weights), x one input (C, H, W) or
+    (1, C, H, W), default a seeded standard-normal input. BLAS runs on one thread: a batch of
+    one image's products are small, where OpenBLAS's threads cost ten times the CPU for no
+    gain (measured in docs/emulator.md), and table3's workers already use every core."""
+    for layer in graph.layers:   # refuse what the kernels cannot run before any work
+        if isinstance(layer.op, O.Conv2d):
+            conv_shape(layer.op, layer.in_shapes[0])
+    if x is None:
+        x = np.random.default_rng(seed).standard_normal((1,) + graph.input_shape).astype(np.float32)
+    x = np.asarray(x, np.float32).reshape((1,) + graph.input_shape)
+    runner = Runner(graph, pruned_weights(graph, weights, sparsity, in_place), np.float32)
+    with single_threaded_blas():
+        ref = runner.run(x, capture=True)
+    ref[INPUT] = x
+    input_max = {s.name: float(np.abs(ref[s.inputs[0]]).max()) for s in runner.steps
+                 if isinstance(s.op, (O.Conv2d, O.Linear))}
+    return Reference(graph, runner, x, sparsity, input_max, ref[graph.outputs[0]].reshape(-1))
 
 
 def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
@@ -134,17 +178,18 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     to reuse searches of identical layers."""
     if dataflow not in S.DATAFLOW_CHOICES:
         raise UserError(f"unknown dataflow {dataflow!r} (choose from {', '.join(S.DATAFLOW_CHOICES)})")
-    for layer in graph.layers:   # refuse what the kernels cannot run before any work
-        if isinstance(layer.op, O.Conv2d):
-            conv_shape(layer.op, layer.in_shapes[0])
-    if x is None:
-        x = np.random.default_rng(seed).standard_normal((1,) + graph.input_shape).astype(np.float32)
-    x = np.asarray(x, np.float32).reshape((1,) + graph.input_shape)
-    w = pruned_weights(graph, weights, sparsity)
-    runner = Runner(graph, w, np.float32)
-    ref = runner.run(x, capture=True)
-    ref[INPUT] = x
-    result = NetworkResult(graph.name, hw, dataflow, sparsity)
+    return emulate_reference(reference(graph, weights, sparsity, x, seed), hw, dataflow,
+                             progress, cache)
+
+
+def emulate_reference(ref: Reference, hw: Hardware, dataflow: str = "best",
+                      progress: bool = False, cache: dict | None = None) -> NetworkResult:
+    """emulate() on a float pass made once (reference()): a network's emulations on several
+    hardware share it, with the same results as emulate() of each."""
+    if dataflow not in S.DATAFLOW_CHOICES:
+        raise UserError(f"unknown dataflow {dataflow!r} (choose from {', '.join(S.DATAFLOW_CHOICES)})")
+    graph, runner = ref.graph, ref.runner
+    result = NetworkResult(graph.name, hw, dataflow, ref.sparsity)
     cache = {} if cache is None else cache
     mac_steps = sum(isinstance(s.op, (O.Conv2d, O.Linear)) for s in runner.steps)
     bar = progress_bar(mac_steps, f"{graph.name} on {hw.name}", progress)
@@ -156,15 +201,16 @@ def emulate(graph: Graph, weights: dict, hw: Hardware, dataflow: str = "best",
     mac_records: dict[str, StepRecord] = {}
 
     def on_mac(step, xs):
-        y, mac_records[step.name] = _mac_layer(step, xs[0], ref[step.inputs[0]], hw, dataflow,
-                                               cache, remap.get(step.name))
+        y, mac_records[step.name] = _mac_layer(step, xs[0], ref.input_max[step.name], hw,
+                                               dataflow, cache, remap.get(step.name))
         bar.update()
         return y
-    out = runner.run(x, mac_step=on_mac)[graph.outputs[0]]
+    with single_threaded_blas():   # a copy of x: no step of this run may alter the shared one
+        out = runner.run(ref.x.copy(), mac_step=on_mac)[graph.outputs[0]]
     bar.close()
     result.steps = charged_steps(runner.steps, graph, hw, mac_records, shift_form)
     result.non_mac_steps = {s.covers[0]: s.op.kind for s in _non_mac_steps(runner.steps)}
-    fl = ref[graph.outputs[0]].reshape(-1)
+    fl = ref.output
     emu = out.reshape(-1)
     result.max_abs_diff = float(np.abs(emu.astype(np.float64) - fl).max())
     result.max_abs_ref = float(np.abs(fl).max())
@@ -247,23 +293,30 @@ def _shift_run(step, form: str, graph: Graph):
     return lambda xs: step.op.forward(xs, {})
 
 
-def _mac_layer(step, x, x_ref, hw: Hardware, dataflow: str, cache: dict, through=None):
-    """through: the shift (ops.Shift) this conv's fetch performs (remap), or None."""
+def _mac_layer(step, x, x_max: float, hw: Hardware, dataflow: str, cache: dict, through=None):
+    """x_max: the largest |value| of the step's input in the float pass (Reference.input_max);
+    through: the shift (ops.Shift) this conv's fetch performs (remap), or None."""
     op = step.op
     in_shape = x.shape[1:]
     shape = conv_shape(op, in_shape)
     wf = step.params["weight"]
     bf = step.params.get("bias")
-    fx = frac_bits(float(np.abs(x_ref).max()), hw.input_bits)
+    fx = frac_bits(x_max, hw.input_bits)
     fw = frac_bits(float(np.abs(wf).max()), hw.weight_bits)
-    wq = quantize(wf.reshape(shape.K, shape.Cg, shape.R, shape.S), fw, hw.weight_bits)
+    wf = wf.reshape(shape.K, shape.Cg, shape.R, shape.S)
+    # searched before the operands are made (the codes' zeros counted block by block), so the
+    # search's zero table and the int16 weights are never held at once (AlexNet's fc6: 151 MB
+    # and 75 MB)
+    zeros = quantized_zeros(wf, fw, hw.weight_bits) if hw.zero_skip_os else 0
+    mapping = layer_mapping(shape, zeros, hw, dataflow, cache)
+    wq = quantize(wf, fw, hw.weight_bits)
     shift = None if through is None else shift_offsets(through, shape.C)
     fit = 0
     while True:  # the sums must fit the accumulator: coarser input codes until they do
         xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx - fit, hw.input_bits)
         bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx - fit + fw)).astype(np.int64)
         yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,
-                               shift=shift)
+                               mapping, shift)
         if rec.overflow_bits is None:
             break
         fit += rec.overflow_bits - hw.acc_bits
@@ -287,21 +340,27 @@ def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardwar
     shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
     unshifted input. The mapping is the one searched for the plain layer: the shift removes
     border reads only, and changes no tile's buffer footprint."""
-    zeros = S.zero_profile(shape, hw, wq)
     if mapping is None:
-        key = (shape, zeros.zeros, dataflow, hw)
-        if key not in cache:   # searched on the zeros spread evenly (S.spread_zeros)
-            cache[key] = S.search(shape, hw, dataflow, S.spread_zeros(shape, zeros.zeros))
-        mapping = cache[key].mapping
+        mapping = layer_mapping(shape, S.zero_count(shape, hw, wq), hw, dataflow, cache)
     yq, counters = execute(shape, mapping, xq, wq, bq, shift=shift)
     if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
         # the arithmetic skipped zeros (same result); the hardware does not: count it so
-        counters = count(shape, mapping, zeros, shift=shift)
+        counters = count(shape, mapping, S.zero_profile(shape, hw, wq), shift=shift)
     rec = charge(name, kind, S.shape_str(shape),
                  S.mapping_str(mapping), counters, timing(shape, mapping, counters, hw), hw,
                  shape.output_size, dense_macs=shape.macs, conv=shape, mapping=mapping)
     yq, rec.overflow_bits = accumulate(yq, hw)
     return yq, rec
+
+
+def layer_mapping(shape: ConvShape, zeros: int, hw: Hardware, dataflow: str, cache: dict):
+    """The mapping of a layer with `zeros` zero weights that the hardware skips
+    (search.zero_count): searched once per (shape, zeros, dataflow, hardware) in `cache`, on
+    that many zeros spread evenly (search.spread_zeros; kernel_layer's doc)."""
+    key = (shape, zeros, dataflow, hw)
+    if key not in cache:
+        cache[key] = S.search(shape, hw, dataflow, S.spread_zeros(shape, zeros))
+    return cache[key].mapping
 
 
 def accumulate(sums: np.ndarray, hw: Hardware) -> tuple[np.ndarray, int | None]:

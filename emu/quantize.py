@@ -32,29 +32,56 @@ def frac_bits(max_abs: float, bits: int = 16) -> int:
 
 def quantize(a: np.ndarray, f: int, bits: int = 16) -> np.ndarray:
     top = qmax(bits)
-    q = np.array(a, np.float64)  # one float64 copy, scaled, rounded and clipped in place
-    q *= 2.0 ** f
-    np.rint(q, out=q)
-    np.clip(q, -top - 1, top, out=q)
-    return q.astype(np.int16 if bits <= 16 else np.int32)
+    a = np.asarray(a)
+    out = np.empty(a.shape, np.int16 if bits <= 16 else np.int32)
+    src, dst = a.reshape(-1), out.reshape(-1)
+    for i in range(0, src.size, _BLOCK):  # a float64 copy of one block at a time, scaled,
+        q = np.array(src[i:i + _BLOCK], np.float64)  # rounded and clipped in place
+        q *= 2.0 ** f
+        np.rint(q, out=q)
+        np.clip(q, -top - 1, top, out=q)
+        dst[i:i + _BLOCK] = q
+    return out
 
 
-def prune(w: np.ndarray, sparsity: float) -> np.ndarray:
-    """Zero the round(sparsity * size) weights of smallest magnitude (ties broken by position).
+def quantized_zeros(a: np.ndarray, f: int, bits: int = 16) -> int:
+    """The zeros of quantize(a, f, bits), counted block by block (no full copy of a)."""
+    flat = np.asarray(a).reshape(-1)
+    return sum(int(np.count_nonzero(quantize(flat[i:i + _BLOCK], f, bits) == 0))
+               for i in range(0, flat.size, _BLOCK))
+
+
+def prune(w: np.ndarray, sparsity: float, in_place: bool = False) -> np.ndarray:
+    """Zero the round(sparsity * size) weights of smallest magnitude (ties broken by position):
+    a copy, or w itself with in_place=True (a C-contiguous array).
 
     Linear time: the k-th smallest magnitude comes from a partition (a full sort of AlexNet's
     fc6 took seconds); every weight below it is zeroed, then the first ones equal to it, by
-    position, until k are zero."""
+    position, until k are zero. Beside w, one array of its magnitudes is made (partitioned in
+    place) and the rest goes in blocks of _BLOCK weights."""
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-    w = np.array(w, copy=True)
+    if in_place and not w.flags.c_contiguous:
+        raise ValueError("pruning in place needs a C-contiguous array")
+    w = w if in_place else np.array(w, copy=True, order="C")
     k = int(round(sparsity * w.size))
     if k:
-        mag = np.abs(w).ravel()
-        t = np.partition(mag, k - 1)[k - 1]
-        below = mag < t
-        ties = np.flatnonzero(mag == t)[:k - int(below.sum())]
         flat = w.reshape(-1)
-        flat[below] = 0
-        flat[ties] = 0
+        mag = np.abs(flat)
+        mag.partition(k - 1)
+        t = mag[k - 1]
+        del mag
+        blocks = range(0, flat.size, _BLOCK)
+        ties = k - sum(int(np.count_nonzero(np.abs(flat[i:i + _BLOCK]) < t)) for i in blocks)
+        for i in blocks:
+            part = flat[i:i + _BLOCK]
+            a = np.abs(part)
+            if ties:
+                tied = np.flatnonzero(a == t)[:ties]
+                part[tied] = 0
+                ties -= len(tied)
+            part[a < t] = 0
     return w
+
+
+_BLOCK = 1 << 20

@@ -35,7 +35,7 @@ from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from .figures import COLUMN_WIDTH, mark_stages, paper_figure
 from .hardware import EYERISS, PRESETS, load_hardware, with_overrides
-from .network import NetworkResult, emulate
+from .network import NetworkResult, Reference, emulate_reference, reference
 from .output import save_figure
 from .workers import available_cpus, pool, worker_count
 
@@ -177,20 +177,19 @@ class Runs:
 
 
 @lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
-def _network(model: str | NetworkSpec, seed: int) -> tuple:
-    """A network's graph (named as reports name it) and its weights: seeded random ones for a
-    zoo model or a graph-only file (shared: callers must not modify them)."""
+def _reference(model: str | NetworkSpec, seed: int, sparsity: float) -> Reference:
+    """A network (named as reports name it) with seeded random weights for a zoo model or a
+    graph-only file, pruned in place, and its float pass (network.reference), which the
+    network's emulations on every configuration share."""
     spec = model if isinstance(model, NetworkSpec) else NetworkSpec.of(model)
     graph, weights, _, _ = replace(spec, seed=seed).load()
-    return graph, weights
+    return reference(graph, weights, sparsity, seed=seed, in_place=True)
 
 
 def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, dataflow: str,
              overrides: dict, progress: bool, cache: dict) -> NetworkResult:
-    graph, weights = _network(model, seed)
     hw = with_overrides(config, overrides)
-    return emulate(graph, weights, hw, dataflow, sparsity, seed=seed, progress=progress,
-                   cache=cache)
+    return emulate_reference(_reference(model, seed, sparsity), hw, dataflow, progress, cache)
 
 
 _WORKER_CACHE: dict = {}  # a worker process's search cache, kept between its tasks

@@ -274,9 +274,14 @@ class Mapping:
 
 def footprints(shape: ConvShape, tiles) -> dict[str, np.ndarray]:
     """Mapping.footprint for an (n, 4) array of tile sizes (tk, tc, ty, tx): GB words per
-    operand of a full tile, as arrays."""
-    t = np.asarray(tiles, np.int64)
-    tk, tc, ty, tx = t.T
+    operand of a full tile, as arrays. tiles may instead be a tuple of each loop's sizes (four
+    1-D arrays): the footprints of every tiling of their grid, as arrays that broadcast to
+    (len(tk), len(tc), len(ty), len(tx)) (no array of the tilings is made)."""
+    if isinstance(tiles, tuple):
+        tk, tc, ty, tx = (np.asarray(v, np.int64).reshape([-1 if i == d else 1 for i in range(4)])
+                          for d, v in enumerate(tiles))
+    else:
+        tk, tc, ty, tx = np.asarray(tiles, np.int64).T
     sy, sx = shape.stride
     rows = (ty - 1) * sy + shape.R if sy <= shape.R else ty * shape.R
     cols = (tx - 1) * sx + shape.S if sx <= shape.S else tx * shape.S
@@ -399,7 +404,8 @@ def _bits_needed(v: int) -> int:
 @dataclass(frozen=True)
 class ZeroProfile:
     """The zero pattern of a layer's weights as count() needs it: 2-D prefix sums over (k, c)
-    of the zero weights (all R x S taps). Make it once per layer for a mapping search."""
+    of the zero weights (all R x S taps), int32 (a layer holds fewer than 2**31 weights).
+    Make it once per layer for a mapping search."""
 
     shape: ConvShape
     table: np.ndarray = field(repr=False, compare=False)
@@ -418,8 +424,34 @@ class ZeroProfile:
             z = a == 0
         else:
             raise ValueError(f"weights must be numeric or a boolean zero mask, got {a.dtype}")
+        if z.size > np.iinfo(np.int32).max:
+            raise ValueError(f"a zero profile holds at most 2**31 - 1 weights, got {z.size}")
         z = np.ascontiguousarray(z).reshape(shape.K * shape.Cg, shape.R * shape.S)
         t = _ln.zero_table(z.view(np.uint8), shape.K, shape.Cg)
+        return cls(shape, t, int(t[-1]))
+
+    @classmethod
+    def of_rows(cls, shape: ConvShape, masks) -> ZeroProfile:
+        """The profile of a zero mask given as consecutive blocks of output channels (boolean
+        (k1 - k0, C/groups, R, S) arrays, True = zero, covering k = 0..K-1 in order): the
+        same table as of() on the whole mask, which is never held at once."""
+        if shape.K * shape.Cg * shape.R * shape.S > np.iinfo(np.int32).max:
+            raise ValueError("a zero profile holds at most 2**31 - 1 weights")
+        n = shape.Cg + 1
+        t = np.empty((shape.K + 1) * n, np.int32)
+        t[:n] = 0
+        k = 0
+        for m in masks:
+            m = np.ascontiguousarray(m, bool)
+            if m.shape[1:] != (shape.Cg, shape.R, shape.S) or k + len(m) > shape.K:
+                raise ValueError(f"mask blocks must be (k, {shape.Cg}, {shape.R}, {shape.S}) "
+                                 f"and cover {shape.K} output channels")
+            part = _ln.zero_table(m.reshape(-1, shape.R * shape.S).view(np.uint8), len(m), shape.Cg)
+            # rows k+1.. of the whole table: this block's own prefix sums on top of row k
+            t[(k + 1) * n:(k + 1 + len(m)) * n] = (part.reshape(-1, n)[1:] + t[k * n:(k + 1) * n]).ravel()
+            k += len(m)
+        if k != shape.K:
+            raise ValueError(f"mask blocks cover {k} of {shape.K} output channels")
         return cls(shape, t, int(t[-1]))
 
 

@@ -152,3 +152,27 @@ def test_non_mac_layers_are_charged_only_when_asked(tmp_path):
     assert on.energy.total == pytest.approx(off.energy.total + sum(r.energy.total for r in extra))
     for r in extra:   # their words cost what a MAC layer's cost at each level
         assert r.energy.mac == 0 and r.energy.dram > 0 and r.energy.gb > 0
+
+
+def test_a_shared_float_pass_gives_each_hardware_what_its_own_emulation_gives(graph):
+    """table3's sharing (reports._reference): one float pass, weights pruned in place, then
+    every array's emulation on it, equals emulate() of each array on its own."""
+    import numpy as np
+
+    from sqnxt_engine.emu.network import emulate_reference, pruned_weights, reference
+    w = random_weights(graph, 2)
+    before = {k: v.copy() for k, v in w.items()}
+    copied = pruned_weights(graph, w, 0.4)
+    assert all(np.array_equal(w[k], before[k]) for k in w)   # the copy leaves them alone
+    own = dict(w)
+    ref = reference(graph, own, 0.4, in_place=True)
+    assert all(np.array_equal(own[k], copied[k]) for k in w)
+    assert any(not np.array_equal(own[k], before[k]) for k in w)   # pruned in place
+    cache: dict = {}
+    for hw in (load_hardware("8x8"), load_hardware("16x16"), load_hardware("8x8")):
+        shared = emulate_reference(ref, hw, "best", cache=cache)
+        alone = emulate(graph, before, hw, "best", sparsity=0.4)
+        assert [r.row() for r in shared.steps] == [r.row() for r in alone.steps]
+        assert [r.acc_fit_bits for r in shared.steps] == [r.acc_fit_bits for r in alone.steps]
+        assert (shared.max_abs_diff, shared.max_abs_ref, shared.top1_match) == \
+            (alone.max_abs_diff, alone.max_abs_ref, alone.top1_match)

@@ -35,3 +35,36 @@ def test_prune_matches_a_stable_sort_with_ties():
         want = w.copy()
         want.flat[np.argsort(np.abs(w), axis=None, kind="stable")[:k]] = 0
         assert np.array_equal(prune(w, s), want)
+
+
+def _quantize_whole(a, f, bits=16):
+    """quantize as one float64 copy of the whole array (what the blocks must equal)."""
+    top = (1 << (bits - 1)) - 1
+    q = np.clip(np.rint(np.array(a, np.float64) * 2.0 ** f), -top - 1, top)
+    return q.astype(np.int16 if bits <= 16 else np.int32)
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24])
+def test_quantize_and_its_zero_count_block_by_block_equal_the_whole(monkeypatch, bits):
+    from sqnxt_engine.emu import quantize as Q
+    monkeypatch.setattr(Q, "_BLOCK", 7)   # many blocks and a partial last one
+    a = np.random.default_rng(2).normal(0, 0.02, (5, 3, 2, 3)).astype(np.float32)
+    f = frac_bits(float(np.abs(a).max()), bits) - bits + 5   # coarse: many codes are zero
+    q = quantize(a, f, bits)
+    assert q.shape == a.shape and np.array_equal(q, _quantize_whole(a, f, bits))
+    assert Q.quantized_zeros(a, f, bits) == np.count_nonzero(q == 0) > 0
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.4, 0.9])
+def test_prune_in_place_equals_the_copy(monkeypatch, sparsity):
+    from sqnxt_engine.emu import quantize as Q
+    monkeypatch.setattr(Q, "_BLOCK", 5)
+    rng = np.random.default_rng(3)
+    w = np.round(rng.normal(size=(6, 7)), 1).astype(np.float32)   # many ties of magnitude
+    want = prune(w, sparsity)
+    own = w.copy()
+    got = prune(own, sparsity, in_place=True)
+    assert got is own and np.array_equal(got, want)
+    assert (want == 0).sum() >= round(sparsity * w.size)
+    with pytest.raises(ValueError, match="contiguous"):
+        prune(w.T, sparsity, in_place=True)

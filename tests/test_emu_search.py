@@ -102,8 +102,9 @@ def test_compute_is_a_product_of_per_loop_factors(shape, dataflow):
     zp = ZeroProfile.of(shape, weights(shape))
     tilings = S.fitting_tilings(shape, hw)
     rng = np.random.default_rng(1)
-    tiles = tilings.tiles = np.concatenate([tilings.tiles[:1],
-                                            tilings.tiles[rng.integers(0, len(tilings.tiles), 40)]])
+    pick = np.concatenate([[0], rng.integers(0, len(tilings.tiles), 40)])
+    tiles = tilings.tiles = tilings.tiles[pick]
+    tilings.at = tilings.at[pick]
     rows = np.array([S.mapping_for(hw, dataflow, "kcyx", tuple(t), shape)._tup for t in tiles])
     counted = count_array(shape, rows, zp)
     for f in ("cycles", "passes"):
@@ -264,3 +265,63 @@ def test_row_stationary_runs_only_layers_whose_filter_rows_fit():
     m = S.search(SMALL[2], hw, "rs").mapping         # 3x1: rows of one word
     assert m.dataflow == Dataflow.RS and m.psums_per_pe == min(24, 224 // 1)
     assert S.psums_per_pe(tiny_hw(pe__spad_filter_words=30), Dataflow.RS, SMALL[0]) == 10
+
+
+def _whole_mask_spread(shape, zeros):
+    """The even spread as one mask (what spread_zeros made before it went block by block)."""
+    size = shape.K * shape.Cg * shape.R * shape.S
+    mask = np.zeros(size, bool)
+    if zeros:
+        mask[(np.arange(zeros) * size) // zeros] = True
+    return ZeroProfile.of(shape, mask.reshape(shape.K, shape.Cg, shape.R, shape.S))
+
+
+def _int64_table(shape, mask):
+    """The 2-D prefix sums over (k, c) of a zero mask in int64, by NumPy: the table's values."""
+    per = mask.reshape(shape.K, shape.Cg, -1).sum(axis=2, dtype=np.int64)
+    t = np.zeros((shape.K + 1, shape.Cg + 1), np.int64)
+    t[1:, 1:] = per.cumsum(0).cumsum(1)
+    return t.ravel()
+
+
+@pytest.mark.parametrize("shape", SMALL + [ConvShape(C=300, H=1, W=1, K=40, R=1, S=1)])
+def test_zero_tables_int32_by_rows_and_spread_equal_the_whole_int64_one(monkeypatch, shape):
+    """The int32 table (of and of_rows, any split of the output channels) holds the int64
+    prefix sums; the block-by-block even spread is the whole-mask one; count() gives the same
+    counters from any of them."""
+    rng = np.random.default_rng(5)
+    mask = rng.random((shape.K, shape.Cg, shape.R, shape.S)) < 0.4
+    whole = ZeroProfile.of(shape, mask)
+    assert whole.table.dtype == np.int32
+    np.testing.assert_array_equal(whole.table, _int64_table(shape, mask))
+    cuts = np.sort(rng.choice(np.arange(1, shape.K), min(3, shape.K - 1), replace=False))
+    rows = ZeroProfile.of_rows(shape, np.split(mask, cuts))
+    np.testing.assert_array_equal(rows.table, whole.table)
+    assert rows.zeros == whole.zeros == mask.sum()
+    with pytest.raises(ValueError, match="cover"):
+        ZeroProfile.of_rows(shape, [mask[:-1]])
+    size = mask.size
+    for zeros in (0, 1, size // 3, size - 1, size):
+        np.testing.assert_array_equal(S.spread_zeros(shape, zeros).table,
+                                      _whole_mask_spread(shape, zeros).table)
+    hw = tiny_hw(buffer__bytes=1 << 20)
+    tiles = tuple(min(t, n) for t, n in zip((3, 7, 2, 2), (shape.K, shape.Cg, shape.Ho, shape.Wo)))
+    m = S.mapping_for(hw, Dataflow.OS_SOCMOP, "kcyx", tiles, shape)
+    assert count(shape, m, rows) == count(shape, m, mask)
+
+
+@pytest.mark.parametrize("shape", SMALL + [ConvShape(C=64, H=14, W=14, K=96, R=3, S=3, padding=1)])
+def test_fitting_tilings_and_their_least_words_equal_the_enumeration(shape):
+    """The grid's fitting points in grid order, and least_dram_words looked up per distinct
+    tile count, equal enumerating every tiling and bounding each."""
+    hw = load_hardware("8x8") if shape.C == 64 else tiny_hw()
+    got = S.fitting_tilings(shape, hw, rs=True)
+    grids = np.meshgrid(*got.sizes, indexing="ij")
+    tiles = np.stack([g.ravel() for g in grids], axis=1)
+    from sqnxt_engine.kernels import footprints
+    tiles = tiles[hw.fits_array(footprints(shape, tiles))]
+    np.testing.assert_array_equal(got.tiles, tiles)
+    for d in range(4):
+        np.testing.assert_array_equal(got.sizes[d][got.at[:, d]], tiles[:, d])
+    ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
+    np.testing.assert_array_equal(got.least_words, least_dram_words(shape, -(-ext // tiles)))

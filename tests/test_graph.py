@@ -116,3 +116,24 @@ def test_lrn_matches_formula():
     for c in range(7):
         s = (x[:, max(0, c - 2):c + 3] ** 2).sum(axis=1)
         np.testing.assert_allclose(got[:, c], x[:, c] / (2.0 + 1e-2 / 5 * s) ** 0.75)
+
+
+def test_seeded_weights_drawn_in_blocks_equal_one_draw_per_array(monkeypatch):
+    """random_weights draws each array a block at a time: the same values as one draw of the
+    whole array from the same generator, cast once."""
+    from sqnxt_engine import zoo
+    from sqnxt_engine.graph import seeded_weights as SW
+    graph = zoo.build("1.0-SqNxt-23")
+    monkeypatch.setattr(SW, "_BLOCK", 1000)   # many blocks per weight, partial last ones
+    got = SW.random_weights(graph, 4)
+    rng = np.random.default_rng(4)
+    for layer in graph.layers:
+        for pname, shape in layer.op.param_shapes(list(layer.in_shapes)).items():
+            if pname == "weight":
+                want = rng.normal(0.0, np.sqrt(2.0 / int(np.prod(shape[1:]))), shape)
+            elif pname in ("gamma", "var"):
+                want = rng.uniform(0.5, 1.5, shape)
+            else:
+                want = rng.normal(0.0, {"bias": 0.05}.get(pname, 0.1), shape)
+            a = got[f"{layer.name}.{pname}"]
+            assert a.dtype == np.float32 and np.array_equal(a, want.astype(np.float32))
