@@ -100,7 +100,12 @@ def test_python_steps_between_native_ones():
     d = b.conv("d", p, 8, 1, groups=2)
     b.relu("out", b.add("sum", O.Add(), d, p, p))
     g = b.build()
-    runner = Runner(g, random_weights(g, 4))
+    from sqnxt_engine.functional import ConvPlan
+    ConvPlan.DIRECT = False   # conv d through BLAS: the direct 1x1 kernel runs from Python (not mirrored)
+    try:
+        runner = Runner(g, random_weights(g, 4))
+    finally:
+        ConvPlan.DIRECT = True
     x = np.random.default_rng(4).normal(size=(2,) + g.input_shape).astype(np.float32)
     want = runner.run(x)[g.outputs[0]]
     np.testing.assert_array_equal(runner(x), want)
@@ -148,3 +153,18 @@ def test_convolutions_without_native_steps_run_from_python(monkeypatch):
     np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
     from_python = [s[0].op.kind for s in runner._passes[0].stretches if not isinstance(s[0], int)]
     assert from_python.count("conv") == sum(isinstance(s.op, O.Conv2d) for s in runner.steps)
+
+
+def test_the_direct_pointwise_kernel_and_winograd_run_from_python_in_the_pass():
+    """The schemes the compiled pass does not mirror (the direct 1x1 kernel, Winograd) leave their
+    step to Python: the pass still equals the step-by-step runner bit for bit (a 1x1 layer the
+    direct rule picks was mirrored as a BLAS product before, and differed in the last bits)."""
+    b = GraphBuilder("small", (8, 28, 28))
+    y = b.relu("a.act", b.conv("a", b.input, 16, 1))                          # direct: <= 32 channels
+    y = b.relu("w.act", b.conv("w", y, 64, (1, 3), padding=(0, 0, 1, 1)))
+    g = b.build()
+    runner = Runner(g, random_weights(g, 5))
+    x = np.random.default_rng(5).normal(size=(1,) + g.input_shape).astype(np.float32)
+    np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
+    python = [s[0] for s in runner._passes[0].stretches if not isinstance(s[0], int)]
+    assert len(python) == 2   # conv a (direct) and conv w (Winograd saves 1.29M multiply-adds here)

@@ -283,21 +283,28 @@ class ConvPlan:
         # each scheme's steps mirror its _fast_ method below: a scheme or forward pass they do
         # not mirror is left to Python (change the two together)
         mirrored = {"pointwise": ConvPlan._fast_pointwise, "depthwise": ConvPlan._fast_depthwise,
-                    "flat": ConvPlan._fast_flat, "im2col": ConvPlan._fast_im2col}
+                    "flat": ConvPlan._fast_flat, "im2col": ConvPlan._fast_im2col,
+                    "winograd": ConvPlan._fast_winograd}
         if self.reference or getattr(self._forward, "__func__", None) is not mirrored.get(self.scheme):
             return False
         n, c, h, w = x.shape
         ho, wo = self.out_hw(h, w)
+        # not mirrored yet, so left to Python: the direct 1x1 kernel, and Winograd where it is used
+        # (the winograd scheme on a size the rule leaves flat is the flat scheme's steps)
+        if self.scheme == "pointwise" and self._uses_direct(n, ho, wo) or \
+                self.scheme == "winograd" and self._uses_winograd(h, w):
+            return False
+        scheme = "flat" if self.scheme == "winograd" else self.scheme
         o = self.o
         lo, hi = self._clamp_args
         t, b, l, r = self.padding
-        if self.scheme == "depthwise":
+        if scheme == "depthwise":
             plan.add(_infer.OP_DEPTHWISE, (x, self.planes, self.bias1, y),
                      (n * c, c, h, w, self.kh, self.kw, ho, wo, *self.stride, *self.dilation, t, l), lo, hi)
             return True
         epilogue = (_infer.OP_BIAS_CLAMP, (y, self.bias1), (n * o, o, ho * wo))
         taps = (self.kh, self.kw)
-        if self.scheme == "flat":
+        if scheme == "flat":
             wp = w + l + r
             cols = temp((n, c * self.kh * self.kw, ho * wp))
             plan.add(_infer.OP_FLAT, (x, cols), (n * c, h, w, *taps, *self.dilation, t, l, wp, ho * wp))
@@ -306,12 +313,12 @@ class ConvPlan:
             prod = temp((n, o, ho * wp))
             crop = (_infer.OP_CROP, (prod, y, self.bias1), (n * o, o, ho, wo, wp))
             return self._product_steps(plan, cols, prod, n, crop)
-        if self.scheme == "pointwise" and self.padding == (0, 0, 0, 0) and self.stride == (1, 1):
+        if scheme == "pointwise" and self.padding == (0, 0, 0, 0) and self.stride == (1, 1):
             return self._product_steps(plan, x.reshape(n, c, h * w), y, n, epilogue)
         # im2col, and a padded or strided 1x1 kernel (its one tap gathered the same way), in bands
         # of output rows: a band's product is copied into y unless one band is all of y; the
         # bands take turns in the same two scratch arrays, as the compiled path's do
-        rows = ho if self.scheme == "pointwise" else self._band_rows(c, ho, wo)
+        rows = ho if scheme == "pointwise" else self._band_rows(c, ho, wo)
         k = c * self.kh * self.kw
         cols_flat = temp((n * k * rows * wo,))
         prod_flat = temp((n * o * rows * wo,)) if rows < ho else None
@@ -351,16 +358,22 @@ class ConvPlan:
 
     # --- compiled path: the same products, the passes around them in _infer ---
 
+    def _uses_direct(self, n, ho, wo) -> bool:
+        """Whether this pointwise plan computes n images of ho x wo with the direct kernel (the
+        rule's answer, kept per size)."""
+        if not self.direct:
+            return False
+        use = self._direct_use.get((n, ho, wo))
+        if use is None:
+            use = self._direct_use[n, ho, wo] = self._direct_forced or self.direct_pointwise_wins(ho, wo, n)
+        return use
+
     def _fast_pointwise(self, x, n, c, ho, wo):
-        if self.direct:
-            use = self._direct_use.get((n, ho, wo))
-            if use is None:
-                use = self._direct_use[n, ho, wo] = self._direct_forced or self.direct_pointwise_wins(ho, wo, n)
-            if use:
-                y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
-                _infer.pointwise(x.reshape(n, c, ho * wo), self.wmat, self.bias1, y.reshape(n, self.o, ho * wo),
-                                 *self._clamp_args)
-                return y
+        if self._uses_direct(n, ho, wo):
+            y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+            _infer.pointwise(x.reshape(n, c, ho * wo), self.wmat, self.bias1, y.reshape(n, self.o, ho * wo),
+                             *self._clamp_args)
+            return y
         y = self._pointwise(x, n, c, ho, wo)
         _infer.bias_clamp(y.reshape(n, self.o, ho * wo), self.bias1, *self._clamp_args)
         return y
@@ -381,12 +394,16 @@ class ConvPlan:
         _infer.bias_clamp_crop(y, out, self.bias1, *self._clamp_args)
         return out
 
-    def _fast_winograd(self, x, n, c, ho, wo):
-        h, w = x.shape[2], x.shape[3]
+    def _uses_winograd(self, h, w) -> bool:
+        """Whether this winograd-scheme plan uses Winograd on an h x w input (else the flat
+        scheme: the rule's answer, kept per size)."""
         use = self._wino_use.get((h, w))
         if use is None:
             use = self._wino_use[h, w] = self._wino_forced or self.winograd_wins(h, w)
-        if not use:
+        return use
+
+    def _fast_winograd(self, x, n, c, ho, wo):
+        if not self._uses_winograd(x.shape[2], x.shape[3]):
             return self._fast_flat(x, n, c, ho, wo)
         t, b, l, r = self.padding
         hp, wp = x.shape[2] + t + b, x.shape[3] + l + r
