@@ -100,12 +100,7 @@ def test_python_steps_between_native_ones():
     d = b.conv("d", p, 8, 1, groups=2)
     b.relu("out", b.add("sum", O.Add(), d, p, p))
     g = b.build()
-    from sqnxt_engine.functional import ConvPlan
-    ConvPlan.DIRECT = False   # conv d through BLAS: the direct 1x1 kernel runs from Python (not mirrored)
-    try:
-        runner = Runner(g, random_weights(g, 4))
-    finally:
-        ConvPlan.DIRECT = True
+    runner = Runner(g, random_weights(g, 4))
     x = np.random.default_rng(4).normal(size=(2,) + g.input_shape).astype(np.float32)
     want = runner.run(x)[g.outputs[0]]
     np.testing.assert_array_equal(runner(x), want)
@@ -163,7 +158,12 @@ def test_the_direct_pointwise_kernel_and_winograd_run_from_python_in_the_pass():
     y = b.relu("a.act", b.conv("a", b.input, 16, 1))                          # direct: <= 32 channels
     y = b.relu("w.act", b.conv("w", y, 64, (1, 3), padding=(0, 0, 1, 1)))
     g = b.build()
-    runner = Runner(g, random_weights(g, 5))
+    from sqnxt_engine.functional import ConvPlan
+    before, ConvPlan.DIRECT = ConvPlan.DIRECT, True   # (off by default)
+    try:
+        runner = Runner(g, random_weights(g, 5))
+    finally:
+        ConvPlan.DIRECT = before
     x = np.random.default_rng(5).normal(size=(1,) + g.input_shape).astype(np.float32)
     np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
     python = [s[0] for s in runner._passes[0].stretches if not isinstance(s[0], int)]

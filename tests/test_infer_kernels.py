@@ -250,6 +250,8 @@ def test_direct_pointwise_plan_rule(monkeypatch):
     def plan(o, c, stride=(1, 1), pad=(0, 0, 0, 0), groups=1, **kw):
         return F.ConvPlan(np.ones((o, c // groups, 1, 1)), None, stride, pad, (1, 1), groups, np.float32, **kw)
 
+    assert not plan(16, 8).direct   # off by default (ConvPlan.DIRECT: the compiled pass does not mirror it)
+    monkeypatch.setattr(F.ConvPlan, "DIRECT", True)
     m, px = F.ConvPlan.POINTWISE_DIRECT_MAX, F.ConvPlan.POINTWISE_DIRECT_PIXELS
     assert plan(m, m).direct_pointwise_wins(2, 2) and plan(8, 16).direct_pointwise_wins(1, 1)
     assert plan(m, m).direct_pointwise_wins(224, 224)  # any size with few channels

@@ -178,8 +178,12 @@ class ConvPlan:
     POINTWISE_DIRECT_PIXELS = 784
     POINTWISE_DIRECT_BYTES = 256 * 1024
     POINTWISE_DIRECT_MAX = 32
-    DIRECT = True  # False: plans built from now on run every 1x1 kernel through BLAS (benchmarks' baseline)
-    POINTWISE_DIRECT_MAX = 32
+    # Off by default: a plan built while True uses the direct kernel where the rule says so. The
+    # kernel gained 0.67-1.03x on the layers the rule picks (docs/inference-speed.md), but the
+    # compiled pass does not mirror it, so each such layer leaves the native pass for Python: the
+    # Fashion-MNIST model at batch 1 took 1.57 ms with it against 1.27 without (best of 5 x 50
+    # passes, one thread, load about 10; /tmp script at the merge, not a benchmark).
+    DIRECT = False
 
     def _direct_pointwise(self, choice) -> bool:
         """Whether a 1x1 kernel may run on the direct kernel (_infer.pointwise): `choice` if given
