@@ -37,5 +37,78 @@ CANDIDATES = 8: the candidates are 2**M for M = ceil(log2 max|x|) - j, j = 0..8 
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..graph.graph import INPUT
+from .fixedpoint import qmax
+from .plan import FloatPlan
+from .schema import code_range
+
 ERROR_P = 2
 CANDIDATES = 8
+
+
+def candidate_exponents(top: np.ndarray | float) -> np.ndarray:
+    """The candidates' exponents M, (..., CANDIDATES + 1), largest first, for largest values
+    `top` (0 where top is 0: t = 1)."""
+    top = np.asarray(top, np.float64)
+    first = np.zeros(top.shape, np.int64)
+    live = top > 0
+    first[live] = np.ceil(np.log2(top[live])).astype(np.int64)
+    return first[..., None] - np.arange(CANDIDATES + 1)
+
+
+def errors(a: np.ndarray, exps: np.ndarray, hi: int) -> np.ndarray:
+    """sum |a - Q_t(a)|**ERROR_P over the last axis of `a` (|values|, (..., n)) for each
+    threshold t = 2**M of `exps` ((..., J)): step t / (hi + 1), codes 0..hi of |a| (a symmetric
+    signed quantizer's error on |x| is its error on x). Returns (..., J)."""
+    a = np.asarray(a, np.float64)
+    out = np.empty(exps.shape, np.float64)
+    for j in range(exps.shape[-1]):
+        step = np.ldexp(1.0, exps[..., j] - int(math.log2(hi + 1)))[..., None]
+        d = a / step
+        out[..., j] = np.sum(np.abs(d - np.minimum(np.rint(d), hi)) ** ERROR_P, axis=-1) * step[..., 0] ** ERROR_P
+    return out
+
+
+def best_exponents(a: np.ndarray, hi: int) -> np.ndarray:
+    """Per row of `a` ((K, n)): the exponent M of the candidate of least error (ties: the larger
+    threshold)."""
+    a = np.abs(np.asarray(a, np.float64))
+    exps = candidate_exponents(a.max(axis=1, initial=0.0))
+    return exps[np.arange(len(a)), np.argmin(errors(a, exps, hi), axis=1)]
+
+
+def weight_exponents(w: np.ndarray, bits: int, per_channel: bool, shift_max: int) -> np.ndarray:
+    """The weights' threshold exponents M_o per output channel (K,): searched per channel and
+    kept within `shift_max` of the largest (per_channel), or one for the whole layer."""
+    rows = np.asarray(w, np.float64).reshape(len(w), -1)
+    if not per_channel:
+        return np.repeat(best_exponents(rows.reshape(1, -1), qmax(bits)), len(w))
+    m = best_exponents(rows, qmax(bits))
+    live = np.abs(rows).max(axis=1, initial=0.0) > 0
+    if not live.any():
+        return np.zeros(len(w), np.int64)
+    top = int(m[live].max())
+    m[~live] = top  # an all-zero channel: shift 0, as the shift scaler gives it
+    return np.maximum(m, top - shift_max)
+
+
+def activation_thresholds(plan: FloatPlan, tops: dict[str, float], batches: Iterable[np.ndarray],
+                          bits: int) -> dict[str, float]:
+    """{tensor: its power-of-two threshold} over the calibration images `batches` (the float
+    plan run again), candidates from `tops` (each tensor's largest |value|, calibrate 'max')."""
+    run = plan.executor(np.float32)
+    nonneg = plan.nonnegative()
+    names = [INPUT] + [s.name for s in plan.steps]
+    his = {n: code_range(bits, nonneg[n])[1] for n in names}
+    exps = {n: candidate_exponents(tops[n]) for n in names}
+    total = {n: np.zeros(CANDIDATES + 1) for n in names}
+    for x in batches:
+        env = run(x)
+        for n in names:
+            total[n] += errors(np.abs(env[n]).reshape(1, -1), exps[n][None], his[n])[0]
+    return {n: float(np.ldexp(1.0, int(exps[n][np.argmin(total[n])]))) for n in names}
