@@ -64,13 +64,22 @@ def candidate_exponents(top: np.ndarray | float) -> np.ndarray:
 def errors(a: np.ndarray, exps: np.ndarray, hi: int) -> np.ndarray:
     """sum |a - Q_t(a)|**ERROR_P over the last axis of `a` (|values|, (..., n)) for each
     threshold t = 2**M of `exps` ((..., J)): step t / (hi + 1), codes 0..hi of |a| (a symmetric
-    signed quantizer's error on |x| is its error on x). Returns (..., J)."""
-    a = np.asarray(a, np.float64)
+    signed quantizer's error on |x| is its error on x). Returns (..., J), float64 sums. Works in
+    a's precision if float32 (calibration tensors: the values in steps, scaled by powers of
+    two, round exactly), float64 otherwise."""
+    a = np.asarray(a)
+    a = a if a.dtype == np.float32 else a.astype(np.float64)
+    exps = np.asarray(exps, np.int64)
+    bits = int(math.log2(hi + 1))
     out = np.empty(exps.shape, np.float64)
+    d = np.empty_like(a)
+    q = np.empty_like(a)
     for j in range(exps.shape[-1]):
-        step = np.ldexp(1.0, exps[..., j] - int(math.log2(hi + 1)))[..., None]
-        d = a / step
-        out[..., j] = np.sum(np.abs(d - np.minimum(np.rint(d), hi)) ** ERROR_P, axis=-1) * step[..., 0] ** ERROR_P
+        np.multiply(a, np.ldexp(1.0, bits - exps[..., j])[..., None].astype(a.dtype), out=d)  # in steps
+        np.minimum(np.rint(d, out=q), hi, out=q)
+        np.abs(np.subtract(d, q, out=d), out=d)
+        err = np.sum(np.square(d, out=d) if ERROR_P == 2 else d ** ERROR_P, axis=-1, dtype=np.float64)
+        out[..., j] = err * np.ldexp(1.0, exps[..., j] - bits) ** ERROR_P
     return out
 
 
@@ -98,17 +107,18 @@ def weight_exponents(w: np.ndarray, bits: int, per_channel: bool, shift_max: int
 
 
 def activation_thresholds(plan: FloatPlan, tops: dict[str, float], batches: Iterable[np.ndarray],
-                          bits: int) -> dict[str, float]:
+                          bits: int, skip: tuple[str, ...] = ()) -> dict[str, float]:
     """{tensor: its power-of-two threshold} over the calibration images `batches` (the float
-    plan run again), candidates from `tops` (each tensor's largest |value|, calibrate 'max')."""
+    plan run again), candidates from `tops` (each tensor's largest |value|, calibrate 'max');
+    steps whose kind is in `skip` (they keep their input's scale) keep their largest value."""
     run = plan.executor(np.float32)
     nonneg = plan.nonnegative()
-    names = [INPUT] + [s.name for s in plan.steps]
+    names = [INPUT] + [s.name for s in plan.steps if s.kind not in skip]
     his = {n: code_range(bits, nonneg[n])[1] for n in names}
     exps = {n: candidate_exponents(tops[n]) for n in names}
     total = {n: np.zeros(CANDIDATES + 1) for n in names}
     for x in batches:
         env = run(x)
         for n in names:
-            total[n] += errors(np.abs(env[n]).reshape(1, -1), exps[n][None], his[n])[0]
-    return {n: float(np.ldexp(1.0, int(exps[n][np.argmin(total[n])]))) for n in names}
+            total[n] += errors(np.abs(env[n], dtype=np.float32).reshape(1, -1), exps[n][None], his[n])[0]
+    return {**tops, **{n: float(np.ldexp(1.0, int(exps[n][np.argmin(total[n])]))) for n in names}}

@@ -73,7 +73,7 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
                          "batches_again")
     ranges = calibrate(plan, batches, images, "max" if rule == "pow2" else rule, on_batch)
     if rule == "pow2":
-        ranges = activation_thresholds(plan, ranges, batches_again(), bits)
+        ranges = activation_thresholds(plan, ranges, batches_again(), bits, PASS_THROUGH)
 
     def make(weight_bits):
         model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, weight_bits, pow2_weights)
