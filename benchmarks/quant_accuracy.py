@@ -1,6 +1,8 @@
 """Accuracy of post-training quantization: float, int16 layer-wise, int8 layer-wise, int8 + the
-per-channel binary shift scaler, int8 + cross-layer equalization, int8 per-channel (all through
-this engine's pure-integer runner), and onnxruntime's static int8 quantization (per-channel
+per-channel binary shift scaler, int8 + cross-layer equalization, int8 per-channel, the shift
+scaler with equalization, bias correction and the power-of-two threshold search (sqnxt-quant
+--pow2-search; "power-of-two weights": the search for the weights only) in combination (all
+through this engine's pure-integer runner, sqnxt-eval's), and onnxruntime's static int8 quantization (per-channel
 weights, QDQ, uint8 activations, MinMax calibration) of the same folded network as the peer.
 
 (a) EfficientNet-Lite0 with its published ImageNet weights (depthwise: the shift scaler's target
@@ -47,12 +49,19 @@ CONFIGS = [("float", None, None), ("int16 layer-wise", 16, "layer"), ("int8 laye
            ("int8 per-channel", 8, "per-channel"), ("onnxruntime int8 per-channel QDQ", 8, "onnxruntime"),
            ("int8 + equalization + shift scaler", 8, "equalize-shift-scaler"),
            ("int8 + shift scaler + bias correction", 8, "shift-scaler+bc"),
-           ("int8 + equalization + shift scaler + bias correction", 8, "equalize-shift-scaler+bc")]
+           ("int8 + equalization + shift scaler + bias correction", 8, "equalize-shift-scaler+bc"),
+           ("int8 + shift scaler + power-of-two search", 8, "shift-scaler+pow2"),
+           ("int8 + equalization + shift scaler + power-of-two search", 8, "equalize-shift-scaler+pow2"),
+           ("int8 + shift scaler + bias correction + power-of-two search", 8, "shift-scaler+bc+pow2"),
+           ("int8 + equalization + shift scaler + bias correction + power-of-two search", 8,
+            "equalize-shift-scaler+bc+pow2"),
+           ("int8 + equalization + shift scaler + bias correction + power-of-two weights", 8,
+            "equalize-shift-scaler+bc+pow2w")]
 SKIMAGE_PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "camera", "hubble_deep_field",
                   "immunohistochemistry", "retina", "coins", "moon", "stereo_motorcycle", "brick",
                   "grass", "gravel", "page"]
 FMNIST_MODELS = ["1.0-SqNxt-23v5-fmnist", "1.0-SqNxt-23-fmnist", "1.0-SqNxt-23v5-fmnist-pruned40",
-                 "1.0-SqNxt-23-fmnist-pruned40"]
+                 "1.0-SqNxt-23-fmnist-pruned40", "ResNet-20-fmnist"]
 BATCH = 250
 SQNR_IMAGES = 1000  # SQNR over the first 1000 evaluated images (a float64 reference run each)
 
@@ -180,9 +189,12 @@ def evaluate(graph, arrays, meta, bits, method, rule, calib, x, sqnr: bool):
             run = onnxruntime_int8(FloatPlan.from_weights(graph, arrays), calib, Path(tmp))
             preds = np.concatenate([run(b) for b in batches(x)]).argmax(1)
         return preds, {}, time.perf_counter() - t0
-    method, _, bc = method.partition("+")  # "+bc": with bias correction
-    model, plan = quantize_network(graph, arrays, batches(calib, 16), len(calib), bits, method, rule,
-                                   meta=meta, bias_correction=bc == "bc",
+    # "+bc": with bias correction; "+pow2": power-of-two threshold search (weights and
+    # activations, sqnxt-quant --pow2-search); "+pow2w": for the weights only
+    method, *extras = method.split("+")
+    model, plan = quantize_network(graph, arrays, batches(calib, 16), len(calib), bits, method,
+                                   "pow2" if "pow2" in extras else rule, meta=meta,
+                                   bias_correction="bc" in extras, pow2_weights="pow2" in extras or "pow2w" in extras,
                                    batches_again=lambda: batches(calib, 16))
     macs = [s.name for s in plan.steps if s.kind == "mac"]
     signal = dict.fromkeys(macs, 0.0)

@@ -42,9 +42,14 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
                    "layer-wise weights, or the shift scaler with --shift-scaler)")
     p.add_argument("--bias-correction", action="store_true", help="correct each layer's bias by the "
                    "mean error its quantized weights cause on the calibration images")
+    p.add_argument("--pow2-search", action="store_true", help="power-of-two thresholds chosen by "
+                   "least mean squared quantization error among 9 candidates (HPTQ's search): the "
+                   "weights' per output channel with --shift-scaler (per layer without), and the "
+                   "activations' per tensor unless --activations names another rule (default: off)")
     p.add_argument("--activations", default="auto",
-                   help="activation range rule: max, percentile:P, or auto (max at 16 bits, "
-                        "percentile:99.99 at 8)")
+                   help="activation range rule: max, percentile:P, pow2 (power-of-two threshold "
+                        "search), or auto (max at 16 bits, percentile:99.99 at 8; pow2 with "
+                        "--pow2-search)")
     p.add_argument("--acc-bits", type=int, help="accumulator width (default 32 for 8-bit, 48 for 16-bit)")
     p.add_argument("--overflow", choices=OVERFLOW_MODES,
                    help="what a sum leaving the accumulator becomes (default wrap)")
@@ -68,7 +73,10 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
         if args.method == "per-channel":
             raise UserError("--equalize goes with layer-wise weights or --shift-scaler, not --per-channel")
         args.method = "equalize" if args.method == "layer" else "equalize-shift-scaler"
-    rule = resolve_rule(args.activations, args.bits)
+    if args.pow2_search and args.method == "per-channel":
+        raise UserError("--pow2-search goes with layer-wise weights or --shift-scaler, not --per-channel")
+    rule = resolve_rule("pow2" if args.pow2_search and args.activations == "auto" else args.activations,
+                        args.bits)
     check_out(args.out, args.force)  # before calibrating, not after
     target = None
     if getattr(args, "hw", None):
@@ -90,9 +98,11 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
                                     args.bits, args.method, rule, acc, meta, bar.update, target=target,
                                     acc_rule=getattr(args, "acc_rule", "observed"),
                                     batches_again=lambda: calib.batches(pre, args.batch_size),
-                                    bias_correction=args.bias_correction, weight_bits=args.weight_bits)
+                                    bias_correction=args.bias_correction, weight_bits=args.weight_bits,
+                                    pow2_weights=args.pow2_search)
     path = save_quantized(args.out, model, force=args.force)
-    print(f"{path}: {graph.name}, int{args.bits} {args.method} weights"
+    thresholds = " (power-of-two thresholds)" if args.pow2_search else ""
+    print(f"{path}: {graph.name}, int{args.bits} {args.method}{thresholds} weights"
           + (f" at {args.weight_bits} bits" if args.weight_bits else "") + f", activations {rule} "
           f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})"
           + (f", made for {target.name}" if target else ""))

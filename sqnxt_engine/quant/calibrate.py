@@ -8,7 +8,11 @@ Rules:
   max           the largest |value| seen;
   percentile:P  the P-th percentile of |value| over every value of every calibration image
                 (exact: each tensor keeps only its largest (1 - P/100) share of values, which is
-                all the percentile needs), so rare outliers do not stretch the scale.
+                all the percentile needs), so rare outliers do not stretch the scale;
+  pow2          a power-of-two threshold of least quantization error over the calibration
+                values (pow2.py, HPTQ's search; its step is the threshold / 2**(b-1), or / 2**b
+                for unsigned codes): the largest |value| first (calibrate with 'max'), then
+                the candidates' errors over the calibration images again (quantize_network).
 """
 from __future__ import annotations
 
@@ -32,8 +36,8 @@ def resolve_rule(rule: str, bits: int) -> str:
 
 
 def parse_rule(rule: str) -> float | None:
-    """None for 'max', P for 'percentile:P' (0 < P < 100)."""
-    if rule == "max":
+    """None for 'max' and 'pow2', P for 'percentile:P' (0 < P < 100)."""
+    if rule in ("max", "pow2"):
         return None
     name, _, value = rule.partition(":")
     try:
@@ -43,7 +47,8 @@ def parse_rule(rule: str) -> float | None:
     if rule == "auto":  # resolved by resolve_rule before calibration
         return None
     if name != "percentile" or not 0 < p < 100:
-        raise UserError(f"activation rule must be auto, max or percentile:P with 0 < P < 100, got {rule!r}")
+        raise UserError(f"activation rule must be auto, max, pow2 or percentile:P with 0 < P < 100, "
+                        f"got {rule!r}")
     return p
 
 
@@ -51,6 +56,8 @@ def calibrate(plan: FloatPlan, batches: Iterable[np.ndarray], images: int, rule:
               on_batch: Callable[[int], None] | None = None) -> dict[str, float]:
     """{tensor name: range} over `batches` (float input batches holding `images` images in all);
     on_batch(n) is called after each batch of n images (a progress bar)."""
+    if rule == "pow2":
+        raise ValueError("calibrate: rule 'pow2' takes a second pass (quantize_network)")
     p = parse_rule(rule)
     run = plan.executor(np.float32)
     names = [INPUT] + [s.name for s in plan.steps]

@@ -25,6 +25,7 @@ from .equalize import equalize
 from .fixedpoint import Accumulator, common_shift_multipliers, quantize_multiplier
 from .model import FORMAT, META_KEY, IntegerStep, QuantizedModel, Tensor, code_range, window_counts
 from .plan import FloatPlan, PlanStep
+from .pow2 import activation_thresholds
 from .schema import check_file_accumulator, validate
 from .weights import quantize_weight
 
@@ -43,7 +44,8 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
                      meta: dict | None = None, on_batch: Callable[[int], None] | None = None,
                      target: Target | None = None, acc_rule: str = "observed",
                      batches_again: Callable[[], Iterable[np.ndarray]] | None = None,
-                     bias_correction: bool = False, weight_bits: int | None = None
+                     bias_correction: bool = False, weight_bits: int | None = None,
+                     pow2_weights: bool = False
                      ) -> tuple[QuantizedModel, FloatPlan]:
     """The quantized model and the float plan it was made from (equalized if asked: the float
     network it approximates, for comparisons). weight_bits: every MAC layer's weights at this
@@ -51,7 +53,9 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     target: the hardware the file is made for (its
     accumulator replaces `accumulator`); every MAC layer is then fitted to it (accfit.py, by
     acc_rule), running the calibration images again (batches_again() yields them) if the rule
-    is 'observed'; model.info['accumulator_fit'] reports the layers."""
+    is 'observed'; model.info['accumulator_fit'] reports the layers. pow2_weights: the weights'
+    thresholds by power-of-two search (pow2.py; layer-wise or shift-scaler methods); the rule
+    'pow2' does the same for the activations."""
     if method not in METHODS:
         raise UserError(f"unknown quantization method {method!r} ({', '.join(METHODS)})")
     if bits not in (8, 16):
@@ -68,12 +72,17 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     plan = FloatPlan.from_weights(graph, weights)
     if method.startswith("equalize"):
         equalize(plan)
-    ranges = calibrate(plan, batches, images, rule, on_batch)
-    if (bias_correction or (target is not None and acc_rule == "observed")) and batches_again is None:
-        raise ValueError("quantize_network: bias correction and the 'observed' rule need batches_again")
+    if (bias_correction or rule == "pow2" or (target is not None and acc_rule == "observed")) \
+            and batches_again is None:
+        raise ValueError("quantize_network: bias correction, the pow2 and the 'observed' rules need "
+                         "batches_again")
+    ranges = calibrate(plan, batches, images, "max" if rule == "pow2" else rule, on_batch)
+    if rule == "pow2":
+        ranges = activation_thresholds(plan, ranges, batches_again(), bits, PASS_THROUGH)
 
     def make(narrowed):
-        model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, narrowed, weight_bits)
+        model = build(plan, ranges, bits, method, rule, accumulator, meta or {}, narrowed, weight_bits,
+                      pow2_weights)
         if bias_correction:
             correct_biases(model, plan, batches_again)
             model.info["bias_correction"] = True
@@ -89,30 +98,38 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
 
 def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
           accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None,
-          all_weight_bits: int | None = None) -> QuantizedModel:
+          all_weight_bits: int | None = None, pow2_weights: bool = False) -> QuantizedModel:
     """weight_bits: {mac step: its weights' bits} where fewer than the rest's (accfit.py);
-    all_weight_bits: the rest's (default `bits`), recorded in the file if set."""
+    all_weight_bits: the rest's (default `bits`), recorded in the file if set; rule 'pow2':
+    `ranges` are power-of-two thresholds (step threshold / (largest code + 1))."""
     weight_method = {"equalize": "layer", "equalize-shift-scaler": "shift-scaler"}.get(method, method)
     nonneg = plan.nonnegative()
-    tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT])}
+    pow2 = rule == "pow2"
+    tensors: dict[str, Tensor] = {INPUT: _tensor(ranges[INPUT], bits, nonneg[INPUT], pow2)}
     steps = []
     for s in plan.steps:
         if s.kind in PASS_THROUGH:
             t_in = tensors[s.inputs[0]]
             tensors[s.name] = Tensor(t_in.scale, t_in.lo, t_in.hi)
         else:
-            tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name])
+            tensors[s.name] = _tensor(ranges[s.name], bits, nonneg[s.name], pow2)
         steps.append(_step(s, tensors, (weight_bits or {}).get(s.name, all_weight_bits or bits),
-                           weight_method, accumulator, plan))
+                           weight_method, accumulator, plan, pow2_weights))
     info = {"format": FORMAT, "bits": bits, "method": method, "activations": rule,
             **({"weight_bits": all_weight_bits} if all_weight_bits else {})}
+    if pow2_weights:
+        info["weight_thresholds"] = "pow2"
     model = QuantizedModel(plan.graph, {**meta, META_KEY: info}, steps, tensors, accumulator)
     validate(model)  # never write a file the readers would refuse (quant/schema.py)
     return model
 
 
-def _tensor(rng: float, bits: int, nonnegative: bool) -> Tensor:
+def _tensor(rng: float, bits: int, nonnegative: bool, pow2: bool = False) -> Tensor:
+    """rng: the range the largest code stands for, or with `pow2` a power-of-two threshold (the
+    step is threshold / (largest code + 1), a power of two)."""
     lo, hi = code_range(bits, nonnegative)
+    if pow2:
+        return Tensor(rng / (hi + 1), lo, hi)
     return Tensor(rng / hi if rng > 0 else 1.0, lo, hi)
 
 
@@ -129,7 +146,7 @@ def _clamp_codes(s: PlanStep, t: Tensor, channels: int) -> tuple[np.ndarray, np.
 
 
 def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator: Accumulator,
-          plan: FloatPlan) -> IntegerStep:
+          plan: FloatPlan, pow2_weights: bool = False) -> IntegerStep:
     """bits: the weights' (a mac step's may be fewer than the file's, accfit.py)."""
     out = tensors[s.name]
     step = IntegerStep(s.name, s.kind, s.op, s.inputs, s.covers)
@@ -137,7 +154,7 @@ def _step(s: PlanStep, tensors: dict, bits: int, weight_method: str, accumulator
     channels = plan.graph.shapes[s.name][0]
     if s.kind == "mac":
         x = tensors[s.inputs[0]]
-        qw = bias_room(s, quantize_weight(s.weight, bits, weight_method), x.scale, accumulator, bits,
+        qw = bias_room(s, quantize_weight(s.weight, bits, weight_method, pow2_weights), x.scale, accumulator, bits,
                        weight_method)
         a["weight"] = qw.codes
         mb = accumulator.multiplier_bits

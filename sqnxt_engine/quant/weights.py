@@ -10,6 +10,11 @@ hand; MODELS.md spells the reading out), not the authors' code:
 Channel o's weights are then worth code * scale * 2**-s_o: the inverse shift is a power of two
 that joins the right shift of requantization (fixedpoint.requantize) at no cost.
 
+With `pow2` (pow2.py, HPTQ's threshold search) the thresholds are powers of two chosen by the
+least quantization error: 'shift-scaler' gets one per output channel, M_o, so that s_o =
+max_o M_o - M_o (at most 15) and the layer-wise scale is 2**max_o M_o / 2**(bits-1); 'layer'
+one for the layer. Values beyond a threshold are clipped.
+
 Codes are symmetric, zero point 0, in [-qmax, qmax] with qmax = 2**(bits-1) - 1 (the most
 negative code is left unused so that negation is exact).
 """
@@ -21,6 +26,7 @@ import numpy as np
 
 from ..errors import UserError
 from .fixedpoint import qmax
+from .pow2 import weight_exponents
 
 SHIFT_BITS = 4  # the paper's 4-bit shift: shifts 0..15
 METHODS = ("layer", "shift-scaler", "per-channel")
@@ -49,8 +55,9 @@ def shift_scaler(w: np.ndarray) -> np.ndarray:
     return np.clip(s, 0, (1 << SHIFT_BITS) - 1).astype(np.uint8)
 
 
-def quantize_weight(w: np.ndarray, bits: int, method: str) -> QuantizedWeight:
-    """Codes and per-channel real scales of a folded weight (K, ...) by `method`."""
+def quantize_weight(w: np.ndarray, bits: int, method: str, pow2: bool = False) -> QuantizedWeight:
+    """Codes and per-channel real scales of a folded weight (K, ...) by `method`; `pow2`:
+    power-of-two thresholds by search (see the module doc; not with 'per-channel')."""
     if not 2 <= bits <= 16:  # 8 or 16; fewer where a layer is fitted to an accumulator (accfit.py)
         raise UserError(f"weight bits must be 2 to 16, got {bits}")
     if method not in METHODS:
@@ -59,7 +66,17 @@ def quantize_weight(w: np.ndarray, bits: int, method: str) -> QuantizedWeight:
     k, q = len(w), qmax(bits)
     per_channel_shape = (k,) + (1,) * (w.ndim - 1)
     shifts = np.zeros(k, np.uint8)
-    if method == "per-channel":
+    if pow2:
+        if method == "per-channel":
+            raise UserError("the power-of-two threshold search goes with layer-wise weights or the "
+                            "shift scaler, not per-channel scales")
+        m = weight_exponents(w, bits, method == "shift-scaler", (1 << SHIFT_BITS) - 1)
+        top = int(m.max()) if k else 0
+        shifts = (top - m).astype(np.uint8)
+        scale = np.ldexp(1.0, m - (bits - 1))
+        layer_scale = float(np.ldexp(1.0, top - (bits - 1)))
+        codes = np.rint(w / scale.reshape(per_channel_shape))
+    elif method == "per-channel":
         r = channel_ranges(w)
         scale = np.where(r > 0, r / q, 1.0)
         layer_scale = float(scale.max())
