@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from processes import started_workers
 
 from sqnxt_engine.emu import sweep as SW
 from sqnxt_engine.emu.cli import main
@@ -236,11 +237,7 @@ def test_workers_die_with_a_killed_sweep(tmp_path):
                                  "sweep", str(sweep), "--db", str(tmp_path / "k.sqlite"), "--jobs", "2"],
                                 stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path)  # not the source tree
     try:
-        deadline = time.time() + 60
-        children = []
-        while time.time() < deadline and len(children) < 2 and proc.poll() is None:
-            time.sleep(0.05)
-            children = psutil.Process(proc.pid).children(recursive=True)
+        children = started_workers(psutil, proc)
         assert len(children) >= 2, f"the sweep started no workers (exit {proc.poll()}): {err.read_text()[-300:]}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from processes import started_workers
 
 from sqnxt_engine.emu.workers import available_cpus, pool, worker_count
 
@@ -56,11 +57,7 @@ def test_a_stopped_sweep_does_not_wait_for_the_tasks_in_hand(tmp_path):
     proc = subprocess.Popen([sys.executable, str(tmp_path / "slow.py"), str(sweep), str(tmp_path / "d.sqlite")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
-        deadline = time.time() + 60
-        children = []
-        while time.time() < deadline and len(children) < 2 and proc.poll() is None:
-            time.sleep(0.05)
-            children = psutil.Process(proc.pid).children(recursive=True)
+        children = started_workers(psutil, proc)
         assert len(children) >= 2, f"no workers started (exit {proc.poll()})"
         time.sleep(1.0)   # the tasks are in hand
         proc.send_signal(signal.SIGTERM)
