@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 CONFIGS = ("8x8", "16x16")
 # every parameter a source leaves open (emu/hardware.py's module doc argues each default), and
@@ -92,6 +93,12 @@ def _kib(pid: int, key: str) -> int:
     return 0
 
 
+# the installed command beside the interpreter running this benchmark (its venv's), not the first
+# `sqnxt-emu` on PATH: on a machine with another install on PATH that one would be measured
+SQNXT_EMU = str(Path(sys.executable).parent / "sqnxt-emu") \
+    if (Path(sys.executable).parent / "sqnxt-emu").is_file() else "sqnxt-emu"
+
+
 def measured(cmd: list[str]) -> dict:
     """Run cmd once: its output, wall and CPU seconds (its workers' included), and its peak
     memory in MB sampled every 20 ms (rss: the largest of one process; pss: the sum over the
@@ -133,11 +140,12 @@ def table3_runs(jobs_list, repeat: int, against: str | None) -> None:
     for jobs in jobs_list:
         best = {}
         for _ in range(repeat):
-            for who, exe in ([("other", against)] if against else []) + [("this", "sqnxt-emu")]:
+            for who, exe in ([("other", against)] if against else []) + [("this", SQNXT_EMU)]:
                 cmd = [exe, "table3", "--jobs", jobs]
                 load = os.getloadavg()[0]
                 r = measured(cmd)
-                print(f"`{' '.join(cmd)}`: wall {r['wall']:.2f} s, CPU {r['cpu']:.2f} s, peak "
+                shown = ["sqnxt-emu" if exe == SQNXT_EMU else exe] + cmd[1:]
+                print(f"`{' '.join(shown)}`: wall {r['wall']:.2f} s, CPU {r['cpu']:.2f} s, peak "
                       f"RSS of one process {r['rss']:.0f} MB, peak PSS of all {r['pss']:.0f} MB; "
                       f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
                 if who not in best or r["wall"] < best[who]["wall"]:
@@ -286,13 +294,13 @@ def main(argv=None) -> int:
         print("\n".join(lines))
         return 0
     for cfg in CONFIGS:
-        cmd = ["sqnxt-emu", "trace", "--model", "1.0-SqNxt-23", "--hw", cfg]
+        cmd = [SQNXT_EMU, "trace", "--model", "1.0-SqNxt-23", "--hw", cfg]
         out, wall = timed(cmd, args.repeat)
         print(f"`{' '.join(cmd)}`: {wall}")
         print("\n".join(headline(out)))
         print("\n".join(pixel_lines(cfg)))
     if not args.skip_table3:
-        out, wall = timed(["sqnxt-emu", "table3"], args.repeat)
+        out, wall = timed([SQNXT_EMU, "table3"], args.repeat)
         print(f"`sqnxt-emu table3`: {wall}; load average {os.getloadavg()[0]:.1f}")
         print("\n".join(headline(out)))
     return 0
