@@ -108,16 +108,14 @@ def quantized_digest(model) -> str:
     return h.hexdigest()
 
 
-def _data(graph, meta: dict, settings: AccuracySettings):
-    """(preprocessed test images, their labels, preprocessing) of the settings."""
+def _test_set(settings: AccuracySettings):
+    """(uint8 images, labels): the first `images` of the data set's test split."""
     from ..io.datasets import load_dataset
-    from ..io.images import Preprocess, batch_from_arrays
     images, labels = load_dataset(settings.data, "test")
     if settings.images > len(images):
         raise UserError(f"accuracy.images is {settings.images:,}; {settings.data}'s test split "
                         f"has {len(images):,}")
-    pre = Preprocess.from_meta({**graph.meta, **meta})
-    return images[:settings.images], labels[:settings.images], pre, batch_from_arrays
+    return images[:settings.images], labels[:settings.images]
 
 
 def quantize_for(file: str, precision: Precision, hw, settings: AccuracySettings):
@@ -148,10 +146,8 @@ def measure(file: str, precision: Precision, hw, dataflow: str, settings: Accura
                         f"(the paper's datapath), {hw.name} has {hw.word_bits}",
                         fields={"precision_refused": "word_bits"})
     if precision.bits is None:
-        from ..io.datasets import load_dataset
         from ..runtime.predict import engine_accuracy
-        images, labels = load_dataset(settings.data, "test")
-        correct, n = engine_accuracy(file, images[:settings.images], labels[:settings.images])
+        correct, n = engine_accuracy(file, *_test_set(settings))
         return Measured(100.0 * correct / n, f"top-1 of the float32 engine (sqnxt-eval), {what}",
                         fields={"precision_bit_exact_images": None})
     if precision.bits > hw.word_bits:
@@ -162,9 +158,11 @@ def measure(file: str, precision: Precision, hw, dataflow: str, settings: Accura
     except UserError as e:   # a layer the accumulator cannot hold: the point's answer, not an error
         return Measured(None, f"not quantizable for this arithmetic: {e}",
                         fields={"precision_refused": "accumulator"})
+    from ..io.images import Preprocess, batch_from_arrays
     from .integer import emulate_dataset
-    images, labels, pre, batch = _data(model.graph, model.meta, settings)
-    r = emulate_dataset(model, batch(images, pre), labels, hw, dataflow)
+    images, labels = _test_set(settings)
+    pre = Preprocess.from_meta({**model.graph.meta, **model.meta})
+    r = emulate_dataset(model, batch_from_arrays(images, pre), labels, hw, dataflow)
     fit = model.info.get("accumulator_fit", {})
     narrowed = sorted(k for k, v in fit.items() if v["weight_bits"] < (precision.weight_bits or precision.bits))
     source = (f"top-1 on the emulated datapath (sqnxt-emu eval; {r['bit_exact_images']:,}/{r['images']:,} "

@@ -532,10 +532,9 @@ def _precision_records(points: tuple[Point, ...]) -> list[dict]:
         m = shared_measurement(measured, point, precision, hw, point.measure) or \
             measure(point.network.file, precision, hw, point.dataflow, point.measure)
         measured.setdefault(arithmetic_key(hw), m)
-        if m.top1 is None:   # not run here: the record says why, with the float network's size
-            out.append(_unrun_record(point, build_network(point.network)[0].params, m))
-            continue
-        if precision.bits is None:
+        if m.top1 is None:   # not run here: no costs, the source says why, the float network's size
+            res, params = None, build_network(point.network)[0].params
+        elif precision.bits is None:
             graph, weights, _, _ = build_network(point.network)
             res = emulate(graph, weights, hw, point.dataflow, point.sparsity, seed=point.seed,
                           cache=_SEARCH_CACHE)
@@ -547,33 +546,14 @@ def _precision_records(points: tuple[Point, ...]) -> list[dict]:
                                 _SEARCH_CACHE)
             res = NetworkResult(model.graph.name, run.hw, point.dataflow, 0.0, run.steps)
             params = model.graph.params
-        record = _record(point, res, params, m.top1, m.source)
-        out.append({**record, "precision": point.precision, **_precision_fields(point, m)})
+        out.append({**_record(point, res, params, m.top1, m.source), **_precision_fields(point, m)})
     return out
 
 
 def _precision_fields(point: Point, m) -> dict:
     precision = PRECISIONS[point.precision]
-    return {"precision_describe": precision.describe, "precision_settings": point.measure.record(),
-            **(m.fields or {})}
-
-
-def _unrun_record(point: Point, params: int, m) -> dict:
-    """A precision point the hardware cannot run: its key and labels, no costs, no accuracy."""
-    hw = point.hardware
-    record = {"key": point.key, "network": point.label, "model": point.network.model,
-              "zoo_options": point.network.zoo_options, "file": Path(point.network.file).name,
-              "hardware": hw.name, "overrides": point.overrides, "pe_rows": hw.pe_rows,
-              "pe_cols": hw.pe_cols, "gb_bytes": hw.gb_bytes, "word_bits": hw.word_bits,
-              "clock_mhz": hw.clock_mhz, "dataflow": point.dataflow, "objective": hw.objective,
-              "sparsity": point.sparsity, "seed": point.seed, "cycles": None, "latency_s": None,
-              **{f"energy_{lv}": None for lv in LEVELS}, "energy": None,
-              "energy_unit": hw.energy.unit, "dram_bytes": None, "utilisation": None, "macs": None,
-              "params": params, "accuracy": None, "accuracy_source": m.source, "top1_match": None,
-              "version": __version__, "precision": point.precision, **_precision_fields(point, m)}
-    record.update(hardware_columns(hw))
-    record["label"] = hardware_label(record)
-    return record
+    return {"precision": point.precision, "precision_describe": precision.describe,
+            "precision_settings": point.measure.record(), **(m.fields or {})}
 
 
 def compute_task(points: tuple[Point, ...]) -> list[tuple[dict, dict]]:
@@ -589,9 +569,11 @@ def compute_task(points: tuple[Point, ...]) -> list[tuple[dict, dict]]:
 
 
 def _record(point: Point, res, params: int, accuracy, source) -> dict:
-    """A point's record from its emulation result (network.NetworkResult)."""
+    """A point's record from its emulation result (network.NetworkResult; None: a point not run,
+    its costs None)."""
     hw = point.hardware
-    total = res.total_row()
+    total = res.total_row() if res is not None else \
+        dict.fromkeys(["cycles", "energy", "dram_bytes", "utilisation", *(f"e_{lv}" for lv in LEVELS)])
     net = point.network
     record = {"key": point.key, "network": point.label, "model": net.model,
               "zoo_options": net.zoo_options, "file": net.file and Path(net.file).name,
@@ -600,14 +582,15 @@ def _record(point: Point, res, params: int, accuracy, source) -> dict:
               "word_bits": hw.word_bits, "clock_mhz": hw.clock_mhz, "dataflow": point.dataflow,
               "objective": hw.objective,
               "sparsity": point.sparsity, "seed": point.seed, "cycles": total["cycles"],
-              "latency_s": res.cycles / (hw.clock_mhz * 1e6)}
+              "latency_s": res and res.cycles / (hw.clock_mhz * 1e6)}
     record.update({f"energy_{lv}": total[f"e_{lv}"] for lv in LEVELS})
     record.update({"energy": total["energy"], "energy_unit": hw.energy.unit,
                    "dram_bytes": total["dram_bytes"], "utilisation": total["utilisation"],
-                   "macs": res.macs, "params": params, "accuracy": accuracy,
-                   "accuracy_source": source, "top1_match": res.top1_match,
+                   "macs": res and res.macs, "params": params, "accuracy": accuracy,
+                   "accuracy_source": source, "top1_match": res and res.top1_match,
                    "version": __version__})
-    record.update(summary(res.cycles, total["energy"], hw))   # latency_ms, fps, edp, area
+    if res is not None:
+        record.update(summary(res.cycles, total["energy"], hw))   # latency_ms, fps, edp, area
     record.update(hardware_columns(hw))                        # every parameter in force
     record["label"] = hardware_label(record)
     return record
