@@ -49,9 +49,12 @@ def plan_cases(draw):
     if F.out_size(h, kernel[0], stride[0], pad[0], pad[1], dil[0]) <= 0 or \
             F.out_size(w, kernel[1], stride[1], pad[2], pad[3], dil[1]) <= 0:
         h, w = h + dil[0] * kernel[0], w + dil[1] * kernel[1]
+    # phased None: the plan's rule (a layer of up to 4 channels in is "phased"); False keeps such
+    # small layers on the gathering schemes (flat, im2col, winograd) so that those stay covered
     return dict(n=draw(st.integers(1, 3)), groups=groups, cg=cg, og=og, kernel=kernel, stride=stride,
                 dil=dil, pad=pad, h=h, w=w, bias=draw(st.booleans()), clamp=draw(st.sampled_from(CLAMPS)),
-                dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**16)))
+                dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**16)),
+                phased=draw(st.sampled_from([None, False])))
 
 
 def _plans(case, band_bytes=None):
@@ -61,7 +64,7 @@ def _plans(case, band_bytes=None):
     wt = rng.normal(size=(case["groups"] * case["og"], case["cg"]) + case["kernel"])
     b = rng.normal(size=case["groups"] * case["og"]) if case["bias"] else None
     args = (wt, b, case["stride"], case["pad"], case["dil"], case["groups"], case["dtype"], case["clamp"])
-    fast, ref = F.ConvPlan(*args), F.ConvPlan(*args, reference=True)
+    fast, ref = F.ConvPlan(*args, phased=case.get("phased")), F.ConvPlan(*args, reference=True)
     if band_bytes is not None:
         fast.BAND_BYTES = band_bytes
     return x, fast, ref
@@ -277,6 +280,66 @@ def test_direct_pointwise_plan_rule(monkeypatch):
         F.ConvPlan(np.ones((4, 4, 3, 3)), None, (1, 1), (1, 1, 1, 1), (1, 1), 1, np.float32, direct=True)
 
 
+@pytest.mark.parametrize("clone", CLONES)
+@pytest.mark.parametrize("o,c,h,w,kernel,stride,dil,pad,n", [
+    (64, 3, 61, 59, (7, 7), (2, 2), (1, 1), (1, 1, 1, 1), 1),    # SqueezeNext's stem, smaller
+    (32, 3, 49, 47, (3, 3), (2, 2), (1, 1), (0, 1, 0, 1), 2),    # EfficientNet's
+    (13, 1, 28, 28, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 3),    # a partial channel block
+    (9, 2, 300, 5, (5, 3), (1, 2), (2, 1), (3, 0, 2, 1), 2),     # tall: many bands per image
+    (17, 4, 40, 9, (1, 5), (3, 1), (1, 2), (0, 0, 4, 4), 1),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_phased_equals_the_gathered_product(clone, o, c, h, w, kernel, stride, dil, pad, n, dtype):
+    """The phased kernel (phased=True) equals the gather-and-multiply schemes (phased=False) with
+    each clone: partial channel blocks, bands of rows (a tall plane spans many), strides, dilations
+    and uneven padding, several images."""
+    rng = np.random.default_rng(o + h)
+    wt, b = rng.normal(size=(o, c) + kernel), rng.normal(size=o)
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    phased, gathered = (F.ConvPlan(wt, b, stride, pad, dil, 1, dtype, (0.0, 6.0), phased=p) for p in (True, False))
+    assert phased.scheme == "phased" and gathered.scheme in ("flat", "im2col")
+    with forced(clone):
+        got = phased(x)
+    assert got.flags.c_contiguous
+    assert_close(got, gathered(x), _tol(dtype))
+
+
+def test_phased_plan_rule():
+    """Phased where a layer is not 1x1, has one group and at most PHASED_MAX_CHANNELS channels in,
+    on the compiled path; forcing it elsewhere is a ValueError."""
+    def plan(o, c, kernel=(3, 3), groups=1, **kw):
+        return F.ConvPlan(np.ones((o, c // groups) + kernel), None, (2, 2), (1, 1, 1, 1), (1, 1), groups,
+                          np.float32, **kw)
+
+    m = F.ConvPlan.PHASED_MAX_CHANNELS
+    assert m == 4
+    assert plan(64, 3, (7, 7)).scheme == plan(8, m).scheme == plan(8, 1, (1, 3)).scheme == "phased"
+    assert plan(8, m + 1).scheme == "im2col" and plan(8, 3, phased=False).scheme == "im2col"
+    assert plan(8, 3, (1, 1)).scheme == "pointwise" and plan(8, 8, groups=8).scheme == "depthwise"
+    assert plan(1, 1).scheme == "depthwise" and plan(1, 1, phased=True).scheme == "phased"
+    assert plan(8, 4, groups=2).scheme == "im2col" and plan(8, 3, reference=True).scheme == "im2col"
+    for bad in (dict(c=5), dict(c=3, kernel=(1, 1)), dict(c=4, groups=2), dict(c=3, reference=True)):
+        with pytest.raises(ValueError, match="phased kernel"):
+            plan(8, bad.pop("c"), phased=True, **bad)
+
+
+@pytest.mark.skipif(not _infer.has_openmp(), reason="built without OpenMP: the kernels run serially")
+def test_phased_threads_do_not_change_results():
+    """Rows split over threads (a share may start inside an image and a band): the same bits."""
+    rng = np.random.default_rng(2)
+    p = F.ConvPlan(rng.normal(size=(20, 3, 7, 7)), rng.normal(size=20), (2, 2), (3, 3, 3, 3), (1, 1), 1,
+                   np.float32, (0.0, np.inf))
+    x = rng.normal(size=(3, 3, 90, 45)).astype(np.float32)
+    before = _infer.threads()
+    try:
+        _infer.set_threads(1)
+        one = p(x)
+        _infer.set_threads(4)
+        np.testing.assert_array_equal(p(x), one)
+    finally:
+        _infer.set_threads(before)
+
+
 def test_set_simd_refuses_unknown_clones():
     before = _infer.simd_clone()
     with pytest.raises(ValueError, match="no kernel clone 'neon'"):
@@ -312,16 +375,20 @@ def pool_cases(draw):
     pad = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[0] // 2)),
            draw(st.integers(0, kernel[1] // 2)), draw(st.integers(0, kernel[1] // 2)))
     h = draw(st.integers(kernel[0], 12))
-    w = draw(st.integers(kernel[1], 12))
+    w = draw(st.integers(kernel[1], 40))
     return (draw(st.integers(1, 2)), draw(st.integers(1, 4)), h, w, kernel, stride, pad,
             draw(st.booleans()), draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 2**16)))
 
 
-@given(pool_cases())
-def test_compiled_max_pool_equals_numpy_reference(case):
+@pytest.mark.parametrize("clone", CLONES)
+@given(case=pool_cases())
+def test_compiled_max_pool_equals_numpy_reference(clone, case):
+    """Bit for bit (a maximum rounds nothing), with each clone of the column pass; widths up to 40
+    give the vector loops whole vectors and tails."""
     n, c, h, w, kernel, stride, pad, ceil, dtype, seed = case
     x = np.random.default_rng(seed).normal(size=(n, c, h, w)).astype(dtype)
-    got = F.max_pool2d(x, kernel, stride, pad, ceil)
+    with forced(clone):
+        got = F.max_pool2d(x, kernel, stride, pad, ceil)
     want = F.max_pool2d_reference(x, kernel, stride, pad, ceil)
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)

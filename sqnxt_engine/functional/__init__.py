@@ -112,6 +112,11 @@ class ConvPlan:
     off). Its float32 error is a few times the direct product's (docs/inference-speed.md).
     Small 1x1 kernels (`_direct_pointwise`'s rule) skip BLAS: the compiled direct kernel computes
     them with the bias and clamp (direct=True / False forces it on / off).
+    Kernels over at most PHASED_MAX_CHANNELS input channels (stems: an RGB or grey image), one
+    group, not 1x1, are "phased" on the compiled path: no gathered columns and no product, the
+    compiled kernel (_infer.phased_conv) sums every tap straight from the input split into phase
+    planes, a block of output channels at a time, with the bias and clamp (phased=True / False
+    forces it on / off).
 
     `clamp` = (lo, hi) fuses an activation that is a clamp (ReLU (0, inf), ReLU6 (0, 6)) into the
     plan. By default (float32 and float64) the compiled kernels do the passes around the matrix
@@ -122,7 +127,8 @@ class ConvPlan:
     REFERENCE = False  # True: plans built from now on run the NumPy path (benchmarks' profile)
 
     def __init__(self, weight, bias, stride, padding, dilation, groups, dtype, clamp=None,
-                 reference: bool = False, winograd: bool | None = None, direct: bool | None = None):
+                 reference: bool = False, winograd: bool | None = None, direct: bool | None = None,
+                 phased: bool | None = None):
         self.dtype = np.dtype(dtype)
         self.clamp = tuple(float(v) for v in clamp) if clamp is not None else None
         self.reference = reference or self.REFERENCE or not _kernel_dtype(self.dtype)
@@ -131,15 +137,19 @@ class ConvPlan:
         og = self.o // groups
         w = np.asarray(weight, dtype=self.dtype)
         self.direct = False  # a 1x1 kernel that may run on the direct kernel (per input size)
+        forced_phased, phased = bool(phased), self._phased(phased, winograd)
         if self.kh == self.kw == 1:
             self.scheme = "pointwise"
             self.direct = self._direct_pointwise(direct)
         elif direct:
             raise ValueError("the direct kernel runs pointwise (1x1) convolutions only")
-        elif self.cg == 1 and og == 1:
+        elif self.cg == 1 and og == 1 and not forced_phased:
             self.scheme = "depthwise"
             self.taps = np.ascontiguousarray(w.reshape(self.o, self.kh * self.kw).T)[:, None, :, None, None]
             self.planes = np.ascontiguousarray(w.reshape(self.o, self.kh, self.kw))
+        elif phased:
+            self.scheme = "phased"
+            self.phased_w = _infer.phased_weights(w, self.dtype)
         elif self.stride == (1, 1):
             self.scheme = "winograd" if self._winograd(winograd) else "flat"
         else:
@@ -159,6 +169,32 @@ class ConvPlan:
         self._out_hw = {}
         self._wino_use = {}  # (h, w): whether the winograd scheme uses Winograd on that input size
         self._direct_use = {}  # (n, h, w): whether a pointwise plan uses the direct kernel on that size
+
+    # The phased scheme's rule: layers of at most this many input channels (per group, one group).
+    PHASED_MAX_CHANNELS = 4
+    PHASED = True  # False: plans built from now on gather and multiply their stems (benchmarks' baseline)
+
+    def _phased(self, choice, winograd) -> bool:
+        """Whether a kernel that is neither 1x1 nor depthwise is "phased": `choice` if given (True
+        where it does not apply, or with winograd=True, is a ValueError), else with at most
+        PHASED_MAX_CHANNELS input channels unless winograd=True.
+
+        Multiplies: the same as the product's (plus wq - wo spare columns a row, and the band's run
+        padded to whole vector blocks: 3-6% on the stems). Memory: the phase planes are the input,
+        zero-bordered, once; im2col writes and the product reads C*kh*kw words per output pixel
+        (147 on a 7x7 RGB stem, 7 MB on a 224x224 image), then a second pass adds the bias. With C
+        this small the taps of one stretch of outputs (C*kh*kw vectors) stay in L1 while every
+        block of output channels is summed; with many channels they would not, and the product's
+        blocking wins, so the rule stops at a handful. Measured in docs/inference-speed.md."""
+        applies = (not self.reference and self.groups == 1 and (self.kh, self.kw) != (1, 1)
+                   and self.cg <= self.PHASED_MAX_CHANNELS)
+        if choice and not applies:
+            raise ValueError("the phased kernel runs convolutions of at most "
+                             f"{self.PHASED_MAX_CHANNELS} input channels, one group, not 1x1, "
+                             "on the compiled float path")
+        if choice and winograd:
+            raise ValueError("a plan is phased or winograd, not both")
+        return bool(choice) if choice is not None else applies and self.PHASED and not winograd
 
     def _winograd(self, choice):
         """Whether the plan has the "winograd" scheme: `choice` if given (True where Winograd does
@@ -288,20 +324,34 @@ class ConvPlan:
         # not mirror is left to Python (change the two together)
         mirrored = {"pointwise": ConvPlan._fast_pointwise, "depthwise": ConvPlan._fast_depthwise,
                     "flat": ConvPlan._fast_flat, "im2col": ConvPlan._fast_im2col,
-                    "winograd": ConvPlan._fast_winograd}
+                    "winograd": ConvPlan._fast_winograd, "phased": ConvPlan._fast_phased}
         if self.reference or getattr(self._forward, "__func__", None) is not mirrored.get(self.scheme):
             return False
         n, c, h, w = x.shape
         ho, wo = self.out_hw(h, w)
-        # not mirrored yet, so left to Python: the direct 1x1 kernel, and Winograd where it is used
-        # (the winograd scheme on a size the rule leaves flat is the flat scheme's steps)
-        if self.scheme == "pointwise" and self._uses_direct(n, ho, wo) or \
-                self.scheme == "winograd" and self._uses_winograd(h, w):
+        # not mirrored yet, so left to Python: the direct 1x1 kernel
+        if self.scheme == "pointwise" and self._uses_direct(n, ho, wo):
             return False
-        scheme = "flat" if self.scheme == "winograd" else self.scheme
         o = self.o
         lo, hi = self._clamp_args
         t, b, l, r = self.padding
+        # the winograd scheme on a size the rule leaves flat is the flat scheme's steps
+        scheme = self.scheme
+        if scheme == "winograd" and not self._uses_winograd(h, w):
+            scheme = "flat"
+        if scheme == "winograd":
+            hp, wp = h + t + b, w + l + r
+            cols = n * _infer.winograd_tiles(self.kh, hp, wp)[1]
+            v, m = temp((6, c, cols)), temp((6, o, cols))
+            plan.add(_infer.OP_WINO_IN, (x, v), (n * c, n, c, h, w, self.kh, t, l, hp, wp))
+            if not matmul_steps(plan, self.wino, v[None], m[None]):
+                return False
+            plan.add(_infer.OP_WINO_OUT, (m, y, self.bias1), (n * o, n, o, ho, wo, self.kh, wp), lo, hi)
+            return True
+        if scheme == "phased":
+            plan.add(_infer.OP_PHASED, (x, self.phased_w, self.bias1, y),
+                     (n * ho, c, h, w, self.kh, self.kw, ho, wo, *self.stride, *self.dilation, t, l, o), lo, hi)
+            return True
         if scheme == "depthwise":
             plan.add(_infer.OP_DEPTHWISE, (x, self.planes, self.bias1, y),
                      (n * c, c, h, w, self.kh, self.kw, ho, wo, *self.stride, *self.dilation, t, l), lo, hi)
@@ -380,6 +430,13 @@ class ConvPlan:
             return y
         y = self._pointwise(x, n, c, ho, wo)
         _infer.bias_clamp(y.reshape(n, self.o, ho * wo), self.bias1, *self._clamp_args)
+        return y
+
+    def _fast_phased(self, x, n, c, ho, wo):
+        y = np.empty((n, self.o, ho, wo), dtype=self.dtype)
+        t, _, l, _ = self.padding
+        _infer.phased_conv(x, self.phased_w, self.bias1, y, self.kh, self.kw, *self.stride, *self.dilation,
+                           t, l, *self._clamp_args)
         return y
 
     def _fast_depthwise(self, x, n, c, ho, wo):

@@ -96,6 +96,14 @@ cdef extern from "_infer_simd.h" nogil:
     void sqnxt_pw_f64(double* y, Py_ssize_t ys, Py_ssize_t ob, const double* x, Py_ssize_t xs, Py_ssize_t c,
                       Py_ssize_t n, const double* w, Py_ssize_t wr, const double* b, double lo, double hi)
     void sqnxt_wino_out_run_f32(float* d, const float* m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi)
+    void sqnxt_maxcols_f32(float* dst, const float* row, Py_ssize_t n, Py_ssize_t k, Py_ssize_t stride)
+    void sqnxt_maxcols_f64(double* dst, const double* row, Py_ssize_t n, Py_ssize_t k, Py_ssize_t stride)
+    int SQNXT_PH_OB
+    int SQNXT_PH_RUN
+    void sqnxt_phased_f32(float* acc, Py_ssize_t acc_stride, Py_ssize_t nb, const float* base,
+                          const Py_ssize_t* offs, const float* w, Py_ssize_t ntaps, Py_ssize_t n)
+    void sqnxt_phased_f64(double* acc, Py_ssize_t acc_stride, Py_ssize_t nb, const double* base,
+                          const Py_ssize_t* offs, const double* w, Py_ssize_t ntaps, Py_ssize_t n)
     void sqnxt_wino_out_run_f64(double* d, const double* m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi)
 
 
@@ -203,6 +211,14 @@ cdef inline void _pw(real* y, Py_ssize_t ys, Py_ssize_t ob, const real* x, Py_ss
         sqnxt_pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi)
 
 
+cdef inline void _phased(real* acc, Py_ssize_t acc_stride, Py_ssize_t nb, const real* base,
+                         const Py_ssize_t* offs, const real* w, Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil:
+    if real is float:
+        sqnxt_phased_f32(acc, acc_stride, nb, base, offs, w, ntaps, n)
+    else:
+        sqnxt_phased_f64(acc, acc_stride, nb, base, offs, w, ntaps, n)
+
+
 cdef void _bias_clamp_planes(real* y, const real* bias, Py_ssize_t c, Py_ssize_t hw,
                              Py_ssize_t p0, Py_ssize_t p1, real lo, real hi) noexcept nogil:
     """Planes p0 <= p < p1 of (N*C, HW): y = clamp(y + bias[p % c], lo, hi); bias may be NULL."""
@@ -301,33 +317,37 @@ cdef void _dw_offsets(const dw_geom* g, Py_ssize_t* offs) noexcept nogil:
                 + ((i * g.dh) // g.sh) * g.wq + (j * g.dw) // g.sw
 
 
+cdef void _fill_phases(const dw_geom* g, const real* src, real* phases) noexcept nogil:
+    """The sh*sw phase planes of one input plane src (h x w) at `phases` (depthwise(), below);
+    the border they leave is not written (the caller zeroes it once)."""
+    cdef Py_ssize_t r, ix, px, yy
+    cdef Py_ssize_t w = g.w, sh = g.sh, sw = g.sw, plane = g.plane, pad_left = g.pad_left
+    cdef real* row
+    for r in range(g.h):
+        yy = r + g.pad_top
+        row = phases + (yy % sh) * sw * plane + (yy // sh) * g.wq
+        if sw == 1:
+            memcpy(row + pad_left, src + r * w, w * sizeof(real))
+        else:
+            for px in range(sw):  # the columns ix with (ix + pad_left) % sw == px
+                ix = (px - pad_left % sw + sw) % sw
+                _gather(row + px * plane + (ix + pad_left) // sw, src + r * w + ix, sw,
+                        (w - ix + sw - 1) // sw)
+
+
 cdef void _depthwise_planes(const dw_geom* g, const real* x, const real* weight, const real* bias,
                             real* out, const Py_ssize_t* offs, real* phases, Py_ssize_t p0,
                             Py_ssize_t p1, real lo, real hi) noexcept nogil:
     """Planes p0 <= p < p1 (image p // c, channel p % c) of depthwise(); `phases` holds
     g.scratch elements of this thread's own."""
-    cdef Py_ssize_t p, ch, r, ix, px, yy
-    cdef Py_ssize_t h = g.h, w = g.w, sh = g.sh, sw = g.sw, wq = g.wq, plane = g.plane
-    cdef Py_ssize_t ho = g.ho, wo = g.wo, pad_top = g.pad_top, pad_left = g.pad_left
-    cdef real* acc = phases + g.nph * plane + g.slack
-    cdef const real* src
-    cdef real* row
+    cdef Py_ssize_t p, ch, r, wq = g.wq, ho = g.ho, wo = g.wo
+    cdef real* acc = phases + g.nph * g.plane + g.slack
     cdef real* dst
     # every plane fills the same positions, so what is zero (the border) stays zero
     memset(phases, 0, g.scratch * sizeof(real))
     for p in range(p0, p1):
         ch = p % g.c
-        src = x + p * h * w
-        for r in range(h):
-            yy = r + pad_top
-            row = phases + (yy % sh) * sw * plane + (yy // sh) * wq
-            if sw == 1:
-                memcpy(row + pad_left, src + r * w, w * sizeof(real))
-            else:
-                for px in range(sw):  # the columns ix with (ix + pad_left) % sw == px
-                    ix = (px - pad_left % sw + sw) % sw
-                    _gather(row + px * plane + (ix + pad_left) // sw, src + r * w + ix, sw,
-                            (w - ix + sw - 1) // sw)
+        _fill_phases(g, x + p * g.h * g.w, phases)
         _taps(acc, phases, offs, weight + ch * g.kh * g.kw, g.kh * g.kw, g.run_blocks)
         dst = out + p * ho * wo
         for r in range(ho):
@@ -367,6 +387,127 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
                               _share(nc, t, nt), _share(nc, t + 1, nt), <real>lo, <real>hi)
             free(phases)
     free(offs)
+
+
+cdef struct ph_geom:
+    # a phased convolution's geometry (phased_conv, below): each input channel's phase planes as
+    # a depthwise convolution's (g), c of them one after the other; output channels in nb blocks
+    # of SQNXT_PH_OB; output rows per band and a band's run padded to whole SQNXT_PH_RUN; the
+    # scratch one thread needs (the phase planes, the runs' overhang, a band's sums)
+    dw_geom g
+    Py_ssize_t c, o, nb, planes, rows, band_run, scratch
+
+
+# About this many outputs per channel are summed per band: a band's sums (O x band) stay in L2
+# while the epilogue copies them out, and the run's padding to SQNXT_PH_RUN is a few percent of it.
+cdef Py_ssize_t PH_BAND_OUTPUTS = 1024
+
+
+cdef ph_geom _ph_geometry(Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
+                          Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                          Py_ssize_t dw, Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t o) noexcept nogil:
+    cdef ph_geom pg
+    pg.g = _dw_geometry(c, h, w, kh, kw, ho, wo, sh, sw, dh, dw, pad_top, pad_left)
+    pg.c, pg.o = c, o
+    pg.nb = (o + SQNXT_PH_OB - 1) // SQNXT_PH_OB
+    pg.planes = c * pg.g.nph * pg.g.plane
+    pg.rows = max(1, min(ho, PH_BAND_OUTPUTS // pg.g.wq))
+    pg.band_run = (pg.rows * pg.g.wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
+    # a band's run ends at most SQNXT_PH_RUN - 1 past its last output, and the last tap's run of
+    # the last band inside the last phase plane (its spare row): that much slack after the planes
+    pg.scratch = pg.planes + SQNXT_PH_RUN + pg.nb * SQNXT_PH_OB * pg.band_run
+    return pg
+
+
+cdef void _ph_offsets(const ph_geom* pg, Py_ssize_t* offs) noexcept nogil:
+    """offs[(ci*kh + i)*kw + j]: where tap (i, j) of input channel ci starts in the phase planes."""
+    cdef Py_ssize_t ci, t, k = pg.g.kh * pg.g.kw
+    _dw_offsets(&pg.g, offs)
+    for ci in range(1, pg.c):
+        for t in range(k):
+            offs[ci * k + t] = offs[t] + ci * pg.g.nph * pg.g.plane
+
+
+cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const real* bias, real* out,
+                       const Py_ssize_t* offs, real* scratch, Py_ssize_t u0, Py_ssize_t u1, real lo,
+                       real hi) noexcept nogil:
+    """Output rows u0 <= u < u1 (image u // ho, row u % ho) of phased_conv(); `scratch` holds
+    pg.scratch elements of this thread's own."""
+    cdef const dw_geom* g = &pg.g
+    cdef Py_ssize_t u, i, r0, r, rows, run, ch, ci, image = -1
+    cdef Py_ssize_t ho = g.ho, wo = g.wo, wq = g.wq, o = pg.o
+    cdef real* acc = scratch + pg.planes + SQNXT_PH_RUN
+    cdef real* dst
+    # every image fills the same positions, so what is zero (border, slack) stays zero
+    memset(scratch, 0, (pg.planes + SQNXT_PH_RUN) * sizeof(real))
+    u = u0
+    while u < u1:
+        i, r0 = u // ho, u % ho
+        if i != image:
+            for ci in range(pg.c):
+                _fill_phases(g, x + (i * pg.c + ci) * g.h * g.w, scratch + ci * g.nph * g.plane)
+            image = i
+        rows = min(pg.rows, ho - r0, u1 - u)
+        run = (rows * wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
+        _phased(acc, run, pg.nb, scratch + r0 * wq, offs, w, pg.c * g.kh * g.kw, run)
+        for ch in range(o):
+            for r in range(rows):
+                dst = out + ((i * o + ch) * ho + r0 + r) * wo
+                memcpy(dst, acc + ch * run + r * wq, wo * sizeof(real))
+                _clamp_row(dst, wo, bias[ch] if bias != NULL else 0, lo, hi)
+        u += rows
+
+
+def phased_conv(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
+                int kh, int kw, int sh, int sw, int dh, int dw, int pad_top, int pad_left, double lo,
+                double hi):
+    """out[n, o] = clamp(bias[o] + sum over c, i, j of w[o, c, i, j] * x[n, c, y*sh - pad_top +
+    i*dh, x*sw - pad_left + j*dw], lo, hi), zero outside x, one group; `weight` is w packed by
+    phased_weights: (ceil(O / SQNXT_PH_OB), C*kh*kw, SQNXT_PH_OB).
+
+    A convolution with few input channels (a stem) without im2col: each input channel is split
+    into phase planes as depthwise() splits it, so that tap (c, i, j) of a band of output rows is
+    one contiguous run, and the compiled kernel (_infer_simd.h) sums the runs of every tap into
+    a block of output channels in registers, loading each run once per block. The sums of a band
+    of rows (about PH_BAND_OUTPUTS a channel, with wq - wo spare columns a row) are then copied
+    into out with the bias and clamp. Each output sums its taps in the order (c, i, j), the
+    bias after them, as the im2col product does (within rounding: that order is BLAS's)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], o = out.shape[1]
+    cdef ph_geom pg = _ph_geometry(c, x.shape[2], x.shape[3], kh, kw, out.shape[2], out.shape[3],
+                                   sh, sw, dh, dw, pad_top, pad_left, o)
+    cdef real* b = &bias[0] if bias is not None else NULL
+    cdef Py_ssize_t units = n * out.shape[2]
+    cdef Py_ssize_t* offs
+    cdef real* scratch
+    cdef int t, nt = <int>min(_threads, max(units, 1))
+    if weight.shape[0] != pg.nb or weight.shape[1] != c * kh * kw or weight.shape[2] != SQNXT_PH_OB \
+            or out.shape[0] != n or (bias is not None and bias.shape[0] != o):
+        raise ValueError("shapes disagree: x (N, C, H, W), weight (ceil(O / 8), C*kh*kw, 8), "
+                         "bias (O,), out (N, O, ho, wo)")
+    if units * out.shape[3] * o == 0:
+        return
+    offs = <Py_ssize_t*> malloc(c * kh * kw * sizeof(Py_ssize_t))
+    if offs == NULL:
+        raise MemoryError()
+    _ph_offsets(&pg, offs)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        scratch = <real*> malloc(pg.scratch * sizeof(real))
+        if scratch != NULL:  # out of memory: practically unreachable (about a MB per thread)
+            _phased_rows(&pg, &x[0, 0, 0, 0], &weight[0, 0, 0], b, &out[0, 0, 0, 0], offs, scratch,
+                         _share(units, t, nt), _share(units, t + 1, nt), <real>lo, <real>hi)
+            free(scratch)
+    free(offs)
+
+
+def phased_weights(w, dtype):
+    """Weights (O, C, kh, kw) packed for phased_conv: (ceil(O / SQNXT_PH_OB), C*kh*kw,
+    SQNXT_PH_OB), block b's column k the weights of outputs 8b .. 8b + 7 at tap k, zero past O."""
+    import numpy as np
+    o, k = w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+    nb = (o + SQNXT_PH_OB - 1) // SQNXT_PH_OB
+    packed = np.zeros((nb * SQNXT_PH_OB, k), dtype=dtype)
+    packed[:o] = np.asarray(w, dtype=dtype).reshape(o, k)
+    return np.ascontiguousarray(packed.reshape(nb, SQNXT_PH_OB, k).transpose(0, 2, 1))
 
 
 cdef void _flat_planes(const real* x, real* cols, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh,
@@ -467,47 +608,57 @@ def im2col(real[:, :, :, ::1] x, real[:, :, :, :, :, ::1] cols, int sh, int sw, 
                        cols.shape[5], _share(nc, t, nt), _share(nc, t + 1, nt))
 
 
+cdef inline Py_ssize_t _pool_row(Py_ssize_t wo, Py_ssize_t kw, Py_ssize_t sw) noexcept nogil:
+    """The scratch row max_pool() needs: every column the windows of one output row cover."""
+    return (wo - 1) * sw + kw
+
+
 cdef void _max_pool_planes(const real* x, real* out, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho,
                            Py_ssize_t wo, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                            Py_ssize_t pad_top, Py_ssize_t pad_left, real* row, Py_ssize_t p0,
                            Py_ssize_t p1) noexcept nogil:
-    """Planes p0 <= p < p1 of max_pool(); `row` holds w elements of this thread's own."""
-    cdef Py_ssize_t p, r, q, iy, ix, y0, y1, x0, x1
+    """Planes p0 <= p < p1 of max_pool(); `row` holds _pool_row(wo, kw, sw) elements of this
+    thread's own: input column ix at row[pad_left + ix], -inf where no input column is."""
+    cdef Py_ssize_t p, r, iy, ix, y0, y1
+    cdef Py_ssize_t length = _pool_row(wo, kw, sw)
+    cdef Py_ssize_t left = min(pad_left, length), cols = max(0, min(w, length - pad_left))
     cdef const real* src
     cdef real* dst
-    cdef real m
     cdef real ninf = -INFINITY
+    for ix in range(length):
+        row[ix] = ninf   # the columns past the input stay -inf: only [left, left + cols) is written
     for p in range(p0, p1):
         src = x + p * h * w
         dst = out + p * ho * wo
         for r in range(ho):
             _window(r, sh, pad_top, kh, h, &y0, &y1)
-            for ix in range(w):
-                row[ix] = ninf
-            for iy in range(y0, y1):
-                _max_into(row, src + iy * w, w)
-            for q in range(wo):
-                _window(q, sw, pad_left, kw, w, &x0, &x1)
-                m = ninf
-                for ix in range(x0, x1):
-                    if row[ix] > m:
-                        m = row[ix]
-                dst[r * wo + q] = m
+            if y1 <= y0 or cols == 0:
+                for ix in range(wo):
+                    dst[r * wo + ix] = ninf
+                continue
+            memcpy(row + left, src + y0 * w, cols * sizeof(real))
+            for iy in range(y0 + 1, y1):
+                _max_into(row + left, src + iy * w, cols)
+            if real is float:
+                sqnxt_maxcols_f32(dst + r * wo, row, wo, kw, sw)
+            else:
+                sqnxt_maxcols_f64(dst + r * wo, row, wo, kw, sw)
 
 
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
              int pad_top, int pad_left):
     """out[n, c, y, q] = max of x[n, c, y*sh - pad_top + i, q*sw - pad_left + j] over the window's
     taps inside x (-inf when none is). Separable, as max_pool2d_reference: per output row, the
-    elementwise max of the window's input rows (contiguous, vectorisable) into a scratch row,
-    then the max over each window's columns of that row."""
+    elementwise max of the window's input rows (contiguous, vectorisable) into a scratch row
+    bordered with -inf, then the max over each window's columns of that row (vectorised over the
+    outputs, _infer_simd.h)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], nc = n * c
     cdef real* row
     cdef int t, nt = <int>min(_threads, max(nc, 1))
     if nc * out.shape[2] * out.shape[3] == 0:
         return
     for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
-        row = <real*> malloc(x.shape[3] * sizeof(real))
+        row = <real*> malloc(_pool_row(out.shape[3], kw, sw) * sizeof(real))
         if row != NULL:  # out of memory: practically unreachable (one row per thread)
             _max_pool_planes(&x[0, 0, 0, 0], &out[0, 0, 0, 0], x.shape[2], x.shape[3], out.shape[2],
                              out.shape[3], kh, kw, sh, sw, pad_top, pad_left, row,
@@ -532,15 +683,54 @@ cdef inline void _max_into(real* y, const real* x, Py_ssize_t n) noexcept nogil:
         y[i] = x[i] if x[i] > y[i] else y[i]
 
 
+cdef inline Py_ssize_t _wino_tiles(Py_ssize_t kh, Py_ssize_t hp, Py_ssize_t wp) noexcept nogil:
+    return (hp - 2 + 3) // 4 if kh == 3 else (hp * wp + 3) // 4
+
+
+cdef inline Py_ssize_t _wino_cols(Py_ssize_t kh, Py_ssize_t hp, Py_ssize_t wp) noexcept nogil:
+    return _wino_tiles(kh, hp, wp) * (wp if kh == 3 else 1)
+
+
 def winograd_tiles(int kh, Py_ssize_t hp, Py_ssize_t wp):
     """(tiles, columns) per plane of Winograd F(4,3) on a zero-padded plane of hp rows of wp: a
     3x1 kernel (kh 3) has tiles of 4 output rows, one per column, so ceil((hp - 2) / 4) tile rows
     of wp columns; a 1x3 kernel (kh 1) has tiles of 4 consecutive outputs along the flattened
     plane (the flat scheme's trick: wp - wo spare outputs per row), ceil(hp * wp / 4) of them,
     one column each."""
-    if kh == 3:
-        return (hp - 2 + 3) // 4, (hp - 2 + 3) // 4 * wp
-    return (hp * wp + 3) // 4, (hp * wp + 3) // 4
+    return _wino_tiles(kh, hp, wp), _wino_cols(kh, hp, wp)
+
+
+cdef inline Py_ssize_t _wino_in_scratch(Py_ssize_t kh, Py_ssize_t hp, Py_ssize_t wp) noexcept nogil:
+    """The padded plane winograd_input needs per thread: kh 3, 4 phase planes of tiles + 1 rows
+    (tap k of tile t is row t + k // 4 of phase k % 4); kh 1, every element a tile reads,
+    4 * tiles + 2."""
+    cdef Py_ssize_t tiles = _wino_tiles(kh, hp, wp)
+    return 4 * (tiles + 1) * wp if kh == 3 else max(4 * tiles + 2, hp * wp)
+
+
+cdef void _wino_in_planes(const real* x, real* v, Py_ssize_t n, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w,
+                          Py_ssize_t kh, Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t hp,
+                          Py_ssize_t wp, real* plane, Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
+    """Planes p0 <= p < p1 (channel p // n, image p % n: v's column order) of winograd_input();
+    `plane` holds _wino_in_scratch elements of this thread's own."""
+    cdef Py_ssize_t tiles = _wino_tiles(kh, hp, wp), cols = _wino_cols(kh, hp, wp)
+    cdef Py_ssize_t vs = c * n * cols, ps = (tiles + 1) * wp
+    cdef Py_ssize_t p, r, yy
+    cdef const real* src
+    cdef real* dst
+    memset(plane, 0, _wino_in_scratch(kh, hp, wp) * sizeof(real))  # every plane fills the same positions
+    for p in range(p0, p1):
+        src = x + ((p % n) * c + p // n) * h * w
+        dst = v + p * cols
+        if kh == 3:
+            for r in range(h):
+                yy = pad_top + r
+                memcpy(plane + (yy % 4) * ps + (yy // 4) * wp + pad_left, src + r * w, w * sizeof(real))
+            _wino_in_lanes(dst, vs, plane, ps, wp, cols)
+        else:
+            for r in range(h):
+                memcpy(plane + (pad_top + r) * wp + pad_left, src + r * w, w * sizeof(real))
+            _wino_in_run(dst, vs, plane, tiles)
 
 
 def winograd_input(real[:, :, :, ::1] x, real[:, :, ::1] v, int kh, int pad_top, int pad_left,
@@ -551,43 +741,53 @@ def winograd_input(real[:, :, :, ::1] x, real[:, :, ::1] v, int kh, int pad_top,
     winograd_tiles says. Each plane is padded once into a per-thread scratch plane (kh 3: its rows
     dealt into 4 phase planes by row mod 4, so that all of a plane's tiles are one run of lanes)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    cdef Py_ssize_t tiles, cols
-    tiles, cols = winograd_tiles(kh, hp, wp)
-    cdef Py_ssize_t nc = n * cols, vs = c * nc
-    # kh 3: 4 phase planes of tiles + 1 rows (tap k of tile t is row t + k // 4 of phase k % 4);
-    # kh 1: every element a tile reads, 4 * tiles + 2
-    cdef Py_ssize_t ps = (tiles + 1) * wp
-    cdef Py_ssize_t size = 4 * ps if kh == 3 else max(4 * tiles + 2, hp * wp)
-    cdef Py_ssize_t p, r, yy
+    cdef Py_ssize_t nc = n * _wino_cols(kh, hp, wp)
     cdef real* plane
-    cdef real* src
-    cdef real* dst
+    cdef int t, nt = <int>min(_threads, max(n * c, 1))
     if v.shape[0] != 6 or v.shape[1] != c or v.shape[2] != nc:
         raise ValueError("v must be (6, C, N * columns) for x (N, C, H, W)")
     if kh not in (1, 3) or pad_top < 0 or pad_left < 0 or pad_top + h > hp or pad_left + w > wp:
         raise ValueError("kh must be 1 or 3 and the padded plane must hold x")
     if nc * c == 0:
         return
-    with nogil, parallel(num_threads=_threads):
-        plane = <real*> malloc(size * sizeof(real))
-        if plane != NULL:
-            memset(plane, 0, size * sizeof(real))  # every plane fills the same positions
-        for p in prange(n * c, schedule="static"):
-            if plane == NULL:
-                continue  # out of memory: practically unreachable (one plane per thread)
-            # planes in the order of v's columns (channel, then image): v is written in sequence
-            src = &x[0, 0, 0, 0] + ((p % n) * c + p // n) * h * w
-            dst = &v[0, 0, 0] + p * cols
-            if kh == 3:
-                for r in range(h):
-                    yy = pad_top + r
-                    memcpy(plane + (yy % 4) * ps + (yy // 4) * wp + pad_left, src + r * w, w * sizeof(real))
-                _wino_in_lanes(dst, vs, plane, ps, wp, cols)
-            else:
-                for r in range(h):
-                    memcpy(plane + (pad_top + r) * wp + pad_left, src + r * w, w * sizeof(real))
-                _wino_in_run(dst, vs, plane, tiles)
-        free(plane)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        plane = <real*> malloc(_wino_in_scratch(kh, hp, wp) * sizeof(real))
+        if plane != NULL:  # out of memory: practically unreachable (one plane per thread)
+            _wino_in_planes(&x[0, 0, 0, 0], &v[0, 0, 0], n, c, h, w, kh, pad_top, pad_left, hp, wp, plane,
+                            _share(n * c, t, nt), _share(n * c, t + 1, nt))
+            free(plane)
+
+
+cdef inline Py_ssize_t _wino_out_scratch(Py_ssize_t kh, Py_ssize_t ho, Py_ssize_t wp) noexcept nogil:
+    """The rows winograd_output assembles per thread: 4 per tile (kh 1) or per column (kh 3)."""
+    cdef Py_ssize_t hp = ho + 2 if kh == 3 else ho
+    return 4 * (_wino_tiles(kh, hp, wp) if kh == 1 else _wino_cols(kh, hp, wp))
+
+
+cdef void _wino_out_planes(const real* m, real* out, const real* bias, Py_ssize_t n, Py_ssize_t o,
+                           Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t kh, Py_ssize_t wp, real* scratch,
+                           Py_ssize_t p0, Py_ssize_t p1, real lo, real hi) noexcept nogil:
+    """Planes p0 <= p < p1 (channel p // n, image p % n: m's column order) of winograd_output();
+    `scratch` holds _wino_out_scratch elements of this thread's own."""
+    cdef Py_ssize_t hp = ho + 2 if kh == 3 else ho
+    cdef Py_ssize_t tiles = _wino_tiles(kh, hp, wp), cols = _wino_cols(kh, hp, wp)
+    cdef Py_ssize_t ms = o * n * cols
+    cdef Py_ssize_t p, r
+    cdef real bv
+    cdef const real* src
+    cdef real* dst
+    for p in range(p0, p1):
+        bv = bias[p // n] if bias != NULL else 0
+        src = m + p * cols
+        dst = out + ((p % n) * o + p // n) * ho * wo
+        if kh == 3:  # into 4 phase planes (row j of every tile), then each row to its place
+            _wino_out_lanes(scratch, cols, src, ms, cols, bv, lo, hi)
+            for r in range(ho):
+                memcpy(dst + r * wo, scratch + (r % 4) * cols + (r // 4) * wo, wo * sizeof(real))
+        else:
+            _wino_out_run(scratch, src, ms, tiles, bv, lo, hi)
+            for r in range(ho):
+                memcpy(dst + r * wo, scratch + r * wp, wo * sizeof(real))
 
 
 def winograd_output(real[:, :, ::1] m, real[:, :, :, ::1] out, real[::1] bias, double lo, double hi,
@@ -596,40 +796,22 @@ def winograd_output(real[:, :, ::1] m, real[:, :, :, ::1] out, real[::1] bias, d
     winograd_input's layout for an output of ho rows of wo (kh 3: wo = wp, plane hp = ho + 2;
     kh 1: hp = ho, the wp - wo spare columns of each row dropped). m is (6, O, N*cols)."""
     cdef Py_ssize_t n = out.shape[0], o = out.shape[1], ho = out.shape[2], wo = out.shape[3]
-    cdef Py_ssize_t tiles, cols
-    tiles, cols = winograd_tiles(kh, ho + 2 if kh == 3 else ho, wp)
-    cdef Py_ssize_t nc = n * cols, ms = o * nc
-    cdef Py_ssize_t size = 4 * tiles if kh == 1 else 4 * cols
-    cdef Py_ssize_t p, r
-    cdef bint has_bias = bias is not None
-    cdef real bv
+    cdef Py_ssize_t nc = n * _wino_cols(kh, ho + 2 if kh == 3 else ho, wp)
+    cdef real* b = &bias[0] if bias is not None else NULL
     cdef real* scratch
-    cdef real* src
-    cdef real* dst
+    cdef int t, nt = <int>min(_threads, max(n * o, 1))
     if m.shape[0] != 6 or m.shape[1] != o or m.shape[2] != nc:
         raise ValueError("m must be (6, O, N * columns) for out (N, O, ho, wo)")
     if kh not in (1, 3) or (kh == 3 and wo != wp) or (kh == 1 and wo > wp):
         raise ValueError("kh must be 1 or 3, and wo = wp (kh 3) or wo <= wp (kh 1)")
     if nc * o == 0 or ho * wo == 0:
         return
-    with nogil, parallel(num_threads=_threads):
-        scratch = <real*> malloc(size * sizeof(real))
-        for p in prange(n * o, schedule="static"):
-            if scratch == NULL:
-                continue  # out of memory: practically unreachable (a few rows per thread)
-            # planes in the order of m's columns (channel, then image): m is read in sequence
-            bv = bias[p // n] if has_bias else 0
-            src = &m[0, 0, 0] + p * cols
-            dst = &out[0, 0, 0, 0] + ((p % n) * o + p // n) * ho * wo
-            if kh == 3:  # into 4 phase planes (row j of every tile), then each row to its place
-                _wino_out_lanes(scratch, cols, src, ms, cols, bv, <real>lo, <real>hi)
-                for r in range(ho):
-                    memcpy(dst + r * wo, scratch + (r % 4) * cols + (r // 4) * wo, wo * sizeof(real))
-            else:
-                _wino_out_run(scratch, src, ms, tiles, bv, <real>lo, <real>hi)
-                for r in range(ho):
-                    memcpy(dst + r * wo, scratch + r * wp, wo * sizeof(real))
-        free(scratch)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        scratch = <real*> malloc(_wino_out_scratch(kh, ho, wp) * sizeof(real))
+        if scratch != NULL:  # out of memory: practically unreachable (a few rows per thread)
+            _wino_out_planes(&m[0, 0, 0], &out[0, 0, 0, 0], b, n, o, ho, wo, kh, wp, scratch,
+                             _share(n * o, t, nt), _share(n * o, t + 1, nt), <real>lo, <real>hi)
+            free(scratch)
 
 
 def pointwise(real[:, :, ::1] x, real[:, ::1] weight, real[::1] bias, real[:, :, ::1] y, double lo, double hi):
@@ -762,6 +944,11 @@ cpdef enum:  # what a plan's step does (Plan.add); v: its integers, p: its array
     OP_MAX_POOL = 7    # p: x, out; v: planes, h, w, ho, wo, kh, kw, sh, sw, top, left
     OP_ADD = 8         # p: out, a, b; v: n, clamp: out = a + b, then clamped to (lo, hi) if clamp
     OP_COPY = 9        # p: src, dst; v: rows, length, src_stride, dst_stride
+    # p: x, weight (phased_weights), bias, out; v: rows (n*ho), c, h, w, kh, kw, ho, wo, sh, sw, dh,
+    # dw, top, left, o (phased_conv); split by output rows
+    OP_PHASED = 10
+    OP_WINO_IN = 11    # p: x, v; v: planes (n*c), n, c, h, w, kh, top, left, hp, wp (winograd_input)
+    OP_WINO_OUT = 12   # p: m, out, bias; v: planes (n*o), n, o, ho, wo, kh, wp (winograd_output)
 
 cdef enum:
     MAX_V = 16
@@ -812,6 +999,12 @@ cdef Py_ssize_t _work(const plan_op* op) noexcept nogil:
         return v[0] * v[1] * v[2]
     if op.kind == OP_ADD:
         return v[0]
+    if op.kind == OP_PHASED:
+        return v[0] * v[7] * v[14] * v[1] * v[4] * v[5]
+    if op.kind == OP_WINO_IN:
+        return v[0] * v[3] * v[4]
+    if op.kind == OP_WINO_OUT:
+        return v[0] * v[3] * v[4]
     return v[0] * v[1]   # OP_COPY
 
 
@@ -848,6 +1041,7 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
     cdef real* b
     cdef real* c
     cdef dw_geom g
+    cdef ph_geom pg
     cdef real clo = <real>op.lo, chi = <real>op.hi
     if op.whole:
         if tid != 0:
@@ -885,6 +1079,18 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
     elif op.kind == OP_IM2COL:
         _im2col_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
                        v[9], v[10], v[11], v[12], v[13], _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
+    elif op.kind == OP_PHASED:
+        pg = _ph_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+                          v[13], v[14])
+        _phased_rows(&pg, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
+                     <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
+                     clo, chi)
+    elif op.kind == OP_WINO_IN:
+        _wino_in_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                        v[9], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
+    elif op.kind == OP_WINO_OUT:
+        _wino_out_planes(<real*>op.p[0], <real*>op.p[1], <real*>op.p[2], v[1], v[2], v[3], v[4], v[5],
+                         v[6], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt), clo, chi)
     elif op.kind == OP_MAX_POOL:
         _max_pool_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
                          v[8], v[9], v[10], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
@@ -959,6 +1165,7 @@ cdef class Plan:
         cdef plan_op* op
         cdef Py_ssize_t i, scratch = 0
         cdef dw_geom g
+        cdef ph_geom pg
         cdef Py_ssize_t[::1] offs
         cdef Py_ssize_t* v
         if len(arrays) > MAX_P or len(ints) > MAX_V:
@@ -989,10 +1196,22 @@ cdef class Plan:
             self.arrays.append(offs.base)
             op.p[4] = <char*>&offs[0]
             scratch = g.scratch
+        elif kind == OP_PHASED:
+            pg = _ph_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+                              v[13], v[14])
+            offs = np.empty(pg.c * pg.g.kh * pg.g.kw, np.intp)
+            _ph_offsets(&pg, &offs[0])
+            self.arrays.append(offs.base)
+            op.p[4] = <char*>&offs[0]
+            scratch = pg.scratch
         elif kind == OP_FLAT:
             scratch = _flat_scratch(v[1], v[3], v[4], v[5], v[6], v[7], v[9], v[10])
+        elif kind == OP_WINO_IN:
+            scratch = _wino_in_scratch(v[5], v[8], v[9])
+        elif kind == OP_WINO_OUT:
+            scratch = _wino_out_scratch(v[5], v[3], v[6])
         elif kind == OP_MAX_POOL:
-            scratch = v[2]
+            scratch = _pool_row(v[4], v[6], v[8])
         self.scratch_size = max(self.scratch_size, scratch)
         self.n += 1
 

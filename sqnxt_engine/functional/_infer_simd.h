@@ -233,9 +233,71 @@
         for (o = 0; o < ob; o++) CLAMP(y + o * ys, n, 0, lo, hi);                               \
     }
 
+/* A convolution with few input channels (a stem) computed directly from phase planes
+ * (_infer.phased_conv): acc[o * as + q] = sum over t < ntaps of w[b][t][o % SQNXT_PH_OB] *
+ * base[offs[t] + q] for o < nb * SQNXT_PH_OB (b = o / SQNXT_PH_OB), q < n, n a multiple of
+ * SQNXT_PH_RUN. As the depthwise taps, but each tap's run of inputs is loaded once for a block of
+ * output channels: OBS channels x NV vectors of outputs are held in registers while every tap is
+ * added (one load per vector and tap, one broadcast weight per channel and tap). The taps of one
+ * NV-vector stretch (at most a few hundred vectors) stay in L1 while every channel block is done,
+ * so nothing like im2col's copy of the taps is made. w is laid out [b][t][SQNXT_PH_OB], zero past
+ * the last channel. OBS and NV are the clone's: 16 accumulators of AVX-512's 32 registers, 8 of
+ * AVX2's and SSE's 16 (enough to cover the multiply-add's latency on two pipes). */
+#define SQNXT_PH_OB 8
+#define SQNXT_PH_RUN 96
+#if defined(__GNUC__)
+#define SQNXT_PH_BLOCKS(REAL, VEC, OBS, NV)                                                     \
+    {                                                                                           \
+        enum { lanes = sizeof(VEC) / sizeof(REAL) };                                            \
+        Py_ssize_t q, b, t;                                                                     \
+        int o, j, s;                                                                            \
+        for (q = 0; q < n; q += NV * lanes)                                                     \
+            for (b = 0; b < nb; b++)                                                            \
+                for (s = 0; s < SQNXT_PH_OB; s += OBS) {                                        \
+                    const REAL *wb = w + b * ntaps * SQNXT_PH_OB + s;                           \
+                    VEC a[OBS][NV];                                                             \
+                    _Pragma("GCC unroll 8") for (o = 0; o < OBS; o++)                           \
+                        _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) a[o][j] = (VEC){0};    \
+                    for (t = 0; t < ntaps; t++) {                                               \
+                        const REAL *x = base + offs[t] + q;                                     \
+                        const REAL *wt = wb + t * SQNXT_PH_OB;                                  \
+                        VEC v[NV];                                                              \
+                        _Pragma("GCC unroll 4") for (j = 0; j < NV; j++)                        \
+                            v[j] = *(const VEC *)(x + j * lanes);                               \
+                        _Pragma("GCC unroll 8") for (o = 0; o < OBS; o++) {                     \
+                            const REAL wo = wt[o];                                              \
+                            _Pragma("GCC unroll 4") for (j = 0; j < NV; j++) a[o][j] += wo * v[j]; \
+                        }                                                                       \
+                    }                                                                           \
+                    _Pragma("GCC unroll 8") for (o = 0; o < OBS; o++)                           \
+                        _Pragma("GCC unroll 4") for (j = 0; j < NV; j++)                        \
+                            *(VEC *)(acc + (b * SQNXT_PH_OB + s + o) * as + q + j * lanes) = a[o][j]; \
+                }                                                                               \
+    }
+#else
+#define SQNXT_PH_BLOCKS(REAL, VEC, OBS, NV) /* no vector extension: the scalar loop below */     \
+    {                                                                                           \
+        Py_ssize_t q, o, t;                                                                     \
+        for (o = 0; o < nb * SQNXT_PH_OB; o++)                                                  \
+            for (q = 0; q < n; q++) {                                                           \
+                REAL a = 0;                                                                     \
+                for (t = 0; t < ntaps; t++)                                                     \
+                    a += w[((o / SQNXT_PH_OB) * ntaps + t) * SQNXT_PH_OB + o % SQNXT_PH_OB] *   \
+                         base[offs[t] + q];                                                     \
+                acc[o * as + q] = a;                                                            \
+            }                                                                                   \
+    }
+#endif
+
+#define SQNXT_DEFINE_PHASED(NAME, ATTR, REAL, VEC, OBS, NV)                                     \
+    ATTR static void NAME(REAL *restrict acc, Py_ssize_t as, Py_ssize_t nb,                     \
+                          const REAL *restrict base, const Py_ssize_t *restrict offs,           \
+                          const REAL *restrict w, Py_ssize_t ntaps, Py_ssize_t n)               \
+    SQNXT_PH_BLOCKS(REAL, VEC, OBS, NV)
+
 /* The loops of one clone: NAME_SUFFIX for each, compiled with ATTR (a target attribute or
  * nothing), F32 / F64 its vector types. */
-#define SQNXT_DEFINE_CLONE(SUFFIX, ATTR, F32, F64)                                              \
+#define SQNXT_DEFINE_CLONE(SUFFIX, ATTR, F32, F64, PH_OBS, PH_NV)                               \
     SQNXT_DEFINE_TAPS(sqnxt_taps_f32_##SUFFIX, ATTR, float, F32)                                \
     SQNXT_DEFINE_TAPS(sqnxt_taps_f64_##SUFFIX, ATTR, double, F64)                               \
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32_##SUFFIX, ATTR, float)                                   \
@@ -247,7 +309,11 @@
     SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f32_##SUFFIX, ATTR, float)                             \
     SQNXT_DEFINE_WINO_OUT(sqnxt_wino_out_f64_##SUFFIX, ATTR, double)                            \
     SQNXT_DEFINE_PW(sqnxt_pw_f32_##SUFFIX, ATTR, float, F32, sqnxt_clamp_f32_##SUFFIX)          \
-    SQNXT_DEFINE_PW(sqnxt_pw_f64_##SUFFIX, ATTR, double, F64, sqnxt_clamp_f64_##SUFFIX)
+    SQNXT_DEFINE_PW(sqnxt_pw_f64_##SUFFIX, ATTR, double, F64, sqnxt_clamp_f64_##SUFFIX)          \
+    SQNXT_DEFINE_PHASED(sqnxt_phased_f32_##SUFFIX, ATTR, float, F32, PH_OBS, PH_NV)             \
+    SQNXT_DEFINE_PHASED(sqnxt_phased_f64_##SUFFIX, ATTR, double, F64, PH_OBS, PH_NV)             \
+    SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f32_##SUFFIX, ATTR, float)                                \
+    SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f64_##SUFFIX, ATTR, double)
 
 /* the vector blocks, then the outputs after the last whole block one at a time */
 #define SQNXT_DEFINE_TAPS(NAME, ATTR, REAL, VEC)                                                \
@@ -288,6 +354,39 @@
             for (k = 0; k < n; k++) dst[k] = src[k * stride];                                   \
     }
 
+/* dst[q] = max over j < k of row[q * stride + j], for q < n: the columns of a max pooling's
+ * windows over a row already reduced over the window's rows (_infer.max_pool; the row holds -inf
+ * where the window leaves the input). One pass over dst per tap j, so that the loop over q is the
+ * inner one and vectorises (stride 1 and 2 as constants, through permutes at stride 2). */
+#define SQNXT_DEFINE_MAXCOLS(NAME, ATTR, REAL)                                                  \
+    ATTR static void NAME(REAL *restrict dst, const REAL *restrict row, Py_ssize_t n,           \
+                          Py_ssize_t k, Py_ssize_t stride)                                      \
+    {                                                                                           \
+        Py_ssize_t q, j;                                                                        \
+        if (stride == 2) {                                                                      \
+            for (q = 0; q < n; q++) dst[q] = row[2 * q];                                        \
+            for (j = 1; j < k; j++)                                                             \
+                for (q = 0; q < n; q++) {                                                       \
+                    const REAL v = row[2 * q + j];                                              \
+                    dst[q] = v > dst[q] ? v : dst[q];                                           \
+                }                                                                               \
+        } else if (stride == 1) {                                                               \
+            for (q = 0; q < n; q++) dst[q] = row[q];                                            \
+            for (j = 1; j < k; j++)                                                             \
+                for (q = 0; q < n; q++) {                                                       \
+                    const REAL v = row[q + j];                                                  \
+                    dst[q] = v > dst[q] ? v : dst[q];                                           \
+                }                                                                               \
+        } else {                                                                                \
+            for (q = 0; q < n; q++) dst[q] = row[q * stride];                                   \
+            for (j = 1; j < k; j++)                                                             \
+                for (q = 0; q < n; q++) {                                                       \
+                    const REAL v = row[q * stride + j];                                         \
+                    dst[q] = v > dst[q] ? v : dst[q];                                           \
+                }                                                                               \
+        }                                                                                       \
+    }
+
 /* One clone's entry points, what _infer.pyx calls through. */
 typedef struct {
     const char *name;
@@ -309,6 +408,12 @@ typedef struct {
                    const float *, Py_ssize_t, const float *, float, float);
     void (*pw_f64)(double *, Py_ssize_t, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                    const double *, Py_ssize_t, const double *, double, double);
+    void (*phased_f32)(float *, Py_ssize_t, Py_ssize_t, const float *, const Py_ssize_t *, const float *,
+                       Py_ssize_t, Py_ssize_t);
+    void (*phased_f64)(double *, Py_ssize_t, Py_ssize_t, const double *, const Py_ssize_t *, const double *,
+                       Py_ssize_t, Py_ssize_t);
+    void (*maxcols_f32)(float *, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*maxcols_f64)(double *, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
@@ -318,7 +423,8 @@ typedef struct {
      sqnxt_wino_in_f32_##SUFFIX##_run, sqnxt_wino_in_f64_##SUFFIX##_run,                         \
      sqnxt_wino_out_f32_##SUFFIX##_lanes, sqnxt_wino_out_f64_##SUFFIX##_lanes,                   \
      sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run,                       \
-     sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX}
+     sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX, sqnxt_phased_f32_##SUFFIX,                    \
+     sqnxt_phased_f64_##SUFFIX, sqnxt_maxcols_f32_##SUFFIX, sqnxt_maxcols_f64_##SUFFIX}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -327,9 +433,9 @@ typedef float sqnxt_f32x8 __attribute__((vector_size(32), aligned(4)));
 typedef double sqnxt_f64x4 __attribute__((vector_size(32), aligned(8)));
 typedef float sqnxt_f32x4 __attribute__((vector_size(16), aligned(4)));
 typedef double sqnxt_f64x2 __attribute__((vector_size(16), aligned(8)));
-SQNXT_DEFINE_CLONE(v4, __attribute__((target("arch=x86-64-v4"))), sqnxt_f32x16, sqnxt_f64x8)
-SQNXT_DEFINE_CLONE(v3, __attribute__((target("arch=x86-64-v3"))), sqnxt_f32x8, sqnxt_f64x4)
-SQNXT_DEFINE_CLONE(base, , sqnxt_f32x4, sqnxt_f64x2)
+SQNXT_DEFINE_CLONE(v4, __attribute__((target("arch=x86-64-v4"))), sqnxt_f32x16, sqnxt_f64x8, 8, 2)
+SQNXT_DEFINE_CLONE(v3, __attribute__((target("arch=x86-64-v3"))), sqnxt_f32x8, sqnxt_f64x4, 4, 3)
+SQNXT_DEFINE_CLONE(base, , sqnxt_f32x4, sqnxt_f64x2, 4, 3)
 /* best first; an entry runs where sqnxt_simd_supported says so */
 static const sqnxt_simd_clone sqnxt_simd_clones[] = {
     SQNXT_CLONE_ENTRY("avx512", v4), SQNXT_CLONE_ENTRY("avx2", v3), SQNXT_CLONE_ENTRY("baseline", base)};
@@ -349,7 +455,7 @@ typedef double sqnxt_f64xp __attribute__((vector_size(16), aligned(8)));
 typedef float sqnxt_f32xp;
 typedef double sqnxt_f64xp;
 #endif
-SQNXT_DEFINE_CLONE(portable, , sqnxt_f32xp, sqnxt_f64xp)
+SQNXT_DEFINE_CLONE(portable, , sqnxt_f32xp, sqnxt_f64xp, 4, 3)
 static const sqnxt_simd_clone sqnxt_simd_clones[] = {SQNXT_CLONE_ENTRY("portable", portable)};
 static int sqnxt_simd_supported(int i) { (void)i; return 1; }
 #endif
@@ -393,6 +499,10 @@ static inline void sqnxt_wino_out_lanes_f64(double *d, Py_ssize_t js, const doub
 static inline void sqnxt_wino_out_run_f32(float *d, const float *m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->wino_out_run_f32(d, m, ms, n, b, lo, hi); }
 static inline void sqnxt_pw_f32(float *y, Py_ssize_t ys, Py_ssize_t ob, const float *x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n, const float *w, Py_ssize_t wr, const float *b, float lo, float hi) { sqnxt_simd->pw_f32(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi); }
 static inline void sqnxt_pw_f64(double *y, Py_ssize_t ys, Py_ssize_t ob, const double *x, Py_ssize_t xs, Py_ssize_t c, Py_ssize_t n, const double *w, Py_ssize_t wr, const double *b, double lo, double hi) { sqnxt_simd->pw_f64(y, ys, ob, x, xs, c, n, w, wr, b, lo, hi); }
+static inline void sqnxt_phased_f32(float *a, Py_ssize_t as, Py_ssize_t nb, const float *b, const Py_ssize_t *o, const float *w, Py_ssize_t t, Py_ssize_t n) { sqnxt_simd->phased_f32(a, as, nb, b, o, w, t, n); }
+static inline void sqnxt_phased_f64(double *a, Py_ssize_t as, Py_ssize_t nb, const double *b, const Py_ssize_t *o, const double *w, Py_ssize_t t, Py_ssize_t n) { sqnxt_simd->phased_f64(a, as, nb, b, o, w, t, n); }
+static inline void sqnxt_maxcols_f32(float *d, const float *r, Py_ssize_t n, Py_ssize_t k, Py_ssize_t s) { sqnxt_simd->maxcols_f32(d, r, n, k, s); }
+static inline void sqnxt_maxcols_f64(double *d, const double *r, Py_ssize_t n, Py_ssize_t k, Py_ssize_t s) { sqnxt_simd->maxcols_f64(d, r, n, k, s); }
 static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif
