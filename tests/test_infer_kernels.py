@@ -54,7 +54,7 @@ def plan_cases(draw):
     return dict(n=draw(st.integers(1, 3)), groups=groups, cg=cg, og=og, kernel=kernel, stride=stride,
                 dil=dil, pad=pad, h=h, w=w, bias=draw(st.booleans()), clamp=draw(st.sampled_from(CLAMPS)),
                 dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**16)),
-                phased=draw(st.sampled_from([None, False])))
+                phased=draw(st.sampled_from([None, False])), interleave=draw(st.sampled_from([None, True, False])))
 
 
 def _plans(case, band_bytes=None):
@@ -64,7 +64,8 @@ def _plans(case, band_bytes=None):
     wt = rng.normal(size=(case["groups"] * case["og"], case["cg"]) + case["kernel"])
     b = rng.normal(size=case["groups"] * case["og"]) if case["bias"] else None
     args = (wt, b, case["stride"], case["pad"], case["dil"], case["groups"], case["dtype"], case["clamp"])
-    fast, ref = F.ConvPlan(*args, phased=case.get("phased")), F.ConvPlan(*args, reference=True)
+    fast = F.ConvPlan(*args, phased=case.get("phased"), interleave=case.get("interleave"))
+    ref = F.ConvPlan(*args, reference=True)
     if band_bytes is not None:
         fast.BAND_BYTES = band_bytes
     return x, fast, ref
@@ -90,6 +91,41 @@ def test_compiled_plan_equals_numpy_reference(clone, case, band_bytes):
     assert got.shape == want.shape and got.dtype == want.dtype == np.dtype(case["dtype"])
     assert got.flags.c_contiguous
     assert_close(got, want, _tol(case["dtype"]))
+
+
+@pytest.mark.parametrize("clone", CLONES)
+@pytest.mark.parametrize("c,h,w,kernel,stride,dil,pad,n", [
+    (1152, 7, 7, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2), 1),      # EfficientNet-Lite0's last stage
+    (24, 14, 14, (5, 5), (2, 2), (1, 1), (1, 2, 1, 2), 2),      # strided, uneven padding
+    (21, 9, 13, (3, 5), (1, 2), (2, 1), (2, 2, 0, 3), 3),       # channels not a multiple of 4
+    (6, 3, 2, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2), 2),         # taps clipped on both sides
+    (16, 30, 17, (7, 3), (3, 1), (1, 3), (0, 0, 3, 3), 1),      # no padding down, dilated across
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_interleaved_equals_phase_planes(clone, c, h, w, kernel, stride, dil, pad, n, dtype):
+    """The interleaved form (channels in the lanes, taps clipped at the borders) and the
+    phase-plane form sum the same taps in the same order: equal within the clones' tolerance on
+    partial channel blocks (the scalar transposes), clipped taps, strides, dilations and batches
+    (a run of channels never crosses an image)."""
+    rng = np.random.default_rng(c + h)
+    wt, b = rng.normal(size=(c, 1) + kernel), rng.normal(size=c)
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    inter, phases = (F.ConvPlan(wt, b, stride, pad, dil, c, dtype, (-0.5, 6.0), interleave=i) for i in (True, False))
+    with forced(clone):
+        got = inter(x)
+    assert got.flags.c_contiguous
+    assert_close(got, phases(x), _tol(dtype))
+
+
+def test_depthwise_interleave_rule():
+    """Interleaved at a stride above 1 or on outputs at most DEPTHWISE_INTERLEAVE_MAX_WIDTH wide."""
+    def plan(stride):
+        return F.ConvPlan(np.ones((8, 1, 3, 3)), None, stride, (1, 1, 1, 1), (1, 1), 8, np.float32)
+
+    m = F.ConvPlan.DEPTHWISE_INTERLEAVE_MAX_WIDTH
+    assert m == 28
+    assert plan((1, 1)).depthwise_interleaves(m, m) and not plan((1, 1)).depthwise_interleaves(m, m + 1)
+    assert plan((2, 2)).depthwise_interleaves(56, 56) and plan((1, 2)).depthwise_interleaves(112, 56)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

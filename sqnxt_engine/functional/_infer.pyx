@@ -97,6 +97,11 @@ cdef extern from "_infer_simd.h" nogil:
                       Py_ssize_t n, const double* w, Py_ssize_t wr, const double* b, double lo, double hi)
     void sqnxt_wino_out_run_f32(float* d, const float* m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi)
     void sqnxt_maxcols_f32(float* dst, const float* row, Py_ssize_t n, Py_ssize_t k, Py_ssize_t stride)
+    Py_ssize_t SQNXT_DWI_SCRATCH(Py_ssize_t p, Py_ssize_t po, Py_ssize_t ntaps)
+    void sqnxt_dwi_f32(float* out, const float* x, const float* w, const float* bias, Py_ssize_t nch,
+                       const Py_ssize_t* geo, float lo, float hi, float* buf)
+    void sqnxt_dwi_f64(double* out, const double* x, const double* w, const double* bias, Py_ssize_t nch,
+                       const Py_ssize_t* geo, double lo, double hi, double* buf)
     void sqnxt_maxcols_f64(double* dst, const double* row, Py_ssize_t n, Py_ssize_t k, Py_ssize_t stride)
     int SQNXT_PH_OB
     int SQNXT_PH_RUN
@@ -286,14 +291,21 @@ cdef struct dw_geom:
     # whole vector blocks, and the scratch one thread needs (phase planes, slack, accumulator)
     Py_ssize_t c, h, w, kh, kw, ho, wo, sh, sw, dh, dw, pad_top, pad_left
     Py_ssize_t nph, wq, plane, run_blocks, slack, scratch
+    # the interleaved form instead (_infer_simd.h's dwi): channels in the lanes; its geometry
+    bint interleave
+    Py_ssize_t geo[12]
 
 
 cdef dw_geom _dw_geometry(Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
                           Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
-                          Py_ssize_t dw, Py_ssize_t pad_top, Py_ssize_t pad_left) noexcept nogil:
+                          Py_ssize_t dw, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                          bint interleave=False) noexcept nogil:
     cdef dw_geom g
     g.c, g.h, g.w, g.kh, g.kw, g.ho, g.wo = c, h, w, kh, kw, ho, wo
     g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left = sh, sw, dh, dw, pad_top, pad_left
+    g.interleave = interleave
+    g.geo[0], g.geo[1], g.geo[2], g.geo[3], g.geo[4], g.geo[5] = h, w, kh, kw, sh, sw
+    g.geo[6], g.geo[7], g.geo[8], g.geo[9], g.geo[10], g.geo[11] = dh, dw, pad_top, pad_left, ho, wo
     g.nph = sh * sw
     # every tap of every output and every input element lands inside the phase planes; the +1
     # row takes the last run's overhang
@@ -305,6 +317,8 @@ cdef dw_geom _dw_geometry(Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t k
     g.run_blocks = (run + SQNXT_BLOCK_FLOATS - 1) // SQNXT_BLOCK_FLOATS * SQNXT_BLOCK_FLOATS
     g.slack = g.run_blocks - run
     g.scratch = g.nph * g.plane + g.slack + g.run_blocks
+    if interleave:
+        g.scratch = SQNXT_DWI_SCRATCH(h * w, ho * wo, kh * kw)
     return g
 
 
@@ -343,6 +357,19 @@ cdef void _depthwise_planes(const dw_geom* g, const real* x, const real* weight,
     cdef Py_ssize_t p, ch, r, wq = g.wq, ho = g.ho, wo = g.wo
     cdef real* acc = phases + g.nph * g.plane + g.slack
     cdef real* dst
+    cdef Py_ssize_t count
+    if g.interleave:  # a run of channels of one image at a time
+        p = p0
+        while p < p1:
+            count = min(p1 - p, g.c - p % g.c)
+            if real is float:
+                sqnxt_dwi_f32(out + p * ho * wo, x + p * g.h * g.w, weight + (p % g.c) * g.kh * g.kw,
+                              bias + p % g.c if bias != NULL else NULL, count, g.geo, lo, hi, phases)
+            else:
+                sqnxt_dwi_f64(out + p * ho * wo, x + p * g.h * g.w, weight + (p % g.c) * g.kh * g.kw,
+                              bias + p % g.c if bias != NULL else NULL, count, g.geo, lo, hi, phases)
+            p += count
+        return
     # every plane fills the same positions, so what is zero (the border) stays zero
     memset(phases, 0, g.scratch * sizeof(real))
     for p in range(p0, p1):
@@ -356,7 +383,8 @@ cdef void _depthwise_planes(const dw_geom* g, const real* x, const real* weight,
 
 
 def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
-              int sh, int sw, int dh, int dw, int pad_top, int pad_left, double lo, double hi):
+              int sh, int sw, int dh, int dw, int pad_top, int pad_left, double lo, double hi,
+              bint interleave=False):
     """out[n, c] = clamp(bias[c] + sum_ij weight[c, i, j] * x[n, c, y*sh - pad_top + i*dh,
     x*sw - pad_left + j*dw], lo, hi), zero outside x.
 
@@ -366,10 +394,15 @@ def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real
     r + (i*dh) // sh, column q + (j*dw) // sw, so each tap is one contiguous run of ho*wq elements
     at a fixed offset, strided or not (the flat trick of ConvPlan, with wq - wo spare columns per
     row that the epilogue drops). No loop tests bounds, the runs are long and vectorisable even
-    on 7x7 planes, and the taps are summed in registers (_infer_simd.h)."""
+    on 7x7 planes, and the taps are summed in registers (_infer_simd.h).
+
+    interleave=True computes the same sums with the channels in the vector lanes instead (a
+    block of channels copied into [row][column][channel], one vector load per tap and output
+    pixel, _infer_simd.h's dwi): no spare columns or padded runs and no per-row calls, which on
+    small and strided planes cost more than the taps (ConvPlan.depthwise_interleaves)."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], nc = n * c
     cdef dw_geom g = _dw_geometry(c, x.shape[2], x.shape[3], weight.shape[1], weight.shape[2],
-                                  out.shape[2], out.shape[3], sh, sw, dh, dw, pad_top, pad_left)
+                                  out.shape[2], out.shape[3], sh, sw, dh, dw, pad_top, pad_left, interleave)
     cdef real* b = &bias[0] if bias is not None else NULL
     cdef Py_ssize_t* offs
     cdef real* phases
@@ -938,7 +971,7 @@ cpdef enum:  # what a plan's step does (Plan.add); v: its integers, p: its array
     OP_GEMV = 1
     OP_BIAS_CLAMP = 2  # p: y, bias; v: planes, c, hw (bias_clamp)
     OP_CROP = 3        # p: src, out, bias; v: planes, c, ho, wo, wp (bias_clamp_crop)
-    OP_DEPTHWISE = 4   # p: x, weight, bias, out; v: planes, c, h, w, kh, kw, ho, wo, sh, sw, dh, dw, top, left
+    OP_DEPTHWISE = 4   # p: x, weight, bias, out; v: planes, c, h, w, kh, kw, ho, wo, sh, sw, dh, dw, top, left, interleave
     OP_FLAT = 5        # p: x, cols; v: planes, h, w, kh, kw, dh, dw, top, left, wp, run (flat_columns)
     OP_IM2COL = 6      # p: x, cols; v: planes, h, w, kh, kw, sh, sw, dh, dw, top, left, r0, rows, wo
     OP_MAX_POOL = 7    # p: x, out; v: planes, h, w, ho, wo, kh, kw, sh, sw, top, left
@@ -1068,7 +1101,7 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
                                 v[3], v[2] * v[4], v[2] * v[3], _part(v[0], tid, nt),
                                 _part(v[0], tid + 1, nt), clo, chi)
     elif op.kind == OP_DEPTHWISE:
-        g = _dw_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13])
+        g = _dw_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14])
         _depthwise_planes(&g, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
                           <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
                           clo, chi)
@@ -1190,7 +1223,7 @@ cdef class Plan:
             op.v[i] = value
         v = op.v
         if kind == OP_DEPTHWISE:
-            g = _dw_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13])
+            g = _dw_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14])
             offs = np.empty(g.kh * g.kw, np.intp)
             _dw_offsets(&g, &offs[0])
             self.arrays.append(offs.base)

@@ -313,7 +313,9 @@
     SQNXT_DEFINE_PHASED(sqnxt_phased_f32_##SUFFIX, ATTR, float, F32, PH_OBS, PH_NV)             \
     SQNXT_DEFINE_PHASED(sqnxt_phased_f64_##SUFFIX, ATTR, double, F64, PH_OBS, PH_NV)             \
     SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f32_##SUFFIX, ATTR, float)                                \
-    SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f64_##SUFFIX, ATTR, double)
+    SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f64_##SUFFIX, ATTR, double)                               \
+    SQNXT_DEFINE_DWI(sqnxt_dwi_f32_##SUFFIX, ATTR, float, F32)                                  \
+    SQNXT_DEFINE_DWI(sqnxt_dwi_f64_##SUFFIX, ATTR, double, F64)
 
 /* the vector blocks, then the outputs after the last whole block one at a time */
 #define SQNXT_DEFINE_TAPS(NAME, ATTR, REAL, VEC)                                                \
@@ -387,6 +389,142 @@
         }                                                                                       \
     }
 
+/* A depthwise convolution with the channels in the vector lanes (_infer.depthwise's interleaved
+ * form, for small planes): planes c < nch of one image, x[c][h][w] -> out[c][ho][wo] =
+ * clamp(bias[c] + sum over taps t = (i, j) of w[c * ntaps + t] * x[c][y*sh - top + i*dh][q*sw -
+ * left + j*dw], lo, hi), the taps outside x left out. A block of as many channels as the clone's
+ * vector has lanes is transposed into buf as [pixel][channel] (ONNX Runtime's NCHWc layout, made
+ * here per layer), so that each tap of an output pixel is one vector load and one multiply-add;
+ * the sums are transposed back with the bias and clamp. Transposes go 4 channels x 4 pixels at a
+ * time through shuffles (sqnxt_tr4), the rest one element at a time. The input is not padded:
+ * each output row sums the rows of taps inside x, and its columns whose taps all fall inside x
+ * (most of them) go SQNXT_DWI_PX at a time, the others one at a time with their taps clipped.
+ * No spare columns and no run padded to a vector: on a 7x7 plane the phase-plane form computes
+ * 96 outputs for 49. Taps summed in order t = 0, 1, ... as everywhere. geo: h, w, kh, kw, sh, sw,
+ * dh, dw, top, left, ho, wo. buf: SQNXT_DWI_SCRATCH(h * w, ho * wo, ntaps) elements. */
+#define SQNXT_DWI_LANES 16   /* the widest clone's lanes (float32 on AVX-512): the scratch's unit */
+#define SQNXT_DWI_PX 4       /* output pixels a register block computes */
+#define SQNXT_DWI_SCRATCH(p, po, ntaps) (((p) + (po) + (ntaps) + 1) * SQNXT_DWI_LANES)
+
+#if defined(__GNUC__)
+typedef float sqnxt_v4f __attribute__((vector_size(16), aligned(4)));
+typedef int sqnxt_v4i __attribute__((vector_size(16)));
+
+/* d[k * ds + m] = s[m * ss + k] for k, m < 4: a 4x4 block transposed by two rounds of shuffles. */
+static inline void sqnxt_tr4(float *d, Py_ssize_t ds, const float *s, Py_ssize_t ss)
+{
+    const sqnxt_v4f a = *(const sqnxt_v4f *)s, b = *(const sqnxt_v4f *)(s + ss);
+    const sqnxt_v4f c = *(const sqnxt_v4f *)(s + 2 * ss), e = *(const sqnxt_v4f *)(s + 3 * ss);
+    const sqnxt_v4f t0 = __builtin_shuffle(a, b, (sqnxt_v4i){0, 4, 1, 5});
+    const sqnxt_v4f t1 = __builtin_shuffle(a, b, (sqnxt_v4i){2, 6, 3, 7});
+    const sqnxt_v4f t2 = __builtin_shuffle(c, e, (sqnxt_v4i){0, 4, 1, 5});
+    const sqnxt_v4f t3 = __builtin_shuffle(c, e, (sqnxt_v4i){2, 6, 3, 7});
+    *(sqnxt_v4f *)d = __builtin_shuffle(t0, t2, (sqnxt_v4i){0, 1, 4, 5});
+    *(sqnxt_v4f *)(d + ds) = __builtin_shuffle(t0, t2, (sqnxt_v4i){2, 3, 6, 7});
+    *(sqnxt_v4f *)(d + 2 * ds) = __builtin_shuffle(t1, t3, (sqnxt_v4i){0, 1, 4, 5});
+    *(sqnxt_v4f *)(d + 3 * ds) = __builtin_shuffle(t1, t3, (sqnxt_v4i){2, 3, 6, 7});
+}
+#define SQNXT_DWI_TR4(REAL) (sizeof(REAL) == 4)
+#define SQNXT_TR4(d, ds, s, ss) sqnxt_tr4((float *)(d), ds, (const float *)(s), ss)
+#else
+#define SQNXT_DWI_TR4(REAL) 0
+#define SQNXT_TR4(d, ds, s, ss)
+#endif
+
+/* The output pixels (r, q) for q0 <= q < q1 of a row whose taps rows i0 <= i < i1 lie inside x;
+ * FULL: every tap column inside x, SQNXT_DWI_PX pixels at a time; else each pixel's columns
+ * clipped. */
+#if defined(__GNUC__)
+#define SQNXT_DWI_FULL(REAL, VEC)                                                               \
+    for (; q + SQNXT_DWI_PX <= q1; q += SQNXT_DWI_PX) {                                         \
+        VEC a[SQNXT_DWI_PX];                                                                    \
+        _Pragma("GCC unroll 4") for (k = 0; k < SQNXT_DWI_PX; k++) a[k] = (VEC){0};             \
+        for (i = i0; i < i1; i++)                                                               \
+            for (j = 0; j < kw; j++) {                                                          \
+                const VEC wt = wv[i * kw + j];                                                  \
+                const REAL *s = in + ((y0 + i * dh) * wd + q * sw - left + j * dw) * L;         \
+                _Pragma("GCC unroll 4") for (k = 0; k < SQNXT_DWI_PX; k++)                      \
+                    a[k] += wt * *(const VEC *)(s + k * sw * L);                                \
+            }                                                                                   \
+        _Pragma("GCC unroll 4") for (k = 0; k < SQNXT_DWI_PX; k++)                              \
+            *(VEC *)(ob + (r * wo + q + k) * L) = a[k];                                         \
+    }
+#else
+#define SQNXT_DWI_FULL(REAL, VEC)
+#endif
+#define SQNXT_DWI_CLIPPED(REAL, VEC)                                                            \
+    for (; q < q1; q++) {                                                                       \
+        const Py_ssize_t x0 = q * sw - left;                                                    \
+        Py_ssize_t j0 = 0, j1 = kw;                                                             \
+        VEC a = (VEC){0};                                                                       \
+        while (j0 < kw && x0 + j0 * dw < 0) j0++;                                               \
+        while (j1 > j0 && x0 + (j1 - 1) * dw >= wd) j1--;                                       \
+        for (i = i0; i < i1; i++)                                                               \
+            for (j = j0; j < j1; j++)                                                           \
+                a += wv[i * kw + j] * *(const VEC *)(in + ((y0 + i * dh) * wd + x0 + j * dw) * L); \
+        *(VEC *)(ob + (r * wo + q) * L) = a;                                                    \
+    }
+
+#define SQNXT_DEFINE_DWI(NAME, ATTR, REAL, VEC)                                                 \
+    ATTR static void NAME(REAL *restrict out, const REAL *restrict x, const REAL *restrict w,   \
+                          const REAL *restrict bias, Py_ssize_t nch, const Py_ssize_t *geo,     \
+                          REAL lo, REAL hi, REAL *restrict buf)                                 \
+    {                                                                                           \
+        enum { L = sizeof(VEC) / sizeof(REAL) };                                                \
+        const Py_ssize_t h = geo[0], wd = geo[1], kh = geo[2], kw = geo[3], sh = geo[4];        \
+        const Py_ssize_t sw = geo[5], dh = geo[6], dw = geo[7], top = geo[8], left = geo[9];    \
+        const Py_ssize_t ho = geo[10], wo = geo[11], ntaps = kh * kw, np = h * wd, npo = ho * wo; \
+        /* the columns whose taps all fall inside x: x0 = q*sw - left >= 0, x0 + (kw-1)*dw < wd */ \
+        Py_ssize_t qa = (left + sw - 1) / sw, qb = wd - 1 - (kw - 1) * dw + left;               \
+        REAL *in = buf, *ob = buf + np * L, *wl = ob + npo * L;                                 \
+        const VEC *wv = (const VEC *)wl;                                                        \
+        Py_ssize_t cb, ch, p, r, q, q1, i, j, t, k;                                             \
+        qb = qb < 0 ? 0 : qb / sw + 1;                                                          \
+        qa = qa < wo ? qa : wo;                                                                 \
+        qb = qb < qa ? qa : (qb < wo ? qb : wo);                                                \
+        for (cb = 0; cb < nch; cb += L) {                                                       \
+            const Py_ssize_t nc = nch - cb < L ? nch - cb : L;                                  \
+            const REAL *src = x + cb * np;                                                      \
+            if (nc < L) /* the lanes past the last channel: zero, their outputs not stored */  \
+                memset(in, 0, np * L * sizeof(REAL));                                           \
+            p = 0;                                                                              \
+            if (SQNXT_DWI_TR4(REAL) && nc % 4 == 0)                                             \
+                for (; p + 4 <= np; p += 4)                                                     \
+                    for (ch = 0; ch < nc; ch += 4) SQNXT_TR4(in + p * L + ch, L, src + ch * np + p, np); \
+            for (ch = 0; ch < nc; ch++)                                                         \
+                for (q = p; q < np; q++) in[q * L + ch] = src[ch * np + q];                     \
+            for (t = 0; t < ntaps; t++)                                                         \
+                for (ch = 0; ch < L; ch++) wl[t * L + ch] = ch < nc ? w[(cb + ch) * ntaps + t] : 0; \
+            for (r = 0; r < ho; r++) {                                                          \
+                const Py_ssize_t y0 = r * sh - top;                                             \
+                Py_ssize_t i0 = 0, i1 = kh;                                                     \
+                while (i0 < kh && y0 + i0 * dh < 0) i0++;                                       \
+                while (i1 > i0 && y0 + (i1 - 1) * dh >= h) i1--;                                \
+                q = 0, q1 = qa;                                                                 \
+                SQNXT_DWI_CLIPPED(REAL, VEC)                                                    \
+                q1 = qb;                                                                        \
+                SQNXT_DWI_FULL(REAL, VEC)                                                       \
+                q1 = wo;                                                                        \
+                SQNXT_DWI_CLIPPED(REAL, VEC)                                                    \
+            }                                                                                   \
+            /* back to [channel][pixel], as ob's [pixel][channel] blocks transposed */          \
+            p = 0;                                                                              \
+            if (SQNXT_DWI_TR4(REAL) && nc % 4 == 0)                                             \
+                for (; p + 4 <= npo; p += 4)                                                    \
+                    for (ch = 0; ch < nc; ch += 4) SQNXT_TR4(out + (cb + ch) * npo + p, npo, ob + p * L + ch, L); \
+            for (ch = 0; ch < nc; ch++) {                                                       \
+                REAL *dst = out + (cb + ch) * npo;                                              \
+                const REAL b = bias ? bias[cb + ch] : 0;                                        \
+                for (q = p; q < npo; q++) dst[q] = ob[q * L + ch];                              \
+                for (q = 0; q < npo; q++) {                                                     \
+                    REAL v = dst[q] + b;                                                        \
+                    v = v > lo ? v : lo;                                                        \
+                    dst[q] = v < hi ? v : hi;                                                   \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
 /* One clone's entry points, what _infer.pyx calls through. */
 typedef struct {
     const char *name;
@@ -414,6 +552,10 @@ typedef struct {
                        Py_ssize_t, Py_ssize_t);
     void (*maxcols_f32)(float *, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
     void (*maxcols_f64)(double *, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*dwi_f32)(float *, const float *, const float *, const float *, Py_ssize_t, const Py_ssize_t *,
+                    float, float, float *);
+    void (*dwi_f64)(double *, const double *, const double *, const double *, Py_ssize_t, const Py_ssize_t *,
+                    double, double, double *);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
@@ -424,7 +566,8 @@ typedef struct {
      sqnxt_wino_out_f32_##SUFFIX##_lanes, sqnxt_wino_out_f64_##SUFFIX##_lanes,                   \
      sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run,                       \
      sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX, sqnxt_phased_f32_##SUFFIX,                    \
-     sqnxt_phased_f64_##SUFFIX, sqnxt_maxcols_f32_##SUFFIX, sqnxt_maxcols_f64_##SUFFIX}
+     sqnxt_phased_f64_##SUFFIX, sqnxt_maxcols_f32_##SUFFIX, sqnxt_maxcols_f64_##SUFFIX, \
+     sqnxt_dwi_f32_##SUFFIX, sqnxt_dwi_f64_##SUFFIX}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -503,6 +646,8 @@ static inline void sqnxt_phased_f32(float *a, Py_ssize_t as, Py_ssize_t nb, cons
 static inline void sqnxt_phased_f64(double *a, Py_ssize_t as, Py_ssize_t nb, const double *b, const Py_ssize_t *o, const double *w, Py_ssize_t t, Py_ssize_t n) { sqnxt_simd->phased_f64(a, as, nb, b, o, w, t, n); }
 static inline void sqnxt_maxcols_f32(float *d, const float *r, Py_ssize_t n, Py_ssize_t k, Py_ssize_t s) { sqnxt_simd->maxcols_f32(d, r, n, k, s); }
 static inline void sqnxt_maxcols_f64(double *d, const double *r, Py_ssize_t n, Py_ssize_t k, Py_ssize_t s) { sqnxt_simd->maxcols_f64(d, r, n, k, s); }
+static inline void sqnxt_dwi_f32(float *o, const float *x, const float *w, const float *b, Py_ssize_t n, const Py_ssize_t *g, float lo, float hi, float *buf) { sqnxt_simd->dwi_f32(o, x, w, b, n, g, lo, hi, buf); }
+static inline void sqnxt_dwi_f64(double *o, const double *x, const double *w, const double *b, Py_ssize_t n, const Py_ssize_t *g, double lo, double hi, double *buf) { sqnxt_simd->dwi_f64(o, x, w, b, n, g, lo, hi, buf); }
 static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif
