@@ -78,6 +78,10 @@ cdef extern from "_infer_simd.h" nogil:
                         Py_ssize_t ntaps, Py_ssize_t n)
     void sqnxt_clamp_f32(float* y, Py_ssize_t n, float b, float lo, float hi)
     void sqnxt_clamp_f64(double* y, Py_ssize_t n, double b, double lo, double hi)
+    void sqnxt_crop_f32(float* dst, Py_ssize_t ds, const float* src, Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t n,
+                        float b, float lo, float hi)
+    void sqnxt_crop_f64(double* dst, Py_ssize_t ds, const double* src, Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t n,
+                        double b, double lo, double hi)
     void sqnxt_gather_f32(float* dst, const float* src, Py_ssize_t stride, Py_ssize_t n)
     void sqnxt_gather_f64(double* dst, const double* src, Py_ssize_t stride, Py_ssize_t n)
     void sqnxt_wino_in_lanes_f32(float* v, Py_ssize_t vs, const float* s, Py_ssize_t ps, Py_ssize_t ks,
@@ -154,6 +158,15 @@ cdef inline void _clamp_row(real* y, Py_ssize_t n, real b, real lo, real hi) noe
         sqnxt_clamp_f32(y, n, b, lo, hi)
     else:
         sqnxt_clamp_f64(y, n, b, lo, hi)
+
+
+cdef inline void _crop_clamp(real* dst, Py_ssize_t ds, const real* src, Py_ssize_t ss, Py_ssize_t rows,
+                             Py_ssize_t n, real b, real lo, real hi) noexcept nogil:
+    """dst rows (ds apart) = clamp(src rows (ss apart, the first n of each) + b, lo, hi)."""
+    if real is float:
+        sqnxt_crop_f32(dst, ds, src, ss, rows, n, b, lo, hi)
+    else:
+        sqnxt_crop_f64(dst, ds, src, ss, rows, n, b, lo, hi)
 
 
 cdef inline void _taps(real* dst, const real* base, const Py_ssize_t* offs, const real* w,
@@ -238,15 +251,10 @@ cdef void _bias_clamp_crop_planes(const real* src, Py_ssize_t src_w, real* out, 
                                   Py_ssize_t p1, real lo, real hi) noexcept nogil:
     """Planes p0 <= p < p1: out rows (wo wide, out_row apart) = clamp(src rows (src_w apart) +
     bias[p % c], lo, hi); a plane starts src_plane / out_plane elements after the previous."""
-    cdef Py_ssize_t p, r
-    cdef real bv
-    cdef real* o
+    cdef Py_ssize_t p
     for p in range(p0, p1):
-        bv = bias[p % c] if bias != NULL else 0
-        for r in range(ho):
-            o = out + p * out_plane + r * out_row
-            memcpy(o, src + p * src_plane + r * src_w, wo * sizeof(real))
-            _clamp_row(o, wo, bv, lo, hi)
+        _crop_clamp(out + p * out_plane, out_row, src + p * src_plane, src_w, ho, wo,
+                    bias[p % c] if bias != NULL else 0, lo, hi)
 
 
 cdef inline Py_ssize_t _share(Py_ssize_t total, int part, int parts) noexcept nogil:
@@ -354,9 +362,8 @@ cdef void _depthwise_planes(const dw_geom* g, const real* x, const real* weight,
                             Py_ssize_t p1, real lo, real hi) noexcept nogil:
     """Planes p0 <= p < p1 (image p // c, channel p % c) of depthwise(); `phases` holds
     g.scratch elements of this thread's own."""
-    cdef Py_ssize_t p, ch, r, wq = g.wq, ho = g.ho, wo = g.wo
+    cdef Py_ssize_t p, ch, wq = g.wq, ho = g.ho, wo = g.wo
     cdef real* acc = phases + g.nph * g.plane + g.slack
-    cdef real* dst
     cdef Py_ssize_t count
     if g.interleave:  # a run of channels of one image at a time
         p = p0
@@ -376,10 +383,7 @@ cdef void _depthwise_planes(const dw_geom* g, const real* x, const real* weight,
         ch = p % g.c
         _fill_phases(g, x + p * g.h * g.w, phases)
         _taps(acc, phases, offs, weight + ch * g.kh * g.kw, g.kh * g.kw, g.run_blocks)
-        dst = out + p * ho * wo
-        for r in range(ho):
-            memcpy(dst + r * wo, acc + r * wq, wo * sizeof(real))
-            _clamp_row(dst + r * wo, wo, bias[ch] if bias != NULL else 0, lo, hi)
+        _crop_clamp(out + p * ho * wo, wo, acc, wq, ho, wo, bias[ch] if bias != NULL else 0, lo, hi)
 
 
 def depthwise(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
@@ -467,10 +471,9 @@ cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const re
     """Output rows u0 <= u < u1 (image u // ho, row u % ho) of phased_conv(); `scratch` holds
     pg.scratch elements of this thread's own."""
     cdef const dw_geom* g = &pg.g
-    cdef Py_ssize_t u, i, r0, r, rows, run, ch, ci, image = -1
+    cdef Py_ssize_t u, i, r0, rows, run, ch, ci, image = -1
     cdef Py_ssize_t ho = g.ho, wo = g.wo, wq = g.wq, o = pg.o
     cdef real* acc = scratch + pg.planes + SQNXT_PH_RUN
-    cdef real* dst
     # every image fills the same positions, so what is zero (border, slack) stays zero
     memset(scratch, 0, (pg.planes + SQNXT_PH_RUN) * sizeof(real))
     u = u0
@@ -484,10 +487,8 @@ cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const re
         run = (rows * wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
         _phased(acc, run, pg.nb, scratch + r0 * wq, offs, w, pg.c * g.kh * g.kw, run)
         for ch in range(o):
-            for r in range(rows):
-                dst = out + ((i * o + ch) * ho + r0 + r) * wo
-                memcpy(dst, acc + ch * run + r * wq, wo * sizeof(real))
-                _clamp_row(dst, wo, bias[ch] if bias != NULL else 0, lo, hi)
+            _crop_clamp(out + ((i * o + ch) * ho + r0) * wo, wo, acc + ch * run, wq, rows, wo,
+                        bias[ch] if bias != NULL else 0, lo, hi)
         u += rows
 
 

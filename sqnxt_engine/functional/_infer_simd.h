@@ -302,6 +302,8 @@
     SQNXT_DEFINE_TAPS(sqnxt_taps_f64_##SUFFIX, ATTR, double, F64)                               \
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f32_##SUFFIX, ATTR, float)                                   \
     SQNXT_DEFINE_CLAMP(sqnxt_clamp_f64_##SUFFIX, ATTR, double)                                  \
+    SQNXT_DEFINE_CROP(sqnxt_crop_f32_##SUFFIX, ATTR, float)                                     \
+    SQNXT_DEFINE_CROP(sqnxt_crop_f64_##SUFFIX, ATTR, double)                                    \
     SQNXT_DEFINE_GATHER(sqnxt_gather_f32_##SUFFIX, ATTR, float)                                 \
     SQNXT_DEFINE_GATHER(sqnxt_gather_f64_##SUFFIX, ATTR, double)                                 \
     SQNXT_DEFINE_WINO_IN(sqnxt_wino_in_f32_##SUFFIX, ATTR, float)                               \
@@ -342,6 +344,22 @@
             v = v > lo ? v : lo;                                                                \
             y[i] = v < hi ? v : hi;                                                             \
         }                                                                                       \
+    }
+
+/* dst[r * ds + q] = min(max(src[r * ss + q] + b, lo), hi) for r < rows, q < n: sums computed with
+ * spare columns (ss >= n) copied into their output rows with the epilogue, in one call per plane
+ * or band rather than two per row. */
+#define SQNXT_DEFINE_CROP(NAME, ATTR, REAL)                                                     \
+    ATTR static void NAME(REAL *restrict dst, Py_ssize_t ds, const REAL *restrict src,          \
+                          Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t n, REAL b, REAL lo, REAL hi) \
+    {                                                                                           \
+        Py_ssize_t r, q;                                                                        \
+        for (r = 0; r < rows; r++)                                                              \
+            for (q = 0; q < n; q++) {                                                           \
+                REAL v = src[r * ss + q] + b;                                                   \
+                v = v > lo ? v : lo;                                                            \
+                dst[r * ds + q] = v < hi ? v : hi;                                              \
+            }                                                                                   \
     }
 
 /* dst[k] = src[k * stride] for k < n: one column phase of a row (strided depthwise layers). */
@@ -556,6 +574,9 @@ typedef struct {
                     float, float, float *);
     void (*dwi_f64)(double *, const double *, const double *, const double *, Py_ssize_t, const Py_ssize_t *,
                     double, double, double *);
+    void (*crop_f32)(float *, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, float, float, float);
+    void (*crop_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, double, double,
+                     double);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
@@ -567,7 +588,7 @@ typedef struct {
      sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run,                       \
      sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX, sqnxt_phased_f32_##SUFFIX,                    \
      sqnxt_phased_f64_##SUFFIX, sqnxt_maxcols_f32_##SUFFIX, sqnxt_maxcols_f64_##SUFFIX, \
-     sqnxt_dwi_f32_##SUFFIX, sqnxt_dwi_f64_##SUFFIX}
+     sqnxt_dwi_f32_##SUFFIX, sqnxt_dwi_f64_##SUFFIX, sqnxt_crop_f32_##SUFFIX, sqnxt_crop_f64_##SUFFIX}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -648,6 +669,8 @@ static inline void sqnxt_maxcols_f32(float *d, const float *r, Py_ssize_t n, Py_
 static inline void sqnxt_maxcols_f64(double *d, const double *r, Py_ssize_t n, Py_ssize_t k, Py_ssize_t s) { sqnxt_simd->maxcols_f64(d, r, n, k, s); }
 static inline void sqnxt_dwi_f32(float *o, const float *x, const float *w, const float *b, Py_ssize_t n, const Py_ssize_t *g, float lo, float hi, float *buf) { sqnxt_simd->dwi_f32(o, x, w, b, n, g, lo, hi, buf); }
 static inline void sqnxt_dwi_f64(double *o, const double *x, const double *w, const double *b, Py_ssize_t n, const Py_ssize_t *g, double lo, double hi, double *buf) { sqnxt_simd->dwi_f64(o, x, w, b, n, g, lo, hi, buf); }
+static inline void sqnxt_crop_f32(float *d, Py_ssize_t ds, const float *s, Py_ssize_t ss, Py_ssize_t r, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->crop_f32(d, ds, s, ss, r, n, b, lo, hi); }
+static inline void sqnxt_crop_f64(double *d, Py_ssize_t ds, const double *s, Py_ssize_t ss, Py_ssize_t r, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->crop_f64(d, ds, s, ss, r, n, b, lo, hi); }
 static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif
