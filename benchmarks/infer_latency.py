@@ -416,6 +416,69 @@ def products(model: str) -> None:
           "(" + ", ".join(f"{k} {v:.2f}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1])) + ")")
 
 
+def schemes(model: str, rounds: int, simds) -> None:
+    """Each convolution that has two compiled forms, timed in both on its own input (random
+    weights, batch 1, min over `rounds` interleaved bursts of 3 calls): a stem's "phased" scheme against the
+    gather-and-multiply one it replaces (phased=False), a depthwise layer's interleaved form
+    against its phase planes (interleave=True / False). Per clone; `rule` is what ConvPlan picks."""
+    import numpy as np
+
+    from sqnxt_engine import zoo
+    from sqnxt_engine.cli.common import format_table
+    from sqnxt_engine.functional import ConvPlan, _infer
+    from sqnxt_engine.graph import ops as O
+
+    # The kernels, not the allocator: glibc maps large arrays fresh and unmaps them on free, so
+    # every call of a plan that allocates megabytes would fault its pages in again (the compiled
+    # pass allocates nothing). Large blocks stay in the heap from here on (Linux / glibc only).
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)   # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+    graph = zoo.build(model)
+    rng = np.random.default_rng(0)
+    rows = []
+    for layer in graph.layers:
+        op = layer.op
+        if not isinstance(op, O.Conv2d):
+            continue
+        c, h, w = layer.in_shapes[0]
+        o = op.output_shape(list(layer.in_shapes))[0]
+        cg = c // op.groups
+        wt = rng.normal(size=(o, cg) + tuple(op.kernel))
+        args = (wt, rng.normal(size=o), op.stride, op.padding, op.dilation, op.groups, np.float32, (0.0, 6.0))
+        rule = ConvPlan(*args)
+        if rule.scheme == "depthwise":
+            forms = {"interleaved": ConvPlan(*args, interleave=True), "phase planes": ConvPlan(*args, interleave=False)}
+            chosen = "interleaved" if rule.depthwise_interleaves(*rule.out_hw(h, w)) else "phase planes"
+        elif rule.scheme == "phased":
+            alt = ConvPlan(*args, phased=False)
+            forms, chosen = {"phased": rule, alt.scheme: alt}, "phased"
+        else:
+            continue
+        x = rng.normal(size=(1, c, h, w)).astype(np.float32)
+        for simd in simds:
+            if simd is not None:
+                _infer.set_simd(simd)
+            best = dict.fromkeys(forms, float("inf"))
+            for _ in range(rounds):
+                for name, plan in forms.items():
+                    for _ in range(3):  # a burst: the first call after the other form may fault in pages
+                        t = time.perf_counter()
+                        plan(x)
+                        best[name] = min(best[name], time.perf_counter() - t)
+            (a, ta), (b, tb) = best.items()
+            rows.append({"layer": f"{op.describe()} {c}->{o} {h}x{w}", "clone": _infer.simd_clone(),
+                         "form_a": a, "ms_a": round(ta * 1e3, 3), "form_b": b, "ms_b": round(tb * 1e3, 3),
+                         "a_over_b": round(ta / tb, 2), "rule": chosen})
+    _infer.set_simd("auto")
+    print(f"{graph.name}: each layer with two compiled forms, batch 1, min over {rounds} interleaved bursts of 3 calls")
+    print(format_table(rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -428,6 +491,8 @@ def main() -> None:
     ap.add_argument("--passes", choices=list(BATCHES), help="step-by-step vs compiled pass of this engine")
     ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each conv's matrix product alone")
+    ap.add_argument("--schemes", choices=list(BATCHES),
+                    help="time each layer with two compiled forms (stem, depthwise) in both")
     ap.add_argument("--simd", nargs="+", metavar="CLONE",
                     help="run this engine's kernels with each of these clones (avx512, avx2, baseline)")
     ap.add_argument("--baseline", type=Path, metavar="SRC",
@@ -451,6 +516,10 @@ def main() -> None:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
         return products(args.products)
+    if args.schemes:
+        from sqnxt_engine.runtime import set_threads
+        set_threads(args.threads[0])
+        return schemes(args.schemes, args.rounds, tuple(args.simd) if args.simd else tuple(runs[:2]))
     if args.profile:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
