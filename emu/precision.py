@@ -121,21 +121,14 @@ def _test_set(settings: AccuracySettings):
 def quantize_for(file: str, precision: Precision, hw, settings: AccuracySettings):
     """The QuantizedModel `sqnxt-quant --weights FILE --bits B [--weight-bits W] --<method>
     --hw HW --calib DATA --calib-count N` writes (the default activation rule and batches)."""
-    from ..io.images import Preprocess
-    from ..io.model import load_model
     from ..quant.accfit import Target
     from ..quant.calibrate import CalibrationSet, resolve_rule
     from ..quant.fixedpoint import Accumulator
-    from ..quant.quantize import quantize_network
-    graph, arrays, meta = load_model(file, quantized=False)
-    pre = Preprocess.from_meta({**graph.meta, **meta})
-    calib = CalibrationSet([settings.data], settings.calib_images)
+    from ..quant.quantize import quantize_file
     target = Target(hw.name, Accumulator(hw.acc_bits, hw.overflow), hw.word_bits)
-    model, _ = quantize_network(graph, arrays, calib.batches(pre), len(calib), precision.bits,
-                                precision.method, resolve_rule("auto", precision.bits), None, meta,
-                                target=target, batches_again=lambda: calib.batches(pre),
-                                weight_bits=precision.weight_bits)
-    return model
+    return quantize_file(file, CalibrationSet([settings.data], settings.calib_images), precision.bits,
+                         precision.method, resolve_rule("auto", precision.bits), target=target,
+                         weight_bits=precision.weight_bits)
 
 
 def measure(file: str, precision: Precision, hw, dataflow: str, settings: AccuracySettings) -> Measured:

@@ -9,14 +9,12 @@ from collections.abc import Callable
 
 from ..errors import UserError
 from ..io.files import check_out
-from ..io.images import Preprocess
-from ..io.model import load_model
 from ..progress import progress_bar
 from ..quant.accfit import RULES, Target
 from ..quant.calibrate import CalibrationSet, resolve_rule
 from ..quant.fixedpoint import OVERFLOW_MODES, Accumulator
 from ..quant.model import save_quantized
-from ..quant.quantize import default_accumulator, quantize_network
+from ..quant.quantize import default_accumulator, quantize_file
 from ..quant.schema import check_file_accumulator
 from .common import add_out_option, parser, run
 
@@ -90,19 +88,15 @@ def _main(argv: list[str], load_target: Callable[[str], Target] | None = None) -
         check_file_accumulator(acc.bits if args.acc_bits is None else args.acc_bits)
         acc = Accumulator(acc.bits if args.acc_bits is None else args.acc_bits, args.overflow or "wrap")
     check_file_accumulator(acc)
-    graph, arrays, meta = load_model(args.weights, quantized=False)
-    pre = Preprocess.from_meta({**graph.meta, **meta})
     calib = CalibrationSet(args.calib, args.calib_count)
     with progress_bar(len(calib), "calibrating") as bar:
-        model, _ = quantize_network(graph, arrays, calib.batches(pre, args.batch_size), len(calib),
-                                    args.bits, args.method, rule, acc, meta, bar.update, target=target,
-                                    acc_rule=getattr(args, "acc_rule", "observed"),
-                                    batches_again=lambda: calib.batches(pre, args.batch_size),
-                                    bias_correction=args.bias_correction, weight_bits=args.weight_bits,
-                                    pow2_weights=args.pow2_search)
+        model = quantize_file(args.weights, calib, args.bits, args.method, rule, acc, bar.update,
+                              args.batch_size, target=target, acc_rule=getattr(args, "acc_rule", "observed"),
+                              bias_correction=args.bias_correction, weight_bits=args.weight_bits,
+                              pow2_weights=args.pow2_search)
     path = save_quantized(args.out, model, force=args.force)
     thresholds = " (power-of-two thresholds)" if args.pow2_search else ""
-    print(f"{path}: {graph.name}, int{args.bits} {args.method}{thresholds} weights"
+    print(f"{path}: {model.graph.name}, int{args.bits} {args.method}{thresholds} weights"
           + (f" at {args.weight_bits} bits" if args.weight_bits else "") + f", activations {rule} "
           f"on {calib.name}, {acc.bits}-bit accumulator ({acc.overflow})"
           + (f", made for {target.name}" if target else ""))

@@ -96,6 +96,24 @@ def quantize_network(graph, weights: dict, batches: Iterable[np.ndarray], images
     return model, plan
 
 
+def quantize_file(weights, calib, bits: int, method: str, rule: str, accumulator: Accumulator | None = None,
+                  on_batch: Callable[[int], None] | None = None, batch_size: int = 32, **options) -> QuantizedModel:
+    """The QuantizedModel of a float weight file calibrated on `calib` (a calibrate.CalibrationSet)
+    in batches of batch_size, preprocessed as the file says: what `sqnxt-quant` writes, for the
+    CLI and for the emulator's precision sweeps (one sequence, so a sweep's file is the one the
+    command would make). options: quantize_network's (target, acc_rule, bias_correction,
+    weight_bits, pow2_weights); the calibration images are read again when fitting to a target
+    needs them."""
+    from ..io.images import Preprocess
+    from ..io.model import load_model
+    graph, arrays, meta = load_model(weights, quantized=False)
+    pre = Preprocess.from_meta({**graph.meta, **meta})
+    model, _ = quantize_network(graph, arrays, calib.batches(pre, batch_size), len(calib), bits, method, rule,
+                                accumulator, meta, on_batch,
+                                batches_again=lambda: calib.batches(pre, batch_size), **options)
+    return model
+
+
 def build(plan: FloatPlan, ranges: dict[str, float], bits: int, method: str, rule: str,
           accumulator: Accumulator, meta: dict, weight_bits: dict[str, int] | None = None,
           all_weight_bits: int | None = None, pow2_weights: bool = False) -> QuantizedModel:
