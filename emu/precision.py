@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
+from .hardware import HardwareError
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,10 @@ def measure(file: str, precision: Precision, hw, dataflow: str, settings: Accura
         correct, n = engine_accuracy(file, *_test_set(settings))
         return Measured(100.0 * correct / n, f"top-1 of the float32 engine (sqnxt-eval), {what}",
                         fields={"precision_bit_exact_images": None})
-    if precision.bits > hw.word_bits:
-        return Measured(None, f"not run: {precision.bits}-bit codes are wider than {hw.name}'s "
-                        f"{hw.word_bits}-bit words", fields={"precision_refused": "word_bits"})
+    try:  # the hardware's own refusal of codes wider than its words, before any quantizing
+        hw.with_operand_bits(precision.bits, f"{precision.name} ({precision.describe})", precision.weight_bits)
+    except HardwareError as e:
+        return Measured(None, f"not run: {e}", fields={"precision_refused": "word_bits"})
     try:
         model = quantize_for(file, precision, hw, settings)
     except UserError as e:   # a layer the accumulator cannot hold: the point's answer, not an error
