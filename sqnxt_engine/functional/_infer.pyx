@@ -101,6 +101,8 @@ cdef extern from "_infer_simd.h" nogil:
                       Py_ssize_t n, const double* w, Py_ssize_t wr, const double* b, double lo, double hi)
     void sqnxt_wino_out_run_f32(float* d, const float* m, Py_ssize_t ms, Py_ssize_t n, float b, float lo, float hi)
     void sqnxt_maxcols_f32(float* dst, const float* row, Py_ssize_t n, Py_ssize_t k, Py_ssize_t stride)
+    void sqnxt_maxrows_f32(float* dst, const float* src, Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t n)
+    void sqnxt_maxrows_f64(double* dst, const double* src, Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t n)
     Py_ssize_t SQNXT_DWI_SCRATCH(Py_ssize_t p, Py_ssize_t po, Py_ssize_t ntaps)
     void sqnxt_dwi_f32(float* out, const float* x, const float* w, const float* bias, Py_ssize_t nch,
                        const Py_ssize_t* geo, float lo, float hi, float* buf)
@@ -653,7 +655,7 @@ cdef void _max_pool_planes(const real* x, real* out, Py_ssize_t h, Py_ssize_t w,
                            Py_ssize_t p1) noexcept nogil:
     """Planes p0 <= p < p1 of max_pool(); `row` holds _pool_row(wo, kw, sw) elements of this
     thread's own: input column ix at row[pad_left + ix], -inf where no input column is."""
-    cdef Py_ssize_t p, r, iy, ix, y0, y1
+    cdef Py_ssize_t p, r, ix, y0, y1
     cdef Py_ssize_t length = _pool_row(wo, kw, sw)
     cdef Py_ssize_t left = min(pad_left, length), cols = max(0, min(w, length - pad_left))
     cdef const real* src
@@ -670,12 +672,11 @@ cdef void _max_pool_planes(const real* x, real* out, Py_ssize_t h, Py_ssize_t w,
                 for ix in range(wo):
                     dst[r * wo + ix] = ninf
                 continue
-            memcpy(row + left, src + y0 * w, cols * sizeof(real))
-            for iy in range(y0 + 1, y1):
-                _max_into(row + left, src + iy * w, cols)
             if real is float:
+                sqnxt_maxrows_f32(row + left, src + y0 * w, w, y1 - y0, cols)
                 sqnxt_maxcols_f32(dst + r * wo, row, wo, kw, sw)
             else:
+                sqnxt_maxrows_f64(row + left, src + y0 * w, w, y1 - y0, cols)
                 sqnxt_maxcols_f64(dst + r * wo, row, wo, kw, sw)
 
 
@@ -709,12 +710,6 @@ cdef inline void _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t pad, Py_ssize_t 
         first[0] = 0
     if end[0] > size:
         end[0] = size
-
-
-cdef inline void _max_into(real* y, const real* x, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        y[i] = x[i] if x[i] > y[i] else y[i]
 
 
 cdef inline Py_ssize_t _wino_tiles(Py_ssize_t kh, Py_ssize_t hp, Py_ssize_t wp) noexcept nogil:

@@ -315,6 +315,8 @@
     SQNXT_DEFINE_PHASED(sqnxt_phased_f32_##SUFFIX, ATTR, float, F32, PH_OBS, PH_NV)             \
     SQNXT_DEFINE_PHASED(sqnxt_phased_f64_##SUFFIX, ATTR, double, F64, PH_OBS, PH_NV)             \
     SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f32_##SUFFIX, ATTR, float)                                \
+    SQNXT_DEFINE_MAXROWS(sqnxt_maxrows_f32_##SUFFIX, ATTR, float)                                \
+    SQNXT_DEFINE_MAXROWS(sqnxt_maxrows_f64_##SUFFIX, ATTR, double)                               \
     SQNXT_DEFINE_MAXCOLS(sqnxt_maxcols_f64_##SUFFIX, ATTR, double)                               \
     SQNXT_DEFINE_DWI(sqnxt_dwi_f32_##SUFFIX, ATTR, float, F32)                                  \
     SQNXT_DEFINE_DWI(sqnxt_dwi_f64_##SUFFIX, ATTR, double, F64)
@@ -372,6 +374,21 @@
             for (k = 0; k < n; k++) dst[k] = src[2 * k];                                        \
         else                                                                                    \
             for (k = 0; k < n; k++) dst[k] = src[k * stride];                                   \
+    }
+
+/* dst[q] = max over r < rows of src[r * ss + q], for q < n (rows >= 1): a max pooling's window
+ * rows reduced into one row, before its columns (below). */
+#define SQNXT_DEFINE_MAXROWS(NAME, ATTR, REAL)                                                  \
+    ATTR static void NAME(REAL *restrict dst, const REAL *restrict src, Py_ssize_t ss,          \
+                          Py_ssize_t rows, Py_ssize_t n)                                        \
+    {                                                                                           \
+        Py_ssize_t q, r;                                                                        \
+        for (q = 0; q < n; q++) dst[q] = src[q];                                                \
+        for (r = 1; r < rows; r++)                                                              \
+            for (q = 0; q < n; q++) {                                                           \
+                const REAL v = src[r * ss + q];                                                 \
+                dst[q] = v > dst[q] ? v : dst[q];                                               \
+            }                                                                                   \
     }
 
 /* dst[q] = max over j < k of row[q * stride + j], for q < n: the columns of a max pooling's
@@ -577,6 +594,8 @@ typedef struct {
     void (*crop_f32)(float *, Py_ssize_t, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t, float, float, float);
     void (*crop_f64)(double *, Py_ssize_t, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t, double, double,
                      double);
+    void (*maxrows_f32)(float *, const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+    void (*maxrows_f64)(double *, const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t);
 } sqnxt_simd_clone;
 
 #define SQNXT_CLONE_ENTRY(NAME, SUFFIX)                                                         \
@@ -588,7 +607,8 @@ typedef struct {
      sqnxt_wino_out_f32_##SUFFIX##_run, sqnxt_wino_out_f64_##SUFFIX##_run,                       \
      sqnxt_pw_f32_##SUFFIX, sqnxt_pw_f64_##SUFFIX, sqnxt_phased_f32_##SUFFIX,                    \
      sqnxt_phased_f64_##SUFFIX, sqnxt_maxcols_f32_##SUFFIX, sqnxt_maxcols_f64_##SUFFIX, \
-     sqnxt_dwi_f32_##SUFFIX, sqnxt_dwi_f64_##SUFFIX, sqnxt_crop_f32_##SUFFIX, sqnxt_crop_f64_##SUFFIX}
+     sqnxt_dwi_f32_##SUFFIX, sqnxt_dwi_f64_##SUFFIX, sqnxt_crop_f32_##SUFFIX, sqnxt_crop_f64_##SUFFIX, \
+     sqnxt_maxrows_f32_##SUFFIX, sqnxt_maxrows_f64_##SUFFIX}
 
 #if defined(SQNXT_X86_CLONES)
 typedef float sqnxt_f32x16 __attribute__((vector_size(64), aligned(4)));
@@ -671,6 +691,8 @@ static inline void sqnxt_dwi_f32(float *o, const float *x, const float *w, const
 static inline void sqnxt_dwi_f64(double *o, const double *x, const double *w, const double *b, Py_ssize_t n, const Py_ssize_t *g, double lo, double hi, double *buf) { sqnxt_simd->dwi_f64(o, x, w, b, n, g, lo, hi, buf); }
 static inline void sqnxt_crop_f32(float *d, Py_ssize_t ds, const float *s, Py_ssize_t ss, Py_ssize_t r, Py_ssize_t n, float b, float lo, float hi) { sqnxt_simd->crop_f32(d, ds, s, ss, r, n, b, lo, hi); }
 static inline void sqnxt_crop_f64(double *d, Py_ssize_t ds, const double *s, Py_ssize_t ss, Py_ssize_t r, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->crop_f64(d, ds, s, ss, r, n, b, lo, hi); }
+static inline void sqnxt_maxrows_f32(float *d, const float *s, Py_ssize_t ss, Py_ssize_t r, Py_ssize_t n) { sqnxt_simd->maxrows_f32(d, s, ss, r, n); }
+static inline void sqnxt_maxrows_f64(double *d, const double *s, Py_ssize_t ss, Py_ssize_t r, Py_ssize_t n) { sqnxt_simd->maxrows_f64(d, s, ss, r, n); }
 static inline void sqnxt_wino_out_run_f64(double *d, const double *m, Py_ssize_t ms, Py_ssize_t n, double b, double lo, double hi) { sqnxt_simd->wino_out_run_f64(d, m, ms, n, b, lo, hi); }
 
 #endif
