@@ -359,23 +359,6 @@ def test_phased_plan_rule():
             plan(8, bad.pop("c"), phased=True, **bad)
 
 
-@pytest.mark.skipif(not _infer.has_openmp(), reason="built without OpenMP: the kernels run serially")
-def test_phased_threads_do_not_change_results():
-    """Rows split over threads (a share may start inside an image and a band): the same bits."""
-    rng = np.random.default_rng(2)
-    p = F.ConvPlan(rng.normal(size=(20, 3, 7, 7)), rng.normal(size=20), (2, 2), (3, 3, 3, 3), (1, 1), 1,
-                   np.float32, (0.0, np.inf))
-    x = rng.normal(size=(3, 3, 90, 45)).astype(np.float32)
-    before = _infer.threads()
-    try:
-        _infer.set_threads(1)
-        one = p(x)
-        _infer.set_threads(4)
-        np.testing.assert_array_equal(p(x), one)
-    finally:
-        _infer.set_threads(before)
-
-
 def test_set_simd_refuses_unknown_clones():
     before = _infer.simd_clone()
     with pytest.raises(ValueError, match="no kernel clone 'neon'"):
@@ -430,17 +413,31 @@ def test_compiled_max_pool_equals_numpy_reference(clone, case):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.skipif(not _infer.has_openmp(), reason="built without OpenMP: the kernels run serially")
-def test_threads_do_not_change_results():
+def _depthwise_case():
     case = dict(n=3, groups=8, cg=1, og=1, kernel=(5, 5), stride=(2, 2), dil=(1, 1), pad=(1, 2, 1, 2),
                 h=13, w=11, bias=True, clamp=(0.0, 6.0), dtype=np.float32, seed=1)
     x, fast, _ = _plans(case)
+    return fast, x
+
+
+def _phased_case():
+    """Rows split over threads: a share may start inside an image and inside a band."""
+    rng = np.random.default_rng(2)
+    p = F.ConvPlan(rng.normal(size=(20, 3, 7, 7)), rng.normal(size=20), (2, 2), (3, 3, 3, 3), (1, 1), 1,
+                   np.float32, (0.0, np.inf))
+    return p, rng.normal(size=(3, 3, 90, 45)).astype(np.float32)
+
+
+@pytest.mark.skipif(not _infer.has_openmp(), reason="built without OpenMP: the kernels run serially")
+@pytest.mark.parametrize("case", [_depthwise_case, _phased_case])
+def test_threads_do_not_change_results(case):
+    plan, x = case()
     before = _infer.threads()
     try:
         _infer.set_threads(1)
-        one = fast(x)
+        one = plan(x)
         _infer.set_threads(3)
-        np.testing.assert_array_equal(fast(x), one)
+        np.testing.assert_array_equal(plan(x), one)
     finally:
         _infer.set_threads(before)
 
