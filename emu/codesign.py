@@ -456,8 +456,9 @@ def run_codesign(search: Search, db: CodesignDB, scheduler=None, budget: Budget 
 
 
 def _train_results(jobs: list[Job], client, checkpoints: str, budget: Budget, t0: float, run):
-    """(record, info) of each job as it finishes: here one at a time, or on the Dask cluster.
-    An hours budget stops starting jobs here, and cancels those not finished on a cluster."""
+    """(record, info) of each job as it finishes: here one at a time, or on the Dask cluster,
+    each keeping its checkpoints in `checkpoints` either way. An hours budget stops starting jobs
+    here, and cancels those not finished on a cluster."""
     def over() -> bool:
         return budget.hours is not None and time.monotonic() - t0 > budget.hours * 3600
     if client is None:
@@ -468,7 +469,10 @@ def _train_results(jobs: list[Job], client, checkpoints: str, budget: Budget, t0
             yield train_job(j, checkpoints)
         return
     from distributed import as_completed
-    futures = [client.submit(train_job, j, key=f"sqnxt-codesign-{j.key}", pure=False) for j in jobs]
+    # the checkpoints' folder is the database's: workers on this machine (a LocalCluster) or on a
+    # shared file system continue a stopped job from it, as a run here does
+    futures = [client.submit(train_job, j, checkpoints, key=f"sqnxt-codesign-{j.key}", pure=False)
+               for j in jobs]
     try:
         for f in as_completed(futures):
             yield f.result()

@@ -209,9 +209,33 @@ def test_a_stopped_job_continues_from_its_checkpoint(tiny_run, tmp_path, monkeyp
     assert resumed == uninterrupted
 
 
-def test_training_on_a_dask_cluster_gives_the_same_records(tiny_run, tmp_path):
+def test_training_on_a_dask_cluster_gives_the_same_records(tiny_run, tmp_path, monkeypatch):
+    """Including a job stopped after an epoch before: its workers continue it from the database's
+    checkpoints, as a run without a cluster does (the checkpoint is used, then removed)."""
     distributed = pytest.importorskip("distributed")
+    from sqnxt_engine.train.checkpoint import Checkpoint
     path, full = tiny_run
+    search = CD.load_search(path)
+    job = CD.jobs_of(search, 0, search.candidates[:1])[0]
+    folder = tmp_path / "d.sqlite.checkpoints"
+    save = Checkpoint.save
+    resumed = []
+
+    def save_then_stop(self, *a, **kw):
+        save(self, *a, **kw)
+        raise KeyboardInterrupt
+    with monkeypatch.context() as m:
+        m.setattr(Checkpoint, "save", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            CD.train_job(job, str(folder))
+    assert (folder / f"{job.key}.npz").exists()
+    restore = Checkpoint.restore
+
+    def restore_noted(self, *a, **kw):
+        saved = restore(self, *a, **kw)
+        resumed.append(saved is not None)
+        return saved
+    monkeypatch.setattr(Checkpoint, "restore", restore_noted)  # the cluster's workers are threads here
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         db = CD.CodesignDB(tmp_path / "d.sqlite")
@@ -220,6 +244,7 @@ def test_training_on_a_dask_cluster_gives_the_same_records(tiny_run, tmp_path):
     assert run.trained == 6
     assert table(tmp_path / "d.sqlite", "training") == table(full, "training")
     assert table(tmp_path / "d.sqlite", "points") == table(full, "points")
+    assert not (folder / f"{job.key}.npz").exists() and resumed.count(True) == 1
 
 
 @pytest.mark.parametrize("change, message", [
