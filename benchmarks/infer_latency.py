@@ -491,7 +491,7 @@ def main() -> None:
     ap.add_argument("--passes", choices=list(BATCHES), help="step-by-step vs compiled pass of this engine")
     ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each conv's matrix product alone")
-    ap.add_argument("--schemes", choices=list(BATCHES),
+    ap.add_argument("--schemes", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each layer with two compiled forms (stem, depthwise) in both")
     ap.add_argument("--simd", nargs="+", metavar="CLONE",
                     help="run this engine's kernels with each of these clones (avx512, avx2, baseline)")
