@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -165,15 +165,29 @@ class Runs:
                     self.run(model, config)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
+        tasks = iter(todo.items())
+        searched: dict = {}   # the searches of the tasks done, given to each task started after
         with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
                 pool(workers) as workers_pool:
-            futures = {workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
-                                   [self.hardware.get(c, c) for c in cs], *settings): m
-                       for m, cs in todo.items()}
-            for done in as_completed(futures):
-                for config, result in zip(todo[futures[done]], done.result()):
-                    self.results[(futures[done], config)] = result
-                bar.update()
+            running: dict = {}
+
+            def start():   # a task is started when a worker is free (the pool's order, one by one)
+                for m, cs in tasks:
+                    running[workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
+                                                [self.hardware.get(c, c) for c in cs], *settings,
+                                                searched)] = m
+                    break
+            for _ in range(workers):
+                start()
+            while running:
+                for done in wait(running, return_when=FIRST_COMPLETED).done:
+                    model = running.pop(done)
+                    results, new = done.result()
+                    searched.update(new)
+                    for config, result in zip(todo[model], results):
+                        self.results[(model, config)] = result
+                    bar.update()
+                    start()
 
 
 @lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
@@ -195,9 +209,18 @@ def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, 
 _WORKER_CACHE: dict = {}  # a worker process's search cache, kept between its tasks
 
 
-def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides) -> list[NetworkResult]:
-    return [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
-            for c in configs]
+def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides,
+                       searched: dict) -> tuple[list[NetworkResult], dict]:
+    """A task of run_all: the network on each config, with the searches other workers made
+    before the task started (`searched`, merged into this worker's cache; a search's result
+    depends on its key alone, so results never depend on which worker searched first), and
+    the searches this task made."""
+    for key, choice in searched.items():
+        _WORKER_CACHE.setdefault(key, choice)
+    before = set(_WORKER_CACHE)
+    results = [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
+               for c in configs]
+    return results, {k: v for k, v in _WORKER_CACHE.items() if k not in before}
 
 
 def paper_config(hw) -> str | None:

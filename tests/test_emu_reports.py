@@ -190,6 +190,21 @@ def test_jobs_do_not_change_the_results(command, tmp_path, capsys):
     assert json.loads(outputs[0][0])
 
 
+def test_a_worker_task_returns_its_searches_and_uses_those_given(monkeypatch):
+    """A task run after another is given the searches it made: it searches nothing again and
+    gives the same results as when it searched for itself."""
+    from sqnxt_engine.emu import search as S
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    spec = NetworkSpec.of("1.0-SqNxt-23v5", {"input_size": 32})
+    monkeypatch.setattr(R, "_WORKER_CACHE", {})
+    first, made = R._emulate_in_worker(spec, ["8x8"], 0.4, 0, "best", {}, {})
+    assert made and all(isinstance(c, S.Choice) for c in made.values())
+    monkeypatch.setattr(R, "_WORKER_CACHE", {})   # another worker
+    monkeypatch.setattr(S, "search", lambda *a, **k: pytest.fail("searched again"))
+    again, none = R._emulate_in_worker(spec, ["8x8"], 0.4, 0, "best", {}, made)
+    assert none == {}
+    assert [r.total_row() for r in again] == [r.total_row() for r in first]
+
 def test_jobs_must_be_a_positive_integer(capsys):
     for bad in ("0", "-1", "two"):
         assert main(["table3", "--jobs", bad]) == 2
