@@ -411,13 +411,13 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
         v = vals[at:at + len(where[d])]
         at += len(where[d])
         if base:
-            out *= v[tilings.index(d)] / base
+            out *= (v / base)[tilings.index(d)]   # (each size's ratio, then each tiling's)
     return np.rint(out)
 
 
 def _dataflow_free(shape: ConvShape, hw: Hardware, tilings: Tilings):
     """The parts of the bound no dataflow changes, made once for the dataflows searched on the
-    same tilings: each tiling's tile counts (n, 4), its least DMA time (each operand's distinct
+    same tilings: each tiling's number of tiles, its least DMA time (each operand's distinct
     tiles transferred at least once, the least words at the narrowest operand's bytes) and, with
     double buffering, its prologue and epilogue at their least (else None)."""
     if tilings._common is None:
@@ -433,7 +433,7 @@ def _dataflow_free(shape: ConvShape, hw: Hardware, tilings: Tilings):
             edges = T.prologue_epilogue(shape, tilings.tiles, shape.input_used, shape.weight_size,
                                         shape.output_size, hw, tilings.footprint)
             tilings.footprint = None
-        tilings._common = (n, dram, edges)
+        tilings._common = (n[:, 0] * n[:, 1] * n[:, 2] * n[:, 3], dram, edges)
     return tilings._common
 
 
@@ -442,10 +442,10 @@ class _Bound:
     step 3)."""
 
     def __init__(self, shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings):
-        n, dram, edges = _dataflow_free(shape, hw, tilings)
+        tiles, dram, edges = _dataflow_free(shape, hw, tilings)
         cycles = _separable(shape, hw, dataflow, zeros, tilings, "cycles")
         charged = {"pass": lambda: _separable(shape, hw, dataflow, zeros, tilings, "passes"),
-                   "tile": lambda: np.prod(n, axis=1), "layer": lambda: 1}[hw.fill_drain]()
+                   "tile": lambda: tiles, "layer": lambda: 1}[hw.fill_drain]()
         compute = T.array_cycles(cycles, hw) + charged * hw.pipeline_skew
         del cycles, charged
         words = tilings.least_words
