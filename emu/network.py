@@ -41,7 +41,7 @@ from . import search as S
 from .energy import Energy
 from .hardware import Hardware
 from .onchip import keep_on_chip
-from .quantize import frac_bits, prune, quantize, quantized_zeros
+from .quantize import frac_bits, prune, quantize, quantized_zeros, zero_count
 from .record import StepRecord, charge, stream_step
 from .shift import copy_record, remap_plan, shift_offsets
 from .timing import CYCLE_PARTS, timing
@@ -146,6 +146,59 @@ class Reference:
     sparsity: float
     input_max: dict[str, float]
     output: np.ndarray
+    # (MAC step, weight bits) -> (fractional bits, zero codes, codes), where keep_codes dropped
+    # the float weights
+    codes: dict = field(default_factory=dict)
+
+    def weight_scale(self, step, bits: int) -> tuple[int, int]:
+        """A MAC step's weights at `bits` as the emulation reads them: their fractional bits
+        (frac_bits of their largest magnitude) and how many of their codes are zero (counted
+        block by block: the search that needs the count comes before the codes are made, so a
+        layer's search tables and its codes are not held at once)."""
+        if (step.name, bits) in self.codes:
+            return self.codes[(step.name, bits)][:2]
+        wf = self._floats(step, bits)
+        fw = frac_bits(_max_abs(wf), bits)
+        return fw, quantized_zeros(wf, fw, bits)
+
+    def weight_codes(self, step, bits: int, fw: int) -> np.ndarray:
+        """The step's weights at `bits` and fw fractional bits (weight_scale): quantize, in
+        the float weights' shape."""
+        if (step.name, bits) in self.codes:
+            return self.codes[(step.name, bits)][2]
+        return quantize(self._floats(step, bits), fw, bits)
+
+    def keep_codes(self, widths) -> None:
+        """Keep every MAC step's weight scale and codes at each of `widths` and drop its float
+        weights (the float pass is done, and the emulations read nothing else of them): the
+        emulations of a network on hardware of those weight widths then hold int16 codes
+        (AlexNet: 122 MB, not 244 MB of floats). Smallest layers first, each layer's floats
+        dropped once its codes are made, so at most one layer has both."""
+        steps = [s for s in self.runner.steps if isinstance(s.op, (O.Conv2d, O.Linear))]
+        for step in sorted(steps, key=lambda s: s.params["weight"].size):
+            for bits in widths:
+                fw = frac_bits(_max_abs(step.params["weight"]), bits)
+                wq = self.weight_codes(step, bits, fw)
+                self.codes[(step.name, bits)] = (fw, zero_count(wq), wq)
+            step.params["weight"] = None
+            step.run = _dropped
+
+    def _floats(self, step, bits: int) -> np.ndarray:
+        wf = step.params["weight"]
+        if wf is None:
+            raise RuntimeError(f"internal error: {step.name}'s float weights were dropped, and "
+                               f"its {bits}-bit codes were not kept")
+        return wf
+
+
+def _max_abs(a: np.ndarray) -> float:
+    """The largest |value| of a float array, without an array of the magnitudes."""
+    return float(max(a.max(), -a.min())) if a.size else 0.0
+
+
+def _dropped(xs):
+    raise RuntimeError("internal error: a MAC step's float weights were dropped (keep_codes): "
+                       "its float pass cannot run")
 
 
 def reference(graph: Graph, weights: dict, sparsity: float = 0.4, x: np.ndarray | None = None,
@@ -201,8 +254,8 @@ def emulate_reference(ref: Reference, hw: Hardware, dataflow: str = "best",
     mac_records: dict[str, StepRecord] = {}
 
     def on_mac(step, xs):
-        y, mac_records[step.name] = _mac_layer(step, xs[0], ref.input_max[step.name], hw,
-                                               dataflow, cache, remap.get(step.name))
+        y, mac_records[step.name] = _mac_layer(step, xs[0], ref, hw, dataflow, cache,
+                                               remap.get(step.name))
         bar.update()
         return y
     with single_threaded_blas():   # a copy of x: no step of this run may alter the shared one
@@ -293,23 +346,19 @@ def _shift_run(step, form: str, graph: Graph):
     return lambda xs: step.op.forward(xs, {})
 
 
-def _mac_layer(step, x, x_max: float, hw: Hardware, dataflow: str, cache: dict, through=None):
-    """x_max: the largest |value| of the step's input in the float pass (Reference.input_max);
-    through: the shift (ops.Shift) this conv's fetch performs (remap), or None."""
+def _mac_layer(step, x, ref: Reference, hw: Hardware, dataflow: str, cache: dict, through=None):
+    """ref: the network's float pass (its step input's largest |value| calibrates the input
+    scale; the weights' codes: Reference.weight_codes); through: the shift (ops.Shift) this
+    conv's fetch performs (remap), or None."""
+    x_max = ref.input_max[step.name]
     op = step.op
     in_shape = x.shape[1:]
     shape = conv_shape(op, in_shape)
-    wf = step.params["weight"]
     bf = step.params.get("bias")
     fx = frac_bits(x_max, hw.input_bits)
-    fw = frac_bits(float(np.abs(wf).max()), hw.weight_bits)
-    wf = wf.reshape(shape.K, shape.Cg, shape.R, shape.S)
-    # searched before the operands are made (the codes' zeros counted block by block), so the
-    # search's zero table and the int16 weights are never held at once (AlexNet's fc6: 151 MB
-    # and 75 MB)
-    zeros = quantized_zeros(wf, fw, hw.weight_bits) if hw.zero_skip_os else 0
-    mapping = layer_mapping(shape, zeros, hw, dataflow, cache)
-    wq = quantize(wf, fw, hw.weight_bits)
+    fw, zero_codes = ref.weight_scale(step, hw.weight_bits)
+    mapping = layer_mapping(shape, zero_codes if hw.zero_skip_os else 0, hw, dataflow, cache)
+    wq = ref.weight_codes(step, hw.weight_bits, fw).reshape(shape.K, shape.Cg, shape.R, shape.S)
     shift = None if through is None else shift_offsets(through, shape.C)
     fit = 0
     while True:  # the sums must fit the accumulator: coarser input codes until they do

@@ -47,8 +47,14 @@ def quantize(a: np.ndarray, f: int, bits: int = 16) -> np.ndarray:
 def quantized_zeros(a: np.ndarray, f: int, bits: int = 16) -> int:
     """The zeros of quantize(a, f, bits), counted block by block (no full copy of a)."""
     flat = np.asarray(a).reshape(-1)
-    return sum(int(np.count_nonzero(quantize(flat[i:i + _BLOCK], f, bits) == 0))
+    return sum(zero_count(quantize(flat[i:i + _BLOCK], f, bits))
                for i in range(0, flat.size, _BLOCK))
+
+
+def zero_count(a: np.ndarray) -> int:
+    """The zeros of an array, counted block by block (no boolean array of the whole)."""
+    flat = np.asarray(a).reshape(-1)
+    return sum(int(np.count_nonzero(flat[i:i + _BLOCK] == 0)) for i in range(0, flat.size, _BLOCK))
 
 
 def prune(w: np.ndarray, sparsity: float, in_place: bool = False) -> np.ndarray:

@@ -140,11 +140,15 @@ class Runs:
         """The emulation of a network on a hardware, by their names (a zoo model or one of
         `networks`, a preset or one of `hardware`): run once per Runs, then remembered."""
         if (model, config) not in self.results:
-            self.results[(model, config)] = _emulate(self.networks.get(model, model),
-                                                     self.hardware.get(config, config),
-                                                     self.sparsity, self.seed, self.dataflow,
-                                                     self.overrides, self.progress, self.cache)
+            self.results[(model, config)] = self._emulate(model, config, [config])
         return self.results[(model, config)]
+
+    def _emulate(self, model: str, config: str, configs: list[str]) -> NetworkResult:
+        """The emulation of model on config, in this process, on a float pass shared with the
+        model's other configs in `configs` (run one after another: _reference)."""
+        return _emulate(self.networks.get(model, model), self.hardware.get(config, config),
+                        self.sparsity, self.seed, self.dataflow, self.overrides, self.progress,
+                        self.cache, [self.hardware.get(c, c) for c in configs])
 
     def run_all(self, pairs) -> None:
         """Emulate every (model, config) of `pairs` not run yet: in this process if jobs is 1
@@ -162,7 +166,7 @@ class Runs:
         if workers <= 1:
             for model, configs in todo.items():
                 for config in configs:
-                    self.run(model, config)
+                    self.results[(model, config)] = self._emulate(model, config, configs)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
         tasks = iter(todo.items())
@@ -191,19 +195,28 @@ class Runs:
 
 
 @lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
-def _reference(model: str | NetworkSpec, seed: int, sparsity: float) -> Reference:
+def _reference(model: str | NetworkSpec, seed: int, sparsity: float,
+               weight_bits: tuple[int, ...]) -> Reference:
     """A network (named as reports name it) with seeded random weights for a zoo model or a
     graph-only file, pruned in place, and its float pass (network.reference), which the
-    network's emulations on every configuration share."""
+    network's emulations on every configuration share; the float weights then give way to
+    their codes at each of `weight_bits` (Reference.keep_codes), all the emulations read."""
     spec = model if isinstance(model, NetworkSpec) else NetworkSpec.of(model)
     graph, weights, _, _ = replace(spec, seed=seed).load()
-    return reference(graph, weights, sparsity, seed=seed, in_place=True)
+    ref = reference(graph, weights, sparsity, seed=seed, in_place=True)
+    del weights   # (the runner's steps hold the arrays now: keep_codes drops them)
+    ref.keep_codes(weight_bits)
+    return ref
 
 
 def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, dataflow: str,
-             overrides: dict, progress: bool, cache: dict) -> NetworkResult:
+             overrides: dict, progress: bool, cache: dict, configs: list[str]) -> NetworkResult:
+    """model on config, on the float pass shared by its emulations on `configs` (config among
+    them): their weight widths are the codes kept."""
     hw = with_overrides(config, overrides)
-    return emulate_reference(_reference(model, seed, sparsity), hw, dataflow, progress, cache)
+    widths = tuple(sorted({with_overrides(c, overrides).weight_bits for c in configs}))
+    return emulate_reference(_reference(model, seed, sparsity, widths), hw, dataflow, progress,
+                             cache)
 
 
 _WORKER_CACHE: dict = {}  # a worker process's search cache, kept between its tasks
@@ -218,8 +231,8 @@ def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides,
     for key, choice in searched.items():
         _WORKER_CACHE.setdefault(key, choice)
     before = set(_WORKER_CACHE)
-    results = [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
-               for c in configs]
+    results = [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE,
+                        configs) for c in configs]
     return results, {k: v for k, v in _WORKER_CACHE.items() if k not in before}
 
 
