@@ -317,44 +317,63 @@ def _pareto(f: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Tilings:
-    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer (an (n, 4) array), the
-    candidate sizes per loop, and the DRAM words no order of each tiling goes below."""
-    tiles: np.ndarray
+    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer, as each tile size's index
+    in its loop's candidate sizes (`at`, an (n, 4) array: 16 bytes a tiling, where the sizes
+    themselves took 32), the candidate sizes per loop, the DRAM words no order of each tiling
+    goes below and, with double buffering, its prologue and epilogue at their least."""
     sizes: list[np.ndarray]
+    at: np.ndarray
     least_words: np.ndarray
-    at: np.ndarray | None = None   # (n, 4): each tile size's index in its loop's sizes
-    # each tiling's footprints (kernels.footprints), where fitting_tilings kept them for the bound
-    footprint: dict | None = field(default=None, repr=False)
+    edges: np.ndarray | None = None
     _common: tuple | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def tiles_of(self, rows) -> np.ndarray:
+        """The tile sizes (an (n, 4) int64 array) of the tilings `rows` (an index or mask)."""
+        at = self.at[rows]
+        return np.stack([s[at[:, d]] for d, s in enumerate(self.sizes)], axis=1)
+
+    @property
+    def tiles(self) -> np.ndarray:
+        """Every tiling's tile sizes."""
+        return self.tiles_of(slice(None))
 
     def index(self, d: int) -> np.ndarray:
         """Each tiling's index in loop d's sizes."""
-        return (np.searchsorted(self.sizes[d], self.tiles[:, d]) if self.at is None
-                else self.at[:, d])
+        return self.at[:, d]
 
-    def counts(self, shape: ConvShape) -> np.ndarray:
-        """Each tiling's tile count per loop (an (n, 4) array)."""
-        out = np.empty(self.tiles.shape, np.int64)
-        for d, (e, s) in enumerate(zip(shape._out, self.sizes)):
-            out[:, d] = (-(-e // s))[self.index(d)]
-        return out
+    def count(self, shape: ConvShape, d: int) -> np.ndarray:
+        """Each tiling's number of tiles along loop d."""
+        return (-(-shape._out[d] // self.sizes[d]))[self.at[:, d]]
 
 
 def fitting_tilings(shape: ConvShape, hw: Hardware, zeros=None, rs: bool = False) -> Tilings:
+    """The tilings of candidate sizes that fit the buffer, in the order of their grid (k
+    outermost), found a block of k sizes at a time (the footprints and the fit of about 2**18
+    points of the grid at once, not of the whole grid)."""
     sizes = candidate_sizes(shape, hw, zeros, rs)
-    fp = footprints(shape, tuple(sizes))   # over the grid of sizes (broadcast views)
-    grid = dict(zip(fp, np.broadcast_arrays(*fp.values())))
-    fit = hw.fits_array(grid)
-    # the fitting points of the grid of sizes, in the grid's order (k outermost)
-    points = np.nonzero(fit)
-    at = np.empty((len(points[0]), 4), np.int32)   # (a candidate size's index: small)
-    for d, p in enumerate(points):
-        at[:, d] = p
-    tiles = np.stack([s[p] for s, p in zip(sizes, points)], axis=1)
-    del points
-    # the bound's prologue and epilogue need the fitting tilings' footprints: taken from the grid
-    kept = {op: v[fit] for op, v in grid.items()} if hw.double_buffering else None
-    return Tilings(tiles, sizes, _least_words(shape, sizes, at), at, kept)
+    step = max(1, (1 << 18) // int(np.prod([len(v) for v in sizes[1:]])))
+    ats, edges = [], []
+    for k0 in range(0, len(sizes[0]), step):
+        fp = footprints(shape, (sizes[0][k0:k0 + step],) + tuple(sizes[1:]))   # broadcast views
+        grid = dict(zip(fp, np.broadcast_arrays(*fp.values())))
+        fit = hw.fits_array(grid)
+        points = np.nonzero(fit)
+        at = np.empty((len(points[0]), 4), np.int32)   # (a candidate size's index: small)
+        for d, p in enumerate(points):
+            at[:, d] = p
+        at[:, 0] += k0
+        ats.append(at)
+        if hw.double_buffering:   # the bound's prologue and epilogue, from these footprints
+            tiles = np.stack([v[p] for v, p in zip(sizes, at.T)], axis=1)
+            edges.append(T.prologue_epilogue(shape, tiles, shape.input_used, shape.weight_size,
+                                             shape.output_size, hw,
+                                             {op: v[fit] for op, v in grid.items()}))
+    at = np.concatenate(ats) if len(ats) > 1 else ats[0]
+    return Tilings(sizes, at, _least_words(shape, sizes, at),
+                   (np.concatenate(edges) if len(edges) > 1 else edges[0]) if edges else None)
 
 
 def _least_words(shape: ConvShape, sizes: list[np.ndarray], at: np.ndarray) -> np.ndarray:
@@ -388,8 +407,7 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
     """`field` (cycles or passes) of every tiling, from counts of one tiling per loop size: the
     counter is a product of one factor per loop (module doc), so f(t) = f(ref) * prod over loops
     of f(ref with t_d) / f(ref). Exact; tests check it against counting."""
-    tiles = tilings.tiles
-    ref = tiles[0]
+    ref = tilings.tiles_of([0])[0]
     rows, where = [], []
     for d in range(4):
         sizes = tilings.sizes[d]
@@ -405,7 +423,7 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
     maps[:, 8] = psums_per_pe(hw, dataflow, shape)
     vals = count_array(shape, maps, zeros)[:, COUNTER_FIELDS.index(field)].astype(np.float64)
     base = vals[np.searchsorted(where[0], ref[0])]   # the reference tiling itself
-    out = np.full(len(tiles), base)
+    out = np.full(len(tilings), base)
     at = 0
     for d in range(4):
         v = vals[at:at + len(where[d])]
@@ -421,19 +439,19 @@ def _dataflow_free(shape: ConvShape, hw: Hardware, tilings: Tilings):
     tiles transferred at least once, the least words at the narrowest operand's bytes) and, with
     double buffering, its prologue and epilogue at their least (else None)."""
     if tilings._common is None:
-        n = tilings.counts(shape)
+        nk, nc, ny, nx = (tilings.count(shape, d) for d in range(4))
         # distinct tiles of each operand: each is transferred at least once
-        in_tiles = n[:, 1] * n[:, 2] * n[:, 3] * (n[:, 0] if shape.groups > 1 else 1)
-        transfers = n[:, 0] * n[:, 1] + in_tiles + n[:, 0] * n[:, 2] * n[:, 3]
+        in_tiles = nc * ny * nx * (nk if shape.groups > 1 else 1)
+        transfers = nk * nc + in_tiles + nk * ny * nx
         del in_tiles
         narrowest = min(min(hw.operand_bits.values()), hw.output_bits) / 8
         dram = T.dma_cycles(transfers, tilings.least_words * narrowest, hw)
+        del transfers
         edges = None
         if hw.double_buffering:
-            edges = T.prologue_epilogue(shape, tilings.tiles, shape.input_used, shape.weight_size,
-                                        shape.output_size, hw, tilings.footprint)
-            tilings.footprint = None
-        tilings._common = (n[:, 0] * n[:, 1] * n[:, 2] * n[:, 3], dram, edges)
+            edges = tilings.edges if tilings.edges is not None else T.prologue_epilogue(
+                shape, tilings.tiles, shape.input_used, shape.weight_size, shape.output_size, hw)
+        tilings._common = (nk * nc * ny * nx, dram, edges)
     return tilings._common
 
 
@@ -508,16 +526,15 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
     zeros = zeros if dataflow.skips_zero_weights else None
     if tilings is None:
         tilings = fitting_tilings(shape, hw, zeros, rs=dataflow == Dataflow.RS)
-    tiles = tilings.tiles
-    if not len(tiles):
+    if not len(tilings):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
                         f"this layer ({shape_str(shape)})")
     bound = _Bound(shape, hw, dataflow, zeros, tilings)
     ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
     best_key, best_row, best_counts = (np.inf, np.inf), None, None
     counted = 0
-    left = np.ones(len(tiles), bool)           # tilings not counted yet
-    k = min(64, len(tiles))
+    left = np.ones(len(tilings), bool)         # tilings not counted yet
+    k = min(64, len(tilings))
     batch = np.argpartition(bound.cost, k - 1)[:k]  # start with the least bounds, no full sort
     while len(batch):
         batch = batch[np.lexsort((bound.tiebreak[batch], bound.cost[batch]))]
@@ -527,7 +544,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
             if not len(take):
                 break
             left[take] = False
-            rows = _rows(tiles[take], ext, dataflow, hw, psums_per_pe(hw, dataflow, shape))
+            rows = _rows(tilings.tiles_of(take), ext, dataflow, hw, psums_per_pe(hw, dataflow, shape))
             counts = count_array(shape, rows, zeros)
             cols = T.Columns(counts)
             tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
@@ -540,7 +557,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
         if len(batch) > 4096:
             batch = batch[np.argpartition(bound.cost[batch], 4095)[:4096]]
     if stats is not None:
-        stats.tilings += len(tiles)
+        stats.tilings += len(tilings)
         stats.counted += counted
     m = mapping_for(hw, dataflow, ORDERS[best_row[3]], tuple(int(v) for v in best_row[4:8]), shape)
     c = Counters._from_array(best_counts.tolist())
