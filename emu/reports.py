@@ -31,11 +31,12 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..errors import UserError
+from ..graph import ops as O
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from .figures import COLUMN_WIDTH, mark_stages, paper_figure
 from .hardware import EYERISS, PRESETS, load_hardware, with_overrides
-from .network import NetworkResult, Reference, emulate_reference, reference
+from .network import NetworkResult, Reference, conv_shape, emulate_reference, reference
 from .output import save_figure
 from .workers import available_cpus, pool, worker_count
 
@@ -169,18 +170,26 @@ class Runs:
                     self.results[(model, config)] = self._emulate(model, config, configs)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
-        tasks = iter(todo.items())
+        pending = {m: _layer_shapes(self.networks.get(m, m)) for m in todo}
         searched: dict = {}   # the searches of the tasks done, given to each task started after
         with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
                 pool(workers) as workers_pool:
-            running: dict = {}
+            running: dict = {}      # future -> its network
+            started: dict = {}      # network -> its layer shapes
 
-            def start():   # a task is started when a worker is free (the pool's order, one by one)
-                for m, cs in tasks:
-                    running[workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
-                                                [self.hardware.get(c, c) for c in cs], *settings,
-                                                searched)] = m
-                    break
+            def start():
+                """A task is started when a worker is free: the first network left that shares
+                the fewest layer shapes with the networks running (the SqueezeNext variants
+                share most of theirs: started after the one running has finished, they get its
+                searches instead of repeating them)."""
+                if not pending:
+                    return
+                busy = set().union(*(started[m] for m in running.values()))
+                m = min(pending, key=lambda m: len(pending[m] & busy))
+                started[m] = pending.pop(m)
+                running[workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
+                                            [self.hardware.get(c, c) for c in todo[m]],
+                                            *settings, searched)] = m
             for _ in range(workers):
                 start()
             while running:
@@ -207,6 +216,21 @@ def _reference(model: str | NetworkSpec, seed: int, sparsity: float,
     del weights   # (the runner's steps hold the arrays now: keep_codes drops them)
     ref.keep_codes(weight_bits)
     return ref
+
+
+def _layer_shapes(model: str | NetworkSpec) -> frozenset:
+    """The conv and fc layer shapes of a zoo model, from its graph alone (cheap: no weights);
+    none for a network file (reading it is not cheap)."""
+    spec = model if isinstance(model, NetworkSpec) else NetworkSpec.of(model)
+    if spec.model is None:
+        return frozenset()
+    from .. import zoo
+    try:
+        return frozenset(conv_shape(layer.op, layer.in_shapes[0])
+                         for layer in zoo.build(spec.model, **spec.options).layers
+                         if isinstance(layer.op, (O.Conv2d, O.Linear)))
+    except UserError:   # (a layer the kernels cannot run: the emulation says so)
+        return frozenset()
 
 
 def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, dataflow: str,

@@ -225,3 +225,13 @@ def test_co_design_steps_are_ratios_of_the_later_network_to_the_earlier():
     assert steps["v4/v3"]["paper_time"] == pytest.approx(4 / 3)
     assert steps["v2/v1"]["paper_energy"] is None   # no paper figure: no ratio
     assert F.step_rows([r for r in rows if r["model"] != F.V5])[-1]["step"] == "v4/v3"
+
+
+def test_networks_sharing_layer_shapes_are_known_before_they_run():
+    """run_all starts a network after those it shares layer shapes with (_layer_shapes: a zoo
+    model's conv and fc shapes from its graph alone; a file's are not read)."""
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    v1, v5, alex = (R._layer_shapes(m) for m in ("1.0-SqNxt-23", "1.0-SqNxt-23v5", "AlexNet"))
+    assert len(v1 & v5) > len(v5) / 2 and not v1 & alex
+    assert any(s.K == 4096 and s.C == 9216 for s in alex)   # fc6
+    assert R._layer_shapes(NetworkSpec.of(file="any.npz")) == frozenset()
