@@ -15,6 +15,11 @@
    until they fit: the record's acc_fit_bits) instead of a wrapped result. Every other step
    (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles and energy
    only when hardware layers.non_mac_cycles is true, as a pass streamed through the buffer.
+   A network's emulations on several hardware that share its float pass (table3, figure6:
+   Reference.keep_codes) read its weights' codes made once, and execute each layer's operands
+   once: an emulation whose operands were executed already (the same codes: the same
+   arithmetic) takes their exact sums, which do not depend on the mapping, and counts its own
+   mapping in count-only mode, whose counters are execute()'s (Reference.sums).
 4. Every charged step becomes one StepRecord (record.py): its counters, timing.py's cycles,
    energy.py's energy (`charged_steps`). The emulated output is compared with the float
    runner's.
@@ -24,6 +29,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from math import prod
 
@@ -149,6 +155,9 @@ class Reference:
     # (MAC step, weight bits) -> (fractional bits, zero codes, codes), where keep_codes dropped
     # the float weights
     codes: dict = field(default_factory=dict)
+    # with keep_codes: the exact sums of the MAC steps' operands executed so far (kernel_layer),
+    # which the network's emulations on hardware of the same arithmetic share
+    sums: dict | None = None
 
     def weight_scale(self, step, bits: int) -> tuple[int, int]:
         """A MAC step's weights at `bits` as the emulation reads them: their fractional bits
@@ -182,6 +191,7 @@ class Reference:
                 self.codes[(step.name, bits)] = (fw, zero_count(wq), wq)
             step.params["weight"] = None
             step.run = _dropped
+        self.sums = {}
 
     def _floats(self, step, bits: int) -> np.ndarray:
         wf = step.params["weight"]
@@ -189,6 +199,15 @@ class Reference:
             raise RuntimeError(f"internal error: {step.name}'s float weights were dropped, and "
                                f"its {bits}-bit codes were not kept")
         return wf
+
+
+def _operands_key(name: str, shape: ConvShape, weight_bits: int, fw: int, fx: int, xq, shift):
+    """What a MAC step's operands are made of (Reference.sums): its weights' codes (the step,
+    their width and scale), the input codes (their scale and a 256-bit digest of their bytes)
+    and the bias (the step's, at the scale 2**(fx + fw)), and a shifted fetch's offsets."""
+    def digest(a):
+        return hashlib.blake2b(np.ascontiguousarray(a), digest_size=32).digest()
+    return (name, shape, weight_bits, fw, fx, digest(xq), None if shift is None else digest(shift))
 
 
 def _max_abs(a: np.ndarray) -> float:
@@ -364,8 +383,10 @@ def _mac_layer(step, x, ref: Reference, hw: Hardware, dataflow: str, cache: dict
     while True:  # the sums must fit the accumulator: coarser input codes until they do
         xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx - fit, hw.input_bits)
         bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx - fit + fw)).astype(np.int64)
+        sums = None if ref.sums is None else (ref.sums, _operands_key(
+            step.name, shape, hw.weight_bits, fw, fx - fit, xq, shift))
         yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,
-                               mapping, shift)
+                               mapping, shift, sums)
         if rec.overflow_bits is None:
             break
         fit += rec.overflow_bits - hw.acc_bits
@@ -379,7 +400,7 @@ def _mac_layer(step, x, ref: Reference, hw: Hardware, dataflow: str, cache: dict
 
 
 def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str,
-                 cache: dict, mapping=None, shift=None):
+                 cache: dict, mapping=None, shift=None, sums: tuple | None = None):
     """(int64 sums, StepRecord) of one conv/fc layer on int16 operands: the mapping searched
     once per (shape, number of zero weights, dataflow, hardware) in `cache` (or the one given)
     on that many zeros spread evenly (search.spread_zeros: the layers sharing the search do not
@@ -388,13 +409,27 @@ def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardwar
     with the cycles and energy of those counts on hw.
     shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
     unshifted input. The mapping is the one searched for the plain layer: the shift removes
-    border reads only, and changes no tile's buffer footprint."""
+    border reads only, and changes no tile's buffer footprint.
+    sums: (a dict, the key of these operands in it; Reference.sums): the exact sums depend on
+    the operands alone, not on the mapping, so operands executed once (by a network's
+    emulation on other hardware) are not executed again: their sums are taken from the dict
+    and this mapping is counted in count-only mode, whose counters are execute()'s (the
+    kernels' tests)."""
     if mapping is None:
         mapping = layer_mapping(shape, S.zero_count(shape, hw, wq), hw, dataflow, cache)
-    yq, counters = execute(shape, mapping, xq, wq, bq, shift=shift)
-    if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
-        # the arithmetic skipped zeros (same result); the hardware does not: count it so
-        counters = count(shape, mapping, S.zero_profile(shape, hw, wq), shift=shift)
+    done, key = sums if sums is not None else ({}, None)
+    if key in done:
+        yq = done[key].astype(np.int64)
+        counters = count(shape, mapping, S.zero_profile(shape, hw, wq)
+                         if mapping.dataflow.skips_zero_weights else None, shift=shift)
+    else:
+        yq, counters = execute(shape, mapping, xq, wq, bq, shift=shift)
+        if key is not None:   # (int32 where they fit: the same values in half the bytes)
+            narrow = yq.size and -2 ** 31 <= yq.min() and yq.max() < 2 ** 31
+            done[key] = yq.astype(np.int32) if narrow else yq.copy()
+        if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
+            # the arithmetic skipped zeros (same result); the hardware does not: count it so
+            counters = count(shape, mapping, S.zero_profile(shape, hw, wq), shift=shift)
     rec = charge(name, kind, S.shape_str(shape),
                  S.mapping_str(mapping), counters, timing(shape, mapping, counters, hw), hw,
                  shape.output_size, dense_macs=shape.macs, conv=shape, mapping=mapping)
