@@ -304,6 +304,9 @@ def _pareto(f: np.ndarray) -> np.ndarray:
     keep: list[np.ndarray] = []
     edges = np.flatnonzero(np.diff(f[:, 1])) + 1
     for start, end in zip(np.concatenate(([0], edges)), np.concatenate((edges, [len(f)]))):
+        if end - start == 1:   # a size alone with its count (every size below about sqrt(n))
+            keep.append(np.array([start]))
+            continue
         kept = f[:0]
         for b0 in range(start, end, 128):
             block = f[b0:min(end, b0 + 128)]
@@ -367,8 +370,7 @@ def fitting_tilings(shape: ConvShape, hw: Hardware, zeros=None, rs: bool = False
         at[:, 0] += k0
         ats.append(at)
         if hw.double_buffering:   # the bound's prologue and epilogue, from these footprints
-            tiles = np.stack([v[p] for v, p in zip(sizes, at.T)], axis=1)
-            edges.append(T.prologue_epilogue(shape, tiles, shape.input_used, shape.weight_size,
+            edges.append(T.prologue_epilogue(shape, None, shape.input_used, shape.weight_size,
                                              shape.output_size, hw,
                                              {op: v[fit] for op, v in grid.items()}))
     at = np.concatenate(ats) if len(ats) > 1 else ats[0]

@@ -150,7 +150,8 @@ def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, output
     """With double buffering, the DMA time the array cannot overlap: the first input and weight
     tiles (nothing to compute yet; at most all the input / weight words the layer fetches, none
     of an operand it does not fetch) and the last output tile (none when no output is written:
-    onchip.py). fp: the tiles' footprints (kernels.footprints) where the caller has them."""
+    onchip.py). fp: the tiles' footprints (kernels.footprints) where the caller has them (tiles
+    is then not read)."""
     fp = footprints(shape, tiles) if fp is None else fp
     bpc, lat = hw.dram_bytes_per_cycle, hw.dram_latency_cycles
     first = (np.minimum(fp["input"], input_words) * hw.input_bits
