@@ -168,6 +168,7 @@ class Runs:
             for model, configs in todo.items():
                 for config in configs:
                     self.results[(model, config)] = self._emulate(model, config, configs)
+                _reference.cache_clear()   # (its weights' codes and sums: not while the next is made)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
         pending = {m: _layer_shapes(self.networks.get(m, m)) for m in todo}
@@ -257,6 +258,7 @@ def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides,
     before = set(_WORKER_CACHE)
     results = [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE,
                         configs) for c in configs]
+    _reference.cache_clear()   # the network's codes and sums are not kept into the next task
     return results, {k: v for k, v in _WORKER_CACHE.items() if k not in before}
 
 
