@@ -15,6 +15,11 @@
    until they fit: the record's acc_fit_bits) instead of a wrapped result. Every other step
    (pooling, add, concat, ...) runs in NumPy on the emulated values; it costs cycles and energy
    only when hardware layers.non_mac_cycles is true, as a pass streamed through the buffer.
+   A network's emulations on several hardware that share its float pass (table3, figure6:
+   Reference.keep_codes) read its weights' codes made once, and execute each layer's operands
+   once: an emulation whose operands were executed already (the same codes: the same
+   arithmetic) takes their exact sums, which do not depend on the mapping, and counts its own
+   mapping in count-only mode, whose counters are execute()'s (Reference.sums).
 4. Every charged step becomes one StepRecord (record.py): its counters, timing.py's cycles,
    energy.py's energy (`charged_steps`). The emulated output is compared with the float
    runner's.
@@ -24,6 +29,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from math import prod
 
@@ -41,7 +47,7 @@ from . import search as S
 from .energy import Energy
 from .hardware import Hardware
 from .onchip import keep_on_chip
-from .quantize import frac_bits, prune, quantize, quantized_zeros
+from .quantize import frac_bits, prune, quantize, quantized_zeros, zero_count
 from .record import StepRecord, charge, stream_step
 from .shift import copy_record, remap_plan, shift_offsets
 from .timing import CYCLE_PARTS, timing
@@ -146,6 +152,72 @@ class Reference:
     sparsity: float
     input_max: dict[str, float]
     output: np.ndarray
+    # (MAC step, weight bits) -> (fractional bits, zero codes, codes), where keep_codes dropped
+    # the float weights
+    codes: dict = field(default_factory=dict)
+    # with keep_codes: the exact sums of the MAC steps' operands executed so far (kernel_layer),
+    # which the network's emulations on hardware of the same arithmetic share
+    sums: dict | None = None
+
+    def weight_scale(self, step, bits: int) -> tuple[int, int]:
+        """A MAC step's weights at `bits` as the emulation reads them: their fractional bits
+        (frac_bits of their largest magnitude) and how many of their codes are zero (counted
+        block by block: the search that needs the count comes before the codes are made, so a
+        layer's search tables and its codes are not held at once)."""
+        if (step.name, bits) in self.codes:
+            return self.codes[(step.name, bits)][:2]
+        wf = self._floats(step, bits)
+        fw = frac_bits(_max_abs(wf), bits)
+        return fw, quantized_zeros(wf, fw, bits)
+
+    def weight_codes(self, step, bits: int, fw: int) -> np.ndarray:
+        """The step's weights at `bits` and fw fractional bits (weight_scale): quantize, in
+        the float weights' shape."""
+        if (step.name, bits) in self.codes:
+            return self.codes[(step.name, bits)][2]
+        return quantize(self._floats(step, bits), fw, bits)
+
+    def keep_codes(self, widths) -> None:
+        """Keep every MAC step's weight scale and codes at each of `widths` and drop its float
+        weights (the float pass is done, and the emulations read nothing else of them): the
+        emulations of a network on hardware of those weight widths then hold int16 codes
+        (AlexNet: 122 MB, not 244 MB of floats). Smallest layers first, each layer's floats
+        dropped once its codes are made, so at most one layer has both."""
+        steps = [s for s in self.runner.steps if isinstance(s.op, (O.Conv2d, O.Linear))]
+        for step in sorted(steps, key=lambda s: s.params["weight"].size):
+            for bits in widths:
+                fw = frac_bits(_max_abs(step.params["weight"]), bits)
+                wq = self.weight_codes(step, bits, fw)
+                self.codes[(step.name, bits)] = (fw, zero_count(wq), wq)
+            step.params["weight"] = None
+            step.run = _dropped
+        self.sums = {}
+
+    def _floats(self, step, bits: int) -> np.ndarray:
+        wf = step.params["weight"]
+        if wf is None:
+            raise RuntimeError(f"internal error: {step.name}'s float weights were dropped, and "
+                               f"its {bits}-bit codes were not kept")
+        return wf
+
+
+def _operands_key(name: str, shape: ConvShape, weight_bits: int, fw: int, fx: int, xq, shift):
+    """What a MAC step's operands are made of (Reference.sums): its weights' codes (the step,
+    their width and scale), the input codes (their scale and a 256-bit digest of their bytes)
+    and the bias (the step's, at the scale 2**(fx + fw)), and a shifted fetch's offsets."""
+    def digest(a):
+        return hashlib.blake2b(np.ascontiguousarray(a), digest_size=32).digest()
+    return (name, shape, weight_bits, fw, fx, digest(xq), None if shift is None else digest(shift))
+
+
+def _max_abs(a: np.ndarray) -> float:
+    """The largest |value| of a float array, without an array of the magnitudes."""
+    return float(max(a.max(), -a.min())) if a.size else 0.0
+
+
+def _dropped(xs):
+    raise RuntimeError("internal error: a MAC step's float weights were dropped (keep_codes): "
+                       "its float pass cannot run")
 
 
 def reference(graph: Graph, weights: dict, sparsity: float = 0.4, x: np.ndarray | None = None,
@@ -201,8 +273,8 @@ def emulate_reference(ref: Reference, hw: Hardware, dataflow: str = "best",
     mac_records: dict[str, StepRecord] = {}
 
     def on_mac(step, xs):
-        y, mac_records[step.name] = _mac_layer(step, xs[0], ref.input_max[step.name], hw,
-                                               dataflow, cache, remap.get(step.name))
+        y, mac_records[step.name] = _mac_layer(step, xs[0], ref, hw, dataflow, cache,
+                                               remap.get(step.name))
         bar.update()
         return y
     with single_threaded_blas():   # a copy of x: no step of this run may alter the shared one
@@ -293,30 +365,28 @@ def _shift_run(step, form: str, graph: Graph):
     return lambda xs: step.op.forward(xs, {})
 
 
-def _mac_layer(step, x, x_max: float, hw: Hardware, dataflow: str, cache: dict, through=None):
-    """x_max: the largest |value| of the step's input in the float pass (Reference.input_max);
-    through: the shift (ops.Shift) this conv's fetch performs (remap), or None."""
+def _mac_layer(step, x, ref: Reference, hw: Hardware, dataflow: str, cache: dict, through=None):
+    """ref: the network's float pass (its step input's largest |value| calibrates the input
+    scale; the weights' codes: Reference.weight_codes); through: the shift (ops.Shift) this
+    conv's fetch performs (remap), or None."""
+    x_max = ref.input_max[step.name]
     op = step.op
     in_shape = x.shape[1:]
     shape = conv_shape(op, in_shape)
-    wf = step.params["weight"]
     bf = step.params.get("bias")
     fx = frac_bits(x_max, hw.input_bits)
-    fw = frac_bits(float(np.abs(wf).max()), hw.weight_bits)
-    wf = wf.reshape(shape.K, shape.Cg, shape.R, shape.S)
-    # searched before the operands are made (the codes' zeros counted block by block), so the
-    # search's zero table and the int16 weights are never held at once (AlexNet's fc6: 151 MB
-    # and 75 MB)
-    zeros = quantized_zeros(wf, fw, hw.weight_bits) if hw.zero_skip_os else 0
-    mapping = layer_mapping(shape, zeros, hw, dataflow, cache)
-    wq = quantize(wf, fw, hw.weight_bits)
+    fw, zero_codes = ref.weight_scale(step, hw.weight_bits)
+    mapping = layer_mapping(shape, zero_codes if hw.zero_skip_os else 0, hw, dataflow, cache)
+    wq = ref.weight_codes(step, hw.weight_bits, fw).reshape(shape.K, shape.Cg, shape.R, shape.S)
     shift = None if through is None else shift_offsets(through, shape.C)
     fit = 0
     while True:  # the sums must fit the accumulator: coarser input codes until they do
         xq = quantize(x[0].reshape(shape.C, shape.H, shape.W), fx - fit, hw.input_bits)
         bq = None if bf is None else np.rint(np.asarray(bf, np.float64) * 2.0 ** (fx - fit + fw)).astype(np.int64)
+        sums = None if ref.sums is None else (ref.sums, _operands_key(
+            step.name, shape, hw.weight_bits, fw, fx - fit, xq, shift))
         yq, rec = kernel_layer(step.covers[0], op.kind, shape, xq, wq, bq, hw, dataflow, cache,
-                               mapping, shift)
+                               mapping, shift, sums)
         if rec.overflow_bits is None:
             break
         fit += rec.overflow_bits - hw.acc_bits
@@ -330,7 +400,7 @@ def _mac_layer(step, x, x_max: float, hw: Hardware, dataflow: str, cache: dict, 
 
 
 def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardware, dataflow: str,
-                 cache: dict, mapping=None, shift=None):
+                 cache: dict, mapping=None, shift=None, sums: tuple | None = None):
     """(int64 sums, StepRecord) of one conv/fc layer on int16 operands: the mapping searched
     once per (shape, number of zero weights, dataflow, hardware) in `cache` (or the one given)
     on that many zeros spread evenly (search.spread_zeros: the layers sharing the search do not
@@ -339,13 +409,27 @@ def kernel_layer(name: str, kind: str, shape: ConvShape, xq, wq, bq, hw: Hardwar
     with the cycles and energy of those counts on hw.
     shift: per-channel (dy, dx) of a shifted fetch (a remapped shift): xq is then the
     unshifted input. The mapping is the one searched for the plain layer: the shift removes
-    border reads only, and changes no tile's buffer footprint."""
+    border reads only, and changes no tile's buffer footprint.
+    sums: (a dict, the key of these operands in it; Reference.sums): the exact sums depend on
+    the operands alone, not on the mapping, so operands executed once (by a network's
+    emulation on other hardware) are not executed again: their sums are taken from the dict
+    and this mapping is counted in count-only mode, whose counters are execute()'s (the
+    kernels' tests)."""
     if mapping is None:
         mapping = layer_mapping(shape, S.zero_count(shape, hw, wq), hw, dataflow, cache)
-    yq, counters = execute(shape, mapping, xq, wq, bq, shift=shift)
-    if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
-        # the arithmetic skipped zeros (same result); the hardware does not: count it so
-        counters = count(shape, mapping, S.zero_profile(shape, hw, wq), shift=shift)
+    done, key = sums if sums is not None else ({}, None)
+    if key in done:
+        yq = done[key].astype(np.int64)
+        counters = count(shape, mapping, S.zero_profile(shape, hw, wq)
+                         if mapping.dataflow.skips_zero_weights else None, shift=shift)
+    else:
+        yq, counters = execute(shape, mapping, xq, wq, bq, shift=shift)
+        if key is not None:   # (int32 where they fit: the same values in half the bytes)
+            narrow = yq.size and -2 ** 31 <= yq.min() and yq.max() < 2 ** 31
+            done[key] = yq.astype(np.int32) if narrow else yq.copy()
+        if mapping.dataflow.skips_zero_weights and not hw.zero_skip_os:
+            # the arithmetic skipped zeros (same result); the hardware does not: count it so
+            counters = count(shape, mapping, S.zero_profile(shape, hw, wq), shift=shift)
     rec = charge(name, kind, S.shape_str(shape),
                  S.mapping_str(mapping), counters, timing(shape, mapping, counters, hw), hw,
                  shape.output_size, dense_macs=shape.macs, conv=shape, mapping=mapping)

@@ -47,18 +47,24 @@ def quantize(a: np.ndarray, f: int, bits: int = 16) -> np.ndarray:
 def quantized_zeros(a: np.ndarray, f: int, bits: int = 16) -> int:
     """The zeros of quantize(a, f, bits), counted block by block (no full copy of a)."""
     flat = np.asarray(a).reshape(-1)
-    return sum(int(np.count_nonzero(quantize(flat[i:i + _BLOCK], f, bits) == 0))
+    return sum(zero_count(quantize(flat[i:i + _BLOCK], f, bits))
                for i in range(0, flat.size, _BLOCK))
+
+
+def zero_count(a: np.ndarray) -> int:
+    """The zeros of an array, counted block by block (no boolean array of the whole)."""
+    flat = np.asarray(a).reshape(-1)
+    return sum(int(np.count_nonzero(flat[i:i + _BLOCK] == 0)) for i in range(0, flat.size, _BLOCK))
 
 
 def prune(w: np.ndarray, sparsity: float, in_place: bool = False) -> np.ndarray:
     """Zero the round(sparsity * size) weights of smallest magnitude (ties broken by position):
     a copy, or w itself with in_place=True (a C-contiguous array).
 
-    Linear time: the k-th smallest magnitude comes from a partition (a full sort of AlexNet's
-    fc6 took seconds); every weight below it is zeroed, then the first ones equal to it, by
-    position, until k are zero. Beside w, one array of its magnitudes is made (partitioned in
-    place) and the rest goes in blocks of _BLOCK weights."""
+    Linear time: the k-th smallest magnitude t is selected (kth_magnitude; a full sort of
+    AlexNet's fc6 took seconds); every weight below it is zeroed, then the first ones equal to
+    it, by position, until k are zero. Float weights are read a block of _BLOCK at a time,
+    with no copy of the whole array (AlexNet's fc6: 151 MB of magnitudes before)."""
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
     if in_place and not w.flags.c_contiguous:
@@ -67,13 +73,8 @@ def prune(w: np.ndarray, sparsity: float, in_place: bool = False) -> np.ndarray:
     k = int(round(sparsity * w.size))
     if k:
         flat = w.reshape(-1)
-        mag = np.abs(flat)
-        mag.partition(k - 1)
-        t = mag[k - 1]
-        del mag
-        blocks = range(0, flat.size, _BLOCK)
-        ties = k - sum(int(np.count_nonzero(np.abs(flat[i:i + _BLOCK]) < t)) for i in blocks)
-        for i in blocks:
+        t, ties = kth_magnitude(flat, k)
+        for i in range(0, flat.size, _BLOCK):
             part = flat[i:i + _BLOCK]
             a = np.abs(part)
             if ties:
@@ -82,6 +83,40 @@ def prune(w: np.ndarray, sparsity: float, in_place: bool = False) -> np.ndarray:
                 ties -= len(tied)
             part[a < t] = 0
     return w
+
+
+def kth_magnitude(flat: np.ndarray, k: int):
+    """(t, ties): the k-th smallest |value| of a 1-D array (k >= 1; NaN above every number, as
+    a sort puts it) and how many values of magnitude t are among the k smallest.
+
+    Floats: a radix selection on the magnitudes' bit patterns (sign cleared, an unsigned
+    integer as ordered as the magnitude), 16 bits at a time from the top, one histogram of the
+    values still in the running per pass over blocks of _BLOCK; other dtypes: a partition of a
+    copy of the magnitudes."""
+    if flat.dtype.kind != "f" or flat.dtype.itemsize not in (2, 4, 8):
+        mag = np.abs(flat)
+        mag.partition(k - 1)
+        t = mag[k - 1]
+        del mag
+        return t, k - sum(int(np.count_nonzero(np.abs(flat[i:i + _BLOCK]) < t))
+                          for i in range(0, flat.size, _BLOCK))
+    bits = 8 * flat.dtype.itemsize
+    uint = np.dtype(f"u{flat.dtype.itemsize}")
+    sign_off = uint.type((1 << (bits - 1)) - 1)
+    prefix, rank = 0, k   # the bits chosen so far; the rank of the k-th among values with them
+    for shift in range(bits - 16, -1, -16):
+        hist = np.zeros(1 << 16, np.int64)
+        for i in range(0, flat.size, _BLOCK):
+            v = flat[i:i + _BLOCK].view(uint) & sign_off
+            if shift + 16 < bits:
+                v = v[(v >> uint.type(shift + 16)) == prefix]
+            hist += np.bincount(((v >> uint.type(shift)) & uint.type(0xFFFF)).astype(np.intp),
+                                minlength=1 << 16)
+        below = np.cumsum(hist)
+        digit = int(np.searchsorted(below, rank))   # the first digit with rank values up to it
+        rank -= int(below[digit - 1]) if digit else 0
+        prefix = (prefix << 16) | digit
+    return np.array(prefix, uint).view(flat.dtype)[()], rank
 
 
 _BLOCK = 1 << 20

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -31,11 +31,12 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..errors import UserError
+from ..graph import ops as O
 from ..io.network_spec import NetworkSpec
 from ..progress import progress_bar
 from .figures import COLUMN_WIDTH, mark_stages, paper_figure
 from .hardware import EYERISS, PRESETS, load_hardware, with_overrides
-from .network import NetworkResult, Reference, emulate_reference, reference
+from .network import NetworkResult, Reference, conv_shape, emulate_reference, reference
 from .output import save_figure
 from .workers import available_cpus, pool, worker_count
 
@@ -140,11 +141,15 @@ class Runs:
         """The emulation of a network on a hardware, by their names (a zoo model or one of
         `networks`, a preset or one of `hardware`): run once per Runs, then remembered."""
         if (model, config) not in self.results:
-            self.results[(model, config)] = _emulate(self.networks.get(model, model),
-                                                     self.hardware.get(config, config),
-                                                     self.sparsity, self.seed, self.dataflow,
-                                                     self.overrides, self.progress, self.cache)
+            self.results[(model, config)] = self._emulate(model, config, [config])
         return self.results[(model, config)]
+
+    def _emulate(self, model: str, config: str, configs: list[str]) -> NetworkResult:
+        """The emulation of model on config, in this process, on a float pass shared with the
+        model's other configs in `configs` (run one after another: _reference)."""
+        return _emulate(self.networks.get(model, model), self.hardware.get(config, config),
+                        self.sparsity, self.seed, self.dataflow, self.overrides, self.progress,
+                        self.cache, [self.hardware.get(c, c) for c in configs])
 
     def run_all(self, pairs) -> None:
         """Emulate every (model, config) of `pairs` not run yet: in this process if jobs is 1
@@ -162,42 +167,99 @@ class Runs:
         if workers <= 1:
             for model, configs in todo.items():
                 for config in configs:
-                    self.run(model, config)
+                    self.results[(model, config)] = self._emulate(model, config, configs)
+                _reference.cache_clear()   # (its weights' codes and sums: not while the next is made)
             return
         settings = (self.sparsity, self.seed, self.dataflow, self.overrides)
+        pending = {m: _layer_shapes(self.networks.get(m, m)) for m in todo}
+        searched: dict = {}   # the searches of the tasks done, given to each task started after
         with progress_bar(len(todo), f"networks ({workers} processes)", self.progress) as bar, \
                 pool(workers) as workers_pool:
-            futures = {workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
-                                   [self.hardware.get(c, c) for c in cs], *settings): m
-                       for m, cs in todo.items()}
-            for done in as_completed(futures):
-                for config, result in zip(todo[futures[done]], done.result()):
-                    self.results[(futures[done], config)] = result
-                bar.update()
+            running: dict = {}      # future -> its network
+            started: dict = {}      # network -> its layer shapes
+
+            def start():
+                """A task is started when a worker is free: the first network left that shares
+                the fewest layer shapes with the networks running (the SqueezeNext variants
+                share most of theirs: started after the one running has finished, they get its
+                searches instead of repeating them)."""
+                if not pending:
+                    return
+                busy = set().union(*(started[m] for m in running.values()))
+                m = min(pending, key=lambda m: len(pending[m] & busy))
+                started[m] = pending.pop(m)
+                running[workers_pool.submit(_emulate_in_worker, self.networks.get(m, m),
+                                            [self.hardware.get(c, c) for c in todo[m]],
+                                            *settings, searched)] = m
+            for _ in range(workers):
+                start()
+            while running:
+                for done in wait(running, return_when=FIRST_COMPLETED).done:
+                    model = running.pop(done)
+                    results, new = done.result()
+                    searched.update(new)
+                    for config, result in zip(todo[model], results):
+                        self.results[(model, config)] = result
+                    bar.update()
+                    start()
 
 
 @lru_cache(maxsize=1)  # the configs of a model run one after another: build and draw once
-def _reference(model: str | NetworkSpec, seed: int, sparsity: float) -> Reference:
+def _reference(model: str | NetworkSpec, seed: int, sparsity: float,
+               weight_bits: tuple[int, ...]) -> Reference:
     """A network (named as reports name it) with seeded random weights for a zoo model or a
     graph-only file, pruned in place, and its float pass (network.reference), which the
-    network's emulations on every configuration share."""
+    network's emulations on every configuration share; the float weights then give way to
+    their codes at each of `weight_bits` (Reference.keep_codes), all the emulations read."""
     spec = model if isinstance(model, NetworkSpec) else NetworkSpec.of(model)
     graph, weights, _, _ = replace(spec, seed=seed).load()
-    return reference(graph, weights, sparsity, seed=seed, in_place=True)
+    ref = reference(graph, weights, sparsity, seed=seed, in_place=True)
+    del weights   # (the runner's steps hold the arrays now: keep_codes drops them)
+    ref.keep_codes(weight_bits)
+    return ref
+
+
+def _layer_shapes(model: str | NetworkSpec) -> frozenset:
+    """The conv and fc layer shapes of a zoo model, from its graph alone (cheap: no weights);
+    none for a network file (reading it is not cheap)."""
+    spec = model if isinstance(model, NetworkSpec) else NetworkSpec.of(model)
+    if spec.model is None:
+        return frozenset()
+    from .. import zoo
+    try:
+        return frozenset(conv_shape(layer.op, layer.in_shapes[0])
+                         for layer in zoo.build(spec.model, **spec.options).layers
+                         if isinstance(layer.op, (O.Conv2d, O.Linear)))
+    except UserError:   # (a layer the kernels cannot run: the emulation says so)
+        return frozenset()
 
 
 def _emulate(model: str | NetworkSpec, config: str, sparsity: float, seed: int, dataflow: str,
-             overrides: dict, progress: bool, cache: dict) -> NetworkResult:
+             overrides: dict, progress: bool, cache: dict, configs: list[str]) -> NetworkResult:
+    """model on config, on the float pass shared by its emulations on `configs` (config among
+    them): their weight widths are the codes kept."""
     hw = with_overrides(config, overrides)
-    return emulate_reference(_reference(model, seed, sparsity), hw, dataflow, progress, cache)
+    widths = tuple(sorted({with_overrides(c, overrides).weight_bits for c in configs}))
+    return emulate_reference(_reference(model, seed, sparsity, widths), hw, dataflow, progress,
+                             cache)
 
 
 _WORKER_CACHE: dict = {}  # a worker process's search cache, kept between its tasks
 
 
-def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides) -> list[NetworkResult]:
-    return [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE)
-            for c in configs]
+def _emulate_in_worker(model, configs, sparsity, seed, dataflow, overrides,
+                       searched: dict) -> tuple[list[NetworkResult], dict]:
+    """A task of run_all: the network on each config, with the searches other workers made
+    before the task started (`searched`, merged into this worker's cache; a search's result
+    depends on its key alone, so results never depend on which worker searched first), and
+    the searches this task made."""
+    for key, choice in searched.items():
+        _WORKER_CACHE.setdefault(key, choice)
+    before = set(_WORKER_CACHE)
+    results = [_emulate(model, c, sparsity, seed, dataflow, overrides, False, _WORKER_CACHE,
+                        configs) for c in configs]
+    _reference.cache_clear()   # the network's codes and sums are not kept into the next task
+    return results, {k: v for k, v in _WORKER_CACHE.items() if k not in before}
 
 
 def paper_config(hw) -> str | None:

@@ -47,7 +47,7 @@ best of those under the same objective.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -196,12 +196,16 @@ def evaluate(shape: ConvShape, mapping: Mapping, hw: Hardware, zeros) -> Choice:
 # ---- 1. candidate tile sizes -------------------------------------------------------------------
 
 def _tile_sums(n: int, sizes: np.ndarray, per_tile) -> np.ndarray:
-    """For each size t, the sum over the tiles of a loop of extent n of per_tile(start, size)."""
-    out = np.zeros(len(sizes), np.int64)
-    for i, t in enumerate(sizes):
-        starts = np.arange(0, n, t)
-        out[i] = per_tile(starts, np.minimum(t, n - starts)).sum()
-    return out
+    """For each size t, the sum over the tiles of a loop of extent n of per_tile(start, size):
+    per_tile called once, on the tiles of every size (about n ln n of them) one after another."""
+    sizes = np.asarray(sizes, np.int64)
+    m = -(-n // sizes)                      # tiles of each size
+    first = np.concatenate(([0], np.cumsum(m)[:-1]))
+    of = np.repeat(np.arange(len(sizes)), m)
+    t = sizes[of]
+    starts = (np.arange(len(of)) - first[of]) * t
+    vals = np.broadcast_to(per_tile(starts, np.minimum(t, n - starts)), starts.shape)
+    return np.add.reduceat(vals.astype(np.int64, copy=False), first)
 
 
 def _touched(starts, sizes, s, R, pad, size, in_dram: bool):
@@ -294,62 +298,103 @@ def _rs_features(shape: ConvShape, hw: Hardware, d: str, n: int, t: np.ndarray) 
 def _pareto(f: np.ndarray) -> np.ndarray:
     """The sizes (row index + 1) not dominated by a smaller size (all features <=). Column 1
     is the tile count, which a smaller size never has fewer of: only sizes of the same count
-    (a contiguous range) can dominate each other."""
-    keep: list[int] = []
-    start = 0
-    while start < len(f):
-        end = start
-        while end + 1 < len(f) and f[end + 1, 1] == f[start, 1]:
-            end += 1
-        group: list[int] = []
-        for i in range(start, end + 1):
-            if not group or not (f[group] <= f[i]).all(axis=1).any():
-                group.append(i)
-        keep += group
-        start = end + 1
-    return np.array(keep, np.int64) + 1
+    (a contiguous range) can dominate each other. Domination is transitive, so a size is kept
+    exactly when no smaller size of its range (kept or not) dominates it: checked a block of
+    sizes at a time, against the sizes kept before the block and the block's smaller ones."""
+    keep: list[np.ndarray] = []
+    edges = np.flatnonzero(np.diff(f[:, 1])) + 1
+    for start, end in zip(np.concatenate(([0], edges)), np.concatenate((edges, [len(f)]))):
+        if end - start == 1:   # a size alone with its count (every size below about sqrt(n))
+            keep.append(np.array([start]))
+            continue
+        kept = f[:0]
+        for b0 in range(start, end, 128):
+            block = f[b0:min(end, b0 + 128)]
+            out = (kept[:, None] <= block[None]).all(axis=2).any(axis=0)
+            earlier = np.tri(len(block), k=-1, dtype=bool).T   # [j, i]: j before i
+            out |= ((block[:, None] <= block[None]).all(axis=2) & earlier).any(axis=0)
+            kept = np.concatenate((kept, block[~out]))
+            keep.append(b0 + np.flatnonzero(~out))
+    return np.concatenate(keep).astype(np.int64) + 1
 
 
 @dataclass
 class Tilings:
-    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer (an (n, 4) array), the
-    candidate sizes per loop, and the DRAM words no order of each tiling goes below."""
-    tiles: np.ndarray
+    """Every (tk, tc, ty, tx) of candidate sizes that fits the buffer, as each tile size's index
+    in its loop's candidate sizes (`at`, an (n, 4) array: 16 bytes a tiling, where the sizes
+    themselves took 32), the candidate sizes per loop, the DRAM words no order of each tiling
+    goes below and, with double buffering, its prologue and epilogue at their least."""
     sizes: list[np.ndarray]
+    at: np.ndarray
     least_words: np.ndarray
-    at: np.ndarray | None = None   # (n, 4): each tile size's index in its loop's sizes
+    edges: np.ndarray | None = None
+    _common: tuple | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def tiles_of(self, rows) -> np.ndarray:
+        """The tile sizes (an (n, 4) int64 array) of the tilings `rows` (an index or mask)."""
+        at = self.at[rows]
+        return np.stack([s[at[:, d]] for d, s in enumerate(self.sizes)], axis=1)
+
+    @property
+    def tiles(self) -> np.ndarray:
+        """Every tiling's tile sizes."""
+        return self.tiles_of(slice(None))
 
     def index(self, d: int) -> np.ndarray:
         """Each tiling's index in loop d's sizes."""
-        return (np.searchsorted(self.sizes[d], self.tiles[:, d]) if self.at is None
-                else self.at[:, d])
+        return self.at[:, d]
+
+    def count(self, shape: ConvShape, d: int) -> np.ndarray:
+        """Each tiling's number of tiles along loop d."""
+        return (-(-shape._out[d] // self.sizes[d]))[self.at[:, d]]
 
 
 def fitting_tilings(shape: ConvShape, hw: Hardware, zeros=None, rs: bool = False) -> Tilings:
+    """The tilings of candidate sizes that fit the buffer, in the order of their grid (k
+    outermost), found a block of k sizes at a time (the footprints and the fit of about 2**18
+    points of the grid at once, not of the whole grid)."""
     sizes = candidate_sizes(shape, hw, zeros, rs)
-    fp = footprints(shape, tuple(sizes))   # over the grid of sizes (broadcast views)
-    fit = hw.fits_array(dict(zip(fp, np.broadcast_arrays(*fp.values()))))
-    # the fitting points of the grid of sizes, in the grid's order (k outermost)
-    at = np.stack(np.nonzero(fit), axis=1)
-    tiles = np.stack([s[at[:, d]] for d, s in enumerate(sizes)], axis=1)
-    return Tilings(tiles, sizes, _least_words(shape, tiles, sizes), at)
+    step = max(1, (1 << 18) // int(np.prod([len(v) for v in sizes[1:]])))
+    ats, edges = [], []
+    for k0 in range(0, len(sizes[0]), step):
+        fp = footprints(shape, (sizes[0][k0:k0 + step],) + tuple(sizes[1:]))   # broadcast views
+        grid = dict(zip(fp, np.broadcast_arrays(*fp.values())))
+        fit = hw.fits_array(grid)
+        points = np.nonzero(fit)
+        at = np.empty((len(points[0]), 4), np.int32)   # (a candidate size's index: small)
+        for d, p in enumerate(points):
+            at[:, d] = p
+        at[:, 0] += k0
+        ats.append(at)
+        if hw.double_buffering:   # the bound's prologue and epilogue, from these footprints
+            edges.append(T.prologue_epilogue(shape, None, shape.input_used, shape.weight_size,
+                                             shape.output_size, hw,
+                                             {op: v[fit] for op, v in grid.items()}))
+    at = np.concatenate(ats) if len(ats) > 1 else ats[0]
+    return Tilings(sizes, at, _least_words(shape, sizes, at),
+                   (np.concatenate(edges) if len(edges) > 1 else edges[0]) if edges else None)
 
 
-def _least_words(shape: ConvShape, tiles: np.ndarray, sizes: list[np.ndarray]) -> np.ndarray:
-    """least_dram_words of each tiling. It depends on the tile counts alone, and the tilings'
-    counts are few (a loop's candidate sizes have fewer distinct counts than sizes, and most
-    tilings fit): where the grid of every loop's distinct counts is smaller than the tilings,
-    the bound is computed once per point of that grid and looked up (the same values; on
-    SqueezeNet, 1.0-SqNxt-23 and MobileNet 4.2 million points for 17.3 million tilings)."""
-    ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
-    n = -(-ext // tiles)
-    counts = [np.unique(-(-e // s)) for e, s in zip(ext, sizes)]
+def _least_words(shape: ConvShape, sizes: list[np.ndarray], at: np.ndarray) -> np.ndarray:
+    """least_dram_words of each tiling (at: its sizes' indices). It depends on the tile counts
+    alone, and the tilings' counts are few (a loop's candidate sizes have fewer distinct counts
+    than sizes, and most tilings fit): where the grid of every loop's distinct counts is smaller
+    than the tilings, the bound is computed once per point of that grid and looked up (the same
+    values; on SqueezeNet, 1.0-SqNxt-23 and MobileNet 4.2 million points for 17.3 million
+    tilings)."""
+    per = [-(-e // s) for e, s in zip(shape._out, sizes)]   # each candidate size's tile count
+    counts = [np.unique(p) for p in per]
     dims = [len(c) for c in counts]
-    if np.prod(dims) >= len(tiles):
-        return least_dram_words(shape, n)
+    if np.prod(dims) >= len(at):
+        return least_dram_words(shape, np.stack([p[at[:, d]] for d, p in enumerate(per)], axis=1))
     grid = np.stack(np.meshgrid(*counts, indexing="ij"), axis=-1).reshape(-1, 4)
-    at = np.ravel_multi_index([np.searchsorted(c, n[:, d]) for d, c in enumerate(counts)], dims)
-    return least_dram_words(shape, grid)[at]
+    # each candidate size's index among its loop's distinct counts, then each tiling's point
+    where = [np.searchsorted(c, p) for c, p in zip(counts, per)]
+    point = np.ravel_multi_index([w[at[:, d]] for d, w in enumerate(where)], dims)
+    return least_dram_words(shape, grid)[point]
 
 
 # ---- 2. canonical orders: the kernels' table (orders differing only in loops of one tile) ----
@@ -364,8 +409,7 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
     """`field` (cycles or passes) of every tiling, from counts of one tiling per loop size: the
     counter is a product of one factor per loop (module doc), so f(t) = f(ref) * prod over loops
     of f(ref with t_d) / f(ref). Exact; tests check it against counting."""
-    tiles = tilings.tiles
-    ref = tiles[0]
+    ref = tilings.tiles_of([0])[0]
     rows, where = [], []
     for d in range(4):
         sizes = tilings.sizes[d]
@@ -381,14 +425,36 @@ def _separable(shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tiling
     maps[:, 8] = psums_per_pe(hw, dataflow, shape)
     vals = count_array(shape, maps, zeros)[:, COUNTER_FIELDS.index(field)].astype(np.float64)
     base = vals[np.searchsorted(where[0], ref[0])]   # the reference tiling itself
-    out = np.full(len(tiles), base)
+    out = np.full(len(tilings), base)
     at = 0
     for d in range(4):
         v = vals[at:at + len(where[d])]
         at += len(where[d])
         if base:
-            out *= v[tilings.index(d)] / base
+            out *= (v / base)[tilings.index(d)]   # (each size's ratio, then each tiling's)
     return np.rint(out)
+
+
+def _dataflow_free(shape: ConvShape, hw: Hardware, tilings: Tilings):
+    """The parts of the bound no dataflow changes, made once for the dataflows searched on the
+    same tilings: each tiling's number of tiles, its least DMA time (each operand's distinct
+    tiles transferred at least once, the least words at the narrowest operand's bytes) and, with
+    double buffering, its prologue and epilogue at their least (else None)."""
+    if tilings._common is None:
+        nk, nc, ny, nx = (tilings.count(shape, d) for d in range(4))
+        # distinct tiles of each operand: each is transferred at least once
+        in_tiles = nc * ny * nx * (nk if shape.groups > 1 else 1)
+        transfers = nk * nc + in_tiles + nk * ny * nx
+        del in_tiles
+        narrowest = min(min(hw.operand_bits.values()), hw.output_bits) / 8
+        dram = T.dma_cycles(transfers, tilings.least_words * narrowest, hw)
+        del transfers
+        edges = None
+        if hw.double_buffering:
+            edges = tilings.edges if tilings.edges is not None else T.prologue_epilogue(
+                shape, tilings.tiles, shape.input_used, shape.weight_size, shape.output_size, hw)
+        tilings._common = (nk * nc * ny * nx, dram, edges)
+    return tilings._common
 
 
 class _Bound:
@@ -396,25 +462,19 @@ class _Bound:
     step 3)."""
 
     def __init__(self, shape: ConvShape, hw: Hardware, dataflow: Dataflow, zeros, tilings):
-        tiles = tilings.tiles
-        ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
-        n = -(-ext // tiles)
+        tiles, dram, edges = _dataflow_free(shape, hw, tilings)
         cycles = _separable(shape, hw, dataflow, zeros, tilings, "cycles")
         charged = {"pass": lambda: _separable(shape, hw, dataflow, zeros, tilings, "passes"),
-                   "tile": lambda: np.prod(n, axis=1), "layer": lambda: 1}[hw.fill_drain]()
+                   "tile": lambda: tiles, "layer": lambda: 1}[hw.fill_drain]()
         compute = T.array_cycles(cycles, hw) + charged * hw.pipeline_skew
+        del cycles, charged
         words = tilings.least_words
-        # distinct tiles of each operand: each is transferred at least once
-        in_tiles = n[:, 1] * n[:, 2] * n[:, 3] * (n[:, 0] if shape.groups > 1 else 1)
-        transfers = n[:, 0] * n[:, 1] + in_tiles + n[:, 0] * n[:, 2] * n[:, 3]
-        narrowest = min(min(hw.operand_bits.values()), hw.output_bits) / 8
-        dram = T.dma_cycles(transfers, words * narrowest, hw)
         if hw.double_buffering:   # timing's prologue and epilogue, at their least
-            compute = compute + T.prologue_epilogue(shape, tiles, shape.input_used,
-                                                    shape.weight_size, shape.output_size, hw)
+            compute += edges
             total = np.maximum(compute, dram)
         else:
             total = compute + dram
+        del compute
         def least_energy():
             # every performed MAC reads its three operands from, and writes its partial sum to,
             # a register file (kernels' counters); every DRAM word costs at least the cheapest
@@ -468,16 +528,15 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
     zeros = zeros if dataflow.skips_zero_weights else None
     if tilings is None:
         tilings = fitting_tilings(shape, hw, zeros, rs=dataflow == Dataflow.RS)
-    tiles = tilings.tiles
-    if not len(tiles):
+    if not len(tilings):
         raise UserError(f"buffer.bytes ({hw.gb_bytes}) of {hw.name} is smaller than one tile of "
                         f"this layer ({shape_str(shape)})")
     bound = _Bound(shape, hw, dataflow, zeros, tilings)
     ext = np.array([shape.K, shape.Cg, shape.Ho, shape.Wo])
     best_key, best_row, best_counts = (np.inf, np.inf), None, None
     counted = 0
-    left = np.ones(len(tiles), bool)           # tilings not counted yet
-    k = min(64, len(tiles))
+    left = np.ones(len(tilings), bool)         # tilings not counted yet
+    k = min(64, len(tilings))
     batch = np.argpartition(bound.cost, k - 1)[:k]  # start with the least bounds, no full sort
     while len(batch):
         batch = batch[np.lexsort((bound.tiebreak[batch], bound.cost[batch]))]
@@ -487,7 +546,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
             if not len(take):
                 break
             left[take] = False
-            rows = _rows(tiles[take], ext, dataflow, hw, psums_per_pe(hw, dataflow, shape))
+            rows = _rows(tilings.tiles_of(take), ext, dataflow, hw, psums_per_pe(hw, dataflow, shape))
             counts = count_array(shape, rows, zeros)
             cols = T.Columns(counts)
             tm = T.timing_columns(shape, rows[:, 4:8], cols, hw)
@@ -500,7 +559,7 @@ def search_dataflow(shape: ConvShape, hw: Hardware, dataflow, zeros=None,
         if len(batch) > 4096:
             batch = batch[np.argpartition(bound.cost[batch], 4095)[:4096]]
     if stats is not None:
-        stats.tilings += len(tiles)
+        stats.tilings += len(tilings)
         stats.counted += counted
     m = mapping_for(hw, dataflow, ORDERS[best_row[3]], tuple(int(v) for v in best_row[4:8]), shape)
     c = Counters._from_array(best_counts.tolist())

@@ -146,12 +146,13 @@ def timing_columns(shape: ConvShape, tiles, c, hw: Hardware) -> dict[str, np.nda
 
 
 def prologue_epilogue(shape: ConvShape, tiles, input_words, weight_words, output_words,
-                      hw: Hardware):
+                      hw: Hardware, fp: dict | None = None):
     """With double buffering, the DMA time the array cannot overlap: the first input and weight
     tiles (nothing to compute yet; at most all the input / weight words the layer fetches, none
     of an operand it does not fetch) and the last output tile (none when no output is written:
-    onchip.py)."""
-    fp = footprints(shape, tiles)
+    onchip.py). fp: the tiles' footprints (kernels.footprints) where the caller has them (tiles
+    is then not read)."""
+    fp = footprints(shape, tiles) if fp is None else fp
     bpc, lat = hw.dram_bytes_per_cycle, hw.dram_latency_cycles
     first = (np.minimum(fp["input"], input_words) * hw.input_bits
              + np.minimum(fp["weight"], weight_words) * hw.weight_bits) / 8

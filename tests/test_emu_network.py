@@ -5,7 +5,7 @@ import pytest
 
 from sqnxt_engine.emu.cli import main
 from sqnxt_engine.emu.energy import energy
-from sqnxt_engine.emu.hardware import load_hardware
+from sqnxt_engine.emu.hardware import load_hardware, with_overrides
 from sqnxt_engine.emu.network import emulate
 from sqnxt_engine.graph import GraphBuilder
 from sqnxt_engine.graph import ops as O
@@ -168,11 +168,19 @@ def test_a_shared_float_pass_gives_each_hardware_what_its_own_emulation_gives(gr
     ref = reference(graph, own, 0.4, in_place=True)
     assert all(np.array_equal(own[k], copied[k]) for k in w)
     assert any(not np.array_equal(own[k], before[k]) for k in w)   # pruned in place
+    # the same pass with the float weights given up for their 16-bit codes (reports._reference)
+    codes = reference(graph, {k: v.copy() for k, v in before.items()}, 0.4, in_place=True)
+    codes.keep_codes((16,))
+    assert all(s.params.get("weight") is None for s in codes.runner.steps
+               if isinstance(s.op, (O.Conv2d, O.Linear)))
     cache: dict = {}
     for hw in (load_hardware("8x8"), load_hardware("16x16"), load_hardware("8x8")):
-        shared = emulate_reference(ref, hw, "best", cache=cache)
         alone = emulate(graph, before, hw, "best", sparsity=0.4)
-        assert [r.row() for r in shared.steps] == [r.row() for r in alone.steps]
-        assert [r.acc_fit_bits for r in shared.steps] == [r.acc_fit_bits for r in alone.steps]
-        assert (shared.max_abs_diff, shared.max_abs_ref, shared.top1_match) == \
-            (alone.max_abs_diff, alone.max_abs_ref, alone.top1_match)
+        for shared in (emulate_reference(ref, hw, "best", cache=cache),
+                       emulate_reference(codes, hw, "best", cache=cache)):
+            assert [r.row() for r in shared.steps] == [r.row() for r in alone.steps]
+            assert [r.acc_fit_bits for r in shared.steps] == [r.acc_fit_bits for r in alone.steps]
+            assert (shared.max_abs_diff, shared.max_abs_ref, shared.top1_match) == \
+                (alone.max_abs_diff, alone.max_abs_ref, alone.top1_match)
+    with pytest.raises(RuntimeError, match="dropped"):   # a width whose codes were not kept
+        emulate_reference(codes, with_overrides("8x8", {"arith.weight_bits": 8}), "best")

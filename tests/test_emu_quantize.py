@@ -68,3 +68,21 @@ def test_prune_in_place_equals_the_copy(monkeypatch, sparsity):
     assert (want == 0).sum() >= round(sparsity * w.size)
     with pytest.raises(ValueError, match="contiguous"):
         prune(w.T, sparsity, in_place=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64])
+def test_kth_magnitude_by_radix_equals_the_partition(monkeypatch, dtype):
+    """The k-th smallest magnitude read block by block (a radix selection for floats) is the
+    partition's, with the ties among the k smallest counted, for every k: signed zeros, ties
+    and infinities included."""
+    from sqnxt_engine.emu import quantize as Q
+    monkeypatch.setattr(Q, "_BLOCK", 13)
+    rng = np.random.default_rng(4)
+    a = np.round(rng.normal(0, 3, 200), 1).astype(dtype)
+    if dtype != np.int64:
+        a[:6] = [-0.0, 0.0, np.inf, -np.inf, 1e-30, -2.5]
+    for k in range(1, a.size + 1):
+        mag = np.sort(np.abs(a))
+        t, ties = Q.kth_magnitude(a, k)
+        assert t == mag[k - 1] and t.dtype == a.dtype
+        assert ties == k - np.count_nonzero(np.abs(a) < t)

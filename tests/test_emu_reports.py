@@ -190,6 +190,21 @@ def test_jobs_do_not_change_the_results(command, tmp_path, capsys):
     assert json.loads(outputs[0][0])
 
 
+def test_a_worker_task_returns_its_searches_and_uses_those_given(monkeypatch):
+    """A task run after another is given the searches it made: it searches nothing again and
+    gives the same results as when it searched for itself."""
+    from sqnxt_engine.emu import search as S
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    spec = NetworkSpec.of("1.0-SqNxt-23v5", {"input_size": 32})
+    monkeypatch.setattr(R, "_WORKER_CACHE", {})
+    first, made = R._emulate_in_worker(spec, ["8x8"], 0.4, 0, "best", {}, {})
+    assert made and all(isinstance(c, S.Choice) for c in made.values())
+    monkeypatch.setattr(R, "_WORKER_CACHE", {})   # another worker
+    monkeypatch.setattr(S, "search", lambda *a, **k: pytest.fail("searched again"))
+    again, none = R._emulate_in_worker(spec, ["8x8"], 0.4, 0, "best", {}, made)
+    assert none == {}
+    assert [r.total_row() for r in again] == [r.total_row() for r in first]
+
 def test_jobs_must_be_a_positive_integer(capsys):
     for bad in ("0", "-1", "two"):
         assert main(["table3", "--jobs", bad]) == 2
@@ -210,3 +225,13 @@ def test_co_design_steps_are_ratios_of_the_later_network_to_the_earlier():
     assert steps["v4/v3"]["paper_time"] == pytest.approx(4 / 3)
     assert steps["v2/v1"]["paper_energy"] is None   # no paper figure: no ratio
     assert F.step_rows([r for r in rows if r["model"] != F.V5])[-1]["step"] == "v4/v3"
+
+
+def test_networks_sharing_layer_shapes_are_known_before_they_run():
+    """run_all starts a network after those it shares layer shapes with (_layer_shapes: a zoo
+    model's conv and fc shapes from its graph alone; a file's are not read)."""
+    from sqnxt_engine.io.network_spec import NetworkSpec
+    v1, v5, alex = (R._layer_shapes(m) for m in ("1.0-SqNxt-23", "1.0-SqNxt-23v5", "AlexNet"))
+    assert len(v1 & v5) > len(v5) / 2 and not v1 & alex
+    assert any(s.K == 4096 and s.C == 9216 for s in alex)   # fc6
+    assert R._layer_shapes(NetworkSpec.of(file="any.npz")) == frozenset()

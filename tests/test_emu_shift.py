@@ -212,3 +212,20 @@ def test_shift_without_a_1x1_consumer_falls_back_to_copy():
     rows = {r.name: r.row() for r in res.steps}
     assert rows["s"]["mapping"].startswith("copy (no 1x1 convolution")
     assert "shift" not in rows["c2"] and res.top1_match
+
+
+def test_a_shared_pass_on_codes_gives_what_each_emulation_gives(shift_resnet):
+    """table3's sharing on a network with shifts: one float pass, its weights' codes kept, each
+    layer's operands executed once across the hardware (remapped fetches and copies: their
+    operands differ) gives what emulate() gives on each hardware alone."""
+    from sqnxt_engine.emu.network import emulate_reference, reference
+    g, w = shift_resnet
+    x = np.random.default_rng(1).standard_normal((1,) + g.input_shape).astype(np.float32)
+    ref = reference(g, {k: v.copy() for k, v in w.items()}, 0.4, x=x, in_place=True)
+    ref.keep_codes((16,))
+    for hw_name, form in (("8x8", "remap"), ("16x16", "remap"), ("16x16", "copy")):
+        hw = dataclasses.replace(load_hardware(hw_name), shift=form)
+        shared, alone = emulate_reference(ref, hw, "best"), emulate(g, w, hw, "best", 0.4, x=x)
+        assert [r.row() for r in shared.steps] == [r.row() for r in alone.steps]
+        assert shared.max_abs_diff == alone.max_abs_diff
+    assert ref.sums

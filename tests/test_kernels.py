@@ -485,3 +485,14 @@ def test_row_stationary_executes_and_counts_alike_on_every_kernel(data):
     more = Mapping(Dataflow.RS, m.pe_rows, m.pe_cols, m.order, m.tiles, m.psums_per_pe + 1)
     cm = count(shape, more, None)
     assert cm.cycles == c.cycles and cm.input_gb_reads <= c.input_gb_reads
+
+
+def test_k_last_layout_copied_by_blocks_equals_the_transpose():
+    """execute's k-innermost weights, copied 128 x 128 blocks at a time, are the transpose."""
+    from sqnxt_engine.kernels.api import _k_last
+    rng = np.random.default_rng(1)
+    for shape in [(1, 1, 1, 1), (300, 7, 3, 3), (129, 257, 1, 1), (5, 1000, 1, 1)]:
+        w = rng.integers(-99, 99, shape).astype(np.int16)
+        got = _k_last(w)
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, w.transpose(1, 2, 3, 0))
