@@ -183,13 +183,9 @@ def _count(db_path, name):
         return 0
 
 
-def test_a_stopped_job_continues_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
-    """A job stopped after its first epoch continues from it: its record is an uninterrupted job's."""
+def stop_after_an_epoch(job, folder, monkeypatch) -> None:
+    """Run `job` keeping checkpoints in `folder` and stop it right after its first epoch's."""
     from sqnxt_engine.train.checkpoint import Checkpoint
-    path, _ = tiny_run
-    search = CD.load_search(path)
-    job = CD.jobs_of(search, 1, search.candidates[:1])[0]  # two epochs
-    folder = tmp_path / "ckpt"
     save = Checkpoint.save
 
     def save_then_stop(self, *a, **kw):
@@ -199,6 +195,15 @@ def test_a_stopped_job_continues_from_its_checkpoint(tiny_run, tmp_path, monkeyp
         m.setattr(Checkpoint, "save", save_then_stop)
         with pytest.raises(KeyboardInterrupt):
             CD.train_job(job, str(folder))
+
+
+def test_a_stopped_job_continues_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
+    """A job stopped after its first epoch continues from it: its record is an uninterrupted job's."""
+    path, _ = tiny_run
+    search = CD.load_search(path)
+    job = CD.jobs_of(search, 1, search.candidates[:1])[0]  # two epochs
+    folder = tmp_path / "ckpt"
+    stop_after_an_epoch(job, folder, monkeypatch)
     saved = folder / f"{job.key}.npz"
     assert saved.exists()
     from sqnxt_engine.io.weights import read_npz_with_meta
@@ -218,17 +223,9 @@ def test_training_on_a_dask_cluster_gives_the_same_records(tiny_run, tmp_path, m
     search = CD.load_search(path)
     job = CD.jobs_of(search, 0, search.candidates[:1])[0]
     folder = tmp_path / "d.sqlite.checkpoints"
-    save = Checkpoint.save
-    resumed = []
-
-    def save_then_stop(self, *a, **kw):
-        save(self, *a, **kw)
-        raise KeyboardInterrupt
-    with monkeypatch.context() as m:
-        m.setattr(Checkpoint, "save", save_then_stop)
-        with pytest.raises(KeyboardInterrupt):
-            CD.train_job(job, str(folder))
+    stop_after_an_epoch(job, folder, monkeypatch)
     assert (folder / f"{job.key}.npz").exists()
+    resumed = []
     restore = Checkpoint.restore
 
     def restore_noted(self, *a, **kw):
