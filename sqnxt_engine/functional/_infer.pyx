@@ -506,8 +506,9 @@ def phased_conv(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, re
     one contiguous run, and the compiled kernel (_infer_simd.h) sums the runs of every tap into
     a block of output channels in registers, loading each run once per block. The sums of a band
     of rows (about PH_BAND_OUTPUTS a channel, with wq - wo spare columns a row) are then copied
-    into out with the bias and clamp. Each output sums its taps in the order (c, i, j), the
-    bias after them, as the im2col product does (within rounding: that order is BLAS's)."""
+    into out with the bias and clamp. Each output sums its taps in the order (c, i, j), then adds
+    the bias; the im2col scheme's BLAS product sums them in its own blocked order, so the two
+    agree within rounding."""
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], o = out.shape[1]
     cdef ph_geom pg = _ph_geometry(c, x.shape[2], x.shape[3], kh, kw, out.shape[2], out.shape[3],
                                    sh, sw, dh, dw, pad_top, pad_left, o)
