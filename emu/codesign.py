@@ -44,7 +44,10 @@ scratch (the cosine schedule depends on the epochs). Training records go into th
 table of the sweep database (sweep.ResultsDB, its marker and checks), keyed by the sha256 of the
 candidate's zoo network, the recipe, the images, the torch threads and the package version; a
 job stored is never trained again, and a job in flight keeps a checkpoint per epoch (train/
-checkpoint.py, in DB.checkpoints/) from which a killed run continues with the same weights.
+checkpoint.py, in DB.checkpoints/) from which a killed run continues with the same weights. The
+last rung's jobs leave their trained networks as the engine's weight files, DB.weights/KEY.npz
+(sqnxt-train's export), so the best can be evaluated on the whole test split and shipped without
+training it again.
 
 The emulation is a sweep (sweep.run_sweep: the same records, keys, executors and resumption) of
 every candidate on every hardware point. For the Pareto view, one record per candidate and
@@ -290,11 +293,13 @@ def jobs_of(search: Search, rung: int, candidates) -> list[Job]:
                 r.train_images, search.test_images, search.threads) for c in candidates]
 
 
-def train_job(job: Job, checkpoints: str | None = None) -> tuple[dict, dict]:
+def train_job(job: Job, checkpoints: str | None = None, weights: str | None = None) -> tuple[dict, dict]:
     """(record, run info) of one training job: the candidate built from the zoo, trained with
     the recipe on the first train_images of Fashion-MNIST's training split (on the CPU, `threads`
     torch threads), scored on the first test_images of its test split. With `checkpoints` (a
-    folder) the state is kept there after every epoch and a stopped job continues from it."""
+    folder) the state is kept there after every epoch and a stopped job continues from it; with
+    `weights` (a folder) the trained network is written there as the engine's weight file
+    KEY.npz (sqnxt-train's export), before the job's record is returned."""
     import numpy as np
     import torch
 
@@ -302,7 +307,7 @@ def train_job(job: Job, checkpoints: str | None = None) -> tuple[dict, dict]:
     from ..io.datasets import load_dataset
     from ..train.checkpoint import Checkpoint
     from ..train.torch_graph import GraphModule
-    from ..train.train import Recipe, magnitude_masks, torch_accuracy, train
+    from ..train.train import Recipe, export_weights, magnitude_masks, torch_accuracy, train
     t0 = time.perf_counter()
     recipe = Recipe(**json.loads(job.recipe))
     torch.set_num_threads(job.threads)
@@ -322,6 +327,10 @@ def train_job(job: Job, checkpoints: str | None = None) -> tuple[dict, dict]:
     train(model, x[:job.train_images], y[:job.train_images], recipe, masks, log=lambda m: None,
           device="cpu", checkpoint=saver)
     accuracy = torch_accuracy(model, xt[:job.test_images], yt[:job.test_images])
+    if weights:
+        Path(weights).mkdir(exist_ok=True)
+        export_weights(model, Path(weights) / f"{job.key}.npz", c.model, c.zoo_options, force=True,
+                       log=lambda m: None)
     record = {"key": job.key, "network": c.label, "model": c.model, "zoo_options": c.zoo_options,
               "prune": c.prune, "rung": job.rung, "epochs": recipe.epochs,
               "train_images": job.train_images, "test_images": job.test_images,
@@ -434,8 +443,11 @@ def run_codesign(search: Search, db: CodesignDB, scheduler=None, budget: Budget 
                 run.epochs += j.epochs
                 allowed.append(j)
             with progress_bar(len(todo), f"codesign {search.name} rung {rung}", progress) as bar:
+                # the last rung's trained networks are kept (DB.weights/KEY.npz): the best can be
+                # evaluated on the whole test split and shipped without training it again
+                weights = str(db.path) + ".weights" if rung == len(search.rungs) - 1 else None
                 for record, info in _train_results(allowed, client, str(db.path) + ".checkpoints",
-                                                   budget, t0, run):
+                                                   weights, budget, t0, run):
                     db.add_training(record, info)
                     run.trained += 1
                     bar.update()
@@ -455,10 +467,12 @@ def run_codesign(search: Search, db: CodesignDB, scheduler=None, budget: Budget 
     return run
 
 
-def _train_results(jobs: list[Job], client, checkpoints: str, budget: Budget, t0: float, run):
+def _train_results(jobs: list[Job], client, checkpoints: str, weights: str | None, budget: Budget,
+                   t0: float, run):
     """(record, info) of each job as it finishes: here one at a time, or on the Dask cluster,
-    each keeping its checkpoints in `checkpoints` either way. An hours budget stops starting jobs
-    here, and cancels those not finished on a cluster."""
+    each keeping its checkpoints in `checkpoints` and, if given, its weight file in `weights`
+    either way. An hours budget stops starting jobs here, and cancels those not finished on a
+    cluster."""
     def over() -> bool:
         return budget.hours is not None and time.monotonic() - t0 > budget.hours * 3600
     if client is None:
@@ -466,12 +480,12 @@ def _train_results(jobs: list[Job], client, checkpoints: str, budget: Budget, t0
             if over():
                 run.stopped_by_budget = True
                 return
-            yield train_job(j, checkpoints)
+            yield train_job(j, checkpoints, weights)
         return
     from distributed import as_completed
     # the checkpoints' folder is the database's: workers on this machine (a LocalCluster) or on a
     # shared file system continue a stopped job from it, as a run here does
-    futures = [client.submit(train_job, j, checkpoints, key=f"sqnxt-codesign-{j.key}", pure=False)
+    futures = [client.submit(train_job, j, checkpoints, weights, key=f"sqnxt-codesign-{j.key}", pure=False)
                for j in jobs]
     try:
         for f in as_completed(futures):

@@ -197,6 +197,25 @@ def stop_after_an_epoch(job, folder, monkeypatch) -> None:
             CD.train_job(job, str(folder))
 
 
+def test_the_last_rungs_networks_are_kept_as_weight_files(tiny_run):
+    """Each job of the last rung leaves its trained network as DB.weights/KEY.npz, the engine's
+    weight file: the candidate's network, scoring what the job's record says on the same test
+    images (PyTorch's float32 there, the engine's here: one image of rounding allowed)."""
+    from sqnxt_engine.io.datasets import load_dataset
+    from sqnxt_engine.runtime.predict import engine_accuracy
+    path, full = tiny_run
+    search = CD.load_search(path)
+    trained = table(full, "training")
+    last = [r for r in trained.values() if r["rung"] == len(search.rungs) - 1]
+    files = sorted((full.parent / "full.sqlite.weights").glob("*.npz"))
+    assert len(last) == 2 and sorted(f.stem for f in files) == sorted(r["key"] for r in last)
+    x, y = load_dataset("fashion-mnist", "test")
+    for r in last:
+        correct, n = engine_accuracy(full.parent / "full.sqlite.weights" / f"{r['key']}.npz",
+                                     x[:r["test_images"]], y[:r["test_images"]])
+        assert n == r["test_images"] and abs(100.0 * correct / n - r["accuracy"]) <= 100.0 / n + 1e-9
+
+
 def test_a_stopped_job_continues_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
     """A job stopped after its first epoch continues from it: its record is an uninterrupted job's."""
     path, _ = tiny_run

@@ -330,6 +330,21 @@ def convert_args(pth, output, arch: str, options: dict, float16: bool) -> list[s
              "--preprocess", "fashion-mnist", "--labels", "fashion-mnist"] + ["--float16"] * float16)
 
 
+def export_weights(model, output, arch: str, options: dict, float16: bool = False, force: bool = False,
+                   log=print) -> None:
+    """Write a trained GraphModule as the engine's weight file `output`: its PyTorch state
+    converted by sqnxt-convert's path (the command that repeats it is logged), with Fashion-MNIST's
+    preprocessing and labels."""
+    torch = _torch()
+    from ..io.convert import convert
+    with tempfile.TemporaryDirectory() as tmp:
+        pth = Path(tmp) / (Path(output).stem + ".pth")
+        torch.save(model.export_state_dict(), pth)
+        log("as: sqnxt-convert " + shlex.join(convert_args(pth, output, arch, options, float16)))
+        convert(pth, output, arch, options, preprocess="fashion-mnist", labels="fashion-mnist",
+                float16=float16, force=force)
+
+
 def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None,
                      limit_train: int | None = None, limit_test: int | None = None, threads: int = 2,
                      float16: bool = False, force: bool = False, command: str = "",
@@ -341,7 +356,6 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     path where the training state is kept between epochs (checkpoint.py): a run stopped part-way
     continues from it when called again, and it is removed once the weight file is written."""
     torch = _torch()
-    from ..io.convert import convert
     from ..io.datasets import load_dataset
     from ..io.files import check_out, write_atomic
     from ..io.weights import load_weights
@@ -391,12 +405,7 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        pth = Path(tmp) / (output.stem + ".pth")
-        torch.save(model.export_state_dict(), pth)
-        log("as: sqnxt-convert " + shlex.join(convert_args(pth, output, arch, options, float16)))
-        convert(pth, output, arch, options, preprocess="fashion-mnist", labels="fashion-mnist",
-                float16=float16, force=force)
+    export_weights(model, output, arch, options, float16, force, log)
     arrays, _ = load_weights(output, graph)
     zeros, total = sparsity_of(arrays, graph)
     record = {"architecture": arch, "zoo_options": options, "dataset": "fashion-mnist",
