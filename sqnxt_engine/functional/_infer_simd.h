@@ -241,8 +241,11 @@
  * added (one load per vector and tap, one broadcast weight per channel and tap). The taps of one
  * NV-vector stretch (at most a few hundred vectors) stay in L1 while every channel block is done,
  * so nothing like im2col's copy of the taps is made. w is laid out [b][t][SQNXT_PH_OB], zero past
- * the last channel. OBS and NV are the clone's: 16 accumulators of AVX-512's 32 registers, 8 of
- * AVX2's and SSE's 16 (enough to cover the multiply-add's latency on two pipes). */
+ * the last channel. OBS and NV are the clone's (SQNXT_DEFINE_CLONE's last two arguments): 8 x 2,
+ * 16 accumulators of AVX-512's 32 registers; 4 x 3, 12 of AVX2's and SSE's 16 (enough to cover
+ * the multiply-add's latency on two pipes, with room for the loaded vectors and a weight).
+ * SQNXT_PH_RUN is a multiple of every clone's NV vectors, in float and double (32, 24, 12; 16,
+ * 12, 6), so that no run has a tail. */
 #define SQNXT_PH_OB 8
 #define SQNXT_PH_RUN 96
 #if defined(__GNUC__)
