@@ -5,11 +5,15 @@ the passes that NumPy cannot fuse, each done once per element while the data is 
 - bias_clamp: a product's epilogue, y = min(max(y + bias[c], lo), hi) in place (ReLU is
   (0, inf), ReLU6 (0, 6), no activation (-inf, inf)); bias_clamp_crop does the same while
   copying a product computed with spare columns (ConvPlan's "flat" scheme) into its output.
-- depthwise: a depthwise convolution computed directly, with its epilogue.
+- depthwise: a depthwise convolution computed directly, with its epilogue (on phase planes, or
+  with the channels in the vector lanes: interleave=True).
+- phased_conv: a convolution of a few input channels (a stem) computed directly, with its
+  epilogue (ConvPlan's "phased" scheme); phased_weights packs its weights.
 - flat_columns: the flat scheme's padded gather of every tap (ConvPlan._fast_flat).
 - winograd_input / winograd_output: the transforms around the products of a 1x3 or 3x1
   convolution computed by Winograd's F(4,3) (ConvPlan's "winograd" scheme).
 - max_pool: windows clipped to the input (what padding with -inf gives).
+- Plan: a whole forward pass as one native call (runtime.runner.CompiledPass).
 
 Every kernel runs over independent (image, channel) planes; with OpenMP (when the compiler has
 it, see setup.py) the planes are split over `set_threads` threads, otherwise it runs serially.
