@@ -285,11 +285,17 @@ class ConvPlan:
         Fashion-MNIST model's save 0-197K (planes of 14x14 down to 2x2, 8-128 channels) and
         would run in 0.74-1.37x at batch 1, 0.36-3.2x at batch 256 (its 3x1 layers lose at
         both): they stay flat."""
+        _, wp, cols = self._wino_plane(h, w)
+        ho, _ = self.out_hw(h, w)
+        saved = self.cg * self.o * (3 * ho * wp - 6 * cols)
+        return saved >= self.WINOGRAD_MIN_SAVED
+
+    def _wino_plane(self, h, w):
+        """(hp, wp, columns): the padded plane Winograd's transforms work on for an h x w input,
+        and its tile columns per image (_infer.winograd_tiles)."""
         t, b, l, r = self.padding
         hp, wp = h + t + b, w + l + r
-        ho, _ = self.out_hw(h, w)
-        saved = self.cg * self.o * (3 * ho * wp - 6 * _infer.winograd_tiles(self.kh, hp, wp)[1])
-        return saved >= self.WINOGRAD_MIN_SAVED
+        return hp, wp, _infer.winograd_tiles(self.kh, hp, wp)[1]
 
     def out_hw(self, h, w):
         hw = self._out_hw.get((h, w))
@@ -341,9 +347,8 @@ class ConvPlan:
         if scheme == "winograd" and not self._uses_winograd(h, w):
             scheme = "flat"
         if scheme == "winograd":
-            hp, wp = h + t + b, w + l + r
-            cols = n * _infer.winograd_tiles(self.kh, hp, wp)[1]
-            v, m = temp((6, c, cols)), temp((6, o, cols))
+            hp, wp, cols = self._wino_plane(h, w)
+            v, m = temp((6, c, n * cols)), temp((6, o, n * cols))
             plan.add(_infer.OP_WINO_IN, (x, v), (n * c, n, c, h, w, self.kh, t, l, hp, wp))
             if not matmul_steps(plan, self.wino, v[None], m[None]):
                 return False
@@ -494,9 +499,8 @@ class ConvPlan:
     def _fast_winograd(self, x, n, c, ho, wo):
         if not self._uses_winograd(x.shape[2], x.shape[3]):
             return self._fast_flat(x, n, c, ho, wo)
-        t, b, l, r = self.padding
-        hp, wp = x.shape[2] + t + b, x.shape[3] + l + r
-        cols = _infer.winograd_tiles(self.kh, hp, wp)[1]
+        t, _, l, _ = self.padding
+        hp, wp, cols = self._wino_plane(x.shape[2], x.shape[3])
         v = _work(0, (6, c, n * cols), self.dtype)
         _infer.winograd_input(x, v, self.kh, t, l, hp, wp)
         m = np.matmul(self.wino, v, out=_work(1, (6, self.o, n * cols), self.dtype))
