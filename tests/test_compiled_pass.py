@@ -71,6 +71,20 @@ def test_batches_and_both_precisions(dtype, threads):
     np.testing.assert_array_equal(runner(x), want)
 
 
+@pytest.mark.parametrize("batch", [1, 4])
+def test_the_classifier_head_runs_natively(batch, threads):
+    """Global average pool, flatten and the fully connected layer (one image: NumPy's gemv; more:
+    its gemm by the transposed weights, functional.linear_steps) in the plan: no step from Python."""
+    threads.set(1)
+    g = zoo.build("1.0-SqNxt-23v5", input_size=32, num_classes=10)
+    runner = Runner(g, random_weights(g, 5))
+    x = np.random.default_rng(5).normal(size=(batch,) + g.input_shape).astype(np.float32)
+    want = runner.run(x)[g.outputs[0]]
+    np.testing.assert_array_equal(runner(x), want)
+    assert [s for s in runner._passes[0].stretches if not isinstance(s[0], int)] == []
+    assert {_infer.OP_MEAN, _infer.OP_GEMV if batch == 1 else _infer.OP_GEMM} <= set(runner._passes[0].plan.kinds())
+
+
 def test_two_threads_equal_one_on_the_fashion_mnist_model(threads):
     from sqnxt_engine.io.model import load_model
     from sqnxt_engine.io.shipped import shipped_weights

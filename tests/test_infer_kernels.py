@@ -413,6 +413,23 @@ def test_compiled_max_pool_equals_numpy_reference(clone, case):
     np.testing.assert_array_equal(got, want)
 
 
+@given(st.integers(1, 5), st.integers(1, 300), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**16))
+def test_global_average_pool_is_the_exact_mean_rounded_once(planes, size, dtype, seed):
+    """Summed in double, so each float32 mean is the exact one rounded once (math.fsum's); the
+    float64 ones within a few units in the last place. Sizes past 4 give the four running sums
+    and a tail."""
+    import math
+    x = np.random.default_rng(seed).normal(size=(planes, 1, 1, size)).astype(dtype) * 1e3
+    got = F.global_avg_pool(x)
+    assert got.shape == (planes, 1, 1, 1) and got.dtype == dtype
+    want = np.array([math.fsum(row.tolist()) / size for row in x.reshape(planes, size)])
+    if dtype == np.float32:
+        np.testing.assert_array_equal(got.ravel(), want.astype(np.float32))
+    else:
+        np.testing.assert_allclose(got.ravel(), want, rtol=4e-16 * max(size, 4), atol=0)
+
+
 def _depthwise_case():
     case = dict(n=3, groups=8, cg=1, og=1, kernel=(5, 5), stride=(2, 2), dil=(1, 1), pad=(1, 2, 1, 2),
                 h=13, w=11, bias=True, clamp=(0.0, 6.0), dtype=np.float32, seed=1)

@@ -610,6 +610,23 @@ def matmul_steps(plan, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
     return True
 
 
+def linear_steps(plan, x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> bool:
+    """Add to `plan` the BLAS call np.matmul(x, weight.T, out=out) makes (a fully connected
+    layer's product), so that the plan's is NumPy's bit for bit. x: (N, K), weight: (M, K), out:
+    (N, M); all C-contiguous. One image is NumPy's vector-matrix case, the gemv matmul_steps adds
+    for weight @ x; several are a row-major gemm of x by the transposed weight; other cases are
+    not added: False."""
+    (n, k), m = x.shape, weight.shape[0]
+    if not all(v.flags.c_contiguous for v in (x, weight, out)):
+        return False
+    if n == 1:
+        return matmul_steps(plan, weight, x.reshape(1, k, 1), out.reshape(1, m, 1))
+    if min(n, m, k) < 2:
+        return False
+    plan.add(_infer.OP_GEMM, (x, weight, out), (_infer.NO_TRANS, _infer.TRANS, n, m, k, k, k, m, 1, 0, 0, 0))
+    return True
+
+
 def _pool_geometry(x, kernel, stride, padding, ceil_mode):
     kh, kw = kernel
     sh, sw = stride
@@ -664,6 +681,18 @@ def _strided_max(x, k, s, n, axis):
             head = [slice(None)] * x.ndim
             head[axis] = slice(0, m)
             np.maximum(out[tuple(head)], view, out=out[tuple(head)])
+    return out
+
+
+def global_avg_pool(x):
+    """The mean of each plane of x (N, C, H, W), as (N, C, 1, 1). Float32 and float64 through
+    _infer.plane_means (summed in double, one summation order for the step-by-step and the
+    compiled pass); NumPy's mean otherwise."""
+    if not (_kernel_dtype(x.dtype) and x.ndim == 4 and x.shape[2] * x.shape[3] > 0):
+        return x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype)
+    n, c = x.shape[:2]
+    out = np.empty((n, c, 1, 1), dtype=x.dtype)
+    _infer.plane_means(np.ascontiguousarray(x).reshape(n * c, -1), out.reshape(-1))
     return out
 
 

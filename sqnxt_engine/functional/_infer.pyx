@@ -263,6 +263,46 @@ cdef void _bias_clamp_crop_planes(const real* src, Py_ssize_t src_w, real* out, 
                     bias[p % c] if bias != NULL else 0, lo, hi)
 
 
+cdef void _mean_planes(const real* x, real* out, Py_ssize_t size, Py_ssize_t p0,
+                       Py_ssize_t p1) noexcept nogil:
+    """Planes p0 <= p < p1 of plane_means()."""
+    cdef Py_ssize_t p, i
+    cdef const real* row
+    cdef double a0, a1, a2, a3
+    for p in range(p0, p1):
+        row = x + p * size
+        a0 = a1 = a2 = a3 = 0
+        i = 0
+        while i + 4 <= size:
+            a0 += row[i]
+            a1 += row[i + 1]
+            a2 += row[i + 2]
+            a3 += row[i + 3]
+            i += 4
+        while i < size:
+            a0 += row[i]
+            i += 1
+        out[p] = <real>(((a0 + a1) + (a2 + a3)) / size)
+
+
+def plane_means(real[:, ::1] x, real[::1] out):
+    """out[p] = the mean of row p of x (P, S): summed in double (four running sums, elements
+    i, i+1, i+2, i+3 in turn, then (s0 + s1) + (s2 + s3)), divided by S, rounded once to x's
+    type. A global average pool's planes, with one summation order for every caller (the
+    step-by-step pass and the compiled one give the same bits) and an error far below float32's
+    rounding: NumPy's own mean sums float32 in float32."""
+    cdef Py_ssize_t p = x.shape[0], size = x.shape[1]
+    cdef int t, nt = <int>min(_threads, max(p, 1))
+    if out.shape[0] != p:
+        raise ValueError("out must have one element per row of x")
+    if p == 0:
+        return
+    if size == 0:
+        raise ValueError("the mean of an empty plane")
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        _mean_planes(&x[0, 0], &out[0], size, _share(p, t, nt), _share(p, t + 1, nt))
+
+
 cdef inline Py_ssize_t _share(Py_ssize_t total, int part, int parts) noexcept nogil:
     """The first of `part`'s share of range(total) split into `parts` contiguous shares."""
     return total * part // parts
@@ -983,6 +1023,7 @@ cpdef enum:  # what a plan's step does (Plan.add); v: its integers, p: its array
     OP_PHASED = 10
     OP_WINO_IN = 11    # p: x, v; v: planes (n*c), n, c, h, w, kh, top, left, hp, wp (winograd_input)
     OP_WINO_OUT = 12   # p: m, out, bias; v: planes (n*o), n, o, ho, wo, kh, wp (winograd_output)
+    OP_MEAN = 13       # p: x, out; v: planes, size (plane_means)
 
 cdef enum:
     MAX_V = 16
@@ -1039,7 +1080,7 @@ cdef Py_ssize_t _work(const plan_op* op) noexcept nogil:
         return v[0] * v[3] * v[4]
     if op.kind == OP_WINO_OUT:
         return v[0] * v[3] * v[4]
-    return v[0] * v[1]   # OP_COPY
+    return v[0] * v[1]   # OP_COPY, OP_MEAN
 
 
 cdef inline Py_ssize_t _part(Py_ssize_t total, int part, int parts) noexcept nogil:
@@ -1135,6 +1176,8 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
             a[i] = b[i] + c[i]
         if v[1] and hi > lo:
             _clamp_row(a + lo, hi - lo, 0, clo, chi)
+    elif op.kind == OP_MEAN:
+        _mean_planes(<real*>op.p[0], <real*>op.p[1], v[1], _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
     elif op.kind == OP_COPY:
         for i in range(_part(v[0], tid, nt), _part(v[0], tid + 1, nt)):
             memcpy(<real*>op.p[1] + i * v[3], <real*>op.p[0] + i * v[2], v[1] * sizeof(real))

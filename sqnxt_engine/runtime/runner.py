@@ -27,7 +27,7 @@ from math import prod
 import numpy as np
 
 from ..errors import UserError
-from ..functional import _infer, blas
+from ..functional import _infer, blas, linear_steps
 from ..graph import ops as O
 from ..graph.fusion import FOLDS_BN, fused_steps
 from ..graph.graph import INPUT, Graph, check_weights
@@ -242,12 +242,35 @@ class CompiledPass:
                 plan.add(_infer.OP_ADD, (y, xs[0] if i == 0 else y, other), (y.size, int(last and clamp is not None)),
                          *(clamp if last and clamp is not None else (-np.inf, np.inf)))
             return True
+        if isinstance(op, O.GlobalAvgPool) and clamp is None:
+            n, c, h, w = xs[0].shape
+            plan.add(_infer.OP_MEAN, (xs[0], y), (n * c, h * w))
+            return True
+        if isinstance(op, O.Flatten) and clamp is None:
+            plan.add(_infer.OP_COPY, (xs[0], y), (1, y.size, y.size, y.size))
+            return True
+        if isinstance(op, O.Linear):
+            return self._linear(step, xs[0], y, clamp)
         if isinstance(op, O.MaxPool) and clamp is None:
             n, c, h, w = xs[0].shape
             t, _, l, _ = op.padding
             plan.add(_infer.OP_MAX_POOL, (xs[0], y), (n * c, h, w, *y.shape[2:], *op.kernel, *op.stride, t, l))
             return True
         return False
+
+    def _linear(self, step: Step, x, y, clamp) -> bool:
+        """Linear.forward's product (functional.linear_steps), then its bias added row by row,
+        the clamp on the sum: the operations the step-by-step pass does, in its order."""
+        bias = step.params.get("bias")
+        if not linear_steps(self.plan, x, step.params["weight"], y):
+            return False
+        if bias is not None:
+            for row in range(y.shape[0]):
+                self.plan.add(_infer.OP_ADD, ((y, row * y.shape[1]), (y, row * y.shape[1]), bias),
+                              (y.shape[1], int(clamp is not None)), *(clamp or (-np.inf, np.inf)))
+        elif clamp is not None:
+            self.plan.add(_infer.OP_BIAS_CLAMP, (y, None), (y.size, 1, 1), *clamp)
+        return True
 
     def run(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         if threads > 1 and threads != self.split_for:
