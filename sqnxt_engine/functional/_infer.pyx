@@ -482,7 +482,8 @@ cdef struct ph_geom:
 
 
 # About this many outputs per channel are summed per band: a band's sums (O x band) stay in L2
-# while the epilogue copies them out, and the run's padding to SQNXT_PH_RUN is a few percent of it.
+# while the epilogue copies them out, and the kernel's last block past the band's outputs is a few
+# percent of it.
 cdef Py_ssize_t PH_BAND_OUTPUTS = 1024
 
 
@@ -531,7 +532,7 @@ cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const re
             image = i
         rows = min(pg.rows, ho - r0, u1 - u)
         run = (rows * wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
-        _phased(acc, run, pg.nb, scratch + r0 * wq, offs, w, pg.c * g.kh * g.kw, run)
+        _phased(acc, run, pg.nb, scratch + r0 * wq, offs, w, pg.c * g.kh * g.kw, rows * wq)
         for ch in range(o):
             _crop_clamp(out + ((i * o + ch) * ho + r0) * wo, wo, acc + ch * run, wq, rows, wo,
                         bias[ch] if bias != NULL else 0, lo, hi)
