@@ -85,6 +85,28 @@ def test_the_classifier_head_runs_natively(batch, threads):
     assert {_infer.OP_MEAN, _infer.OP_GEMV if batch == 1 else _infer.OP_GEMM} <= set(runner._passes[0].plan.kinds())
 
 
+def test_a_max_pool_folds_into_the_phased_stem_it_alone_reads(threads):
+    """SqueezeNext's stem and max pool become one step (OP_PHASED_POOL) with the same bytes; a
+    pool whose convolution's output is read again later stays a step of its own."""
+    threads.set(1)
+    g = zoo.build("1.0-SqNxt-23v5", input_size=64, num_classes=10)
+    runner = Runner(g, random_weights(g, 6))
+    x = np.random.default_rng(6).normal(size=(2,) + g.input_shape).astype(np.float32)
+    np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
+    kinds = runner._passes[0].plan.kinds()
+    assert kinds[0] == _infer.OP_PHASED_POOL and _infer.OP_MAX_POOL not in kinds
+    b = GraphBuilder("reread", (3, 24, 24))
+    stem = b.relu("stem.act", b.conv("stem", b.input, 8, 7, stride=2, padding=3))
+    p = b.add("p", O.MaxPool((3, 3), (2, 2), ceil_mode=True), stem)
+    b.add("sum", O.Add(), b.add("q", O.MaxPool((3, 3), (2, 2), ceil_mode=True), stem), p)
+    g = b.build()
+    runner = Runner(g, random_weights(g, 7))
+    x = np.random.default_rng(7).normal(size=(1,) + g.input_shape).astype(np.float32)
+    np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
+    kinds = runner._passes[0].plan.kinds()
+    assert _infer.OP_PHASED in kinds and kinds.count(_infer.OP_MAX_POOL) == 2
+
+
 def test_two_threads_equal_one_on_the_fashion_mnist_model(threads):
     from sqnxt_engine.io.model import load_model
     from sqnxt_engine.io.shipped import shipped_weights

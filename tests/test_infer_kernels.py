@@ -340,6 +340,39 @@ def test_phased_equals_the_gathered_product(clone, o, c, h, w, kernel, stride, d
     assert_close(got, gathered(x), _tol(dtype))
 
 
+@st.composite
+def phased_pool_cases(draw):
+    k, stride = draw(st.integers(1, 7)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(k, 40)), draw(st.integers(k, 50))
+    pad = draw(st.integers(0, k // 2))
+    ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    pk = draw(st.integers(1, min(4, ho, wo)))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 20)), h, w, k, stride,
+            pad, pk, draw(st.integers(1, 3)), draw(st.integers(0, pk // 2)), draw(st.booleans()),
+            draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 2**16)))
+
+
+@pytest.mark.parametrize("clone", CLONES)
+@given(case=phased_pool_cases())
+def test_phased_pool_equals_the_convolution_then_the_pool(clone, case):
+    """phased_pool (a max pool over a phased convolution, its rows pooled band by band) gives
+    max_pool2d of phased_conv's output bit for bit: windows over two bands, strides above and
+    below the window, padding and ceil mode, windows left empty, several images."""
+    n, c, o, h, w, k, stride, pad, pk, ps, pp, ceil, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c, h, w)).astype(dtype)
+    wt, b = _infer.phased_weights(rng.normal(size=(o, c, k, k)), dtype), rng.normal(size=o).astype(dtype)
+    ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    conv = np.empty((n, o, ho, wo), dtype)
+    with forced(clone):
+        _infer.phased_conv(x, wt, b, conv, k, k, stride, stride, 1, 1, pad, pad, 0.0, np.inf)
+        want = F.max_pool2d(conv, (pk, pk), (ps, ps), (pp,) * 4, ceil)
+        got = np.full_like(want, np.nan)
+        _infer.phased_pool(x, wt, b, got, k, k, stride, stride, 1, 1, pad, pad, ho, wo, 0.0, np.inf,
+                           pk, pk, ps, ps, pp, pp)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_phased_plan_rule():
     """Phased where a layer is not 1x1, has one group and at most PHASED_MAX_CHANNELS channels in,
     on the compiled path; forcing it elsewhere is a ValueError."""

@@ -355,8 +355,7 @@ class ConvPlan:
             plan.add(_infer.OP_WINO_OUT, (m, y, self.bias1), (n * o, n, o, ho, wo, self.kh, wp), lo, hi)
             return True
         if scheme == "phased":
-            plan.add(_infer.OP_PHASED, (x, self.phased_w, self.bias1, y),
-                     (n * ho, c, h, w, self.kh, self.kw, ho, wo, *self.stride, *self.dilation, t, l, o), lo, hi)
+            plan.add(_infer.OP_PHASED, (x, self.phased_w, self.bias1, y), (n * ho,) + self._phased_ints(x), lo, hi)
             return True
         if scheme == "depthwise":
             plan.add(_infer.OP_DEPTHWISE, (x, self.planes, self.bias1, y),
@@ -396,6 +395,28 @@ class ConvPlan:
             plan.add(_infer.OP_COPY, (prod, (y, r0 * wo)), (n * o, band * wo, band * wo, ho * wo))
         plan.add(*epilogue, lo, hi)
         return True
+
+    def pools_natively(self) -> bool:
+        """Whether native_pooled_steps can add this plan's steps with a max pool fused in: the
+        phased scheme, its compiled path in use."""
+        return not self.reference and getattr(self._forward, "__func__", None) is ConvPlan._fast_phased
+
+    def native_pooled_steps(self, plan, x: np.ndarray, y: np.ndarray, kernel, stride, top: int,
+                            left: int) -> None:
+        """Add to `plan` the step that computes y = max_pool2d(self(x), kernel, stride, padding)
+        bit for bit (top and left: the pool's padding; y's shape: its output, ceil mode's
+        included) without self(x): OP_PHASED_POOL, the phased scheme's rows pooled band by band
+        in cache (_infer.phased_pool). For pools_natively() plans only."""
+        n, c, h, w = x.shape
+        plan.add(_infer.OP_PHASED_POOL, (x, self.phased_w, self.bias1, y),
+                 (n * y.shape[2],) + self._phased_ints(x) + tuple(y.shape[2:]) + tuple(kernel) + tuple(stride)
+                 + (top, left), *self._clamp_args)
+
+    def _phased_ints(self, x) -> tuple:
+        """OP_PHASED's integers after the first (the rows it splits): the convolution's geometry."""
+        _, c, h, w = x.shape
+        t, _, l, _ = self.padding
+        return (c, h, w, self.kh, self.kw, *self.out_hw(h, w), *self.stride, *self.dilation, t, l, self.o)
 
     def _product_steps(self, plan, cols, out, n, epilogue) -> bool:
         """The product of the weights and gathered columns (n, C*kh*kw, P) into out (n, O, P),

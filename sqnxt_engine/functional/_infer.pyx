@@ -31,7 +31,7 @@ import warnings
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport calloc, malloc, free, realloc
 from libc.math cimport INFINITY
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 cimport cython
 
@@ -539,6 +539,119 @@ cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const re
         u += rows
 
 
+cdef struct pool_geom:
+    # a max pool over a phased convolution's output (phased_pool, below): its output size, window,
+    # stride and padding, and the convolution's rows one thread holds (a band and the rows a
+    # window still needs from the band before)
+    Py_ssize_t ho, wo, kh, kw, sh, sw, top, left, held
+
+
+cdef pool_geom _pool_geometry(const ph_geom* pg, Py_ssize_t ho, Py_ssize_t wo, Py_ssize_t kh,
+                              Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t top,
+                              Py_ssize_t left) noexcept nogil:
+    cdef pool_geom q
+    q.ho, q.wo, q.kh, q.kw, q.sh, q.sw, q.top, q.left = ho, wo, kh, kw, sh, sw, top, left
+    q.held = pg.rows + kh
+    return q
+
+
+cdef inline Py_ssize_t _phased_pool_scratch(const ph_geom* pg, const pool_geom* q) noexcept nogil:
+    """The scratch one thread of phased_pool needs: the convolution's, its held rows of every
+    channel, a pooling row."""
+    return pg.scratch + pg.o * q.held * pg.g.wo + _pool_row(q.wo, q.kw, q.sw)
+
+
+cdef void _phased_pool_rows(const ph_geom* pg, const pool_geom* q, const real* x, const real* w,
+                            const real* bias, real* out, const Py_ssize_t* offs, real* scratch,
+                            Py_ssize_t u0, Py_ssize_t u1, real lo, real hi) noexcept nogil:
+    """Pooled rows u0 <= u < u1 (image u // q.ho, row u % q.ho) of phased_pool(): the rows of the
+    convolution their windows cover are computed band by band (as _phased_rows computes them, so
+    each value is the same) into `held`, each channel's rows [have_lo, have_hi) of width wo, and a
+    pooled row is taken from them as soon as its window's rows are there (as _max_pool_planes
+    takes it from the whole output). Rows below the next window's first are dropped before a band
+    is added, so held never holds more than a band and a window's rows. A window overlapping two
+    threads' shares has its rows computed by both."""
+    cdef const dw_geom* g = &pg.g
+    cdef Py_ssize_t ho = g.ho, wo = g.wo, wq = g.wq, o = pg.o, held_rows = q.held
+    cdef real* acc = scratch + pg.planes + SQNXT_PH_RUN
+    cdef real* held = scratch + pg.scratch
+    cdef real* row = held + o * held_rows * wo
+    cdef Py_ssize_t u, i, pr, y0, y1, have_lo = 0, have_hi = 0, rows, run, ch, ci, keep, first
+    cdef Py_ssize_t image = -1
+    memset(scratch, 0, (pg.planes + SQNXT_PH_RUN) * sizeof(real))
+    _pool_row_border(row, q.wo, q.kw, q.sw)
+    u = u0
+    while u < u1:
+        i, pr = u // q.ho, u % q.ho
+        if i != image:
+            for ci in range(pg.c):
+                _fill_phases(g, x + (i * pg.c + ci) * g.h * g.w, scratch + ci * g.nph * g.plane)
+            image = i
+            have_lo = have_hi = 0   # nothing of this image held yet
+        _window(pr, q.sh, q.top, q.kh, ho, &y0, &y1)
+        if y1 > y0 and y1 > have_hi:   # a band more: drop the rows no window from here on needs
+            keep = max(0, have_hi - max(y0, have_lo))
+            if keep > 0 and y0 > have_lo:
+                for ch in range(o):
+                    memmove(held + ch * held_rows * wo, held + (ch * held_rows + y0 - have_lo) * wo,
+                            keep * wo * sizeof(real))
+            have_lo = have_hi - keep if keep > 0 else max(y0, have_hi)
+            have_hi = have_lo + keep
+            rows = min(pg.rows, ho - have_hi)
+            run = (rows * wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
+            _phased(acc, run, pg.nb, scratch + have_hi * wq, offs, w, pg.c * g.kh * g.kw, rows * wq)
+            for ch in range(o):
+                _crop_clamp(held + (ch * held_rows + have_hi - have_lo) * wo, wo, acc + ch * run, wq,
+                            rows, wo, bias[ch] if bias != NULL else 0, lo, hi)
+            have_hi += rows
+            continue
+        first = y0 - have_lo if y1 > y0 else 0   # an empty window reads nothing
+        for ch in range(o):
+            _pool_out_row(out + ((i * o + ch) * q.ho + pr) * q.wo, held + (ch * held_rows + first) * wo,
+                          wo, y1 - y0, row, q.wo, q.kw, q.sw, q.left)
+        u += 1
+
+
+def phased_pool(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
+                int kh, int kw, int sh, int sw, int dh, int dw, int pad_top, int pad_left,
+                Py_ssize_t ho, Py_ssize_t wo, double lo, double hi, int pool_kh, int pool_kw,
+                int pool_sh, int pool_sw, int pool_top, int pool_left):
+    """max_pool(phased_conv(x, ...), pool_kh, pool_kw, pool_sh, pool_sw, pool_top, pool_left)
+    into out (N, O, pooled rows, pooled columns), bit for bit, without the convolution's output:
+    its rows are computed band by band into a per-thread buffer (a band and a window's rows of
+    every channel, in L2) and pooled from there (_phased_pool_rows). ho, wo: the convolution's
+    output size. A stem's output, the largest activation of a network, then never goes to memory
+    and back: the compiled pass fuses a max pool into the phased convolution it reads
+    (runtime.runner.CompiledPass)."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], o = out.shape[1]
+    cdef ph_geom pg = _ph_geometry(c, x.shape[2], x.shape[3], kh, kw, ho, wo, sh, sw, dh, dw,
+                                   pad_top, pad_left, o)
+    cdef pool_geom q = _pool_geometry(&pg, out.shape[2], out.shape[3], pool_kh, pool_kw, pool_sh,
+                                      pool_sw, pool_top, pool_left)
+    cdef real* b = &bias[0] if bias is not None else NULL
+    cdef Py_ssize_t units = n * q.ho
+    cdef Py_ssize_t* offs
+    cdef real* scratch
+    cdef int t, nt = <int>min(_threads, max(units, 1))
+    if weight.shape[0] != pg.nb or weight.shape[1] != c * kh * kw or weight.shape[2] != SQNXT_PH_OB \
+            or out.shape[0] != n or (bias is not None and bias.shape[0] != o):
+        raise ValueError("shapes disagree: x (N, C, H, W), weight (ceil(O / 8), C*kh*kw, 8), "
+                         "bias (O,), out (N, O, pooled rows, pooled columns)")
+    if units * q.wo * o == 0 or ho * wo == 0:
+        return
+    offs = <Py_ssize_t*> malloc(c * kh * kw * sizeof(Py_ssize_t))
+    if offs == NULL:
+        raise MemoryError()
+    _ph_offsets(&pg, offs)
+    for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
+        scratch = <real*> malloc(_phased_pool_scratch(&pg, &q) * sizeof(real))
+        if scratch != NULL:  # out of memory: practically unreachable (about a MB per thread)
+            _phased_pool_rows(&pg, &q, &x[0, 0, 0, 0], &weight[0, 0, 0], b, &out[0, 0, 0, 0], offs,
+                              scratch, _share(units, t, nt), _share(units, t + 1, nt), <real>lo, <real>hi)
+            free(scratch)
+    free(offs)
+
+
 def phased_conv(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, real[:, :, :, ::1] out,
                 int kh, int kw, int sh, int sw, int dh, int dw, int pad_top, int pad_left, double lo,
                 double hi):
@@ -701,29 +814,42 @@ cdef void _max_pool_planes(const real* x, real* out, Py_ssize_t h, Py_ssize_t w,
                            Py_ssize_t p1) noexcept nogil:
     """Planes p0 <= p < p1 of max_pool(); `row` holds _pool_row(wo, kw, sw) elements of this
     thread's own: input column ix at row[pad_left + ix], -inf where no input column is."""
-    cdef Py_ssize_t p, r, ix, y0, y1
-    cdef Py_ssize_t length = _pool_row(wo, kw, sw)
-    cdef Py_ssize_t left = min(pad_left, length), cols = max(0, min(w, length - pad_left))
-    cdef const real* src
-    cdef real* dst
-    cdef real ninf = -INFINITY
-    for ix in range(length):
-        row[ix] = ninf   # the columns past the input stay -inf: only [left, left + cols) is written
+    cdef Py_ssize_t p, r, y0, y1
+    _pool_row_border(row, wo, kw, sw)
     for p in range(p0, p1):
-        src = x + p * h * w
-        dst = out + p * ho * wo
         for r in range(ho):
             _window(r, sh, pad_top, kh, h, &y0, &y1)
-            if y1 <= y0 or cols == 0:
-                for ix in range(wo):
-                    dst[r * wo + ix] = ninf
-                continue
-            if real is float:
-                sqnxt_maxrows_f32(row + left, src + y0 * w, w, y1 - y0, cols)
-                sqnxt_maxcols_f32(dst + r * wo, row, wo, kw, sw)
-            else:
-                sqnxt_maxrows_f64(row + left, src + y0 * w, w, y1 - y0, cols)
-                sqnxt_maxcols_f64(dst + r * wo, row, wo, kw, sw)
+            _pool_out_row(out + (p * ho + r) * wo, x + (p * h + y0) * w, w, y1 - y0, row, wo, kw, sw,
+                          pad_left)
+
+
+cdef inline void _pool_row_border(real* row, Py_ssize_t wo, Py_ssize_t kw, Py_ssize_t sw) noexcept nogil:
+    """-inf in the scratch row's columns that no input column fills (_pool_out_row writes only
+    [left, left + cols)): done once per thread."""
+    cdef Py_ssize_t ix
+    for ix in range(_pool_row(wo, kw, sw)):
+        row[ix] = -INFINITY
+
+
+cdef inline void _pool_out_row(real* dst, const real* src, Py_ssize_t w, Py_ssize_t rows, real* row,
+                               Py_ssize_t wo, Py_ssize_t kw, Py_ssize_t sw,
+                               Py_ssize_t pad_left) noexcept nogil:
+    """One output row of max_pool(): the max over `rows` input rows from src (w wide, one after
+    the other; the window's rows inside the input), then over each window's columns; -inf where
+    the window holds no input. `row` is the thread's scratch row, bordered by _pool_row_border:
+    input column ix at row[pad_left + ix]."""
+    cdef Py_ssize_t ix, length = _pool_row(wo, kw, sw)
+    cdef Py_ssize_t left = min(pad_left, length), cols = max(0, min(w, length - pad_left))
+    if rows <= 0 or cols == 0:
+        for ix in range(wo):
+            dst[ix] = -INFINITY
+        return
+    if real is float:
+        sqnxt_maxrows_f32(row + left, src, w, rows, cols)
+        sqnxt_maxcols_f32(dst, row, wo, kw, sw)
+    else:
+        sqnxt_maxrows_f64(row + left, src, w, rows, cols)
+        sqnxt_maxcols_f64(dst, row, wo, kw, sw)
 
 
 def max_pool(real[:, :, :, ::1] x, real[:, :, :, ::1] out, int kh, int kw, int sh, int sw,
@@ -1025,9 +1151,12 @@ cpdef enum:  # what a plan's step does (Plan.add); v: its integers, p: its array
     OP_WINO_IN = 11    # p: x, v; v: planes (n*c), n, c, h, w, kh, top, left, hp, wp (winograd_input)
     OP_WINO_OUT = 12   # p: m, out, bias; v: planes (n*o), n, o, ho, wo, kh, wp (winograd_output)
     OP_MEAN = 13       # p: x, out; v: planes, size (plane_means)
+    # p: x, weight, bias, out (pooled); v: pooled rows (n*pooled ho), then OP_PHASED's v[1:15], then
+    # the pool's ho, wo, kh, kw, sh, sw, top, left (phased_pool); split by pooled rows
+    OP_PHASED_POOL = 14
 
 cdef enum:
-    MAX_V = 16
+    MAX_V = 24
     MAX_P = 5
     # a step's work is split over threads in shares of whole blocks of this many rows, planes or
     # elements: a multiple of every x86 OpenBLAS kernel's rows per block (16 at most), so that a
@@ -1077,6 +1206,8 @@ cdef Py_ssize_t _work(const plan_op* op) noexcept nogil:
         return v[0]
     if op.kind == OP_PHASED:
         return v[0] * v[7] * v[14] * v[1] * v[4] * v[5]
+    if op.kind == OP_PHASED_POOL:
+        return v[0] * v[19] * v[7] * v[14] * v[1] * v[4] * v[5]
     if op.kind == OP_WINO_IN:
         return v[0] * v[3] * v[4]
     if op.kind == OP_WINO_OUT:
@@ -1118,6 +1249,7 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
     cdef real* c
     cdef dw_geom g
     cdef ph_geom pg
+    cdef pool_geom pq
     cdef real clo = <real>op.lo, chi = <real>op.hi
     if op.whole:
         if tid != 0:
@@ -1161,6 +1293,13 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
         _phased_rows(&pg, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
                      <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
                      clo, chi)
+    elif op.kind == OP_PHASED_POOL:
+        pg = _ph_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+                          v[13], v[14])
+        pq = _pool_geometry(&pg, v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22])
+        _phased_pool_rows(&pg, &pq, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
+                          <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
+                          clo, chi)
     elif op.kind == OP_WINO_IN:
         _wino_in_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
                         v[9], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt))
@@ -1244,6 +1383,7 @@ cdef class Plan:
         cdef Py_ssize_t i, scratch = 0
         cdef dw_geom g
         cdef ph_geom pg
+        cdef pool_geom pq
         cdef Py_ssize_t[::1] offs
         cdef Py_ssize_t* v
         if len(arrays) > MAX_P or len(ints) > MAX_V:
@@ -1274,7 +1414,7 @@ cdef class Plan:
             self.arrays.append(offs.base)
             op.p[4] = <char*>&offs[0]
             scratch = g.scratch
-        elif kind == OP_PHASED:
+        elif kind == OP_PHASED or kind == OP_PHASED_POOL:
             pg = _ph_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
                               v[13], v[14])
             offs = np.empty(pg.c * pg.g.kh * pg.g.kw, np.intp)
@@ -1282,6 +1422,9 @@ cdef class Plan:
             self.arrays.append(offs.base)
             op.p[4] = <char*>&offs[0]
             scratch = pg.scratch
+            if kind == OP_PHASED_POOL:
+                pq = _pool_geometry(&pg, v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22])
+                scratch = _phased_pool_scratch(&pg, &pq)
         elif kind == OP_FLAT:
             scratch = _flat_scratch(v[1], v[3], v[4], v[5], v[6], v[7], v[9], v[10])
         elif kind == OP_WINO_IN:

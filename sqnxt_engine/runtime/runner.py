@@ -203,6 +203,7 @@ class CompiledPass:
 
         self.input = take(self.shape)
         homes = {INPUT: self.input}
+        self._conv_before = None   # (name, ConvPlan, input, first plan step) of a native conv just added
         self.stretches: list = []   # (start, end) of native steps, or (step, inputs, output)
         for step in runner.steps:
             xs = [homes[i] for i in step.inputs]
@@ -229,10 +230,14 @@ class CompiledPass:
     def _native(self, step: Step, xs, y, temp) -> bool:
         """Add the step's native calls to the plan; False where it has none."""
         op, plan = step.op, self.plan
+        before, self._conv_before = self._conv_before, None
         if isinstance(op, O.Conv2d):
-            conv = getattr(step.run, "conv_plan", None)
-            return (conv is not None and (step.activation is None or step.act_in_run)
+            conv, start = getattr(step.run, "conv_plan", None), len(plan)
+            done = (conv is not None and (step.activation is None or step.act_in_run)
                     and conv.native_steps(plan, xs[0], y, temp))
+            if done:
+                self._conv_before = (step.name, conv, xs[0], start)
+            return done
         clamp = step.activation.bounds if step.activation is not None else None
         if step.activation is not None and clamp is None:
             return False
@@ -254,9 +259,28 @@ class CompiledPass:
         if isinstance(op, O.MaxPool) and clamp is None:
             n, c, h, w = xs[0].shape
             t, _, l, _ = op.padding
+            if self._pool_fuses(step, before, y):
+                name, conv, x, start = before
+                plan.truncate(start)
+                conv.native_pooled_steps(plan, x, y, op.kernel, op.stride, t, l)
+                return True
             plan.add(_infer.OP_MAX_POOL, (xs[0], y), (n * c, h, w, *y.shape[2:], *op.kernel, *op.stride, t, l))
             return True
         return False
+
+    @staticmethod
+    def _pool_fuses(step: Step, before, y) -> bool:
+        """Whether a max pool step folds into the convolution added just before it (OP_PHASED_POOL):
+        it reads that convolution's output, nothing else does (the pool is its last reader and
+        no step came between), the convolution's scheme pools natively, and its input is not the
+        pool's output buffer. The convolution's output then never exists: its rows are pooled in
+        cache as they are computed, which for a stem (sqnxt23v5_w1's 64 x 110 x 110) saves writing
+        the network's largest activation out and reading it back."""
+        if before is None:
+            return False
+        name, conv, x, _ = before
+        return (step.inputs[0] == name and name in step.release and conv.pools_natively()
+                and not np.shares_memory(x, y))
 
     def _linear(self, step: Step, x, y, clamp) -> bool:
         """Linear.forward's product (functional.linear_steps), then its bias added row by row,
