@@ -16,6 +16,7 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
     python benchmarks/infer_latency.py --profile sqnxt23v5_w1 [--batch 1] [--rounds 20]
     python benchmarks/infer_latency.py --products sqnxt23v5_w1 [--threads 1]
     python benchmarks/infer_latency.py --passes fmnist [--batch 1] [--rounds 15] [--threads 1]
+    python benchmarks/infer_latency.py --ort-profile sqnxt23v5_w1 [--batch 1] [--rounds 40] [--threads 1]
     python benchmarks/infer_latency.py --simd avx512 avx2 [...]   # this engine once per kernel clone
     python benchmarks/infer_latency.py --baseline SRC [...]       # and this engine as built in SRC
 
@@ -23,7 +24,10 @@ same thread count everywhere (this engine through sqnxt_engine.runtime.set_threa
 with the NumPy reference path (ConvPlan(reference=True), max_pool2d_reference), interleaved;
 --products times each convolution's matrix product alone, what no pass around it can remove.
 --passes compares the step-by-step pass (Runner.run) with the compiled one (Runner(x)), and splits
-the compiled pass's native steps by kind (each step timed alone), interleaved round by round.
+the compiled pass's native steps by kind and by the layer they came from (each step timed alone),
+interleaved round by round.
+--ort-profile prints onnxruntime's own per-node profile summed by node kind, named as --passes
+names this engine's layers, to set the two side by side.
 --simd runs this engine's compiled kernels with each named clone (sqnxt_engine.functional._infer:
 avx512, avx2, baseline), side by side in the same interleaved run (with --profile: one kernels
 column per clone); forced avx2 on an AVX-512 CPU stands in for an AVX2-only machine. --baseline
@@ -380,6 +384,65 @@ def passes(model: str, batch: int, rounds: int, threads: int) -> None:
         by_kind[kind_name[kind]][1] += t * 1e3
     print(format_table([{"native step": k, "count": n, "ms, each alone, summed": round(t, 3)}
                         for k, (n, t) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])]))
+    # the same times by the layer each step came from (CompiledPass.spans), to set beside
+    # onnxruntime's per-node profile; a pool folded into its convolution is counted there
+    by_layer: dict = collections.defaultdict(lambda: [0, 0.0])
+    for step, a, b in compiled.spans:
+        if b > a:
+            conv = getattr(step.run, "conv_plan", None)
+            key = step.op.describe() + (f" ({conv.scheme})" if conv is not None else "")
+            by_layer[key][0] += 1
+            by_layer[key][1] += float(per_step[a:b].sum()) * 1e3
+    print(format_table([{"layer": k, "count": n, "ms, each step alone, summed": round(t, 3)}
+                        for k, (n, t) in sorted(by_layer.items(), key=lambda kv: -kv[1][1])]))
+
+
+def ort_profile(model: str, batch: int, rounds: int, threads: int) -> None:
+    """onnxruntime's own per-node profile (SessionOptions.enable_profiling) of `model`, summed by
+    the kind of node in its optimised graph (a convolution by kernel, stride and groups, as
+    --passes names this engine's layers): median microseconds of each node over `rounds` passes
+    after five unprofiled ones, summed; onnxruntime's fused NCHWc convolutions include their
+    activation."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from sqnxt_engine.cli.common import format_table
+
+    with tempfile.TemporaryDirectory() as d:
+        prepare(model, Path(d))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        so.optimized_model_filepath = str(Path(d) / "optimized.onnx")
+        so.enable_profiling, so.profile_file_prefix = True, str(Path(d) / "profile")
+        sess = ort.InferenceSession(str(Path(d) / f"{model}.onnx"), so, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).normal(size=(batch,) + input_shape(model)).astype(np.float32)
+        for _ in range(5 + rounds):
+            sess.run(None, {"x": x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+        nodes = {n.name: n for n in onnx.load(str(Path(d) / "optimized.onnx")).graph.node}
+
+    def kind(name, op_name):
+        node = nodes.get(name)
+        if node is None or "Conv" not in node.op_type:
+            return op_name
+        a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}
+        (kh, kw), (sh, sw) = a.get("kernel_shape", (0, 0)), a.get("strides", (1, 1))
+        return (f"conv {kh}x{kw}" + (f"/{sh}" if (sh, sw) != (1, 1) else "")
+                + (f" g{a['group']}" if a.get("group", 1) > 1 else ""))
+    times: dict = collections.defaultdict(list)
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            times[e["name"][: -len("_kernel_time")], e["args"].get("op_name")].append(e["dur"])
+    by_kind: dict = collections.defaultdict(lambda: [0, 0.0])
+    for (name, op_name), durations in times.items():
+        k = kind(name, op_name)
+        by_kind[k][0] += 1
+        by_kind[k][1] += statistics.median(durations[5:] or durations) / 1e3
+    print(f"onnxruntime {ort.__version__}, {model}, batch {batch}, {threads} thread(s), median of "
+          f"{rounds} profiled passes per node, ms; total {sum(t for _, t in by_kind.values()):.3f}")
+    print(format_table([{"node": k, "count": n, "ms": round(t, 3)}
+                        for k, (n, t) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])]))
 
 
 def products(model: str) -> None:
@@ -489,6 +552,7 @@ def main() -> None:
                     help="timed passes per worker turn (see measure)")
     ap.add_argument("--profile", choices=list(BATCHES), help="per-operator profile of this engine")
     ap.add_argument("--passes", choices=list(BATCHES), help="step-by-step vs compiled pass of this engine")
+    ap.add_argument("--ort-profile", choices=list(BATCHES), help="onnxruntime's own per-node profile")
     ap.add_argument("--products", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
                     help="time each conv's matrix product alone")
     ap.add_argument("--schemes", choices=["sqnxt23v5_w1", "efficientnet-lite0"],
@@ -499,7 +563,7 @@ def main() -> None:
                     help="also run this engine imported from the source tree SRC, built in place (rows @base)")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
-    ap.add_argument("--batch", type=int, default=1, help="batch of --profile and --passes")
+    ap.add_argument("--batch", type=int, default=1, help="batch of --profile, --passes and --ort-profile")
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -524,6 +588,8 @@ def main() -> None:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])
         return profile(args.profile, args.batch, args.rounds, simds)
+    if args.ort_profile:
+        return ort_profile(args.ort_profile, args.batch, args.rounds, args.threads[0])
     if args.passes:
         from sqnxt_engine.runtime import set_threads
         set_threads(args.threads[0])

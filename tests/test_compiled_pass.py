@@ -95,6 +95,8 @@ def test_a_max_pool_folds_into_the_phased_stem_it_alone_reads(threads):
     np.testing.assert_array_equal(runner(x), runner.run(x)[g.outputs[0]])
     kinds = runner._passes[0].plan.kinds()
     assert kinds[0] == _infer.OP_PHASED_POOL and _infer.OP_MAX_POOL not in kinds
+    (stem, a, b), (pool, c, d) = runner._passes[0].spans[:2]   # for profiles: the step each came from
+    assert (a, b) == (0, 1) and stem.op.kind == "conv" and pool.op.kind == "maxpool" and c == d == 1
     b = GraphBuilder("reread", (3, 24, 24))
     stem = b.relu("stem.act", b.conv("stem", b.input, 8, 7, stride=2, padding=3))
     p = b.add("p", O.MaxPool((3, 3), (2, 2), ceil_mode=True), stem)

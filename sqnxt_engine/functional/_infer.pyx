@@ -1217,7 +1217,10 @@ cdef Py_ssize_t _work(const plan_op* op) noexcept nogil:
 
 cdef inline Py_ssize_t _part(Py_ssize_t total, int part, int parts) noexcept nogil:
     """Where `part`'s share of range(total) starts, split into `parts` shares of whole
-    SPLIT_ALIGN blocks (the last share takes the remainder)."""
+    SPLIT_ALIGN blocks (the last share takes the remainder). A product's rows, and the steps a
+    product's epilogue pairs with (Plan.set_barrier: the same shares, so no wait between them);
+    the phased convolutions, never paired, split their rows evenly (_share): 55 pooled rows of a
+    stem in blocks of 16 gave one thread 32 and the other 23."""
     cdef Py_ssize_t blocks = (total + SPLIT_ALIGN - 1) // SPLIT_ALIGN
     return min(total, blocks * part // parts * SPLIT_ALIGN)
 
@@ -1291,14 +1294,14 @@ cdef void _run_op(const plan_op* op, int tid, int nt, real* scratch, Py_ssize_t 
         pg = _ph_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
                           v[13], v[14])
         _phased_rows(&pg, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
-                     <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
+                     <Py_ssize_t*>op.p[4], scratch, _share(v[0], tid, nt), _share(v[0], tid + 1, nt),
                      clo, chi)
     elif op.kind == OP_PHASED_POOL:
         pg = _ph_geometry(v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
                           v[13], v[14])
         pq = _pool_geometry(&pg, v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22])
         _phased_pool_rows(&pg, &pq, <real*>op.p[0], <real*>op.p[1], <real*>op.p[2], <real*>op.p[3],
-                          <Py_ssize_t*>op.p[4], scratch, _part(v[0], tid, nt), _part(v[0], tid + 1, nt),
+                          <Py_ssize_t*>op.p[4], scratch, _share(v[0], tid, nt), _share(v[0], tid + 1, nt),
                           clo, chi)
     elif op.kind == OP_WINO_IN:
         _wino_in_planes(<real*>op.p[0], <real*>op.p[1], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
@@ -1439,6 +1442,13 @@ cdef class Plan:
     def kinds(self):
         """Each step's kind (OP_GEMM, ...), in order."""
         return [self.ops[i].kind for i in range(self.n)]
+
+    def work(self, Py_ssize_t i):
+        """Step i's size as check_splits weighs it: multiply-adds of a product, outputs (or
+        inputs gathered) of another."""
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return _work(&self.ops[i])
 
     def truncate(self, Py_ssize_t n):
         """Drop the steps from n on (a step the caller could not finish adding)."""

@@ -18,7 +18,14 @@
 #include <sched.h>
 
 #define SQNXT_POOL_MAX 8
-#define SQNXT_SPINS 2000        /* busy polls before a thread waiting at a barrier sleeps */
+/* busy polls before a thread waiting at a barrier sleeps: long enough to cover a run of steps
+ * thread 0 takes whole between two split ones (tens of us), so that the other thread is awake at
+ * the next split, short enough that beside other processes it sleeps and leaves its core to them
+ * rather than have them preempt the thread it waits for. sqnxt23v5_w1, batch 1, two threads, 2-core
+ * machine (docs/inference-speed.md): 2000 polls, 11.5 ms a pass in the interleaved benchmark (one
+ * thread: about 7); 20000, 7.1 ms there but 10 ms beside two niced processes (one thread 7.8);
+ * 6000, 7.2 ms there and 7.2-7.3 beside them. */
+#define SQNXT_SPINS 6000
 #define SQNXT_IDLE_SPINS 5000   /* polls an idle worker makes for the next job before it sleeps */
 
 typedef void (*sqnxt_job_fn)(void *ctx, int tid, int nthreads);

@@ -205,6 +205,7 @@ class CompiledPass:
         homes = {INPUT: self.input}
         self._conv_before = None   # (name, ConvPlan, input, first plan step) of a native conv just added
         self.stretches: list = []   # (start, end) of native steps, or (step, inputs, output)
+        self.spans: list = []       # (step, start, end): the native steps each step became
         for step in runner.steps:
             xs = [homes[i] for i in step.inputs]
             shape_out = (n,) + tuple(graph.output_shape(step.name))
@@ -212,6 +213,7 @@ class CompiledPass:
             temps: list[np.ndarray] = []
             start = len(self.plan)
             if self._native(step, xs, y, lambda shape, temps=temps: temps.append(take(shape)) or temps[-1]):
+                self._record_span(step, start)
                 if self.stretches and isinstance(self.stretches[-1][0], int):
                     self.stretches[-1] = (self.stretches[-1][0], len(self.plan))
                 else:
@@ -267,6 +269,16 @@ class CompiledPass:
             plan.add(_infer.OP_MAX_POOL, (xs[0], y), (n * c, h, w, *y.shape[2:], *op.kernel, *op.stride, t, l))
             return True
         return False
+
+    def _record_span(self, step: Step, start: int) -> None:
+        """Note the native steps [start, end) a runner step became (for profiles); a step folded
+        into the one before (_pool_fuses) moves that one's end and has none of its own."""
+        end = len(self.plan)
+        if self.spans and self.spans[-1][2] > start:   # folded: the plan was cut back below start
+            before, first, _ = self.spans.pop()
+            self.spans += [(before, first, end), (step, end, end)]
+        else:
+            self.spans.append((step, start, end))
 
     @staticmethod
     def _pool_fuses(step: Step, before, y) -> bool:
