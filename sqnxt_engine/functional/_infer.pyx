@@ -539,6 +539,27 @@ cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const re
         u += rows
 
 
+cdef int _check_phased(const ph_geom* pg, real[:, :, ::1] weight, real[::1] bias,
+                       real[:, :, :, ::1] out, Py_ssize_t n, str out_shape) except -1:
+    """phased_conv's and phased_pool's arguments against their geometry: a ValueError naming the
+    shapes expected, `out_shape` the output's."""
+    if weight.shape[0] != pg.nb or weight.shape[1] != pg.c * pg.g.kh * pg.g.kw \
+            or weight.shape[2] != SQNXT_PH_OB or out.shape[0] != n or out.shape[1] != pg.o \
+            or (bias is not None and bias.shape[0] != pg.o):
+        raise ValueError("shapes disagree: x (N, C, H, W), weight (ceil(O / 8), C*kh*kw, 8), "
+                         f"bias (O,), {out_shape}")
+    return 0
+
+
+cdef Py_ssize_t* _phased_offsets(const ph_geom* pg) except NULL:
+    """Each tap's run start in the phase planes (_ph_offsets), in memory the caller frees."""
+    cdef Py_ssize_t* offs = <Py_ssize_t*> malloc(pg.c * pg.g.kh * pg.g.kw * sizeof(Py_ssize_t))
+    if offs == NULL:
+        raise MemoryError()
+    _ph_offsets(pg, offs)
+    return offs
+
+
 cdef struct pool_geom:
     # a max pool over a phased convolution's output (phased_pool, below): its output size, window,
     # stride and padding, and the convolution's rows one thread holds (a band and the rows a
@@ -633,16 +654,10 @@ def phased_pool(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, re
     cdef Py_ssize_t* offs
     cdef real* scratch
     cdef int t, nt = <int>min(_threads, max(units, 1))
-    if weight.shape[0] != pg.nb or weight.shape[1] != c * kh * kw or weight.shape[2] != SQNXT_PH_OB \
-            or out.shape[0] != n or (bias is not None and bias.shape[0] != o):
-        raise ValueError("shapes disagree: x (N, C, H, W), weight (ceil(O / 8), C*kh*kw, 8), "
-                         "bias (O,), out (N, O, pooled rows, pooled columns)")
+    _check_phased(&pg, weight, bias, out, n, "out (N, O, pooled rows, pooled columns)")
     if units * q.wo * o == 0 or ho * wo == 0:
         return
-    offs = <Py_ssize_t*> malloc(c * kh * kw * sizeof(Py_ssize_t))
-    if offs == NULL:
-        raise MemoryError()
-    _ph_offsets(&pg, offs)
+    offs = _phased_offsets(&pg)
     for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
         scratch = <real*> malloc(_phased_pool_scratch(&pg, &q) * sizeof(real))
         if scratch != NULL:  # out of memory: practically unreachable (about a MB per thread)
@@ -675,16 +690,10 @@ def phased_conv(real[:, :, :, ::1] x, real[:, :, ::1] weight, real[::1] bias, re
     cdef Py_ssize_t* offs
     cdef real* scratch
     cdef int t, nt = <int>min(_threads, max(units, 1))
-    if weight.shape[0] != pg.nb or weight.shape[1] != c * kh * kw or weight.shape[2] != SQNXT_PH_OB \
-            or out.shape[0] != n or (bias is not None and bias.shape[0] != o):
-        raise ValueError("shapes disagree: x (N, C, H, W), weight (ceil(O / 8), C*kh*kw, 8), "
-                         "bias (O,), out (N, O, ho, wo)")
+    _check_phased(&pg, weight, bias, out, n, "out (N, O, ho, wo)")
     if units * out.shape[3] * o == 0:
         return
-    offs = <Py_ssize_t*> malloc(c * kh * kw * sizeof(Py_ssize_t))
-    if offs == NULL:
-        raise MemoryError()
-    _ph_offsets(&pg, offs)
+    offs = _phased_offsets(&pg)
     for t in prange(nt, nogil=True, num_threads=nt, schedule="static", chunksize=1):
         scratch = <real*> malloc(pg.scratch * sizeof(real))
         if scratch != NULL:  # out of memory: practically unreachable (about a MB per thread)
