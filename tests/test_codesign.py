@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -336,3 +337,13 @@ def test_spearman():
     assert CD.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
     assert CD.spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486833)  # ties: average ranks
     assert math.isnan(CD.spearman([1], [2])) and math.isnan(CD.spearman([1, 1], [1, 2]))
+
+
+def test_the_search_files_in_the_docs_load():
+    """Every search file docs/codesign.md runs is valid: its candidates build, its points expand."""
+    files = sorted((Path(__file__).resolve().parents[1] / "docs" / "codesign").glob("*.toml"))
+    assert len(files) >= 3
+    for path in files:
+        search = CD.load_search(path)
+        assert search.candidates and search.points, path.name
+
