@@ -64,6 +64,7 @@ import itertools
 import json
 import math
 import os
+import platform
 import re
 import socket
 import sqlite3
@@ -305,7 +306,8 @@ def train_job(job: Job, checkpoints: str | None = None, weights: str | None = No
 
     from .. import zoo
     from ..io.datasets import load_dataset
-    from ..train.checkpoint import Checkpoint
+    from ..io.files import write_atomic
+    from ..train.checkpoint import Checkpoint, run_parts
     from ..train.torch_graph import GraphModule
     from ..train.train import Recipe, export_weights, magnitude_masks, torch_accuracy, train
     t0 = time.perf_counter()
@@ -324,13 +326,24 @@ def train_job(job: Job, checkpoints: str | None = None, weights: str | None = No
         Path(checkpoints).mkdir(exist_ok=True)
         saver = Checkpoint(Path(checkpoints) / f"{job.key}.npz", {"job": job.key},
                            {"threads": job.threads, "device": "cpu"})
-    train(model, x[:job.train_images], y[:job.train_images], recipe, masks, log=lambda m: None,
-          device="cpu", checkpoint=saver)
+    seconds = train(model, x[:job.train_images], y[:job.train_images], recipe, masks, log=lambda m: None,
+                    device="cpu", checkpoint=saver)
     accuracy = torch_accuracy(model, xt[:job.test_images], yt[:job.test_images])
     if weights:
         Path(weights).mkdir(exist_ok=True)
-        export_weights(model, Path(weights) / f"{job.key}.npz", c.model, c.zoo_options, force=True,
-                       log=lambda m: None)
+        out = Path(weights) / f"{job.key}.npz"
+        export_weights(model, out, c.model, c.zoo_options, force=True, log=lambda m: None)
+        # beside it, sqnxt-train's record of the run (what `python -m sqnxt_engine.train.manifest`
+        # reads to ship the file): the time and parts over every stop, which the checkpoint
+        # holds and loses when it is removed below
+        setting = {"threads": job.threads, "device": "cpu"}
+        run = {"recipe": asdict(recipe), "init": None, "command": f"sqnxt-codesign (job {job.key})",
+               "training_seconds": round(seconds, 1),
+               "parts": saver.parts(recipe.epochs) if saver else run_parts([], 1, recipe.epochs, setting),
+               "machine": platform.machine(), "torch": torch.__version__,
+               "torch_top1_float32": None}   # on the job's test images only, not all 10,000
+        text = json.dumps(run, indent=2) + "\n"
+        write_atomic(out.with_suffix(".train.json"), lambda f: f.write(text.encode()), force=True)
     record = {"key": job.key, "network": c.label, "model": c.model, "zoo_options": c.zoo_options,
               "prune": c.prune, "rung": job.rung, "epochs": recipe.epochs,
               "train_images": job.train_images, "test_images": job.test_images,

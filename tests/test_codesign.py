@@ -201,7 +201,8 @@ def stop_after_an_epoch(job, folder, monkeypatch) -> None:
 def test_the_last_rungs_networks_are_kept_as_weight_files(tiny_run):
     """Each job of the last rung leaves its trained network as DB.weights/KEY.npz, the engine's
     weight file: the candidate's network, scoring what the job's record says on the same test
-    images (PyTorch's float32 there, the engine's here: one image of rounding allowed)."""
+    images (PyTorch's float32 there, the engine's here: one image of rounding allowed), with
+    sqnxt-train's record of the run beside it (KEY.train.json: recipe, time, parts)."""
     from sqnxt_engine.io.datasets import load_dataset
     from sqnxt_engine.runtime.predict import engine_accuracy
     path, full = tiny_run
@@ -215,6 +216,9 @@ def test_the_last_rungs_networks_are_kept_as_weight_files(tiny_run):
         correct, n = engine_accuracy(full.parent / "full.sqlite.weights" / f"{r['key']}.npz",
                                      x[:r["test_images"]], y[:r["test_images"]])
         assert n == r["test_images"] and abs(100.0 * correct / n - r["accuracy"]) <= 100.0 / n + 1e-9
+        run = json.loads((full.parent / "full.sqlite.weights" / f"{r['key']}.train.json").read_text())
+        assert run["recipe"] == r["recipe"] and run["training_seconds"] > 0   # what the manifest reads
+        assert run["parts"] == [{"epochs": [1, r["epochs"]], "threads": r["threads"], "device": "cpu"}]
 
 
 def test_a_stopped_job_continues_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
