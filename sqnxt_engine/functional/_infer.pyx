@@ -512,30 +512,50 @@ cdef void _ph_offsets(const ph_geom* pg, Py_ssize_t* offs) noexcept nogil:
             offs[ci * k + t] = offs[t] + ci * pg.g.nph * pg.g.plane
 
 
+cdef inline void _phased_image(const ph_geom* pg, const real* x, Py_ssize_t i,
+                               real* scratch) noexcept nogil:
+    """Image i's input channels into the phase planes at the start of `scratch` (their border
+    and slack, zeroed once per thread, stay zero: every image fills the same positions)."""
+    cdef Py_ssize_t ci
+    for ci in range(pg.c):
+        _fill_phases(&pg.g, x + (i * pg.c + ci) * pg.g.h * pg.g.w,
+                     scratch + ci * pg.g.nph * pg.g.plane)
+
+
+cdef inline void _phased_band(const ph_geom* pg, const real* w, const real* bias,
+                              const Py_ssize_t* offs, real* scratch, Py_ssize_t r0,
+                              Py_ssize_t rows, real* dst, Py_ssize_t dst_channel, real lo,
+                              real hi) noexcept nogil:
+    """Output rows r0 <= r < r0 + rows of every channel from the phase planes in `scratch`: the
+    band's sums (the kernel stops at the band's last output; the rows of the sums are its run
+    rounded to SQNXT_PH_RUN apart), then with the bias and clamp into dst + ch * dst_channel,
+    rows wo wide, without the spare columns."""
+    cdef const dw_geom* g = &pg.g
+    cdef real* acc = scratch + pg.planes + SQNXT_PH_RUN
+    cdef Py_ssize_t ch, run = (rows * g.wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
+    _phased(acc, run, pg.nb, scratch + r0 * g.wq, offs, w, pg.c * g.kh * g.kw, rows * g.wq)
+    for ch in range(pg.o):
+        _crop_clamp(dst + ch * dst_channel, g.wo, acc + ch * run, g.wq, rows, g.wo,
+                    bias[ch] if bias != NULL else 0, lo, hi)
+
+
 cdef void _phased_rows(const ph_geom* pg, const real* x, const real* w, const real* bias, real* out,
                        const Py_ssize_t* offs, real* scratch, Py_ssize_t u0, Py_ssize_t u1, real lo,
                        real hi) noexcept nogil:
     """Output rows u0 <= u < u1 (image u // ho, row u % ho) of phased_conv(); `scratch` holds
     pg.scratch elements of this thread's own."""
-    cdef const dw_geom* g = &pg.g
-    cdef Py_ssize_t u, i, r0, rows, run, ch, ci, image = -1
-    cdef Py_ssize_t ho = g.ho, wo = g.wo, wq = g.wq, o = pg.o
-    cdef real* acc = scratch + pg.planes + SQNXT_PH_RUN
-    # every image fills the same positions, so what is zero (border, slack) stays zero
+    cdef Py_ssize_t u, i, r0, rows, image = -1
+    cdef Py_ssize_t ho = pg.g.ho, wo = pg.g.wo, o = pg.o
     memset(scratch, 0, (pg.planes + SQNXT_PH_RUN) * sizeof(real))
     u = u0
     while u < u1:
         i, r0 = u // ho, u % ho
         if i != image:
-            for ci in range(pg.c):
-                _fill_phases(g, x + (i * pg.c + ci) * g.h * g.w, scratch + ci * g.nph * g.plane)
+            _phased_image(pg, x, i, scratch)
             image = i
         rows = min(pg.rows, ho - r0, u1 - u)
-        run = (rows * wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
-        _phased(acc, run, pg.nb, scratch + r0 * wq, offs, w, pg.c * g.kh * g.kw, rows * wq)
-        for ch in range(o):
-            _crop_clamp(out + ((i * o + ch) * ho + r0) * wo, wo, acc + ch * run, wq, rows, wo,
-                        bias[ch] if bias != NULL else 0, lo, hi)
+        _phased_band(pg, w, bias, offs, scratch, r0, rows, out + (i * o * ho + r0) * wo, ho * wo,
+                     lo, hi)
         u += rows
 
 
@@ -592,12 +612,10 @@ cdef void _phased_pool_rows(const ph_geom* pg, const pool_geom* q, const real* x
     takes it from the whole output). Rows below the next window's first are dropped before a band
     is added, so held never holds more than a band and a window's rows. A window overlapping two
     threads' shares has its rows computed by both."""
-    cdef const dw_geom* g = &pg.g
-    cdef Py_ssize_t ho = g.ho, wo = g.wo, wq = g.wq, o = pg.o, held_rows = q.held
-    cdef real* acc = scratch + pg.planes + SQNXT_PH_RUN
+    cdef Py_ssize_t ho = pg.g.ho, wo = pg.g.wo, o = pg.o, held_rows = q.held
     cdef real* held = scratch + pg.scratch
     cdef real* row = held + o * held_rows * wo
-    cdef Py_ssize_t u, i, pr, y0, y1, have_lo = 0, have_hi = 0, rows, run, ch, ci, keep, first
+    cdef Py_ssize_t u, i, pr, y0, y1, have_lo = 0, have_hi = 0, rows, ch, keep, first
     cdef Py_ssize_t image = -1
     memset(scratch, 0, (pg.planes + SQNXT_PH_RUN) * sizeof(real))
     _pool_row_border(row, q.wo, q.kw, q.sw)
@@ -605,8 +623,7 @@ cdef void _phased_pool_rows(const ph_geom* pg, const pool_geom* q, const real* x
     while u < u1:
         i, pr = u // q.ho, u % q.ho
         if i != image:
-            for ci in range(pg.c):
-                _fill_phases(g, x + (i * pg.c + ci) * g.h * g.w, scratch + ci * g.nph * g.plane)
+            _phased_image(pg, x, i, scratch)
             image = i
             have_lo = have_hi = 0   # nothing of this image held yet
         _window(pr, q.sh, q.top, q.kh, ho, &y0, &y1)
@@ -619,11 +636,8 @@ cdef void _phased_pool_rows(const ph_geom* pg, const pool_geom* q, const real* x
             have_lo = have_hi - keep if keep > 0 else max(y0, have_hi)
             have_hi = have_lo + keep
             rows = min(pg.rows, ho - have_hi)
-            run = (rows * wq + SQNXT_PH_RUN - 1) // SQNXT_PH_RUN * SQNXT_PH_RUN
-            _phased(acc, run, pg.nb, scratch + have_hi * wq, offs, w, pg.c * g.kh * g.kw, rows * wq)
-            for ch in range(o):
-                _crop_clamp(held + (ch * held_rows + have_hi - have_lo) * wo, wo, acc + ch * run, wq,
-                            rows, wo, bias[ch] if bias != NULL else 0, lo, hi)
+            _phased_band(pg, w, bias, offs, scratch, have_hi, rows, held + (have_hi - have_lo) * wo,
+                         held_rows * wo, lo, hi)
             have_hi += rows
             continue
         first = y0 - have_lo if y1 > y0 else 0   # an empty window reads nothing

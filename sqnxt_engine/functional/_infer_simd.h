@@ -240,8 +240,9 @@
  * after its last run; SQNXT_PH_RUN, a multiple of every clone's block, rounds both). Only the
  * outputs asked for are computed, give or take one block: rounding n itself to SQNXT_PH_RUN cost
  * the 7x7 stem of sqnxt23v5 4% of its time. As the depthwise taps, but each tap's run of inputs
- * is loaded once for a block of output channels: OBS channels x NV vectors of outputs are held in registers while every tap is
- * added (one load per vector and tap, one broadcast weight per channel and tap). The taps of one
+ * is loaded once for a block of output channels: OBS channels x NV vectors of outputs are held
+ * in registers while every tap is added (one load per vector and tap, one broadcast weight per
+ * channel and tap). The taps of one
  * NV-vector stretch (at most a few hundred vectors) stay in L1 while every channel block is done,
  * so nothing like im2col's copy of the taps is made. w is laid out [b][t][SQNXT_PH_OB], zero past
  * the last channel. OBS and NV are the clone's (SQNXT_DEFINE_CLONE's last two arguments): 8 x 2,
