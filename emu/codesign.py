@@ -64,7 +64,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import re
 import socket
 import sqlite3
@@ -306,10 +305,17 @@ def train_job(job: Job, checkpoints: str | None = None, weights: str | None = No
 
     from .. import zoo
     from ..io.datasets import load_dataset
-    from ..io.files import write_atomic
-    from ..train.checkpoint import Checkpoint, run_parts
+    from ..train.checkpoint import Checkpoint
     from ..train.torch_graph import GraphModule
-    from ..train.train import Recipe, export_weights, magnitude_masks, torch_accuracy, train
+    from ..train.train import (
+        Recipe,
+        export_weights,
+        magnitude_masks,
+        run_record,
+        torch_accuracy,
+        train,
+        write_run_record,
+    )
     t0 = time.perf_counter()
     recipe = Recipe(**json.loads(job.recipe))
     torch.set_num_threads(job.threads)
@@ -322,10 +328,10 @@ def train_job(job: Job, checkpoints: str | None = None, weights: str | None = No
     xt, yt = load_dataset("fashion-mnist", "test")
     masks = magnitude_masks(model, recipe.prune) if recipe.prune else None
     saver = None
+    setting = {"threads": job.threads, "device": "cpu"}
     if checkpoints:
         Path(checkpoints).mkdir(exist_ok=True)
-        saver = Checkpoint(Path(checkpoints) / f"{job.key}.npz", {"job": job.key},
-                           {"threads": job.threads, "device": "cpu"})
+        saver = Checkpoint(Path(checkpoints) / f"{job.key}.npz", {"job": job.key}, setting)
     seconds = train(model, x[:job.train_images], y[:job.train_images], recipe, masks, log=lambda m: None,
                     device="cpu", checkpoint=saver)
     accuracy = torch_accuracy(model, xt[:job.test_images], yt[:job.test_images])
@@ -336,14 +342,10 @@ def train_job(job: Job, checkpoints: str | None = None, weights: str | None = No
         # beside it, sqnxt-train's record of the run (what `python -m sqnxt_engine.train.manifest`
         # reads to ship the file): the time and parts over every stop, which the checkpoint
         # holds and loses when it is removed below
-        setting = {"threads": job.threads, "device": "cpu"}
-        run = {"recipe": asdict(recipe), "init": None, "command": f"sqnxt-codesign (job {job.key})",
-               "training_seconds": round(seconds, 1),
-               "parts": saver.parts(recipe.epochs) if saver else run_parts([], 1, recipe.epochs, setting),
-               "machine": platform.machine(), "torch": torch.__version__,
+        run = {**run_record(recipe, seconds, saver, setting), "init": None,
+               "command": f"sqnxt-codesign (job {job.key})",
                "torch_top1_float32": None}   # on the job's test images only, not all 10,000
-        text = json.dumps(run, indent=2) + "\n"
-        write_atomic(out.with_suffix(".train.json"), lambda f: f.write(text.encode()), force=True)
+        write_run_record(out.with_suffix(".train.json"), run, force=True)
     record = {"key": job.key, "network": c.label, "model": c.model, "zoo_options": c.zoo_options,
               "prune": c.prune, "rung": job.rung, "epochs": recipe.epochs,
               "train_images": job.train_images, "test_images": job.test_images,

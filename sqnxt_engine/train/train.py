@@ -345,6 +345,25 @@ def export_weights(model, output, arch: str, options: dict, float16: bool = Fals
                 float16=float16, force=force)
 
 
+def run_record(recipe: Recipe, seconds: float, saver, setting: dict) -> dict:
+    """The fields of a finished training run's record (`<weights>.train.json`, what the manifest
+    tool reads) that say how it ran: the recipe, the seconds trained over every stop, the parts
+    (epochs, threads, device of each stretch between stops: the checkpoint's when there was one,
+    else one part in `setting`), the machine and torch."""
+    from .checkpoint import run_parts
+    return {"recipe": asdict(recipe), "training_seconds": round(seconds, 1),
+            "parts": saver.parts(recipe.epochs) if saver else run_parts([], 1, recipe.epochs, setting),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "torch": _torch().__version__}
+
+
+def write_run_record(path, record: dict, force: bool) -> None:
+    """`record` as JSON at `path`, written atomically."""
+    from ..io.files import write_atomic
+    text = json.dumps(record, indent=2) + "\n"
+    write_atomic(path, lambda f: f.write(text.encode()), force)
+
+
 def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None,
                      limit_train: int | None = None, limit_test: int | None = None, threads: int = 2,
                      float16: bool = False, force: bool = False, command: str = "",
@@ -357,7 +376,7 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     continues from it when called again, and it is removed once the weight file is written."""
     torch = _torch()
     from ..io.datasets import load_dataset
-    from ..io.files import check_out, write_atomic
+    from ..io.files import check_out
     from ..io.weights import load_weights
     from .torch_graph import GraphModule
 
@@ -391,7 +410,7 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     if recipe.prune:
         masks = magnitude_masks(model, recipe.prune)
         log(f"pruned to {recipe.prune:.0%}: test top-1 before fine-tuning {torch_accuracy(model, x_test, y_test):.2f}%")
-    from .checkpoint import Checkpoint, run_parts
+    from .checkpoint import Checkpoint
     saver = None
     setting = {"threads": threads, "device": device_name(device)}  # recorded with the epochs it trained
     if checkpoint:
@@ -400,8 +419,6 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
                                         "init_sha256": sha256_file(init) if init else None,
                                         "train_images": len(x_train)}, setting)
     seconds = train(model, x_train, y_train, recipe, masks, log, device, saver) if recipe.epochs else 0.0
-    # which epochs ran on how many threads, on which device: one part unless stopped and continued
-    parts = saver.parts(recipe.epochs) if saver else run_parts([], 1, recipe.epochs, setting)
     acc = torch_accuracy(model, x_test, y_test)
     log(f"test top-1 (PyTorch, float32): {acc:.2f}%")
 
@@ -409,14 +426,11 @@ def train_and_export(arch: str, output, options: dict, recipe: Recipe, init=None
     arrays, _ = load_weights(output, graph)
     zeros, total = sparsity_of(arrays, graph)
     record = {"architecture": arch, "zoo_options": options, "dataset": "fashion-mnist",
-              "recipe": asdict(recipe), "init": Path(init).name if init else None,
-              "command": command, "train_images": len(x_train),
-              "training_seconds": round(seconds, 1), "parts": parts,
-              "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-              "torch": torch.__version__, "test_images": len(x_test), "torch_top1_float32": round(acc, 2),
-              "weight_sparsity": round(zeros / total, 4), "float16": float16}
-    text = json.dumps(record, indent=2) + "\n"
-    write_atomic(record_path, lambda f: f.write(text.encode()), force)
+              **run_record(recipe, seconds, saver, setting), "init": Path(init).name if init else None,
+              "command": command, "train_images": len(x_train), "test_images": len(x_test),
+              "torch_top1_float32": round(acc, 2), "weight_sparsity": round(zeros / total, 4),
+              "float16": float16}
+    write_run_record(record_path, record, force)
     if saver:
         saver.remove()
     return record
