@@ -378,23 +378,28 @@ def passes(model: str, batch: int, rounds: int, threads: int) -> None:
           f"{len(runner.steps)} steps, {len(plan)} native calls in {len(native)} stretch(es), "
           f"{len(compiled.stretches) - len(native)} step(s) from Python")
     print(format_table([{"what": k, "ms": round(statistics.median(v) * 1e3, 3)} for k, v in times.items()]))
-    by_kind: dict = collections.defaultdict(lambda: [0, 0.0])
-    for kind, t in zip(plan.kinds(), per_step):
-        by_kind[kind_name[kind]][0] += 1
-        by_kind[kind_name[kind]][1] += t * 1e3
-    print(format_table([{"native step": k, "count": n, "ms, each alone, summed": round(t, 3)}
-                        for k, (n, t) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])]))
+    print(format_table(summed_by(((kind_name[kind], t * 1e3) for kind, t in zip(plan.kinds(), per_step)),
+                                 "native step", "ms, each alone, summed")))
+
     # the same times by the layer each step came from (CompiledPass.spans), to set beside
     # onnxruntime's per-node profile; a pool folded into its convolution is counted there
-    by_layer: dict = collections.defaultdict(lambda: [0, 0.0])
-    for step, a, b in compiled.spans:
-        if b > a:
-            conv = getattr(step.run, "conv_plan", None)
-            key = step.op.describe() + (f" ({conv.scheme})" if conv is not None else "")
-            by_layer[key][0] += 1
-            by_layer[key][1] += float(per_step[a:b].sum()) * 1e3
-    print(format_table([{"layer": k, "count": n, "ms, each step alone, summed": round(t, 3)}
-                        for k, (n, t) in sorted(by_layer.items(), key=lambda kv: -kv[1][1])]))
+    def layer(step):
+        conv = getattr(step.run, "conv_plan", None)
+        return step.op.describe() + (f" ({conv.scheme})" if conv is not None else "")
+    print(format_table(summed_by(((layer(step), float(per_step[a:b].sum()) * 1e3)
+                                  for step, a, b in compiled.spans if b > a),
+                                 "layer", "ms, each step alone, summed")))
+
+
+def summed_by(pairs, name: str, column: str) -> list[dict]:
+    """Table rows of (key, milliseconds) pairs summed by key: the key, how many, the sum, the
+    largest sum first."""
+    sums: dict = collections.defaultdict(lambda: [0, 0.0])
+    for key, ms in pairs:
+        sums[key][0] += 1
+        sums[key][1] += ms
+    return [{name: k, "count": n, column: round(t, 3)}
+            for k, (n, t) in sorted(sums.items(), key=lambda kv: -kv[1][1])]
 
 
 def ort_profile(model: str, batch: int, rounds: int, threads: int) -> None:
@@ -434,15 +439,11 @@ def ort_profile(model: str, batch: int, rounds: int, threads: int) -> None:
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             times[e["name"][: -len("_kernel_time")], e["args"].get("op_name")].append(e["dur"])
-    by_kind: dict = collections.defaultdict(lambda: [0, 0.0])
-    for (name, op_name), durations in times.items():
-        k = kind(name, op_name)
-        by_kind[k][0] += 1
-        by_kind[k][1] += statistics.median(durations[5:] or durations) / 1e3
+    pairs = [(kind(name, op_name), statistics.median(durations[5:] or durations) / 1e3)
+             for (name, op_name), durations in times.items()]
     print(f"onnxruntime {ort.__version__}, {model}, batch {batch}, {threads} thread(s), median of "
-          f"{rounds} profiled passes per node, ms; total {sum(t for _, t in by_kind.values()):.3f}")
-    print(format_table([{"node": k, "count": n, "ms": round(t, 3)}
-                        for k, (n, t) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])]))
+          f"{rounds} profiled passes per node, ms; total {sum(ms for _, ms in pairs):.3f}")
+    print(format_table(summed_by(pairs, "node", "ms")))
 
 
 def products(model: str) -> None:

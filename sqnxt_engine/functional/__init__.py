@@ -407,9 +407,8 @@ class ConvPlan:
         bit for bit (top and left: the pool's padding; y's shape: its output, ceil mode's
         included) without self(x): OP_PHASED_POOL, the phased scheme's rows pooled band by band
         in cache (_infer.phased_pool). For pools_natively() plans only."""
-        n, c, h, w = x.shape
         plan.add(_infer.OP_PHASED_POOL, (x, self.phased_w, self.bias1, y),
-                 (n * y.shape[2],) + self._phased_ints(x) + tuple(y.shape[2:]) + tuple(kernel) + tuple(stride)
+                 (x.shape[0] * y.shape[2],) + self._phased_ints(x) + tuple(y.shape[2:]) + tuple(kernel) + tuple(stride)
                  + (top, left), *self._clamp_args)
 
     def _phased_ints(self, x) -> tuple:
